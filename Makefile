@@ -1,0 +1,125 @@
+# mltrack: one plain Makefile (STYLE 2.12).
+#
+#   make            build build/default/{mltrackd,mltrack}
+#   make run        install what is missing, build, start mltrackd on 127.0.0.1:5170
+#   make test       unit suites (normal + ASan/UBSan), fuzz corpora, API and CLI suites
+#   make bench      throughput and latency benchmarks (docs/PERFORMANCE.md)
+#   make deps       install the system packages (Debian, apt-get)
+#   make schema     regenerate schema/mltrack.sql from a freshly migrated database
+#
+# VARIANT=asan builds into build/asan with AddressSanitizer and UBSan.
+
+VARIANT ?= default
+B := build/$(VARIANT)
+CC := gcc
+
+WARN := -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE
+ifeq ($(VARIANT),asan)
+OPT := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDOPT := -fsanitize=address,undefined
+else ifeq ($(VARIANT),default)
+OPT := -O2 -g
+LDOPT :=
+else
+$(error VARIANT must be default or asan)
+endif
+
+PG_INC := $(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
+CFLAGS := $(WARN) $(OPT) -MMD -MP -Ilib -I$(PG_INC)
+LIBS_COMMON := -ljansson -lcrypto -lpthread
+LIBS_SERVER := -lcivetweb -lpq $(LIBS_COMMON)
+LIBS_CLI := -lcurl $(LIBS_COMMON)
+LIBS_CHECK := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm)
+
+LIB_SRC := $(wildcard lib/*.c)
+SERVER_SRC := $(wildcard server/*.c)
+CLI_SRC := $(wildcard cli/*.c)
+UNIT_SRC := $(wildcard tests/unit/*.c)
+FUZZ_SRC := $(filter-out tests/fuzz/standalone.c,$(wildcard tests/fuzz/fuzz_*.c))
+MIGRATIONS := $(sort $(wildcard migrations/*.sql))
+
+LIB_OBJ := $(LIB_SRC:%.c=$(B)/obj/%.o)
+SERVER_OBJ := $(SERVER_SRC:%.c=$(B)/obj/%.o) $(B)/obj/gen/migrations_gen.o
+CLI_OBJ := $(CLI_SRC:%.c=$(B)/obj/%.o)
+UNIT_OBJ := $(UNIT_SRC:%.c=$(B)/obj/%.o)
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(B)/%)
+
+# A settings stamp: a change of flags rebuilds everything (Redis's .make-settings).
+SETTINGS := $(B)/.settings
+SETTINGS_NOW := $(CC) $(CFLAGS) $(LDOPT)
+$(shell mkdir -p $(B) && (test -f $(SETTINGS) && test "`cat $(SETTINGS)`" = "$(SETTINGS_NOW)" || echo "$(SETTINGS_NOW)" > $(SETTINGS)))
+
+.PHONY: all run test bench deps deps-check clean schema unit fuzz api asan web
+.DEFAULT_GOAL := all
+
+all: $(B)/mltrackd $(B)/mltrack
+
+$(B)/obj/%.o: %.c $(SETTINGS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Iserver -Icli -Itests/unit -c $< -o $@
+
+$(B)/gen/migrations_gen.c: $(MIGRATIONS) tools/embed-migrations.sh
+	@mkdir -p $(dir $@)
+	sh tools/embed-migrations.sh $@ $(MIGRATIONS)
+
+$(B)/obj/gen/migrations_gen.o: $(B)/gen/migrations_gen.c $(SETTINGS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Iserver -c $< -o $@
+
+$(B)/libmltrack.a: $(LIB_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+$(B)/mltrackd: $(SERVER_OBJ) $(B)/libmltrack.a
+	$(CC) $(LDOPT) -o $@ $(SERVER_OBJ) $(B)/libmltrack.a $(LIBS_SERVER)
+
+$(B)/mltrack: $(CLI_OBJ) $(B)/libmltrack.a
+	$(CC) $(LDOPT) -o $@ $(CLI_OBJ) $(B)/libmltrack.a $(LIBS_CLI)
+
+$(B)/unit_tests: $(UNIT_OBJ) $(B)/libmltrack.a
+	$(CC) $(LDOPT) -o $@ $(UNIT_OBJ) $(B)/libmltrack.a $(LIBS_CHECK) $(LIBS_COMMON)
+
+$(B)/fuzz_%: $(B)/obj/tests/fuzz/fuzz_%.o $(B)/obj/tests/fuzz/standalone.o $(B)/libmltrack.a
+	$(CC) $(LDOPT) -o $@ $^ $(LIBS_COMMON)
+
+unit: $(B)/unit_tests
+	CK_DEFAULT_TIMEOUT=60 $(B)/unit_tests
+
+fuzz: $(FUZZ_BIN)
+	@for f in $(FUZZ_BIN); do \
+		name=$${f##*/fuzz_}; \
+		echo "replaying tests/fuzz/corpus/$$name with $$f"; \
+		$$f tests/fuzz/corpus/$$name || exit 1; \
+	done
+
+asan:
+	$(MAKE) VARIANT=asan all $(B:build/default=build/asan)/unit_tests
+
+deps:
+	sh tools/deps.sh
+
+deps-check:
+	@sh tools/deps.sh --check || sh tools/deps.sh
+
+run: deps-check
+	$(MAKE) all
+	@sh tools/run.sh $(B)/mltrackd
+
+test: deps-check
+	$(MAKE) VARIANT=default all unit fuzz
+	$(MAKE) VARIANT=asan all unit fuzz
+	sh tests/run-api.sh build/default
+	sh tests/run-api.sh build/asan
+	@echo "make test: all suites passed"
+
+bench: deps-check
+	$(MAKE) VARIANT=default all
+	sh tests/bench/run.sh build/default
+
+schema: all
+	sh tests/schema.sh $(B) --write
+
+clean:
+	rm -rf build
+
+-include $(shell find $(B)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,105 @@
+/*
+ * main.c: mltrack, the command-line client.  Global options and the command
+ * table; each command group lives in cmd_<group>.c.  Commands arrive with
+ * later issues; for now the tool knows its version, its help and where its
+ * server is.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+struct cli_cmd {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *summary;
+};
+
+static const struct cli_cmd commands[] = {
+	{ NULL, NULL, NULL },
+};
+
+int cli_error(int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("mltrack: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return code;
+}
+
+static const char *tracking_uri(const char *flag)
+{
+	const char *v = flag;
+
+	if (!v || !*v)
+		v = getenv("MLTRACK_TRACKING_URI");
+	if (!v || !*v)
+		v = getenv("MLFLOW_TRACKING_URI");
+	if (!v || !*v)
+		v = "http://127.0.0.1:5170";
+	return v;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: mltrack [--tracking-uri URL] <command> [args]\n\n"
+		"Track machine-learning runs and models on an mltrack (or MLflow) server.\n\n"
+		"global options:\n"
+		"  --tracking-uri URL  server to talk to [MLTRACK_TRACKING_URI, then\n"
+		"                      MLFLOW_TRACKING_URI; default http://127.0.0.1:5170]\n"
+		"  -h, --help          show this help\n"
+		"  --version           print the version\n\n"
+		"MLTRACK_TOKEN authenticates to the server when it requires a token.\n\n");
+	if (!commands[0].name) {
+		fprintf(f, "No commands are available in this version yet.\n");
+		return;
+	}
+	fprintf(f, "commands:\n");
+	for (const struct cli_cmd *c = commands; c->name; c++)
+		fprintf(f, "  %-12s %s\n", c->name, c->summary);
+}
+
+int main(int argc, char **argv)
+{
+	const char *uri_flag = NULL;
+	int i;
+
+	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
+		const char *a = argv[i];
+
+		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			usage(stdout);
+			return CLI_OK;
+		}
+		if (strcmp(a, "--version") == 0) {
+			printf("mltrack %s\n", MLTRACK_VERSION);
+			return CLI_OK;
+		}
+		if (strcmp(a, "--tracking-uri") == 0) {
+			if (++i >= argc)
+				return cli_error(CLI_USAGE, "option '--tracking-uri' needs a value");
+			uri_flag = argv[i];
+			continue;
+		}
+		if (strncmp(a, "--tracking-uri=", 15) == 0) {
+			uri_flag = a + 15;
+			continue;
+		}
+		return cli_error(CLI_USAGE, "unknown option '%s' (see mltrack --help)", a);
+	}
+	(void)tracking_uri(uri_flag);
+	if (i >= argc) {
+		usage(stderr);
+		return CLI_USAGE;
+	}
+	for (const struct cli_cmd *c = commands; c->name; c++)
+		if (strcmp(c->name, argv[i]) == 0)
+			return c->fn(argc - i, argv + i);
+	return cli_error(CLI_USAGE, "unknown command '%s' (see mltrack --help)", argv[i]);
+}

@@ -1,0 +1,82 @@
+/* mt_error.c: see mt_error.h. */
+#include "mt_error.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static const struct {
+	const char *name;
+	int http;
+	int exit;
+} rows[] = {
+#define MT_X_ROW(e, s, h, x) { s, h, x },
+	MT_ERRORS(MT_X_ROW)
+#undef MT_X_ROW
+};
+
+/* Keep messages on one line: control bytes become spaces. */
+static void one_line(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = ' ';
+}
+
+int mt_err_set(struct mt_err *err, enum mt_code code, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err)
+		return -1;
+	err->code = code;
+	va_start(ap, fmt);
+	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	va_end(ap);
+	one_line(err->msg);
+	err->log_detail[0] = '\0';
+	return -1;
+}
+
+int mt_err_detail(struct mt_err *err, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err)
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(err->log_detail, sizeof(err->log_detail), fmt, ap);
+	va_end(ap);
+	one_line(err->log_detail);
+	return -1;
+}
+
+void mt_err_clear(struct mt_err *err)
+{
+	err->code = MT_OK;
+	err->msg[0] = '\0';
+	err->log_detail[0] = '\0';
+}
+
+const char *mt_code_name(enum mt_code code)
+{
+	return (unsigned)code < MT_CODE_COUNT ? rows[code].name : "INTERNAL_ERROR";
+}
+
+int mt_code_http(enum mt_code code)
+{
+	return (unsigned)code < MT_CODE_COUNT ? rows[code].http : 500;
+}
+
+int mt_code_exit(enum mt_code code)
+{
+	return (unsigned)code < MT_CODE_COUNT ? rows[code].exit : 3;
+}
+
+enum mt_code mt_code_from_name(const char *name)
+{
+	for (unsigned i = 0; i < MT_CODE_COUNT; i++)
+		if (name && strcmp(rows[i].name, name) == 0)
+			return (enum mt_code)i;
+	return MT_EINTERNAL;
+}

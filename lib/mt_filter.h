@@ -1,0 +1,144 @@
+/*
+ * mt_filter: MLflow's search grammar (filter strings and order_by clauses).
+ *
+ * A filter is `<identifier> <op> <value>` comparisons joined by AND (any
+ * case), as in MLflow's search_utils.py; OR, NOT and parentheses are rejected.
+ * The parser turns it into a flat list of clauses with canonical names: entity
+ * prefixes and attribute aliases are resolved (`metrics.` -> MT_FK_METRIC,
+ * `created` -> "start_time", `attributes.` -> MT_FK_ATTR), string values are
+ * unquoted, numbers converted, IN lists split.  What may be compared with what
+ * depends on the entity searched (MLFLOW-API.md §8): runs, experiments,
+ * registered models or model versions.
+ *
+ * The module only parses.  It holds no SQL: server/sql_*.c turns the clauses
+ * into parameterised statements.  Everything is bounded: the text length
+ * (MT_FILTER_MAX_LEN), the number of clauses and the length of IN lists; the
+ * text must be valid UTF-8 without control characters other than whitespace.
+ * Errors are MT_EINVAL (INVALID_PARAMETER_VALUE) with a one-line message that
+ * quotes the offending token (truncated, cut on a UTF-8 boundary), or
+ * MT_EINTERNAL when memory runs out.
+ *
+ * Lexical details, where MLflow leaves room:
+ *  - Keys may be quoted with backticks or double quotes; the prefix may be too
+ *    (`tags`.`a b`).  Unquoted keys are [A-Za-z0-9_.] and non-ASCII letters;
+ *    the first '.' separates the prefix (tags.mlflow.user is tag mlflow.user).
+ *  - String values take single or double quotes.  Inside, as in MySQL, a
+ *    doubled quote ('it''s') or a backslash before the quote ('it\'s') stands
+ *    for the quote and \\ for one backslash; a backslash before any other
+ *    character is kept with it, so LIKE escapes such as '50\%' reach the
+ *    database unchanged.  Quoted keys follow the same rules.  (MLflow itself
+ *    resolves no escapes: it only strips the outer quotes.)
+ *  - Numbers: [+-]digits[.digits][(e|E)[+-]digits] or .digits...; they must be
+ *    finite.
+ *  - Prefixes and attribute names are case-sensitive (as in MLflow); keywords
+ *    (AND, LIKE, ILIKE, IN, NOT IN, ASC, DESC) are not.
+ */
+#ifndef MT_FILTER_H
+#define MT_FILTER_H
+
+#include <stddef.h>
+
+#include "mt_error.h"
+
+#define MT_FILTER_MAX_LEN 65536     /* bytes of one filter or order_by string */
+#define MT_FILTER_MAX_CLAUSES 256   /* comparisons in one filter */
+#define MT_FILTER_MAX_LIST 1000     /* values in one IN list */
+#define MT_ORDER_MAX_CLAUSES 256    /* order_by entries in one request */
+
+enum mt_filter_entity { MT_FE_RUNS, MT_FE_EXPERIMENTS, MT_FE_MODELS, MT_FE_VERSIONS };
+
+enum mt_filter_kind { MT_FK_METRIC, MT_FK_PARAM, MT_FK_TAG, MT_FK_ATTR, MT_FK_DATASET };
+
+enum mt_filter_op {
+	MT_OP_EQ, MT_OP_NE, MT_OP_GT, MT_OP_GE, MT_OP_LT, MT_OP_LE,
+	MT_OP_LIKE, MT_OP_ILIKE, MT_OP_IN, MT_OP_NOT_IN
+};
+
+/*
+ * One comparison.  Exactly one of the value forms is set:
+ *  - is_num: num (and, when is_int, the same value exactly in inum);
+ *  - str != NULL: a string (MT_OP_IN/NOT_IN never use it);
+ *  - MT_OP_IN / MT_OP_NOT_IN: list[0..nlist).  nlist may be 0 after run_id
+ *    values holding upper-case letters were dropped (MLflow does the same):
+ *    IN () then matches nothing and NOT IN () matches everything.
+ *
+ * key is canonical for MT_FK_ATTR:
+ *   runs:        run_id run_name status user_id artifact_uri (strings),
+ *                start_time end_time (numbers)
+ *   experiments: name (string), creation_time last_update_time (numbers)
+ *   models:      name
+ *   versions:    name run_id source_path (strings), version_number (number)
+ * and for MT_FK_DATASET one of name, digest, context.  For metrics, params and
+ * tags it is the user's key, never empty.
+ */
+struct mt_filter_clause {
+	enum mt_filter_kind kind;
+	char *key;          /* owned, NUL-terminated, never NULL */
+	enum mt_filter_op op;
+	int is_num;         /* value is numeric */
+	double num;         /* numeric value (finite) */
+	long long inum;     /* the same value when is_int */
+	int is_int;         /* num is an integer that fits in long long */
+	char *str;          /* owned string value (unquoted, escapes resolved), or NULL */
+	char **list;        /* owned IN-list values, each owned; NULL when nlist is 0 */
+	size_t nlist;
+};
+
+struct mt_filter {
+	struct mt_filter_clause *clauses; /* owned array of n clauses */
+	size_t n;
+};
+
+#define MT_FILTER_INIT { NULL, 0 }
+
+/*
+ * Parse `text` as a filter for entity `ent` into *out, which this overwrites
+ * (it does not free what *out held).  NULL, empty or all-whitespace text gives
+ * n = 0.  On success *out owns everything: free it with mt_filter_release().
+ * On failure returns -1 with err set and leaves *out empty (nothing to free,
+ * though calling mt_filter_release() is harmless).  `text` is borrowed.
+ */
+int mt_filter_parse(struct mt_filter *out, enum mt_filter_entity ent,
+		    const char *text, struct mt_err *err);
+
+/* Free every clause and leave an empty filter; NULL and empty are fine. */
+void mt_filter_release(struct mt_filter *f);
+
+/* One order_by entry: kind is MT_FK_METRIC, MT_FK_PARAM, MT_FK_TAG or
+ * MT_FK_ATTR.  For attributes key is canonical: runs start_time end_time
+ * run_name run_id status user_id artifact_uri (created -> start_time);
+ * experiments name experiment_id creation_time last_update_time; models name
+ * last_updated_timestamp (timestamp -> last_updated_timestamp); versions name
+ * version_number creation_timestamp last_updated_timestamp. */
+struct mt_order {
+	enum mt_filter_kind kind;
+	char *key;          /* owned, never NULL */
+	int asc;            /* 1 ascending (the default), 0 descending */
+};
+
+struct mt_order_list {
+	struct mt_order *items; /* owned array of n entries, in request order */
+	size_t n;
+};
+
+#define MT_ORDER_LIST_INIT { NULL, 0 }
+
+/*
+ * Parse the request's repeated order_by strings, each "<identifier> [ASC|DESC]",
+ * into *out (overwritten, not freed).  clauses[0..nclauses) are borrowed;
+ * nclauses 0 gives n = 0.  Fields named twice (after aliases are resolved,
+ * whatever the direction) are an error.  On success free *out with
+ * mt_order_release(); on failure returns -1 with err set and *out empty.
+ */
+int mt_order_parse(struct mt_order_list *out, enum mt_filter_entity ent,
+		   const char *const *clauses, size_t nclauses, struct mt_err *err);
+
+/* Free every entry and leave an empty list; NULL and empty are fine. */
+void mt_order_release(struct mt_order_list *o);
+
+/* Borrowed static names: "=", "!=", ..., "LIKE", "NOT IN"; and "metric",
+ * "param", "tag", "attribute", "dataset".  "?" for values out of range. */
+const char *mt_filter_op_name(enum mt_filter_op op);
+const char *mt_filter_kind_name(enum mt_filter_kind kind);
+
+#endif

@@ -1,0 +1,44 @@
+/*
+ * mt_limits.h: every MLflow limit in one place (as sqliteLimit.h does).
+ * Numbers from MLFLOW-API.md §7 (2.17 behaviour, with values rejected rather
+ * than silently truncated: nothing a client sends is lost without a word).
+ */
+#ifndef MT_LIMITS_H
+#define MT_LIMITS_H
+
+#define MT_MAX_KEY_LEN              250
+#define MT_MAX_PARAM_VALUE_LEN      6000
+#define MT_MAX_TAG_VALUE_LEN        8000
+#define MT_MAX_EXP_TAG_VALUE_LEN    5000
+#define MT_MAX_EXP_NAME_LEN         500
+#define MT_MAX_RUN_NAME_LEN         250
+#define MT_MAX_ARTIFACT_LOC_LEN     2048
+
+#define MT_MAX_BATCH_METRICS        1000
+#define MT_MAX_BATCH_PARAMS         100
+#define MT_MAX_BATCH_TAGS           100
+#define MT_MAX_BATCH_TOTAL          1000
+
+#define MT_MAX_DATASETS_PER_CALL    1000
+#define MT_MAX_DATASET_NAME_LEN     500
+#define MT_MAX_DATASET_DIGEST_LEN   36
+#define MT_MAX_DATASET_SOURCE_LEN   65535
+#define MT_MAX_DATASET_SCHEMA_LEN   (1024 * 1024 - 1)
+#define MT_MAX_DATASET_PROFILE_LEN  (16 * 1024 * 1024 - 1)
+#define MT_MAX_INPUT_TAG_KEY_LEN    255
+#define MT_MAX_INPUT_TAG_VALUE_LEN  500
+
+#define MT_SEARCH_RUNS_DEFAULT      1000
+#define MT_SEARCH_RUNS_MAX          50000
+#define MT_SEARCH_EXPS_MAX          50000
+#define MT_MAX_EXPERIMENT_IDS       1000
+
+#define MT_BULK_MAX_RUN_IDS         100
+#define MT_BULK_MAX_RESULTS         2500
+#define MT_BULK_MAX_POINTS_PER_RUN  25000
+#define MT_SAMPLED_MAX_POINTS       10000
+
+/* Request bodies: JSON larger than this is refused with 413. */
+#define MT_MAX_JSON_BODY            (16 * 1024 * 1024)
+
+#endif

@@ -1,0 +1,91 @@
+/* mt_util.c: see mt_util.h. */
+#include "mt_util.h"
+
+#include <stdio.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+
+long long mt_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+long long mt_mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static int fill_random(void *buf, size_t n)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t r = getrandom((char *)buf + got, n - got, 0);
+
+		if (r < 0)
+			return -1;
+		got += (size_t)r;
+	}
+	return 0;
+}
+
+int mt_random_hex32(char out[33], struct mt_err *err)
+{
+	unsigned char b[16];
+	static const char hex[] = "0123456789abcdef";
+
+	if (fill_random(b, sizeof(b)))
+		return mt_err_set(err, MT_EINTERNAL, "no randomness available");
+	b[6] = (b[6] & 0x0f) | 0x40; /* uuid4 version and variant bits */
+	b[8] = (b[8] & 0x3f) | 0x80;
+	for (int i = 0; i < 16; i++) {
+		out[2 * i] = hex[b[i] >> 4];
+		out[2 * i + 1] = hex[b[i] & 15];
+	}
+	out[32] = '\0';
+	return 0;
+}
+
+static const char *const adjectives[] = {
+	"able", "bold", "brave", "bright", "calm", "clever", "crisp", "eager",
+	"fair", "gentle", "glad", "keen", "kind", "lively", "lucky", "merry",
+	"nimble", "polite", "proud", "quick", "quiet", "sharp", "shy", "silent",
+	"smooth", "steady", "sunny", "swift", "tidy", "warm", "wise", "witty",
+};
+static const char *const nouns[] = {
+	"ant", "bass", "bear", "bee", "cat", "colt", "crane", "deer", "dove",
+	"eel", "finch", "fox", "frog", "goat", "hare", "hawk", "horse", "lark",
+	"lynx", "mole", "moth", "newt", "owl", "panda", "perch", "robin", "seal",
+	"shrew", "sloth", "snail", "toad", "trout", "turtle", "wasp", "whale", "wolf",
+};
+
+void mt_run_name_generate(char *out, size_t size)
+{
+	unsigned r[3] = { 0, 0, 0 };
+
+	fill_random(r, sizeof(r));
+	snprintf(out, size, "%s-%s-%u", adjectives[r[0] % (sizeof(adjectives) / sizeof(*adjectives))],
+		 nouns[r[1] % (sizeof(nouns) / sizeof(*nouns))], r[2] % 1000);
+}
+
+void mt_sha256_hex(char out[65], const void *data, size_t n)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int len = 0;
+	static const char hex[] = "0123456789abcdef";
+
+	EVP_Digest(data, n, md, &len, EVP_sha256(), NULL);
+	for (unsigned i = 0; i < len && i < 32; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 15];
+	}
+	out[64] = '\0';
+}

@@ -1,0 +1,23 @@
+/*
+ * mt_util: small helpers both binaries need: wall-clock milliseconds, random
+ * ids, MLflow-style generated run names, SHA-256 of a buffer (OpenSSL EVP).
+ */
+#ifndef MT_UTIL_H
+#define MT_UTIL_H
+
+#include <stddef.h>
+
+#include "mt_error.h"
+
+/* Unix epoch milliseconds. */
+long long mt_now_ms(void);
+/* Monotonic nanoseconds, for durations. */
+long long mt_mono_ns(void);
+/* 32 lowercase hex chars of randomness (uuid4 hex shape) + NUL into out[33]. */
+int mt_random_hex32(char out[33], struct mt_err *err);
+/* "adjective-noun-NN" into out (at least 64 bytes). */
+void mt_run_name_generate(char *out, size_t size);
+/* Hex SHA-256 of a buffer into out[65]. */
+void mt_sha256_hex(char out[65], const void *data, size_t n);
+
+#endif

@@ -1,0 +1,41 @@
+#!/bin/sh
+# Install every system package mltrack needs, from Debian (apt-get; sudo when
+# not root).  With --check, only report whether something is missing (exit 1).
+set -eu
+
+PACKAGES="gcc make pkg-config libc6-dev
+libcivetweb-dev libjansson-dev libpq-dev libssl-dev libcurl4-openssl-dev
+libgit2-dev libarchive-dev check libsubunit-dev
+postgresql python3 curl procps"
+
+missing=""
+for p in $PACKAGES; do
+	if ! dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
+		missing="$missing $p"
+	fi
+done
+
+if [ "${1:-}" = "--check" ]; then
+	[ -z "$missing" ] && exit 0
+	echo "deps: missing:$missing"
+	exit 1
+fi
+if [ -z "$missing" ]; then
+	echo "deps: everything is installed"
+	exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+	if command -v sudo >/dev/null 2>&1; then
+		SUDO="sudo"
+	else
+		echo "deps: need root (or sudo) to install:$missing" >&2
+		exit 1
+	fi
+fi
+echo "deps: installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing
