@@ -1,0 +1,43 @@
+/* api.h: every endpoint handler, one group per api_<resource>.c file. */
+#ifndef MT_API_H
+#define MT_API_H
+
+#include "server.h"
+
+/* api_system.c */
+int api_healthz(struct mt_req *req);
+int api_readyz(struct mt_req *req);
+int api_metrics(struct mt_req *req);
+int api_health(struct mt_req *req);
+int api_version(struct mt_req *req);
+
+/* api_experiments.c */
+int api_experiments_create(struct mt_req *req);
+int api_experiments_get(struct mt_req *req);
+int api_experiments_get_by_name(struct mt_req *req);
+int api_experiments_search(struct mt_req *req);
+int api_experiments_update(struct mt_req *req);
+int api_experiments_delete(struct mt_req *req);
+int api_experiments_restore(struct mt_req *req);
+int api_experiments_set_tag(struct mt_req *req);
+
+/* api_runs.c */
+int api_runs_create(struct mt_req *req);
+int api_runs_get(struct mt_req *req);
+int api_runs_update(struct mt_req *req);
+int api_runs_delete(struct mt_req *req);
+int api_runs_restore(struct mt_req *req);
+int api_runs_search(struct mt_req *req);
+int api_runs_log_metric(struct mt_req *req);
+int api_runs_log_parameter(struct mt_req *req);
+int api_runs_log_batch(struct mt_req *req);
+int api_runs_log_inputs(struct mt_req *req);
+int api_runs_set_tag(struct mt_req *req);
+int api_runs_delete_tag(struct mt_req *req);
+
+/* api_metrics.c */
+int api_metrics_get_history(struct mt_req *req);
+int api_metrics_bulk_interval(struct mt_req *req);
+int api_metrics_sampled(struct mt_req *req);
+
+#endif

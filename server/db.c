@@ -1,0 +1,206 @@
+/*
+ * db.c: the worker's PostgreSQL connection, statement preparation, SQLSTATE
+ * mapping and array literals.  No statement text lives here: every resource
+ * keeps its SQL in sql_<resource>.c, and this file prepares all of them when
+ * a worker connects, so a broken statement fails at start-up.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <float.h>
+
+#include "server.h"
+
+static const struct db_stmt_table *const tables[] = {
+	&sql_experiments_table,
+	&sql_runs_table,
+	&sql_metrics_table,
+};
+
+static const struct {
+	const char *prefix; /* SQLSTATE or class */
+	enum mt_code code;
+	const char *msg;
+} sqlstate_map[] = {
+	{ "23505", MT_EEXISTS, "Resource already exists" },
+	{ "23503", MT_ENOTFOUND, "Referenced resource does not exist" },
+	{ "40P01", MT_EUNAVAIL, "Database deadlock, please retry" },
+	{ "40001", MT_EUNAVAIL, "Serialization failure, please retry" },
+	{ "54", MT_EINVAL, "Request exceeds a database limit" },
+	{ "22", MT_EINVAL, "Invalid value in request" },
+	{ "08", MT_EUNAVAIL, "Database connection lost" },
+	{ "57P", MT_EUNAVAIL, "Database is shutting down" },
+	{ "53", MT_EUNAVAIL, "Database is out of resources" },
+};
+
+int db_err_from_result(const PGresult *res, PGconn *conn, struct mt_err *err)
+{
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	const char *text = res ? PQresultErrorMessage(res) : NULL;
+
+	if (!text || !*text)
+		text = conn ? PQerrorMessage(conn) : "no result";
+	if (!state || (conn && PQstatus(conn) != CONNECTION_OK)) {
+		mt_err_set(err, MT_EUNAVAIL, "Database unavailable, please retry");
+		return mt_err_detail(err, "SQLSTATE none: %s", text);
+	}
+	for (size_t i = 0; i < sizeof(sqlstate_map) / sizeof(*sqlstate_map); i++) {
+		if (strncmp(state, sqlstate_map[i].prefix, strlen(sqlstate_map[i].prefix)) == 0) {
+			mt_err_set(err, sqlstate_map[i].code, "%s", sqlstate_map[i].msg);
+			return mt_err_detail(err, "SQLSTATE %s: %s", state, text);
+		}
+	}
+	mt_err_set(err, MT_EINTERNAL, "Internal database error");
+	return mt_err_detail(err, "SQLSTATE %s: %s", state, text);
+}
+
+int db_err_retryable(const struct mt_err *err)
+{
+	return err->code == MT_EUNAVAIL &&
+	       (strncmp(err->log_detail, "SQLSTATE 40P01", 14) == 0 ||
+		strncmp(err->log_detail, "SQLSTATE 40001", 14) == 0);
+}
+
+static int prepare_all(PGconn *conn, struct mt_err *err)
+{
+	for (size_t t = 0; t < sizeof(tables) / sizeof(*tables); t++) {
+		for (size_t i = 0; i < tables[t]->n; i++) {
+			const struct db_stmt *s = &tables[t]->stmts[i];
+			PGresult *res = PQprepare(conn, s->name, s->sql, 0, NULL);
+
+			if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+				db_err_from_result(res, conn, err);
+				mt_err_set(err, MT_EINTERNAL, "cannot prepare statement %s", s->name);
+				mt_err_detail(err, "%s", PQresultErrorMessage(res));
+				PQclear(res);
+				return -1;
+			}
+			PQclear(res);
+		}
+	}
+	return 0;
+}
+
+void db_close(struct mt_worker *w)
+{
+	if (w->conn) {
+		PQfinish(w->conn);
+		w->conn = NULL;
+	}
+}
+
+int db_ensure(struct mt_worker *w, struct mt_err *err)
+{
+	if (w->conn && PQstatus(w->conn) == CONNECTION_OK &&
+	    PQtransactionStatus(w->conn) == PQTRANS_IDLE)
+		return 0;
+	db_close(w);
+	w->conn = PQconnectdb(mt_cfg.conninfo);
+	if (PQstatus(w->conn) != CONNECTION_OK) {
+		mt_err_set(err, MT_EUNAVAIL, "Database unavailable, please retry");
+		mt_err_detail(err, "connect: %s", PQerrorMessage(w->conn));
+		db_close(w);
+		return -1;
+	}
+	if (prepare_all(w->conn, err)) {
+		db_close(w);
+		return -1;
+	}
+	return 0;
+}
+
+static void clear_result(void *p)
+{
+	PQclear(p);
+}
+
+static PGresult *finish(struct mt_req *req, PGresult *res, struct mt_err *err)
+{
+	ExecStatusType st = PQresultStatus(res);
+
+	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+		mt_arena_defer(req->arena, clear_result, res);
+		return res;
+	}
+	db_err_from_result(res, req->w->conn, err);
+	PQclear(res);
+	return NULL;
+}
+
+PGresult *db_exec(struct mt_req *req, const char *stmt, int n,
+		  const char *const *values, struct mt_err *err)
+{
+	return finish(req, PQexecPrepared(req->w->conn, stmt, n, values, NULL, NULL, 0), err);
+}
+
+PGresult *db_exec_sql(struct mt_req *req, const char *sql, int n,
+		      const char *const *values, struct mt_err *err)
+{
+	return finish(req, PQexecParams(req->w->conn, sql, n, NULL, values, NULL, NULL, 0), err);
+}
+
+int db_command(struct mt_worker *w, const char *sql, struct mt_err *err)
+{
+	PGresult *res = PQexec(w->conn, sql);
+	int rc = 0;
+
+	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
+		rc = db_err_from_result(res, w->conn, err);
+	PQclear(res);
+	return rc;
+}
+
+const char *db_array_text(struct mt_arena *a, const char *const *items, size_t n)
+{
+	size_t len = 3;
+	char *out, *p;
+
+	for (size_t i = 0; i < n; i++)
+		len += 2 * strlen(items[i]) + 3;
+	out = p = mt_arena_alloc(a, len);
+	*p++ = '{';
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			*p++ = ',';
+		*p++ = '"';
+		for (const char *s = items[i]; *s; s++) {
+			if (*s == '"' || *s == '\\')
+				*p++ = '\\';
+			*p++ = *s;
+		}
+		*p++ = '"';
+	}
+	*p++ = '}';
+	*p = '\0';
+	return out;
+}
+
+const char *db_array_i64(struct mt_arena *a, const long long *items, size_t n)
+{
+	char *out = mt_arena_alloc(a, n * 22 + 3), *p = out;
+
+	*p++ = '{';
+	for (size_t i = 0; i < n; i++)
+		p += sprintf(p, i ? ",%lld" : "%lld", items[i]);
+	*p++ = '}';
+	*p = '\0';
+	return out;
+}
+
+const char *db_array_f64(struct mt_arena *a, const double *items, size_t n)
+{
+	char *out = mt_arena_alloc(a, n * 26 + 3), *p = out;
+
+	*p++ = '{';
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			*p++ = ',';
+		if (isnan(items[i]))
+			p += sprintf(p, "NaN");
+		else
+			p += sprintf(p, "%.17g", items[i]);
+	}
+	*p++ = '}';
+	*p = '\0';
+	return out;
+}

@@ -1,0 +1,533 @@
+/*
+ * http.c: CivetWeb set-up and the one dispatcher every endpoint goes through.
+ *
+ * The dispatcher matches the route table, turns the body (or a GET's query
+ * string) into a JSON object, makes sure the worker's connection is up, wraps
+ * R_TXN handlers in a transaction (rolled back when they fail, retried on
+ * deadlock or serialization failure), renders errors in MLflow's shape,
+ * replies only after COMMIT, writes the access-log line and counts the
+ * request for /metrics.  Handlers only do their resource's work.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "mt_json.h"
+#include "mt_limits.h"
+#include "mt_util.h"
+#include "mt_validate.h"
+#include "server.h"
+
+/* ---- /metrics counters (process lifetime, lock-free) ---- */
+#define MAX_ROUTES 256
+#define NBUCKETS 12
+static const double bucket_le[NBUCKETS] = {
+	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0
+};
+static atomic_ullong route_count[MAX_ROUTES + 1][3]; /* 2xx/3xx, 4xx, 5xx */
+static atomic_ullong route_ns[MAX_ROUTES + 1];
+static atomic_ullong hist[NBUCKETS + 1];
+static atomic_ullong hist_sum_ns, hist_count;
+
+static void count_request(const struct mt_route *route, int status, long long ns)
+{
+	size_t idx = route ? (size_t)(route - mt_routes) : MAX_ROUTES;
+	int cls = status >= 500 ? 2 : status >= 400 ? 1 : 0;
+	double s = (double)ns / 1e9;
+	int b = 0;
+
+	if (idx > MAX_ROUTES)
+		idx = MAX_ROUTES;
+	atomic_fetch_add_explicit(&route_count[idx][cls], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&route_ns[idx], (unsigned long long)ns, memory_order_relaxed);
+	while (b < NBUCKETS && s > bucket_le[b])
+		b++;
+	atomic_fetch_add_explicit(&hist[b], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&hist_sum_ns, (unsigned long long)ns, memory_order_relaxed);
+	atomic_fetch_add_explicit(&hist_count, 1, memory_order_relaxed);
+}
+
+static void send_body(struct mt_req *req, int status, const char *ctype,
+		      const char *body, size_t len, const char *allow)
+{
+	char clen[32];
+
+	snprintf(clen, sizeof(clen), "%zu", len);
+	mg_response_header_start(req->conn, status);
+	mg_response_header_add(req->conn, "Content-Type", ctype, -1);
+	mg_response_header_add(req->conn, "Content-Length", clen, -1);
+	if (allow)
+		mg_response_header_add(req->conn, "Allow", allow, -1);
+	mg_response_header_send(req->conn);
+	if (len && strcmp(req->ri->request_method, "HEAD") != 0)
+		mg_write(req->conn, body, len);
+	req->status = status;
+}
+
+void http_reply_text(struct mt_req *req, int status, const char *ctype, const char *body)
+{
+	send_body(req, status, ctype, body, strlen(body), NULL);
+}
+
+static void send_json(struct mt_req *req, int status, json_t *j, const char *allow)
+{
+	char *s = json_dumps(j, JSON_COMPACT);
+
+	if (!s) {
+		static const char oops[] =
+			"{\"error_code\":\"INTERNAL_ERROR\",\"message\":\"cannot encode response\"}";
+		send_body(req, 500, "application/json", oops, sizeof(oops) - 1, NULL);
+		return;
+	}
+	send_body(req, status, "application/json", s, strlen(s), allow);
+	free(s);
+}
+
+static void send_error(struct mt_req *req, const char *allow)
+{
+	json_t *j = json_pack("{s:s,s:s}", "error_code", mt_code_name(req->err.code),
+			      "message", req->err.msg);
+
+	send_json(req, mt_code_http(req->err.code), j, allow);
+	json_decref(j);
+}
+
+void http_metrics_render(struct mt_req *req)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	static const char *const cls[3] = { "2xx", "4xx", "5xx" };
+	unsigned long long cum = 0;
+
+	if (!f) {
+		http_reply_text(req, 500, "text/plain", "out of memory\n");
+		return;
+	}
+	fputs("# HELP mltrack_http_requests_total HTTP requests by route and status class.\n"
+	      "# TYPE mltrack_http_requests_total counter\n", f);
+	for (size_t i = 0; i <= mt_routes_count && i <= MAX_ROUTES; i++) {
+		size_t idx = i < mt_routes_count ? i : MAX_ROUTES;
+		const char *m = i < mt_routes_count ? mt_routes[i].method : "";
+		const char *p = i < mt_routes_count ? mt_routes[i].path : "unmatched";
+
+		for (int c = 0; c < 3; c++) {
+			unsigned long long v = atomic_load(&route_count[idx][c]);
+
+			if (v)
+				fprintf(f, "mltrack_http_requests_total{method=\"%s\",route=\"%s\","
+					"code=\"%s\"} %llu\n", m, p, cls[c], v);
+		}
+	}
+	fputs("# HELP mltrack_http_request_seconds_total Time spent answering, by route.\n"
+	      "# TYPE mltrack_http_request_seconds_total counter\n", f);
+	for (size_t i = 0; i < mt_routes_count && i < MAX_ROUTES; i++) {
+		unsigned long long ns = atomic_load(&route_ns[i]);
+
+		if (ns)
+			fprintf(f, "mltrack_http_request_seconds_total{method=\"%s\",route=\"%s\"} %.6f\n",
+				mt_routes[i].method, mt_routes[i].path, (double)ns / 1e9);
+	}
+	fputs("# HELP mltrack_http_request_duration_seconds Request latency.\n"
+	      "# TYPE mltrack_http_request_duration_seconds histogram\n", f);
+	for (int b = 0; b < NBUCKETS; b++) {
+		cum += atomic_load(&hist[b]);
+		fprintf(f, "mltrack_http_request_duration_seconds_bucket{le=\"%g\"} %llu\n",
+			bucket_le[b], cum);
+	}
+	cum += atomic_load(&hist[NBUCKETS]);
+	fprintf(f, "mltrack_http_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n", cum);
+	fprintf(f, "mltrack_http_request_duration_seconds_sum %.6f\n",
+		(double)atomic_load(&hist_sum_ns) / 1e9);
+	fprintf(f, "mltrack_http_request_duration_seconds_count %llu\n", atomic_load(&hist_count));
+	fclose(f);
+	send_body(req, 200, "text/plain; version=0.0.4", buf, len, NULL);
+	free(buf);
+}
+
+/* ---- request helpers ---- */
+static void decref(void *p)
+{
+	json_decref(p);
+}
+
+json_t *req_own(struct mt_req *req, json_t *j)
+{
+	mt_arena_defer(req->arena, decref, j);
+	return j;
+}
+
+json_t *req_resp(struct mt_req *req)
+{
+	if (!req->resp)
+		req->resp = req_own(req, json_object());
+	return req->resp;
+}
+
+int req_str(struct mt_req *req, const char *key, const char **out)
+{
+	return mt_json_req_str(out, req->body, key, req->arena, &req->err);
+}
+
+int req_opt_str(struct mt_req *req, const char *key, const char **out)
+{
+	return mt_json_opt_str(out, req->body, key, req->arena, &req->err);
+}
+
+int req_run_id(struct mt_req *req, const char **out)
+{
+	if (mt_json_opt_str(out, req->body, "run_id", req->arena, &req->err))
+		return -1;
+	if (!*out || !**out) {
+		if (mt_json_opt_str(out, req->body, "run_uuid", req->arena, &req->err))
+			return -1;
+	}
+	if (!*out || !**out)
+		return mt_err_set(&req->err, MT_EINVAL,
+				  "Missing value for required parameter 'run_id'.");
+	return mt_validate_run_id(*out, &req->err);
+}
+
+/* ---- body and query parsing ---- */
+static int content_type_json(const char *ct)
+{
+	size_t n = strlen("application/json");
+
+	if (!ct)
+		return 0;
+	while (*ct == ' ')
+		ct++;
+	return strncasecmp(ct, "application/json", n) == 0 &&
+	       (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+}
+
+static int read_body(struct mt_req *req, char **out, size_t *len)
+{
+	long long cl = req->ri->content_length;
+	size_t cap = cl > 0 ? (size_t)cl : 4096, n = 0;
+	char *buf;
+
+	if (cl > MT_MAX_JSON_BODY)
+		return mt_err_set(&req->err, MT_ETOOBIG,
+				  "Request body of %lld bytes exceeds the limit of %d bytes", cl,
+				  MT_MAX_JSON_BODY);
+	buf = mt_arena_alloc(req->arena, cap + 1);
+	for (;;) {
+		int r;
+
+		if (n == cap) {
+			char *nb;
+
+			if (cl > 0)
+				break;
+			if (cap >= MT_MAX_JSON_BODY)
+				return mt_err_set(&req->err, MT_ETOOBIG,
+						  "Request body exceeds the limit of %d bytes",
+						  MT_MAX_JSON_BODY);
+			nb = mt_arena_alloc(req->arena, cap * 2 + 1);
+			memcpy(nb, buf, n);
+			buf = nb;
+			cap *= 2;
+		}
+		r = mg_read(req->conn, buf + n, cap - n);
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+	}
+	if (cl > 0 && (long long)n != cl)
+		return mt_err_set(&req->err, MT_EBADREQ, "Request body is shorter than Content-Length");
+	buf[n] = '\0';
+	*out = buf;
+	*len = n;
+	return 0;
+}
+
+static int parse_json_body(struct mt_req *req)
+{
+	char *body = NULL;
+	size_t len = 0;
+	json_error_t jerr;
+	json_t *j;
+	const char *m = req->ri->request_method;
+
+	if ((strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0) &&
+	    !content_type_json(mg_get_header(req->conn, "Content-Type")))
+		return mt_err_set(&req->err, MT_EINVAL,
+				  "Bad Request. Content-Type must be one of ['application/json'].");
+	if (read_body(req, &body, &len))
+		return -1;
+	if (len == 0 || strspn(body, " \t\r\n") == len) {
+		req->body = req_own(req, json_object());
+		return 0;
+	}
+	j = json_loadb(body, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+	if (j && json_is_string(j)) {
+		/* Old clients send the JSON text as a JSON string. */
+		json_t *inner = json_loadb(json_string_value(j), json_string_length(j),
+					   0, &jerr);
+		json_decref(j);
+		j = inner;
+	}
+	if (!j)
+		return mt_err_set(&req->err, MT_EINVAL, "Malformed JSON in request body: %s",
+				  jerr.text);
+	req_own(req, j);
+	if (!json_is_object(j))
+		return mt_err_set(&req->err, MT_EINVAL, "Request body must be a JSON object");
+	req->body = j;
+	return 0;
+}
+
+static int parse_query(struct mt_req *req)
+{
+	const char *qs = req->ri->query_string;
+	json_t *obj = req_own(req, json_object());
+
+	req->body = obj;
+	while (qs && *qs) {
+		const char *amp = strchr(qs, '&');
+		size_t len = amp ? (size_t)(amp - qs) : strlen(qs);
+		const char *eq = memchr(qs, '=', len);
+		size_t klen = eq ? (size_t)(eq - qs) : len;
+		size_t vlen = eq ? len - klen - 1 : 0;
+		char *k = mt_arena_alloc(req->arena, klen + 1);
+		char *v = mt_arena_alloc(req->arena, vlen + 1);
+		json_t *old;
+
+		if (len == 0)
+			goto next;
+		{
+			int kn = mg_url_decode(qs, (int)klen, k, (int)klen + 1, 1);
+			int vn = eq ? mg_url_decode(eq + 1, (int)vlen, v, (int)vlen + 1, 1) : 0;
+
+			/* A decoded NUL (%00) or invalid UTF-8 is refused. */
+			if (kn < 0 || vn < 0 || !mt_utf8_valid(k, (size_t)kn) ||
+			    !mt_utf8_valid(v, (size_t)vn))
+				return mt_err_set(&req->err, MT_EINVAL,
+						  "Query string parameters must be valid UTF-8 "
+						  "without NUL bytes");
+		}
+		old = json_object_get(obj, k);
+		if (!old) {
+			json_object_set_new(obj, k, json_string(v));
+		} else if (json_is_array(old)) {
+			json_array_append_new(old, json_string(v));
+		} else {
+			json_t *arr = json_array();
+
+			json_array_append(arr, old);
+			json_array_append_new(arr, json_string(v));
+			json_object_set_new(obj, k, arr);
+		}
+next:
+		qs = amp ? amp + 1 : NULL;
+	}
+	return 0;
+}
+
+/* ---- the dispatcher ---- */
+static int run_handler(struct mt_req *req)
+{
+	const struct mt_route *r = req->route;
+	struct mt_worker *w = req->w;
+
+	for (int attempt = 0;; attempt++) {
+		int rc, commit_failed = 0;
+
+		if (!(r->flags & R_NODB) && db_ensure(w, &req->err))
+			return -1;
+		if ((r->flags & R_TXN) && db_command(w, "BEGIN", &req->err)) {
+			rc = -1;
+		} else {
+			req->in_txn = (r->flags & R_TXN) != 0;
+			rc = r->fn(req);
+		}
+		if (req->in_txn) {
+			struct mt_err cerr = MT_ERR_INIT;
+
+			if (rc == 0 && db_command(w, "COMMIT", &cerr)) {
+				/* The outcome of a COMMIT that failed in flight is
+				 * unknown: never retry it. */
+				req->err = cerr;
+				commit_failed = 1;
+				rc = -1;
+			} else if (rc != 0) {
+				db_command(w, "ROLLBACK", &cerr);
+			}
+			req->in_txn = 0;
+		}
+		if (rc == 0)
+			return 0;
+		/* A connection found dead (the database restarted) is
+		 * reconnected and the request tried once more: nothing was
+		 * committed, and reads are idempotent. */
+		if (!(r->flags & R_NODB) && w->conn && PQstatus(w->conn) != CONNECTION_OK &&
+		    attempt == 0 && !commit_failed) {
+			db_close(w);
+		} else if (!(r->flags & R_TXN) || !db_err_retryable(&req->err) || attempt >= 3) {
+			return -1;
+		}
+		fprintf(stderr, "mltrackd: retrying %s after: %s\n", r->path, req->err.log_detail);
+		req->resp = NULL;
+		mt_err_clear(&req->err);
+	}
+}
+
+static int dispatch(struct mg_connection *conn, void *cbdata)
+{
+	struct mt_worker *w = mg_get_thread_pointer(conn);
+	struct mt_req req;
+	long long t0 = mt_mono_ns(), ns;
+	char pathbuf[2048];
+	const char *path, *allow = NULL;
+	int found = 0, rc;
+	char allowbuf[64];
+
+	(void)cbdata;
+	memset(&req, 0, sizeof(req));
+	req.conn = conn;
+	req.ri = mg_get_request_info(conn);
+	req.w = w;
+	req.arena = &w->arena;
+	path = req.ri->local_uri ? req.ri->local_uri : "/";
+	if (strncmp(path, "/ajax-api/", 10) == 0) {
+		snprintf(pathbuf, sizeof(pathbuf), "/api/%s", path + 10);
+		path = pathbuf;
+	}
+	req.route = routes_lookup(req.ri->request_method, path, &found, &req.subpath);
+	if (!req.route) {
+		if (strncmp(path, "/api/", 5) != 0 && !found)
+			return 0; /* static files (the dashboard) */
+		if (found) {
+			routes_allow(path, allowbuf, sizeof(allowbuf));
+			allow = allowbuf;
+			mt_err_set(&req.err, MT_EMETHOD, "Method %s is not allowed for %s",
+				   req.ri->request_method, path);
+		} else {
+			mt_err_set(&req.err, MT_ENOENDPOINT, "No API endpoint at %s", path);
+		}
+		send_error(&req, allow);
+		goto done;
+	}
+	if (req.route->flags & R_BODY)
+		rc = parse_json_body(&req);
+	else
+		rc = parse_query(&req);
+	if (rc == 0)
+		rc = run_handler(&req);
+	if (rc != 0) {
+		/* A failure we did not expect (5xx) is logged in full; a user
+		 * error is the client's to read. */
+		if (mt_code_http(req.err.code) >= 500)
+			fprintf(stderr, "mltrackd: %s %s: %s: %s [%s]\n", req.ri->request_method,
+				path, mt_code_name(req.err.code), req.err.msg, req.err.log_detail);
+		send_error(&req, NULL);
+	} else if (!(req.route->flags & R_RAW)) {
+		send_json(&req, 200, req.resp ? req.resp : req_resp(&req), NULL);
+	}
+done:
+	ns = mt_mono_ns() - t0;
+	count_request(req.route, req.status, ns);
+	fprintf(stderr, "%s %s %d %.3fms\n", req.ri->request_method, path, req.status,
+		(double)ns / 1e6);
+	mt_arena_reset(&w->arena);
+	w->requests++;
+	return req.status;
+}
+
+/* ---- CivetWeb callbacks ---- */
+static void *init_thread(const struct mg_context *ctx, int thread_type)
+{
+	struct mt_worker *w;
+
+	(void)ctx;
+	if (thread_type != 1)
+		return NULL;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		abort();
+	mt_arena_init(&w->arena);
+	return w;
+}
+
+static void exit_thread(const struct mg_context *ctx, int thread_type, void *ptr)
+{
+	struct mt_worker *w = ptr;
+
+	(void)ctx;
+	(void)thread_type;
+	if (!w)
+		return;
+	db_close(w);
+	mt_arena_release(&w->arena);
+	free(w);
+}
+
+static int log_message(const struct mg_connection *conn, const char *message)
+{
+	(void)conn;
+	fprintf(stderr, "mltrackd: http: %s\n", message);
+	return 1;
+}
+
+int http_start(struct mg_context **out, struct mt_err *err)
+{
+	struct mg_callbacks cb;
+	char ports[300], threads[16];
+	const char *opts[32];
+	int n = 0;
+	struct mg_context *ctx;
+	struct mg_init_data init;
+	struct mg_error_data edata;
+	char ebuf[256] = "";
+
+	if (mt_routes_count > MAX_ROUTES)
+		return mt_err_set(err, MT_EINTERNAL, "route table too large");
+	if (strchr(mt_cfg.host, ':'))
+		snprintf(ports, sizeof(ports), "[%s]:%d", mt_cfg.host, mt_cfg.port);
+	else
+		snprintf(ports, sizeof(ports), "%s:%d", mt_cfg.host, mt_cfg.port);
+	snprintf(threads, sizeof(threads), "%d", mt_cfg.threads);
+	opts[n++] = "listening_ports";
+	opts[n++] = ports;
+	opts[n++] = "num_threads";
+	opts[n++] = threads;
+	opts[n++] = "enable_keep_alive";
+	opts[n++] = "yes";
+	opts[n++] = "keep_alive_timeout_ms";
+	opts[n++] = "30000";
+	opts[n++] = "request_timeout_ms";
+	opts[n++] = "60000";
+	opts[n++] = "enable_directory_listing";
+	opts[n++] = "no";
+	if (mt_cfg.web_root) {
+		opts[n++] = "document_root";
+		opts[n++] = mt_cfg.web_root;
+		opts[n++] = "index_files";
+		opts[n++] = "index.html";
+		opts[n++] = "static_file_cache_control";
+		opts[n++] = "no-cache";
+	}
+	opts[n++] = "additional_header";
+	opts[n++] = "X-Content-Type-Options: nosniff";
+	opts[n] = NULL;
+
+	memset(&cb, 0, sizeof(cb));
+	cb.init_thread = init_thread;
+	cb.exit_thread = exit_thread;
+	cb.log_message = log_message;
+	memset(&init, 0, sizeof(init));
+	init.callbacks = &cb;
+	init.configuration_options = opts;
+	memset(&edata, 0, sizeof(edata));
+	edata.text = ebuf;
+	edata.text_buffer_size = sizeof(ebuf);
+	ctx = mg_start2(&init, &edata);
+	if (!ctx)
+		return mt_err_set(err, MT_EINTERNAL, "cannot listen on %s: %s", ports,
+				  ebuf[0] ? ebuf : "unknown error");
+	mg_set_request_handler(ctx, "/", dispatch, NULL);
+	*out = ctx;
+	return 0;
+}

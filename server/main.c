@@ -1,0 +1,222 @@
+/*
+ * main.c: mltrackd's entry point: options (flags win over MLTRACK_*
+ * environment), the database (embedded or --database-url), migrations, the
+ * HTTP server, and a graceful stop on SIGTERM/SIGINT.
+ *
+ *   mltrackd [options]            serve
+ *   mltrackd migrate [options]    apply pending migrations and exit
+ *   mltrackd routes               print the route table (for the docs test)
+ */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "server.h"
+
+struct mt_config mt_cfg;
+
+static const struct opt {
+	const char *flag;
+	const char *env;
+	const char *arg;
+	const char *help;
+} opts[] = {
+	{ "--host", "MLTRACK_HOST", "HOST", "address to listen on (default 127.0.0.1)" },
+	{ "--port", "MLTRACK_PORT", "PORT", "port to listen on (default 5170)" },
+	{ "--database-url", "MLTRACK_DATABASE_URL", "URL",
+	  "PostgreSQL to use (default: an embedded cluster in DATA_DIR/pg)" },
+	{ "--data-dir", "MLTRACK_DATA_DIR", "DIR", "where mltrackd keeps its data (default ./mltrack-data)" },
+	{ "--artifacts-root", "MLTRACK_ARTIFACTS_ROOT", "DIR", "artifact store (default DATA_DIR/artifacts)" },
+	{ "--threads", "MLTRACK_THREADS", "N", "worker threads, one database connection each (default 16)" },
+};
+#define NOPTS (sizeof(opts) / sizeof(opts[0]))
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: mltrackd [migrate|routes] [options]\n\n"
+		"The mltrack tracking server: MLflow's REST API on PostgreSQL.\n\n"
+		"commands:\n"
+		"  (none)    serve the API and the dashboard\n"
+		"  migrate   apply pending database migrations and exit\n"
+		"  routes    print the route table and exit\n\noptions:\n");
+	for (size_t i = 0; i < NOPTS; i++) {
+		char lhs[64];
+
+		snprintf(lhs, sizeof(lhs), "%s %s", opts[i].flag, opts[i].arg);
+		fprintf(f, "  %-22s %s [%s]\n", lhs, opts[i].help, opts[i].env);
+	}
+	fprintf(f, "  %-22s %s\n  %-22s %s\n", "-h, --help", "show this help",
+		"--version", "print the version");
+}
+
+static int die_usage(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "mltrackd: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\n(see mltrackd --help)\n");
+	return 2;
+}
+
+/* The dashboard lives next to the executable: BIN/../web or BIN/web. */
+static const char *find_web_root(void)
+{
+	static char buf[PATH_MAX + 32];
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	const char *env = getenv("MLTRACK_WEB_ROOT");
+
+	if (env && *env)
+		return env;
+	if (n <= 0)
+		return NULL;
+	exe[n] = '\0';
+	*strrchr(exe, '/') = '\0';
+	snprintf(buf, sizeof(buf), "%s/web/index.html", exe);
+	if (access(buf, R_OK) == 0) {
+		buf[strlen(buf) - strlen("/index.html")] = '\0';
+		return buf;
+	}
+	return NULL;
+}
+
+static int parse_port(const char *s, int *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || !*s || *end || v < 1 || v > 65535)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *val[NOPTS] = { 0 };
+	const char *cmd = NULL;
+	struct mt_err err = MT_ERR_INIT;
+	struct mg_context *ctx = NULL;
+	static char artroot[PATH_MAX];
+	sigset_t sigs;
+	int sig, embedded;
+
+	for (size_t i = 0; i < NOPTS; i++)
+		val[i] = getenv(opts[i].env);
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		size_t k;
+
+		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			usage(stdout);
+			return 0;
+		}
+		if (strcmp(a, "--version") == 0) {
+			printf("mltrackd %s\n", MLTRACK_VERSION);
+			return 0;
+		}
+		if (a[0] != '-') {
+			if (cmd)
+				return die_usage("unexpected argument '%s'", a);
+			if (strcmp(a, "migrate") && strcmp(a, "routes"))
+				return die_usage("unknown command '%s'", a);
+			cmd = a;
+			continue;
+		}
+		for (k = 0; k < NOPTS; k++) {
+			size_t fl = strlen(opts[k].flag);
+
+			if (strcmp(a, opts[k].flag) == 0) {
+				if (i + 1 >= argc)
+					return die_usage("option '%s' needs a value", a);
+				val[k] = argv[++i];
+				break;
+			}
+			if (strncmp(a, opts[k].flag, fl) == 0 && a[fl] == '=') {
+				val[k] = a + fl + 1;
+				break;
+			}
+		}
+		if (k == NOPTS)
+			return die_usage("unknown option '%s'", a);
+	}
+	if (cmd && strcmp(cmd, "routes") == 0) {
+		for (size_t i = 0; i < mt_routes_count; i++)
+			printf("%s %s\n", mt_routes[i].method, mt_routes[i].path);
+		return 0;
+	}
+
+	mt_cfg.host = val[0] && *val[0] ? val[0] : "127.0.0.1";
+	mt_cfg.port = 5170;
+	if (val[1] && parse_port(val[1], &mt_cfg.port))
+		return die_usage("invalid port '%s'", val[1]);
+	mt_cfg.database_url = val[2] && *val[2] ? val[2] : NULL;
+	mt_cfg.data_dir = val[3] && *val[3] ? val[3] : "./mltrack-data";
+	if (val[4] && *val[4]) {
+		mt_cfg.artifacts_root = val[4];
+	} else {
+		snprintf(artroot, sizeof(artroot), "%s/artifacts", mt_cfg.data_dir);
+		mt_cfg.artifacts_root = artroot;
+	}
+	mt_cfg.threads = 16;
+	if (val[5]) {
+		char *end;
+		long t = strtol(val[5], &end, 10);
+
+		if (!*val[5] || *end || t < 1 || t > 512)
+			return die_usage("invalid thread count '%s'", val[5]);
+		mt_cfg.threads = (int)t;
+	}
+	mt_cfg.web_root = find_web_root();
+
+	/* Signals are taken by sigwait() in this thread only; every thread
+	 * started from here on (CivetWeb's) inherits the block. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	embedded = !mt_cfg.database_url;
+	if (embedded) {
+		if (pgembed_start(&mt_cfg, &err))
+			goto fail;
+	} else {
+		snprintf(mt_cfg.conninfo, sizeof(mt_cfg.conninfo), "%s", mt_cfg.database_url);
+	}
+	if (migrate_run(mt_cfg.conninfo, &err))
+		goto fail;
+	if (cmd && strcmp(cmd, "migrate") == 0) {
+		fprintf(stderr, "mltrackd: database is up to date\n");
+		pgembed_stop();
+		return 0;
+	}
+	mg_init_library(0);
+	if (http_start(&ctx, &err))
+		goto fail;
+	fprintf(stderr, "mltrackd %s listening on http://%s:%d (%s database)\n", MLTRACK_VERSION,
+		mt_cfg.host, mt_cfg.port, embedded ? "embedded" : "external");
+
+	while (sigwait(&sigs, &sig) != 0)
+		;
+	fprintf(stderr, "mltrackd: %s received, finishing requests in flight\n",
+		sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	mg_stop(ctx);
+	mg_exit_library();
+	pgembed_stop();
+	fprintf(stderr, "mltrackd: stopped\n");
+	return 0;
+fail:
+	fprintf(stderr, "mltrackd: %s\n", err.msg);
+	if (err.log_detail[0])
+		fprintf(stderr, "mltrackd: detail: %s\n", err.log_detail);
+	if (ctx)
+		mg_stop(ctx);
+	pgembed_stop();
+	return mt_code_exit(err.code) ? mt_code_exit(err.code) : 1;
+}

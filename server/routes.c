@@ -1,0 +1,93 @@
+/*
+ * routes.c: THE route table (STYLE 2.3).  Every endpoint is one row: method,
+ * path, handler and what the dispatcher must do for it.  Sorted by path, then
+ * method.  /ajax-api/2.0/mlflow/... is mapped onto /api/2.0/mlflow/... by the
+ * dispatcher, so the mirror needs no rows.  schema/openapi.yaml documents
+ * exactly these rows; tests/api/check_openapi.sh compares the two.
+ */
+#include <string.h>
+
+#include "api.h"
+
+#define MLF "/api/2.0/mlflow/"
+#define EXT "/api/2.0/mltrack/"
+
+const struct mt_route mt_routes[] = {
+	{ "GET",  MLF "experiments/get",                   api_experiments_get,         R_READ },
+	{ "GET",  MLF "experiments/get-by-name",           api_experiments_get_by_name, R_READ },
+	{ "POST", MLF "experiments/create",                api_experiments_create,      R_BODY | R_TXN | R_WRITE },
+	{ "POST", MLF "experiments/delete",                api_experiments_delete,      R_BODY | R_TXN | R_WRITE },
+	{ "POST", MLF "experiments/restore",               api_experiments_restore,     R_BODY | R_TXN | R_WRITE },
+	{ "GET",  MLF "experiments/search",                api_experiments_search,      R_READ },
+	{ "POST", MLF "experiments/search",                api_experiments_search,      R_BODY | R_READ },
+	{ "POST", MLF "experiments/set-experiment-tag",    api_experiments_set_tag,     R_BODY | R_TXN | R_WRITE },
+	{ "POST", MLF "experiments/update",                api_experiments_update,      R_BODY | R_TXN | R_WRITE },
+	{ "GET",  MLF "metrics/get-history",               api_metrics_get_history,     R_READ },
+	{ "GET",  MLF "metrics/get-history-bulk-interval", api_metrics_bulk_interval,   R_READ },
+	{ "POST", MLF "runs/create",                       api_runs_create,             R_BODY | R_TXN | R_WRITE },
+	{ "POST", MLF "runs/delete",                       api_runs_delete,             R_BODY | R_TXN | R_WRITE },
+	{ "POST", MLF "runs/delete-tag",                   api_runs_delete_tag,         R_BODY | R_TXN | R_WRITE },
+	{ "GET",  MLF "runs/get",                          api_runs_get,                R_READ },
+	{ "POST", MLF "runs/log-batch",                    api_runs_log_batch,          R_BODY | R_TXN | R_WRITE },
+	{ "POST", MLF "runs/log-inputs",                   api_runs_log_inputs,         R_BODY | R_TXN | R_WRITE },
+	{ "POST", MLF "runs/log-metric",                   api_runs_log_metric,         R_BODY | R_TXN | R_WRITE },
+	{ "POST", MLF "runs/log-parameter",                api_runs_log_parameter,      R_BODY | R_TXN | R_WRITE },
+	{ "POST", MLF "runs/restore",                      api_runs_restore,            R_BODY | R_TXN | R_WRITE },
+	{ "POST", MLF "runs/search",                       api_runs_search,             R_BODY | R_READ },
+	{ "POST", MLF "runs/set-tag",                      api_runs_set_tag,            R_BODY | R_TXN | R_WRITE },
+	{ "POST", MLF "runs/update",                       api_runs_update,             R_BODY | R_TXN | R_WRITE },
+	{ "GET",  EXT "metrics/get-history-sampled",       api_metrics_sampled,         R_READ },
+	{ "GET",  "/health",                               api_health,                  R_NODB | R_RAW },
+	{ "GET",  "/healthz",                              api_healthz,                 R_NODB },
+	{ "GET",  "/metrics",                              api_metrics,                 R_NODB | R_RAW },
+	{ "GET",  "/readyz",                               api_readyz,                  R_NODB | R_RAW },
+	{ "GET",  "/version",                              api_version,                 R_NODB | R_RAW },
+};
+
+const size_t mt_routes_count = sizeof(mt_routes) / sizeof(mt_routes[0]);
+
+static int path_match(const struct mt_route *r, const char *path, const char **subpath)
+{
+	size_t n = strlen(r->path);
+
+	if (r->flags & R_PREFIX) {
+		if (strncmp(path, r->path, n) != 0)
+			return 0;
+		*subpath = path + n;
+		return 1;
+	}
+	return strcmp(path, r->path) == 0;
+}
+
+const struct mt_route *routes_lookup(const char *method, const char *path,
+				     int *path_found, const char **subpath)
+{
+	*path_found = 0;
+	for (size_t i = 0; i < mt_routes_count; i++) {
+		const struct mt_route *r = &mt_routes[i];
+
+		if (!path_match(r, path, subpath))
+			continue;
+		*path_found = 1;
+		if (strcmp(r->method, method) == 0 ||
+		    (strcmp(method, "HEAD") == 0 && strcmp(r->method, "GET") == 0))
+			return r;
+	}
+	return NULL;
+}
+
+void routes_allow(const char *path, char *buf, size_t size)
+{
+	const char *sub;
+	size_t len = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < mt_routes_count; i++) {
+		if (!path_match(&mt_routes[i], path, &sub))
+			continue;
+		if (len + strlen(mt_routes[i].method) + 3 >= size)
+			break;
+		len += (size_t)snprintf(buf + len, size - len, "%s%s", len ? ", " : "",
+					mt_routes[i].method);
+	}
+}

@@ -1,0 +1,118 @@
+/* sql_metrics.c: all SQL that reads metric history. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mt_limits.h"
+#include "sql_metrics.h"
+#include "sql_runs.h"
+
+#define STR(x) #x
+#define XSTR(x) STR(x)
+
+static const struct db_stmt stmts[] = {
+	{ "met_history",
+	  "SELECT key, value, timestamp, step FROM metrics WHERE run_id = $1 AND key = $2 "
+	  "ORDER BY step, timestamp, value" },
+	/* Sample about $5 of the distinct steps evenly, add each run's first
+	 * and last step, and return every point at those steps (at most
+	 * 25,000 per run). */
+	{ "met_bulk_interval",
+	  "WITH p AS (SELECT run_id, step, timestamp, value FROM metrics "
+	  "           WHERE run_id = ANY($1::text[]) AND key = $2 "
+	  "           AND ($3::bigint IS NULL OR step BETWEEN $3::bigint AND $4::bigint)), "
+	  "st AS (SELECT step, row_number() OVER (ORDER BY step) - 1 AS i, count(*) OVER () AS n "
+	  "       FROM (SELECT DISTINCT step FROM p) d), "
+	  "pick AS (SELECT step FROM st WHERE n <= $5::bigint "
+	  "         OR (i * $5::bigint) / n <> ((i + 1) * $5::bigint) / n "
+	  "         UNION SELECT min(step) FROM p GROUP BY run_id "
+	  "         UNION SELECT max(step) FROM p GROUP BY run_id), "
+	  "sel AS (SELECT p.*, row_number() OVER (PARTITION BY run_id ORDER BY step, timestamp, value) AS rn "
+	  "        FROM p WHERE step IN (SELECT step FROM pick)) "
+	  "SELECT run_id, value, timestamp, step FROM sel WHERE rn <= " XSTR(MT_BULK_MAX_POINTS_PER_RUN) " "
+	  "ORDER BY array_position($1::text[], run_id), step, timestamp, value" },
+	{ "met_count",
+	  "SELECT count(*), min(step), max(step) FROM metrics WHERE run_id = $1 AND key = $2" },
+	/* Buckets of equal step width; from each, the first and last point by
+	 * (step, timestamp) and the points with the smallest and largest value.
+	 * One index-only pass: the aggregates read the primary key's order. */
+	{ "met_sampled",
+	  "WITH b AS (SELECT width_bucket(step::numeric, $3::numeric, $4::numeric + 1, $5::int) AS bk, "
+	  "                  step, timestamp, value FROM metrics WHERE run_id = $1 AND key = $2), "
+	  "a AS (SELECT min(ARRAY[step, timestamp]) AS first, "
+	  "             max(ARRAY[step, timestamp]) AS last, "
+	  "             min(ARRAY[value, step::float8, timestamp::float8]) AS vmin, "
+	  "             max(ARRAY[value, step::float8, timestamp::float8]) AS vmax "
+	  "      FROM b GROUP BY bk), "
+	  "k AS (SELECT first[1] AS s, first[2] AS t FROM a "
+	  "      UNION SELECT last[1], last[2] FROM a "
+	  "      UNION SELECT vmin[2]::bigint, vmin[3]::bigint FROM a "
+	  "      UNION SELECT vmax[2]::bigint, vmax[3]::bigint FROM a) "
+	  "SELECT DISTINCT ON (m.step, m.timestamp) m.key, m.value, m.timestamp, m.step "
+	  "FROM k JOIN metrics m ON m.run_id = $1 AND m.key = $2 AND m.step = k.s AND m.timestamp = k.t "
+	  "ORDER BY m.step, m.timestamp, m.value" },
+};
+
+const struct db_stmt_table sql_metrics_table = { stmts, sizeof(stmts) / sizeof(stmts[0]) };
+
+static void add_points(PGresult *r, json_t *list)
+{
+	for (int i = 0; i < PQntuples(r); i++)
+		json_array_append_new(list, sql_metric_json(PQgetvalue(r, i, 0), PQgetvalue(r, i, 1),
+							    PQgetvalue(r, i, 2), PQgetvalue(r, i, 3)));
+}
+
+int sql_metrics_history(struct mt_req *req, const char *run_id, const char *key,
+			json_t *list, struct mt_err *err)
+{
+	const char *v[2] = { run_id, key };
+	PGresult *r = db_exec(req, "met_history", 2, v, err);
+
+	if (!r)
+		return -1;
+	add_points(r, list);
+	return 0;
+}
+
+int sql_metrics_bulk_interval(struct mt_req *req, const char **run_ids, size_t n,
+			      const char *key, const char *start, const char *end,
+			      long long max_results, json_t *list, struct mt_err *err)
+{
+	const char *v[5] = { db_array_text(req->arena, run_ids, n), key, start, end,
+			     mt_arena_printf(req->arena, "%lld", max_results) };
+	PGresult *r = db_exec(req, "met_bulk_interval", 5, v, err);
+
+	if (!r)
+		return -1;
+	for (int i = 0; i < PQntuples(r); i++) {
+		json_t *m = sql_metric_json(key, PQgetvalue(r, i, 1), PQgetvalue(r, i, 2),
+					    PQgetvalue(r, i, 3));
+
+		json_object_set_new(m, "run_id", json_string(PQgetvalue(r, i, 0)));
+		json_array_append_new(list, m);
+	}
+	return 0;
+}
+
+int sql_metrics_sampled(struct mt_req *req, const char *run_id, const char *key,
+			long long max_points, json_t *list, struct mt_err *err)
+{
+	const char *v[5] = { run_id, key };
+	PGresult *r = db_exec(req, "met_count", 2, v, err);
+	long long n;
+
+	if (!r)
+		return -1;
+	n = atoll(PQgetvalue(r, 0, 0));
+	if (n == 0)
+		return 0;
+	if (n <= max_points)
+		return sql_metrics_history(req, run_id, key, list, err);
+	v[2] = PQgetvalue(r, 0, 1);
+	v[3] = PQgetvalue(r, 0, 2);
+	v[4] = mt_arena_printf(req->arena, "%lld", max_points / 4 > 0 ? max_points / 4 : 1);
+	if (!(r = db_exec(req, "met_sampled", 5, v, err)))
+		return -1;
+	add_points(r, list);
+	return 0;
+}

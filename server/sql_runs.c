@@ -1,0 +1,540 @@
+/* sql_runs.c: all SQL about runs and what is logged to them. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mt_filter.h"
+#include "sql_experiments.h"
+#include "sql_runs.h"
+
+#define RUN_COLS "r.run_id, r.experiment_id, r.name, r.user_id, r.status, r.start_time, " \
+		 "r.end_time, r.artifact_uri, r.lifecycle_stage"
+
+static const struct db_stmt stmts[] = {
+	{ "run_insert",
+	  "INSERT INTO runs (run_id, experiment_id, name, user_id, status, start_time, artifact_uri) "
+	  "VALUES ($1, $2, $3, $4, 'RUNNING', $5, $6)" },
+	{ "run_rows", "SELECT " RUN_COLS " FROM runs r WHERE r.run_id = ANY($1::text[])" },
+	{ "run_params",
+	  "SELECT run_id, key, value FROM params WHERE run_id = ANY($1::text[]) ORDER BY run_id, key" },
+	{ "run_tags",
+	  "SELECT run_id, key, value FROM tags WHERE run_id = ANY($1::text[]) ORDER BY run_id, key" },
+	{ "run_latest",
+	  "SELECT run_id, key, value, timestamp, step FROM latest_metrics "
+	  "WHERE run_id = ANY($1::text[]) ORDER BY run_id, key" },
+	{ "run_inputs",
+	  "SELECT ri.run_id, d.dataset_id, d.name, d.digest, d.source_type, d.source, d.schema, d.profile "
+	  "FROM run_inputs ri JOIN datasets d USING (dataset_id) "
+	  "WHERE ri.run_id = ANY($1::text[]) ORDER BY ri.run_id, d.dataset_id" },
+	{ "run_input_tags",
+	  "SELECT run_id, dataset_id, key, value FROM run_input_tags "
+	  "WHERE run_id = ANY($1::text[]) ORDER BY run_id, dataset_id, key" },
+	{ "run_stage", "SELECT lifecycle_stage FROM runs WHERE run_id = $1" },
+	{ "run_update",
+	  "UPDATE runs SET status = COALESCE($2, status), end_time = COALESCE($3::bigint, end_time), "
+	  "name = COALESCE($4, name) WHERE run_id = $1" },
+	{ "run_set_stage",
+	  "UPDATE runs SET lifecycle_stage = $2, deleted_time = $3::bigint WHERE run_id = $1" },
+	{ "run_params_log",
+	  "WITH t AS (SELECT * FROM unnest($2::text[], $3::text[]) AS t(k, v)), "
+	  "ins AS (INSERT INTO params (run_id, key, value) SELECT $1, k, v FROM t ORDER BY k "
+	  "        ON CONFLICT (run_id, key) DO NOTHING) "
+	  "SELECT t.k, p.value, t.v FROM t JOIN params p ON p.run_id = $1 AND p.key = t.k "
+	  "WHERE p.value <> t.v" },
+	{ "run_tags_set",
+	  "INSERT INTO tags (run_id, key, value) "
+	  "SELECT $1, k, v FROM unnest($2::text[], $3::text[]) AS t(k, v) ORDER BY k "
+	  "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value" },
+	{ "run_rename", "UPDATE runs SET name = $2 WHERE run_id = $1" },
+	{ "run_tag_delete", "DELETE FROM tags WHERE run_id = $1 AND key = $2" },
+	/* Every point goes to history (an exact replay is a no-op); the newest
+	 * point per key by (step, timestamp, value) replaces latest_metrics.
+	 * Rows are written in key order so concurrent batches to one run lock
+	 * in the same order and cannot deadlock. */
+	{ "run_metrics_log",
+	  "WITH u AS (SELECT * FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::float8[]) "
+	  "           AS u(k, s, t, v)), "
+	  "h AS (INSERT INTO metrics (run_id, key, step, timestamp, value) "
+	  "      SELECT $1, k, s, t, v FROM u ON CONFLICT DO NOTHING) "
+	  "INSERT INTO latest_metrics AS l (run_id, key, step, timestamp, value) "
+	  "SELECT DISTINCT ON (k) $1, k, s, t, v FROM u ORDER BY k, s DESC, t DESC, v DESC "
+	  "ON CONFLICT (run_id, key) DO UPDATE SET step = excluded.step, "
+	  "timestamp = excluded.timestamp, value = excluded.value "
+	  "WHERE (excluded.step, excluded.timestamp, excluded.value) > (l.step, l.timestamp, l.value)" },
+	{ "run_dataset_upsert",
+	  "WITH e AS (SELECT experiment_id FROM runs WHERE run_id = $1), "
+	  "d AS (INSERT INTO datasets (experiment_id, name, digest, source_type, source, schema, profile) "
+	  "      SELECT experiment_id, $2, $3, $4, $5, $6, $7 FROM e "
+	  "      ON CONFLICT (experiment_id, name, digest) DO UPDATE SET source_type = excluded.source_type "
+	  "      RETURNING dataset_id) "
+	  "INSERT INTO run_inputs (run_id, dataset_id) SELECT $1, dataset_id FROM d "
+	  "ON CONFLICT DO NOTHING RETURNING dataset_id" },
+	{ "run_dataset_id",
+	  "SELECT d.dataset_id FROM datasets d JOIN runs r ON r.experiment_id = d.experiment_id "
+	  "WHERE r.run_id = $1 AND d.name = $2 AND d.digest = $3" },
+	{ "run_input_tags_set",
+	  "INSERT INTO run_input_tags (run_id, dataset_id, key, value) "
+	  "SELECT $1, $2, k, v FROM unnest($3::text[], $4::text[]) AS t(k, v) ORDER BY k "
+	  "ON CONFLICT (run_id, dataset_id, key) DO UPDATE SET value = excluded.value" },
+};
+
+const struct db_stmt_table sql_runs_table = { stmts, sizeof(stmts) / sizeof(stmts[0]) };
+
+json_t *sql_metric_json(const char *key, const char *value, const char *timestamp,
+			const char *step)
+{
+	json_t *m = json_object();
+	double v = strtod(value, NULL);
+
+	json_object_set_new(m, "key", json_string(key));
+	json_object_set_new(m, "value", isnan(v) ? json_string("NaN") : json_real(v));
+	json_object_set_new(m, "timestamp", json_integer(atoll(timestamp)));
+	json_object_set_new(m, "step", json_integer(atoll(step)));
+	return m;
+}
+
+static json_t *info_row(PGresult *r, int i)
+{
+	json_t *info = json_object();
+
+	json_object_set_new(info, "run_id", json_string(PQgetvalue(r, i, 0)));
+	json_object_set_new(info, "run_uuid", json_string(PQgetvalue(r, i, 0)));
+	json_object_set_new(info, "run_name", json_string(PQgetvalue(r, i, 2)));
+	json_object_set_new(info, "experiment_id", json_string(PQgetvalue(r, i, 1)));
+	json_object_set_new(info, "user_id", json_string(PQgetvalue(r, i, 3)));
+	json_object_set_new(info, "status", json_string(PQgetvalue(r, i, 4)));
+	if (!PQgetisnull(r, i, 5))
+		json_object_set_new(info, "start_time", json_integer(atoll(PQgetvalue(r, i, 5))));
+	if (!PQgetisnull(r, i, 6))
+		json_object_set_new(info, "end_time", json_integer(atoll(PQgetvalue(r, i, 6))));
+	json_object_set_new(info, "artifact_uri", json_string(PQgetvalue(r, i, 7)));
+	json_object_set_new(info, "lifecycle_stage", json_string(PQgetvalue(r, i, 8)));
+	return info;
+}
+
+static json_t *list_in(json_t *obj, const char *key)
+{
+	json_t *l = json_object_get(obj, key);
+
+	if (!l) {
+		l = json_array();
+		json_object_set_new(obj, key, l);
+	}
+	return l;
+}
+
+/* Build Run objects for the rows of `rows` (RUN_COLS) into list, in order,
+ * then fill their data and inputs with one query per child table. */
+static int fill_runs(struct mt_req *req, PGresult *rows, json_t *list, struct mt_err *err)
+{
+	int n = PQntuples(rows);
+	const char **ids;
+	const char *arr;
+	json_t *byid;
+	PGresult *r;
+
+	if (n == 0)
+		return 0;
+	ids = mt_arena_alloc(req->arena, sizeof(*ids) * (size_t)n);
+	byid = req_own(req, json_object());
+	for (int i = 0; i < n; i++) {
+		json_t *run = json_object();
+
+		ids[i] = PQgetvalue(rows, i, 0);
+		json_object_set_new(run, "info", info_row(rows, i));
+		json_object_set_new(run, "data", json_object());
+		json_object_set_new(run, "inputs", json_object());
+		json_object_set(byid, ids[i], run);
+		json_array_append_new(list, run);
+	}
+	arr = db_array_text(req->arena, ids, (size_t)n);
+
+	if (!(r = db_exec(req, "run_latest", 1, &arr, err)))
+		return -1;
+	for (int i = 0; i < PQntuples(r); i++) {
+		json_t *data = json_object_get(json_object_get(byid, PQgetvalue(r, i, 0)), "data");
+
+		json_array_append_new(list_in(data, "metrics"),
+				      sql_metric_json(PQgetvalue(r, i, 1), PQgetvalue(r, i, 2),
+						      PQgetvalue(r, i, 3), PQgetvalue(r, i, 4)));
+	}
+	for (int pass = 0; pass < 2; pass++) {
+		const char *field = pass ? "tags" : "params";
+
+		if (!(r = db_exec(req, pass ? "run_tags" : "run_params", 1, &arr, err)))
+			return -1;
+		for (int i = 0; i < PQntuples(r); i++) {
+			json_t *data = json_object_get(json_object_get(byid, PQgetvalue(r, i, 0)), "data");
+
+			json_array_append_new(list_in(data, field),
+					      json_pack("{s:s,s:s}", "key", PQgetvalue(r, i, 1),
+							"value", PQgetvalue(r, i, 2)));
+		}
+	}
+	if (!(r = db_exec(req, "run_inputs", 1, &arr, err)))
+		return -1;
+	if (PQntuples(r)) {
+		PGresult *t = db_exec(req, "run_input_tags", 1, &arr, err);
+		json_t *byds = req_own(req, json_object());
+
+		if (!t)
+			return -1;
+		for (int i = 0; i < PQntuples(r); i++) {
+			json_t *inputs = json_object_get(json_object_get(byid, PQgetvalue(r, i, 0)),
+							 "inputs");
+			json_t *ds = json_object(), *di = json_object();
+
+			json_object_set_new(ds, "name", json_string(PQgetvalue(r, i, 2)));
+			json_object_set_new(ds, "digest", json_string(PQgetvalue(r, i, 3)));
+			json_object_set_new(ds, "source_type", json_string(PQgetvalue(r, i, 4)));
+			json_object_set_new(ds, "source", json_string(PQgetvalue(r, i, 5)));
+			if (!PQgetisnull(r, i, 6))
+				json_object_set_new(ds, "schema", json_string(PQgetvalue(r, i, 6)));
+			if (!PQgetisnull(r, i, 7))
+				json_object_set_new(ds, "profile", json_string(PQgetvalue(r, i, 7)));
+			json_object_set_new(di, "dataset", ds);
+			json_array_append_new(list_in(inputs, "dataset_inputs"), di);
+			json_object_set(byds, mt_arena_printf(req->arena, "%s/%s", PQgetvalue(r, i, 0),
+							      PQgetvalue(r, i, 1)), di);
+		}
+		for (int i = 0; i < PQntuples(t); i++) {
+			json_t *di = json_object_get(byds, mt_arena_printf(req->arena, "%s/%s",
+									   PQgetvalue(t, i, 0),
+									   PQgetvalue(t, i, 1)));
+
+			if (di)
+				json_array_append_new(list_in(di, "tags"),
+						      json_pack("{s:s,s:s}", "key", PQgetvalue(t, i, 2),
+								"value", PQgetvalue(t, i, 3)));
+		}
+	}
+	return 0;
+}
+
+static PGresult *one_row(struct mt_req *req, const char *run_id, struct mt_err *err)
+{
+	const char *ids[1] = { run_id };
+	const char *arr = db_array_text(req->arena, ids, 1);
+	PGresult *r = db_exec(req, "run_rows", 1, &arr, err);
+
+	if (r && PQntuples(r) == 0) {
+		mt_err_set(err, MT_ENOTFOUND, "Run with id=%s not found", run_id);
+		return NULL;
+	}
+	return r;
+}
+
+int sql_runs_get(struct mt_req *req, const char *run_id, json_t **out, struct mt_err *err)
+{
+	PGresult *r = one_row(req, run_id, err);
+	json_t *list;
+
+	if (!r)
+		return -1;
+	list = req_own(req, json_array());
+	if (fill_runs(req, r, list, err))
+		return -1;
+	*out = json_array_get(list, 0);
+	return 0;
+}
+
+int sql_runs_info(struct mt_req *req, const char *run_id, json_t **out, struct mt_err *err)
+{
+	PGresult *r = one_row(req, run_id, err);
+
+	if (!r)
+		return -1;
+	*out = req_own(req, info_row(r, 0));
+	return 0;
+}
+
+int sql_runs_insert(struct mt_req *req, const struct run_new *r, struct mt_err *err)
+{
+	const char *v[6] = {
+		r->run_id, r->experiment_id, r->name, r->user_id ? r->user_id : "",
+		r->has_start ? mt_arena_printf(req->arena, "%lld", r->start_time) : NULL,
+		r->artifact_uri,
+	};
+
+	return db_exec(req, "run_insert", 6, v, err) ? 0 : -1;
+}
+
+int sql_runs_stage(struct mt_req *req, const char *run_id, const char **out, struct mt_err *err)
+{
+	PGresult *r = db_exec(req, "run_stage", 1, &run_id, err);
+
+	if (!r)
+		return -1;
+	if (PQntuples(r) == 0)
+		return mt_err_set(err, MT_ENOTFOUND, "Run with id=%s not found", run_id);
+	*out = PQgetvalue(r, 0, 0);
+	return 0;
+}
+
+int sql_runs_update(struct mt_req *req, const char *run_id, const char *status,
+		    const char *end_time, const char *name, struct mt_err *err)
+{
+	const char *v[4] = { run_id, status, end_time, name };
+
+	if (!db_exec(req, "run_update", 4, v, err))
+		return -1;
+	if (name) {
+		const char *k = "mlflow.runName";
+
+		return sql_runs_set_tags(req, run_id, &k, &name, 1, err);
+	}
+	return 0;
+}
+
+int sql_runs_set_stage(struct mt_req *req, const char *run_id, const char *stage,
+		       long long deleted_time, struct mt_err *err)
+{
+	const char *v[3] = { run_id, stage,
+			     deleted_time ? mt_arena_printf(req->arena, "%lld", deleted_time) : NULL };
+
+	return db_exec(req, "run_set_stage", 3, v, err) ? 0 : -1;
+}
+
+int sql_runs_log_params(struct mt_req *req, const char *run_id, const char **keys,
+			const char **values, size_t n, struct mt_err *err)
+{
+	const char *v[3];
+	PGresult *r;
+
+	if (n == 0)
+		return 0;
+	v[0] = run_id;
+	v[1] = db_array_text(req->arena, keys, n);
+	v[2] = db_array_text(req->arena, values, n);
+	if (!(r = db_exec(req, "run_params_log", 3, v, err)))
+		return -1;
+	if (PQntuples(r) > 0)
+		return mt_err_set(err, MT_EINVAL,
+				  "Changing param values is not allowed. Param with key='%s' was "
+				  "already logged with value='%.500s' for run ID='%s'. Attempted "
+				  "logging new value '%.500s'.", PQgetvalue(r, 0, 0),
+				  PQgetvalue(r, 0, 1), run_id, PQgetvalue(r, 0, 2));
+	return 0;
+}
+
+int sql_runs_set_tags(struct mt_req *req, const char *run_id, const char **keys,
+		      const char **values, size_t n, struct mt_err *err)
+{
+	const char *v[3];
+
+	if (n == 0)
+		return 0;
+	v[0] = run_id;
+	v[1] = db_array_text(req->arena, keys, n);
+	v[2] = db_array_text(req->arena, values, n);
+	if (!db_exec(req, "run_tags_set", 3, v, err))
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(keys[i], "mlflow.runName") == 0) {
+			const char *rv[2] = { run_id, values[i] };
+
+			if (!db_exec(req, "run_rename", 2, rv, err))
+				return -1;
+		}
+	}
+	return 0;
+}
+
+int sql_runs_delete_tag(struct mt_req *req, const char *run_id, const char *key,
+			struct mt_err *err)
+{
+	const char *v[2] = { run_id, key };
+	PGresult *r = db_exec(req, "run_tag_delete", 2, v, err);
+
+	if (!r)
+		return -1;
+	if (strcmp(PQcmdTuples(r), "0") == 0)
+		return mt_err_set(err, MT_ENOTFOUND, "No tag with name: %s in run with id %s",
+				  key, run_id);
+	return 0;
+}
+
+int sql_runs_log_metrics(struct mt_req *req, const char *run_id, const struct metric_batch *m,
+			 struct mt_err *err)
+{
+	const char *v[5];
+
+	if (m->n == 0)
+		return 0;
+	v[0] = run_id;
+	v[1] = db_array_text(req->arena, m->keys, m->n);
+	v[2] = db_array_i64(req->arena, m->steps, m->n);
+	v[3] = db_array_i64(req->arena, m->timestamps, m->n);
+	v[4] = db_array_f64(req->arena, m->values, m->n);
+	return db_exec(req, "run_metrics_log", 5, v, err) ? 0 : -1;
+}
+
+int sql_runs_log_input(struct mt_req *req, const char *run_id, json_t *dataset,
+		       const char **tag_keys, const char **tag_values, size_t ntags,
+		       struct mt_err *err)
+{
+	const char *v[7] = { run_id };
+	static const char *const fields[6] = { "name", "digest", "source_type", "source",
+					       "schema", "profile" };
+	PGresult *r;
+	const char *dsid;
+
+	for (int i = 0; i < 6; i++) {
+		json_t *f = json_object_get(dataset, fields[i]);
+
+		v[i + 1] = json_is_string(f) ? json_string_value(f) : NULL;
+	}
+	if (!(r = db_exec(req, "run_dataset_upsert", 7, v, err)))
+		return -1;
+	if (PQntuples(r) == 1) {
+		dsid = PQgetvalue(r, 0, 0);
+	} else {
+		const char *q[3] = { run_id, v[1], v[2] };
+
+		if (!(r = db_exec(req, "run_dataset_id", 3, q, err)))
+			return -1;
+		if (PQntuples(r) != 1)
+			return mt_err_set(err, MT_EINTERNAL, "dataset vanished while logging");
+		dsid = PQgetvalue(r, 0, 0);
+	}
+	if (ntags) {
+		const char *t[4] = { run_id, dsid, db_array_text(req->arena, tag_keys, ntags),
+				     db_array_text(req->arena, tag_values, ntags) };
+
+		if (!db_exec(req, "run_input_tags_set", 4, t, err))
+			return -1;
+	}
+	return 0;
+}
+
+/* ---- runs/search ---- */
+static const char *attr_col(const char *key)
+{
+	if (strcmp(key, "run_name") == 0)
+		return "r.name";
+	if (strcmp(key, "run_id") == 0)
+		return "r.run_id";
+	if (strcmp(key, "status") == 0)
+		return "r.status";
+	if (strcmp(key, "user_id") == 0)
+		return "r.user_id";
+	if (strcmp(key, "artifact_uri") == 0)
+		return "r.artifact_uri";
+	if (strcmp(key, "start_time") == 0 || strcmp(key, "created") == 0)
+		return "r.start_time";
+	if (strcmp(key, "end_time") == 0)
+		return "r.end_time";
+	return NULL;
+}
+
+static const char *child_table(int kind)
+{
+	return kind == MT_FK_METRIC ? "latest_metrics" : kind == MT_FK_PARAM ? "params" : "tags";
+}
+
+static int where_clause(struct sqlb *b, const struct mt_filter_clause *c, struct mt_err *err)
+{
+	if (c->kind == MT_FK_METRIC) {
+		int k = sqlb_param(b, c->key);
+		int v = sqlb_param(b, mt_arena_printf(b->a, "%.17g", c->num));
+
+		sqlb_add(b, " AND EXISTS (SELECT 1 FROM latest_metrics m WHERE m.run_id = r.run_id "
+			 "AND m.key = $%d AND m.value <> 'NaN'::float8 AND m.value %s $%d::float8)",
+			 k, sqlb_op(c->op), v);
+	} else if (c->kind == MT_FK_PARAM || c->kind == MT_FK_TAG) {
+		int k = sqlb_param(b, c->key);
+		int v = sqlb_param(b, c->str);
+
+		sqlb_add(b, " AND EXISTS (SELECT 1 FROM %s p WHERE p.run_id = r.run_id "
+			 "AND p.key = $%d AND p.value %s $%d)", child_table(c->kind), k,
+			 sqlb_op(c->op), v);
+	} else if (c->kind == MT_FK_ATTR) {
+		const char *col = attr_col(c->key);
+
+		if (!col)
+			return mt_err_set(err, MT_EINVAL, "Invalid attribute key '%s'", c->key);
+		if (c->op == MT_OP_IN || c->op == MT_OP_NOT_IN) {
+			int v = sqlb_param(b, db_array_text(b->a, (const char *const *)c->list, c->nlist));
+
+			sqlb_add(b, " AND %s%s = ANY($%d::text[])", c->op == MT_OP_NOT_IN ? "NOT " : "",
+				 col, v);
+		} else if (c->is_num) {
+			int v = sqlb_param(b, mt_arena_printf(b->a, "%lld", c->inum));
+
+			sqlb_add(b, " AND %s %s $%d::bigint", col, sqlb_op(c->op), v);
+		} else {
+			int v = sqlb_param(b, c->str);
+
+			sqlb_add(b, " AND %s %s $%d", col, sqlb_op(c->op), v);
+		}
+	} else {
+		int v = sqlb_param(b, c->str ? c->str : "");
+
+		/* datasets.name / digest / context */
+		if (strcmp(c->key, "context") == 0)
+			sqlb_add(b, " AND EXISTS (SELECT 1 FROM run_input_tags it WHERE it.run_id = r.run_id "
+				 "AND it.key = 'mlflow.data.context' AND it.value %s $%d)",
+				 sqlb_op(c->op), v);
+		else
+			sqlb_add(b, " AND EXISTS (SELECT 1 FROM run_inputs ri JOIN datasets d USING "
+				 "(dataset_id) WHERE ri.run_id = r.run_id AND d.%s %s $%d)",
+				 strcmp(c->key, "digest") == 0 ? "digest" : "name", sqlb_op(c->op), v);
+	}
+	return 0;
+}
+
+int sql_runs_search(struct mt_req *req, const char **exp_ids, size_t nexp,
+		    const struct mt_filter *f, const struct mt_order_list *o, int view,
+		    long long limit, long long offset, json_t *list, struct mt_err *err)
+{
+	struct sqlb b, ord;
+	PGresult *r;
+	int named_start = 0, e;
+
+	sqlb_init(&b, req->arena);
+	sqlb_init(&ord, req->arena);
+	e = sqlb_param(&b, db_array_text(req->arena, exp_ids, nexp));
+	/* Joins for ordering by metrics, params and tags come before WHERE. */
+	for (size_t i = 0; o && i < o->n; i++) {
+		const struct mt_order *it = &o->items[i];
+		const char *dir = it->asc ? "ASC" : "DESC";
+
+		if (it->kind == MT_FK_ATTR) {
+			const char *col = attr_col(it->key);
+
+			if (!col)
+				return mt_err_set(err, MT_EINVAL, "Invalid order_by key '%s'", it->key);
+			if (strcmp(col, "r.start_time") == 0)
+				named_start = 1;
+			sqlb_add(&ord, "%s %s NULLS LAST, ", col, dir);
+		} else {
+			int k = sqlb_param(&b, it->key);
+
+			sqlb_add(&b, " LEFT JOIN %s o%zu ON o%zu.run_id = r.run_id AND o%zu.key = $%d",
+				 child_table(it->kind), i, i, i, k);
+			if (it->kind == MT_FK_METRIC)
+				sqlb_add(&ord, "(o%zu.value IS NULL), (o%zu.value = 'NaN'::float8), "
+					 "o%zu.value %s, ", i, i, i, dir);
+			else
+				sqlb_add(&ord, "(o%zu.value IS NULL), o%zu.value %s, ", i, i, dir);
+		}
+	}
+	b.sql = mt_arena_printf(req->arena, "SELECT " RUN_COLS " FROM runs r%s "
+				"WHERE r.experiment_id = ANY($%d::bigint[])%s", b.sql, e,
+				view == 1 ? " AND r.lifecycle_stage = 'active'" :
+				view == 2 ? " AND r.lifecycle_stage = 'deleted'" : "");
+	for (size_t i = 0; i < f->n; i++)
+		if (where_clause(&b, &f->clauses[i], err))
+			return -1;
+	{
+		int l = sqlb_param(&b, mt_arena_printf(req->arena, "%lld", limit));
+		int of = sqlb_param(&b, mt_arena_printf(req->arena, "%lld", offset));
+
+		sqlb_add(&b, " ORDER BY %s%sr.run_id ASC LIMIT $%d::bigint OFFSET $%d::bigint", ord.sql,
+			 named_start ? "" : "r.start_time DESC NULLS LAST, ", l, of);
+	}
+	if (!(r = db_exec_sql(req, b.sql, b.n, b.params, err)))
+		return -1;
+	return fill_runs(req, r, list, err);
+}
