@@ -1,0 +1,330 @@
+"""runs/log-metric, metrics/get-history, metrics/get-history-bulk-interval and
+mltrack's metrics/get-history-sampled (MLFLOW-API.md sections 1, 2, 3, 7, 13)."""
+
+import unittest
+
+import mtapi
+from mtapi import DBL_MAX, get, get_run, history, metrics_by_key, mt_get, new_run, now_ms, post
+
+setUpModule = mtapi.wait_ready
+
+UNKNOWN_RUN = "fedcba9876543210fedcba9876543210"
+
+
+def metric(key, value, step, ts):
+    return {"key": key, "value": value, "timestamp": ts, "step": step}
+
+
+class TestLogMetric(mtapi.ApiTestCase):
+    def test_log_and_read_back(self):
+        rid = new_run()
+        ts = now_ms()
+        self.assertEmptyOk(post("runs/log-metric", {"run_id": rid, "key": "acc", "value": 0.5,
+                                                    "timestamp": ts, "step": 3}))
+        m = metrics_by_key(get_run(rid))["acc"]
+        self.assertEqual(m, metric("acc", 0.5, 3, ts))
+        self.assertInt(m["timestamp"])
+        self.assertInt(m["step"])
+
+    def test_step_defaults_to_zero_and_is_emitted(self):
+        rid = new_run()
+        ts = now_ms()
+        self.assertEmptyOk(post("runs/log-metric", {"run_id": rid, "key": "m", "value": 2,
+                                                    "timestamp": ts}))
+        self.assertEqual(metrics_by_key(get_run(rid))["m"], metric("m", 2, 0, ts))
+        self.assertEqual(history(rid, "m"), [metric("m", 2, 0, ts)])
+
+    def test_int64_as_strings_and_large_values(self):
+        rid = new_run()
+        big_step = 2 ** 40 + 7
+        ts = 1700000000123
+        self.assertEmptyOk(post("runs/log-metric", {"run_id": rid, "key": "m", "value": -1.25,
+                                                    "timestamp": str(ts), "step": str(big_step)}))
+        (p,) = history(rid, "m")
+        self.assertEqual(p, metric("m", -1.25, big_step, ts))
+        self.assertInt(p["step"])
+        self.assertInt(p["timestamp"])
+
+    def test_run_uuid_instead_of_run_id(self):
+        rid = new_run()
+        ts = now_ms()
+        self.assertEmptyOk(post("runs/log-metric", {"run_uuid": rid, "key": "m", "value": 1,
+                                                    "timestamp": ts}))
+        self.assertEqual(history(rid, "m"), [metric("m", 1, 0, ts)])
+
+    def test_required_fields(self):
+        rid = new_run()
+        ts = now_ms()
+        full = {"run_id": rid, "key": "m", "value": 1.0, "timestamp": ts}
+        for field in ("run_id", "key", "value", "timestamp"):
+            with self.subTest(missing=field):
+                body = dict(full)
+                del body[field]
+                self.assertMissing(post("runs/log-metric", body), field)
+        self.assertNotIn("metrics", get_run(rid)["data"])
+
+    def test_invalid_values(self):
+        rid = new_run()
+        ts = now_ms()
+        bad = [
+            {"run_id": rid, "key": "bad key!", "value": 1, "timestamp": ts},
+            {"run_id": rid, "key": "./m", "value": 1, "timestamp": ts},
+            {"run_id": rid, "key": "k" * 251, "value": 1, "timestamp": ts},
+            {"run_id": rid, "key": "m", "value": "abc", "timestamp": ts},
+            {"run_id": rid, "key": "m", "value": True, "timestamp": ts},
+            {"run_id": rid, "key": "m", "value": 1, "timestamp": -5},
+            {"run_id": rid, "key": "m", "value": 1, "timestamp": "soon"},
+            {"run_id": rid, "key": "m", "value": 1, "timestamp": ts, "step": 1.5},
+        ]
+        for body in bad:
+            with self.subTest(body=body):
+                self.assertInvalid(post("runs/log-metric", body))
+        self.assertNotIn("metrics", get_run(rid)["data"])
+
+    def test_unknown_run(self):
+        r = post("runs/log-metric", {"run_id": UNKNOWN_RUN, "key": "m", "value": 1,
+                                     "timestamp": now_ms()})
+        self.assertNotFound(r)
+
+    def test_nan_and_infinity(self):
+        rid = new_run()
+        ts = now_ms()
+        for key, v in (("nan", "NaN"), ("pinf", "Infinity"), ("ninf", "-Infinity")):
+            self.assertEmptyOk(post("runs/log-metric", {"run_id": rid, "key": key, "value": v,
+                                                        "timestamp": ts, "step": 1}))
+        ms = metrics_by_key(get_run(rid))
+        self.assertEqual(ms["nan"], metric("nan", "NaN", 1, ts))
+        self.assertEqual(ms["pinf"], metric("pinf", DBL_MAX, 1, ts))
+        self.assertEqual(ms["ninf"], metric("ninf", -DBL_MAX, 1, ts))
+        self.assertEqual(history(rid, "nan"), [metric("nan", "NaN", 1, ts)])
+        self.assertEqual(history(rid, "pinf"), [metric("pinf", DBL_MAX, 1, ts)])
+        self.assertEqual(history(rid, "ninf"), [metric("ninf", -DBL_MAX, 1, ts)])
+
+    def test_nan_replay_is_one_point(self):
+        rid = new_run()
+        body = {"run_id": rid, "key": "n", "value": "NaN", "timestamp": 1000, "step": 0}
+        self.assertEmptyOk(post("runs/log-metric", body))
+        self.assertEmptyOk(post("runs/log-metric", body))
+        self.assertEqual(history(rid, "n"), [metric("n", "NaN", 0, 1000)])
+
+    def test_latest_by_step_timestamp_value(self):
+        rid = new_run()
+        seq = [
+            # (step, ts, value) logged -> expected latest (step, ts, value)
+            ((2, 1000, 5.0), (2, 1000, 5.0)),
+            ((1, 9999, 100.0), (2, 1000, 5.0)),   # lower step loses despite later ts
+            ((2, 999, 50.0), (2, 1000, 5.0)),     # same step, earlier ts loses
+            ((2, 1000, 4.0), (2, 1000, 5.0)),     # same step and ts, lower value loses
+            ((2, 1000, 6.0), (2, 1000, 6.0)),     # same step and ts, higher value wins
+            ((2, 1001, -1.0), (2, 1001, -1.0)),   # same step, later ts wins
+            ((3, 1, 0.0), (3, 1, 0.0)),           # higher step wins despite earlier ts
+        ]
+        for (step, ts, v), (es, ets, ev) in seq:
+            with self.subTest(logged=(step, ts, v)):
+                self.assertEmptyOk(post("runs/log-metric", {"run_id": rid, "key": "m",
+                                                            "value": v, "timestamp": ts,
+                                                            "step": step}))
+                self.assertEqual(metrics_by_key(get_run(rid))["m"], metric("m", ev, es, ets))
+        self.assertEqual(len(history(rid, "m")), len(seq))
+
+    def test_exact_duplicate_is_ignored(self):
+        rid = new_run()
+        body = {"run_id": rid, "key": "m", "value": 0.25, "timestamp": 1234, "step": 7}
+        for _ in range(3):
+            self.assertEmptyOk(post("runs/log-metric", body))
+        self.assertEqual(history(rid, "m"), [metric("m", 0.25, 7, 1234)])
+        # Same step and timestamp, other value: a second point.
+        self.assertEmptyOk(post("runs/log-metric", dict(body, value=0.5)))
+        self.assertEqual(history(rid, "m"), [metric("m", 0.25, 7, 1234),
+                                             metric("m", 0.5, 7, 1234)])
+
+
+class TestGetHistory(mtapi.ApiTestCase):
+    def test_all_points_with_shape(self):
+        rid = new_run()
+        pts = [metric("loss", 1.0 / (i + 1), i, 1000 + i) for i in range(5)]
+        pts.append(metric("loss", 9.0, 2, 5000))
+        mtapi.log_batch(rid, metrics=pts)
+        r = get("metrics/get-history", run_id=rid, metric_key="loss")
+        body = self.assertOk(r)
+        self.assertEqual(list(body), ["metrics"])
+        got = sorted(body["metrics"], key=mtapi._metric_sort_key)
+        self.assertEqual(got, sorted(pts, key=mtapi._metric_sort_key))
+        for p in body["metrics"]:
+            self.assertEqual(set(p), {"key", "value", "timestamp", "step"})
+            self.assertInt(p["step"])
+            self.assertInt(p["timestamp"])
+
+    def test_only_the_named_key(self):
+        rid = new_run()
+        mtapi.log_batch(rid, metrics=[metric("a", 1, 0, 1), metric("b", 2, 0, 1)])
+        self.assertEqual(history(rid, "a"), [metric("a", 1, 0, 1)])
+
+    def test_run_uuid(self):
+        rid = new_run()
+        mtapi.log_metric(rid, "m", 3, step=1, timestamp=10)
+        b = self.assertOk(get("metrics/get-history", run_uuid=rid, metric_key="m"))
+        self.assertEqual(b["metrics"], [metric("m", 3, 1, 10)])
+
+    def test_unknown_key_or_run_is_empty(self):
+        rid = new_run()
+        self.assertEqual(self.assertOk(get("metrics/get-history", run_id=rid, metric_key="x")), {})
+        self.assertEqual(self.assertOk(get("metrics/get-history", run_id=UNKNOWN_RUN,
+                                           metric_key="x")), {})
+
+    def test_required(self):
+        rid = new_run()
+        self.assertMissing(get("metrics/get-history", metric_key="m"), "run_id")
+        self.assertMissing(get("metrics/get-history", run_id=rid), "metric_key")
+
+
+class TestBulkInterval(mtapi.ApiTestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.a = new_run()
+        cls.b = new_run()
+        cls.a_pts = [metric("loss", float(100 - i), i, 10000 + i) for i in range(100)]
+        cls.a_pts.append(metric("loss", 0.5, 0, 20000))  # a second point at step 0
+        cls.b_pts = [metric("loss", float(i), i, 30000 + i) for i in range(10, 60)]
+        mtapi.log_batch(cls.a, metrics=cls.a_pts)
+        mtapi.log_batch(cls.b, metrics=cls.b_pts)
+
+    def bulk(self, **q):
+        q.setdefault("run_ids", [self.a, self.b])
+        q.setdefault("metric_key", "loss")
+        return get("metrics/get-history-bulk-interval", **q)
+
+    def split(self, body):
+        """{run_id: [points without run_id]}; checks shape and per-run order."""
+        out = {}
+        for p in body.get("metrics", []):
+            self.assertEqual(set(p), {"key", "value", "timestamp", "step", "run_id"})
+            self.assertEqual(p["key"], "loss")
+            self.assertInt(p["step"])
+            self.assertInt(p["timestamp"])
+            q = dict(p)
+            out.setdefault(q.pop("run_id"), []).append(q)
+        for rid, pts in out.items():
+            self.assertIn(rid, (self.a, self.b))
+            self.assertEqual(pts, sorted(pts, key=mtapi._metric_sort_key), "not step-ordered")
+        return out
+
+    def test_everything_when_under_max(self):
+        got = self.split(self.assertOk(self.bulk()))
+        self.assertEqual(got[self.a], sorted(self.a_pts, key=mtapi._metric_sort_key))
+        self.assertEqual(got[self.b], sorted(self.b_pts, key=mtapi._metric_sort_key))
+
+    def test_sampled_keeps_min_and_max_steps(self):
+        got = self.split(self.assertOk(self.bulk(max_results=10)))
+        a_steps = {p["step"] for p in got[self.a]}
+        b_steps = {p["step"] for p in got[self.b]}
+        self.assertTrue({0, 99} <= a_steps, a_steps)
+        self.assertTrue({10, 59} <= b_steps, b_steps)
+        self.assertLessEqual(len(a_steps | b_steps), 10 + 4)
+        self.assertLess(len(got[self.a]), len(self.a_pts))
+        # Every point at a sampled step is returned (both step-0 points of run a).
+        for rid, pts in ((self.a, self.a_pts), (self.b, self.b_pts)):
+            steps = {p["step"] for p in got[rid]}
+            want = sorted([p for p in pts if p["step"] in steps], key=mtapi._metric_sort_key)
+            self.assertEqual(got[rid], want)
+
+    def test_step_window(self):
+        got = self.split(self.assertOk(self.bulk(start_step=20, end_step=30)))
+        self.assertEqual(got[self.a], [p for p in self.a_pts if 20 <= p["step"] <= 30])
+        self.assertEqual(got[self.b], [p for p in self.b_pts if 20 <= p["step"] <= 30])
+
+    def test_single_run_and_unknown_key(self):
+        got = self.split(self.assertOk(self.bulk(run_ids=[self.b], max_results=2500)))
+        self.assertEqual(list(got), [self.b])
+        self.assertEqual(self.assertOk(self.bulk(metric_key="nope")), {})
+
+    def test_errors(self):
+        cases = [
+            dict(run_ids=[]),
+            dict(run_ids=["%032x" % i for i in range(101)]),
+            dict(metric_key=None),
+            dict(start_step=5),
+            dict(end_step=5),
+            dict(start_step=10, end_step=5),
+            dict(max_results=0),
+            dict(max_results=2501),
+        ]
+        for q in cases:
+            with self.subTest(query=q):
+                self.assertInvalid(self.bulk(**q))
+
+
+class TestSampledHistory(mtapi.ApiTestCase):
+    """GET /api/2.0/mltrack/metrics/get-history-sampled (mltrack extension)."""
+
+    N = 1000
+    DIP, SPIKE = 211, 537
+
+    @classmethod
+    def setUpClass(cls):
+        cls.rid = new_run()
+        pts = []
+        for i in range(cls.N):
+            v = (i % 50) / 50.0
+            if i == cls.SPIKE:
+                v = 1000.0
+            elif i == cls.DIP:
+                v = -1000.0
+            pts.append(metric("curve", v, i, 50000 + i))
+        cls.pts = pts
+        mtapi.log_batch(cls.rid, metrics=pts)
+
+    def sampled(self, max_points, run_id=None, key="curve"):
+        return mt_get("metrics/get-history-sampled", run_id=run_id or self.rid,
+                      metric_key=key, max_points=max_points)
+
+    def check_subset(self, got):
+        steps = [p["step"] for p in got]
+        self.assertEqual(steps, sorted(steps), "not sorted by step")
+        for p in got:
+            self.assertEqual(p, self.pts[p["step"]])
+        self.assertEqual(len({p["step"] for p in got}), len(got), "duplicate points")
+
+    def test_downsampled_keeps_extremes(self):
+        for n in (40, 100, 400):
+            with self.subTest(max_points=n):
+                body = self.assertOk(self.sampled(n))
+                got = body["metrics"]
+                self.assertLessEqual(len(got), n)
+                self.check_subset(got)
+                steps = {p["step"] for p in got}
+                self.assertTrue({0, self.N - 1, self.DIP, self.SPIKE} <= steps, sorted(steps))
+                # About n/4 buckets each keep their first and last point: no gap
+                # can be wider than a few bucket widths.
+                ordered = sorted(steps)
+                gap = max(b - a for a, b in zip(ordered, ordered[1:]))
+                self.assertLessEqual(gap, 8 * self.N // n + 1, ordered)
+
+    def test_four_points_is_first_last_min_max(self):
+        got = self.assertOk(self.sampled(4))["metrics"]
+        self.check_subset(got)
+        self.assertEqual([p["step"] for p in got], [0, self.DIP, self.SPIKE, self.N - 1])
+
+    def test_all_points_when_enough(self):
+        for n in (self.N, 10000):
+            with self.subTest(max_points=n):
+                got = self.assertOk(self.sampled(n))["metrics"]
+                self.assertEqual(got, self.pts)
+
+    def test_bad_max_points(self):
+        for n in (0, -1, 10001, "many"):
+            with self.subTest(max_points=n):
+                self.assertInvalid(self.sampled(n))
+
+    def test_unknown_run_and_missing_key(self):
+        self.assertNotFound(self.sampled(10, run_id=UNKNOWN_RUN))
+        r = mt_get("metrics/get-history-sampled", run_id=self.rid, max_points=10)
+        self.assertInvalid(r)
+
+    def test_unknown_key_has_no_points(self):
+        body = self.assertOk(self.sampled(10, key="nope"))
+        self.assertEqual(body.get("metrics", []), [])
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,371 @@
+"""runs/search: filters, ordering, view types and pagination
+(MLFLOW-API.md sections 3, 7, 8, 13)."""
+
+import unittest
+
+import mtapi
+from mtapi import call, new_experiment, new_run, now_ms, post
+
+setUpModule = mtapi.wait_ready
+
+
+def ids(body):
+    return [r["info"]["run_id"] for r in body.get("runs", [])]
+
+
+_FIXTURE = {}
+
+
+def _build_fixture():
+    eid = new_experiment()
+    T = now_ms() - 100000
+    spec = [
+        ("alpha", "alice", T + 10, "FINISHED",
+         {"acc": 0.9, "val loss": 0.3}, {"lr": "0.01", "model": "ResNet50", "my-param": "x"},
+         {"team": "red", "my tag": "v1"}),
+        ("beta", "bob", T + 20, "RUNNING",
+         {"acc": 0.5, "val loss": 0.6}, {"lr": "0.1", "model": "resnet18"}, {"team": "blue"}),
+        ("gamma", "alice", T + 30, "FINISHED",
+         {}, {"lr": "0.01", "model": "vgg"}, {"team": "red", "my tag": "v2"}),
+        ("delta", "bob", T + 30, "KILLED", {"acc": 0.2}, {}, {}),
+        ("eps", "carol", T + 40, "FINISHED", {"acc": 0.7}, {"lr": "0.01"}, {"team": "red"}),
+    ]
+    runs = []
+    for name, user, start, status, metrics, params, tags in spec:
+        rid = new_run(eid, run_name=name, user_id=user, start_time=start)
+        mtapi.log_batch(rid,
+                        metrics=[{"key": k, "value": v, "timestamp": start, "step": 0}
+                                 for k, v in metrics.items()],
+                        params=[{"key": k, "value": v} for k, v in params.items()],
+                        tags=[{"key": k, "value": v} for k, v in tags.items()])
+        if status != "RUNNING":
+            r = post("runs/update", {"run_id": rid, "status": status, "end_time": start + 5})
+            if r.status != 200:
+                raise mtapi.ApiError("runs/update: %r" % (r.body,))
+        runs.append(rid)
+    r = post("runs/delete", {"run_id": runs[4]})
+    if r.status != 200:
+        raise mtapi.ApiError("runs/delete: %r" % (r.body,))
+    r1, r2, r3, r4, r5 = runs
+    # r3 and r4 share a start time: run_id ASC breaks the tie.
+    return dict(eid=eid, T=T, r=runs, r1=r1, r2=r2, r3=r3, r4=r4, r5=r5,
+                r34=sorted([r3, r4]))
+
+
+class SearchFixture(mtapi.ApiTestCase):
+    """Five runs in one experiment (r5 deleted); read-only for the tests.
+
+    run  start  status    name   user   acc  val loss  lr    model     my-param team  my tag
+    r1   T+10   FINISHED  alpha  alice  0.9  0.3       0.01  ResNet50  x        red   v1
+    r2   T+20   RUNNING   beta   bob    0.5  0.6       0.1   resnet18           blue
+    r3   T+30   FINISHED  gamma  alice                 0.01  vgg                red   v2
+    r4   T+30   KILLED    delta  bob    0.2
+    r5   T+40   (deleted)               0.7            0.01                     red
+    """
+
+    @classmethod
+    def setUpClass(cls):
+        # Built once per module and shared read-only by the subclasses.
+        if not _FIXTURE:
+            _FIXTURE.update(_build_fixture())
+        for k, v in _FIXTURE.items():
+            setattr(cls, k, v)
+
+    def search(self, **body):
+        body.setdefault("experiment_ids", [self.eid])
+        return self.assertOk(post("runs/search", body))
+
+    def found(self, flt, **body):
+        return set(ids(self.search(filter=flt, **body)))
+
+    def ordered(self, *order_by):
+        return ids(self.search(order_by=list(order_by)))
+
+
+class TestSearchShape(SearchFixture):
+    def test_default_order_and_shape(self):
+        b = self.search()
+        self.assertEqual(ids(b), self.r34 + [self.r2, self.r1])
+        self.assertNotIn("next_page_token", b)
+        run1 = [x for x in b["runs"] if x["info"]["run_id"] == self.r1][0]
+        self.assertEqual(set(run1), {"info", "data", "inputs"})
+        self.assertEqual(run1["inputs"], {})
+        info = run1["info"]
+        self.assertEqual(info["run_uuid"], self.r1)
+        self.assertEqual(info["experiment_id"], self.eid)
+        self.assertEqual(info["run_name"], "alpha")
+        self.assertEqual(info["user_id"], "alice")
+        self.assertEqual(info["status"], "FINISHED")
+        self.assertEqual(info["start_time"], self.T + 10)
+        self.assertEqual(info["end_time"], self.T + 15)
+        self.assertEqual(info["lifecycle_stage"], "active")
+        self.assertEqual(mtapi.norm(run1), mtapi.get_run(self.r1))
+        run2 = [x for x in b["runs"] if x["info"]["run_id"] == self.r2][0]
+        self.assertNotIn("end_time", run2["info"])
+
+    def test_same_as_runs_get(self):
+        for x in self.search()["runs"]:
+            self.assertEqual(mtapi.norm(x), mtapi.get_run(x["info"]["run_id"]))
+
+    def test_view_types(self):
+        self.assertEqual(ids(self.search(run_view_type="DELETED_ONLY")), [self.r5])
+        self.assertEqual(set(ids(self.search(run_view_type="ALL"))), set(self.r))
+        self.assertEqual(set(ids(self.search(run_view_type="ACTIVE_ONLY"))), set(self.r[:4]))
+
+    def test_empty_results(self):
+        empty = new_experiment()
+        self.assertEqual(self.search(experiment_ids=[empty]), {})
+        self.assertEqual(self.search(filter="metrics.nope > 0"), {})
+        self.assertEqual(self.assertOk(post("runs/search", {"filter": ""})), {})
+
+    def test_several_experiments(self):
+        other = new_experiment()
+        o1 = new_run(other, start_time=self.T + 35)
+        b = self.search(experiment_ids=[self.eid, other])
+        self.assertEqual(ids(b), [o1] + self.r34 + [self.r2, self.r1])
+
+    def test_max_results(self):
+        b = self.search(max_results=2)
+        self.assertEqual(ids(b), self.r34)
+        self.assertIn("next_page_token", b)
+        self.assertEqual(len(ids(self.search(max_results=50000))), 4)
+        r = post("runs/search", {"experiment_ids": [self.eid], "max_results": 50001})
+        self.assertInvalid(r)
+
+    def test_get_is_not_allowed(self):
+        r = call("GET", mtapi.API + "runs/search", query={"experiment_ids": self.eid})
+        self.assertEqual(r.status, 405)
+
+
+class TestSearchFilters(SearchFixture):
+    def test_metric_filters(self):
+        cases = {
+            "metrics.acc > 0.6": {self.r1},
+            "metrics.acc >= 0.5": {self.r1, self.r2},
+            "metrics.acc = 0.5": {self.r2},
+            "metric.acc <= 0.5": {self.r2, self.r4},
+            "metrics.acc < 1": {self.r1, self.r2, self.r4},
+            # A run without the key never matches, not even for !=.
+            "metrics.acc != 0.9": {self.r2, self.r4},
+            "metrics.`val loss` < 0.5": {self.r1},
+            'metrics."val loss" >= 0.3': {self.r1, self.r2},
+            "`metrics`.`acc` > 0.8": {self.r1},
+            "metrics.acc >= 0.2": {self.r1, self.r2, self.r4},
+        }
+        for flt, want in cases.items():
+            with self.subTest(filter=flt):
+                self.assertEqual(self.found(flt), want)
+
+    def test_param_filters(self):
+        cases = {
+            "params.lr = '0.01'": {self.r1, self.r3},
+            "params.lr != '0.01'": {self.r2},
+            'param.lr = "0.1"': {self.r2},
+            "parameters.lr = '0.1'": {self.r2},
+            "params.\"my-param\" = 'x'": {self.r1},
+            "params.`my-param` != 'y'": {self.r1},
+            "params.model LIKE 'res%'": {self.r2},
+            "params.model ILIKE 'res%'": {self.r1, self.r2},
+            "params.model LIKE '%Net%'": {self.r1},
+            "params.model LIKE 'vg_'": {self.r3},
+            "params.model LIKE 'VGG'": set(),
+            "params.model ILIKE 'VGG'": {self.r3},
+        }
+        for flt, want in cases.items():
+            with self.subTest(filter=flt):
+                self.assertEqual(self.found(flt), want)
+
+    def test_tag_filters(self):
+        cases = {
+            "tags.team = 'red'": {self.r1, self.r3},
+            "tags.team != 'red'": {self.r2},
+            "tag.team ILIKE 'RED'": {self.r1, self.r3},
+            "tags.`my tag` = 'v2'": {self.r3},
+            "tags.`my tag` LIKE 'v%'": {self.r1, self.r3},
+            "tags.\"my tag\" != 'v1'": {self.r3},
+            "tags.`mlflow.runName` = 'beta'": {self.r2},
+        }
+        for flt, want in cases.items():
+            with self.subTest(filter=flt):
+                self.assertEqual(self.found(flt), want)
+
+    def test_attribute_filters(self):
+        T = self.T
+        cases = {
+            "attributes.status = 'FINISHED'": {self.r1, self.r3},
+            "status != 'FINISHED'": {self.r2, self.r4},
+            "attribute.run_name = 'gamma'": {self.r3},
+            "run_name LIKE 'g%'": {self.r3},
+            "attributes.run_name ILIKE 'ALPHA'": {self.r1},
+            "attributes.user_id = 'bob'": {self.r2, self.r4},
+            "attributes.start_time >= %d" % (T + 30): {self.r3, self.r4},
+            "attributes.start_time < %d" % (T + 20): {self.r1},
+            "attributes.end_time > %d" % (T + 20): {self.r3, self.r4},
+            "attributes.artifact_uri LIKE '%%%s%%'" % self.r1: {self.r1},
+            "attributes.run_id = '%s'" % self.r2: {self.r2},
+            "run_id = '%s'" % self.r2: {self.r2},
+            "attributes.run_id IN ('%s', '%s')" % (self.r1, self.r3): {self.r1, self.r3},
+            "attributes.run_id IN ('%s','%s')" % (self.r4, self.r5): {self.r4},
+            "attributes.run_id NOT IN ('%s')" % self.r1: {self.r2, self.r3, self.r4},
+        }
+        for flt, want in cases.items():
+            with self.subTest(filter=flt):
+                self.assertEqual(self.found(flt), want)
+
+    def test_conjunctions(self):
+        cases = {
+            "metrics.acc > 0.1 AND params.lr = '0.01' AND tags.team = 'red'": {self.r1},
+            "attributes.status = 'FINISHED' and params.lr = '0.01'": {self.r1, self.r3},
+            "params.lr = '0.01' AND metrics.acc < 0.5": set(),
+            "tags.team = 'red' And attributes.run_name != 'alpha'": {self.r3},
+        }
+        for flt, want in cases.items():
+            with self.subTest(filter=flt):
+                self.assertEqual(self.found(flt), want)
+
+    def test_filter_with_view_type(self):
+        self.assertEqual(self.found("params.lr = '0.01'", run_view_type="ALL"),
+                         {self.r1, self.r3, self.r5})
+        self.assertEqual(self.found("metrics.acc > 0.6", run_view_type="DELETED_ONLY"), {self.r5})
+
+    def test_bad_filters(self):
+        bad = [
+            "metrics.acc > 0.5 OR metrics.acc < 0.1",
+            "params.lr = 0.01",
+            "tags.team = red",
+            "metrics.acc > 'high'",
+            "attributes.status IN ('FINISHED')",
+            "bogus.key = 'x'",
+            "metrics.acc >",
+            "(metrics.acc > 0.5)",
+            "params.lr > '0.01'",
+            "attributes.start_time = 'yesterday'",
+            "metrics.acc ~ 1",
+            "NOT metrics.acc > 1",
+        ]
+        for flt in bad:
+            with self.subTest(filter=flt):
+                r = post("runs/search", {"experiment_ids": [self.eid], "filter": flt})
+                self.assertInvalid(r)
+        r = post("runs/search", {"experiment_ids": [self.eid],
+                                 "filter": "metrics.acc > 0.5 OR metrics.acc < 0.1"})
+        self.assertInvalid(r, "Invalid clause")
+        r = post("runs/search", {"experiment_ids": [self.eid],
+                                 "filter": "attributes.status IN ('FINISHED')"})
+        self.assertInvalid(r, "Only the 'run_id' attribute supports comparison with a list")
+
+
+class TestSearchOrder(SearchFixture):
+    def test_metric_order_missing_last(self):
+        self.assertEqual(self.ordered("metrics.acc ASC"), [self.r4, self.r2, self.r1, self.r3])
+        self.assertEqual(self.ordered("metrics.acc"), [self.r4, self.r2, self.r1, self.r3])
+        self.assertEqual(self.ordered("metrics.acc DESC"), [self.r1, self.r2, self.r4, self.r3])
+        self.assertEqual(self.ordered("metrics.`val loss` desc"),
+                         [self.r2, self.r1] + self.r34)
+
+    def test_param_and_tag_order_missing_last(self):
+        # Ties fall back to start_time DESC, then run_id ASC.
+        self.assertEqual(self.ordered("params.lr ASC"), [self.r3, self.r1, self.r2, self.r4])
+        self.assertEqual(self.ordered("params.lr DESC"), [self.r2, self.r3, self.r1, self.r4])
+        self.assertEqual(self.ordered("tags.team ASC"), [self.r2, self.r3, self.r1, self.r4])
+        self.assertEqual(self.ordered("tags.team DESC"), [self.r3, self.r1, self.r2, self.r4])
+
+    def test_attribute_order(self):
+        self.assertEqual(self.ordered("attributes.start_time ASC"),
+                         [self.r1, self.r2] + self.r34)
+        self.assertEqual(self.ordered("start_time DESC"), self.r34 + [self.r2, self.r1])
+        self.assertEqual(self.ordered("attributes.run_name ASC"),
+                         [self.r1, self.r2, self.r4, self.r3])
+        self.assertEqual(self.ordered("attributes.run_name DESC"),
+                         [self.r3, self.r4, self.r2, self.r1])
+
+    def test_two_keys(self):
+        self.assertEqual(self.ordered("params.lr ASC", "metrics.acc DESC"),
+                         [self.r1, self.r3, self.r2, self.r4])
+
+    def test_bad_order_by(self):
+        for ob in (["metrics.acc SIDEWAYS"], ["bogus.acc"], ["metrics.acc ASC", "metrics.acc DESC"],
+                   ["metrics.acc ASC DESC"]):
+            with self.subTest(order_by=ob):
+                r = post("runs/search", {"experiment_ids": [self.eid], "order_by": ob})
+                self.assertInvalid(r)
+
+
+class TestNanOrder(mtapi.ApiTestCase):
+    def test_nan_after_numbers_before_missing(self):
+        eid = new_experiment()
+        T = now_ms()
+        x1 = new_run(eid, start_time=T)
+        x2 = new_run(eid, start_time=T)
+        y = new_run(eid, start_time=T)
+        z = new_run(eid, start_time=T)
+        mtapi.log_metric(x1, "acc", 1.0, timestamp=T)
+        mtapi.log_metric(x2, "acc", 2.0, timestamp=T)
+        mtapi.log_metric(y, "acc", "NaN", timestamp=T)
+        asc = ids(self.assertOk(post("runs/search", {"experiment_ids": [eid],
+                                                     "order_by": ["metrics.acc ASC"]})))
+        desc = ids(self.assertOk(post("runs/search", {"experiment_ids": [eid],
+                                                      "order_by": ["metrics.acc DESC"]})))
+        self.assertEqual(asc, [x1, x2, y, z])
+        self.assertEqual(desc, [x2, x1, y, z])
+
+
+class TestPagination(mtapi.ApiTestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.eid = new_experiment()
+        T = now_ms() - 100000
+        cls.runs = []
+        for i in range(25):
+            rid = new_run(cls.eid, start_time=T + i)
+            cls.runs.append(rid)
+        # A metric with many ties, to page through an order that needs tiebreakers.
+        for i, rid in enumerate(cls.runs):
+            mtapi.log_metric(rid, "m", float(i % 4), timestamp=T)
+
+    def pages(self, page_size, **body):
+        body.setdefault("experiment_ids", [self.eid])
+        out, token, sizes = [], None, []
+        for _ in range(50):
+            req = dict(body, max_results=page_size)
+            if token is not None:
+                req["page_token"] = token
+            b = self.assertOk(post("runs/search", req))
+            got = ids(b)
+            sizes.append(len(got))
+            out += got
+            token = b.get("next_page_token")
+            if not token:
+                return out, sizes
+            self.assertIsInstance(token, str)
+        self.fail("pagination does not end")
+
+    def test_default_order_pages(self):
+        out, sizes = self.pages(10)
+        self.assertEqual(out, list(reversed(self.runs)))
+        self.assertEqual(sizes, [10, 10, 5])
+
+    def test_ordered_pages_match_one_page(self):
+        whole = ids(self.assertOk(post("runs/search", {"experiment_ids": [self.eid],
+                                                       "order_by": ["metrics.m DESC"]})))
+        self.assertEqual(len(whole), 25)
+        self.assertEqual(len(set(whole)), 25)
+        for size in (1, 7, 10):
+            with self.subTest(page_size=size):
+                out, _ = self.pages(size, order_by=["metrics.m DESC"])
+                self.assertEqual(out, whole)
+
+    def test_filtered_pages(self):
+        out, _ = self.pages(3, filter="metrics.m = 1")
+        want = [rid for i, rid in enumerate(self.runs) if i % 4 == 1]
+        self.assertEqual(out, list(reversed(want)))
+
+    def test_bad_page_token(self):
+        for tok in ("!!!not base64!!!", "bm90IGpzb24=", "eyJmb28iOiAxfQ=="):
+            with self.subTest(token=tok):
+                r = post("runs/search", {"experiment_ids": [self.eid], "page_token": tok})
+                self.assertInvalid(r, "Invalid page token")
+
+
+if __name__ == "__main__":
+    unittest.main()

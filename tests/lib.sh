@@ -1,0 +1,90 @@
+# tests/lib.sh: shared helpers for the shell test harness (sourced).
+# A real PostgreSQL cluster per harness run, started here (PostgreSQL refuses
+# root, so as root the cluster runs as the postgres user), and mltrackd
+# processes on free loopback ports.
+
+PG_BINDIR=${MLTRACK_PG_BINDIR:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
+
+as_pg() {
+	if [ "$(id -u)" -eq 0 ]; then
+		runuser -u postgres -- "$@"
+	else
+		"$@"
+	fi
+}
+
+# pg_start DIR: initdb + start a throwaway cluster on a Unix socket in DIR.
+# Sets PGCONN (a libpq conninfo) and PGDIR.
+pg_start() {
+	PGDIR=$1
+	mkdir -p "$PGDIR"
+	[ "$(id -u)" -eq 0 ] && chown postgres "$PGDIR" && chmod 755 "$(dirname "$PGDIR")"
+	as_pg "$PG_BINDIR/initdb" -D "$PGDIR/data" -U mltrack -A trust -E UTF8 --locale=C -N \
+		>"$PGDIR/initdb.log" 2>&1 || { cat "$PGDIR/initdb.log"; return 1; }
+	pg_up
+	PGCONN="host=$PGDIR port=5432 user=mltrack dbname=postgres"
+}
+
+pg_up() {
+	as_pg "$PG_BINDIR/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/server.log" -w -t 60 \
+		-o "-c listen_addresses= -k $PGDIR -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
+		start >/dev/null || { cat "$PGDIR/server.log"; return 1; }
+}
+
+pg_down() {
+	as_pg "$PG_BINDIR/pg_ctl" -D "$PGDIR/data" -m fast -w stop >/dev/null 2>&1 || true
+}
+
+# psql_q SQL...: run SQL against the harness database, unaligned output.
+psql_q() {
+	"$PG_BINDIR/psql" -X -q -A -t -v ON_ERROR_STOP=1 -d "$PGCONN" -c "$1"
+}
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# wait_http URL [seconds]: until the URL answers 200.
+wait_http() {
+	i=0
+	while [ $i -lt $((${2:-30} * 10)) ]; do
+		if curl -sf -o /dev/null "$1"; then return 0; fi
+		sleep 0.1
+		i=$((i + 1))
+	done
+	echo "timed out waiting for $1" >&2
+	return 1
+}
+
+# wait_gone PID [seconds]
+wait_gone() {
+	i=0
+	while kill -0 "$1" 2>/dev/null && [ $i -lt $((${2:-30} * 10)) ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	! kill -0 "$1" 2>/dev/null
+}
+
+fail() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
+
+# api METHOD PATH [JSON]: sets BODY and HTTP_STATUS (no subshell, so the
+# caller sees both).
+api() {
+	_out=$(curl -s -w '\n%{http_code}' -X "$1" -H 'Content-Type: application/json' \
+		${3:+-d "$3"} "$BASE$2")
+	HTTP_STATUS=$(printf '%s' "$_out" | tail -n 1)
+	BODY=$(printf '%s' "$_out" | sed '$d')
+}
+
+# json_get FIELD...: read JSON on stdin, print a nested field.
+json_get() {
+	python3 -c 'import sys, json
+v = json.load(sys.stdin)
+for k in sys.argv[1:]:
+    v = v[int(k)] if isinstance(v, list) else v[k]
+print(v)' "$@"
+}

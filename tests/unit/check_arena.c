@@ -1,0 +1,97 @@
+/* check_arena.c: request arena allocation, growth and cleanups. */
+#include <stdint.h>
+#include <string.h>
+
+#include "mt_arena.h"
+#include "mt_check.h"
+
+static int order[8];
+static int norder;
+
+static void note(void *p)
+{
+	order[norder++] = *(int *)p;
+}
+
+START_TEST(test_alloc_aligned_zeroed)
+{
+	struct mt_arena a;
+
+	mt_arena_init(&a);
+	for (int i = 1; i < 200; i++) {
+		unsigned char *p = mt_arena_alloc(&a, (size_t)i * 37);
+
+		ck_assert_uint_eq((uintptr_t)p % 16, 0);
+		for (int k = 0; k < i * 37; k++)
+			ck_assert_uint_eq(p[k], 0);
+		memset(p, 0xab, (size_t)i * 37);
+	}
+	mt_arena_release(&a);
+}
+END_TEST
+
+START_TEST(test_big_allocation)
+{
+	struct mt_arena a;
+	char *p;
+
+	mt_arena_init(&a);
+	p = mt_arena_alloc(&a, 5 * 1024 * 1024);
+	p[5 * 1024 * 1024 - 1] = 'z';
+	mt_arena_reset(&a);
+	p = mt_arena_alloc(&a, 10);
+	ck_assert_ptr_nonnull(p);
+	mt_arena_release(&a);
+}
+END_TEST
+
+START_TEST(test_strings)
+{
+	struct mt_arena a;
+
+	mt_arena_init(&a);
+	ck_assert_str_eq(mt_arena_strdup(&a, "hello"), "hello");
+	ck_assert_str_eq(mt_arena_strndup(&a, "hello", 3), "hel");
+	ck_assert_str_eq(mt_arena_printf(&a, "%d-%s", 42, "x"), "42-x");
+	ck_assert_ptr_null(mt_arena_strdup(&a, NULL));
+	mt_arena_release(&a);
+}
+END_TEST
+
+START_TEST(test_defer_lifo_on_reset)
+{
+	struct mt_arena a;
+	int one = 1, two = 2, three = 3;
+
+	norder = 0;
+	mt_arena_init(&a);
+	mt_arena_defer(&a, note, &one);
+	mt_arena_defer(&a, note, &two);
+	mt_arena_defer(&a, note, NULL); /* not registered */
+	mt_arena_defer(&a, note, &three);
+	mt_arena_reset(&a);
+	ck_assert_int_eq(norder, 3);
+	ck_assert_int_eq(order[0], 3);
+	ck_assert_int_eq(order[1], 2);
+	ck_assert_int_eq(order[2], 1);
+	mt_arena_reset(&a); /* nothing runs twice */
+	ck_assert_int_eq(norder, 3);
+	mt_arena_defer(&a, note, &one);
+	mt_arena_release(&a);
+	ck_assert_int_eq(norder, 4);
+}
+END_TEST
+
+Suite *make_arena_suite(void)
+{
+	Suite *s = suite_create("arena");
+	TCase *tc = tcase_create("arena");
+
+	tcase_set_timeout(tc, 20);
+	tcase_add_test(tc, test_alloc_aligned_zeroed);
+	tcase_add_test(tc, test_big_allocation);
+	tcase_add_test(tc, test_strings);
+	tcase_add_test(tc, test_defer_lifo_on_reset);
+	suite_add_tcase(s, tc);
+	return s;
+}

@@ -1,0 +1,84 @@
+/* check_error.c: the error table and mt_err. */
+#include <string.h>
+
+#include "mt_check.h"
+#include "mt_error.h"
+
+static const struct {
+	enum mt_code code;
+	const char *name;
+	int http, exit;
+} rows[] = {
+	{ MT_EINVAL, "INVALID_PARAMETER_VALUE", 400, 2 },
+	{ MT_EEXISTS, "RESOURCE_ALREADY_EXISTS", 400, 1 },
+	{ MT_ENOTFOUND, "RESOURCE_DOES_NOT_EXIST", 404, 1 },
+	{ MT_EPERM, "PERMISSION_DENIED", 403, 3 },
+	{ MT_EUNAUTH, "UNAUTHENTICATED", 401, 3 },
+	{ MT_EGATE, "GATE_FAILED", 412, 1 },
+	{ MT_EINTERNAL, "INTERNAL_ERROR", 500, 3 },
+	{ MT_ENOTIMPL, "NOT_IMPLEMENTED", 501, 3 },
+	{ MT_EUNAVAIL, "TEMPORARILY_UNAVAILABLE", 503, 3 },
+};
+
+START_TEST(test_rows)
+{
+	ck_assert_str_eq(mt_code_name(rows[_i].code), rows[_i].name);
+	ck_assert_int_eq(mt_code_http(rows[_i].code), rows[_i].http);
+	ck_assert_int_eq(mt_code_exit(rows[_i].code), rows[_i].exit);
+	ck_assert_int_eq(mt_code_from_name(rows[_i].name), rows[_i].code);
+}
+END_TEST
+
+START_TEST(test_set_returns_minus_one_and_one_line)
+{
+	struct mt_err err = MT_ERR_INIT;
+
+	ck_assert_int_eq(mt_err_set(&err, MT_EINVAL, "bad %s\nnext\tline", "key"), -1);
+	ck_assert_int_eq(err.code, MT_EINVAL);
+	ck_assert_str_eq(err.msg, "bad key next line");
+	ck_assert_int_eq(mt_err_detail(&err, "SQLSTATE %s", "23505"), -1);
+	ck_assert_str_eq(err.log_detail, "SQLSTATE 23505");
+	ck_assert_str_eq(err.msg, "bad key next line");
+	mt_err_clear(&err);
+	ck_assert_int_eq(err.code, MT_OK);
+	ck_assert_str_eq(err.msg, "");
+}
+END_TEST
+
+START_TEST(test_unknown_code)
+{
+	ck_assert_str_eq(mt_code_name((enum mt_code)9999), "INTERNAL_ERROR");
+	ck_assert_int_eq(mt_code_http((enum mt_code)9999), 500);
+	ck_assert_int_eq(mt_code_from_name("NO_SUCH_CODE"), MT_EINTERNAL);
+	ck_assert_int_eq(mt_code_from_name(NULL), MT_EINTERNAL);
+}
+END_TEST
+
+START_TEST(test_long_message_truncated)
+{
+	struct mt_err err = MT_ERR_INIT;
+	char big[4000];
+
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	mt_err_set(&err, MT_EINVAL, "%s", big);
+	ck_assert_uint_eq(strlen(err.msg), MT_ERR_MSG_MAX - 1);
+}
+END_TEST
+
+Suite *make_error_suite(void)
+{
+	Suite *s = suite_create("error");
+	TCase *tc = tcase_create("table");
+
+	tcase_set_timeout(tc, 10);
+	tcase_add_loop_test(tc, test_rows, 0, sizeof(rows) / sizeof(rows[0]));
+	tcase_add_test(tc, test_unknown_code);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("err");
+	tcase_set_timeout(tc, 10);
+	tcase_add_test(tc, test_set_returns_minus_one_and_one_line);
+	tcase_add_test(tc, test_long_message_truncated);
+	suite_add_tcase(s, tc);
+	return s;
+}

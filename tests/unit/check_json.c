@@ -1,0 +1,158 @@
+/* check_json.c: lenient proto-JSON reading and page tokens. */
+#include <math.h>
+#include <string.h>
+
+#include "mt_check.h"
+#include "mt_json.h"
+
+static const struct {
+	const char *json;   /* {"v": ...} */
+	int ok;
+	long long want;
+} i64_cases[] = {
+	{ "{\"v\": 42}", 1, 42 },
+	{ "{\"v\": \"42\"}", 1, 42 },
+	{ "{\"v\": \"-7\"}", 1, -7 },
+	{ "{\"v\": 3.0}", 1, 3 },
+	{ "{\"v\": \"9223372036854775807\"}", 1, 9223372036854775807LL },
+	{ "{\"v\": \"9223372036854775808\"}", 0, 0 },
+	{ "{\"v\": 3.5}", 0, 0 },
+	{ "{\"v\": \"12abc\"}", 0, 0 },
+	{ "{\"v\": \"\"}", 0, 0 },
+	{ "{\"v\": true}", 0, 0 },
+	{ "{\"v\": [1]}", 0, 0 },
+};
+
+START_TEST(test_i64)
+{
+	json_t *j = json_loads(i64_cases[_i].json, 0, NULL);
+	struct mt_err err = MT_ERR_INIT;
+	long long v = 0;
+	int rc = mt_json_i64(&v, json_object_get(j, "v"), "v", &err);
+
+	ck_assert_int_eq(rc == 0, i64_cases[_i].ok);
+	if (i64_cases[_i].ok)
+		ck_assert_int_eq(v, i64_cases[_i].want);
+	else
+		ck_assert_int_eq(err.code, MT_EINVAL);
+	json_decref(j);
+}
+END_TEST
+
+static const struct {
+	const char *json;
+	int ok;
+	double want; /* NAN for NaN */
+} dbl_cases[] = {
+	{ "{\"v\": 0.5}", 1, 0.5 },
+	{ "{\"v\": 2}", 1, 2.0 },
+	{ "{\"v\": \"NaN\"}", 1, NAN },
+	{ "{\"v\": \"Infinity\"}", 1, INFINITY },
+	{ "{\"v\": \"-Infinity\"}", 1, -INFINITY },
+	{ "{\"v\": \"1e3\"}", 1, 1000.0 },
+	{ "{\"v\": \"0x10\"}", 0, 0 },
+	{ "{\"v\": true}", 0, 0 },
+	{ "{\"v\": \"abc\"}", 0, 0 },
+	{ "{\"v\": null}", 0, 0 },
+};
+
+START_TEST(test_double)
+{
+	json_t *j = json_loads(dbl_cases[_i].json, 0, NULL);
+	struct mt_err err = MT_ERR_INIT;
+	double v = 0;
+	int rc = mt_json_double(&v, json_object_get(j, "v"), "v", &err);
+
+	ck_assert_int_eq(rc == 0, dbl_cases[_i].ok);
+	if (dbl_cases[_i].ok) {
+		if (isnan(dbl_cases[_i].want))
+			ck_assert(isnan(v));
+		else
+			ck_assert(v == dbl_cases[_i].want);
+	}
+	json_decref(j);
+}
+END_TEST
+
+START_TEST(test_strings_and_lists)
+{
+	struct mt_arena a;
+	struct mt_err err = MT_ERR_INIT;
+	json_t *j = json_loads("{\"id\": 7, \"s\": \"x\", \"e\": \"\", \"o\": {}, "
+			       "\"l\": [\"a\", 2], \"one\": \"b\", \"bad\": [{}]}", 0, NULL);
+	const char *s, **l;
+	size_t n;
+
+	mt_arena_init(&a);
+	ck_assert_int_eq(mt_json_opt_str(&s, j, "id", &a, &err), 0);
+	ck_assert_str_eq(s, "7");
+	ck_assert_int_eq(mt_json_opt_str(&s, j, "missing", &a, &err), 0);
+	ck_assert_ptr_null(s);
+	ck_assert_int_eq(mt_json_req_str(&s, j, "e", &a, &err), -1);
+	ck_assert_str_eq(err.msg, "Missing value for required parameter 'e'.");
+	ck_assert_int_eq(mt_json_opt_str(&s, j, "o", &a, &err), -1);
+	ck_assert_int_eq(mt_json_str_list(&l, &n, j, "l", &a, &err), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_str_eq(l[0], "a");
+	ck_assert_str_eq(l[1], "2");
+	ck_assert_int_eq(mt_json_str_list(&l, &n, j, "one", &a, &err), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_str_eq(l[0], "b");
+	ck_assert_int_eq(mt_json_str_list(&l, &n, j, "bad", &a, &err), -1);
+	json_decref(j);
+	mt_arena_release(&a);
+}
+END_TEST
+
+START_TEST(test_page_token)
+{
+	struct mt_arena a;
+	struct mt_err err = MT_ERR_INIT;
+	long long off = -1;
+
+	mt_arena_init(&a);
+	/* MLflow's own token for offset 1. */
+	ck_assert_str_eq(mt_page_token_encode(&a, 1), "eyJvZmZzZXQiOiAxfQ==");
+	ck_assert_int_eq(mt_page_token_decode(&off, "eyJvZmZzZXQiOiAxfQ==", &err), 0);
+	ck_assert_int_eq(off, 1);
+	ck_assert_int_eq(mt_page_token_decode(&off, mt_page_token_encode(&a, 123456), &err), 0);
+	ck_assert_int_eq(off, 123456);
+	ck_assert_int_eq(mt_page_token_decode(&off, "not a token", &err), -1);
+	ck_assert_ptr_nonnull(strstr(err.msg, "Invalid page token"));
+	ck_assert_int_eq(mt_page_token_decode(&off, "e30=", &err), -1); /* {} */
+	ck_assert_int_eq(mt_page_token_decode(&off, "", &err), -1);
+	mt_arena_release(&a);
+}
+END_TEST
+
+START_TEST(test_double_out)
+{
+	json_t *n = mt_json_double_new(NAN), *p = mt_json_double_new(INFINITY);
+	json_t *r = mt_json_double_new(0.25);
+
+	ck_assert_str_eq(json_string_value(n), "NaN");
+	ck_assert_str_eq(json_string_value(p), "Infinity");
+	ck_assert(json_real_value(r) == 0.25);
+	json_decref(n);
+	json_decref(p);
+	json_decref(r);
+}
+END_TEST
+
+Suite *make_json_suite(void)
+{
+	Suite *s = suite_create("json");
+	TCase *tc = tcase_create("read");
+
+	tcase_set_timeout(tc, 10);
+	tcase_add_loop_test(tc, test_i64, 0, sizeof(i64_cases) / sizeof(i64_cases[0]));
+	tcase_add_loop_test(tc, test_double, 0, sizeof(dbl_cases) / sizeof(dbl_cases[0]));
+	tcase_add_test(tc, test_strings_and_lists);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("write");
+	tcase_set_timeout(tc, 10);
+	tcase_add_test(tc, test_page_token);
+	tcase_add_test(tc, test_double_out);
+	suite_add_tcase(s, tc);
+	return s;
+}

@@ -1,0 +1,20 @@
+/* main.c: every Check suite in one runner.  CK_RUN_SUITE / CK_RUN_CASE
+ * select; CK_FORK=no for gdb. */
+#include <stdlib.h>
+
+#include "mt_check.h"
+
+int main(void)
+{
+	SRunner *sr = srunner_create(make_error_suite());
+	int failed;
+
+	srunner_add_suite(sr, make_arena_suite());
+	srunner_add_suite(sr, make_json_suite());
+	srunner_add_suite(sr, make_validate_suite());
+	srunner_add_suite(sr, make_filter_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,14 @@
+/* The one place check.h is included, so -Werror pragmas live here only. */
+#ifndef MT_CHECK_H
+#define MT_CHECK_H
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpedantic"
+#include <check.h>
+#pragma GCC diagnostic pop
+
+Suite *make_error_suite(void);
+Suite *make_filter_suite(void);
+Suite *make_validate_suite(void);
+Suite *make_json_suite(void);
+Suite *make_arena_suite(void);
+#endif
