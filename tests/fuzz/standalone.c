@@ -4,8 +4,7 @@
  * is fed to LLVMFuzzerTestOneInput once; under ASan/UBSan any memory error or
  * undefined behaviour aborts the run.
  *
- * To fuzz for real: clang -fsanitize=fuzzer,address -Ilib -D_GNU_SOURCE \
- *     tests/fuzz/fuzz_filter.c lib/*.c -ljansson -lcrypto
+ * To fuzz for real, see docs/testing.md (clang -fsanitize=fuzzer).
  */
 #include <dirent.h>
 #include <stdint.h>
