@@ -1,0 +1,153 @@
+#!/bin/sh
+# make bench: the issue-2 benchmarks, all in one run on this machine, against a
+# PostgreSQL cluster with default (durable) settings started here.
+#   1. log-batch, 1000 metrics per request, 4 keep-alive clients: points/s,
+#      and COPY of the same rows into the same database for the ratio
+#   2. single log-metric, 4 clients: calls/s and p50
+#   3. runs/search with a metric filter and order over 100,000 runs: p50
+#   4. get-history-sampled of a 1,000,000-point metric to 1,000 points: p50
+#   5. mltrackd's resident memory (peak) after all of it
+# Output is the table that docs/PERFORMANCE.md records.
+set -eu
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BUILD=$(cd "$1" && pwd)
+DUR=${BENCH_SECONDS:-15}
+. "$ROOT/tests/lib.sh"
+command -v wrk >/dev/null || { echo "bench: wrk is missing (make deps)"; exit 1; }
+
+WORK=$(mktemp -d /tmp/mltrack-bench.XXXXXX)
+chmod 755 "$WORK"
+SERVER_PID=""
+cleanup() {
+	[ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait_gone "$SERVER_PID" 20 || true
+	pg_down
+	rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+
+# Durable settings: no fsync=off here.
+PGDIR="$WORK/pg"
+mkdir -p "$PGDIR"
+[ "$(id -u)" -eq 0 ] && chown postgres "$PGDIR"
+as_pg "$PG_BINDIR/initdb" -D "$PGDIR/data" -U mltrack -A trust -E UTF8 --locale=C >/dev/null
+as_pg "$PG_BINDIR/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/server.log" -w -t 60 \
+	-o "-c listen_addresses= -k $PGDIR -c max_connections=100" start >/dev/null
+PGCONN="host=$PGDIR port=5432 user=mltrack dbname=postgres"
+
+PORT=$(free_port)
+BASE="http://127.0.0.1:$PORT"
+"$BUILD/mltrackd" --database-url "$PGCONN" --port "$PORT" --data-dir "$WORK/data" \
+	>"$WORK/mltrackd.log" 2>&1 &
+SERVER_PID=$!
+wait_http "$BASE/readyz" 60
+
+wrk_run() { # wrk_run OUT ARGS...: run wrk, keep its report, fail on errors
+	out=$1
+	shift
+	wrk --latency "$@" >"$out" 2>"$out.err"
+	if grep -q 'Non-2xx' "$out" || [ -s "$out.err" ]; then
+		cat "$out" "$out.err"
+		fail "requests failed"
+	fi
+}
+rps() { awk '/^Requests\/sec:/ {print $2}' "$1"; }
+p50() { awk '$1 == "50%" {print $2}' "$1"; }
+to_ms() { # wrk prints 812.00us / 1.23ms / 1.02s
+	awk -v v="$1" 'BEGIN {
+		if (v ~ /us$/) { sub(/us$/, "", v); printf "%.3f", v / 1000 }
+		else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.3f", v }
+		else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.3f", v * 1000 }
+	}'
+}
+new_runs() { # new_runs N EXP
+	i=0
+	while [ $i -lt "$1" ]; do
+		api POST /api/2.0/mlflow/runs/create "{\"experiment_id\":\"$2\"}"
+		echo "$BODY" | json_get run info run_id
+		i=$((i + 1))
+	done
+}
+
+echo "== 1. log-batch (1000 metrics/request, 4 clients, ${DUR}s)"
+api POST /api/2.0/mlflow/experiments/create '{"name":"bench-batch"}'
+exp=$(echo "$BODY" | json_get experiment_id)
+runs=$(new_runs 4 "$exp")
+# shellcheck disable=SC2086
+wrk_run "$WORK/batch" -t4 -c4 -d"${DUR}s" -s "$ROOT/tests/bench/log_batch.lua" "$BASE" -- $runs
+batch_rps=$(rps "$WORK/batch")
+points=$(psql_q "SELECT count(*) FROM metrics")
+pps=$(awk -v r="$batch_rps" 'BEGIN {printf "%.0f", r * 1000}')
+echo "log-batch: $batch_rps requests/s = $pps points/s ($points points stored)"
+
+psql_q "CREATE TABLE bench_copy (LIKE metrics INCLUDING ALL)" >/dev/null
+psql_q "COPY (SELECT * FROM metrics) TO '$WORK/points.copy'" >/dev/null
+chmod 644 "$WORK/points.copy" 2>/dev/null || true
+t0=$(date +%s.%N)
+psql_q "COPY bench_copy FROM '$WORK/points.copy'" >/dev/null
+t1=$(date +%s.%N)
+copy_rate=$(awk -v n="$points" -v a="$t0" -v b="$t1" 'BEGIN {printf "%.0f", n / (b - a)}')
+ratio=$(awk -v p="$pps" -v c="$copy_rate" 'BEGIN {printf "%.2f", p / c}')
+echo "COPY of the same $points rows: $copy_rate rows/s; log-batch/COPY = $ratio"
+psql_q "DROP TABLE bench_copy" >/dev/null
+
+echo "== 2. log-metric (single points, 4 clients, ${DUR}s)"
+runs=$(new_runs 4 "$exp")
+# shellcheck disable=SC2086
+wrk_run "$WORK/metric" -t4 -c4 -d"${DUR}s" -s "$ROOT/tests/bench/log_metric.lua" "$BASE" -- $runs
+metric_rps=$(rps "$WORK/metric")
+metric_p50=$(to_ms "$(p50 "$WORK/metric")")
+echo "log-metric: $metric_rps calls/s, p50 ${metric_p50} ms"
+
+echo "== 3. runs/search over 100,000 runs"
+api POST /api/2.0/mlflow/experiments/create '{"name":"bench-search"}'
+sexp=$(echo "$BODY" | json_get experiment_id)
+psql_q "INSERT INTO runs (run_id, experiment_id, name, status, start_time, artifact_uri)
+	SELECT md5('run' || i), $sexp, 'run-' || i, 'FINISHED', 1700000000000 + i, 'mlflow-artifacts:/x'
+	FROM generate_series(1, 100000) i" >/dev/null
+psql_q "INSERT INTO latest_metrics (run_id, key, step, timestamp, value)
+	SELECT md5('run' || i), k, 100, 1700000000000 + i, random()
+	FROM generate_series(1, 100000) i, (VALUES ('acc'), ('loss'), ('f1')) AS ks(k)" >/dev/null
+psql_q "INSERT INTO params (run_id, key, value)
+	SELECT md5('run' || i), k, (i % 7)::text FROM generate_series(1, 100000) i,
+	(VALUES ('lr'), ('batch'), ('opt')) AS ks(k)" >/dev/null
+psql_q "INSERT INTO tags (run_id, key, value)
+	SELECT md5('run' || i), 'mlflow.runName', 'run-' || i FROM generate_series(1, 100000) i" >/dev/null
+psql_q "VACUUM ANALYZE" >/dev/null
+for max in 100 1000; do
+	body="{\"experiment_ids\":[\"$sexp\"],\"filter\":\"metrics.acc > 0.5\",\"order_by\":[\"metrics.acc DESC\"],\"max_results\":$max}"
+	wrk_run "$WORK/search$max" -t1 -c1 -d"${DUR}s" -s "$ROOT/tests/bench/post.lua" \
+		"$BASE/api/2.0/mlflow/runs/search" -- "$body"
+	eval "search_p50_$max=$(to_ms "$(p50 "$WORK/search$max")")"
+	echo "runs/search max_results=$max: p50 $(to_ms "$(p50 "$WORK/search$max")") ms ($(rps "$WORK/search$max") requests/s)"
+done
+
+echo "== 4. get-history-sampled of 1,000,000 points to 1,000"
+srun=$(new_runs 1 "$exp")
+psql_q "INSERT INTO metrics (run_id, key, step, timestamp, value)
+	SELECT '$srun', 'loss', i, 1700000000000 + i, sin(i / 1000.0) + random() / 10
+	FROM generate_series(1, 1000000) i" >/dev/null
+psql_q "VACUUM ANALYZE metrics" >/dev/null
+wrk_run "$WORK/sampled" -t1 -c1 -d"${DUR}s" \
+	"$BASE/api/2.0/mltrack/metrics/get-history-sampled?run_id=$srun&metric_key=loss&max_points=1000"
+sampled_p50=$(to_ms "$(p50 "$WORK/sampled")")
+npts=$(curl -s "$BASE/api/2.0/mltrack/metrics/get-history-sampled?run_id=$srun&metric_key=loss&max_points=1000" |
+	python3 -c 'import sys, json; print(len(json.load(sys.stdin)["metrics"]))')
+echo "get-history-sampled: p50 ${sampled_p50} ms, $npts points returned"
+
+rss=$(awk '/^VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$SERVER_PID/status")
+echo "== 5. mltrackd peak resident memory: ${rss} MB"
+
+cat <<TABLE
+
+| Benchmark | Result | Target |
+| --- | --- | --- |
+| log-batch, 1000 metrics/request, 4 clients | $pps points/s | |
+| COPY of the same rows, same database | $copy_rate rows/s | |
+| log-batch / COPY | $ratio | >= 0.8 |
+| log-metric, 4 clients | $metric_rps calls/s | >= 5000 |
+| log-metric p50 | $metric_p50 ms | < 1 ms |
+| runs/search 100k runs, filter + order, max_results=100, p50 | $search_p50_100 ms | < 50 ms |
+| runs/search 100k runs, filter + order, max_results=1000, p50 | $search_p50_1000 ms | |
+| get-history-sampled 1M points to 1000, p50 | $sampled_p50 ms | < 50 ms |
+| mltrackd peak RSS | $rss MB | < 50 MB |
+TABLE
