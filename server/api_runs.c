@@ -280,11 +280,18 @@ int api_runs_log_metric(struct mt_req *req)
 	const char *id;
 	struct metric_batch m;
 
+	const char *stage;
+
 	batch_alloc(req->arena, &m, 1);
 	if (req_run_id(req, &id) || parse_metric(req, req->body, &m, 0) ||
-	    require_active_run(req, id))
+	    sql_runs_log_metric_one(req, id, m.keys[0], m.steps[0], m.timestamps[0], m.values[0],
+				    &stage, &req->err))
 		return -1;
-	return sql_runs_log_metrics(req, id, &m, &req->err);
+	if (strcmp(stage, "active") != 0)
+		return mt_err_set(&req->err, MT_EINVAL,
+				  "The run %s must be in the 'active' state. Current state is %s.",
+				  id, stage);
+	return 0;
 }
 
 static int check_param(struct mt_req *req, const char *key, const char *value)

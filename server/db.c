@@ -150,6 +150,31 @@ int db_command(struct mt_worker *w, const char *sql, struct mt_err *err)
 	return rc;
 }
 
+int db_copy_in(struct mt_req *req, const char *copy_sql, const char *data, size_t len,
+	       struct mt_err *err)
+{
+	PGconn *c = req->w->conn;
+	PGresult *r = PQexec(c, copy_sql);
+	int rc = 0;
+
+	if (PQresultStatus(r) != PGRES_COPY_IN) {
+		db_err_from_result(r, c, err);
+		PQclear(r);
+		return -1;
+	}
+	PQclear(r);
+	if (PQputCopyData(c, data, (int)len) != 1 || PQputCopyEnd(c, NULL) != 1) {
+		mt_err_set(err, MT_EUNAVAIL, "Database connection lost");
+		return mt_err_detail(err, "COPY: %s", PQerrorMessage(c));
+	}
+	while ((r = PQgetResult(c))) {
+		if (PQresultStatus(r) != PGRES_COMMAND_OK && rc == 0)
+			rc = db_err_from_result(r, c, err);
+		PQclear(r);
+	}
+	return rc;
+}
+
 const char *db_array_text(struct mt_arena *a, const char *const *items, size_t n)
 {
 	size_t len = 3;

@@ -132,6 +132,9 @@ PGresult *db_exec(struct mt_req *req, const char *stmt, int n,
 PGresult *db_exec_sql(struct mt_req *req, const char *sql, int n,
 		      const char *const *values, struct mt_err *err);
 int db_command(struct mt_worker *w, const char *sql, struct mt_err *err);
+/* Run `copy_sql` (COPY ... FROM STDIN) and send data (COPY text format). */
+int db_copy_in(struct mt_req *req, const char *copy_sql, const char *data, size_t len,
+	       struct mt_err *err);
 /* SQLSTATE of the last failure in err, for retry decisions. */
 int db_err_retryable(const struct mt_err *err);
 /* Fill err from a failed result (maps SQLSTATE to a code). */

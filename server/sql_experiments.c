@@ -73,6 +73,15 @@ int sqlb_param(struct sqlb *b, const char *value)
 	return b->n;
 }
 
+const char *sqlb_num(struct sqlb *b, const struct mt_filter_clause *c)
+{
+	if (c->is_int)
+		return mt_arena_printf(b->a, "$%d::bigint",
+				       sqlb_param(b, mt_arena_printf(b->a, "%lld", c->inum)));
+	return mt_arena_printf(b->a, "$%d::float8",
+			       sqlb_param(b, mt_arena_printf(b->a, "%.17g", c->num)));
+}
+
 const char *sqlb_op(int op)
 {
 	switch (op) {
@@ -271,11 +280,9 @@ int sql_exp_search(struct mt_req *req, const struct mt_filter *f,
 
 			sqlb_add(&b, " AND e.name %s $%d", sqlb_op(c->op), v);
 		} else {
-			int v = sqlb_param(&b, mt_arena_printf(req->arena, "%lld", c->inum));
-
-			sqlb_add(&b, " AND e.%s %s $%d::bigint",
+			sqlb_add(&b, " AND e.%s %s %s",
 				 strcmp(c->key, "creation_time") == 0 ? "creation_time" : "last_update_time",
-				 sqlb_op(c->op), v);
+				 sqlb_op(c->op), sqlb_num(&b, c));
 		}
 	}
 	sqlb_add(&b, " ORDER BY ");

@@ -42,6 +42,9 @@ void sqlb_init(struct sqlb *b, struct mt_arena *a);
 void sqlb_add(struct sqlb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Adds a parameter and returns its number ($N). */
 int sqlb_param(struct sqlb *b, const char *value);
+struct mt_filter_clause;
+/* A bound numeric filter value: "$N::bigint" for integers, else "$N::float8". */
+const char *sqlb_num(struct sqlb *b, const struct mt_filter_clause *c);
 /* The SQL operator for a filter op (=, <>, <, LIKE, ILIKE ...). */
 const char *sqlb_op(int op);
 

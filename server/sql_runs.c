@@ -56,12 +56,34 @@ static const struct db_stmt stmts[] = {
 	  "WITH u AS (SELECT * FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::float8[]) "
 	  "           AS u(k, s, t, v)), "
 	  "h AS (INSERT INTO metrics (run_id, key, step, timestamp, value) "
-	  "      SELECT $1, k, s, t, v FROM u ON CONFLICT DO NOTHING) "
+	  "      SELECT $1, k, s, t, v FROM u ORDER BY k, s, t, v ON CONFLICT DO NOTHING) "
 	  "INSERT INTO latest_metrics AS l (run_id, key, step, timestamp, value) "
 	  "SELECT DISTINCT ON (k) $1, k, s, t, v FROM u ORDER BY k, s DESC, t DESC, v DESC "
 	  "ON CONFLICT (run_id, key) DO UPDATE SET step = excluded.step, "
 	  "timestamp = excluded.timestamp, value = excluded.value "
 	  "WHERE (excluded.step, excluded.timestamp, excluded.value) > (l.step, l.timestamp, l.value)" },
+	/* The latest point per key of a batch already in history (COPY path). */
+	{ "run_latest_log",
+	  "INSERT INTO latest_metrics AS l (run_id, key, step, timestamp, value) "
+	  "SELECT $1, k, s, t, v FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::float8[]) "
+	  "AS u(k, s, t, v) ORDER BY k "
+	  "ON CONFLICT (run_id, key) DO UPDATE SET step = excluded.step, "
+	  "timestamp = excluded.timestamp, value = excluded.value "
+	  "WHERE (excluded.step, excluded.timestamp, excluded.value) > (l.step, l.timestamp, l.value)" },
+	/* One point, one statement, no explicit transaction: the run check and
+	 * both writes are atomic as a single statement.  Returns the run's
+	 * stage (no row: no such run); nothing is written unless active. */
+	{ "run_metric_log_one",
+	  "WITH r AS (SELECT lifecycle_stage FROM runs WHERE run_id = $1), "
+	  "ok AS (SELECT 1 FROM r WHERE lifecycle_stage = 'active'), "
+	  "h AS (INSERT INTO metrics (run_id, key, step, timestamp, value) "
+	  "      SELECT $1, $2, $3, $4, $5 FROM ok ON CONFLICT DO NOTHING), "
+	  "l AS (INSERT INTO latest_metrics AS l (run_id, key, step, timestamp, value) "
+	  "      SELECT $1, $2, $3, $4, $5 FROM ok "
+	  "      ON CONFLICT (run_id, key) DO UPDATE SET step = excluded.step, "
+	  "      timestamp = excluded.timestamp, value = excluded.value "
+	  "      WHERE (excluded.step, excluded.timestamp, excluded.value) > (l.step, l.timestamp, l.value)) "
+	  "SELECT lifecycle_stage FROM r" },
 	{ "run_dataset_upsert",
 	  "WITH e AS (SELECT experiment_id FROM runs WHERE run_id = $1), "
 	  "d AS (INSERT INTO datasets (experiment_id, name, digest, source_type, source, schema, profile) "
@@ -355,19 +377,170 @@ int sql_runs_delete_tag(struct mt_req *req, const char *run_id, const char *key,
 	return 0;
 }
 
+/* Batches at least this big go through COPY. */
+#define COPY_MIN_POINTS 32
+#define COPY_METRICS_SQL "COPY metrics (run_id, key, step, timestamp, value) FROM STDIN"
+
+struct point {
+	const char *key;
+	long long step, ts;
+	double value;
+};
+
+/* PostgreSQL's float8 order: NaN above everything and equal to itself. */
+static int dbl_cmp(double a, double b)
+{
+	if (isnan(a))
+		return isnan(b) ? 0 : 1;
+	if (isnan(b))
+		return -1;
+	return (a > b) - (a < b);
+}
+
+static int point_cmp(const void *pa, const void *pb)
+{
+	const struct point *a = pa, *b = pb;
+	int c = strcmp(a->key, b->key);
+
+	if (c)
+		return c;
+	if (a->step != b->step)
+		return a->step < b->step ? -1 : 1;
+	if (a->ts != b->ts)
+		return a->ts < b->ts ? -1 : 1;
+	return dbl_cmp(a->value, b->value);
+}
+
+static const char *f64_text(char *buf, size_t size, double v)
+{
+	if (isnan(v))
+		return "NaN";
+	snprintf(buf, size, "%.17g", v);
+	return buf;
+}
+
+/* COPY text format: run_id, key, step, timestamp, value per line. */
+static char *copy_text(struct mt_arena *a, const char *run_id, const struct point *p, size_t n,
+		       size_t *len)
+{
+	size_t cap = 0, off = 0;
+	char *out;
+
+	for (size_t i = 0; i < n; i++)
+		cap += strlen(run_id) + 2 * strlen(p[i].key) + 80;
+	out = mt_arena_alloc(a, cap + 1);
+	for (size_t i = 0; i < n; i++) {
+		char num[32];
+
+		off += (size_t)sprintf(out + off, "%s\t", run_id);
+		for (const char *k = p[i].key; *k; k++) {
+			switch (*k) {
+			case '\\': out[off++] = '\\'; out[off++] = '\\'; break;
+			case '\t': out[off++] = '\\'; out[off++] = 't'; break;
+			case '\n': out[off++] = '\\'; out[off++] = 'n'; break;
+			case '\r': out[off++] = '\\'; out[off++] = 'r'; break;
+			default: out[off++] = *k;
+			}
+		}
+		off += (size_t)sprintf(out + off, "\t%lld\t%lld\t%s\n", p[i].step, p[i].ts,
+				       f64_text(num, sizeof(num), p[i].value));
+	}
+	*len = off;
+	return out;
+}
+
+static int exec_points(struct mt_req *req, const char *stmt, const char *run_id,
+		       const struct point *p, size_t n, struct mt_err *err)
+{
+	const char **keys = mt_arena_alloc(req->arena, sizeof(char *) * n);
+	long long *steps = mt_arena_alloc(req->arena, sizeof(long long) * n);
+	long long *ts = mt_arena_alloc(req->arena, sizeof(long long) * n);
+	double *vals = mt_arena_alloc(req->arena, sizeof(double) * n);
+	const char *v[5];
+
+	for (size_t i = 0; i < n; i++) {
+		keys[i] = p[i].key;
+		steps[i] = p[i].step;
+		ts[i] = p[i].ts;
+		vals[i] = p[i].value;
+	}
+	v[0] = run_id;
+	v[1] = db_array_text(req->arena, keys, n);
+	v[2] = db_array_i64(req->arena, steps, n);
+	v[3] = db_array_i64(req->arena, ts, n);
+	v[4] = db_array_f64(req->arena, vals, n);
+	return db_exec(req, stmt, 5, v, err) ? 0 : -1;
+}
+
+/*
+ * History first, then latest_metrics.  Points are sorted and de-duplicated
+ * here, so every batch writes rows in the same order (concurrent batches to
+ * one run cannot deadlock) and the latest point per key is the last of its
+ * group.  Big batches go through COPY inside a savepoint, which is as fast as
+ * PostgreSQL can load rows; if a point is already stored (a replayed batch),
+ * the savepoint is rolled back and INSERT ... ON CONFLICT DO NOTHING writes
+ * the rest.  Must run inside the request's transaction.
+ */
 int sql_runs_log_metrics(struct mt_req *req, const char *run_id, const struct metric_batch *m,
 			 struct mt_err *err)
 {
-	const char *v[5];
+	struct point *p, *last;
+	size_t n = 0, nlast = 0;
 
 	if (m->n == 0)
 		return 0;
-	v[0] = run_id;
-	v[1] = db_array_text(req->arena, m->keys, m->n);
-	v[2] = db_array_i64(req->arena, m->steps, m->n);
-	v[3] = db_array_i64(req->arena, m->timestamps, m->n);
-	v[4] = db_array_f64(req->arena, m->values, m->n);
-	return db_exec(req, "run_metrics_log", 5, v, err) ? 0 : -1;
+	p = mt_arena_alloc(req->arena, sizeof(*p) * m->n);
+	for (size_t i = 0; i < m->n; i++)
+		p[i] = (struct point){ m->keys[i], m->steps[i], m->timestamps[i], m->values[i] };
+	qsort(p, m->n, sizeof(*p), point_cmp);
+	for (size_t i = 0; i < m->n; i++)
+		if (n == 0 || point_cmp(&p[n - 1], &p[i]) != 0)
+			p[n++] = p[i];
+
+	if (n < COPY_MIN_POINTS)
+		return exec_points(req, "run_metrics_log", run_id, p, n, err);
+
+	if (db_command(req->w, "SAVEPOINT metrics_copy", err))
+		return -1;
+	{
+		size_t len;
+		char *data = copy_text(req->arena, run_id, p, n, &len);
+
+		if (db_copy_in(req, COPY_METRICS_SQL, data, len, err)) {
+			struct mt_err rerr = MT_ERR_INIT;
+
+			if (err->code != MT_EEXISTS ||
+			    db_command(req->w, "ROLLBACK TO SAVEPOINT metrics_copy", &rerr))
+				return -1;
+			mt_err_clear(err);
+			return exec_points(req, "run_metrics_log", run_id, p, n, err);
+		}
+	}
+	if (db_command(req->w, "RELEASE SAVEPOINT metrics_copy", err))
+		return -1;
+	last = mt_arena_alloc(req->arena, sizeof(*last) * n);
+	for (size_t i = 0; i < n; i++)
+		if (i + 1 == n || strcmp(p[i].key, p[i + 1].key) != 0)
+			last[nlast++] = p[i];
+	return exec_points(req, "run_latest_log", run_id, last, nlast, err);
+}
+
+int sql_runs_log_metric_one(struct mt_req *req, const char *run_id, const char *key,
+			    long long step, long long ts, double value, const char **stage,
+			    struct mt_err *err)
+{
+	char num[32];
+	const char *v[5] = { run_id, key, mt_arena_printf(req->arena, "%lld", step),
+			     mt_arena_printf(req->arena, "%lld", ts), NULL };
+	PGresult *r;
+
+	v[4] = mt_arena_strdup(req->arena, f64_text(num, sizeof(num), value));
+	if (!(r = db_exec(req, "run_metric_log_one", 5, v, err)))
+		return -1;
+	if (PQntuples(r) == 0)
+		return mt_err_set(err, MT_ENOTFOUND, "Run with id=%s not found", run_id);
+	*stage = PQgetvalue(r, 0, 0);
+	return 0;
 }
 
 int sql_runs_log_input(struct mt_req *req, const char *run_id, json_t *dataset,
@@ -460,26 +633,30 @@ static int where_clause(struct sqlb *b, const struct mt_filter_clause *c, struct
 			sqlb_add(b, " AND %s%s = ANY($%d::text[])", c->op == MT_OP_NOT_IN ? "NOT " : "",
 				 col, v);
 		} else if (c->is_num) {
-			int v = sqlb_param(b, mt_arena_printf(b->a, "%lld", c->inum));
-
-			sqlb_add(b, " AND %s %s $%d::bigint", col, sqlb_op(c->op), v);
+			sqlb_add(b, " AND %s %s %s", col, sqlb_op(c->op), sqlb_num(b, c));
 		} else {
 			int v = sqlb_param(b, c->str);
 
 			sqlb_add(b, " AND %s %s $%d", col, sqlb_op(c->op), v);
 		}
 	} else {
-		int v = sqlb_param(b, c->str ? c->str : "");
+		/* datasets.name / digest / context, compared with a value or a list */
+		const char *cmp;
+		int list = c->op == MT_OP_IN || c->op == MT_OP_NOT_IN;
+		int v = sqlb_param(b, list ? db_array_text(b->a, (const char *const *)c->list, c->nlist)
+					   : c->str ? c->str : "");
+		const char *col = strcmp(c->key, "context") == 0 ? "it.value" :
+				  strcmp(c->key, "digest") == 0 ? "d.digest" : "d.name";
 
-		/* datasets.name / digest / context */
+		cmp = list ? mt_arena_printf(b->a, "%s%s = ANY($%d::text[])",
+					     c->op == MT_OP_NOT_IN ? "NOT " : "", col, v)
+			   : mt_arena_printf(b->a, "%s %s $%d", col, sqlb_op(c->op), v);
 		if (strcmp(c->key, "context") == 0)
 			sqlb_add(b, " AND EXISTS (SELECT 1 FROM run_input_tags it WHERE it.run_id = r.run_id "
-				 "AND it.key = 'mlflow.data.context' AND it.value %s $%d)",
-				 sqlb_op(c->op), v);
+				 "AND it.key = 'mlflow.data.context' AND %s)", cmp);
 		else
 			sqlb_add(b, " AND EXISTS (SELECT 1 FROM run_inputs ri JOIN datasets d USING "
-				 "(dataset_id) WHERE ri.run_id = r.run_id AND d.%s %s $%d)",
-				 strcmp(c->key, "digest") == 0 ? "digest" : "name", sqlb_op(c->op), v);
+				 "(dataset_id) WHERE ri.run_id = r.run_id AND %s)", cmp);
 	}
 	return 0;
 }

@@ -43,6 +43,11 @@ int sql_runs_delete_tag(struct mt_req *req, const char *run_id, const char *key,
 			struct mt_err *err);
 int sql_runs_log_metrics(struct mt_req *req, const char *run_id, const struct metric_batch *m,
 			 struct mt_err *err);
+/* One point without a transaction; *stage is the run's lifecycle stage
+ * (nothing is written unless it is "active"). */
+int sql_runs_log_metric_one(struct mt_req *req, const char *run_id, const char *key,
+			    long long step, long long ts, double value, const char **stage,
+			    struct mt_err *err);
 /* One dataset input of a run, with its tags (parallel arrays). */
 int sql_runs_log_input(struct mt_req *req, const char *run_id, json_t *dataset,
 		       const char **tag_keys, const char **tag_values, size_t ntags,

@@ -212,3 +212,56 @@ class TestBatchLimits(mtapi.ApiTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TestBigBatches(mtapi.ApiTestCase):
+    """Batches of 32+ points take the COPY path; a replayed or overlapping
+    batch falls back to INSERT ... ON CONFLICT DO NOTHING."""
+
+    def big(self, base, n=200, keys=("a", "b", "c", "d")):
+        return [metric(keys[i % len(keys)], base + i * 0.5, base + i, 1000 + base + i)
+                for i in range(n)]
+
+    def test_big_batch_every_point_and_latest(self):
+        rid = new_run()
+        pts = self.big(0)
+        self.assertEmptyOk(post("runs/log-batch", {"run_id": rid, "metrics": pts}))
+        for k in "abcd":
+            want = sorted((p for p in pts if p["key"] == k), key=lambda p: p["step"])
+            self.assertEqual(history(rid, k), want)
+        latest = metrics_by_key(get_run(rid))
+        self.assertEqual(latest["d"], pts[-1])
+        self.assertEqual(latest["a"], pts[-4])
+
+    def test_replay_and_overlap_of_big_batches(self):
+        rid = new_run()
+        first = self.big(0)
+        second = self.big(100)  # half overlaps the first batch
+        self.assertEmptyOk(post("runs/log-batch", {"run_id": rid, "metrics": first}))
+        self.assertEmptyOk(post("runs/log-batch", {"run_id": rid, "metrics": first}))
+        self.assertEmptyOk(post("runs/log-batch", {"run_id": rid, "metrics": second}))
+        union = {(p["key"], p["step"], p["timestamp"], p["value"]) for p in first + second}
+        got = [(m["key"], m["step"], m["timestamp"], m["value"])
+               for k in "abcd" for m in history(rid, k)]
+        self.assertEqual(len(got), len(set(got)))
+        self.assertEqual(set(got), union)
+        self.assertEqual(metrics_by_key(get_run(rid))["d"], second[-1])
+
+    def test_duplicates_inside_one_big_batch(self):
+        rid = new_run()
+        pts = self.big(0, 50)
+        self.assertEmptyOk(post("runs/log-batch", {"run_id": rid, "metrics": pts + pts[:20]}))
+        self.assertEqual(sum(len(history(rid, k)) for k in "abcd"), 50)
+
+    def test_big_batch_with_a_bad_point_writes_nothing(self):
+        rid = new_run()
+        pts = self.big(0) + [{"key": "bad key!", "value": 1, "timestamp": 1}]
+        self.assertInvalid(post("runs/log-batch", {"run_id": rid, "metrics": pts}))
+        self.assertEqual(sum(len(history(rid, k)) for k in "abcd"), 0)
+
+    def test_big_batch_and_changed_param_writes_nothing(self):
+        rid = new_run()
+        self.assertEmptyOk(post("runs/log-batch", {"run_id": rid, "params": [param("p", "1")]}))
+        body = {"run_id": rid, "metrics": self.big(0), "params": [param("p", "2")]}
+        self.assertInvalid(post("runs/log-batch", body), "Changing param values is not allowed")
+        self.assertEqual(sum(len(history(rid, k)) for k in "abcd"), 0)

@@ -207,6 +207,9 @@ class TestSearchFilters(SearchFixture):
             "attributes.run_id IN ('%s', '%s')" % (self.r1, self.r3): {self.r1, self.r3},
             "attributes.run_id IN ('%s','%s')" % (self.r4, self.r5): {self.r4},
             "attributes.run_id NOT IN ('%s')" % self.r1: {self.r2, self.r3, self.r4},
+            # a fractional number compares as a number, not truncated to 0
+            "attributes.start_time > %d.5" % (T + 29): {self.r3, self.r4},
+            "attributes.start_time < 0.5": set(),
         }
         for flt, want in cases.items():
             with self.subTest(filter=flt):
@@ -369,3 +372,39 @@ class TestPagination(mtapi.ApiTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TestDatasetFilters(mtapi.ApiTestCase):
+    """datasets.name / digest / context, with values and with IN lists."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.eid = mtapi.new_experiment()
+        cls.ra = mtapi.new_run(experiment_id=cls.eid)
+        cls.rb = mtapi.new_run(experiment_id=cls.eid)
+        cls.rc = mtapi.new_run(experiment_id=cls.eid)
+        for rid, name, digest, ctx in ((cls.ra, "mnist", "d1", "train"),
+                                       (cls.rb, "cifar", "d2", "eval")):
+            ds = {"dataset": {"name": name, "digest": digest, "source_type": "local",
+                              "source": "/data/" + name},
+                  "tags": [{"key": "mlflow.data.context", "value": ctx}]}
+            r = mtapi.post("runs/log-inputs", {"run_id": rid, "datasets": [ds]})
+            assert r.status == 200, r.body
+
+    def found(self, flt):
+        r = mtapi.post("runs/search", {"experiment_ids": [self.eid], "filter": flt})
+        self.assertOk(r)
+        return {run["info"]["run_id"] for run in r.body.get("runs", [])}
+
+    def test_dataset_filters(self):
+        cases = {
+            "datasets.name = 'mnist'": {self.ra},
+            "datasets.digest IN ('d1', 'd2')": {self.ra, self.rb},
+            "datasets.digest IN ('d2')": {self.rb},
+            "datasets.digest NOT IN ('d1')": {self.rb},
+            "datasets.context = 'eval'": {self.rb},
+            "datasets.name LIKE '%i%'": {self.ra, self.rb},
+        }
+        for flt, want in cases.items():
+            with self.subTest(filter=flt):
+                self.assertEqual(self.found(flt), want)
