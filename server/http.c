@@ -495,6 +495,10 @@ int http_start(struct mg_context **out, struct mt_err *err)
 	opts[n++] = threads;
 	opts[n++] = "enable_keep_alive";
 	opts[n++] = "yes";
+	/* Headers and body go out in separate writes: without TCP_NODELAY,
+	 * Nagle holds the body until the client's delayed ACK (~40 ms). */
+	opts[n++] = "tcp_nodelay";
+	opts[n++] = "1";
 	opts[n++] = "keep_alive_timeout_ms";
 	opts[n++] = "30000";
 	opts[n++] = "request_timeout_ms";

@@ -80,10 +80,9 @@ pps=$(awk -v r="$batch_rps" 'BEGIN {printf "%.0f", r * 1000}')
 echo "log-batch: $batch_rps requests/s = $pps points/s ($points points stored)"
 
 psql_q "CREATE TABLE bench_copy (LIKE metrics INCLUDING ALL)" >/dev/null
-psql_q "COPY (SELECT * FROM metrics) TO '$WORK/points.copy'" >/dev/null
-chmod 644 "$WORK/points.copy" 2>/dev/null || true
+psql_q "COPY (SELECT * FROM metrics) TO '$PGDIR/points.copy'" >/dev/null
 t0=$(date +%s.%N)
-psql_q "COPY bench_copy FROM '$WORK/points.copy'" >/dev/null
+psql_q "COPY bench_copy FROM '$PGDIR/points.copy'" >/dev/null
 t1=$(date +%s.%N)
 copy_rate=$(awk -v n="$points" -v a="$t0" -v b="$t1" 'BEGIN {printf "%.0f", n / (b - a)}')
 ratio=$(awk -v p="$pps" -v c="$copy_rate" 'BEGIN {printf "%.2f", p / c}')
