@@ -608,20 +608,8 @@ static const char *child_table(int kind)
 
 static int where_clause(struct sqlb *b, const struct mt_filter_clause *c, struct mt_err *err)
 {
-	if (c->kind == MT_FK_METRIC) {
-		int k = sqlb_param(b, c->key);
-		int v = sqlb_param(b, mt_arena_printf(b->a, "%.17g", c->num));
-
-		sqlb_add(b, " AND EXISTS (SELECT 1 FROM latest_metrics m WHERE m.run_id = r.run_id "
-			 "AND m.key = $%d AND m.value <> 'NaN'::float8 AND m.value %s $%d::float8)",
-			 k, sqlb_op(c->op), v);
-	} else if (c->kind == MT_FK_PARAM || c->kind == MT_FK_TAG) {
-		int k = sqlb_param(b, c->key);
-		int v = sqlb_param(b, c->str);
-
-		sqlb_add(b, " AND EXISTS (SELECT 1 FROM %s p WHERE p.run_id = r.run_id "
-			 "AND p.key = $%d AND p.value %s $%d)", child_table(c->kind), k,
-			 sqlb_op(c->op), v);
+	if (c->kind == MT_FK_METRIC || c->kind == MT_FK_PARAM || c->kind == MT_FK_TAG) {
+		return 0; /* joined in sql_runs_search */
 	} else if (c->kind == MT_FK_ATTR) {
 		const char *col = attr_col(c->key);
 
@@ -661,6 +649,14 @@ static int where_clause(struct sqlb *b, const struct mt_filter_clause *c, struct
 	return 0;
 }
 
+/*
+ * Metric, param and tag clauses become inner joins f<i> (one row per run: the
+ * key is unique per run), so a run without the key never matches.  An
+ * order_by on a metric that a clause already filters reuses that join and
+ * orders by the plain value, which lets PostgreSQL walk the (key, value)
+ * index and stop at the page size; other order keys are LEFT JOINs with
+ * missing values (and NaN metrics) last in both directions.
+ */
 int sql_runs_search(struct mt_req *req, const char **exp_ids, size_t nexp,
 		    const struct mt_filter *f, const struct mt_order_list *o, int view,
 		    long long limit, long long offset, json_t *list, struct mt_err *err)
@@ -668,14 +664,34 @@ int sql_runs_search(struct mt_req *req, const char **exp_ids, size_t nexp,
 	struct sqlb b, ord;
 	PGresult *r;
 	int named_start = 0, e;
+	const char *from = "";
 
 	sqlb_init(&b, req->arena);
 	sqlb_init(&ord, req->arena);
-	e = sqlb_param(&b, db_array_text(req->arena, exp_ids, nexp));
-	/* Joins for ordering by metrics, params and tags come before WHERE. */
+	for (size_t i = 0; i < f->n; i++) {
+		const struct mt_filter_clause *c = &f->clauses[i];
+		int k, v;
+
+		if (c->kind != MT_FK_METRIC && c->kind != MT_FK_PARAM && c->kind != MT_FK_TAG)
+			continue;
+		k = sqlb_param(&b, c->key);
+		if (c->kind == MT_FK_METRIC) {
+			v = sqlb_param(&b, mt_arena_printf(req->arena, "%.17g", c->num));
+			from = mt_arena_printf(req->arena, "%s JOIN latest_metrics f%zu ON f%zu.run_id = "
+					       "r.run_id AND f%zu.key = $%d AND f%zu.value <> 'NaN'::float8 "
+					       "AND f%zu.value %s $%d::float8", from, i, i, i, k, i, i,
+					       sqlb_op(c->op), v);
+		} else {
+			v = sqlb_param(&b, c->str);
+			from = mt_arena_printf(req->arena, "%s JOIN %s f%zu ON f%zu.run_id = r.run_id "
+					       "AND f%zu.key = $%d AND f%zu.value %s $%d", from,
+					       child_table(c->kind), i, i, i, k, i, sqlb_op(c->op), v);
+		}
+	}
 	for (size_t i = 0; o && i < o->n; i++) {
 		const struct mt_order *it = &o->items[i];
 		const char *dir = it->asc ? "ASC" : "DESC";
+		size_t j;
 
 		if (it->kind == MT_FK_ATTR) {
 			const char *col = attr_col(it->key);
@@ -685,22 +701,39 @@ int sql_runs_search(struct mt_req *req, const char **exp_ids, size_t nexp,
 			if (strcmp(col, "r.start_time") == 0)
 				named_start = 1;
 			sqlb_add(&ord, "%s %s NULLS LAST, ", col, dir);
-		} else {
+			continue;
+		}
+		for (j = 0; j < f->n; j++)
+			if (f->clauses[j].kind == it->kind && strcmp(f->clauses[j].key, it->key) == 0)
+				break;
+		if (j < f->n) {
+			/* Filtered: every row has a (non-NaN) value. */
+			sqlb_add(&ord, "f%zu.value %s, ", j, dir);
+			continue;
+		}
+		{
 			int k = sqlb_param(&b, it->key);
 
-			sqlb_add(&b, " LEFT JOIN %s o%zu ON o%zu.run_id = r.run_id AND o%zu.key = $%d",
-				 child_table(it->kind), i, i, i, k);
-			if (it->kind == MT_FK_METRIC)
-				sqlb_add(&ord, "(o%zu.value IS NULL), (o%zu.value = 'NaN'::float8), "
-					 "o%zu.value %s, ", i, i, i, dir);
-			else
-				sqlb_add(&ord, "(o%zu.value IS NULL), o%zu.value %s, ", i, i, dir);
+			from = mt_arena_printf(req->arena, "%s LEFT JOIN %s o%zu ON o%zu.run_id = r.run_id "
+					       "AND o%zu.key = $%d", from, child_table(it->kind), i, i, i, k);
 		}
+		if (it->kind == MT_FK_METRIC)
+			sqlb_add(&ord, "(o%zu.value IS NULL), (o%zu.value = 'NaN'::float8), "
+				 "o%zu.value %s, ", i, i, i, dir);
+		else
+			sqlb_add(&ord, "(o%zu.value IS NULL), o%zu.value %s, ", i, i, dir);
 	}
-	b.sql = mt_arena_printf(req->arena, "SELECT " RUN_COLS " FROM runs r%s "
-				"WHERE r.experiment_id = ANY($%d::bigint[])%s", b.sql, e,
-				view == 1 ? " AND r.lifecycle_stage = 'active'" :
-				view == 2 ? " AND r.lifecycle_stage = 'deleted'" : "");
+	if (nexp == 1) {
+		e = sqlb_param(&b, exp_ids[0]);
+		b.sql = mt_arena_printf(req->arena, "SELECT " RUN_COLS " FROM runs r%s%s "
+					"WHERE r.experiment_id = $%d::bigint", from, b.sql, e);
+	} else {
+		e = sqlb_param(&b, db_array_text(req->arena, exp_ids, nexp));
+		b.sql = mt_arena_printf(req->arena, "SELECT " RUN_COLS " FROM runs r%s%s "
+					"WHERE r.experiment_id = ANY($%d::bigint[])", from, b.sql, e);
+	}
+	sqlb_add(&b, "%s", view == 1 ? " AND r.lifecycle_stage = 'active'" :
+			   view == 2 ? " AND r.lifecycle_stage = 'deleted'" : "");
 	for (size_t i = 0; i < f->n; i++)
 		if (where_clause(&b, &f->clauses[i], err))
 			return -1;
