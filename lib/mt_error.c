@@ -80,3 +80,34 @@ enum mt_code mt_code_from_name(const char *name)
 			return (enum mt_code)i;
 	return MT_EINTERNAL;
 }
+
+static const struct {
+	const char *prefix; /* SQLSTATE or its class */
+	enum mt_code code;
+	int retry;
+	const char *msg;
+} sqlstates[] = {
+	{ "23505", MT_EEXISTS, 0, "Resource already exists" },
+	{ "23503", MT_ENOTFOUND, 0, "Referenced resource does not exist" },
+	{ "40P01", MT_EUNAVAIL, 1, "Database deadlock, please retry" },
+	{ "40001", MT_EUNAVAIL, 1, "Serialization failure, please retry" },
+	{ "54", MT_EINVAL, 0, "Request exceeds a database limit" },
+	{ "22", MT_EINVAL, 0, "Invalid value in request" },
+	{ "08", MT_EUNAVAIL, 0, "Database connection lost" },
+	{ "57P", MT_EUNAVAIL, 0, "Database is shutting down" },
+	{ "53", MT_EUNAVAIL, 0, "Database is out of resources" },
+};
+
+enum mt_code mt_code_from_sqlstate(const char *sqlstate, const char **msg, int *retry)
+{
+	*retry = 0;
+	for (size_t i = 0; sqlstate && i < sizeof(sqlstates) / sizeof(*sqlstates); i++) {
+		if (strncmp(sqlstate, sqlstates[i].prefix, strlen(sqlstates[i].prefix)) == 0) {
+			*msg = sqlstates[i].msg;
+			*retry = sqlstates[i].retry;
+			return sqlstates[i].code;
+		}
+	}
+	*msg = "Internal database error";
+	return MT_EINTERNAL;
+}

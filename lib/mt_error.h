@@ -71,4 +71,12 @@ int mt_code_exit(enum mt_code code);
 /* MLflow error_code string to code; MT_EINTERNAL when unknown. */
 enum mt_code mt_code_from_name(const char *name);
 
+/* A PostgreSQL SQLSTATE (five characters) to the code a client gets, with
+ * a one-line message safe to send: 23505 is RESOURCE_ALREADY_EXISTS, 22xxx
+ * INVALID_PARAMETER_VALUE, 40P01/40001 and 08xxx TEMPORARILY_UNAVAILABLE,
+ * anything unknown INTERNAL_ERROR.  *retry says whether running the whole
+ * transaction again may succeed (deadlock, serialization failure).  msg is a
+ * borrowed static string. */
+enum mt_code mt_code_from_sqlstate(const char *sqlstate, const char **msg, int *retry);
+
 #endif

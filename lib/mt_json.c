@@ -9,6 +9,30 @@
 
 #include <openssl/evp.h>
 
+int mt_json_depth_ok(const char *text, size_t len, int max)
+{
+	int depth = 0, in_str = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		char c = text[i];
+
+		if (in_str) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_str = 0;
+		} else if (c == '"') {
+			in_str = 1;
+		} else if (c == '[' || c == '{') {
+			if (++depth > max)
+				return 0;
+		} else if (c == ']' || c == '}') {
+			depth--;
+		}
+	}
+	return 1;
+}
+
 int mt_json_opt_str(const char **out, json_t *obj, const char *key,
 		    struct mt_arena *a, struct mt_err *err)
 {

@@ -15,6 +15,15 @@
 #include "mt_arena.h"
 #include "mt_error.h"
 
+/* Maximum nesting of a request body.  MLflow's messages nest four deep;
+ * jansson parses (and frees) recursively, so a deep body would exhaust a
+ * worker thread's stack. */
+#define MT_JSON_MAX_DEPTH 64
+
+/* 1 when the JSON text never nests arrays/objects deeper than max (strings
+ * and escapes skipped), else 0.  Cheap: one pass, no allocation. */
+int mt_json_depth_ok(const char *text, size_t len, int max);
+
 /* Optional string field: *out = NULL when absent or null.  A number is
  * formatted into the arena; an object, array or bool is an error. */
 int mt_json_opt_str(const char **out, json_t *obj, const char *key,

@@ -17,26 +17,13 @@ static const struct db_stmt_table *const tables[] = {
 	&sql_metrics_table,
 };
 
-static const struct {
-	const char *prefix; /* SQLSTATE or class */
-	enum mt_code code;
-	const char *msg;
-} sqlstate_map[] = {
-	{ "23505", MT_EEXISTS, "Resource already exists" },
-	{ "23503", MT_ENOTFOUND, "Referenced resource does not exist" },
-	{ "40P01", MT_EUNAVAIL, "Database deadlock, please retry" },
-	{ "40001", MT_EUNAVAIL, "Serialization failure, please retry" },
-	{ "54", MT_EINVAL, "Request exceeds a database limit" },
-	{ "22", MT_EINVAL, "Invalid value in request" },
-	{ "08", MT_EUNAVAIL, "Database connection lost" },
-	{ "57P", MT_EUNAVAIL, "Database is shutting down" },
-	{ "53", MT_EUNAVAIL, "Database is out of resources" },
-};
-
 int db_err_from_result(const PGresult *res, PGconn *conn, struct mt_err *err)
 {
 	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 	const char *text = res ? PQresultErrorMessage(res) : NULL;
+	const char *msg;
+	int retry;
+	enum mt_code code;
 
 	if (!text || !*text)
 		text = conn ? PQerrorMessage(conn) : "no result";
@@ -44,21 +31,15 @@ int db_err_from_result(const PGresult *res, PGconn *conn, struct mt_err *err)
 		mt_err_set(err, MT_EUNAVAIL, "Database unavailable, please retry");
 		return mt_err_detail(err, "SQLSTATE none: %s", text);
 	}
-	for (size_t i = 0; i < sizeof(sqlstate_map) / sizeof(*sqlstate_map); i++) {
-		if (strncmp(state, sqlstate_map[i].prefix, strlen(sqlstate_map[i].prefix)) == 0) {
-			mt_err_set(err, sqlstate_map[i].code, "%s", sqlstate_map[i].msg);
-			return mt_err_detail(err, "SQLSTATE %s: %s", state, text);
-		}
-	}
-	mt_err_set(err, MT_EINTERNAL, "Internal database error");
-	return mt_err_detail(err, "SQLSTATE %s: %s", state, text);
+	code = mt_code_from_sqlstate(state, &msg, &retry);
+	mt_err_set(err, code, "%s", msg);
+	return mt_err_detail(err, "SQLSTATE %s%s: %s", state, retry ? " (retry)" : "", text);
 }
 
 int db_err_retryable(const struct mt_err *err)
 {
-	return err->code == MT_EUNAVAIL &&
-	       (strncmp(err->log_detail, "SQLSTATE 40P01", 14) == 0 ||
-		strncmp(err->log_detail, "SQLSTATE 40001", 14) == 0);
+	return strstr(err->log_detail, " (retry):") != NULL &&
+	       strncmp(err->log_detail, "SQLSTATE ", 9) == 0;
 }
 
 static int prepare_all(PGconn *conn, struct mt_err *err)

@@ -261,11 +261,21 @@ static int parse_json_body(struct mt_req *req)
 		req->body = req_own(req, json_object());
 		return 0;
 	}
+	if (!mt_json_depth_ok(body, len, MT_JSON_MAX_DEPTH))
+		return mt_err_set(&req->err, MT_EINVAL,
+				  "Request body nests deeper than %d levels", MT_JSON_MAX_DEPTH);
 	j = json_loadb(body, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
 	if (j && json_is_string(j)) {
 		/* Old clients send the JSON text as a JSON string. */
-		json_t *inner = json_loadb(json_string_value(j), json_string_length(j),
-					   0, &jerr);
+		const char *text = json_string_value(j);
+		size_t n = json_string_length(j);
+		json_t *inner = NULL;
+
+		if (mt_json_depth_ok(text, n, MT_JSON_MAX_DEPTH))
+			inner = json_loadb(text, n, 0, &jerr);
+		else
+			snprintf(jerr.text, sizeof(jerr.text), "nested deeper than %d levels",
+				 MT_JSON_MAX_DEPTH);
 		json_decref(j);
 		j = inner;
 	}

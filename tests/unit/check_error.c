@@ -66,6 +66,50 @@ START_TEST(test_long_message_truncated)
 }
 END_TEST
 
+static const struct {
+	const char *state;
+	enum mt_code code;
+	int retry;
+} states[] = {
+	{ "23505", MT_EEXISTS, 0 },     /* unique_violation */
+	{ "23503", MT_ENOTFOUND, 0 },   /* foreign_key_violation */
+	{ "22P02", MT_EINVAL, 0 },      /* invalid_text_representation */
+	{ "22003", MT_EINVAL, 0 },      /* numeric_value_out_of_range */
+	{ "54000", MT_EINVAL, 0 },      /* program_limit_exceeded (index row too big) */
+	{ "40P01", MT_EUNAVAIL, 1 },    /* deadlock_detected */
+	{ "40001", MT_EUNAVAIL, 1 },    /* serialization_failure */
+	{ "08006", MT_EUNAVAIL, 0 },    /* connection_failure */
+	{ "57P01", MT_EUNAVAIL, 0 },    /* admin_shutdown */
+	{ "53300", MT_EUNAVAIL, 0 },    /* too_many_connections */
+	{ "42P01", MT_EINTERNAL, 0 },   /* undefined_table: our bug, a 500 */
+	{ "XX000", MT_EINTERNAL, 0 },
+};
+
+START_TEST(test_sqlstate)
+{
+	const char *msg = NULL;
+	int retry = -1;
+
+	ck_assert_int_eq(mt_code_from_sqlstate(states[_i].state, &msg, &retry), states[_i].code);
+	ck_assert_int_eq(retry, states[_i].retry);
+	ck_assert_ptr_nonnull(msg);
+	ck_assert_ptr_null(strchr(msg, '\n'));
+	/* user errors map below 500, server-side ones to 5xx */
+	ck_assert_int_eq(mt_code_http(states[_i].code) >= 500,
+			 states[_i].code == MT_EUNAVAIL || states[_i].code == MT_EINTERNAL);
+}
+END_TEST
+
+START_TEST(test_sqlstate_null)
+{
+	const char *msg;
+	int retry;
+
+	ck_assert_int_eq(mt_code_from_sqlstate(NULL, &msg, &retry), MT_EINTERNAL);
+	ck_assert_int_eq(retry, 0);
+}
+END_TEST
+
 Suite *make_error_suite(void)
 {
 	Suite *s = suite_create("error");
@@ -79,6 +123,11 @@ Suite *make_error_suite(void)
 	tcase_set_timeout(tc, 10);
 	tcase_add_test(tc, test_set_returns_minus_one_and_one_line);
 	tcase_add_test(tc, test_long_message_truncated);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("sqlstate");
+	tcase_set_timeout(tc, 10);
+	tcase_add_loop_test(tc, test_sqlstate, 0, sizeof(states) / sizeof(states[0]));
+	tcase_add_test(tc, test_sqlstate_null);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -139,6 +139,25 @@ START_TEST(test_double_out)
 }
 END_TEST
 
+START_TEST(test_depth)
+{
+	char deep[300];
+	int i;
+
+	ck_assert_int_eq(mt_json_depth_ok("{\"a\":[{\"b\":1}]}", 17, 3), 1);
+	ck_assert_int_eq(mt_json_depth_ok("{\"a\":[{\"b\":1}]}", 17, 2), 0);
+	/* brackets inside strings, with escaped quotes, do not count */
+	ck_assert_int_eq(mt_json_depth_ok("{\"k\":\"[[[[\\\"[[[\"}", 18, 1), 1);
+	for (i = 0; i < 100; i++)
+		deep[i] = '[';
+	for (; i < 200; i++)
+		deep[i] = ']';
+	ck_assert_int_eq(mt_json_depth_ok(deep, 200, 64), 0);
+	ck_assert_int_eq(mt_json_depth_ok(deep, 200, 100), 1);
+	ck_assert_int_eq(mt_json_depth_ok("", 0, 1), 1);
+}
+END_TEST
+
 Suite *make_json_suite(void)
 {
 	Suite *s = suite_create("json");
@@ -148,6 +167,7 @@ Suite *make_json_suite(void)
 	tcase_add_loop_test(tc, test_i64, 0, sizeof(i64_cases) / sizeof(i64_cases[0]));
 	tcase_add_loop_test(tc, test_double, 0, sizeof(dbl_cases) / sizeof(dbl_cases[0]));
 	tcase_add_test(tc, test_strings_and_lists);
+	tcase_add_test(tc, test_depth);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("write");
 	tcase_set_timeout(tc, 10);
