@@ -209,6 +209,33 @@ static void log_tail(const char *log, struct mt_err *err)
 	}
 }
 
+/* Whether the cluster's user can reach and write dir (every parent must be
+ * traversable for it).  Checked in a child that switches user. */
+static int reachable(const struct runas *ru, const char *dir, struct mt_err *err)
+{
+	pid_t pid;
+	int status;
+
+	if (!ru->as_other)
+		return 0;
+	pid = fork();
+	if (pid < 0)
+		return mt_err_set(err, MT_EINTERNAL, "fork: %s", strerror(errno));
+	if (pid == 0) {
+		if (setgroups(0, NULL) || setgid(ru->gid) || setuid(ru->uid))
+			_exit(2);
+		_exit(access(dir, X_OK | W_OK) == 0 ? 0 : 1);
+	}
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 0;
+	return mt_err_set(err, MT_EINVAL,
+			  "the PostgreSQL user '%s' cannot reach %s: make its parent directories "
+			  "traversable (chmod o+x) or choose a --data-dir it can reach, such as "
+			  "/var/lib/mltrack", ru->name, dir);
+}
+
 static int run_initdb(const char *bindir, const struct runas *ru, const char *data_dir,
 		      struct mt_err *err)
 {
@@ -318,6 +345,8 @@ int pgembed_start(struct mt_config *cfg, struct mt_err *err)
 				  data_dir);
 	pathf(pg_dir, "%s/pg", data_dir);
 	find_bindir(bindir, sizeof(bindir));
+	if (reachable(&ru, data_dir, err))
+		return -1;
 
 	if (stat(pg_dir, &st) != 0) {
 		if (run_initdb(bindir, &ru, data_dir, err))

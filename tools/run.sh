@@ -10,7 +10,10 @@ dir=${MLTRACK_DATA_DIR:-./mltrack-data}
 if [ "$(id -u)" -eq 0 ] && id postgres >/dev/null 2>&1; then
 	mkdir -p "$dir"
 	chmod 711 "$dir"
-	if ! runuser -u postgres -- test -x "$dir"; then
+	abs=$(cd "$dir" && pwd)
+	# An absolute path: a relative one would resolve through the inherited
+	# working directory and hide an unreachable parent.
+	if ! (cd / && runuser -u postgres -- test -x "$abs"); then
 		dir=/var/lib/mltrack
 		echo "note: user 'postgres' cannot reach ./mltrack-data from here; using $dir"
 	fi
