@@ -15,12 +15,53 @@ static const struct {
 #undef MT_X_ROW
 };
 
-/* Keep messages on one line: control bytes become spaces. */
-static void one_line(char *s)
+/* Length of the valid UTF-8 sequence at s, or 0. */
+static size_t utf8_seq(const unsigned char *s)
 {
-	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			*s = ' ';
+	size_t len;
+	unsigned cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if ((s[0] & 0xe0) == 0xc0)
+		len = 2, cp = s[0] & 0x1f;
+	else if ((s[0] & 0xf0) == 0xe0)
+		len = 3, cp = s[0] & 0x0f;
+	else if ((s[0] & 0xf8) == 0xf0)
+		len = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0; /* also stops at the NUL of a cut sequence */
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
+	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+/* Messages go into JSON and logs: keep them one line of valid UTF-8.
+ * Control bytes become spaces and invalid bytes (a user's, or a multibyte
+ * character cut by truncation) become '?'. */
+static void one_line(char *str)
+{
+	unsigned char *s = (unsigned char *)str;
+
+	while (*s) {
+		size_t n = utf8_seq(s);
+
+		if (n == 0) {
+			*s++ = '?';
+		} else if (n == 1) {
+			if (*s < 0x20 || *s == 0x7f)
+				*s = ' ';
+			s++;
+		} else {
+			s += n;
+		}
+	}
 }
 
 int mt_err_set(struct mt_err *err, enum mt_code code, const char *fmt, ...)

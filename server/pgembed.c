@@ -209,7 +209,7 @@ static void log_tail(const char *log, struct mt_err *err)
 	}
 }
 
-/* Whether the cluster's user can reach and write dir (every parent must be
+/* Whether the cluster's user can reach dir (every parent must be
  * traversable for it).  Checked in a child that switches user. */
 static int reachable(const struct runas *ru, const char *dir, struct mt_err *err)
 {
@@ -224,7 +224,7 @@ static int reachable(const struct runas *ru, const char *dir, struct mt_err *err
 	if (pid == 0) {
 		if (setgroups(0, NULL) || setgid(ru->gid) || setuid(ru->uid))
 			_exit(2);
-		_exit(access(dir, X_OK | W_OK) == 0 ? 0 : 1);
+		_exit(access(dir, X_OK) == 0 ? 0 : 1);
 	}
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;

@@ -34,20 +34,21 @@ static const struct db_stmt stmts[] = {
 	{ "met_count",
 	  "SELECT count(*), min(step), max(step) FROM metrics WHERE run_id = $1 AND key = $2" },
 	/* Buckets of equal step width; from each, the first and last point by
-	 * (step, timestamp) and the points with the smallest and largest value.
-	 * One index-only pass: the aggregates read the primary key's order. */
+	 * (step, timestamp) and the points with the smallest and largest value
+	 * (the earliest of equals).  Steps and timestamps stay integers: any
+	 * int64 step is valid. */
 	{ "met_sampled",
-	  "WITH b AS (SELECT width_bucket(step::numeric, $3::numeric, $4::numeric + 1, $5::int) AS bk, "
-	  "                  step, timestamp, value FROM metrics WHERE run_id = $1 AND key = $2), "
-	  "a AS (SELECT min(ARRAY[step, timestamp]) AS first, "
-	  "             max(ARRAY[step, timestamp]) AS last, "
-	  "             min(ARRAY[value, step::float8, timestamp::float8]) AS vmin, "
-	  "             max(ARRAY[value, step::float8, timestamp::float8]) AS vmax "
-	  "      FROM b GROUP BY bk), "
+	  "WITH b AS MATERIALIZED ("
+	  "  SELECT width_bucket(step::numeric, $3::numeric, $4::numeric + 1, $5::int) AS bk, "
+	  "         step, timestamp, value FROM metrics WHERE run_id = $1 AND key = $2), "
+	  "a AS (SELECT bk, min(ARRAY[step, timestamp]) AS first, max(ARRAY[step, timestamp]) AS last, "
+	  "             min(value) AS vmin, max(value) AS vmax FROM b GROUP BY bk), "
 	  "k AS (SELECT first[1] AS s, first[2] AS t FROM a "
 	  "      UNION SELECT last[1], last[2] FROM a "
-	  "      UNION SELECT vmin[2]::bigint, vmin[3]::bigint FROM a "
-	  "      UNION SELECT vmax[2]::bigint, vmax[3]::bigint FROM a) "
+	  "      UNION (SELECT DISTINCT ON (a.bk) b.step, b.timestamp FROM a "
+	  "             JOIN b ON b.bk = a.bk AND b.value = a.vmin ORDER BY a.bk, b.step, b.timestamp) "
+	  "      UNION (SELECT DISTINCT ON (a.bk) b.step, b.timestamp FROM a "
+	  "             JOIN b ON b.bk = a.bk AND b.value = a.vmax ORDER BY a.bk, b.step, b.timestamp)) "
 	  "SELECT DISTINCT ON (m.step, m.timestamp) m.key, m.value, m.timestamp, m.step "
 	  "FROM k JOIN metrics m ON m.run_id = $1 AND m.key = $2 AND m.step = k.s AND m.timestamp = k.t "
 	  "ORDER BY m.step, m.timestamp, m.value" },

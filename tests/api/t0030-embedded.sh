@@ -48,6 +48,16 @@ if "$BUILD/mltrackd" --port "$port2" --data-dir "$dir" >"$WORK/second.log" 2>&1;
 fi
 grep -q 'another mltrackd is using the data dir' "$WORK/second.log" || fail "no clear message: $(cat "$WORK/second.log")"
 
+# As root the cluster runs as 'postgres': a data dir it cannot reach is
+# refused with a message that says so, not a bare initdb failure.
+if [ "$(id -u)" -eq 0 ]; then
+	mkdir -m 700 "$WORK/locked"
+	if "$BUILD/mltrackd" --port "$port2" --data-dir "$WORK/locked/data" >"$WORK/locked.log" 2>&1; then
+		fail "mltrackd started on a data dir postgres cannot reach"
+	fi
+	grep -q "cannot reach $WORK/locked/data" "$WORK/locked.log" || fail "message: $(cat "$WORK/locked.log")"
+fi
+
 pm=$(postmaster_pid)
 kill -TERM "$pid"
 wait "$pid" || fail "SIGTERM exit status"

@@ -45,6 +45,29 @@ START_TEST(test_set_returns_minus_one_and_one_line)
 }
 END_TEST
 
+START_TEST(test_message_stays_utf8)
+{
+	struct mt_err err = MT_ERR_INIT;
+	char big[3000];
+	size_t n;
+
+	/* 'é' is two bytes: 1023 bytes of message cut the last one in half */
+	for (n = 0; n + 2 < sizeof(big); n += 2) {
+		big[n] = (char)0xc3;
+		big[n + 1] = (char)0xa9;
+	}
+	big[n] = '\0';
+	mt_err_set(&err, MT_EINVAL, "%s", big);
+	n = strlen(err.msg);
+	ck_assert_int_eq(err.msg[n - 1], '?');
+	ck_assert_int_eq((unsigned char)err.msg[n - 2], 0xa9);
+	mt_err_set(&err, MT_EINVAL, "bad \xff\xfe byte, cut \xe4\xb8");
+	ck_assert_str_eq(err.msg, "bad ?? byte, cut ??");
+	mt_err_set(&err, MT_EINVAL, "ok \xe4\xb8\xad\xf0\x9f\x98\x80");
+	ck_assert_str_eq(err.msg, "ok \xe4\xb8\xad\xf0\x9f\x98\x80");
+}
+END_TEST
+
 START_TEST(test_unknown_code)
 {
 	ck_assert_str_eq(mt_code_name((enum mt_code)9999), "INTERNAL_ERROR");
@@ -123,6 +146,7 @@ Suite *make_error_suite(void)
 	tcase_set_timeout(tc, 10);
 	tcase_add_test(tc, test_set_returns_minus_one_and_one_line);
 	tcase_add_test(tc, test_long_message_truncated);
+	tcase_add_test(tc, test_message_stays_utf8);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("sqlstate");
 	tcase_set_timeout(tc, 10);
