@@ -170,6 +170,9 @@ int mt_json_str_list(const char ***out, size_t *n, json_t *obj, const char *key,
 	list = mt_arena_alloc(a, sizeof(*list) * (json_array_size(v) + 1));
 	json_array_foreach(v, i, item) {
 		if (json_is_string(item)) {
+			if (memchr(json_string_value(item), '\0', json_string_length(item)))
+				return mt_err_set(err, MT_EINVAL,
+						  "Invalid value for parameter '%s': NUL byte", key);
 			list[i] = json_string_value(item);
 		} else if (json_is_integer(item)) {
 			list[i] = mt_arena_printf(a, "%lld", (long long)json_integer_value(item));
@@ -232,7 +235,7 @@ int mt_page_token_decode(long long *out, const char *token, struct mt_err *err)
 	if (token[n - 2] == '=')
 		pad++;
 	len -= pad;
-	j = json_loadb((const char *)raw, (size_t)len, 0, NULL);
+	j = memchr(raw, '\0', (size_t)len) ? NULL : json_loadb((const char *)raw, (size_t)len, 0, NULL);
 	off = j ? json_object_get(j, "offset") : NULL;
 	if (!off || !json_is_integer(off) || json_integer_value(off) < 0) {
 		mt_err_set(err, MT_EINVAL, "Invalid page token, decoded value=%.*s",

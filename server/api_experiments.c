@@ -36,6 +36,9 @@ int api_view_type(struct mt_req *req, const char *field, int *out)
 	if (json_is_string(v)) {
 		const char *s = json_string_value(v);
 
+		if (strlen(s) != json_string_length(v))
+			goto bad;
+
 		if (strcasecmp(s, "ACTIVE_ONLY") == 0 || strcmp(s, "1") == 0)
 			*out = 1;
 		else if (strcasecmp(s, "DELETED_ONLY") == 0 || strcmp(s, "2") == 0)

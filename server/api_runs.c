@@ -98,7 +98,7 @@ int api_runs_create(struct mt_req *req)
 	char id[33], gen[64];
 	json_t *run, *v = json_object_get(req->body, "experiment_id");
 
-	if (v && !json_is_null(v) && !(json_is_string(v) && !*json_string_value(v)) &&
+	if (v && !json_is_null(v) && !(json_is_string(v) && json_string_length(v) == 0) &&
 	    api_exp_id(req, "experiment_id", &exp_id))
 		return -1;
 	if (req_opt_str(req, "run_name", &run_name) || req_opt_str(req, "user_id", &rn.user_id) ||
@@ -179,6 +179,8 @@ static int parse_status(struct mt_req *req, const char **out)
 	*out = NULL;
 	if (!v || json_is_null(v))
 		return 0;
+	if (json_is_string(v) && strlen(json_string_value(v)) != json_string_length(v))
+		goto bad;
 	for (size_t i = 0; i < sizeof(statuses) / sizeof(*statuses); i++) {
 		if ((json_is_string(v) && strcasecmp(json_string_value(v), statuses[i]) == 0) ||
 		    (json_is_integer(v) && json_integer_value(v) == (json_int_t)i + 1)) {
@@ -186,6 +188,7 @@ static int parse_status(struct mt_req *req, const char **out)
 			return 0;
 		}
 	}
+bad:
 	return mt_err_set(&req->err, MT_EINVAL,
 			  "Invalid value for parameter 'status': expected one of RUNNING, "
 			  "SCHEDULED, FINISHED, FAILED, KILLED");

@@ -141,13 +141,15 @@ END_TEST
 
 START_TEST(test_depth)
 {
+	static const char nested[] = "{\"a\":[{\"b\":1}]}";
+	static const char quoted[] = "{\"k\":\"[[[[\\\"[[[\"}";
 	char deep[300];
 	int i;
 
-	ck_assert_int_eq(mt_json_depth_ok("{\"a\":[{\"b\":1}]}", 17, 3), 1);
-	ck_assert_int_eq(mt_json_depth_ok("{\"a\":[{\"b\":1}]}", 17, 2), 0);
+	ck_assert_int_eq(mt_json_depth_ok(nested, strlen(nested), 3), 1);
+	ck_assert_int_eq(mt_json_depth_ok(nested, strlen(nested), 2), 0);
 	/* brackets inside strings, with escaped quotes, do not count */
-	ck_assert_int_eq(mt_json_depth_ok("{\"k\":\"[[[[\\\"[[[\"}", 18, 1), 1);
+	ck_assert_int_eq(mt_json_depth_ok(quoted, strlen(quoted), 1), 1);
 	for (i = 0; i < 100; i++)
 		deep[i] = '[';
 	for (; i < 200; i++)
