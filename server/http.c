@@ -474,6 +474,32 @@ static void exit_thread(const struct mg_context *ctx, int thread_type, void *ptr
 	free(w);
 }
 
+/* CivetWeb's own refusals (a request line over its limit, a malformed
+ * request, a missing static file) in MLflow's error shape too. */
+static int http_error(struct mg_connection *conn, int status, const char *errmsg)
+{
+	struct mt_err err = MT_ERR_INIT;
+	enum mt_code code = status == 404 ? MT_ENOENDPOINT : status == 405 ? MT_EMETHOD :
+			    status == 413 ? MT_ETOOBIG : status >= 500 ? MT_EINTERNAL : MT_EBADREQ;
+	json_t *j;
+	char *body, clen[32];
+
+	mt_err_set(&err, code, "%s", errmsg && *errmsg ? errmsg : mg_get_response_code_text(conn, status));
+	j = json_pack("{s:s,s:s}", "error_code", mt_code_name(code), "message", err.msg);
+	body = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	json_decref(j);
+	if (!body)
+		return 1; /* let CivetWeb answer in plain text */
+	snprintf(clen, sizeof(clen), "%zu", strlen(body));
+	mg_response_header_start(conn, status);
+	mg_response_header_add(conn, "Content-Type", "application/json", -1);
+	mg_response_header_add(conn, "Content-Length", clen, -1);
+	mg_response_header_send(conn);
+	mg_write(conn, body, strlen(body));
+	free(body);
+	return 0;
+}
+
 static int log_message(const struct mg_connection *conn, const char *message)
 {
 	(void)conn;
@@ -531,6 +557,7 @@ int http_start(struct mg_context **out, struct mt_err *err)
 	cb.init_thread = init_thread;
 	cb.exit_thread = exit_thread;
 	cb.log_message = log_message;
+	cb.http_error = http_error;
 	memset(&init, 0, sizeof(init));
 	init.callbacks = &cb;
 	init.configuration_options = opts;
