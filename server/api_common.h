@@ -9,4 +9,8 @@ int api_exp_id(struct mt_req *req, const char *field, const char **out);
 /* ViewType by name or number; default ACTIVE_ONLY (1). */
 int api_view_type(struct mt_req *req, const char *field, int *out);
 
+/* MLflow's rule for writes: the experiment or run ("experiment", "run")
+ * must be active; otherwise 400 naming its current stage. */
+int api_check_active(struct mt_req *req, const char *what, const char *id, const char *stage);
+
 #endif

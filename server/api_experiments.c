@@ -26,6 +26,15 @@ int api_exp_id(struct mt_req *req, const char *field, const char **out)
 	return 0;
 }
 
+int api_check_active(struct mt_req *req, const char *what, const char *id, const char *stage)
+{
+	if (strcmp(stage, "active") == 0)
+		return 0;
+	return mt_err_set(&req->err, MT_EINVAL,
+			  "The %s %s must be in the 'active' state. Current state is %s.", what, id,
+			  stage);
+}
+
 int api_view_type(struct mt_req *req, const char *field, int *out)
 {
 	json_t *v = json_object_get(req->body, field);
@@ -181,11 +190,7 @@ static int require_active(struct mt_req *req, const char *id)
 
 	if (sql_exp_stage(req, id, &stage, &req->err))
 		return -1;
-	if (strcmp(stage, "active") != 0)
-		return mt_err_set(&req->err, MT_EINVAL,
-				  "The experiment %s must be in the 'active' state. Current state is %s.",
-				  id, stage);
-	return 0;
+	return api_check_active(req, "experiment", id, stage);
 }
 
 int api_experiments_update(struct mt_req *req)

@@ -24,11 +24,7 @@ static int require_active_run(struct mt_req *req, const char *run_id)
 
 	if (sql_runs_stage(req, run_id, &stage, &req->err))
 		return -1;
-	if (strcmp(stage, "active") != 0)
-		return mt_err_set(&req->err, MT_EINVAL,
-				  "The run %s must be in the 'active' state. Current state is %s.",
-				  run_id, stage);
-	return 0;
+	return api_check_active(req, "run", run_id, stage);
 }
 
 /* A list field of objects with key/value; parallel arena arrays out. */
@@ -128,10 +124,8 @@ int api_runs_create(struct mt_req *req)
 	if (sql_exp_stage(req, exp_id, &stage, &req->err) ||
 	    sql_exp_artifact_location(req, exp_id, &loc, &req->err))
 		return -1;
-	if (strcmp(stage, "active") != 0)
-		return mt_err_set(&req->err, MT_EINVAL,
-				  "The experiment %s must be in the 'active' state. Current state is %s.",
-				  exp_id, stage);
+	if (api_check_active(req, "experiment", exp_id, stage))
+		return -1;
 	if (mt_random_hex32(id, &req->err))
 		return -1;
 	rn.run_id = id;
@@ -290,11 +284,7 @@ int api_runs_log_metric(struct mt_req *req)
 	    sql_runs_log_metric_one(req, id, m.keys[0], m.steps[0], m.timestamps[0], m.values[0],
 				    &stage, &req->err))
 		return -1;
-	if (strcmp(stage, "active") != 0)
-		return mt_err_set(&req->err, MT_EINVAL,
-				  "The run %s must be in the 'active' state. Current state is %s.",
-				  id, stage);
-	return 0;
+	return api_check_active(req, "run", id, stage);
 }
 
 static int check_param(struct mt_req *req, const char *key, const char *value)

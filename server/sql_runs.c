@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "mt_filter.h"
+#include "mt_json.h"
 #include "sql_experiments.h"
 #include "sql_runs.h"
 
@@ -110,7 +111,7 @@ json_t *sql_metric_json(const char *key, const char *value, const char *timestam
 	double v = strtod(value, NULL);
 
 	json_object_set_new(m, "key", json_string(key));
-	json_object_set_new(m, "value", isnan(v) ? json_string("NaN") : json_real(v));
+	json_object_set_new(m, "value", mt_json_double_new(v));
 	json_object_set_new(m, "timestamp", json_integer(atoll(timestamp)));
 	json_object_set_new(m, "step", json_integer(atoll(step)));
 	return m;
