@@ -52,7 +52,18 @@ CREATE TABLE public.latest_metrics (
     key text NOT NULL,
     step bigint NOT NULL,
     "timestamp" bigint NOT NULL,
-    value double precision NOT NULL
+    value double precision NOT NULL,
+    version bigint DEFAULT 1 NOT NULL
+);
+
+CREATE TABLE public.metric_samples (
+    run_id text NOT NULL,
+    key text NOT NULL,
+    max_points integer NOT NULL,
+    version bigint NOT NULL,
+    steps bigint[] NOT NULL,
+    timestamps bigint[] NOT NULL,
+    vals double precision[] NOT NULL
 );
 
 CREATE TABLE public.metrics (
@@ -127,6 +138,9 @@ ALTER TABLE ONLY public.experiments
 ALTER TABLE ONLY public.latest_metrics
     ADD CONSTRAINT latest_metrics_pkey PRIMARY KEY (run_id, key);
 
+ALTER TABLE ONLY public.metric_samples
+    ADD CONSTRAINT metric_samples_pkey PRIMARY KEY (run_id, key, max_points);
+
 ALTER TABLE ONLY public.metrics
     ADD CONSTRAINT metrics_pkey PRIMARY KEY (run_id, key, step, "timestamp", value);
 
@@ -160,6 +174,9 @@ ALTER TABLE ONLY public.experiment_tags
 
 ALTER TABLE ONLY public.latest_metrics
     ADD CONSTRAINT latest_metrics_run_id_fkey FOREIGN KEY (run_id) REFERENCES public.runs(run_id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.metric_samples
+    ADD CONSTRAINT metric_samples_run_id_fkey FOREIGN KEY (run_id) REFERENCES public.runs(run_id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY public.metrics
     ADD CONSTRAINT metrics_run_id_fkey FOREIGN KEY (run_id) REFERENCES public.runs(run_id) ON DELETE CASCADE;

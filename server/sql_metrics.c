@@ -31,6 +31,16 @@ static const struct db_stmt stmts[] = {
 	  "        FROM p WHERE step IN (SELECT step FROM pick)) "
 	  "SELECT run_id, value, timestamp, step FROM sel WHERE rn <= " XSTR(MT_BULK_MAX_POINTS_PER_RUN) " "
 	  "ORDER BY array_position($1::text[], run_id), step, timestamp, value" },
+	{ "met_version", "SELECT version FROM latest_metrics WHERE run_id = $1 AND key = $2" },
+	{ "met_sample_get",
+	  "SELECT $2::text, u.v, u.t, u.s FROM metric_samples m, "
+	  "unnest(m.steps, m.timestamps, m.vals) WITH ORDINALITY AS u(s, t, v, n) "
+	  "WHERE m.run_id = $1 AND m.key = $2 AND m.max_points = $3 AND m.version = $4 ORDER BY u.n" },
+	{ "met_sample_put",
+	  "INSERT INTO metric_samples (run_id, key, max_points, version, steps, timestamps, vals) "
+	  "VALUES ($1, $2, $3, $4, $5::bigint[], $6::bigint[], $7::float8[]) "
+	  "ON CONFLICT (run_id, key, max_points) DO UPDATE SET version = excluded.version, "
+	  "steps = excluded.steps, timestamps = excluded.timestamps, vals = excluded.vals" },
 	{ "met_count",
 	  "SELECT count(*), min(step), max(step) FROM metrics WHERE run_id = $1 AND key = $2" },
 	/* Buckets of equal step width; from each, the first and last point by
@@ -95,25 +105,77 @@ int sql_metrics_bulk_interval(struct mt_req *req, const char **run_ids, size_t n
 	return 0;
 }
 
+/* Keep a computed sample for the series' current version.  A failure here
+ * (the run deleted meanwhile, say) only costs the next read a recompute. */
+static void sample_put(struct mt_req *req, const char *run_id, const char *key,
+		       const char *max, const char *version, PGresult *r)
+{
+	int n = PQntuples(r);
+	const char **steps = mt_arena_alloc(req->arena, sizeof(char *) * ((size_t)n + 1));
+	const char **ts = mt_arena_alloc(req->arena, sizeof(char *) * ((size_t)n + 1));
+	const char **vals = mt_arena_alloc(req->arena, sizeof(char *) * ((size_t)n + 1));
+	const char *v[7];
+	struct mt_err err = MT_ERR_INIT;
+
+	for (int i = 0; i < n; i++) {
+		vals[i] = PQgetvalue(r, i, 1);
+		ts[i] = PQgetvalue(r, i, 2);
+		steps[i] = PQgetvalue(r, i, 3);
+	}
+	v[0] = run_id;
+	v[1] = key;
+	v[2] = max;
+	v[3] = version;
+	v[4] = db_array_text(req->arena, steps, (size_t)n);
+	v[5] = db_array_text(req->arena, ts, (size_t)n);
+	v[6] = db_array_text(req->arena, vals, (size_t)n);
+	if (!db_exec(req, "met_sample_put", 7, v, &err))
+		fprintf(stderr, "mltrackd: sampled-history cache not stored: %s\n", err.log_detail);
+}
+
+/*
+ * A sample is computed once per version of the series: latest_metrics.version
+ * changes with every write to (run, key), and metric_samples keeps the last
+ * result per max_points, served only while its version is current.
+ */
 int sql_metrics_sampled(struct mt_req *req, const char *run_id, const char *key,
 			long long max_points, json_t *list, struct mt_err *err)
 {
 	const char *v[5] = { run_id, key };
-	PGresult *r = db_exec(req, "met_count", 2, v, err);
+	const char *max = mt_arena_printf(req->arena, "%lld", max_points);
+	const char *version;
+	PGresult *r = db_exec(req, "met_version", 2, v, err);
 	long long n;
 
 	if (!r)
 		return -1;
+	if (PQntuples(r) == 0)
+		return 0; /* the run has no such metric */
+	version = PQgetvalue(r, 0, 0);
+	v[2] = max;
+	v[3] = version;
+	if (!(r = db_exec(req, "met_sample_get", 4, v, err)))
+		return -1;
+	if (PQntuples(r) > 0) {
+		add_points(r, list);
+		return 0;
+	}
+	if (!(r = db_exec(req, "met_count", 2, v, err)))
+		return -1;
 	n = atoll(PQgetvalue(r, 0, 0));
 	if (n == 0)
 		return 0;
-	if (n <= max_points)
-		return sql_metrics_history(req, run_id, key, list, err);
-	v[2] = PQgetvalue(r, 0, 1);
-	v[3] = PQgetvalue(r, 0, 2);
-	v[4] = mt_arena_printf(req->arena, "%lld", max_points / 4 > 0 ? max_points / 4 : 1);
-	if (!(r = db_exec(req, "met_sampled", 5, v, err)))
-		return -1;
+	if (n <= max_points) {
+		if (!(r = db_exec(req, "met_history", 2, v, err)))
+			return -1;
+	} else {
+		v[2] = PQgetvalue(r, 0, 1);
+		v[3] = PQgetvalue(r, 0, 2);
+		v[4] = mt_arena_printf(req->arena, "%lld", max_points / 4 > 0 ? max_points / 4 : 1);
+		if (!(r = db_exec(req, "met_sampled", 5, v, err)))
+			return -1;
+	}
 	add_points(r, list);
+	sample_put(req, run_id, key, max, version, r);
 	return 0;
 }

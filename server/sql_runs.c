@@ -9,6 +9,16 @@
 #include "sql_experiments.h"
 #include "sql_runs.h"
 
+/* An upsert of latest_metrics: the newer point by (step, timestamp, value)
+ * wins, and every write bumps version, which invalidates cached samples of
+ * the series (metric_samples). */
+#define NEWER "(excluded.step, excluded.timestamp, excluded.value) > (l.step, l.timestamp, l.value)"
+#define LATEST_MERGE \
+	"version = l.version + 1, " \
+	"step = CASE WHEN " NEWER " THEN excluded.step ELSE l.step END, " \
+	"timestamp = CASE WHEN " NEWER " THEN excluded.timestamp ELSE l.timestamp END, " \
+	"value = CASE WHEN " NEWER " THEN excluded.value ELSE l.value END"
+
 #define RUN_COLS "r.run_id, r.experiment_id, r.name, r.user_id, r.status, r.start_time, " \
 		 "r.end_time, r.artifact_uri, r.lifecycle_stage"
 
@@ -60,17 +70,13 @@ static const struct db_stmt stmts[] = {
 	  "      SELECT $1, k, s, t, v FROM u ORDER BY k, s, t, v ON CONFLICT DO NOTHING) "
 	  "INSERT INTO latest_metrics AS l (run_id, key, step, timestamp, value) "
 	  "SELECT DISTINCT ON (k) $1, k, s, t, v FROM u ORDER BY k, s DESC, t DESC, v DESC "
-	  "ON CONFLICT (run_id, key) DO UPDATE SET step = excluded.step, "
-	  "timestamp = excluded.timestamp, value = excluded.value "
-	  "WHERE (excluded.step, excluded.timestamp, excluded.value) > (l.step, l.timestamp, l.value)" },
+	  "ON CONFLICT (run_id, key) DO UPDATE SET " LATEST_MERGE },
 	/* The latest point per key of a batch already in history (COPY path). */
 	{ "run_latest_log",
 	  "INSERT INTO latest_metrics AS l (run_id, key, step, timestamp, value) "
 	  "SELECT $1, k, s, t, v FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::float8[]) "
 	  "AS u(k, s, t, v) ORDER BY k "
-	  "ON CONFLICT (run_id, key) DO UPDATE SET step = excluded.step, "
-	  "timestamp = excluded.timestamp, value = excluded.value "
-	  "WHERE (excluded.step, excluded.timestamp, excluded.value) > (l.step, l.timestamp, l.value)" },
+	  "ON CONFLICT (run_id, key) DO UPDATE SET " LATEST_MERGE },
 	/* One point, one statement, no explicit transaction: the run check and
 	 * both writes are atomic as a single statement.  Returns the run's
 	 * stage (no row: no such run); nothing is written unless active. */
@@ -81,9 +87,7 @@ static const struct db_stmt stmts[] = {
 	  "      SELECT $1, $2, $3, $4, $5 FROM ok ON CONFLICT DO NOTHING), "
 	  "l AS (INSERT INTO latest_metrics AS l (run_id, key, step, timestamp, value) "
 	  "      SELECT $1, $2, $3, $4, $5 FROM ok "
-	  "      ON CONFLICT (run_id, key) DO UPDATE SET step = excluded.step, "
-	  "      timestamp = excluded.timestamp, value = excluded.value "
-	  "      WHERE (excluded.step, excluded.timestamp, excluded.value) > (l.step, l.timestamp, l.value)) "
+	  "      ON CONFLICT (run_id, key) DO UPDATE SET " LATEST_MERGE ") "
 	  "SELECT lifecycle_stage FROM r" },
 	{ "run_dataset_upsert",
 	  "WITH e AS (SELECT experiment_id FROM runs WHERE run_id = $1), "

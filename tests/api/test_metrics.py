@@ -328,3 +328,47 @@ class TestSampledHistory(mtapi.ApiTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TestSampledCache(mtapi.ApiTestCase):
+    """Samples are cached per series version: any write to the series must
+    show on the next read, whatever max_points was cached before."""
+
+    def sampled(self, rid, key, n):
+        r = mtapi.mt_get("metrics/get-history-sampled", run_id=rid, metric_key=key, max_points=n)
+        self.assertOk(r)
+        return r.body.get("metrics", [])
+
+    def test_writes_invalidate_cached_samples(self):
+        rid = mtapi.new_run()
+        pts = [{"key": "c", "value": float(i % 7), "timestamp": 1000 + i, "step": i}
+               for i in range(400)]
+        for i in range(0, 400, 100):
+            r = mtapi.post("runs/log-batch", {"run_id": rid, "metrics": pts[i:i + 100]})
+            self.assertOk(r)
+        first = {n: self.sampled(rid, "c", n) for n in (8, 40)}
+        for n, got in first.items():
+            self.assertLessEqual(len(got), n)
+            self.assertEqual(self.sampled(rid, "c", n), got)  # served again, unchanged
+        # an out-of-order point (old step) with a new extreme, via log-metric
+        r = mtapi.post("runs/log-metric", {"run_id": rid, "key": "c", "value": 1e6,
+                                           "timestamp": 5, "step": 150})
+        self.assertOk(r)
+        for n in (8, 40):
+            got = self.sampled(rid, "c", n)
+            self.assertIn(1e6, [m["value"] for m in got], "max_points=%d served a stale sample" % n)
+        # and a new minimum through log-batch (the COPY path needs 32+ points)
+        low = [{"key": "c", "value": -5.0 if i == 0 else 1.0, "timestamp": 9000 + i, "step": 401 + i}
+               for i in range(40)]
+        self.assertOk(mtapi.post("runs/log-batch", {"run_id": rid, "metrics": low}))
+        for n in (8, 40):
+            got = self.sampled(rid, "c", n)
+            self.assertIn(-5.0, [m["value"] for m in got], "max_points=%d served a stale sample" % n)
+            self.assertEqual(got[-1]["step"], 440)
+
+    def test_small_series_cached_whole(self):
+        rid = mtapi.new_run()
+        mtapi.log_metric(rid, "s", 1.0, step=1, timestamp=10)
+        self.assertEqual(len(self.sampled(rid, "s", 100)), 1)
+        mtapi.log_metric(rid, "s", 2.0, step=2, timestamp=20)
+        self.assertEqual([m["value"] for m in self.sampled(rid, "s", 100)], [1.0, 2.0])
