@@ -13,6 +13,7 @@ int main(void)
 	srunner_add_suite(sr, make_json_suite());
 	srunner_add_suite(sr, make_validate_suite());
 	srunner_add_suite(sr, make_filter_suite());
+	srunner_add_suite(sr, make_path_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

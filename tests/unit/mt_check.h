@@ -11,4 +11,5 @@ Suite *make_filter_suite(void);
 Suite *make_validate_suite(void);
 Suite *make_json_suite(void);
 Suite *make_arena_suite(void);
+Suite *make_path_suite(void);
 #endif
