@@ -40,4 +40,12 @@ int api_metrics_get_history(struct mt_req *req);
 int api_metrics_bulk_interval(struct mt_req *req);
 int api_metrics_sampled(struct mt_req *req);
 
+/* api_artifacts.c */
+int api_artifacts_put(struct mt_req *req);
+int api_artifacts_get(struct mt_req *req);
+int api_artifacts_delete(struct mt_req *req);
+int api_artifacts_list(struct mt_req *req);
+int api_artifacts_mpu(struct mt_req *req);
+int api_artifacts_list_run(struct mt_req *req);
+
 #endif

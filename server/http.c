@@ -405,7 +405,23 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
 		snprintf(pathbuf, sizeof(pathbuf), "/api/%s", path + 10);
 		path = pathbuf;
 	}
-	req.route = routes_lookup(req.ri->request_method, path, &found, &req.subpath);
+	/* Prefix routes (artifact paths) are matched on the raw, decoded path:
+	 * CivetWeb's local_uri has dot segments resolved ("a/../b" is "b"), and
+	 * the path checks must see, and refuse, what the client sent. */
+	if (req.ri->local_uri_raw) {
+		const char *rawp = req.ri->local_uri_raw;
+
+		if (strncmp(rawp, "/ajax-api/", 10) == 0)
+			rawp = mt_arena_printf(req.arena, "/api/%s", rawp + 10);
+		req.route = routes_lookup(req.ri->request_method, rawp, &found, &req.subpath);
+		if (req.route && !(req.route->flags & R_PREFIX))
+			req.route = NULL;
+		if (req.route)
+			path = rawp;
+	}
+	if (!req.route)
+		req.route = routes_lookup(req.ri->request_method, path, &found, &req.subpath);
+
 	if (!req.route) {
 		if (strncmp(path, "/api/", 5) != 0 && !found)
 			return 0; /* static files (the dashboard) */

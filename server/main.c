@@ -7,12 +7,15 @@
  *   mltrackd migrate [options]    apply pending migrations and exit
  *   mltrackd routes               print the route table (for the docs test)
  */
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "server.h"
@@ -32,6 +35,7 @@ static const struct opt {
 	{ "--data-dir", "MLTRACK_DATA_DIR", "DIR", "where mltrackd keeps its data (default ./mltrack-data)" },
 	{ "--artifacts-root", "MLTRACK_ARTIFACTS_ROOT", "DIR", "artifact store (default DATA_DIR/artifacts)" },
 	{ "--threads", "MLTRACK_THREADS", "N", "worker threads, one database connection each (default 16)" },
+	{ "--max-artifact-size", "MLTRACK_MAX_ARTIFACT_SIZE", "BYTES", "largest artifact upload (default 10 GiB)" },
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 
@@ -81,6 +85,42 @@ static const char *find_web_root(void)
 		return buf;
 	}
 	return NULL;
+}
+
+/* The artifact store's directories; temporary files left by a crash are
+ * removed (an upload in flight elsewhere would be younger than a day). */
+static int store_prepare(struct mt_err *err)
+{
+	char path[PATH_MAX + 16];
+	DIR *d;
+	struct dirent *e;
+
+	for (int i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), "%s/%s", mt_cfg.artifacts_root, i ? "tmp" : "blobs");
+		for (char *p = path + 1; *p; p++) {
+			if (*p == '/') {
+				*p = '\0';
+				mkdir(path, 0755);
+				*p = '/';
+			}
+		}
+		if (mkdir(path, 0755) && errno != EEXIST)
+			return mt_err_set(err, MT_EINTERNAL, "cannot create %s: %s", path, strerror(errno));
+	}
+	d = opendir(path);
+	while (d && (e = readdir(d))) {
+		char f[PATH_MAX + 300];
+		struct stat st;
+
+		if (strncmp(e->d_name, "upload-", 7) != 0)
+			continue;
+		snprintf(f, sizeof(f), "%s/%s", path, e->d_name);
+		if (stat(f, &st) == 0 && st.st_mtime < time(NULL) - 86400)
+			unlink(f);
+	}
+	if (d)
+		closedir(d);
+	return 0;
 }
 
 static int parse_port(const char *s, int *out)
@@ -147,7 +187,8 @@ int main(int argc, char **argv)
 	}
 	if (cmd && strcmp(cmd, "routes") == 0) {
 		for (size_t i = 0; i < mt_routes_count; i++)
-			printf("%s %s\n", mt_routes[i].method, mt_routes[i].path);
+			printf("%s %s%s\n", mt_routes[i].method, mt_routes[i].path,
+			       mt_routes[i].flags & R_PREFIX ? "{path}" : "");
 		return 0;
 	}
 
@@ -162,6 +203,15 @@ int main(int argc, char **argv)
 	} else {
 		snprintf(artroot, sizeof(artroot), "%s/artifacts", mt_cfg.data_dir);
 		mt_cfg.artifacts_root = artroot;
+	}
+	mt_cfg.max_artifact_size = 10LL * 1024 * 1024 * 1024;
+	if (val[6]) {
+		char *end;
+		long long m = strtoll(val[6], &end, 10);
+
+		if (!*val[6] || *end || m < 1)
+			return die_usage("invalid artifact size limit '%s'", val[6]);
+		mt_cfg.max_artifact_size = m;
 	}
 	mt_cfg.threads = 16;
 	if (val[5]) {
@@ -196,6 +246,8 @@ int main(int argc, char **argv)
 		pgembed_stop();
 		return 0;
 	}
+	if (store_prepare(&err))
+		goto fail;
 	mg_init_library(0);
 	if (http_start(&ctx, &err))
 		goto fail;

@@ -11,8 +11,10 @@
 
 #define MLF "/api/2.0/mlflow/"
 #define EXT "/api/2.0/mltrack/"
+#define ART "/api/2.0/mlflow-artifacts/"
 
 const struct mt_route mt_routes[] = {
+	{ "GET",  MLF "artifacts/list",                    api_artifacts_list_run,      R_READ },
 	{ "GET",  MLF "experiments/get",                   api_experiments_get,         R_READ },
 	{ "GET",  MLF "experiments/get-by-name",           api_experiments_get_by_name, R_READ },
 	{ "POST", MLF "experiments/create",                api_experiments_create,      R_BODY | R_TXN | R_WRITE },
@@ -36,6 +38,13 @@ const struct mt_route mt_routes[] = {
 	{ "POST", MLF "runs/search",                       api_runs_search,             R_BODY | R_READ },
 	{ "POST", MLF "runs/set-tag",                      api_runs_set_tag,            R_BODY | R_TXN | R_WRITE },
 	{ "POST", MLF "runs/update",                       api_runs_update,             R_BODY | R_TXN | R_WRITE },
+	{ "GET",  ART "artifacts",                         api_artifacts_list,          R_READ },
+	{ "DELETE", ART "artifacts/",                      api_artifacts_delete,        R_PREFIX | R_TXN | R_WRITE },
+	{ "GET",  ART "artifacts/",                        api_artifacts_get,           R_PREFIX | R_RAW | R_READ },
+	{ "PUT",  ART "artifacts/",                        api_artifacts_put,           R_PREFIX | R_WRITE }, /* streams its body */
+	{ "POST", ART "mpu/abort/",                        api_artifacts_mpu,           R_PREFIX | R_WRITE },
+	{ "POST", ART "mpu/complete/",                     api_artifacts_mpu,           R_PREFIX | R_WRITE },
+	{ "POST", ART "mpu/create/",                       api_artifacts_mpu,           R_PREFIX | R_WRITE },
 	{ "GET",  EXT "metrics/get-history-sampled",       api_metrics_sampled,         R_READ },
 	{ "GET",  "/health",                               api_health,                  R_NODB | R_RAW },
 	{ "GET",  "/healthz",                              api_healthz,                 R_NODB },

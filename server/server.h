@@ -33,6 +33,7 @@ struct mt_config {
 	const char *database_url;   /* NULL: run the embedded cluster */
 	const char *data_dir;
 	const char *artifacts_root;
+	long long max_artifact_size; /* bytes; larger uploads get 413 */
 	int threads;
 	const char *web_root;       /* resolved next to the executable */
 	char conninfo[1024];        /* what workers connect with */
@@ -120,6 +121,7 @@ struct db_stmt_table {
 extern const struct db_stmt_table sql_experiments_table;
 extern const struct db_stmt_table sql_runs_table;
 extern const struct db_stmt_table sql_metrics_table;
+extern const struct db_stmt_table sql_artifacts_table;
 
 /* Make sure w->conn is up and prepared; reconnects when broken. */
 int db_ensure(struct mt_worker *w, struct mt_err *err);

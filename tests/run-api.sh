@@ -31,6 +31,7 @@ SERVER_PID=$!
 wait_http "http://127.0.0.1:$PORT/readyz" 60 || { cat "$WORK/mltrackd.log"; exit 1; }
 BASE="http://127.0.0.1:$PORT"
 export MLTRACK_TEST_URL="$BASE"
+export MLTRACK_TEST_ARTIFACTS="$WORK/data/artifacts"
 if ! python3 -m unittest discover -s "$ROOT/tests/api" -p 'test_*.py'; then
 	echo "--- last server log lines:"; tail -n 40 "$WORK/mltrackd.log"
 	exit 1

@@ -302,6 +302,9 @@ class TestOpenApi(mtapi.ApiTestCase):
                 else:
                     r = call(method, path, body={"experiment_id": "987654321"})
                 self.assertNotEqual(r.status, 405, r.body)
+                if "/mpu/" in path:  # documented as MLflow's 501 answer
+                    self.assertEqual((r.status, r.body.get("error_code")), (501, "NOT_IMPLEMENTED"))
+                    continue
                 self.assertLess(r.status, 500, r.body)
                 if r.status == 404:
                     self.assertIsInstance(r.body, dict, r.body)

@@ -1,0 +1,389 @@
+/*
+ * api_artifacts.c: MLflow's artifact proxy (/api/2.0/mlflow-artifacts/...)
+ * and artifacts/list, on a content-addressed store (DESIGN §6).
+ *
+ * Blobs live in ARTIFACTS_ROOT/blobs/aa/bb/<sha256>.  An upload streams the
+ * body to a temporary file in ARTIFACTS_ROOT/tmp while hashing it, fsyncs
+ * it, renames it into place (or drops it when the blob already exists) and
+ * only then records the path: a failed or short upload leaves no row, no
+ * blob and no temporary file.  A download hashes what it sends and holds the
+ * last chunk back until the digest is checked, so a blob corrupted on disk
+ * is never delivered whole: the connection is closed short instead.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "api.h"
+#include "mt_path.h"
+#include "mt_util.h"
+#include "sql_artifacts.h"
+#include "sql_runs.h"
+
+#define CHUNK (256 * 1024)
+
+struct tmpfile {
+	char path[4096];
+	int fd;
+	int keep; /* renamed into the store: nothing to remove */
+};
+
+static void tmp_cleanup(void *p)
+{
+	struct tmpfile *t = p;
+
+	if (t->fd >= 0)
+		close(t->fd);
+	if (!t->keep)
+		unlink(t->path);
+}
+
+static void md_free(void *p)
+{
+	EVP_MD_CTX_free(p);
+}
+
+static void close_fd(void *p)
+{
+	close(*(int *)p);
+}
+
+static void hex(char out[65], const unsigned char *md)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (int i = 0; i < 32; i++) {
+		out[2 * i] = digits[md[i] >> 4];
+		out[2 * i + 1] = digits[md[i] & 15];
+	}
+	out[64] = '\0';
+}
+
+static const char *blob_path(struct mt_arena *a, const char *sha)
+{
+	return mt_arena_printf(a, "%s/blobs/%.2s/%.2s/%s", mt_cfg.artifacts_root, sha, sha + 2, sha);
+}
+
+static int mkdirs(const char *path)
+{
+	char buf[4096];
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p == '/') {
+			*p = '\0';
+			if (mkdir(buf, 0755) && errno != EEXIST)
+				return -1;
+			*p = '/';
+		}
+	}
+	return mkdir(buf, 0755) && errno != EEXIST ? -1 : 0;
+}
+
+static void fsync_dir(const char *file)
+{
+	char dir[4096];
+	char *slash;
+	int fd;
+
+	snprintf(dir, sizeof(dir), "%s", file);
+	slash = strrchr(dir, '/');
+	if (!slash)
+		return;
+	*slash = '\0';
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+}
+
+/* The run a proxy path belongs to: "<exp>/<run id>/artifacts/..." */
+static const char *path_run_id(struct mt_arena *a, const char *path)
+{
+	const char *s1 = strchr(path, '/'), *s2;
+
+	if (!s1 || s1 == path || strspn(path, "0123456789") != (size_t)(s1 - path))
+		return NULL;
+	s2 = strchr(s1 + 1, '/');
+	if (!s2 || s2 - s1 - 1 != 32 || strncmp(s2, "/artifacts/", 11) != 0)
+		return NULL;
+	return mt_arena_strndup(a, s1 + 1, 32);
+}
+
+static int write_all(int fd, const unsigned char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int norm(struct mt_req *req, const char *in, int allow_empty, char *out)
+{
+	return mt_path_normalise(out, in ? in : "", in ? strlen(in) : 0, allow_empty, &req->err);
+}
+
+int api_artifacts_put(struct mt_req *req)
+{
+	char rel[MT_PATH_MAX + 1], sha[65];
+	unsigned char md[EVP_MAX_MD_SIZE];
+	long long cl = req->ri->content_length, total = 0;
+	struct tmpfile *t;
+	EVP_MD_CTX *ctx;
+	unsigned char *buf;
+	const char *blob;
+	unsigned int mdlen;
+
+	if (norm(req, req->subpath, 0, rel))
+		return -1;
+	if (cl > mt_cfg.max_artifact_size)
+		return mt_err_set(&req->err, MT_ETOOBIG,
+				  "Artifact of %lld bytes exceeds the limit of %lld bytes", cl,
+				  mt_cfg.max_artifact_size);
+	t = mt_arena_alloc(req->arena, sizeof(*t));
+	snprintf(t->path, sizeof(t->path), "%s/tmp/upload-XXXXXX", mt_cfg.artifacts_root);
+	t->fd = mkstemp(t->path);
+	if (t->fd < 0) {
+		mt_err_set(&req->err, MT_EINTERNAL, "Cannot store the artifact");
+		return mt_err_detail(&req->err, "mkstemp %s: %s", t->path, strerror(errno));
+	}
+	mt_arena_defer(req->arena, tmp_cleanup, t);
+	ctx = EVP_MD_CTX_new();
+	mt_arena_defer(req->arena, md_free, ctx);
+	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+	buf = mt_arena_alloc(req->arena, CHUNK);
+	for (;;) {
+		size_t want = CHUNK;
+		int r;
+
+		if (cl >= 0 && (long long)want > cl - total)
+			want = (size_t)(cl - total);
+		if (want == 0)
+			break;
+		r = mg_read(req->conn, buf, want);
+		if (r < 0)
+			return mt_err_set(&req->err, MT_EBADREQ, "Upload interrupted");
+		if (r == 0)
+			break;
+		total += r;
+		if (total > mt_cfg.max_artifact_size)
+			return mt_err_set(&req->err, MT_ETOOBIG,
+					  "Artifact exceeds the limit of %lld bytes",
+					  mt_cfg.max_artifact_size);
+		EVP_DigestUpdate(ctx, buf, (size_t)r);
+		if (write_all(t->fd, buf, (size_t)r)) {
+			mt_err_set(&req->err, MT_EINTERNAL, "Cannot store the artifact");
+			return mt_err_detail(&req->err, "write %s: %s", t->path, strerror(errno));
+		}
+	}
+	if (cl >= 0 && total != cl)
+		return mt_err_set(&req->err, MT_EBADREQ,
+				  "Request body is shorter than Content-Length (%lld of %lld bytes)",
+				  total, cl);
+	if (fsync(t->fd)) {
+		mt_err_set(&req->err, MT_EINTERNAL, "Cannot store the artifact");
+		return mt_err_detail(&req->err, "fsync %s: %s", t->path, strerror(errno));
+	}
+	close(t->fd);
+	t->fd = -1;
+	EVP_DigestFinal_ex(ctx, md, &mdlen);
+	hex(sha, md);
+	blob = blob_path(req->arena, sha);
+	if (access(blob, F_OK) != 0) {
+		const char *dir = mt_arena_strndup(req->arena, blob, strrchr(blob, '/') - blob);
+
+		if (mkdirs(dir) || rename(t->path, blob)) {
+			mt_err_set(&req->err, MT_EINTERNAL, "Cannot store the artifact");
+			return mt_err_detail(&req->err, "rename to %s: %s", blob, strerror(errno));
+		}
+		t->keep = 1;
+		fsync_dir(blob);
+	}
+	return sql_art_put(req, rel, sha, total, path_run_id(req->arena, rel), &req->err);
+}
+
+static const struct {
+	const char *ext;
+	const char *type;
+} types[] = {
+	{ ".txt", "text/plain" }, { ".log", "text/plain" }, { ".json", "application/json" },
+	{ ".yaml", "application/x-yaml" }, { ".yml", "application/x-yaml" },
+	{ ".csv", "text/csv" }, { ".html", "text/html" }, { ".md", "text/markdown" },
+	{ ".png", "image/png" }, { ".jpg", "image/jpeg" }, { ".jpeg", "image/jpeg" },
+	{ ".gif", "image/gif" }, { ".svg", "image/svg+xml" }, { ".pdf", "application/pdf" },
+	{ ".gz", "application/gzip" }, { ".tar", "application/x-tar" },
+	{ ".zip", "application/zip" }, { ".parquet", "application/vnd.apache.parquet" },
+};
+
+static const char *guess_type(const char *name)
+{
+	const char *dot = strrchr(name, '.');
+
+	for (size_t i = 0; dot && i < sizeof(types) / sizeof(*types); i++)
+		if (strcasecmp(dot, types[i].ext) == 0)
+			return types[i].type;
+	return "application/octet-stream";
+}
+
+int api_artifacts_get(struct mt_req *req)
+{
+	char rel[MT_PATH_MAX + 1], sha[65], clen[32], etag[70], disp[MT_PATH_MAX + 64];
+	unsigned char md[EVP_MAX_MD_SIZE];
+	const char *want, *blob;
+	long long size;
+	int *fd;
+	struct stat st;
+	EVP_MD_CTX *ctx;
+	unsigned char *a, *b;
+	ssize_t na, nb;
+	unsigned int mdlen;
+	const char *base;
+
+	if (norm(req, req->subpath, 0, rel) || sql_art_get(req, rel, &want, &size, &req->err))
+		return -1;
+	blob = blob_path(req->arena, want);
+	fd = mt_arena_alloc(req->arena, sizeof(*fd));
+	*fd = open(blob, O_RDONLY | O_CLOEXEC);
+	if (*fd < 0 || fstat(*fd, &st) || st.st_size != size) {
+		if (*fd >= 0)
+			close(*fd);
+		mt_err_set(&req->err, MT_EINTERNAL, "The stored artifact '%s' is damaged", rel);
+		return mt_err_detail(&req->err, "blob %s missing or of the wrong size", blob);
+	}
+	mt_arena_defer(req->arena, close_fd, fd);
+	ctx = EVP_MD_CTX_new();
+	mt_arena_defer(req->arena, md_free, ctx);
+	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+
+	base = strrchr(rel, '/') ? strrchr(rel, '/') + 1 : rel;
+	snprintf(clen, sizeof(clen), "%lld", size);
+	snprintf(etag, sizeof(etag), "\"%s\"", want);
+	{
+		/* A quoted-string: no quotes, backslashes or control bytes inside. */
+		char *name = mt_arena_strdup(req->arena, base);
+
+		for (char *p = name; *p; p++)
+			if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20)
+				*p = '_';
+		snprintf(disp, sizeof(disp), "attachment; filename=\"%s\"", name);
+	}
+	mg_response_header_start(req->conn, 200);
+	mg_response_header_add(req->conn, "Content-Type", guess_type(base), -1);
+	mg_response_header_add(req->conn, "Content-Length", clen, -1);
+	mg_response_header_add(req->conn, "ETag", etag, -1);
+	mg_response_header_add(req->conn, "Content-Disposition", disp, -1);
+	mg_response_header_send(req->conn);
+	req->status = 200;
+	if (strcmp(req->ri->request_method, "HEAD") == 0)
+		return 0;
+
+	/* Send chunk a only once chunk b has been read: the last chunk goes out
+	 * after the digest of the whole blob has been checked. */
+	a = mt_arena_alloc(req->arena, CHUNK);
+	b = mt_arena_alloc(req->arena, CHUNK);
+	na = read(*fd, a, CHUNK);
+	while (na > 0) {
+		unsigned char *tmp;
+
+		EVP_DigestUpdate(ctx, a, (size_t)na);
+		nb = read(*fd, b, CHUNK);
+		if (nb < 0)
+			break;
+		if (nb == 0) {
+			EVP_DigestFinal_ex(ctx, md, &mdlen);
+			hex(sha, md);
+			if (strcmp(sha, want) != 0)
+				break;
+		}
+		if (mg_write(req->conn, a, (size_t)na) <= 0)
+			return 0;
+		tmp = a;
+		a = b;
+		b = tmp;
+		na = nb;
+	}
+	if (na > 0 || na < 0) {
+		/* Corrupt or unreadable: end the connection short of
+		 * Content-Length so no client takes it for the artifact. */
+		fprintf(stderr, "mltrackd: artifact '%s': blob %s failed its digest check\n", rel, blob);
+		mg_disable_keep_alive(req->conn);
+	}
+	return 0;
+}
+
+int api_artifacts_delete(struct mt_req *req)
+{
+	char rel[MT_PATH_MAX + 1];
+	long long n;
+
+	if (norm(req, req->subpath, 0, rel))
+		return -1;
+	return sql_art_delete(req, rel, &n, &req->err);
+}
+
+int api_artifacts_list(struct mt_req *req)
+{
+	char rel[MT_PATH_MAX + 1];
+	const char *path;
+	json_t *list;
+
+	if (req_opt_str(req, "path", &path) || norm(req, path, 1, rel))
+		return -1;
+	list = req_own(req, json_array());
+	if (sql_art_list(req, rel, "", list, &req->err))
+		return -1;
+	if (json_array_size(list))
+		json_object_set(req_resp(req), "files", list);
+	return 0;
+}
+
+int api_artifacts_mpu(struct mt_req *req)
+{
+	return mt_err_set(&req->err, MT_ENOTIMPL,
+			  "Multipart upload is not supported for the current artifact repository");
+}
+
+/* GET /api/2.0/mlflow/artifacts/list: one level of a run's artifacts, paths
+ * relative to the run's root. */
+int api_artifacts_list_run(struct mt_req *req)
+{
+	char rel[MT_PATH_MAX + 1];
+	const char *run_id, *path, *uri, *root;
+	json_t *info, *list;
+
+	if (req_run_id(req, &run_id) || req_opt_str(req, "path", &path) || norm(req, path, 1, rel) ||
+	    sql_runs_info(req, run_id, &info, &req->err))
+		return -1;
+	uri = json_string_value(json_object_get(info, "artifact_uri"));
+	json_object_set_new(req_resp(req), "root_uri", json_string(uri));
+	if (strncmp(uri, "mlflow-artifacts:", 17) != 0)
+		return 0; /* stored elsewhere: nothing to list here */
+	root = uri + 17;
+	if (strncmp(root, "//", 2) == 0 && strchr(root + 2, '/'))
+		root = strchr(root + 2, '/');
+	while (*root == '/')
+		root++;
+	list = req_own(req, json_array());
+	if (sql_art_list(req, *rel ? mt_arena_printf(req->arena, "%s/%s", root, rel) : root,
+			 *rel ? mt_arena_printf(req->arena, "%s/", rel) : "", list, &req->err))
+		return -1;
+	if (json_array_size(list))
+		json_object_set(req_resp(req), "files", list);
+	return 0;
+}

@@ -1,0 +1,210 @@
+"""The artifact proxy (/api/2.0/mlflow-artifacts/...) and artifacts/list on the
+content-addressed store (MLFLOW-API.md section 5, DESIGN.md section 6)."""
+
+import hashlib
+import http.client
+import os
+import socket
+import unittest
+import urllib.parse
+
+import mtapi
+from mtapi import new_experiment, new_run
+
+setUpModule = mtapi.wait_ready
+
+PROXY = "/api/2.0/mlflow-artifacts/artifacts"
+STORE = os.environ.get("MLTRACK_TEST_ARTIFACTS", "")
+
+
+def raw(method, path, data=None, headers=None):
+    """(status, headers, body bytes); the body may be cut short (IncompleteRead)."""
+    conn = http.client.HTTPConnection(mtapi._HOST, mtapi._PORT, timeout=30)
+    try:
+        conn.request(method, path, body=data, headers=headers or {})
+        r = conn.getresponse()
+        try:
+            body = r.read()
+        except http.client.IncompleteRead as e:
+            body = e.partial
+        return r.status, r.headers, body
+    finally:
+        conn.close()
+
+
+def put(path, data, ctype="application/octet-stream"):
+    return raw("PUT", PROXY + "/" + urllib.parse.quote(path), data, {"Content-Type": ctype})
+
+
+def get(path):
+    return raw("GET", PROXY + "/" + urllib.parse.quote(path))
+
+
+def blobs():
+    """Every file in the store's blob tree."""
+    out = set()
+    for d, _, files in os.walk(os.path.join(STORE, "blobs")):
+        out.update(os.path.join(d, f) for f in files)
+    return out
+
+
+def tmp_files():
+    return os.listdir(os.path.join(STORE, "tmp"))
+
+
+class TestArtifacts(mtapi.ApiTestCase):
+    def setUp(self):
+        self.eid = new_experiment()
+        self.rid = new_run(experiment_id=self.eid)
+        self.root = "%s/%s/artifacts" % (self.eid, self.rid)
+
+    def test_round_trip_by_digest(self):
+        for name, data in (("small.txt", b"hello artifacts\n"), ("empty.bin", b""),
+                           ("big.bin", os.urandom(3 * 1024 * 1024 + 17))):
+            with self.subTest(name=name):
+                st, _, body = put(self.root + "/" + name, data)
+                self.assertEqual(st, 200, body)
+                self.assertEqual(mtapi.parse_json(body.decode()), {})
+                st, h, got = get(self.root + "/" + name)
+                self.assertEqual(st, 200)
+                self.assertEqual(hashlib.sha256(got).hexdigest(), hashlib.sha256(data).hexdigest())
+                self.assertEqual(int(h["Content-Length"]), len(data))
+                self.assertEqual(h["ETag"], '"%s"' % hashlib.sha256(data).hexdigest())
+                self.assertIn(name, h["Content-Disposition"])
+        self.assertEqual(get(self.root + "/small.txt")[1]["Content-Type"], "text/plain")
+
+    def test_replacing_a_file(self):
+        put(self.root + "/f.txt", b"one")
+        put(self.root + "/f.txt", b"two")
+        self.assertEqual(get(self.root + "/f.txt")[2], b"two")
+
+    def test_missing_file_is_404(self):
+        st, _, body = get(self.root + "/nothing.txt")
+        self.assertEqual(st, 404)
+        self.assertEqual(mtapi.parse_json(body.decode())["error_code"], "RESOURCE_DOES_NOT_EXIST")
+
+    def test_proxy_listing_one_level(self):
+        for p in ("a.txt", "sub/b.txt", "sub/deeper/c.txt", "sub2/d.txt"):
+            self.assertEqual(put(self.root + "/" + p, p.encode())[0], 200)
+        r = mtapi.call("GET", PROXY, query={"path": self.root})
+        self.assertOk(r)
+        files = sorted(r.body["files"], key=lambda f: f["path"])
+        self.assertEqual(files, [{"path": "a.txt", "is_dir": False, "file_size": 5},
+                                 {"path": "sub", "is_dir": True},
+                                 {"path": "sub2", "is_dir": True}])
+        r = mtapi.call("GET", PROXY, query={"path": self.root + "/sub"})
+        self.assertEqual(sorted(f["path"] for f in r.body["files"]), ["b.txt", "deeper"])
+        r = mtapi.call("GET", PROXY, query={"path": self.root + "/none"})
+        self.assertOk(r)
+        self.assertEqual(r.body, {})
+
+    def test_run_listing_relative_to_run_root(self):
+        put(self.root + "/model.pkl", b"m" * 10)
+        put(self.root + "/sub/probe.txt", b"probe")
+        r = mtapi.get("artifacts/list", run_id=self.rid)
+        self.assertOk(r)
+        self.assertEqual(r.body["root_uri"], "mlflow-artifacts:/%s" % self.root)
+        self.assertEqual(sorted(r.body["files"], key=lambda f: f["path"]),
+                         [{"path": "model.pkl", "is_dir": False, "file_size": 10},
+                          {"path": "sub", "is_dir": True}])
+        r = mtapi.get("artifacts/list", run_id=self.rid, path="sub")
+        self.assertEqual(r.body["files"], [{"path": "sub/probe.txt", "is_dir": False,
+                                            "file_size": 5}])
+        self.assertNotFound(mtapi.get("artifacts/list", run_id="0" * 32))
+
+    @unittest.skipUnless(STORE, "MLTRACK_TEST_ARTIFACTS not set")
+    def test_same_bytes_stored_once(self):
+        data = os.urandom(100000)
+        other = new_run(experiment_id=self.eid)
+        self.assertEqual(put(self.root + "/x.bin", data)[0], 200)
+        before = blobs()
+        self.assertEqual(put("%s/%s/artifacts/copy.bin" % (self.eid, other), data)[0], 200)
+        self.assertEqual(put(self.root + "/again/x.bin", data)[0], 200)
+        self.assertEqual(blobs(), before)
+        sha = hashlib.sha256(data).hexdigest()
+        self.assertIn(os.path.join(STORE, "blobs", sha[:2], sha[2:4], sha), before)
+
+    def test_traversal_and_bad_paths_refused(self):
+        bad = ["..", "../x", "a/../../x", self.root + "/../../../etc/passwd",
+               "a/..%2f..%2fx", "%2e%2e/x", "%252e%252e/x", "a\\b", "#x", "a//b", "C:/x",
+               "x" * 2000, "a/" + "y" * 300]
+        outside = set(os.listdir(os.path.dirname(STORE))) if STORE else set()
+        for p in bad:
+            with self.subTest(path=p):
+                st, _, body = raw("PUT", PROXY + "/" + p.replace("#", "%23").replace("\\", "%5C"),
+                                  b"evil")
+                self.assertIn(st, (400,), body)
+                self.assertEqual(mtapi.parse_json(body.decode())["error_code"],
+                                 "INVALID_PARAMETER_VALUE")
+                st, _, body = raw("GET", PROXY + "/" + p.replace("#", "%23"))
+                self.assertIn(st, (400,), body)
+        # (A %00 in the URL path is decoded by CivetWeb before mltrackd sees
+        # it, so it is checked here, in the query that mltrackd decodes.)
+        for q in ("../x", "/abs", "a/../..", "%2e%2e", "a\x00b", "a\x01b"):
+            r = mtapi.call("GET", PROXY, query={"path": q})
+            self.assertEqual(r.status, 400, q)
+        if STORE:
+            self.assertEqual(set(os.listdir(os.path.dirname(STORE))), outside)
+            self.assertEqual(tmp_files(), [])
+
+    def test_short_body_leaves_nothing(self):
+        path = self.root + "/short.bin"
+        before = blobs() if STORE else set()
+        s = socket.create_connection((mtapi._HOST, mtapi._PORT), timeout=10)
+        s.sendall(("PUT %s/%s HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n"
+                   % (PROXY, path)).encode() + b"only a little")
+        s.shutdown(socket.SHUT_WR)
+        try:
+            s.recv(4096)
+        except OSError:
+            pass
+        s.close()
+        mtapi.wait_ready()
+        self.assertEqual(get(path)[0], 404)
+        if STORE:
+            self.assertEqual(blobs(), before)
+            self.assertEqual(tmp_files(), [])
+
+    def test_delete_file_and_directory(self):
+        for p in ("keep.txt", "d/a.txt", "d/e/b.txt"):
+            put(self.root + "/" + p, b"x")
+        st, _, _ = raw("DELETE", PROXY + "/" + self.root + "/d")
+        self.assertEqual(st, 200)
+        self.assertEqual(get(self.root + "/d/a.txt")[0], 404)
+        self.assertEqual(get(self.root + "/d/e/b.txt")[0], 404)
+        self.assertEqual(get(self.root + "/keep.txt")[0], 200)
+        self.assertEqual(raw("DELETE", PROXY + "/" + self.root + "/keep.txt")[0], 200)
+        self.assertEqual(get(self.root + "/keep.txt")[0], 404)
+
+    def test_multipart_not_implemented(self):
+        for op in ("create", "complete", "abort"):
+            r = mtapi.call("POST", "/api/2.0/mlflow-artifacts/mpu/%s/%s" % (op, self.root),
+                           body={"path": "f.bin", "num_parts": 2})
+            self.assertEqual(r.status, 501)
+            self.assertEqual(r.body["error_code"], "NOT_IMPLEMENTED")
+            self.assertTrue(r.body["message"].startswith(
+                "Multipart upload is not supported for the current artifact repository"))
+
+    @unittest.skipUnless(STORE, "MLTRACK_TEST_ARTIFACTS not set")
+    def test_corrupted_blob_never_served_whole(self):
+        data = b"precious model weights " * 20000
+        put(self.root + "/w.bin", data)
+        sha = hashlib.sha256(data).hexdigest()
+        blob = os.path.join(STORE, "blobs", sha[:2], sha[2:4], sha)
+        with open(blob, "r+b") as f:
+            f.seek(len(data) // 2)
+            f.write(b"X")
+        try:
+            st, h, got = get(self.root + "/w.bin")
+            self.assertFalse(st == 200 and len(got) == len(data),
+                             "a corrupted blob was served in full")
+        finally:
+            with open(blob, "r+b") as f:
+                f.seek(len(data) // 2)
+                f.write(data[len(data) // 2:len(data) // 2 + 1])
+        mtapi.wait_ready()
+        self.assertEqual(get(self.root + "/w.bin")[2], data)
+
+
+if __name__ == "__main__":
+    unittest.main()
