@@ -241,19 +241,61 @@ static const char *guess_type(const char *name)
 	return "application/octet-stream";
 }
 
+/* One "bytes=" range of a blob of size n: 1 and [*lo, *hi] when present and
+ * satisfiable, 0 when absent or not understood (the whole blob is sent, as
+ * RFC 9110 allows), -1 when unsatisfiable (416). */
+static int parse_range(const char *h, long long n, long long *lo, long long *hi)
+{
+	char *end;
+	long long a, b;
+
+	if (!h || strncmp(h, "bytes=", 6) != 0 || strchr(h, ','))
+		return 0;
+	h += 6;
+	if (*h == '-') {
+		b = strtoll(h + 1, &end, 10);
+		if (end == h + 1 || *end || b <= 0)
+			return b == 0 && end != h + 1 && !*end ? -1 : 0;
+		*lo = b >= n ? 0 : n - b;
+		*hi = n - 1;
+		return n > 0 ? 1 : -1;
+	}
+	a = strtoll(h, &end, 10);
+	if (end == h || *end != '-' || a < 0)
+		return 0;
+	h = end + 1;
+	if (*h) {
+		b = strtoll(h, &end, 10);
+		if (*end || b < a)
+			return 0;
+	} else {
+		b = n - 1;
+	}
+	if (a >= n)
+		return -1;
+	*lo = a;
+	*hi = b >= n ? n - 1 : b;
+	return 1;
+}
+
+/* If-None-Match names this ETag (or is "*"). */
+static int etag_matches(const char *h, const char *etag)
+{
+	return h && (strcmp(h, "*") == 0 || strstr(h, etag) != NULL);
+}
+
 int api_artifacts_get(struct mt_req *req)
 {
-	char rel[MT_PATH_MAX + 1], sha[65], clen[32], etag[70], disp[MT_PATH_MAX + 64];
+	char rel[MT_PATH_MAX + 1], sha[65], clen[32], etag[70], disp[MT_PATH_MAX + 64], crange[80];
 	unsigned char md[EVP_MAX_MD_SIZE];
-	const char *want, *blob;
-	long long size;
-	int *fd;
+	const char *want, *blob, *base;
+	long long size, lo = 0, hi, pos = 0;
+	int *fd, ranged, status = 200;
 	struct stat st;
 	EVP_MD_CTX *ctx;
 	unsigned char *a, *b;
-	ssize_t na, nb;
+	size_t na = 0;
 	unsigned int mdlen;
-	const char *base;
 
 	if (norm(req, req->subpath, 0, rel) || sql_art_get(req, rel, &want, &size, &req->err))
 		return -1;
@@ -267,13 +309,35 @@ int api_artifacts_get(struct mt_req *req)
 		return mt_err_detail(&req->err, "blob %s missing or of the wrong size", blob);
 	}
 	mt_arena_defer(req->arena, close_fd, fd);
+	snprintf(etag, sizeof(etag), "\"%s\"", want);
+	hi = size - 1;
+	ranged = parse_range(mg_get_header(req->conn, "Range"), size, &lo, &hi);
+	if (etag_matches(mg_get_header(req->conn, "If-None-Match"), etag)) {
+		mg_response_header_start(req->conn, 304);
+		mg_response_header_add(req->conn, "ETag", etag, -1);
+		mg_response_header_send(req->conn);
+		req->status = 304;
+		return 0;
+	}
+	if (ranged < 0) {
+		snprintf(crange, sizeof(crange), "bytes */%lld", size);
+		mg_response_header_start(req->conn, 416);
+		mg_response_header_add(req->conn, "Content-Range", crange, -1);
+		mg_response_header_add(req->conn, "Content-Length", "0", -1);
+		mg_response_header_send(req->conn);
+		req->status = 416;
+		return 0;
+	}
+	if (ranged > 0) {
+		status = 206;
+		snprintf(crange, sizeof(crange), "bytes %lld-%lld/%lld", lo, hi, size);
+	}
 	ctx = EVP_MD_CTX_new();
 	mt_arena_defer(req->arena, md_free, ctx);
 	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
 
 	base = strrchr(rel, '/') ? strrchr(rel, '/') + 1 : rel;
-	snprintf(clen, sizeof(clen), "%lld", size);
-	snprintf(etag, sizeof(etag), "\"%s\"", want);
+	snprintf(clen, sizeof(clen), "%lld", size ? hi - lo + 1 : 0);
 	{
 		/* A quoted-string: no quotes, backslashes or control bytes inside. */
 		char *name = mt_arena_strdup(req->arena, base);
@@ -283,47 +347,66 @@ int api_artifacts_get(struct mt_req *req)
 				*p = '_';
 		snprintf(disp, sizeof(disp), "attachment; filename=\"%s\"", name);
 	}
-	mg_response_header_start(req->conn, 200);
+	mg_response_header_start(req->conn, status);
 	mg_response_header_add(req->conn, "Content-Type", guess_type(base), -1);
 	mg_response_header_add(req->conn, "Content-Length", clen, -1);
 	mg_response_header_add(req->conn, "ETag", etag, -1);
+	mg_response_header_add(req->conn, "Accept-Ranges", "bytes", -1);
+	if (ranged > 0)
+		mg_response_header_add(req->conn, "Content-Range", crange, -1);
 	mg_response_header_add(req->conn, "Content-Disposition", disp, -1);
 	mg_response_header_send(req->conn);
-	req->status = 200;
+	req->status = status;
 	if (strcmp(req->ri->request_method, "HEAD") == 0)
 		return 0;
 
-	/* Send chunk a only once chunk b has been read: the last chunk goes out
-	 * after the digest of the whole blob has been checked. */
+	/*
+	 * Every byte of the blob is hashed, in order; the bytes in [lo, hi] are
+	 * sent, always one chunk behind, so the last one goes out only after
+	 * the digest of the whole blob has been checked.
+	 */
 	a = mt_arena_alloc(req->arena, CHUNK);
 	b = mt_arena_alloc(req->arena, CHUNK);
-	na = read(*fd, a, CHUNK);
-	while (na > 0) {
-		unsigned char *tmp;
+	for (;;) {
+		ssize_t r = read(*fd, b, CHUNK);
+		size_t from, to;
 
-		EVP_DigestUpdate(ctx, a, (size_t)na);
-		nb = read(*fd, b, CHUNK);
-		if (nb < 0)
+		if (r < 0)
 			break;
-		if (nb == 0) {
+		if (r == 0) {
 			EVP_DigestFinal_ex(ctx, md, &mdlen);
 			hex(sha, md);
-			if (strcmp(sha, want) != 0)
-				break;
+			if (strcmp(sha, want) == 0) {
+				if (na && mg_write(req->conn, a, na) <= 0)
+					return 0;
+				if (pos == size)
+					return 0;
+			}
+			break;
 		}
-		if (mg_write(req->conn, a, (size_t)na) <= 0)
-			return 0;
-		tmp = a;
-		a = b;
-		b = tmp;
-		na = nb;
+		EVP_DigestUpdate(ctx, b, (size_t)r);
+		/* The part of this chunk inside [lo, hi]. */
+		from = pos < lo ? (size_t)(lo - pos < r ? lo - pos : r) : 0;
+		to = pos + r - 1 > hi ? (size_t)(hi >= pos ? hi - pos + 1 : 0) : (size_t)r;
+		if (to < from)
+			to = from;
+		pos += r;
+		if (to > from) {
+			unsigned char *t;
+
+			if (na && mg_write(req->conn, a, na) <= 0)
+				return 0;
+			memmove(b, b + from, to - from);
+			t = a;
+			a = b;
+			b = t;
+			na = to - from;
+		}
 	}
-	if (na > 0 || na < 0) {
-		/* Corrupt or unreadable: end the connection short of
-		 * Content-Length so no client takes it for the artifact. */
-		fprintf(stderr, "mltrackd: artifact '%s': blob %s failed its digest check\n", rel, blob);
-		mg_disable_keep_alive(req->conn);
-	}
+	/* Corrupt or unreadable: end the connection short of Content-Length so
+	 * no client takes it for the artifact. */
+	fprintf(stderr, "mltrackd: artifact '%s': blob %s failed its digest check\n", rel, blob);
+	mg_disable_keep_alive(req->conn);
 	return 0;
 }
 

@@ -73,6 +73,42 @@ class TestArtifacts(mtapi.ApiTestCase):
                 self.assertIn(name, h["Content-Disposition"])
         self.assertEqual(get(self.root + "/small.txt")[1]["Content-Type"], "text/plain")
 
+    def test_ranges(self):
+        data = os.urandom(600 * 1024 + 3)  # spans several server chunks
+        n = len(data)
+        path = PROXY + "/" + self.root + "/r.bin"
+        self.assertEqual(put(self.root + "/r.bin", data)[0], 200)
+        cases = {"bytes=0-9": (0, 9), "bytes=10-": (10, n - 1), "bytes=-5": (n - 5, n - 1),
+                 "bytes=5-5": (5, 5), "bytes=262140-262150": (262140, 262150),
+                 "bytes=100-999999999": (100, n - 1), "bytes=-999999999": (0, n - 1)}
+        for rng, (lo, hi) in cases.items():
+            with self.subTest(range=rng):
+                st, h, got = raw("GET", path, headers={"Range": rng})
+                self.assertEqual(st, 206)
+                self.assertEqual(got, data[lo:hi + 1])
+                self.assertEqual(h["Content-Range"], "bytes %d-%d/%d" % (lo, hi, n))
+                self.assertEqual(int(h["Content-Length"]), hi - lo + 1)
+        for rng in ("bytes=%d-" % n, "bytes=%d-%d" % (n + 5, n + 9), "bytes=-0"):
+            with self.subTest(range=rng):
+                st, h, _ = raw("GET", path, headers={"Range": rng})
+                self.assertEqual(st, 416)
+                self.assertEqual(h["Content-Range"], "bytes */%d" % n)
+        for rng in ("bytes=abc", "items=0-5", "bytes=5-1", "bytes=0-1,4-5"):
+            with self.subTest(range=rng):  # not understood: the whole file
+                st, _, got = raw("GET", path, headers={"Range": rng})
+                self.assertEqual((st, got), (200, data))
+
+    def test_if_none_match(self):
+        data = b"cache me"
+        put(self.root + "/c.txt", data)
+        etag = '"%s"' % hashlib.sha256(data).hexdigest()
+        st, h, got = raw("GET", PROXY + "/" + self.root + "/c.txt", headers={"If-None-Match": etag})
+        self.assertEqual((st, got), (304, b""))
+        self.assertEqual(h["ETag"], etag)
+        st, _, got = raw("GET", PROXY + "/" + self.root + "/c.txt",
+                         headers={"If-None-Match": '"0000"'})
+        self.assertEqual((st, got), (200, data))
+
     def test_replacing_a_file(self):
         put(self.root + "/f.txt", b"one")
         put(self.root + "/f.txt", b"two")
@@ -198,6 +234,11 @@ class TestArtifacts(mtapi.ApiTestCase):
             st, h, got = get(self.root + "/w.bin")
             self.assertFalse(st == 200 and len(got) == len(data),
                              "a corrupted blob was served in full")
+            mtapi.wait_ready()
+            # a range away from the damage is refused too: the whole blob is checked
+            st, h, got = raw("GET", PROXY + "/" + self.root + "/w.bin",
+                             headers={"Range": "bytes=0-99"})
+            self.assertFalse(st == 206 and len(got) == 100, "a range of a corrupted blob was served")
         finally:
             with open(blob, "r+b") as f:
                 f.seek(len(data) // 2)
