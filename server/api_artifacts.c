@@ -35,14 +35,18 @@ struct tmpfile {
 	int keep; /* renamed into the store: nothing to remove */
 };
 
+/* Idempotent: runs at once when an upload fails (so the file is gone before
+ * the client hears about it) and again, harmlessly, at arena reset. */
 static void tmp_cleanup(void *p)
 {
 	struct tmpfile *t = p;
 
 	if (t->fd >= 0)
 		close(t->fd);
+	t->fd = -1;
 	if (!t->keep)
 		unlink(t->path);
+	t->keep = 1;
 }
 
 static void md_free(void *p)
@@ -139,12 +143,26 @@ static int norm(struct mt_req *req, const char *in, int allow_empty, char *out)
 	return mt_path_normalise(out, in ? in : "", in ? strlen(in) : 0, allow_empty, &req->err);
 }
 
+static int put_stream(struct mt_req *req, struct tmpfile *t);
+
 int api_artifacts_put(struct mt_req *req)
+{
+	struct tmpfile *t = mt_arena_alloc(req->arena, sizeof(*t));
+	int rc;
+
+	t->fd = -1;
+	t->keep = 1; /* nothing to remove until the file exists */
+	rc = put_stream(req, t);
+	if (rc)
+		tmp_cleanup(t);
+	return rc;
+}
+
+static int put_stream(struct mt_req *req, struct tmpfile *t)
 {
 	char rel[MT_PATH_MAX + 1], sha[65];
 	unsigned char md[EVP_MAX_MD_SIZE];
 	long long cl = req->ri->content_length, total = 0;
-	struct tmpfile *t;
 	EVP_MD_CTX *ctx;
 	unsigned char *buf;
 	const char *blob;
@@ -156,13 +174,13 @@ int api_artifacts_put(struct mt_req *req)
 		return mt_err_set(&req->err, MT_ETOOBIG,
 				  "Artifact of %lld bytes exceeds the limit of %lld bytes", cl,
 				  mt_cfg.max_artifact_size);
-	t = mt_arena_alloc(req->arena, sizeof(*t));
 	snprintf(t->path, sizeof(t->path), "%s/tmp/upload-XXXXXX", mt_cfg.artifacts_root);
 	t->fd = mkstemp(t->path);
 	if (t->fd < 0) {
 		mt_err_set(&req->err, MT_EINTERNAL, "Cannot store the artifact");
 		return mt_err_detail(&req->err, "mkstemp %s: %s", t->path, strerror(errno));
 	}
+	t->keep = 0;
 	mt_arena_defer(req->arena, tmp_cleanup, t);
 	ctx = EVP_MD_CTX_new();
 	mt_arena_defer(req->arena, md_free, ctx);
