@@ -160,6 +160,28 @@ class TestArtifacts(mtapi.ApiTestCase):
         sha = hashlib.sha256(data).hexdigest()
         self.assertIn(os.path.join(STORE, "blobs", sha[:2], sha[2:4], sha), before)
 
+    @unittest.skipUnless(STORE, "MLTRACK_TEST_ARTIFACTS not set")
+    def test_concurrent_uploads_of_the_same_bytes(self):
+        import threading
+        data = os.urandom(512 * 1024)
+        sha = hashlib.sha256(data).hexdigest()
+        results = []
+
+        def upload(i):
+            results.append(put("%s/conc/%d.bin" % (self.root, i), data)[0])
+
+        threads = [threading.Thread(target=upload, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(results, [200] * 8)
+        for i in range(8):
+            self.assertEqual(hashlib.sha256(get("%s/conc/%d.bin" % (self.root, i))[2]).hexdigest(), sha)
+        self.assertEqual([b for b in blobs() if b.endswith(sha)],
+                         [os.path.join(STORE, "blobs", sha[:2], sha[2:4], sha)])
+        self.assertEqual(tmp_files(), [])
+
     def test_traversal_and_bad_paths_refused(self):
         bad = ["..", "../x", "a/../../x", self.root + "/../../../etc/passwd",
                "a/..%2f..%2fx", "%2e%2e/x", "%252e%252e/x", "a\\b", "#x", "a//b", "C:/x",
