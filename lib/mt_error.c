@@ -76,6 +76,7 @@ int mt_err_set(struct mt_err *err, enum mt_code code, const char *fmt, ...)
 	va_end(ap);
 	one_line(err->msg);
 	err->log_detail[0] = '\0';
+	err->retryable = 0;
 	return -1;
 }
 
@@ -97,6 +98,7 @@ void mt_err_clear(struct mt_err *err)
 	err->code = MT_OK;
 	err->msg[0] = '\0';
 	err->log_detail[0] = '\0';
+	err->retryable = 0;
 }
 
 const char *mt_code_name(enum mt_code code)

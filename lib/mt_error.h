@@ -50,11 +50,13 @@ struct mt_err {
 	enum mt_code code;
 	char msg[MT_ERR_MSG_MAX];        /* one line, safe for clients */
 	char log_detail[MT_ERR_MSG_MAX]; /* stderr only */
+	int retryable; /* running the whole transaction again may succeed */
 };
 
-#define MT_ERR_INIT { MT_OK, "", "" }
+#define MT_ERR_INIT { MT_OK, "", "", 0 }
 
-/* Set code and client message; clears log_detail.  Always returns -1. */
+/* Set code and client message; clears log_detail and retryable.  Always
+ * returns -1. */
 int mt_err_set(struct mt_err *err, enum mt_code code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 

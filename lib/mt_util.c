@@ -1,7 +1,9 @@
 /* mt_util.c: see mt_util.h. */
 #include "mt_util.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <sys/random.h>
 #include <time.h>
 
@@ -76,16 +78,41 @@ void mt_run_name_generate(char *out, size_t size)
 		 nouns[r[1] % (sizeof(nouns) / sizeof(*nouns))], r[2] % 1000);
 }
 
+void mt_hex(char *out, const unsigned char *bytes, size_t n)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[bytes[i] >> 4];
+		out[2 * i + 1] = digits[bytes[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
 void mt_sha256_hex(char out[65], const void *data, size_t n)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int len = 0;
-	static const char hex[] = "0123456789abcdef";
 
 	EVP_Digest(data, n, md, &len, EVP_sha256(), NULL);
-	for (unsigned i = 0; i < len && i < 32; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
+	mt_hex(out, md, 32);
+}
+
+int mt_mkdir_p(const char *path, unsigned mode)
+{
+	char buf[4096];
+
+	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf)) {
+		errno = ENAMETOOLONG;
+		return -1;
 	}
-	out[64] = '\0';
+	for (char *p = buf + 1; *p; p++) {
+		if (*p == '/') {
+			*p = '\0';
+			if (mkdir(buf, 0755) && errno != EEXIST)
+				return -1;
+			*p = '/';
+		}
+	}
+	return mkdir(buf, (mode_t)mode) && errno != EEXIST ? -1 : 0;
 }

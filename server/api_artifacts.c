@@ -59,36 +59,9 @@ static void close_fd(void *p)
 	close(*(int *)p);
 }
 
-static void hex(char out[65], const unsigned char *md)
-{
-	static const char digits[] = "0123456789abcdef";
-
-	for (int i = 0; i < 32; i++) {
-		out[2 * i] = digits[md[i] >> 4];
-		out[2 * i + 1] = digits[md[i] & 15];
-	}
-	out[64] = '\0';
-}
-
 static const char *blob_path(struct mt_arena *a, const char *sha)
 {
 	return mt_arena_printf(a, "%s/blobs/%.2s/%.2s/%s", mt_cfg.artifacts_root, sha, sha + 2, sha);
-}
-
-static int mkdirs(const char *path)
-{
-	char buf[4096];
-
-	snprintf(buf, sizeof(buf), "%s", path);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p == '/') {
-			*p = '\0';
-			if (mkdir(buf, 0755) && errno != EEXIST)
-				return -1;
-			*p = '/';
-		}
-	}
-	return mkdir(buf, 0755) && errno != EEXIST ? -1 : 0;
 }
 
 static void fsync_dir(const char *file)
@@ -221,12 +194,12 @@ static int put_stream(struct mt_req *req, struct tmpfile *t)
 	close(t->fd);
 	t->fd = -1;
 	EVP_DigestFinal_ex(ctx, md, &mdlen);
-	hex(sha, md);
+	mt_hex(sha, md, 32);
 	blob = blob_path(req->arena, sha);
 	if (access(blob, F_OK) != 0) {
 		const char *dir = mt_arena_strndup(req->arena, blob, strrchr(blob, '/') - blob);
 
-		if (mkdirs(dir) || rename(t->path, blob)) {
+		if (mt_mkdir_p(dir, 0755) || rename(t->path, blob)) {
 			mt_err_set(&req->err, MT_EINTERNAL, "Cannot store the artifact");
 			return mt_err_detail(&req->err, "rename to %s: %s", blob, strerror(errno));
 		}
@@ -354,7 +327,7 @@ int api_artifacts_get(struct mt_req *req)
 	mt_arena_defer(req->arena, md_free, ctx);
 	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
 
-	base = strrchr(rel, '/') ? strrchr(rel, '/') + 1 : rel;
+	base = mt_path_base(rel);
 	snprintf(clen, sizeof(clen), "%lld", size ? hi - lo + 1 : 0);
 	{
 		/* A quoted-string: no quotes, backslashes or control bytes inside. */
@@ -393,7 +366,7 @@ int api_artifacts_get(struct mt_req *req)
 			break;
 		if (r == 0) {
 			EVP_DigestFinal_ex(ctx, md, &mdlen);
-			hex(sha, md);
+			mt_hex(sha, md, 32);
 			if (strcmp(sha, want) == 0) {
 				if (na && mg_write(req->conn, a, na) <= 0)
 					return 0;

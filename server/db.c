@@ -34,13 +34,8 @@ int db_err_from_result(const PGresult *res, PGconn *conn, struct mt_err *err)
 	}
 	code = mt_code_from_sqlstate(state, &msg, &retry);
 	mt_err_set(err, code, "%s", msg);
-	return mt_err_detail(err, "SQLSTATE %s%s: %s", state, retry ? " (retry)" : "", text);
-}
-
-int db_err_retryable(const struct mt_err *err)
-{
-	return strstr(err->log_detail, " (retry):") != NULL &&
-	       strncmp(err->log_detail, "SQLSTATE ", 9) == 0;
+	err->retryable = retry;
+	return mt_err_detail(err, "SQLSTATE %s: %s", state, text);
 }
 
 static int prepare_all(PGconn *conn, struct mt_err *err)

@@ -375,7 +375,7 @@ static int run_handler(struct mt_req *req)
 		if (!(r->flags & R_NODB) && w->conn && PQstatus(w->conn) != CONNECTION_OK &&
 		    attempt == 0 && !commit_failed) {
 			db_close(w);
-		} else if (!(r->flags & R_TXN) || !db_err_retryable(&req->err) || attempt >= 3) {
+		} else if (!(r->flags & R_TXN) || !req->err.retryable || attempt >= 3) {
 			return -1;
 		}
 		fprintf(stderr, "mltrackd: retrying %s after: %s\n", r->path, req->err.log_detail);

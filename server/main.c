@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mt_util.h"
 #include "server.h"
 
 struct mt_config mt_cfg;
@@ -97,14 +98,7 @@ static int store_prepare(struct mt_err *err)
 
 	for (int i = 0; i < 2; i++) {
 		snprintf(path, sizeof(path), "%s/%s", mt_cfg.artifacts_root, i ? "tmp" : "blobs");
-		for (char *p = path + 1; *p; p++) {
-			if (*p == '/') {
-				*p = '\0';
-				mkdir(path, 0755);
-				*p = '/';
-			}
-		}
-		if (mkdir(path, 0755) && errno != EEXIST)
+		if (mt_mkdir_p(path, 0755))
 			return mt_err_set(err, MT_EINTERNAL, "cannot create %s: %s", path, strerror(errno));
 	}
 	d = opendir(path);

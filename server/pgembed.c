@@ -59,25 +59,6 @@ static void __attribute__((format(printf, 2, 3))) pathf(char *out, const char *f
 	va_end(ap);
 }
 
-static int mkdir_p(const char *path, mode_t mode)
-{
-	char buf[PATH_MAX];
-
-	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
-		return -1;
-	for (char *p = buf + 1; *p; p++) {
-		if (*p == '/') {
-			*p = '\0';
-			if (mkdir(buf, 0755) && errno != EEXIST)
-				return -1;
-			*p = '/';
-		}
-	}
-	if (mkdir(buf, mode) && errno != EEXIST)
-		return -1;
-	return 0;
-}
-
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
 	(void)sb;
@@ -332,7 +313,7 @@ int pgembed_start(struct mt_config *cfg, struct mt_err *err)
 		return -1;
 	if (strlen(cfg->data_dir) > 3000)
 		return mt_err_set(err, MT_EINVAL, "data dir path is too long");
-	if (mkdir_p(cfg->data_dir, 0700) || !realpath(cfg->data_dir, data_dir))
+	if (mt_mkdir_p(cfg->data_dir, 0700) || !realpath(cfg->data_dir, data_dir))
 		return mt_err_set(err, MT_EINTERNAL, "cannot create data dir %s: %s",
 				  cfg->data_dir, strerror(errno));
 	if (ru.as_other)

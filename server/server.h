@@ -137,8 +137,6 @@ int db_command(struct mt_worker *w, const char *sql, struct mt_err *err);
 /* Run `copy_sql` (COPY ... FROM STDIN) and send data (COPY text format). */
 int db_copy_in(struct mt_req *req, const char *copy_sql, const char *data, size_t len,
 	       struct mt_err *err);
-/* SQLSTATE of the last failure in err, for retry decisions. */
-int db_err_retryable(const struct mt_err *err);
 /* Fill err from a failed result (maps SQLSTATE to a code). */
 int db_err_from_result(const PGresult *res, PGconn *conn, struct mt_err *err);
 

@@ -14,7 +14,8 @@ as_pg() {
 }
 
 # pg_start DIR: initdb + start a throwaway cluster on a Unix socket in DIR.
-# Sets PGCONN (a libpq conninfo) and PGDIR.
+# Sets PGCONN (a libpq conninfo) and PGDIR.  Tests trade durability for
+# speed (fsync off); PG_DURABLE=1 keeps PostgreSQL's defaults (make bench).
 pg_start() {
 	PGDIR=$1
 	mkdir -p "$PGDIR"
@@ -26,8 +27,10 @@ pg_start() {
 }
 
 pg_up() {
+	PG_FAST_OPTS="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+	[ "${PG_DURABLE:-}" = 1 ] && PG_FAST_OPTS=""
 	as_pg "$PG_BINDIR/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/server.log" -w -t 60 \
-		-o "-c listen_addresses= -k $PGDIR -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
+		-o "-c listen_addresses= -k $PGDIR $PG_FAST_OPTS -c max_connections=300" \
 		start >/dev/null || { cat "$PGDIR/server.log"; return 1; }
 }
 

@@ -25,14 +25,8 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-# Durable settings: no fsync=off here.
-PGDIR="$WORK/pg"
-mkdir -p "$PGDIR"
-[ "$(id -u)" -eq 0 ] && chown postgres "$PGDIR"
-as_pg "$PG_BINDIR/initdb" -D "$PGDIR/data" -U mltrack -A trust -E UTF8 --locale=C >/dev/null
-as_pg "$PG_BINDIR/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/server.log" -w -t 60 \
-	-o "-c listen_addresses= -k $PGDIR -c max_connections=100" start >/dev/null
-PGCONN="host=$PGDIR port=5432 user=mltrack dbname=postgres"
+# Durable settings: PostgreSQL's defaults, fsync on.
+PG_DURABLE=1 pg_start "$WORK/pg"
 
 PORT=$(free_port)
 BASE="http://127.0.0.1:$PORT"
