@@ -1,18 +1,172 @@
-/* cli.h: the mltrack command-line tool's internal header. */
+/*
+ * cli.h: the mltrack command-line tool's internal header.
+ *
+ * Three parts, used by every cmd_<group>.c:
+ *  - options (opt.c): a command's options and positional arguments are one
+ *    static table that drives parsing, `--help` and the usage line, so help
+ *    cannot drift from behaviour (STYLE 2.8);
+ *  - the HTTP client (client.c): one libcurl handle, keep-alive, bearer token,
+ *    retries with backoff on connection errors and 5xx, never on 4xx;
+ *  - progress (progress.c): a bar on stderr when it is a terminal.
+ *
+ * Errors: every failure is printed once, by cli_error() ("mltrack: <msg>"),
+ * and turned into one of the exit codes below.
+ */
 #ifndef MT_CLI_H
 #define MT_CLI_H
+
+#include <stdio.h>
+
+#include <jansson.h>
 
 #define MLTRACK_VERSION "0.1.0"
 
 /* Exit codes (DESIGN §7). */
 enum cli_exit {
 	CLI_OK = 0,
-	CLI_CHECK_FAILED = 1,
-	CLI_USAGE = 2,
-	CLI_SERVER = 3,
+	CLI_CHECK_FAILED = 1, /* a check failed: gate, digest verification */
+	CLI_USAGE = 2,        /* bad command line */
+	CLI_SERVER = 3,       /* the server refused or could not be reached */
 };
 
 /* Print "mltrack: <msg>" to stderr and return code. */
 int cli_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Print a warning "mltrack: warning: <msg>" to stderr. */
+void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- options (opt.c) ---- */
+
+enum cli_opt_type {
+	CLI_OPT_SWITCH, /* --name: *(int *)value = 1 */
+	CLI_OPT_VALUE,  /* --name VALUE or --name=VALUE: *(const char **)value */
+	CLI_OPT_LIST,   /* repeatable --name VALUE: appended to struct cli_list */
+	CLI_OPT_ARG,    /* a positional argument: *(const char **)value */
+	CLI_OPT_ARGS,   /* all remaining positionals (after "--" too): struct cli_list */
+};
+
+#define CLI_OPT_REQUIRED 1u
+
+struct cli_list {
+	const char **v; /* borrowed argv strings; the array is the parser's */
+	int n;
+};
+
+struct cli_opt {
+	enum cli_opt_type type;
+	void *value;
+	char alias;             /* short option letter, or 0 */
+	const char *name;       /* long name (no dashes), or the positional's name */
+	const char *value_name; /* shown in help: DIR, KEY=VALUE ... */
+	unsigned flags;
+	const char *help;
+};
+
+struct cli_spec {
+	const char *name;    /* "artifacts upload" */
+	const char *summary; /* one line */
+	const struct cli_opt *opts; /* ends with an entry whose name is NULL */
+	const char *more;    /* optional paragraph after the options */
+};
+
+/* Parse argv (argv[0] is the command's own name) against spec.  Returns
+ * CLI_OK; or -1 when --help was shown (the caller exits 0); or CLI_USAGE after
+ * printing a one-line error.  The global options (--tracking-uri, -q) are
+ * understood by every command. */
+int cli_parse(const struct cli_spec *spec, int argc, char **argv);
+void cli_usage(FILE *f, const struct cli_spec *spec);
+/* Free the lists cli_parse allocated (the strings are argv's). */
+void cli_list_free(struct cli_list *l);
+
+/* A group of subcommands: "mltrack artifacts list ...". */
+struct cli_sub {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *summary;
+};
+int cli_group(const char *group, const char *summary, const struct cli_sub *subs, int argc,
+	      char **argv);
+
+/* Global settings, from the global options and the environment. */
+extern const char *cli_tracking_uri; /* without a trailing '/' */
+extern int cli_quiet;                /* -q: no progress, no chatter */
+extern const char *cli_uri_flag;     /* --tracking-uri, before or after the command */
+/* Settle cli_tracking_uri from the flag and the environment. */
+void cli_apply_globals(void);
+
+/* ---- HTTP client (client.c) ---- */
+
+/* Why a call failed: the exit code, and whether trying again later could
+ * help (the server down or erring), which the spool of `mltrack run` uses. */
+struct cli_fail {
+	int code;       /* CLI_SERVER, CLI_CHECK_FAILED, ... */
+	int transient;  /* connection error or 5xx after all retries */
+	long status;    /* HTTP status, 0 when none arrived */
+	char error_code[64]; /* MLflow's error_code, when the server sent one */
+	char msg[512];
+};
+
+int cli_client_init(struct cli_fail *f);
+void cli_client_cleanup(void);
+/* Print f's message with cli_error and return its exit code. */
+int cli_fail_report(const struct cli_fail *f);
+
+/* A JSON API call.  path starts with '/' ("/api/2.0/mlflow/runs/get");
+ * query is NULL or NULL-terminated name, value pairs (values escaped here);
+ * body is NULL (GET) or sent as JSON.  On 2xx *reply (may be NULL) gets the
+ * parsed answer, owned by the caller.  Returns 0, or -1 with f filled. */
+int cli_api(const char *method, const char *path, const char *const *query, json_t *body,
+	    json_t **reply, struct cli_fail *f);
+
+/* Percent-encode an artifact path for a URL, keeping '/' (malloc'd). */
+char *cli_escape_path(const char *path);
+
+struct cli_progress;
+
+/* Stream a local file to a PUT at path, hashing it on the way.  sha256
+ * (65 bytes) gets the local digest; the upload is checked against the ETag
+ * the server answers with.  Returns 0 or -1 with f filled. */
+int cli_put_file(const char *path, const char *local, long long size, char sha256[65],
+		 struct cli_progress *p, struct cli_fail *f);
+
+/* Download path into the file `dest`, through `dest`.mltrack-part, resuming
+ * a partial file by Range and verifying the SHA-256 the server names in its
+ * ETag before the file is renamed into place.  expect_size < 0: unknown.
+ * *skipped is set when dest already held the same bytes (304).  Returns 0,
+ * or -1 with f filled (a digest mismatch is CLI_CHECK_FAILED). */
+int cli_get_file(const char *path, const char *dest, long long expect_size,
+		 struct cli_progress *p, int *skipped, struct cli_fail *f);
+
+/* ---- progress (progress.c) ---- */
+
+struct cli_progress {
+	int on;              /* drawing (stderr is a terminal and not -q) */
+	const char *verb;    /* "uploading", "downloading" */
+	long long total;     /* bytes expected in all, 0 when unknown */
+	long long done;      /* bytes of finished files */
+	long long cur;       /* bytes of the file in flight */
+	int files_total, files_done;
+	double start, last_draw;
+	int barw;            /* columns of the bar, once drawn */
+};
+
+void cli_progress_start(struct cli_progress *p, const char *verb, long long total,
+			int files);
+/* Bytes moved so far in the current file (absolute, not a delta). */
+void cli_progress_update(struct cli_progress *p, long long cur);
+void cli_progress_file_done(struct cli_progress *p, long long size);
+/* Clear the bar (a final line is the caller's business). */
+void cli_progress_end(struct cli_progress *p);
+/* "1.5 MB" into buf. */
+const char *cli_human_bytes(char *buf, size_t n, long long bytes);
+double cli_now(void);
+
+/* ---- commands ---- */
+
+int cmd_artifacts(int argc, char **argv);
+
+/* Shared with `mltrack run --artifacts`: upload each of locals (files or
+ * directories, placed as DEST/basename) to the run.  Returns an exit code. */
+int cli_artifacts_upload(const char *run_id, const char *const *locals, int n,
+			 const char *dest, struct cli_fail *f);
 
 #endif

@@ -1,8 +1,6 @@
 /*
  * main.c: mltrack, the command-line client.  Global options and the command
- * table; each command group lives in cmd_<group>.c.  Commands arrive with
- * later issues; for now the tool knows its version, its help and where its
- * server is.
+ * table; each command group lives in cmd_<group>.c.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -18,6 +16,7 @@ struct cli_cmd {
 };
 
 static const struct cli_cmd commands[] = {
+	{ "artifacts", cmd_artifacts, "list, upload and download a run's artifacts" },
 	{ NULL, NULL, NULL },
 };
 
@@ -33,17 +32,15 @@ int cli_error(int code, const char *fmt, ...)
 	return code;
 }
 
-static const char *tracking_uri(const char *flag)
+void cli_warn(const char *fmt, ...)
 {
-	const char *v = flag;
+	va_list ap;
 
-	if (!v || !*v)
-		v = getenv("MLTRACK_TRACKING_URI");
-	if (!v || !*v)
-		v = getenv("MLFLOW_TRACKING_URI");
-	if (!v || !*v)
-		v = "http://127.0.0.1:5170";
-	return v;
+	fputs("mltrack: warning: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
 }
 
 static void usage(FILE *f)
@@ -53,6 +50,7 @@ static void usage(FILE *f)
 		"global options:\n"
 		"  --tracking-uri URL  server to talk to [MLTRACK_TRACKING_URI, then\n"
 		"                      MLFLOW_TRACKING_URI; default http://127.0.0.1:5170]\n"
+		"  -q, --quiet         no progress bars or chatter\n"
 		"  -h, --help          show this help\n"
 		"  --version           print the version\n\n"
 		"MLTRACK_TOKEN authenticates to the server when it requires a token.\n\n");
@@ -63,11 +61,12 @@ static void usage(FILE *f)
 	fprintf(f, "commands:\n");
 	for (const struct cli_cmd *c = commands; c->name; c++)
 		fprintf(f, "  %-12s %s\n", c->name, c->summary);
+	fprintf(f, "\nSee 'mltrack <command> --help' for a command's options.\n"
+		"Exit status: 0 success, 1 a check failed, 2 usage error, 3 server error.\n");
 }
 
 int main(int argc, char **argv)
 {
-	const char *uri_flag = NULL;
 	int i;
 
 	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
@@ -84,16 +83,20 @@ int main(int argc, char **argv)
 		if (strcmp(a, "--tracking-uri") == 0) {
 			if (++i >= argc)
 				return cli_error(CLI_USAGE, "option '--tracking-uri' needs a value");
-			uri_flag = argv[i];
+			cli_uri_flag = argv[i];
 			continue;
 		}
 		if (strncmp(a, "--tracking-uri=", 15) == 0) {
-			uri_flag = a + 15;
+			cli_uri_flag = a + 15;
+			continue;
+		}
+		if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
+			cli_quiet = 1;
 			continue;
 		}
 		return cli_error(CLI_USAGE, "unknown option '%s' (see mltrack --help)", a);
 	}
-	(void)tracking_uri(uri_flag);
+	cli_apply_globals();
 	if (i >= argc) {
 		usage(stderr);
 		return CLI_USAGE;

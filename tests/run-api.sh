@@ -2,8 +2,9 @@
 # tests/run-api.sh BUILD_DIR: the API and server suites against a live
 # mltrackd from BUILD_DIR and a real PostgreSQL started here.
 #   1. tests/api/test_*.py (python3 unittest, stdlib only) over HTTP
-#   2. tests/api/t*.sh: restarts, readiness, embedded cluster, migrations,
-#      schema drift, route table vs openapi.yaml
+#   2. tests/cli/test_*.py: the mltrack CLI from BUILD_DIR against the same server
+#   3. tests/api/t*.sh: restarts, readiness, embedded cluster, migrations,
+#      schema drift, route table vs openapi.yaml, gc
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$(cd "$1" && pwd)
@@ -32,10 +33,15 @@ wait_http "http://127.0.0.1:$PORT/readyz" 60 || { cat "$WORK/mltrackd.log"; exit
 BASE="http://127.0.0.1:$PORT"
 export MLTRACK_TEST_URL="$BASE"
 export MLTRACK_TEST_ARTIFACTS="$WORK/data/artifacts"
-if ! python3 -m unittest discover -s "$ROOT/tests/api" -p 'test_*.py'; then
-	echo "--- last server log lines:"; tail -n 40 "$WORK/mltrackd.log"
-	exit 1
-fi
+export MLTRACK_TEST_LOG="$WORK/mltrackd.log"
+export MLTRACK_CLI="$BUILD/mltrack"
+for suite in api cli; do
+	echo "== tests/$suite/test_*.py"
+	if ! python3 -m unittest discover -s "$ROOT/tests/$suite" -p 'test_*.py'; then
+		echo "--- last server log lines:"; tail -n 40 "$WORK/mltrackd.log"
+		exit 1
+	fi
+done
 # A graceful stop exits 0; under ASan that includes LeakSanitizer's verdict.
 kill -TERM "$SERVER_PID"
 wait "$SERVER_PID" && rc=0 || rc=$?
