@@ -6,19 +6,48 @@
 #   2. single log-metric, 4 clients: calls/s and p50
 #   3. runs/search with a metric filter and order over 100,000 runs: p50
 #   4. get-history-sampled of a 1,000,000-point metric to 1,000 points: p50
-#   5. mltrackd's resident memory (peak) after all of it
+#   5. mltrackd's resident memory (peak) after 1-4
+#   6. artifacts: upload and download of a 1 GiB file over loopback against
+#      cat and cp on the same disk, and mltrackd's RSS meanwhile
+#      (tests/bench/artifacts.sh)
 # Output is the table that docs/PERFORMANCE.md records.
+#
+# Environment:
+#   BENCH_SECONDS      length of each wrk run (default 15)
+#   BENCH_ONLY         sections to run, space- or comma-separated, from
+#                      batch metric search history memory artifacts
+#                      (default: all of them)
+#   BENCH_ARTIFACT_MB  size of the artifact file in MiB (default 1024)
 set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=$(cd "$1" && pwd)
 DUR=${BENCH_SECONDS:-15}
 . "$ROOT/tests/lib.sh"
-command -v wrk >/dev/null || { echo "bench: wrk is missing (make deps)"; exit 1; }
+
+SECTIONS="batch metric search history memory artifacts"
+ONLY=$(echo "${BENCH_ONLY:-$SECTIONS}" | tr ',' ' ')
+for s in $ONLY; do
+	case " $SECTIONS " in
+	*" $s "*) ;;
+	*) fail "BENCH_ONLY: unknown section '$s' (sections: $SECTIONS)" ;;
+	esac
+done
+[ -n "$(echo "$ONLY" | tr -d ' ')" ] || fail "BENCH_ONLY names no section (sections: $SECTIONS)"
+want() { case " $ONLY " in *" $1 "*) return 0 ;; esac; return 1; }
+ART_MB=${BENCH_ARTIFACT_MB:-1024}
+case $ART_MB in
+'' | *[!0-9]* | 0*) fail "BENCH_ARTIFACT_MB must be a whole number of MiB from 1, not '$ART_MB'" ;;
+esac
+if want batch || want metric || want search || want history; then
+	command -v wrk >/dev/null || { echo "bench: wrk is missing (make deps)"; exit 1; }
+fi
 
 WORK=$(mktemp -d /tmp/mltrack-bench.XXXXXX)
 chmod 755 "$WORK"
 SERVER_PID=""
+SAMPLER_PID=""
 cleanup() {
+	[ -n "$SAMPLER_PID" ] && kill "$SAMPLER_PID" 2>/dev/null || true
 	[ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait_gone "$SERVER_PID" 20 || true
 	pg_down
 	rm -rf "$WORK"
@@ -53,6 +82,16 @@ to_ms() { # wrk prints 812.00us / 1.23ms / 1.02s
 		else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.3f", v * 1000 }
 	}'
 }
+# row NAME RESULT [TARGET]: a line of the results table printed at the end.
+row() { printf '| %s | %s | %s |\n' "$1" "$2" "${3:-}" >>"$WORK/table"; }
+: >"$WORK/table"
+exp=""
+bench_exp() { # the experiment of sections 1, 2 and 4, made on first use
+	if [ -z "$exp" ]; then
+		api POST /api/2.0/mlflow/experiments/create '{"name":"bench-batch"}'
+		exp=$(echo "$BODY" | json_get experiment_id)
+	fi
+}
 new_runs() { # new_runs N EXP
 	i=0
 	while [ $i -lt "$1" ]; do
@@ -62,96 +101,112 @@ new_runs() { # new_runs N EXP
 	done
 }
 
-echo "== 1. log-batch (1000 metrics/request, 4 clients, ${DUR}s)"
-api POST /api/2.0/mlflow/experiments/create '{"name":"bench-batch"}'
-exp=$(echo "$BODY" | json_get experiment_id)
-runs=$(new_runs 4 "$exp")
-# shellcheck disable=SC2086
-wrk_run "$WORK/batch" -t4 -c4 -d"${DUR}s" -s "$ROOT/tests/bench/log_batch.lua" "$BASE" -- $runs
-batch_rps=$(rps "$WORK/batch")
-points=$(psql_q "SELECT count(*) FROM metrics")
-pps=$(awk -v r="$batch_rps" 'BEGIN {printf "%.0f", r * 1000}')
-echo "log-batch: $batch_rps requests/s = $pps points/s ($points points stored)"
+if want batch; then
+	echo "== 1. log-batch (1000 metrics/request, 4 clients, ${DUR}s)"
+	bench_exp
+	runs=$(new_runs 4 "$exp")
+	# shellcheck disable=SC2086
+	wrk_run "$WORK/batch" -t4 -c4 -d"${DUR}s" -s "$ROOT/tests/bench/log_batch.lua" "$BASE" -- $runs
+	batch_rps=$(rps "$WORK/batch")
+	points=$(psql_q "SELECT count(*) FROM metrics")
+	pps=$(awk -v r="$batch_rps" 'BEGIN {printf "%.0f", r * 1000}')
+	echo "log-batch: $batch_rps requests/s = $pps points/s ($points points stored)"
 
-psql_q "CREATE TABLE bench_copy (LIKE metrics INCLUDING ALL)" >/dev/null
-psql_q "COPY (SELECT * FROM metrics) TO '$PGDIR/points.copy'" >/dev/null
-t0=$(date +%s.%N)
-psql_q "COPY bench_copy FROM '$PGDIR/points.copy'" >/dev/null
-t1=$(date +%s.%N)
-copy_rate=$(awk -v n="$points" -v a="$t0" -v b="$t1" 'BEGIN {printf "%.0f", n / (b - a)}')
-ratio=$(awk -v p="$pps" -v c="$copy_rate" 'BEGIN {printf "%.2f", p / c}')
-echo "COPY of the same $points rows: $copy_rate rows/s; log-batch/COPY = $ratio"
-psql_q "DROP TABLE bench_copy" >/dev/null
+	psql_q "CREATE TABLE bench_copy (LIKE metrics INCLUDING ALL)" >/dev/null
+	psql_q "COPY (SELECT * FROM metrics) TO '$PGDIR/points.copy'" >/dev/null
+	t0=$(date +%s.%N)
+	psql_q "COPY bench_copy FROM '$PGDIR/points.copy'" >/dev/null
+	t1=$(date +%s.%N)
+	copy_rate=$(awk -v n="$points" -v a="$t0" -v b="$t1" 'BEGIN {printf "%.0f", n / (b - a)}')
+	ratio=$(awk -v p="$pps" -v c="$copy_rate" 'BEGIN {printf "%.2f", p / c}')
+	echo "COPY of the same $points rows: $copy_rate rows/s; log-batch/COPY = $ratio"
+	psql_q "DROP TABLE bench_copy" >/dev/null
+	row "log-batch, 1000 metrics/request, 4 clients" "$pps points/s"
+	row "COPY of the same rows, same database" "$copy_rate rows/s"
+	row "log-batch / COPY" "$ratio" ">= 0.8"
+fi
 
-echo "== 2. log-metric (single points, 4 clients, ${DUR}s)"
-runs=$(new_runs 4 "$exp")
-# shellcheck disable=SC2086
-wrk_run "$WORK/metric" -t4 -c4 -d"${DUR}s" -s "$ROOT/tests/bench/log_metric.lua" "$BASE" -- $runs
-metric_rps=$(rps "$WORK/metric")
-metric_p50=$(to_ms "$(p50 "$WORK/metric")")
-echo "log-metric: $metric_rps calls/s, p50 ${metric_p50} ms"
+if want metric; then
+	echo "== 2. log-metric (single points, 4 clients, ${DUR}s)"
+	bench_exp
+	runs=$(new_runs 4 "$exp")
+	# shellcheck disable=SC2086
+	wrk_run "$WORK/metric" -t4 -c4 -d"${DUR}s" -s "$ROOT/tests/bench/log_metric.lua" "$BASE" -- $runs
+	metric_rps=$(rps "$WORK/metric")
+	metric_p50=$(to_ms "$(p50 "$WORK/metric")")
+	echo "log-metric: $metric_rps calls/s, p50 ${metric_p50} ms"
+	row "log-metric, 4 clients" "$metric_rps calls/s" ">= 5000"
+	row "log-metric p50" "$metric_p50 ms" "< 1 ms"
+fi
 
-echo "== 3. runs/search over 100,000 runs"
-api POST /api/2.0/mlflow/experiments/create '{"name":"bench-search"}'
-sexp=$(echo "$BODY" | json_get experiment_id)
-psql_q "INSERT INTO runs (run_id, experiment_id, name, status, start_time, artifact_uri)
-	SELECT md5('run' || i), $sexp, 'run-' || i, 'FINISHED', 1700000000000 + i, 'mlflow-artifacts:/x'
-	FROM generate_series(1, 100000) i" >/dev/null
-psql_q "INSERT INTO latest_metrics (run_id, key, step, timestamp, value)
-	SELECT md5('run' || i), k, 100, 1700000000000 + i, random()
-	FROM generate_series(1, 100000) i, (VALUES ('acc'), ('loss'), ('f1')) AS ks(k)" >/dev/null
-psql_q "INSERT INTO params (run_id, key, value)
-	SELECT md5('run' || i), k, (i % 7)::text FROM generate_series(1, 100000) i,
-	(VALUES ('lr'), ('batch'), ('opt')) AS ks(k)" >/dev/null
-psql_q "INSERT INTO tags (run_id, key, value)
-	SELECT md5('run' || i), 'mlflow.runName', 'run-' || i FROM generate_series(1, 100000) i" >/dev/null
-psql_q "VACUUM ANALYZE" >/dev/null
-for max in 100 1000; do
-	body="{\"experiment_ids\":[\"$sexp\"],\"filter\":\"metrics.acc > 0.5\",\"order_by\":[\"metrics.acc DESC\"],\"max_results\":$max}"
-	wrk_run "$WORK/search$max" -t1 -c1 -d"${DUR}s" -s "$ROOT/tests/bench/post.lua" \
-		"$BASE/api/2.0/mlflow/runs/search" -- "$body"
-	eval "search_p50_$max=$(to_ms "$(p50 "$WORK/search$max")")"
-	echo "runs/search max_results=$max: p50 $(to_ms "$(p50 "$WORK/search$max")") ms ($(rps "$WORK/search$max") requests/s)"
-done
+if want search; then
+	echo "== 3. runs/search over 100,000 runs"
+	api POST /api/2.0/mlflow/experiments/create '{"name":"bench-search"}'
+	sexp=$(echo "$BODY" | json_get experiment_id)
+	psql_q "INSERT INTO runs (run_id, experiment_id, name, status, start_time, artifact_uri)
+		SELECT md5('run' || i), $sexp, 'run-' || i, 'FINISHED', 1700000000000 + i, 'mlflow-artifacts:/x'
+		FROM generate_series(1, 100000) i" >/dev/null
+	psql_q "INSERT INTO latest_metrics (run_id, key, step, timestamp, value)
+		SELECT md5('run' || i), k, 100, 1700000000000 + i, random()
+		FROM generate_series(1, 100000) i, (VALUES ('acc'), ('loss'), ('f1')) AS ks(k)" >/dev/null
+	psql_q "INSERT INTO params (run_id, key, value)
+		SELECT md5('run' || i), k, (i % 7)::text FROM generate_series(1, 100000) i,
+		(VALUES ('lr'), ('batch'), ('opt')) AS ks(k)" >/dev/null
+	psql_q "INSERT INTO tags (run_id, key, value)
+		SELECT md5('run' || i), 'mlflow.runName', 'run-' || i FROM generate_series(1, 100000) i" >/dev/null
+	psql_q "VACUUM ANALYZE" >/dev/null
+	for max in 100 1000; do
+		body="{\"experiment_ids\":[\"$sexp\"],\"filter\":\"metrics.acc > 0.5\",\"order_by\":[\"metrics.acc DESC\"],\"max_results\":$max}"
+		wrk_run "$WORK/search$max" -t1 -c1 -d"${DUR}s" -s "$ROOT/tests/bench/post.lua" \
+			"$BASE/api/2.0/mlflow/runs/search" -- "$body"
+		eval "search_p50_$max=$(to_ms "$(p50 "$WORK/search$max")")"
+		echo "runs/search max_results=$max: p50 $(to_ms "$(p50 "$WORK/search$max")") ms ($(rps "$WORK/search$max") requests/s)"
+	done
+	row "runs/search 100k runs, filter + order, max_results=100, p50" "$search_p50_100 ms" "< 50 ms"
+	row "runs/search 100k runs, filter + order, max_results=1000, p50" "$search_p50_1000 ms"
+fi
 
-echo "== 4. get-history-sampled of 1,000,000 points to 1,000"
-srun=$(new_runs 1 "$exp")
-psql_q "INSERT INTO metrics (run_id, key, step, timestamp, value)
-	SELECT '$srun', 'loss', i, 1700000000000 + i, sin(i / 1000.0) + random() / 10
-	FROM generate_series(1, 1000000) i" >/dev/null
-# What the write path keeps alongside history (loaded directly here for speed).
-psql_q "INSERT INTO latest_metrics (run_id, key, step, timestamp, value)
-	SELECT run_id, key, step, timestamp, value FROM metrics
-	WHERE run_id = '$srun' AND key = 'loss' ORDER BY step DESC LIMIT 1" >/dev/null
-psql_q "VACUUM ANALYZE metrics" >/dev/null
-# The first read computes the sample in SQL; later reads of the unchanged
-# series come from metric_samples.  Both are reported.
-cold_ms=$(curl -s -o /dev/null -w '%{time_total}' \
-	"$BASE/api/2.0/mltrack/metrics/get-history-sampled?run_id=$srun&metric_key=loss&max_points=1000" |
-	awk '{printf "%.1f", $1 * 1000}')
-echo "get-history-sampled, first (uncached) read: ${cold_ms} ms"
-wrk_run "$WORK/sampled" -t1 -c1 -d"${DUR}s" \
-	"$BASE/api/2.0/mltrack/metrics/get-history-sampled?run_id=$srun&metric_key=loss&max_points=1000"
-sampled_p50=$(to_ms "$(p50 "$WORK/sampled")")
-npts=$(curl -s "$BASE/api/2.0/mltrack/metrics/get-history-sampled?run_id=$srun&metric_key=loss&max_points=1000" |
-	python3 -c 'import sys, json; print(len(json.load(sys.stdin)["metrics"]))')
-echo "get-history-sampled: p50 ${sampled_p50} ms, $npts points returned"
+if want history; then
+	echo "== 4. get-history-sampled of 1,000,000 points to 1,000"
+	bench_exp
+	srun=$(new_runs 1 "$exp")
+	psql_q "INSERT INTO metrics (run_id, key, step, timestamp, value)
+		SELECT '$srun', 'loss', i, 1700000000000 + i, sin(i / 1000.0) + random() / 10
+		FROM generate_series(1, 1000000) i" >/dev/null
+	# What the write path keeps alongside history (loaded directly here for speed).
+	psql_q "INSERT INTO latest_metrics (run_id, key, step, timestamp, value)
+		SELECT run_id, key, step, timestamp, value FROM metrics
+		WHERE run_id = '$srun' AND key = 'loss' ORDER BY step DESC LIMIT 1" >/dev/null
+	psql_q "VACUUM ANALYZE metrics" >/dev/null
+	# The first read computes the sample in SQL; later reads of the unchanged
+	# series come from metric_samples.  Both are reported.
+	cold_ms=$(curl -s -o /dev/null -w '%{time_total}' \
+		"$BASE/api/2.0/mltrack/metrics/get-history-sampled?run_id=$srun&metric_key=loss&max_points=1000" |
+		awk '{printf "%.1f", $1 * 1000}')
+	echo "get-history-sampled, first (uncached) read: ${cold_ms} ms"
+	wrk_run "$WORK/sampled" -t1 -c1 -d"${DUR}s" \
+		"$BASE/api/2.0/mltrack/metrics/get-history-sampled?run_id=$srun&metric_key=loss&max_points=1000"
+	sampled_p50=$(to_ms "$(p50 "$WORK/sampled")")
+	npts=$(curl -s "$BASE/api/2.0/mltrack/metrics/get-history-sampled?run_id=$srun&metric_key=loss&max_points=1000" |
+		python3 -c 'import sys, json; print(len(json.load(sys.stdin)["metrics"]))')
+	echo "get-history-sampled: p50 ${sampled_p50} ms, $npts points returned"
+	row "get-history-sampled 1M points to 1000, p50 (series unchanged: cached)" "$sampled_p50 ms" "< 50 ms"
+	row "get-history-sampled 1M points to 1000, first read (computed)" "$cold_ms ms"
+fi
 
-rss=$(awk '/^VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$SERVER_PID/status")
-echo "== 5. mltrackd peak resident memory: ${rss} MB"
+# Before section 6, so that this stays the peak of sections 1-4 (section 6
+# reports its own).
+if want memory; then
+	rss=$(awk '/^VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$SERVER_PID/status")
+	echo "== 5. mltrackd peak resident memory: ${rss} MB"
+	row "mltrackd peak RSS" "$rss MB" "< 50 MB"
+fi
 
-cat <<TABLE
+if want artifacts; then
+	. "$ROOT/tests/bench/artifacts.sh"
+fi
 
-| Benchmark | Result | Target |
-| --- | --- | --- |
-| log-batch, 1000 metrics/request, 4 clients | $pps points/s | |
-| COPY of the same rows, same database | $copy_rate rows/s | |
-| log-batch / COPY | $ratio | >= 0.8 |
-| log-metric, 4 clients | $metric_rps calls/s | >= 5000 |
-| log-metric p50 | $metric_p50 ms | < 1 ms |
-| runs/search 100k runs, filter + order, max_results=100, p50 | $search_p50_100 ms | < 50 ms |
-| runs/search 100k runs, filter + order, max_results=1000, p50 | $search_p50_1000 ms | |
-| get-history-sampled 1M points to 1000, p50 (series unchanged: cached) | $sampled_p50 ms | < 50 ms |
-| get-history-sampled 1M points to 1000, first read (computed) | $cold_ms ms | |
-| mltrackd peak RSS | $rss MB | < 50 MB |
-TABLE
+echo
+echo "| Benchmark | Result | Target |"
+echo "| --- | --- | --- |"
+cat "$WORK/table"
