@@ -1,14 +1,24 @@
 /*
  * api_artifacts.c: MLflow's artifact proxy (/api/2.0/mlflow-artifacts/...)
- * and artifacts/list, on a content-addressed store (DESIGN §6).
+ * and artifacts/list, on a content-addressed store (DESIGN §6, store.c).
  *
- * Blobs live in ARTIFACTS_ROOT/blobs/aa/bb/<sha256>.  An upload streams the
- * body to a temporary file in ARTIFACTS_ROOT/tmp while hashing it, fsyncs
- * it, renames it into place (or drops it when the blob already exists) and
- * only then records the path: a failed or short upload leaves no row, no
- * blob and no temporary file.  A download hashes what it sends and holds the
- * last chunk back until the digest is checked, so a blob corrupted on disk
- * is never delivered whole: the connection is closed short instead.
+ * Blobs live in ARTIFACTS_ROOT/blobs/aa/bb/<sha256>.  An upload has two
+ * phases.  First, outside any transaction, the body streams into a
+ * temporary file in ARTIFACTS_ROOT/tmp (flock'ed for the upload's whole
+ * life, so mltrackd gc leaves it alone) while being hashed, and is fsync'd.
+ * Then one short transaction takes the blob's shared advisory lock, makes
+ * sure the blob file exists (renaming the temporary file into place, or
+ * dropping it when the blob is already there), records blob and path, and
+ * commits.  gc removes a blob only under the exclusive lock after checking
+ * that nothing refers to it, so either gc went first and the upload finds
+ * the file gone and puts its own in place, or the upload committed first
+ * and gc sees the reference (sql_artifacts.c).  A failed or short upload
+ * leaves no row, no blob and no temporary file; a crash between rename and
+ * commit leaves a blob file without a row, which gc removes.
+ *
+ * A download hashes what it sends and holds the last chunk back until the
+ * digest is checked, so a blob corrupted on disk is never delivered whole:
+ * the connection is closed short instead.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,24 +39,29 @@
 
 #define CHUNK (256 * 1024)
 
-struct tmpfile {
-	char path[4096];
-	int fd;
-	int keep; /* renamed into the store: nothing to remove */
+/* An upload between its two phases. */
+struct upload {
+	char path[4096]; /* the temporary file */
+	int fd;          /* open, holding the flock, until tmp_cleanup */
+	int keep;        /* renamed into the store or dropped: nothing to remove */
+	char rel[MT_PATH_MAX + 1];
+	char sha[65];
+	long long size;
 };
 
-/* Idempotent: runs at once when an upload fails (so the file is gone before
- * the client hears about it) and again, harmlessly, at arena reset. */
+/* Idempotent: runs at once when an upload ends (so the file is gone before
+ * the client hears about it) and again, harmlessly, at arena reset.  The
+ * file is unlinked before its lock goes. */
 static void tmp_cleanup(void *p)
 {
-	struct tmpfile *t = p;
+	struct upload *t = p;
 
-	if (t->fd >= 0)
-		close(t->fd);
-	t->fd = -1;
 	if (!t->keep)
 		unlink(t->path);
 	t->keep = 1;
+	if (t->fd >= 0)
+		close(t->fd);
+	t->fd = -1;
 }
 
 static void md_free(void *p)
@@ -57,29 +72,6 @@ static void md_free(void *p)
 static void close_fd(void *p)
 {
 	close(*(int *)p);
-}
-
-static const char *blob_path(struct mt_arena *a, const char *sha)
-{
-	return mt_arena_printf(a, "%s/blobs/%.2s/%.2s/%s", mt_cfg.artifacts_root, sha, sha + 2, sha);
-}
-
-static void fsync_dir(const char *file)
-{
-	char dir[4096];
-	char *slash;
-	int fd;
-
-	snprintf(dir, sizeof(dir), "%s", file);
-	slash = strrchr(dir, '/');
-	if (!slash)
-		return;
-	*slash = '\0';
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		fsync(fd);
-		close(fd);
-	}
 }
 
 /* The run a proxy path belongs to: "<exp>/<run id>/artifacts/..." */
@@ -116,43 +108,40 @@ static int norm(struct mt_req *req, const char *in, int allow_empty, char *out)
 	return mt_path_normalise(out, in ? in : "", in ? strlen(in) : 0, allow_empty, &req->err);
 }
 
-static int put_stream(struct mt_req *req, struct tmpfile *t);
+static int put_stream(struct mt_req *req, struct upload *t);
+static int put_commit(struct mt_req *req, void *arg);
 
 int api_artifacts_put(struct mt_req *req)
 {
-	struct tmpfile *t = mt_arena_alloc(req->arena, sizeof(*t));
+	struct upload *t = mt_arena_alloc(req->arena, sizeof(*t));
 	int rc;
 
 	t->fd = -1;
 	t->keep = 1; /* nothing to remove until the file exists */
 	rc = put_stream(req, t);
-	if (rc)
-		tmp_cleanup(t);
+	if (rc == 0)
+		rc = http_txn(req, put_commit, t);
+	tmp_cleanup(t);
 	return rc;
 }
 
-static int put_stream(struct mt_req *req, struct tmpfile *t)
+/* Phase one: the body into a locked temporary file, hashed and fsync'd. */
+static int put_stream(struct mt_req *req, struct upload *t)
 {
-	char rel[MT_PATH_MAX + 1], sha[65];
 	unsigned char md[EVP_MAX_MD_SIZE];
 	long long cl = req->ri->content_length, total = 0;
 	EVP_MD_CTX *ctx;
 	unsigned char *buf;
-	const char *blob;
 	unsigned int mdlen;
 
-	if (norm(req, req->subpath, 0, rel))
+	if (norm(req, req->subpath, 0, t->rel))
 		return -1;
 	if (cl > mt_cfg.max_artifact_size)
 		return mt_err_set(&req->err, MT_ETOOBIG,
 				  "Artifact of %lld bytes exceeds the limit of %lld bytes", cl,
 				  mt_cfg.max_artifact_size);
-	snprintf(t->path, sizeof(t->path), "%s/tmp/upload-XXXXXX", mt_cfg.artifacts_root);
-	t->fd = mkstemp(t->path);
-	if (t->fd < 0) {
-		mt_err_set(&req->err, MT_EINTERNAL, "Cannot store the artifact");
-		return mt_err_detail(&req->err, "mkstemp %s: %s", t->path, strerror(errno));
-	}
+	if (store_tmp_create(t->path, sizeof(t->path), &t->fd, &req->err))
+		return -1;
 	t->keep = 0;
 	mt_arena_defer(req->arena, tmp_cleanup, t);
 	ctx = EVP_MD_CTX_new();
@@ -191,22 +180,45 @@ static int put_stream(struct mt_req *req, struct tmpfile *t)
 		mt_err_set(&req->err, MT_EINTERNAL, "Cannot store the artifact");
 		return mt_err_detail(&req->err, "fsync %s: %s", t->path, strerror(errno));
 	}
-	close(t->fd);
-	t->fd = -1;
 	EVP_DigestFinal_ex(ctx, md, &mdlen);
-	mt_hex(sha, md, 32);
-	blob = blob_path(req->arena, sha);
+	mt_hex(t->sha, md, 32);
+	t->size = total;
+	return 0;
+}
+
+/*
+ * Phase two, in one transaction (http_txn, which runs it again after a
+ * deadlock): the shared blob lock, the blob file, the rows.  A rerun finds
+ * the file in place or the temporary file still there, except when gc took
+ * a blob file this upload had put in place before it rolled back: then the
+ * client is asked to retry.
+ */
+static int put_commit(struct mt_req *req, void *arg)
+{
+	struct upload *t = arg;
+	const char *blob = store_blob_path(req->arena, t->sha);
+
+	if (sql_art_lock_blob(req, t->sha, 0, &req->err))
+		return -1;
 	if (access(blob, F_OK) != 0) {
 		const char *dir = mt_arena_strndup(req->arena, blob, strrchr(blob, '/') - blob);
 
+		if (t->keep) {
+			mt_err_set(&req->err, MT_EUNAVAIL, "Cannot store the artifact, please retry");
+			return mt_err_detail(&req->err, "blob %s vanished during a retry", blob);
+		}
 		if (mt_mkdir_p(dir, 0755) || rename(t->path, blob)) {
 			mt_err_set(&req->err, MT_EINTERNAL, "Cannot store the artifact");
 			return mt_err_detail(&req->err, "rename to %s: %s", blob, strerror(errno));
 		}
 		t->keep = 1;
-		fsync_dir(blob);
+		store_fsync_dir(blob);
+	} else if (!t->keep) {
+		unlink(t->path); /* the bytes are stored already */
+		t->keep = 1;
 	}
-	return sql_art_put(req, rel, sha, total, path_run_id(req->arena, rel), &req->err);
+	return sql_art_put(req, t->rel, t->sha, t->size, path_run_id(req->arena, t->rel),
+			   &req->err);
 }
 
 static const struct {
@@ -290,7 +302,7 @@ int api_artifacts_get(struct mt_req *req)
 
 	if (norm(req, req->subpath, 0, rel) || sql_art_get(req, rel, &want, &size, &req->err))
 		return -1;
-	blob = blob_path(req->arena, want);
+	blob = store_blob_path(req->arena, want);
 	fd = mt_arena_alloc(req->arena, sizeof(*fd));
 	*fd = open(blob, O_RDONLY | O_CLOEXEC);
 	if (*fd < 0 || fstat(*fd, &st) || st.st_size != size) {

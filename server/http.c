@@ -4,10 +4,12 @@
  * The dispatcher matches the route table, turns the body (or a GET's query
  * string) into a JSON object, makes sure the worker's connection is up, wraps
  * R_TXN handlers in a transaction (rolled back when they fail, retried on
- * deadlock or serialization failure), renders errors in MLflow's shape,
+ * deadlock or serialization failure; http_txn() gives R_STREAM handlers the
+ * same after they have read their body), renders errors in MLflow's shape,
  * replies only after COMMIT, writes the access-log line and counts the
  * request for /metrics.  Handlers only do their resource's work.
  */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -337,25 +339,42 @@ next:
 }
 
 /* ---- the dispatcher ---- */
-static int run_handler(struct mt_req *req)
+
+/* A failed attempt is worth running again: a connection found dead (the
+ * database restarted) once, when nothing can have been committed; a
+ * retryable failure (deadlock, serialization) of a transaction up to three
+ * times.  The dead connection is dropped so the next attempt reconnects. */
+static int should_retry(struct mt_req *req, int attempt, int txn, int commit_failed)
 {
-	const struct mt_route *r = req->route;
 	struct mt_worker *w = req->w;
 
+	if (w->conn && PQstatus(w->conn) != CONNECTION_OK && attempt == 0 && !commit_failed) {
+		db_close(w);
+	} else if (!txn || !req->err.retryable || attempt >= 3) {
+		return 0;
+	}
+	fprintf(stderr, "mltrackd: retrying %s after: %s\n", req->route->path, req->err.log_detail);
+	req->resp = NULL;
+	mt_err_clear(&req->err);
+	return 1;
+}
+
+int http_txn(struct mt_req *req, mt_txn_fn fn, void *arg)
+{
+	struct mt_worker *w = req->w;
+
+	assert(!req->in_txn);
 	for (int attempt = 0;; attempt++) {
+		struct mt_err cerr = MT_ERR_INIT;
 		int rc, commit_failed = 0;
 
-		if (!(r->flags & R_NODB) && db_ensure(w, &req->err))
+		if (db_ensure(w, &req->err))
 			return -1;
-		if ((r->flags & R_TXN) && db_command(w, "BEGIN", &req->err)) {
+		if (db_command(w, "BEGIN", &req->err)) {
 			rc = -1;
 		} else {
-			req->in_txn = (r->flags & R_TXN) != 0;
-			rc = r->fn(req);
-		}
-		if (req->in_txn) {
-			struct mt_err cerr = MT_ERR_INIT;
-
+			req->in_txn = 1;
+			rc = fn(req, arg);
 			if (rc == 0 && db_command(w, "COMMIT", &cerr)) {
 				/* The outcome of a COMMIT that failed in flight is
 				 * unknown: never retry it. */
@@ -369,18 +388,31 @@ static int run_handler(struct mt_req *req)
 		}
 		if (rc == 0)
 			return 0;
-		/* A connection found dead (the database restarted) is
-		 * reconnected and the request tried once more: nothing was
-		 * committed, and reads are idempotent. */
-		if (!(r->flags & R_NODB) && w->conn && PQstatus(w->conn) != CONNECTION_OK &&
-		    attempt == 0 && !commit_failed) {
-			db_close(w);
-		} else if (!(r->flags & R_TXN) || !req->err.retryable || attempt >= 3) {
+		if (!should_retry(req, attempt, 1, commit_failed))
 			return -1;
-		}
-		fprintf(stderr, "mltrackd: retrying %s after: %s\n", r->path, req->err.log_detail);
-		req->resp = NULL;
-		mt_err_clear(&req->err);
+	}
+}
+
+static int route_fn(struct mt_req *req, void *arg)
+{
+	(void)arg;
+	return req->route->fn(req);
+}
+
+static int run_handler(struct mt_req *req)
+{
+	const struct mt_route *r = req->route;
+
+	if (r->flags & R_TXN)
+		return http_txn(req, route_fn, NULL);
+	for (int attempt = 0;; attempt++) {
+		if (!(r->flags & R_NODB) && db_ensure(req->w, &req->err))
+			return -1;
+		if (r->fn(req) == 0)
+			return 0;
+		/* A handler that read its body as a stream cannot run again. */
+		if ((r->flags & (R_NODB | R_STREAM)) || !should_retry(req, attempt, 0, 0))
+			return -1;
 	}
 }
 

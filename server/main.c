@@ -5,17 +5,20 @@
  *
  *   mltrackd [options]            serve
  *   mltrackd migrate [options]    apply pending migrations and exit
+ *   mltrackd gc [--dry-run] [options]
+ *                                 remove unreferenced blobs, orphan blob files
+ *                                 and abandoned temporary uploads (gc.c); safe
+ *                                 while servers run.  With the embedded
+ *                                 cluster it uses the running server's, or
+ *                                 starts its own as migrate does.
  *   mltrackd routes               print the route table (for the docs test)
  */
-#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "mt_util.h"
@@ -42,11 +45,13 @@ static const struct opt {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: mltrackd [migrate|routes] [options]\n\n"
+	fprintf(f, "usage: mltrackd [migrate|gc|routes] [options]\n\n"
 		"The mltrack tracking server: MLflow's REST API on PostgreSQL.\n\n"
 		"commands:\n"
 		"  (none)    serve the API and the dashboard\n"
 		"  migrate   apply pending database migrations and exit\n"
+		"  gc        remove blobs no artifact refers to, blob files without a row and\n"
+		"            abandoned temporary uploads; safe while servers run\n"
 		"  routes    print the route table and exit\n\noptions:\n");
 	for (size_t i = 0; i < NOPTS; i++) {
 		char lhs[64];
@@ -54,6 +59,7 @@ static void usage(FILE *f)
 		snprintf(lhs, sizeof(lhs), "%s %s", opts[i].flag, opts[i].arg);
 		fprintf(f, "  %-22s %s [%s]\n", lhs, opts[i].help, opts[i].env);
 	}
+	fprintf(f, "  %-22s %s\n", "--dry-run", "gc: report what would be removed, remove nothing");
 	fprintf(f, "  %-22s %s\n  %-22s %s\n", "-h, --help", "show this help",
 		"--version", "print the version");
 }
@@ -88,35 +94,6 @@ static const char *find_web_root(void)
 	return NULL;
 }
 
-/* The artifact store's directories; temporary files left by a crash are
- * removed (an upload in flight elsewhere would be younger than a day). */
-static int store_prepare(struct mt_err *err)
-{
-	char path[PATH_MAX + 16];
-	DIR *d;
-	struct dirent *e;
-
-	for (int i = 0; i < 2; i++) {
-		snprintf(path, sizeof(path), "%s/%s", mt_cfg.artifacts_root, i ? "tmp" : "blobs");
-		if (mt_mkdir_p(path, 0755))
-			return mt_err_set(err, MT_EINTERNAL, "cannot create %s: %s", path, strerror(errno));
-	}
-	d = opendir(path);
-	while (d && (e = readdir(d))) {
-		char f[PATH_MAX + 300];
-		struct stat st;
-
-		if (strncmp(e->d_name, "upload-", 7) != 0)
-			continue;
-		snprintf(f, sizeof(f), "%s/%s", path, e->d_name);
-		if (stat(f, &st) == 0 && st.st_mtime < time(NULL) - 86400)
-			unlink(f);
-	}
-	if (d)
-		closedir(d);
-	return 0;
-}
-
 static int parse_port(const char *s, int *out)
 {
 	char *end;
@@ -138,7 +115,7 @@ int main(int argc, char **argv)
 	struct mg_context *ctx = NULL;
 	static char artroot[PATH_MAX];
 	sigset_t sigs;
-	int sig, embedded;
+	int sig, embedded, dry_run = 0, gc;
 
 	for (size_t i = 0; i < NOPTS; i++)
 		val[i] = getenv(opts[i].env);
@@ -154,10 +131,14 @@ int main(int argc, char **argv)
 			printf("mltrackd %s\n", MLTRACK_VERSION);
 			return 0;
 		}
+		if (strcmp(a, "--dry-run") == 0) {
+			dry_run = 1;
+			continue;
+		}
 		if (a[0] != '-') {
 			if (cmd)
 				return die_usage("unexpected argument '%s'", a);
-			if (strcmp(a, "migrate") && strcmp(a, "routes"))
+			if (strcmp(a, "migrate") && strcmp(a, "gc") && strcmp(a, "routes"))
 				return die_usage("unknown command '%s'", a);
 			cmd = a;
 			continue;
@@ -179,6 +160,9 @@ int main(int argc, char **argv)
 		if (k == NOPTS)
 			return die_usage("unknown option '%s'", a);
 	}
+	gc = cmd && strcmp(cmd, "gc") == 0;
+	if (dry_run && !gc)
+		return die_usage("%s is an option of gc only", "--dry-run");
 	if (cmd && strcmp(cmd, "routes") == 0) {
 		for (size_t i = 0; i < mt_routes_count; i++)
 			printf("%s %s%s\n", mt_routes[i].method, mt_routes[i].path,
@@ -219,15 +203,23 @@ int main(int argc, char **argv)
 	mt_cfg.web_root = find_web_root();
 
 	/* Signals are taken by sigwait() in this thread only; every thread
-	 * started from here on (CivetWeb's) inherits the block. */
+	 * started from here on (CivetWeb's) inherits the block.  gc keeps the
+	 * default: interrupted, it dies, and so (PR_SET_PDEATHSIG) does an
+	 * embedded cluster it started; an interrupted transaction rolls back. */
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	if (!gc)
+		pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
 	embedded = !mt_cfg.database_url;
-	if (embedded) {
+	if (embedded && gc) {
+		int attached;
+
+		if (pgembed_attach(&mt_cfg, &attached, &err))
+			goto fail;
+	} else if (embedded) {
 		if (pgembed_start(&mt_cfg, &err))
 			goto fail;
 	} else {
@@ -237,6 +229,12 @@ int main(int argc, char **argv)
 		goto fail;
 	if (cmd && strcmp(cmd, "migrate") == 0) {
 		fprintf(stderr, "mltrackd: database is up to date\n");
+		pgembed_stop();
+		return 0;
+	}
+	if (gc) {
+		if (gc_run(dry_run, &err))
+			goto fail;
 		pgembed_stop();
 		return 0;
 	}
@@ -258,8 +256,11 @@ int main(int argc, char **argv)
 	fprintf(stderr, "mltrackd: stopped\n");
 	return 0;
 fail:
-	fprintf(stderr, "mltrackd: %s\n", err.msg);
-	if (err.log_detail[0])
+	if (gc && err.log_detail[0]) /* a one-shot command: one line */
+		fprintf(stderr, "mltrackd: %s (%s)\n", err.msg, err.log_detail);
+	else
+		fprintf(stderr, "mltrackd: %s\n", err.msg);
+	if (!gc && err.log_detail[0])
 		fprintf(stderr, "mltrackd: detail: %s\n", err.log_detail);
 	if (ctx)
 		mg_stop(ctx);

@@ -10,7 +10,9 @@
  * cluster as the `postgres` user (or `nobody`).  DATA_DIR/mltrackd.lock is
  * held (flock) for the server's lifetime; holding it proves that any
  * postmaster still on the data directory is an orphan, which is then stopped,
- * and a stale postmaster.pid is removed.
+ * and a stale postmaster.pid is removed.  A one-shot command (mltrackd gc)
+ * that finds the lock held uses the holder's cluster instead, through the
+ * socket its postmaster.pid names (pgembed_attach).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -301,36 +303,138 @@ static void clear_stale(void)
 	unlink(pidfile);
 }
 
-int pgembed_start(struct mt_config *cfg, struct mt_err *err)
+/* Resolve DATA_DIR (created when missing) into data_dir and take its lock.
+ * *busy when another process holds it (lock_fd stays closed then). */
+static int take_lock(struct mt_config *cfg, const struct runas *ru, char *data_dir, int *busy,
+		     struct mt_err *err)
 {
-	char bindir[PATH_MAX], data_dir[PATH_MAX], lockpath[PATH_MAX], prog[PATH_MAX];
-	char log[PATH_MAX], opt_sock[PATH_MAX + 64], probe[PATH_MAX + 128];
-	struct runas ru;
-	struct stat st;
-	pid_t parent = getpid();
+	char lockpath[PATH_MAX];
 
-	if (pick_user(&ru, err))
-		return -1;
+	*busy = 0;
 	if (strlen(cfg->data_dir) > 3000)
 		return mt_err_set(err, MT_EINVAL, "data dir path is too long");
 	if (mt_mkdir_p(cfg->data_dir, 0700) || !realpath(cfg->data_dir, data_dir))
 		return mt_err_set(err, MT_EINTERNAL, "cannot create data dir %s: %s",
 				  cfg->data_dir, strerror(errno));
-	if (ru.as_other)
+	if (ru->as_other)
 		chmod(data_dir, 0711); /* the cluster's user must traverse it */
 	pathf(lockpath, "%s/mltrackd.lock", data_dir);
-	lock_fd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB))
-		return mt_err_set(err, MT_EINTERNAL,
-				  "another mltrackd is using the data dir %s (or it is not writable)",
-				  data_dir);
 	pathf(pg_dir, "%s/pg", data_dir);
+	lock_fd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (lock_fd >= 0 && flock(lock_fd, LOCK_EX | LOCK_NB) == 0)
+		return 0;
+	if (lock_fd >= 0 && errno == EWOULDBLOCK) {
+		*busy = 1;
+		close(lock_fd);
+		lock_fd = -1;
+		return 0;
+	}
+	mt_err_set(err, MT_EINTERNAL, "cannot lock %s: %s", lockpath, strerror(errno));
+	if (lock_fd >= 0)
+		close(lock_fd);
+	lock_fd = -1;
+	return -1;
+}
+
+static int start_locked(struct mt_config *cfg, const struct runas *ru, const char *data_dir,
+			struct mt_err *err);
+
+int pgembed_start(struct mt_config *cfg, struct mt_err *err)
+{
+	char data_dir[PATH_MAX];
+	struct runas ru;
+	int busy;
+
+	if (pick_user(&ru, err) || take_lock(cfg, &ru, data_dir, &busy, err))
+		return -1;
+	if (busy)
+		return mt_err_set(err, MT_EINTERNAL, "another mltrackd is using the data dir %s",
+				  data_dir);
+	return start_locked(cfg, &ru, data_dir, err);
+}
+
+/* The conninfo of the cluster running on pg_dir, from its postmaster.pid
+ * (line 4 the port, line 5 the socket directory). */
+static int running_conninfo(char *out, size_t size)
+{
+	char pidfile[PATH_MAX], line[PATH_MAX], port[16] = "", sock[PATH_MAX] = "";
+	char quoted[2 * PATH_MAX + 3], *q = quoted;
+	FILE *f;
+
+	pathf(pidfile, "%s/postmaster.pid", pg_dir);
+	f = fopen(pidfile, "r");
+	if (!f)
+		return -1;
+	for (int n = 1; n <= 5 && fgets(line, sizeof(line), f); n++) {
+		line[strcspn(line, "\n")] = '\0';
+		if (n == 4)
+			snprintf(port, sizeof(port), "%.15s", line);
+		else if (n == 5)
+			snprintf(sock, sizeof(sock), "%s", line);
+	}
+	fclose(f);
+	if (!port[0] || !sock[0] || strspn(port, "0123456789") != strlen(port))
+		return -1;
+	*q++ = '\'';
+	for (const char *p = sock; *p; p++) {
+		if (*p == '\'' || *p == '\\')
+			*q++ = '\\';
+		*q++ = *p;
+	}
+	*q++ = '\'';
+	*q = '\0';
+	if (snprintf(out, size, "host=%s port=%s user=mltrack dbname=mltrack", quoted, port) >=
+	    (int)size)
+		return -1;
+	return 0;
+}
+
+int pgembed_attach(struct mt_config *cfg, int *attached, struct mt_err *err)
+{
+	char data_dir[PATH_MAX];
+	struct runas ru;
+
+	*attached = 0;
+	if (pick_user(&ru, err))
+		return -1;
+	/* A server starting or stopping holds the lock while its cluster does
+	 * not answer yet (or any more): wait a while for one or the other. */
+	for (int i = 0;; i++) {
+		int busy;
+
+		if (take_lock(cfg, &ru, data_dir, &busy, err))
+			return -1;
+		if (!busy)
+			return start_locked(cfg, &ru, data_dir, err);
+		if (running_conninfo(cfg->conninfo, sizeof(cfg->conninfo)) == 0 &&
+		    PQping(cfg->conninfo) == PQPING_OK) {
+			*attached = 1;
+			fprintf(stderr, "mltrackd: using the PostgreSQL of the mltrackd running on %s\n",
+				data_dir);
+			return 0;
+		}
+		if (i >= 600)
+			return mt_err_set(err, MT_EUNAVAIL,
+					  "an mltrackd holds the data dir %s but its PostgreSQL does "
+					  "not answer", data_dir);
+		sleep_ms(100);
+	}
+}
+
+static int start_locked(struct mt_config *cfg, const struct runas *ru, const char *data_dir,
+			struct mt_err *err)
+{
+	char bindir[PATH_MAX], prog[PATH_MAX];
+	char log[PATH_MAX], opt_sock[PATH_MAX + 64], probe[PATH_MAX + 128];
+	struct stat st;
+	pid_t parent = getpid();
+
 	find_bindir(bindir, sizeof(bindir));
-	if (reachable(&ru, data_dir, err))
+	if (reachable(ru, data_dir, err))
 		return -1;
 
 	if (stat(pg_dir, &st) != 0) {
-		if (run_initdb(bindir, &ru, data_dir, err))
+		if (run_initdb(bindir, ru, data_dir, err))
 			return -1;
 	} else {
 		char ver[PATH_MAX];
@@ -350,12 +454,12 @@ int pgembed_start(struct mt_config *cfg, struct mt_err *err)
 		if (!mkdtemp(sock_dir))
 			return mt_err_set(err, MT_EINTERNAL, "mkdtemp: %s", strerror(errno));
 		sock_tmp = 1;
-		if (ru.as_other && chown(sock_dir, ru.uid, ru.gid))
+		if (ru->as_other && chown(sock_dir, ru->uid, ru->gid))
 			return mt_err_set(err, MT_EINTERNAL, "chown %s: %s", sock_dir, strerror(errno));
 	}
-	if (ru.as_other) {
-		chown_r_uid = (int)ru.uid;
-		chown_r_gid = (int)ru.gid;
+	if (ru->as_other) {
+		chown_r_uid = (int)ru->uid;
+		chown_r_gid = (int)ru->gid;
 		nftw(pg_dir, chown_entry, 16, FTW_PHYS);
 	}
 	pathf(prog, "%spostgres", bindir);
@@ -366,7 +470,7 @@ int pgembed_start(struct mt_config *cfg, struct mt_err *err)
 	if (pg_pid < 0)
 		return mt_err_set(err, MT_EINTERNAL, "fork: %s", strerror(errno));
 	if (pg_pid == 0) {
-		child_setup(&ru, log, 1, parent);
+		child_setup(ru, log, 1, parent);
 		execl(prog, "postgres", "-D", pg_dir, "-c", "listen_addresses=", "-c", opt_sock,
 		      "-c", "port=5432", "-c", "max_connections=200", (char *)NULL);
 		fprintf(stderr, "cannot run %s: %s\n", prog, strerror(errno));

@@ -41,7 +41,7 @@ const struct mt_route mt_routes[] = {
 	{ "GET",  ART "artifacts",                         api_artifacts_list,          R_READ },
 	{ "DELETE", ART "artifacts/",                      api_artifacts_delete,        R_PREFIX | R_TXN | R_WRITE },
 	{ "GET",  ART "artifacts/",                        api_artifacts_get,           R_PREFIX | R_RAW | R_READ },
-	{ "PUT",  ART "artifacts/",                        api_artifacts_put,           R_PREFIX | R_WRITE }, /* streams its body */
+	{ "PUT",  ART "artifacts/",                        api_artifacts_put,           R_PREFIX | R_STREAM | R_WRITE }, /* own txn */
 	{ "POST", ART "mpu/abort/",                        api_artifacts_mpu,           R_PREFIX | R_WRITE },
 	{ "POST", ART "mpu/complete/",                     api_artifacts_mpu,           R_PREFIX | R_WRITE },
 	{ "POST", ART "mpu/create/",                       api_artifacts_mpu,           R_PREFIX | R_WRITE },

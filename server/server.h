@@ -75,6 +75,8 @@ enum mt_route_flags {
 	R_PREFIX = 1 << 4,  /* path is a prefix; the rest is req->subpath */
 	R_NODB   = 1 << 5,  /* needs no database connection */
 	R_RAW    = 1 << 6,  /* handler writes its own reply (req->status set) */
+	R_STREAM = 1 << 7,  /* handler reads the raw body itself: never run twice;
+			     * it opens its transaction with http_txn() */
 };
 
 struct mt_route {
@@ -96,6 +98,12 @@ void routes_allow(const char *path, char *buf, size_t size);
 /* http.c */
 int http_start(struct mg_context **out, struct mt_err *err);
 void http_metrics_render(struct mt_req *req);
+/* Run fn(req, arg) inside BEGIN/COMMIT as the dispatcher does for R_TXN
+ * routes: rolled back when fn fails, run again (so fn must be idempotent)
+ * on a deadlock, a serialization failure or a connection found dead.  For
+ * R_STREAM handlers, once the body has been read.  0, or -1 with req->err. */
+typedef int (*mt_txn_fn)(struct mt_req *req, void *arg);
+int http_txn(struct mt_req *req, mt_txn_fn fn, void *arg);
 /* Reply helpers for R_RAW handlers. */
 void http_reply_text(struct mt_req *req, int status, const char *ctype, const char *body);
 
@@ -145,9 +153,35 @@ const char *db_array_text(struct mt_arena *a, const char *const *items, size_t n
 const char *db_array_i64(struct mt_arena *a, const long long *items, size_t n);
 const char *db_array_f64(struct mt_arena *a, const double *items, size_t n);
 
+/* ---- the artifact store on disk (store.c) ---- */
+/* ARTIFACTS_ROOT/blobs/aa/bb/<sha>: arena memory. */
+const char *store_blob_path(struct mt_arena *a, const char *sha);
+/* 64 lowercase hex digits: a name a blob file may have. */
+int store_is_digest(const char *s);
+/* fsync the directory holding file (after a rename or unlink in it). */
+void store_fsync_dir(const char *file);
+/* A new temporary upload file in ARTIFACTS_ROOT/tmp, its name into path and
+ * an fd (owned: close it to release the lock) holding flock(LOCK_EX) on it
+ * into *out.  The lock tells store_tmp_sweep the upload is in flight. */
+int store_tmp_create(char *path, size_t size, int *out, struct mt_err *err);
+/* Remove temporary upload files nobody holds a lock on and that are at
+ * least min_age seconds old; with dry_run only count them.  Adds to *count
+ * and *bytes. */
+int store_tmp_sweep(long min_age, int dry_run, long long *count, long long *bytes,
+		    struct mt_err *err);
+/* Create blobs/ and tmp/, and remove day-old abandoned uploads. */
+int store_prepare(struct mt_err *err);
+
 /* ---- start-up ---- */
 int migrate_run(const char *conninfo, struct mt_err *err);     /* migrate.c */
 int pgembed_start(struct mt_config *cfg, struct mt_err *err);  /* pgembed.c */
+/* For one-shot commands (gc): when a server holds DATA_DIR's lock, point
+ * cfg->conninfo at its running cluster (*attached = 1); otherwise start the
+ * cluster as pgembed_start does (*attached = 0; pgembed_stop stops it). */
+int pgembed_attach(struct mt_config *cfg, int *attached, struct mt_err *err);
 void pgembed_stop(void);
+/* mltrackd gc (gc.c): remove unreferenced blobs, orphan blob files and
+ * abandoned temporary uploads; the one-line summary goes to stdout. */
+int gc_run(int dry_run, struct mt_err *err);
 
 #endif

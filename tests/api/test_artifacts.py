@@ -5,6 +5,7 @@ import hashlib
 import http.client
 import os
 import socket
+import tempfile
 import unittest
 import urllib.parse
 
@@ -72,6 +73,49 @@ class TestArtifacts(mtapi.ApiTestCase):
                 self.assertEqual(h["ETag"], '"%s"' % hashlib.sha256(data).hexdigest())
                 self.assertIn(name, h["Content-Disposition"])
         self.assertEqual(get(self.root + "/small.txt")[1]["Content-Type"], "text/plain")
+
+    def test_200mb_round_trip_streamed(self):
+        """200 MB up and down without holding it in memory on either side."""
+        size = 200 * 1024 * 1024
+        block = 1024 * 1024
+        want = hashlib.sha256()
+        path = PROXY + "/" + urllib.parse.quote(self.root + "/big/200mb.bin")
+        with tempfile.TemporaryFile() as f:
+            for _ in range(size // block):
+                chunk = os.urandom(block)
+                want.update(chunk)
+                f.write(chunk)
+            f.seek(0)
+            conn = http.client.HTTPConnection(mtapi._HOST, mtapi._PORT, timeout=120,
+                                              blocksize=block)
+            try:
+                conn.request("PUT", path, body=f, headers={
+                    "Content-Type": "application/octet-stream", "Content-Length": str(size)})
+                r = conn.getresponse()
+                body = r.read()
+                self.assertEqual(r.status, 200, body[:200])
+            finally:
+                conn.close()
+        digest = want.hexdigest()
+        conn = http.client.HTTPConnection(mtapi._HOST, mtapi._PORT, timeout=120)
+        try:
+            conn.request("GET", path)
+            r = conn.getresponse()
+            self.assertEqual(r.status, 200)
+            self.assertEqual(int(r.headers["Content-Length"]), size)
+            self.assertEqual(r.headers["ETag"], '"%s"' % digest)
+            got, n = hashlib.sha256(), 0
+            while True:
+                chunk = r.read(block)
+                if not chunk:
+                    break
+                got.update(chunk)
+                n += len(chunk)
+        finally:
+            conn.close()
+        self.assertEqual(n, size)
+        self.assertEqual(got.hexdigest(), digest)
+        self.assertEqual(raw("DELETE", path)[0], 200)
 
     def test_ranges(self):
         data = os.urandom(600 * 1024 + 3)  # spans several server chunks
