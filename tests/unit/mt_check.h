@@ -12,4 +12,7 @@ Suite *make_validate_suite(void);
 Suite *make_json_suite(void);
 Suite *make_arena_suite(void);
 Suite *make_path_suite(void);
+Suite *make_scrape_suite(void);
+Suite *make_cmdflags_suite(void);
+Suite *make_spool_suite(void);
 #endif
