@@ -28,7 +28,7 @@ PG_INC := $(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgr
 CFLAGS := $(WARN) $(OPT) -MMD -MP -Ilib -I$(PG_INC)
 LIBS_COMMON := -ljansson -lcrypto -lpthread
 LIBS_SERVER := -lcivetweb -lpq $(LIBS_COMMON)
-LIBS_CLI := -lcurl $(LIBS_COMMON)
+LIBS_CLI := -lcurl -lgit2 $(LIBS_COMMON)
 LIBS_CHECK := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm)
 
 LIB_SRC := $(wildcard lib/*.c)
@@ -52,7 +52,7 @@ $(shell mkdir -p $(B) && (test -f $(SETTINGS) && test "`cat $(SETTINGS)`" = "$(S
 .PHONY: all run test bench deps deps-check clean schema unit fuzz api asan web
 .DEFAULT_GOAL := all
 
-all: $(B)/mltrackd $(B)/mltrack
+all: $(B)/mltrackd $(B)/mltrack $(B)/git_probe
 
 $(B)/obj/%.o: %.c $(SETTINGS)
 	@mkdir -p $(dir $@)
@@ -75,6 +75,10 @@ $(B)/mltrackd: $(SERVER_OBJ) $(B)/libmltrack.a
 
 $(B)/mltrack: $(CLI_OBJ) $(B)/libmltrack.a
 	$(CC) $(LDOPT) -o $@ $(CLI_OBJ) $(B)/libmltrack.a $(LIBS_CLI)
+
+# A test driver for cli/git.c (tests/cli/test_git_provenance.py).
+$(B)/git_probe: $(B)/obj/tests/cli/git_probe.o $(B)/obj/cli/git.o $(B)/libmltrack.a
+	$(CC) $(LDOPT) -o $@ $^ -lgit2 $(LIBS_COMMON)
 
 $(B)/unit_tests: $(UNIT_OBJ) $(B)/libmltrack.a
 	$(CC) $(LDOPT) -o $@ $(UNIT_OBJ) $(B)/libmltrack.a $(LIBS_CHECK) $(LIBS_COMMON)

@@ -6,7 +6,7 @@ set -eu
 PACKAGES="gcc make pkg-config libc6-dev
 libcivetweb-dev libjansson-dev libpq-dev libssl-dev libcurl4-openssl-dev
 libgit2-dev libarchive-dev check libsubunit-dev
-postgresql python3 curl procps wrk"
+postgresql python3 curl git procps wrk"
 
 missing=""
 for p in $PACKAGES; do
