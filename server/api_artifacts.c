@@ -122,6 +122,10 @@ int api_artifacts_put(struct mt_req *req)
 	if (rc == 0)
 		rc = http_txn(req, put_commit, t);
 	tmp_cleanup(t);
+	/* The digest stored, so a client can check its upload (MLflow's
+	 * clients ignore it). */
+	if (rc == 0)
+		req->etag = mt_arena_printf(req->arena, "\"%s\"", t->sha);
 	return rc;
 }
 
@@ -143,6 +147,16 @@ static int put_stream(struct mt_req *req, struct upload *t)
 	if (store_tmp_create(t->path, sizeof(t->path), &t->fd, &req->err))
 		return -1;
 	t->keep = 0;
+	/* A client that asked first (curl and libcurl do, for bodies over
+	 * 1 MB) would otherwise wait a second before sending. */
+	{
+		const char *expect = mg_get_header(req->conn, "Expect");
+
+		if (expect && strcasecmp(expect, "100-continue") == 0) {
+			mg_printf(req->conn, "HTTP/1.1 100 Continue\r\n\r\n");
+			req->sent_continue = 1;
+		}
+	}
 	mt_arena_defer(req->arena, tmp_cleanup, t);
 	ctx = EVP_MD_CTX_new();
 	mt_arena_defer(req->arena, md_free, ctx);

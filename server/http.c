@@ -56,11 +56,26 @@ static void send_body(struct mt_req *req, int status, const char *ctype,
 	char clen[32];
 
 	snprintf(clen, sizeof(clen), "%zu", len);
+	if (req->sent_continue) {
+		mg_printf(req->conn,
+			  "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %s\r\n%s%s%s"
+			  "\r\n",
+			  status, mg_get_response_code_text(req->conn, status), ctype, clen,
+			  req->etag && status < 300 ? "ETag: " : "",
+			  req->etag && status < 300 ? req->etag : "",
+			  req->etag && status < 300 ? "\r\n" : "");
+		if (len)
+			mg_write(req->conn, body, len);
+		req->status = status;
+		return;
+	}
 	mg_response_header_start(req->conn, status);
 	mg_response_header_add(req->conn, "Content-Type", ctype, -1);
 	mg_response_header_add(req->conn, "Content-Length", clen, -1);
 	if (allow)
 		mg_response_header_add(req->conn, "Allow", allow, -1);
+	if (req->etag && status < 300)
+		mg_response_header_add(req->conn, "ETag", req->etag, -1);
 	mg_response_header_send(req->conn);
 	if (len && strcmp(req->ri->request_method, "HEAD") != 0)
 		mg_write(req->conn, body, len);

@@ -61,6 +61,10 @@ struct mt_req {
 	json_t *resp;         /* handler's answer (owned by the request) */
 	const char *subpath;  /* R_PREFIX routes: the rest of the path */
 	int status;           /* HTTP status sent */
+	const char *etag;     /* ETag of a JSON answer ("\"<sha256>\"" after an upload) */
+	int sent_continue;    /* a "100 Continue" went out: CivetWeb's header calls
+			       * refuse after any write, so the answer's head is
+			       * written by hand */
 	int in_txn;
 	struct mt_err err;
 };

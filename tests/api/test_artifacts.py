@@ -63,9 +63,11 @@ class TestArtifacts(mtapi.ApiTestCase):
         for name, data in (("small.txt", b"hello artifacts\n"), ("empty.bin", b""),
                            ("big.bin", os.urandom(3 * 1024 * 1024 + 17))):
             with self.subTest(name=name):
-                st, _, body = put(self.root + "/" + name, data)
+                st, ph, body = put(self.root + "/" + name, data)
                 self.assertEqual(st, 200, body)
                 self.assertEqual(mtapi.parse_json(body.decode()), {})
+                # The upload's answer names the digest stored (for clients to check).
+                self.assertEqual(ph["ETag"], '"%s"' % hashlib.sha256(data).hexdigest())
                 st, h, got = get(self.root + "/" + name)
                 self.assertEqual(st, 200)
                 self.assertEqual(hashlib.sha256(got).hexdigest(), hashlib.sha256(data).hexdigest())
@@ -116,6 +118,36 @@ class TestArtifacts(mtapi.ApiTestCase):
         self.assertEqual(n, size)
         self.assertEqual(got.hexdigest(), digest)
         self.assertEqual(raw("DELETE", path)[0], 200)
+
+    def test_expect_100_continue_is_answered(self):
+        data = os.urandom(2 * 1024 * 1024)
+        with socket.create_connection((mtapi._HOST, mtapi._PORT), timeout=10) as s:
+            # Twice on one connection: the answer after the interim one is
+            # a whole, correct HTTP answer that keeps the connection usable.
+            for name in ("expect1.bin", "expect2.bin"):
+                path = PROXY + "/" + self.root + "/" + name
+                s.sendall(("PUT %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n"
+                           "Expect: 100-continue\r\n\r\n" % (path, len(data))).encode())
+                # The interim answer comes before any byte of the body is sent.
+                s.settimeout(5)
+                interim = s.recv(25)
+                self.assertEqual(interim, b"HTTP/1.1 100 Continue\r\n\r\n")
+                s.sendall(data)
+                s.settimeout(30)
+                reply = b""
+                while b"\r\n\r\n" not in reply:
+                    reply += s.recv(4096)
+                head, _, body = reply.partition(b"\r\n\r\n")
+                self.assertTrue(head.startswith(b"HTTP/1.1 200"), head)
+                self.assertIn(('etag: "%s"' % hashlib.sha256(data).hexdigest()).encode(),
+                              head.lower())
+                self.assertIn(b"content-length: 2", head.lower())
+                while len(body) < 2:
+                    body += s.recv(4096)
+                self.assertEqual(body, b"{}")
+        for name in ("expect1.bin", "expect2.bin"):
+            st, _, got = get(self.root + "/" + name)
+            self.assertEqual((st, got == data), (200, True))
 
     def test_ranges(self):
         data = os.urandom(600 * 1024 + 3)  # spans several server chunks
