@@ -66,6 +66,7 @@ struct cli_spec {
 	const char *summary; /* one line */
 	const struct cli_opt *opts; /* ends with an entry whose name is NULL */
 	const char *more;    /* optional paragraph after the options */
+	int stop_at_args;    /* options end at the first word of ARGS (a command to run) */
 };
 
 /* Parse argv (argv[0] is the command's own name) against spec.  Returns
@@ -74,6 +75,8 @@ struct cli_spec {
  * understood by every command. */
 int cli_parse(const struct cli_spec *spec, int argc, char **argv);
 void cli_usage(FILE *f, const struct cli_spec *spec);
+/* Called after every successful parse (main.c: the quick sync). */
+extern void (*cli_parsed_hook)(const struct cli_spec *spec);
 /* Free the lists cli_parse allocated (the strings are argv's). */
 void cli_list_free(struct cli_list *l);
 
@@ -105,8 +108,17 @@ struct cli_fail {
 	char msg[512];
 };
 
+/* Check the tracking URI and set up the client (again: a no-op).  0 or -1. */
 int cli_client_init(struct cli_fail *f);
 void cli_client_cleanup(void);
+/* Attempts per request (0: MLTRACK_HTTP_RETRIES, default 4), the connect
+ * timeout (0: 10 s) and the time a JSON call may take (0: 120 s; a file
+ * transfer may stall that long, 0: a minute).  Quick syncs, a run's start
+ * and its last words are impatient: training never waits long for us. */
+void cli_client_patience(int attempts, long connect_timeout_ms, long total_timeout_ms);
+/* Fill f (not transient); returns -1. */
+int cli_fail_set(struct cli_fail *f, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 /* Print f's message with cli_error and return its exit code. */
 int cli_fail_report(const struct cli_fail *f);
 
@@ -163,10 +175,13 @@ double cli_now(void);
 /* ---- commands ---- */
 
 int cmd_artifacts(int argc, char **argv);
+int cmd_run(int argc, char **argv);
 
 /* Shared with `mltrack run --artifacts`: upload each of locals (files or
- * directories, placed as DEST/basename) to the run.  Returns an exit code. */
+ * directories, placed as DEST/basename) to the run; quiet: no progress bar
+ * and no summary line.  Returns an exit code; on a server failure f says
+ * why (the caller reports it). */
 int cli_artifacts_upload(const char *run_id, const char *const *locals, int n,
-			 const char *dest, struct cli_fail *f);
+			 const char *dest, int quiet, struct cli_fail *f);
 
 #endif

@@ -28,7 +28,8 @@
 #define MAX_JSON_REPLY (256L * 1024 * 1024)
 
 static CURL *curl;
-static int max_attempts = 4;
+static int max_attempts = 4, env_attempts = 4;
+static long connect_ms = 10000, total_ms = 0;
 
 int cli_client_init(struct cli_fail *f)
 {
@@ -51,14 +52,23 @@ int cli_client_init(struct cli_fail *f)
 			snprintf(f->msg, sizeof(f->msg), "MLTRACK_HTTP_RETRIES must be 1..100, not '%s'", r);
 			return -1;
 		}
-		max_attempts = (int)n;
+		env_attempts = max_attempts = (int)n;
 	}
+	if (curl)
+		return 0;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) || !(curl = curl_easy_init())) {
 		f->code = CLI_SERVER;
 		snprintf(f->msg, sizeof(f->msg), "cannot initialise libcurl");
 		return -1;
 	}
 	return 0;
+}
+
+void cli_client_patience(int attempts, long connect_timeout_ms, long total_timeout_ms)
+{
+	max_attempts = attempts > 0 ? attempts : env_attempts;
+	connect_ms = connect_timeout_ms > 0 ? connect_timeout_ms : 10000;
+	total_ms = total_timeout_ms > 0 ? total_timeout_ms : 0;
 }
 
 void cli_client_cleanup(void)
@@ -74,13 +84,12 @@ int cli_fail_report(const struct cli_fail *f)
 	return cli_error(f->code ? f->code : CLI_SERVER, "%s", f->msg);
 }
 
-static int failf(struct cli_fail *f, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static int failf(struct cli_fail *f, int code, const char *fmt, ...)
+int cli_fail_set(struct cli_fail *f, int code, const char *fmt, ...)
 {
 	va_list ap;
 
 	f->code = code;
+	f->transient = 0;
 	va_start(ap, fmt);
 	vsnprintf(f->msg, sizeof(f->msg), fmt, ap);
 	va_end(ap);
@@ -182,11 +191,12 @@ static struct curl_slist *common(const char *url, struct hdrs *h, char *errbuf)
 	curl_easy_setopt(curl, CURLOPT_URL, url);
 	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 10L);
+	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
 	/* A stalled transfer (under 1 byte/s for a minute) is a failure; a long
 	 * healthy one is not. */
 	curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, 60L);
+	curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME,
+			 total_ms ? (total_ms + 999) / 1000 : 60L);
 	curl_easy_setopt(curl, CURLOPT_USERAGENT, "mltrack/" MLTRACK_VERSION);
 	curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(curl, CURLOPT_HEADERDATA, h);
@@ -311,7 +321,7 @@ int cli_api(const char *method, const char *path, const char *const *query, json
 		*reply = NULL;
 	if (!url || (body && !(payload = json_dumps(body, JSON_COMPACT)))) {
 		free(url);
-		return failf(f, CLI_SERVER, "out of memory");
+		return cli_fail_set(f, CLI_SERVER, "out of memory");
 	}
 	for (int attempt = 0;; attempt++) {
 		struct curl_slist *hl = common(url, &h, errbuf);
@@ -319,7 +329,7 @@ int cli_api(const char *method, const char *path, const char *const *query, json
 
 		free(b.p);
 		memset(&b, 0, sizeof(b));
-		curl_easy_setopt(curl, CURLOPT_TIMEOUT, 120L);
+		curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, total_ms ? total_ms : 120000L);
 		curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
 		curl_easy_setopt(curl, CURLOPT_WRITEDATA, &b);
 		if (payload) {
@@ -337,7 +347,7 @@ int cli_api(const char *method, const char *path, const char *const *query, json
 				break;
 			fail_from_body(f, status, &b);
 		} else if (cc == CURLE_WRITE_ERROR) {
-			failf(f, CLI_SERVER, "the server's answer to %s is over %ld MB", path,
+			cli_fail_set(f, CLI_SERVER, "the server's answer to %s is over %ld MB", path,
 			      MAX_JSON_REPLY >> 20);
 			goto out;
 		} else {
@@ -352,7 +362,7 @@ int cli_api(const char *method, const char *path, const char *const *query, json
 
 		*reply = json_loadb(b.p ? b.p : "{}", b.p ? b.n : 2, JSON_DECODE_ANY, &je);
 		if (!*reply) {
-			failf(f, CLI_SERVER, "the server's answer to %s is not JSON: %s", path, je.text);
+			cli_fail_set(f, CLI_SERVER, "the server's answer to %s is not JSON: %s", path, je.text);
 			goto out;
 		}
 	}
@@ -459,11 +469,11 @@ int cli_put_file(const char *path, const char *local, long long size, char sha25
 	free(esc);
 	x.md = EVP_MD_CTX_new();
 	if (!url || !x.md) {
-		failf(f, CLI_SERVER, "out of memory");
+		cli_fail_set(f, CLI_SERVER, "out of memory");
 		goto out;
 	}
 	if ((x.fd = open(local, O_RDONLY | O_CLOEXEC)) < 0) {
-		failf(f, CLI_USAGE, "cannot read '%s': %s", local, strerror(errno));
+		cli_fail_set(f, CLI_USAGE, "cannot read '%s': %s", local, strerror(errno));
 		goto out;
 	}
 	for (int attempt = 0;; attempt++) {
@@ -472,7 +482,7 @@ int cli_put_file(const char *path, const char *local, long long size, char sha25
 
 		if (lseek(x.fd, 0, SEEK_SET) != 0) {
 			curl_slist_free_all(hl);
-			failf(f, CLI_USAGE, "cannot read '%s': %s", local, strerror(errno));
+			cli_fail_set(f, CLI_USAGE, "cannot read '%s': %s", local, strerror(errno));
 			goto out;
 		}
 		EVP_DigestInit_ex(x.md, EVP_sha256(), NULL);
@@ -494,9 +504,9 @@ int cli_put_file(const char *path, const char *local, long long size, char sha25
 		curl_slist_free_all(hl);
 		if (x.short_read || x.local_errno) {
 			if (x.short_read)
-				failf(f, CLI_USAGE, "'%s' changed while it was being uploaded", local);
+				cli_fail_set(f, CLI_USAGE, "'%s' changed while it was being uploaded", local);
 			else
-				failf(f, CLI_USAGE, "cannot read '%s': %s", local, strerror(x.local_errno));
+				cli_fail_set(f, CLI_USAGE, "cannot read '%s': %s", local, strerror(x.local_errno));
 			goto out;
 		}
 		if (cc == CURLE_OK) {
@@ -517,7 +527,7 @@ int cli_put_file(const char *path, const char *local, long long size, char sha25
 	mt_hex(sha256, md, 32);
 	/* The server names what it stored; an older or foreign server may not. */
 	if (*etag_digest(h.etag, want) && strcmp(want, sha256) != 0) {
-		failf(f, CLI_CHECK_FAILED,
+		cli_fail_set(f, CLI_CHECK_FAILED,
 		      "the server stored '%s' with digest %s, but the file's is %s", path, want,
 		      sha256);
 		goto out;
@@ -662,7 +672,7 @@ static int get_file(const char *path, const char *dest, long long expect_size,
 	free(esc);
 	x.md = EVP_MD_CTX_new();
 	if (!url || !x.md || !(part = malloc(strlen(dest) + 16))) {
-		failf(f, CLI_SERVER, "out of memory");
+		cli_fail_set(f, CLI_SERVER, "out of memory");
 		goto out;
 	}
 	sprintf(part, "%s.mltrack-part", dest);
@@ -672,7 +682,7 @@ static int get_file(const char *path, const char *dest, long long expect_size,
 	    (expect_size < 0 || st.st_size == expect_size) && hash_file(dest, have_buf) == 0)
 		have = have_buf;
 	if ((x.fd = open(part, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0) {
-		failf(f, CLI_USAGE, "cannot write '%s': %s", part, strerror(errno));
+		cli_fail_set(f, CLI_USAGE, "cannot write '%s': %s", part, strerror(errno));
 		goto out;
 	}
 	for (int attempt = 0;; attempt++) {
@@ -683,7 +693,7 @@ static int get_file(const char *path, const char *dest, long long expect_size,
 		EVP_DigestInit_ex(x.md, EVP_sha256(), NULL);
 		if (fstat(x.fd, &st) || hash_fd(x.fd, x.md, st.st_size) ||
 		    lseek(x.fd, 0, SEEK_END) != st.st_size) {
-			failf(f, CLI_USAGE, "cannot read '%s': %s", part, strerror(errno));
+			cli_fail_set(f, CLI_USAGE, "cannot read '%s': %s", part, strerror(errno));
 			goto out;
 		}
 		x.base = st.st_size;
@@ -691,7 +701,7 @@ static int get_file(const char *path, const char *dest, long long expect_size,
 			resumed = 1;
 		cc = get_once(url, &x, x.base > 0 ? NULL : have, &h, errbuf);
 		if (x.local_errno) {
-			failf(f, CLI_USAGE, "cannot write '%s': %s", part, strerror(x.local_errno));
+			cli_fail_set(f, CLI_USAGE, "cannot write '%s': %s", part, strerror(x.local_errno));
 			goto out;
 		}
 		if (cc == CURLE_OK && x.status == 304) {
@@ -708,7 +718,7 @@ static int get_file(const char *path, const char *dest, long long expect_size,
 			/* The part is not a prefix of this file: start over. */
 			restarted = 1;
 			if (ftruncate(x.fd, 0)) {
-				failf(f, CLI_USAGE, "cannot write '%s': %s", part, strerror(errno));
+				cli_fail_set(f, CLI_USAGE, "cannot write '%s': %s", part, strerror(errno));
 				goto out;
 			}
 			attempt--;
@@ -727,12 +737,12 @@ static int get_file(const char *path, const char *dest, long long expect_size,
 	EVP_DigestFinal_ex(x.md, md, &mdlen);
 	mt_hex(got, md, 32);
 	if (fstat(x.fd, &st)) {
-		failf(f, CLI_USAGE, "cannot read '%s': %s", part, strerror(errno));
+		cli_fail_set(f, CLI_USAGE, "cannot read '%s': %s", part, strerror(errno));
 		goto out;
 	}
 	if (!*etag_digest(h.etag, want)) {
 		if (expect_size >= 0 && st.st_size != expect_size) {
-			failf(f, CLI_CHECK_FAILED, "'%s' arrived with %lld bytes, not %lld", path,
+			cli_fail_set(f, CLI_CHECK_FAILED, "'%s' arrived with %lld bytes, not %lld", path,
 			      (long long)st.st_size, expect_size);
 			goto out;
 		}
@@ -748,13 +758,13 @@ static int get_file(const char *path, const char *dest, long long expect_size,
 			goto out;
 		}
 		unlink(part);
-		failf(f, CLI_CHECK_FAILED,
+		cli_fail_set(f, CLI_CHECK_FAILED,
 		      "'%s' does not match its digest: received %s, the server stored %s", path, got,
 		      want);
 		goto out;
 	}
 	if (fsync(x.fd) || rename(part, dest)) {
-		failf(f, CLI_USAGE, "cannot write '%s': %s", dest, strerror(errno));
+		cli_fail_set(f, CLI_USAGE, "cannot write '%s': %s", dest, strerror(errno));
 		goto out;
 	}
 	rc = 0;

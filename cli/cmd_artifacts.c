@@ -198,6 +198,7 @@ static const struct cli_opt list_opts[] = {
 static const struct cli_spec list_spec = {
 	"artifacts list", "List a run's artifacts: size and path, directories ending in '/'.",
 	list_opts, NULL,
+	0,
 };
 
 static int cmd_list(int argc, char **argv)
@@ -307,7 +308,7 @@ static char *local_base(const char *local)
 }
 
 int cli_artifacts_upload(const char *run_id, const char *const *locals, int nlocal,
-			 const char *dest, struct cli_fail *f)
+			 const char *dest, int quiet, struct cli_fail *f)
 {
 	char d[MT_PATH_MAX + 1], human[32];
 	struct entries e = { 0 };
@@ -356,6 +357,7 @@ int cli_artifacts_upload(const char *run_id, const char *const *locals, int nloc
 		goto out_report;
 	}
 	cli_progress_start(&p, "uploading", total, (int)e.n);
+	p.on = p.on && !quiet;
 	for (size_t i = 0; i < e.n; i++) {
 		char sha[65], *path = join(root, e.v[i].remote);
 
@@ -371,7 +373,7 @@ int cli_artifacts_upload(const char *run_id, const char *const *locals, int nloc
 		cli_progress_file_done(&p, e.v[i].size);
 	}
 	cli_progress_end(&p);
-	if (!cli_quiet)
+	if (!cli_quiet && !quiet)
 		fprintf(stderr, "uploaded %zu file%s (%s) to run %s%s%s\n", e.n, e.n == 1 ? "" : "s",
 			cli_human_bytes(human, sizeof(human), total), run_id, *d ? " under " : "", d);
 	rc = CLI_OK;
@@ -400,6 +402,7 @@ static const struct cli_spec upload_spec = {
 	"LOCAL lands at DEST/<name of LOCAL>, as with cp -r.  Each file is streamed and\n"
 	"checked against the SHA-256 the server stored.  A progress bar is drawn when\n"
 	"stderr is a terminal.",
+	0,
 };
 
 static int cmd_upload(int argc, char **argv)
@@ -413,7 +416,7 @@ static int cmd_upload(int argc, char **argv)
 	if (cli_client_init(&f))
 		return cli_fail_report(&f);
 	locals[0] = u_local;
-	rc = cli_artifacts_upload(u_run, locals, 1, u_dest, &f);
+	rc = cli_artifacts_upload(u_run, locals, 1, u_dest, 0, &f);
 	if (rc && f.msg[0])
 		cli_fail_report(&f);
 	return rc;
@@ -440,6 +443,7 @@ static const struct cli_spec download_spec = {
 	"digest matches; an interrupted download resumes from the part file (Range).\n"
 	"Files already present with the right digest are not fetched again.\n"
 	"Exit status: 1 when a file does not match its digest, 3 when the server fails.",
+	0,
 };
 
 static int ensure_parent(const char *file)

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "spool.h"
 
 struct cli_cmd {
 	const char *name;
@@ -16,6 +17,8 @@ struct cli_cmd {
 };
 
 static const struct cli_cmd commands[] = {
+	{ "run", cmd_run, "run a command as a tracked run (mltrack run -- ./train)" },
+	{ "sync", cmd_sync, "upload runs spooled while the server was unreachable" },
 	{ "artifacts", cmd_artifacts, "list, upload and download a run's artifacts" },
 	{ NULL, NULL, NULL },
 };
@@ -65,6 +68,18 @@ static void usage(FILE *f)
 		"Exit status: 0 success, 1 a check failed, 2 usage error, 3 server error.\n");
 }
 
+/* Every command first uploads what earlier runs spooled, briefly and quietly
+ * (run and sync do their own). */
+static void quick_sync(const struct cli_spec *spec)
+{
+	struct cli_fail f;
+
+	if (strcmp(spec->name, "run") == 0 || strcmp(spec->name, "sync") == 0)
+		return;
+	if (cli_client_init(&f) == 0)
+		cli_sync_all(1, 2000);
+}
+
 int main(int argc, char **argv)
 {
 	int i;
@@ -97,6 +112,7 @@ int main(int argc, char **argv)
 		return cli_error(CLI_USAGE, "unknown option '%s' (see mltrack --help)", a);
 	}
 	cli_apply_globals();
+	cli_parsed_hook = quick_sync;
 	if (i >= argc) {
 		usage(stderr);
 		return CLI_USAGE;

@@ -13,6 +13,7 @@
 #include "cli.h"
 
 const char *cli_tracking_uri = "http://127.0.0.1:5170";
+void (*cli_parsed_hook)(const struct cli_spec *spec);
 int cli_quiet;
 
 static int global_help;
@@ -163,13 +164,14 @@ static int parse_short(const struct cli_spec *spec, int argc, char **argv, int *
 	return 0;
 }
 
+/* Place a positional argument: 0 (an ARG), 1 (into ARGS), or an error. */
 static int take_positional(const struct cli_spec *spec, const char *arg, int *npos)
 {
 	int k = 0;
 
 	for (const struct cli_opt *o = spec->opts; o->name; o++) {
 		if (o->type == CLI_OPT_ARGS)
-			return list_add(o->value, arg);
+			return list_add(o->value, arg) ? -1 : 1;
 		if (o->type != CLI_OPT_ARG)
 			continue;
 		if (k++ == *npos) {
@@ -197,8 +199,12 @@ int cli_parse(const struct cli_spec *spec, int argc, char **argv)
 			rc = parse_long(spec, argc, argv, &i);
 		else if (!dashdash && is_option(a))
 			rc = parse_short(spec, argc, argv, &i);
-		else
-			rc = take_positional(spec, a, &npos);
+		else if ((rc = take_positional(spec, a, &npos)) == 1) {
+			rc = 0;
+			/* "mltrack run python train.py --lr 1": --lr is the command's. */
+			if (spec->stop_at_args)
+				dashdash = 1;
+		}
 		if (!rc && global_help)
 			break;
 	}
@@ -222,6 +228,8 @@ int cli_parse(const struct cli_spec *spec, int argc, char **argv)
 		}
 	}
 	cli_apply_globals();
+	if (cli_parsed_hook)
+		cli_parsed_hook(spec);
 	return CLI_OK;
 }
 

@@ -25,6 +25,7 @@ import mtapi  # noqa: E402
 CLI = os.environ.get("MLTRACK_CLI", "build/default/mltrack")
 LOG = os.environ.get("MLTRACK_TEST_LOG", "")
 STORE = os.environ.get("MLTRACK_TEST_ARTIFACTS", "")
+SPOOL = tempfile.mkdtemp(prefix="mltrack-spool-")  # empty: no quick sync to do
 
 
 def mltrack(*args, env=None, check=None):
@@ -32,6 +33,7 @@ def mltrack(*args, env=None, check=None):
     e["MLTRACK_TRACKING_URI"] = mtapi.BASE
     e.pop("MLFLOW_TRACKING_URI", None)
     e.setdefault("MLTRACK_HTTP_RETRIES", "2")
+    e["MLTRACK_SPOOL_DIR"] = SPOOL
     if env:
         e.update(env)
     p = subprocess.run([CLI] + list(args), capture_output=True, text=True, env=e, timeout=120)
