@@ -10,12 +10,14 @@
 #   6. artifacts: upload and download of a 1 GiB file over loopback against
 #      cat and cp on the same disk, and mltrackd's RSS meanwhile
 #      (tests/bench/artifacts.sh)
+#   7. mltrack run: overhead over `true`, and a command printing 100,000
+#      metric lines (tests/bench/cli.sh)
 # Output is the table that docs/PERFORMANCE.md records.
 #
 # Environment:
 #   BENCH_SECONDS      length of each wrk run (default 15)
 #   BENCH_ONLY         sections to run, space- or comma-separated, from
-#                      batch metric search history memory artifacts
+#                      batch metric search history memory artifacts cli
 #                      (default: all of them)
 #   BENCH_ARTIFACT_MB  size of the artifact file in MiB (default 1024)
 set -eu
@@ -24,7 +26,7 @@ BUILD=$(cd "$1" && pwd)
 DUR=${BENCH_SECONDS:-15}
 . "$ROOT/tests/lib.sh"
 
-SECTIONS="batch metric search history memory artifacts"
+SECTIONS="batch metric search history memory artifacts cli"
 ONLY=$(echo "${BENCH_ONLY:-$SECTIONS}" | tr ',' ' ')
 for s in $ONLY; do
 	case " $SECTIONS " in
@@ -204,6 +206,10 @@ fi
 
 if want artifacts; then
 	. "$ROOT/tests/bench/artifacts.sh"
+fi
+
+if want cli; then
+	. "$ROOT/tests/bench/cli.sh"
 fi
 
 echo

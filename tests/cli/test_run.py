@@ -131,6 +131,47 @@ class TestRun(RunCase):
         self.assertIn("val/acc = 0.5", log)
         self.assertEqual(self.spooled(), [])  # everything acknowledged: spool removed
 
+    def test_wraps_python_shell_and_c_programs_unchanged(self):
+        # The three examples of docs/cli.md, as a new user would write them.
+        with open(os.path.join(self.tmp, "train.py"), "w") as f:
+            f.write("import argparse, math\n"
+                    "p = argparse.ArgumentParser(); p.add_argument('--lr', type=float); "
+                    "p.add_argument('--epochs', type=int)\n"
+                    "a = p.parse_args()\n"
+                    "for epoch in range(a.epochs):\n"
+                    "    print(f'step: {epoch}')\n"
+                    "    print(f'loss: {math.exp(-a.lr * epoch):.4f}')\n")
+        self.script("train.sh", "#!/bin/sh\nfor i in 1 2 3; do echo \"acc=0.$((80 + i))\"; done\n")
+        with open(os.path.join(self.tmp, "train.c"), "w") as f:
+            f.write('#include <stdio.h>\nint main(void) { for (int i = 0; i < 3; i++) '
+                    'printf("loss: %g\\n", 1.0 / (i + 1)); return 0; }\n')
+        subprocess.run(["cc", "-o", "train", "train.c"], cwd=self.tmp, check=True)
+        self.mltrack("run", "-e", self.exp, "-n", "py", "--", sys.executable, "train.py",
+                     "--lr", "0.5", "--epochs", "5", check=0)
+        self.mltrack("run", "-e", self.exp, "-n", "sh", "-p", "dataset=v2", "--", "./train.sh",
+                     check=0)
+        self.mltrack("run", "-e", self.exp, "-n", "c", "--artifacts", "train.c", "--", "./train",
+                     check=0)
+        runs = {r["info"]["run_name"]: r for r in self.runs()}
+        self.assertEqual(sorted(runs), ["c", "py", "sh"])
+        py = runs["py"]
+        self.assertEqual(py["info"]["status"], "FINISHED")
+        self.assertEqual(mtapi.kv(py["data"]["params"]), {"lr": "0.5", "epochs": "5"})
+        self.assertEqual(mtapi.kv(py["data"]["tags"])["mlflow.source.name"], "train.py")
+        loss = sorted((m["step"], m["value"]) for m in mtapi.history(py["info"]["run_id"], "loss"))
+        self.assertEqual([s for s, _ in loss], [0, 1, 2, 3, 4])
+        self.assertAlmostEqual(loss[4][1], 0.1353, places=4)
+        acc = sorted(m["value"] for m in mtapi.history(runs["sh"]["info"]["run_id"], "acc"))
+        self.assertEqual(acc, [0.81, 0.82, 0.83])
+        self.assertEqual(mtapi.kv(runs["sh"]["data"]["params"]), {"dataset": "v2"})
+        c_loss = sorted((m["step"], m["value"]) for m in mtapi.history(runs["c"]["info"]["run_id"],
+                                                                    "loss"))
+        self.assertEqual([s for s, _ in c_loss], [0, 1, 2])
+        for (_, got), want in zip(c_loss, (1.0, 0.5, 1.0 / 3)):
+            self.assertAlmostEqual(got, want, places=5)
+        r = mtapi.get("artifacts/list", run_id=runs["c"]["info"]["run_id"])
+        self.assertIn("train.c", [f["path"] for f in r.body["files"]])
+
     def test_no_flags_no_scrape_and_custom_scrape(self):
         cmd = self.script("t.sh", "#!/bin/sh\necho 'loss: 1'\necho 'Epoch 3 | top1 72.5% | top5 91'\n"
                           "echo 'acc=5'\n")

@@ -1,0 +1,74 @@
+# tests/bench/cli.sh: section 7 of make bench, sourced by run.sh (which
+# provides WORK, BASE, BUILD, api, json_get, fail and row).
+#
+# 1. `mltrack run -- true`: wall time against `true` alone, median of 30
+#    alternating runs each (the difference is mltrack's overhead: creating
+#    the run, provenance, the pump, sending the end and the output log).
+# 2. A command printing 100,000 metric lines as fast as it can (awk), run
+#    alone and under mltrack, 5 times each: the command's own wall time
+#    (under mltrack: its mltrack.wall_time_s metric, measured from fork to
+#    exit with wait4) against the same command alone; mltrack's total time,
+#    which also covers sending all the points; and the points that arrived.
+# Both against this run's mltrackd with durable PostgreSQL, over loopback.
+echo "== 7. mltrack run: overhead and a command printing 100,000 metric lines"
+export MLTRACK_TRACKING_URI="$BASE" MLTRACK_SPOOL_DIR="$WORK/spool" HOME="$WORK"
+printf '#!/bin/sh\nexec awk '"'"'BEGIN { for (i = 0; i < 100000; i++) printf "loss: %%d\\n", i }'"'"'\n' \
+	>"$WORK/hundredk.sh"
+chmod +x "$WORK/hundredk.sh"
+python3 - "$BUILD/mltrack" "$WORK" "$BASE" >"$WORK/cli.out" <<'PY' || fail "cli bench failed: $(cat "$WORK/cli.out")"
+import json, statistics, subprocess, sys, time, urllib.request
+cli, work, base = sys.argv[1:4]
+
+def timed(cmd):
+    t = time.perf_counter()
+    p = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if p.returncode != 0:
+        raise SystemExit("%s: exit %d: %s" % (cmd, p.returncode, p.stderr.decode()))
+    return time.perf_counter() - t
+
+def api(path, body=None):
+    req = urllib.request.Request(base + path, data=json.dumps(body).encode() if body else None,
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req) as r:
+        return json.load(r)
+
+alone, wrapped = [], []
+timed([cli, "-q", "run", "-e", "bench-cli", "--", "true"])  # warm: experiment exists
+for _ in range(30):
+    alone.append(timed(["true"]))
+    wrapped.append(timed([cli, "-q", "run", "-e", "bench-cli", "--", "true"]))
+over = statistics.median(wrapped) * 1000 - statistics.median(alone) * 1000
+
+child_alone, child_wrapped, total = [], [], []
+for i in range(5):
+    child_alone.append(timed([work + "/hundredk.sh"]))
+    total.append(timed([cli, "-q", "run", "-e", "bench-cli-100k", "-n", "r%d" % i, "--",
+                        work + "/hundredk.sh"]))
+exp = api("/api/2.0/mlflow/experiments/get-by-name?experiment_name=bench-cli-100k")
+exp_id = exp["experiment"]["experiment_id"]
+runs = api("/api/2.0/mlflow/runs/search", {"experiment_ids": [exp_id], "max_results": 10})["runs"]
+points = []
+for r in runs:
+    rid = r["info"]["run_id"]
+    m = {x["key"]: x["value"] for x in r["data"]["metrics"]}
+    child_wrapped.append(m["mltrack.wall_time_s"])
+    h = api("/api/2.0/mlflow/metrics/get-history?run_id=%s&metric_key=loss&max_results=200000" % rid)
+    points.append(len(h.get("metrics", [])))
+ca, cw = statistics.median(child_alone), statistics.median(child_wrapped)
+print(json.dumps({
+    "true_alone_ms": statistics.median(alone) * 1000,
+    "true_wrapped_ms": statistics.median(wrapped) * 1000,
+    "overhead_ms": over,
+    "child_alone_ms": ca * 1000, "child_wrapped_ms": cw * 1000,
+    "child_ratio": cw / ca, "total_ms": statistics.median(total) * 1000,
+    "points": points,
+}))
+PY
+cli_json=$(cat "$WORK/cli.out")
+cj() { echo "$cli_json" | python3 -c 'import json,sys; v=json.load(sys.stdin)[sys.argv[1]]; print(v if isinstance(v, list) else "%.1f" % v)' "$1"; }
+echo "mltrack run -- true: $(cj true_wrapped_ms) ms median; true alone $(cj true_alone_ms) ms; overhead $(cj overhead_ms) ms"
+echo "100,000 metric lines: command alone $(cj child_alone_ms) ms, under mltrack $(cj child_wrapped_ms) ms (ratio $(cj child_ratio)); mltrack until all points sent $(cj total_ms) ms; points stored per run $(cj points)"
+row "mltrack run -- true, overhead over true (median of 30)" "$(cj overhead_ms) ms" "< 30 ms"
+row "100k metric lines: the command's wall time under mltrack / alone" "$(cj child_ratio)" "<= 1.10"
+row "100k metric lines: mltrack's total time, all points sent" "$(cj total_ms) ms (command alone $(cj child_alone_ms) ms)" ""
+row "100k metric lines: points stored per run (5 runs)" "$(cj points)" "100000 each"
