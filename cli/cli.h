@@ -183,5 +183,7 @@ int cmd_run(int argc, char **argv);
  * why (the caller reports it). */
 int cli_artifacts_upload(const char *run_id, const char *const *locals, int n,
 			 const char *dest, int quiet, struct cli_fail *f);
+/* Tell the artifact commands a run's artifact_uri, saving them a lookup. */
+void cli_artifacts_known_uri(const char *run_id, const char *artifact_uri);
 
 #endif

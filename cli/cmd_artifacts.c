@@ -78,23 +78,36 @@ static char *join(const char *a, const char *b)
 
 /* The proxy path of the run's artifact root, "/api/.../artifacts/1/<run>/artifacts"
  * (malloc'd). */
+/* The last run whose artifact_uri is known without asking (mltrack run
+ * learns it when it creates the run). */
+static char known_run[64], known_uri[2048];
+
+void cli_artifacts_known_uri(const char *run_id, const char *artifact_uri)
+{
+	snprintf(known_run, sizeof(known_run), "%s", run_id ? run_id : "");
+	snprintf(known_uri, sizeof(known_uri), "%s", artifact_uri ? artifact_uri : "");
+}
+
 static int run_root(const char *run_id, char **root, struct cli_fail *f)
 {
 	const char *q[] = { "run_id", run_id, NULL };
 	const char *uri, *p;
-	json_t *r;
+	json_t *r = NULL;
 
 	*root = NULL;
-	if (cli_api("GET", "/api/2.0/mlflow/runs/get", q, NULL, &r, f))
-		return -1;
-	uri = json_string_value(json_object_get(
-		json_object_get(json_object_get(r, "run"), "info"), "artifact_uri"));
+	if (known_uri[0] && strcmp(known_run, run_id) == 0) {
+		uri = known_uri;
+	} else {
+		if (cli_api("GET", "/api/2.0/mlflow/runs/get", q, NULL, &r, f))
+			return -1;
+		uri = json_string_value(json_object_get(
+			json_object_get(json_object_get(r, "run"), "info"), "artifact_uri"));
+	}
 	if (!uri || strncmp(uri, "mlflow-artifacts:", 17) != 0) {
-		f->code = CLI_SERVER;
-		snprintf(f->msg, sizeof(f->msg),
-			 "run %s keeps its artifacts at '%s', which is not served by the "
-			 "tracking server (only mlflow-artifacts: URIs are)",
-			 run_id, uri ? uri : "(none)");
+		cli_fail_set(f, CLI_SERVER,
+			     "run %s keeps its artifacts at '%s', which is not served by the "
+			     "tracking server (only mlflow-artifacts: URIs are)",
+			     run_id, uri ? uri : "(none)");
 		json_decref(r);
 		return -1;
 	}
@@ -144,8 +157,7 @@ static int list_level(const char *run_id, const char *dir, json_t **files, struc
 
 		if (!p || mt_path_normalise(norm, p, strlen(p), 0, &err) ||
 		    !mt_path_under(norm, dir) || strcmp(norm, dir) == 0) {
-			f->code = CLI_SERVER;
-			snprintf(f->msg, sizeof(f->msg), "the server listed an unusable path '%s'",
+			cli_fail_set(f, CLI_SERVER, "the server listed an unusable path '%s'",
 				 p ? p : "(none)");
 			json_decref(r);
 			json_decref(*files);
@@ -365,7 +377,7 @@ int cli_artifacts_upload(const char *run_id, const char *const *locals, int nloc
 			free(path);
 			cli_progress_end(&p);
 			if (!path)
-				f->code = CLI_USAGE, snprintf(f->msg, sizeof(f->msg), "out of memory");
+				cli_fail_set(f, CLI_USAGE, "out of memory");
 			rc = f->code ? f->code : CLI_SERVER;
 			goto out_report;
 		}

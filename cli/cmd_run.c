@@ -22,6 +22,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <poll.h>
 #include <pthread.h>
 #include <pty.h>
@@ -42,6 +43,7 @@
 #include "mt_json.h"
 #include "mt_limits.h"
 #include "mt_scrape.h"
+#include "mt_spool.h"
 #include "mt_util.h"
 #include "mt_validate.h"
 #include "spool.h"
@@ -91,7 +93,11 @@ struct run {
 	struct cli_spool spool;
 	pthread_mutex_t mu;  /* guards the journal, pending and the flags below */
 	pthread_cond_t cv;
-	json_t *pending;     /* scraped metrics not yet in the journal */
+	struct pending {     /* metrics not yet in the journal, as JSON text */
+		char *buf;
+		size_t len, cap;
+		int n;
+	} pending;
 	double pending_since;
 	int finishing;       /* the command ended: send the rest and stop */
 	int sent_all;        /* the sender saw the end acknowledged */
@@ -106,7 +112,77 @@ struct run {
 	double last_sample;
 	struct mt_scraper *scraper;
 	int log_fd;
+	/* Output waiting for the scraper thread: the pump only copies bytes,
+	 * so the command never waits for scraping (or a slow --scrape regex). */
+	struct chunk *q_head, *q_tail;
+	size_t q_bytes;
+	int q_done;             /* no more output will come */
+	pthread_mutex_t q_mu;
+	pthread_cond_t q_cv;    /* something queued, or done, or room again */
 };
+
+struct chunk {
+	struct chunk *next;
+	int which;
+	size_t n;
+	char data[];
+};
+
+#define QUEUE_MAX (64u << 20) /* bytes of output waiting to be scraped */
+
+static void queue_output(struct run *r, int which, const char *buf, size_t n)
+{
+	struct chunk *c = malloc(sizeof(*c) + n);
+
+	if (!c)
+		return; /* the bytes went out and into the log; only their metrics are lost */
+	c->next = NULL;
+	c->which = which;
+	c->n = n;
+	memcpy(c->data, buf, n);
+	pthread_mutex_lock(&r->q_mu);
+	/* Far behind: wait for room, the one way the scraper slows the command. */
+	while (r->q_bytes > QUEUE_MAX)
+		pthread_cond_wait(&r->q_cv, &r->q_mu);
+	if (r->q_tail)
+		r->q_tail->next = c;
+	else
+		r->q_head = c;
+	r->q_tail = c;
+	r->q_bytes += n;
+	pthread_cond_broadcast(&r->q_cv);
+	pthread_mutex_unlock(&r->q_mu);
+}
+
+static void on_metric(void *arg, const char *key, double value, long long step);
+
+static void *scrape_thread(void *arg)
+{
+	struct run *r = arg;
+
+	for (;;) {
+		struct chunk *c;
+
+		pthread_mutex_lock(&r->q_mu);
+		while (!r->q_head && !r->q_done)
+			pthread_cond_wait(&r->q_cv, &r->q_mu);
+		c = r->q_head;
+		if (c) {
+			r->q_head = c->next;
+			if (!r->q_head)
+				r->q_tail = NULL;
+			r->q_bytes -= c->n;
+			pthread_cond_broadcast(&r->q_cv);
+		}
+		pthread_mutex_unlock(&r->q_mu);
+		if (!c)
+			break; /* done and drained */
+		mt_scraper_feed(r->scraper, c->which, c->data, c->n, on_metric, r);
+		free(c);
+	}
+	mt_scraper_flush(r->scraper, on_metric, r);
+	return NULL;
+}
 
 static volatile sig_atomic_t got_signal, got_signal_code, got_child, got_winch;
 static int self_pipe[2] = { -1, -1 };
@@ -146,40 +222,91 @@ static json_t *batch_rec(void)
 	return json_pack("{s:s, s:[], s:[], s:[]}", "t", "batch", "metrics", "params", "tags");
 }
 
-/* Move the pending metrics into the journal (r->mu held). */
+/* Move the pending metrics into the journal as one batch record (r->mu
+ * held).  Built as text: a command printing metrics as fast as it can makes
+ * this the pump's hot path, and a JSON object per point would cost more
+ * than the scraping. */
 static void flush_pending_locked(struct run *r)
 {
-	json_t *rec;
+	static const char head[] = "{\"t\":\"batch\",\"metrics\":[";
+	static const char tail[] = "],\"params\":[],\"tags\":[]}\n";
+	struct pending *p = &r->pending;
 
-	if (!r->pending || !json_array_size(r->pending))
+	if (p->n == 0)
 		return;
-	rec = batch_rec();
-	json_object_set_new(rec, "metrics", r->pending);
-	r->pending = NULL;
-	if (cli_spool_append(&r->spool, rec))
+	/* The buffer was started with room for the head (see add_metric). */
+	memcpy(p->buf, head, sizeof(head) - 1);
+	memcpy(p->buf + p->len, tail, sizeof(tail) - 1);
+	if (mt_spool_append_line(r->spool.journal_fd, p->buf, p->len + sizeof(tail) - 1))
 		cli_warn("cannot write the spool journal: %s", strerror(errno));
-	json_decref(rec);
+	p->len = sizeof(head) - 1;
+	p->n = 0;
 	pthread_cond_signal(&r->cv);
+}
+
+/* Append s to the pending text as a JSON string (keys are metric names
+ * already, but a quote or a backslash must never break the record). */
+static void put_json_string(char *out, size_t *len, const char *s)
+{
+	out[(*len)++] = '"';
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\') {
+			out[(*len)++] = '\\';
+			out[(*len)++] = (char)c;
+		} else if (c < 0x20) {
+			*len += (size_t)sprintf(out + *len, "\\u%04x", c);
+		} else {
+			out[(*len)++] = (char)c;
+		}
+	}
+	out[(*len)++] = '"';
 }
 
 static void add_metric(struct run *r, const char *key, double value, long long step,
 		       long long ts)
 {
-	json_t *m = json_pack("{s:s, s:o, s:I, s:I}", "key", key, "value", mt_json_double_new(value),
-			      "timestamp", (json_int_t)ts, "step", (json_int_t)step);
+	struct pending *p = &r->pending;
+	size_t need = strlen(key) * 6 + 128;
 
 	pthread_mutex_lock(&r->mu);
 	if (r->closed) { /* a last system sample after the end: not kept */
 		pthread_mutex_unlock(&r->mu);
-		json_decref(m);
 		return;
 	}
-	if (!r->pending) {
-		r->pending = json_array();
-		r->pending_since = cli_now();
+	if (p->len + need + 64 > p->cap) {
+		size_t cap = p->cap ? p->cap * 2 : 65536;
+		char *b;
+
+		while (cap < p->len + need + 64)
+			cap *= 2;
+		if (!(b = realloc(p->buf, cap))) {
+			pthread_mutex_unlock(&r->mu);
+			cli_warn("out of memory: metric '%s' not kept", key);
+			return;
+		}
+		p->buf = b;
+		p->cap = cap;
+		if (p->len == 0)
+			p->len = sizeof("{\"t\":\"batch\",\"metrics\":[") - 1;
 	}
-	json_array_append_new(r->pending, m);
-	if (json_array_size(r->pending) >= MT_MAX_BATCH_METRICS)
+	if (p->n == 0)
+		r->pending_since = cli_now();
+	if (p->n)
+		p->buf[p->len++] = ',';
+	memcpy(p->buf + p->len, "{\"key\":", 7);
+	p->len += 7;
+	put_json_string(p->buf, &p->len, key);
+	if (isnan(value))
+		p->len += (size_t)sprintf(p->buf + p->len, ",\"value\":\"NaN\"");
+	else if (isinf(value))
+		p->len += (size_t)sprintf(p->buf + p->len, ",\"value\":\"%s\"",
+					  value > 0 ? "Infinity" : "-Infinity");
+	else
+		p->len += (size_t)sprintf(p->buf + p->len, ",\"value\":%.17g", value);
+	p->len += (size_t)sprintf(p->buf + p->len, ",\"timestamp\":%lld,\"step\":%lld}", ts, step);
+	if (++p->n >= MT_MAX_BATCH_METRICS)
 		flush_pending_locked(r);
 	pthread_mutex_unlock(&r->mu);
 }
@@ -376,14 +503,15 @@ static void *sender(void *arg)
 		}
 		finishing = r->finishing;
 		/* Scraped metrics wait at most a quarter second for company. */
-		if (r->pending && (finishing || cli_now() - r->pending_since >= 0.25))
+		if (r->pending.n && (finishing || cli_now() - r->pending_since >= 0.25))
 			flush_pending_locked(r);
 		pthread_mutex_unlock(&r->mu);
 		if (!finishing && r->sample_every > 0 && cli_now() >= next_sample) {
 			sample_system(r);
 			next_sample = cli_now() + r->sample_every;
 		}
-		cli_spool_flush(&r->spool);
+		if (!r->online) /* nothing acknowledges it now: make it durable here */
+			cli_spool_flush(&r->spool);
 		was_online = r->online;
 		rc = cli_spool_push(r->spool.dir, 1, &p, &f);
 		idle = rc || !p.progressed;
@@ -447,6 +575,10 @@ static int open_stream(struct stream *s, int ours, int *child_end)
 		}
 	} else if (pipe(fds)) {
 		return -1;
+	} else {
+		/* Room for a burst of output while we are busy elsewhere, so the
+		 * command rarely waits on us (the system's limit applies). */
+		fcntl(fds[0], F_SETPIPE_SZ, 1 << 20);
 	}
 	fcntl(fds[0], F_SETFD, FD_CLOEXEC);
 	s->fd = fds[0];
@@ -489,7 +621,7 @@ static int pump(struct run *r, struct stream *s)
 	if (r->log_fd >= 0 && write_all(r->log_fd, buf, (size_t)n))
 		r->log_fd = -1;
 	if (r->scraper)
-		mt_scraper_feed(r->scraper, s->which, buf, (size_t)n, on_metric, r);
+		queue_output(r, s->which, buf, (size_t)n);
 	return 1;
 }
 
@@ -735,7 +867,8 @@ int cmd_run(int argc, char **argv)
 	struct sigaction sa = { 0 };
 	struct rusage ru;
 	double t0 = cli_now(), kill_at = 0, exited_at = 0;
-	pthread_t th;
+	pthread_t th, scraper_th;
+	int scraping = 0;
 	char **cmd;
 	long long start_ms = mt_now_ms();
 	const char *exp;
@@ -788,6 +921,8 @@ int cmd_run(int argc, char **argv)
 	}
 	pthread_mutex_init(&r.mu, NULL);
 	pthread_cond_init(&r.cv, NULL);
+	pthread_mutex_init(&r.q_mu, NULL);
+	pthread_cond_init(&r.q_cv, NULL);
 
 	/* What the run starts with: creation, params, tags. */
 	exp = o_exp && *o_exp ? o_exp : getenv("MLFLOW_EXPERIMENT_NAME");
@@ -836,13 +971,14 @@ int cmd_run(int argc, char **argv)
 	/* Create the run now if the server answers quickly, so the command
 	 * can be told its id; otherwise it starts anyway, spooled. */
 	cli_client_patience(1, 2000, 3000);
-	cli_spool_flush(&r.spool);
 	if (cli_spool_push(r.spool.dir, 1, &first, &f) == 0) {
 		snprintf(r.run_id, sizeof(r.run_id), "%s", first.run_id);
 		r.online = 1;
 	} else if (f.transient || (f.code == CLI_SERVER && !f.status)) {
+		cli_spool_flush(&r.spool);
 		say_offline(&r, &f);
 	} else {
+		cli_spool_flush(&r.spool);
 		cli_error(f.code, "%s", f.msg);
 		cli_warn("the command runs on; its run stays spooled in %s", r.spool.dir);
 		r.said_offline = 1;
@@ -855,17 +991,10 @@ int cmd_run(int argc, char **argv)
 	set_env("MLTRACK_RUN_ID", r.run_id);
 	if (r.run_id[0]) {
 		/* An MLflow client in the command logs into this run. */
-		const char *q[] = { "run_id", r.run_id, NULL };
-		json_t *got = NULL;
-
 		set_env("MLFLOW_TRACKING_URI", cli_tracking_uri);
 		set_env("MLFLOW_RUN_ID", r.run_id);
-		if (cli_api("GET", "/api/2.0/mlflow/runs/get", q, NULL, &got, &f) == 0)
-			set_env("MLFLOW_EXPERIMENT_ID",
-				json_string_value(json_object_get(
-					json_object_get(json_object_get(got, "run"), "info"),
-					"experiment_id")));
-		json_decref(got);
+		if (first.experiment_id[0])
+			set_env("MLFLOW_EXPERIMENT_ID", first.experiment_id);
 	}
 
 	/* Signals: handled from here on, passed on to the command. */
@@ -899,6 +1028,12 @@ int cmd_run(int argc, char **argv)
 		if (r.sample_every > 0)
 			sample_system(&r); /* the baseline the first sample compares with */
 		pthread_create(&th, NULL, sender, &r);
+		if (r.scraper)
+			scraping = pthread_create(&scraper_th, NULL, scrape_thread, &r) == 0;
+		if (!scraping) {
+			mt_scraper_free(r.scraper);
+			r.scraper = NULL;
+		}
 	}
 
 	/* Pump until the command has exited and its streams are drained. */
@@ -922,7 +1057,7 @@ int cmd_run(int argc, char **argv)
 				pump(&r, &st[who[k]]);
 		/* Scraped points wait at most a quarter second for company. */
 		pthread_mutex_lock(&r.mu);
-		if (r.pending && cli_now() - r.pending_since >= 0.25)
+		if (r.pending.n && cli_now() - r.pending_since >= 0.25)
 			flush_pending_locked(&r);
 		pthread_mutex_unlock(&r.mu);
 		if (got_winch) {
@@ -964,8 +1099,13 @@ int cmd_run(int argc, char **argv)
 	for (int i = 0; i < 2; i++)
 		if (st[i].fd >= 0)
 			close(st[i].fd);
-	if (r.scraper)
-		mt_scraper_flush(r.scraper, on_metric, &r);
+	if (scraping) {
+		pthread_mutex_lock(&r.q_mu);
+		r.q_done = 1;
+		pthread_cond_broadcast(&r.q_cv);
+		pthread_mutex_unlock(&r.q_mu);
+		pthread_join(scraper_th, NULL);
+	}
 
 	/* The end: exit status, times, output, artifacts. */
 	{
@@ -1029,7 +1169,8 @@ int cmd_run(int argc, char **argv)
 			cli_warn("cannot write the spool journal: %s", strerror(errno));
 		pthread_mutex_unlock(&r.mu);
 		json_decref(rec);
-		cli_spool_flush(&r.spool);
+		if (!r.online)
+			cli_spool_flush(&r.spool);
 		if (r.child > 0 && !exec_errno) {
 			pthread_mutex_lock(&r.mu);
 			r.finishing = 1;
@@ -1054,6 +1195,7 @@ int cmd_run(int argc, char **argv)
 						r.run_id, status_s, code, wall, cli_tracking_uri,
 						r.run_id);
 			} else {
+				cli_spool_flush(&r.spool);
 				cli_spool_close(&r.spool);
 				if (!cli_quiet)
 					fprintf(stderr,
@@ -1065,7 +1207,7 @@ int cmd_run(int argc, char **argv)
 		}
 	}
 	mt_scraper_free(r.scraper);
-	json_decref(r.pending);
+	free(r.pending.buf);
 	free(r.nvidia_smi);
 	cli_list_free(&o_params);
 	cli_list_free(&o_tags);
@@ -1075,5 +1217,7 @@ int cmd_run(int argc, char **argv)
 	cli_client_cleanup();
 	pthread_mutex_destroy(&r.mu);
 	pthread_cond_destroy(&r.cv);
+	pthread_mutex_destroy(&r.q_mu);
+	pthread_cond_destroy(&r.q_cv);
 	return code;
 }

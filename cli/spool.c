@@ -123,8 +123,13 @@ void cli_spool_remove(const char *dir)
 
 /* ---- pushing ---- */
 
+/* The spool this process last asked the server to create a run for: a
+ * first attempt need not look for a run an earlier attempt made. */
+static char attempted[64];
+
 struct pusher {
 	const char *dir;
+	char experiment_id[32];
 	struct mt_spool_state st;
 	long long base;   /* journal offset of the window's first byte */
 	json_t *batch;    /* merged batch records not yet sent */
@@ -132,6 +137,7 @@ struct pusher {
 	size_t nm, np, nt;
 	int ended, progressed;
 	struct cli_fail *f;
+	int live;
 };
 
 /* Whether the journal's last complete record (ending at offset end) is the
@@ -217,7 +223,7 @@ static int experiment_id(json_t *rec, char *out, size_t n, struct cli_fail *f)
 static int create_run(struct pusher *p, json_t *rec)
 {
 	const char *spool_id = json_string_value(json_object_get(rec, "spool_id"));
-	char exp[64], filter[160];
+	char exp[32], filter[160];
 	json_t *body, *r = NULL, *runs, *tags;
 	const char *id;
 
@@ -225,6 +231,9 @@ static int create_run(struct pusher *p, json_t *rec)
 		spool_id = "";
 	if (experiment_id(rec, exp, sizeof(exp), p->f))
 		return -1;
+	snprintf(p->experiment_id, sizeof(p->experiment_id), "%s", exp);
+	if (p->live && strcmp(attempted, spool_id) != 0)
+		goto create;
 	snprintf(filter, sizeof(filter), "tags.`mltrack.spool_id` = '%s'", spool_id);
 	body = json_pack("{s:[s], s:s, s:i, s:s}", "experiment_ids", exp, "filter", filter,
 			 "max_results", 1, "run_view_type", "ALL");
@@ -242,6 +251,8 @@ static int create_run(struct pusher *p, json_t *rec)
 		return 0;
 	}
 	json_decref(r);
+create:
+	snprintf(attempted, sizeof(attempted), "%s", spool_id);
 	tags = json_pack("[{s:s, s:s}]", "key", "mltrack.spool_id", "value", spool_id);
 	body = json_pack("{s:s, s:o}", "experiment_id", exp, "tags", tags);
 	json_object_set(body, "start_time", json_object_get(rec, "start_time"));
@@ -257,6 +268,10 @@ static int create_run(struct pusher *p, json_t *rec)
 	id = json_string_value(
 		json_object_get(json_object_get(json_object_get(r, "run"), "info"), "run_id"));
 	snprintf(p->st.run_id, sizeof(p->st.run_id), "%s", id ? id : "");
+	cli_artifacts_known_uri(p->st.run_id,
+				json_string_value(json_object_get(
+					json_object_get(json_object_get(r, "run"), "info"),
+					"artifact_uri")));
 	json_decref(r);
 	if (!id) {
 		cli_fail_set(p->f, CLI_SERVER, "the server created a run without an id");
@@ -267,11 +282,13 @@ static int create_run(struct pusher *p, json_t *rec)
 
 static int send_batch(struct pusher *p, json_t *b)
 {
-	json_t *body = json_deep_copy(b);
+	json_t *body = json_pack("{s:s, s:O, s:O, s:O}", "run_id", p->st.run_id, "metrics",
+				 json_object_get(b, "metrics"), "params",
+				 json_object_get(b, "params"), "tags", json_object_get(b, "tags"));
 	int rc;
 
-	json_object_del(body, "t");
-	json_object_set_new(body, "run_id", json_string(p->st.run_id));
+	if (!body) /* a record without its three lists */
+		return cli_fail_set(p->f, CLI_USAGE, "a damaged batch record in %s", p->dir);
 	rc = cli_api("POST", "/api/2.0/mlflow/runs/log-batch", NULL, body, NULL, p->f);
 	json_decref(body);
 	return rc;
@@ -418,10 +435,11 @@ no_run:
 
 int cli_spool_push(const char *dir, int live, struct cli_push *out, struct cli_fail *f)
 {
-	struct pusher p = { .dir = dir, .f = f };
+	struct pusher p = { .dir = dir, .f = f, .live = live };
 	struct mt_err err = { 0 };
 	char path[4200], *buf = NULL;
 	int fd = -1, rc = -1;
+	long long win;
 	struct stat st;
 
 	memset(f, 0, sizeof(*f));
@@ -431,14 +449,24 @@ int cli_spool_push(const char *dir, int live, struct cli_push *out, struct cli_f
 		return -1;
 	}
 	snprintf(path, sizeof(path), "%s/journal", dir);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) ||
-	    !(buf = malloc(WINDOW))) {
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st)) {
 		fail_io(f, "cannot read", path);
 		goto out;
 	}
 	p.base = p.st.acked;
+	/* What is there to read, within a window; records written after the
+	 * fstat wait for the next push. */
+	win = st.st_size - p.base;
+	if (win > WINDOW)
+		win = WINDOW;
+	if (win <= 0)
+		goto done;
+	if (!(buf = malloc((size_t)win))) {
+		fail_io(f, "cannot read", path);
+		goto out;
+	}
 	for (;;) {
-		ssize_t n = pread(fd, buf, WINDOW, p.base);
+		ssize_t n = pread(fd, buf, (size_t)win, p.base);
 		size_t used = 0;
 		int prc;
 
@@ -461,11 +489,13 @@ int cli_spool_push(const char *dir, int live, struct cli_push *out, struct cli_f
 			break; /* only a partial record is left */
 		p.base += (long long)used;
 	}
+done:
 	out->size = p.base;
 	rc = 0;
 out:
 	json_decref(p.batch);
 	snprintf(out->run_id, sizeof(out->run_id), "%s", p.st.run_id);
+	snprintf(out->experiment_id, sizeof(out->experiment_id), "%s", p.experiment_id);
 	out->acked = p.st.acked;
 	out->ended = p.ended || (rc == 0 && fd >= 0 && last_is_end(fd, p.base));
 	out->progressed = p.progressed;

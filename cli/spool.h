@@ -37,6 +37,7 @@ void cli_spool_close(struct cli_spool *s);
 /* What a push learned. */
 struct cli_push {
 	char run_id[64];  /* the server's run id, once known */
+	char experiment_id[32]; /* its experiment, when this push created or found it */
 	long long acked;  /* journal bytes acknowledged */
 	long long size;   /* journal bytes complete (records) */
 	int ended;        /* the end record was acknowledged */

@@ -8,10 +8,40 @@
 
 #include "mt_spool.h"
 
+int mt_spool_append_line(int fd, const char *line, size_t n)
+{
+	size_t off = 0;
+
+	if (n == 0 || line[n - 1] != '\n') {
+		errno = EINVAL;
+		return -1;
+	}
+	if (n > MT_SPOOL_MAX_RECORD) {
+		errno = EFBIG;
+		return -1;
+	}
+	/* One write is one record for a reader; a short write (disk full,
+	 * signal) is finished here so the line is never left half. */
+	while (off < n) {
+		ssize_t w = write(fd, line + off, n - off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			if (w == 0)
+				errno = ENOSPC;
+			return -1;
+		}
+		off += (size_t)w;
+	}
+	return 0;
+}
+
 int mt_spool_append(int fd, json_t *rec)
 {
 	char *s = json_dumps(rec, JSON_COMPACT);
-	size_t n, off = 0;
+	size_t n;
+	int rc, e;
 
 	if (!s) {
 		errno = ENOMEM;
@@ -19,29 +49,11 @@ int mt_spool_append(int fd, json_t *rec)
 	}
 	n = strlen(s);
 	s[n++] = '\n'; /* over the NUL: the line is written by length */
-	if (n > MT_SPOOL_MAX_RECORD) {
-		free(s);
-		errno = EFBIG;
-		return -1;
-	}
-	/* One write is one record for a reader; a short write (disk full,
-	 * signal) is finished here so the line is never left half. */
-	while (off < n) {
-		ssize_t w = write(fd, s + off, n - off);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			int e = w < 0 ? errno : ENOSPC;
-
-			free(s);
-			errno = e;
-			return -1;
-		}
-		off += (size_t)w;
-	}
+	rc = mt_spool_append_line(fd, s, n);
+	e = errno;
 	free(s);
-	return 0;
+	errno = e;
+	return rc;
 }
 
 int mt_spool_parse(const char *buf, size_t n, size_t *consumed, mt_spool_fn fn, void *arg,
@@ -138,11 +150,10 @@ int mt_spool_state_write(const char *dir, const struct mt_spool_state *st, struc
 	ok = write(fd, body, n) == (ssize_t)n && fsync(fd) == 0;
 	ok = close(fd) == 0 && ok;
 	free(body);
+	/* The file is durable before it replaces the old one; the rename itself
+	 * need not be: after a crash the older state only means a replay, and
+	 * replays are harmless. */
 	if (!ok || rename(tmp, path))
 		return mt_err_set(err, MT_EINTERNAL, "cannot write %s: %s", path, strerror(errno));
-	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
-		fsync(fd);
-		close(fd);
-	}
 	return 0;
 }

@@ -5,7 +5,7 @@
  * A spooled run is a directory holding
  *   journal  append-only records, one compact JSON object per line;
  *   state    {"run_id": "<server id or empty>", "acked": <journal offset>},
- *            replaced atomically (write, fsync, rename, fsync dir);
+ *            replaced atomically (write, fsync, rename);
  *   lock     flock'd by the live `mltrack run` that writes the journal;
  *   files the journal names (output.log, uncommitted.patch).
  *
@@ -33,6 +33,10 @@
 
 /* Append rec as one line with a single write(2).  0, or -1 with errno. */
 int mt_spool_append(int fd, json_t *rec);
+/* Append a record already serialised: line[0..n) is one compact JSON
+ * object ending in '\n' (the caller's promise; the reader checks).  0, or -1
+ * with errno (EINVAL when it does not end in '\n' or is too long). */
+int mt_spool_append_line(int fd, const char *line, size_t n);
 
 /* Called for each complete record; end is the offset just past its '\n'
  * (relative to the buffer's start).  Nonzero stops the parse and is
@@ -55,7 +59,9 @@ struct mt_spool_state {
 /* Read dir/state; a missing file is the initial state (0, "").  -1 with err
  * when it exists but is not a valid state. */
 int mt_spool_state_read(const char *dir, struct mt_spool_state *st, struct mt_err *err);
-/* Replace dir/state atomically and durably.  0, or -1 with err. */
+/* Replace dir/state atomically (the new file is fsync'd before the rename;
+ * a rename lost in a crash leaves the older state, which only means a
+ * harmless replay).  0, or -1 with err. */
 int mt_spool_state_write(const char *dir, const struct mt_spool_state *st, struct mt_err *err);
 
 #endif
