@@ -175,6 +175,8 @@ double cli_now(void);
 /* ---- commands ---- */
 
 int cmd_artifacts(int argc, char **argv);
+int cmd_log(int, char **);
+int cmd_experiments(int, char **);
 int cmd_run(int argc, char **argv);
 
 /* Shared with `mltrack run --artifacts`: upload each of locals (files or
