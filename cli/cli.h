@@ -175,6 +175,7 @@ double cli_now(void);
 /* ---- commands ---- */
 
 int cmd_artifacts(int argc, char **argv);
+int cmd_runs(int argc, char **argv);
 int cmd_log(int, char **);
 int cmd_experiments(int, char **);
 int cmd_run(int argc, char **argv);

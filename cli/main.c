@@ -20,6 +20,7 @@ static const struct cli_cmd commands[] = {
 	{ "run", cmd_run, "run a command as a tracked run (mltrack run -- ./train)" },
 	{ "sync", cmd_sync, "upload runs spooled while the server was unreachable" },
 	{ "artifacts", cmd_artifacts, "list, upload and download a run's artifacts" },
+	{ "runs", cmd_runs, "list, show and compare runs" },
 	{ "log", cmd_log, "log a metric, param, tag or artifact to a run" },
 	{ "experiments", cmd_experiments, "list and create experiments" },
 	{ NULL, NULL, NULL },
