@@ -184,6 +184,20 @@ static void *scrape_thread(void *arg)
 	return NULL;
 }
 
+/* MLTRACK_TRACE=1: where the time of a run goes, on stderr. */
+static int trace_on = -1;
+static double trace_t0;
+
+static void trace(const char *what)
+{
+	if (trace_on < 0) {
+		trace_on = getenv("MLTRACK_TRACE") && *getenv("MLTRACK_TRACE");
+		trace_t0 = cli_now();
+	}
+	if (trace_on)
+		fprintf(stderr, "mltrack: trace %7.1f ms  %s\n", (cli_now() - trace_t0) * 1000, what);
+}
+
 static volatile sig_atomic_t got_signal, got_signal_code, got_child, got_winch;
 static int self_pipe[2] = { -1, -1 };
 
@@ -874,6 +888,7 @@ int cmd_run(int argc, char **argv)
 	const char *exp;
 	int exited = 0, code;
 
+	trace("start");
 	if ((rc = cli_parse(&run_spec, argc, argv)))
 		return rc < 0 ? CLI_OK : rc;
 	cmd = (char **)o_cmd.v;
@@ -912,7 +927,9 @@ int cmd_run(int argc, char **argv)
 		mt_scraper_free(r.scraper);
 		return cli_fail_report(&f);
 	}
+	trace("parsed");
 	cli_sync_all(1, 2000);
+	trace("quick sync");
 	if (cli_spool_create(&r.spool, &f)) {
 		json_decref(explicit_params);
 		json_decref(tags);
@@ -934,7 +951,6 @@ int cmd_run(int argc, char **argv)
 		json_object_set_new(rec, "experiment_id", json_string(getenv("MLFLOW_EXPERIMENT_ID")));
 	if (o_name && *o_name)
 		json_object_set_new(rec, "run_name", json_string(o_name));
-	journal(&r, rec);
 	params = collect_params(explicit_params, o_cmd.n, cmd);
 	cmdline = command_line(o_cmd.n, cmd, MT_MAX_TAG_VALUE_LEN);
 	json_array_append_new(tags, kv("mltrack.command", cmdline ? cmdline : cmd[0]));
@@ -953,8 +969,11 @@ int cmd_run(int argc, char **argv)
 			json_array_append_new(tags, kv("mlflow.source.git.repoURL", git.repo_url));
 		json_array_append_new(tags, kv("mltrack.git.dirty", git.dirty ? "true" : "false"));
 	}
+	trace("git provenance");
+	/* The tags go with the creation (one request less); params follow. */
+	json_object_set_new(rec, "tags", tags);
+	journal(&r, rec);
 	journal_kv(&r, "params", params);
-	journal_kv(&r, "tags", tags);
 	if (git.found && git.dirty) {
 		long long bytes;
 
@@ -970,6 +989,7 @@ int cmd_run(int argc, char **argv)
 
 	/* Create the run now if the server answers quickly, so the command
 	 * can be told its id; otherwise it starts anyway, spooled. */
+	trace("journal written");
 	cli_client_patience(1, 2000, 3000);
 	if (cli_spool_push(r.spool.dir, 1, &first, &f) == 0) {
 		snprintf(r.run_id, sizeof(r.run_id), "%s", first.run_id);
@@ -1014,6 +1034,7 @@ int cmd_run(int argc, char **argv)
 	if (open_stream(&st[0], STDOUT_FILENO, &out_end) ||
 	    open_stream(&st[1], STDERR_FILENO, &err_end))
 		return cli_error(CLI_USAGE, "cannot create the command's output: %s", strerror(errno));
+	trace("run created");
 	t0 = cli_now();
 	r.child = start_child(cmd, out_end, err_end, &exec_errno);
 	close(out_end);
@@ -1096,6 +1117,7 @@ int cmd_run(int argc, char **argv)
 		if (exited && ((st[0].fd < 0 && st[1].fd < 0) || cli_now() - exited_at > 2))
 			break;
 	}
+	trace("command ended");
 	for (int i = 0; i < 2; i++)
 		if (st[i].fd >= 0)
 			close(st[i].fd);
@@ -1141,11 +1163,15 @@ int cmd_run(int argc, char **argv)
 		flush_pending_locked(&r);
 		pthread_mutex_unlock(&r.mu);
 		if (r.log_fd >= 0) {
-			fsync(r.log_fd);
+			struct stat lst;
+			int empty = fstat(r.log_fd, &lst) == 0 && lst.st_size == 0;
+
 			close(r.log_fd);
 			snprintf(path, sizeof(path), "%s/output.log", r.spool.dir);
-			journal(&r, json_pack("{s:s, s:s, s:s}", "t", "artifact", "local", path, "dest",
-					      "mltrack"));
+			/* A command that printed nothing has no log to keep. */
+			if (!empty)
+				journal(&r, json_pack("{s:s, s:s, s:s}", "t", "artifact", "local", path,
+						      "dest", "mltrack"));
 		}
 		for (int i = 0; i < o_artifacts.n; i++) {
 			char *abs = realpath(o_artifacts.v[i], NULL);
@@ -1176,7 +1202,9 @@ int cmd_run(int argc, char **argv)
 			r.finishing = 1;
 			pthread_cond_signal(&r.cv);
 			pthread_mutex_unlock(&r.mu);
+			trace("end journaled");
 			pthread_join(th, NULL);
+			trace("sender done");
 		} else {
 			/* No sender was started: one push says how the run failed. */
 			struct cli_push p;

@@ -6,11 +6,13 @@
  * at one `done:` label, so nothing outlives the call.
  */
 #include <ctype.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <git2.h>
@@ -343,6 +345,38 @@ done:
 	return ret;
 }
 
+/* Whether dir or a directory above it has a .git entry: a cheap test that
+ * libgit2's discovery (which has the last word) could find a work tree. */
+static int maybe_in_repo(const char *dir)
+{
+	char *p = realpath(dir, NULL), *slash;
+	char probe[PATH_MAX + 8];
+	int found = 0;
+
+	if (!p)
+		return 1; /* let libgit2 say what is wrong */
+	for (;;) {
+		struct stat st;
+
+		snprintf(probe, sizeof(probe), "%s/.git", strcmp(p, "/") ? p : "");
+		if (lstat(probe, &st) == 0) {
+			found = 1;
+			break;
+		}
+		slash = strrchr(p, '/');
+		if (!slash || slash == p) {
+			if (slash && p[1]) {
+				p[1] = '\0';
+				continue;
+			}
+			break;
+		}
+		*slash = '\0';
+	}
+	free(p);
+	return found;
+}
+
 int cli_git_provenance(struct cli_git *out, const char *dir, char *err, size_t n)
 {
 	git_repository *repo = NULL;
@@ -354,6 +388,9 @@ int cli_git_provenance(struct cli_git *out, const char *dir, char *err, size_t n
 	memset(out, 0, sizeof(*out));
 	if (err && n)
 		err[0] = '\0';
+	/* Most runs outside a repository should not pay for libgit2's start. */
+	if (!maybe_in_repo(dir))
+		return 0;
 	if (git_libgit2_init() < 0)
 		return errf(err, n, "cannot initialise libgit2");
 	rc = open_worktree(&repo, dir, err, n);

@@ -254,6 +254,8 @@ static int create_run(struct pusher *p, json_t *rec)
 create:
 	snprintf(attempted, sizeof(attempted), "%s", spool_id);
 	tags = json_pack("[{s:s, s:s}]", "key", "mltrack.spool_id", "value", spool_id);
+	if (json_is_array(json_object_get(rec, "tags")))
+		json_array_extend(tags, json_object_get(rec, "tags"));
 	body = json_pack("{s:s, s:o}", "experiment_id", exp, "tags", tags);
 	json_object_set(body, "start_time", json_object_get(rec, "start_time"));
 	if (json_object_get(rec, "run_name"))
@@ -444,10 +446,8 @@ int cli_spool_push(const char *dir, int live, struct cli_push *out, struct cli_f
 
 	memset(f, 0, sizeof(*f));
 	memset(out, 0, sizeof(*out));
-	if (mt_spool_state_read(dir, &p.st, &err)) {
-		cli_fail_set(f, CLI_USAGE, "%s", err.msg);
-		return -1;
-	}
+	if (mt_spool_state_read(dir, &p.st, &err))
+		cli_warn("%s", err.msg);
 	snprintf(path, sizeof(path), "%s/journal", dir);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st)) {
 		fail_io(f, "cannot read", path);

@@ -111,14 +111,16 @@ int mt_spool_state_read(const char *dir, struct mt_spool_state *st, struct mt_er
 	if (!j) {
 		if (access(path, F_OK) != 0 && errno == ENOENT)
 			return 0;
-		return mt_err_set(err, MT_EINVAL, "%s: %s", path, je.text);
+		mt_err_set(err, MT_EINVAL, "%s is damaged (%s); starting over", path, je.text);
+		return 1;
 	}
 	id = json_object_get(j, "run_id");
 	acked = json_object_get(j, "acked");
 	if (!json_is_string(id) || json_string_length(id) >= sizeof(st->run_id) ||
 	    !json_is_integer(acked) || json_integer_value(acked) < 0) {
 		json_decref(j);
-		return mt_err_set(err, MT_EINVAL, "%s is damaged", path);
+		mt_err_set(err, MT_EINVAL, "%s is damaged; starting over", path);
+		return 1;
 	}
 	snprintf(st->run_id, sizeof(st->run_id), "%s", json_string_value(id));
 	st->acked = json_integer_value(acked);
@@ -147,12 +149,11 @@ int mt_spool_state_write(const char *dir, const struct mt_spool_state *st, struc
 		free(body);
 		return mt_err_set(err, MT_EINTERNAL, "cannot write %s: %s", tmp, strerror(errno));
 	}
-	ok = write(fd, body, n) == (ssize_t)n && fsync(fd) == 0;
+	/* Not fsync'd: after a crash an older, missing or damaged state only
+	 * means a replay from further back, and replays are harmless. */
+	ok = write(fd, body, n) == (ssize_t)n;
 	ok = close(fd) == 0 && ok;
 	free(body);
-	/* The file is durable before it replaces the old one; the rename itself
-	 * need not be: after a crash the older state only means a replay, and
-	 * replays are harmless. */
 	if (!ok || rename(tmp, path))
 		return mt_err_set(err, MT_EINTERNAL, "cannot write %s: %s", path, strerror(errno));
 	return 0;

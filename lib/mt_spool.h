@@ -5,7 +5,7 @@
  * A spooled run is a directory holding
  *   journal  append-only records, one compact JSON object per line;
  *   state    {"run_id": "<server id or empty>", "acked": <journal offset>},
- *            replaced atomically (write, fsync, rename);
+ *            replaced by rename, not fsync'd: losing it only means a replay;
  *   lock     flock'd by the live `mltrack run` that writes the journal;
  *   files the journal names (output.log, uncommitted.patch).
  *
@@ -56,12 +56,12 @@ struct mt_spool_state {
 	long long acked; /* journal bytes the server has acknowledged */
 };
 
-/* Read dir/state; a missing file is the initial state (0, "").  -1 with err
- * when it exists but is not a valid state. */
+/* Read dir/state.  0: read, or missing (the initial state: 0, "").  1: it
+ * was damaged (a crash can do that, since it is not fsync'd): st is the
+ * initial state, err says so, and the caller replays from the start, which
+ * is harmless. */
 int mt_spool_state_read(const char *dir, struct mt_spool_state *st, struct mt_err *err);
-/* Replace dir/state atomically (the new file is fsync'd before the rename;
- * a rename lost in a crash leaves the older state, which only means a
- * harmless replay).  0, or -1 with err. */
+/* Replace dir/state atomically (rename), without fsync.  0, or -1 with err. */
 int mt_spool_state_write(const char *dir, const struct mt_spool_state *st, struct mt_err *err);
 
 #endif

@@ -266,12 +266,13 @@ class TestRun(RunCase):
             f.write(os.urandom(50000))
         with open(os.path.join(self.tmp, "metrics.json"), "w") as f:
             f.write('{"a": 1}')
-        self.mltrack("run", "-e", self.exp, "--artifacts", "ckpt", "--artifacts", "metrics.json",
-                     "--artifacts", "missing.txt", "--", "true", check=0)
+        p = self.mltrack("run", "-e", self.exp, "--artifacts", "ckpt", "--artifacts",
+                         "metrics.json", "--artifacts", "missing.txt", "--", "true", check=0)
+        self.assertIn(b"--artifacts 'missing.txt'", p.stderr)
         rid = self.only_run()["info"]["run_id"]
         r = mtapi.get("artifacts/list", run_id=rid)
-        self.assertEqual(sorted(f["path"] for f in r.body["files"]),
-                         ["ckpt", "metrics.json", "mltrack"])
+        # `true` prints nothing, so there is no mltrack/output.log to keep.
+        self.assertEqual(sorted(f["path"] for f in r.body["files"]), ["ckpt", "metrics.json"])
         r = mtapi.get("artifacts/list", run_id=rid, path="ckpt/sub")
         self.assertEqual([(f["path"], f["file_size"]) for f in r.body["files"]],
                          [("ckpt/sub/w.bin", 50000)])
