@@ -28,6 +28,7 @@
 #include <pty.h>
 #include <pwd.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -156,10 +157,21 @@ static void queue_output(struct run *r, int which, const char *buf, size_t n)
 
 static void on_metric(void *arg, const char *key, double value, long long step);
 
+/* The scraper and the sender yield the CPU to the command: on a small
+ * machine a training program printing as fast as it can should not share
+ * its core evenly with the bookkeeping, which catches up afterwards. */
+static void lower_priority(void)
+{
+	if (setpriority(PRIO_PROCESS, (id_t)gettid(), 10)) {
+		/* not allowed: run at the same priority */
+	}
+}
+
 static void *scrape_thread(void *arg)
 {
 	struct run *r = arg;
 
+	lower_priority();
 	for (;;) {
 		struct chunk *c;
 
@@ -220,13 +232,15 @@ static void on_signal(int sig, siginfo_t *si, void *ctx)
 	errno = e;
 }
 
-/* Append a record under the lock and wake the sender. */
+/* Append a record under the lock.  The sender is not woken: it sends what
+ * has gathered every half second (and everything at the end), so a burst
+ * of output does not turn into a burst of requests competing with the
+ * command for the machine. */
 static void journal(struct run *r, json_t *rec)
 {
 	pthread_mutex_lock(&r->mu);
 	if (cli_spool_append(&r->spool, rec))
 		cli_warn("cannot write the spool journal: %s", strerror(errno));
-	pthread_cond_signal(&r->cv);
 	pthread_mutex_unlock(&r->mu);
 	json_decref(rec);
 }
@@ -255,7 +269,6 @@ static void flush_pending_locked(struct run *r)
 		cli_warn("cannot write the spool journal: %s", strerror(errno));
 	p->len = sizeof(head) - 1;
 	p->n = 0;
-	pthread_cond_signal(&r->cv);
 }
 
 /* Append s to the pending text as a JSON string (keys are metric names
@@ -494,6 +507,9 @@ static void *sender(void *arg)
 	double deadline = 0, next_sample = cli_now() + r->sample_every;
 	int idle = 0;
 
+	lower_priority();
+	if (r->sample_every > 0)
+		sample_system(r); /* the baseline the first sample compares with */
 	for (;;) {
 		struct cli_push p;
 		struct cli_fail f;
@@ -618,7 +634,7 @@ static int write_all(int fd, const char *p, size_t n)
 /* Copy what is readable on s; 0 at end of stream. */
 static int pump(struct run *r, struct stream *s)
 {
-	char buf[65536];
+	static char buf[256 * 1024]; /* the main thread's alone */
 	ssize_t n = read(s->fd, buf, sizeof(buf));
 
 	if (n < 0 && (errno == EINTR || errno == EAGAIN))
@@ -647,51 +663,42 @@ static void set_env(const char *k, const char *v)
 		unsetenv(k);
 }
 
-/* Start the command; stdin is shared, stdout/stderr go to the streams. */
+/* Start the command; stdin is shared, stdout/stderr go to the streams.
+ * posix_spawn (a vfork underneath) rather than fork: copying this process's
+ * page tables, with libcurl, libgit2 and their libraries mapped, is most
+ * of what a plain fork costs the command's start.  Every signal the
+ * command sees is back at its default, none blocked; glibc reports a
+ * program that cannot be run as the return value. */
 static pid_t start_child(char **argv, int out_end, int err_end, int *exec_errno)
 {
-	int ep[2];
-	pid_t pid;
-	ssize_t n;
-	int e = 0;
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	sigset_t all, none;
+	pid_t pid = -1;
+	int e;
 
-	if (pipe2(ep, O_CLOEXEC))
+	sigfillset(&all);
+	sigemptyset(&none);
+	if (posix_spawn_file_actions_init(&fa))
 		return -1;
-	pid = fork();
-	if (pid < 0) {
-		close(ep[0]);
-		close(ep[1]);
+	if (posix_spawnattr_init(&at)) {
+		posix_spawn_file_actions_destroy(&fa);
 		return -1;
 	}
-	if (pid == 0) {
-		sigset_t none;
-		struct sigaction dfl = { .sa_handler = SIG_DFL };
-
-		sigemptyset(&none);
-		for (int sig = 1; sig < 32; sig++)
-			if (sig != SIGKILL && sig != SIGSTOP)
-				sigaction(sig, &dfl, NULL);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		if (dup2(out_end, 1) < 0 || dup2(err_end, 2) < 0)
-			_exit(127);
-		if (out_end > 2)
-			close(out_end);
-		if (err_end > 2 && err_end != out_end)
-			close(err_end);
-		execvp(argv[0], argv);
-		e = errno;
-		if (write(ep[1], &e, sizeof(e)) < 0) {
-			/* the parent sees EOF and a lost error: 127 all the same */
-		}
-		_exit(127);
-	}
-	close(ep[1]);
-	do
-		n = read(ep[0], &e, sizeof(e));
-	while (n < 0 && errno == EINTR);
-	close(ep[0]);
-	*exec_errno = n == (ssize_t)sizeof(e) ? e : 0;
-	return pid;
+	posix_spawn_file_actions_adddup2(&fa, out_end, 1);
+	posix_spawn_file_actions_adddup2(&fa, err_end, 2);
+	if (out_end > 2)
+		posix_spawn_file_actions_addclose(&fa, out_end);
+	if (err_end > 2 && err_end != out_end)
+		posix_spawn_file_actions_addclose(&fa, err_end);
+	posix_spawnattr_setsigdefault(&at, &all);
+	posix_spawnattr_setsigmask(&at, &none);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+	e = posix_spawnp(&pid, argv[0], &fa, &at, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&at);
+	*exec_errno = e;
+	return e ? -1 : pid;
 }
 
 /* ---- what the run records ---- */
@@ -1046,8 +1053,6 @@ int cmd_run(int argc, char **argv)
 		r.nvidia_smi = r.sample_every > 0 ? find_in_path("nvidia-smi") : NULL;
 	}
 	if (r.child > 0 && !exec_errno) {
-		if (r.sample_every > 0)
-			sample_system(&r); /* the baseline the first sample compares with */
 		pthread_create(&th, NULL, sender, &r);
 		if (r.scraper)
 			scraping = pthread_create(&scraper_th, NULL, scrape_thread, &r) == 0;
@@ -1131,7 +1136,9 @@ int cmd_run(int argc, char **argv)
 
 	/* The end: exit status, times, output, artifacts. */
 	{
-		double wall = cli_now() - t0;
+		/* The command's own time: from its start to its exit, not to the
+		 * end of our bookkeeping. */
+		double wall = (exited ? exited_at : cli_now()) - t0;
 		const char *status_s;
 		char codebuf[32];
 		long long now = mt_now_ms();

@@ -9,9 +9,19 @@
 #    (under mltrack: its mltrack.wall_time_s metric, measured from fork to
 #    exit with wait4) against the same command alone; mltrack's total time,
 #    which also covers sending all the points; and the points that arrived.
-# Both against this run's mltrackd with durable PostgreSQL, over loopback.
+# Both against this run's mltrackd with durable PostgreSQL, over loopback,
+# run from a small clean git work tree (so provenance is included).
 echo "== 7. mltrack run: overhead and a command printing 100,000 metric lines"
 export MLTRACK_TRACKING_URI="$BASE" MLTRACK_SPOOL_DIR="$WORK/spool" HOME="$WORK"
+# Where a user runs training: a small, clean git work tree (provenance is
+# part of the cost), not this source tree with whatever it has uncommitted.
+mkdir -p "$WORK/proj/src"
+for i in 1 2 3 4 5 6 7 8; do echo "print($i)" >"$WORK/proj/src/m$i.py"; done
+git -C "$WORK/proj" init -q
+git -C "$WORK/proj" add -A
+git -C "$WORK/proj" -c user.name=bench -c user.email=bench@example.com commit -q -m init
+git -C "$WORK/proj" remote add origin https://example.com/team/proj.git
+cd "$WORK/proj"
 printf '#!/bin/sh\nexec awk '"'"'BEGIN { for (i = 0; i < 100000; i++) printf "loss: %%d\\n", i }'"'"'\n' \
 	>"$WORK/hundredk.sh"
 chmod +x "$WORK/hundredk.sh"
@@ -65,6 +75,10 @@ print(json.dumps({
 }))
 PY
 cli_json=$(cat "$WORK/cli.out")
+echo "where the time of one 'mltrack run -- true' goes (MLTRACK_TRACE=1):"
+MLTRACK_TRACE=1 "$BUILD/mltrack" -q run -e bench-cli -- true 2>&1 | sed 's/^/  /'
+echo "and of one run of the 100,000-line command:"
+MLTRACK_TRACE=1 "$BUILD/mltrack" -q run -e bench-cli-trace -- "$WORK/hundredk.sh" 2>&1 >/dev/null | sed 's/^/  /'
 cj() { echo "$cli_json" | python3 -c 'import json,sys; v=json.load(sys.stdin)[sys.argv[1]]; print(v if isinstance(v, list) else "%.1f" % v)' "$1"; }
 echo "mltrack run -- true: $(cj true_wrapped_ms) ms median; true alone $(cj true_alone_ms) ms; overhead $(cj overhead_ms) ms"
 echo "100,000 metric lines: command alone $(cj child_alone_ms) ms, under mltrack $(cj child_wrapped_ms) ms (ratio $(cj child_ratio)); mltrack until all points sent $(cj total_ms) ms; points stored per run $(cj points)"
@@ -72,3 +86,4 @@ row "mltrack run -- true, overhead over true (median of 30)" "$(cj overhead_ms) 
 row "100k metric lines: the command's wall time under mltrack / alone" "$(cj child_ratio)" "<= 1.10"
 row "100k metric lines: mltrack's total time, all points sent" "$(cj total_ms) ms (command alone $(cj child_alone_ms) ms)" ""
 row "100k metric lines: points stored per run (5 runs)" "$(cj points)" "100000 each"
+cd "$ROOT"
