@@ -13,13 +13,17 @@
  * loses anything (see docs/cli/log.md).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "mt_json.h"
 #include "mt_limits.h"
+#include "mt_spool.h"
 #include "mt_util.h"
 #include "mt_validate.h"
 
@@ -92,6 +96,51 @@ static int parse_i64(const char *s, long long *out)
 	return *end || errno ? -1 : 0;
 }
 
+/*
+ * Inside `mltrack run` (no --run given, MLTRACK_SPOOL_RUN names the run's
+ * spool and its writer is alive), a value goes into the run's journal, not
+ * over the network: the run sends it with everything else, so it is not
+ * lost while the server is away and the training script does not wait.
+ * Returns an exit code when it handled the value, -1 when it does not
+ * apply (the caller posts).
+ */
+static int spool_into_run(const char *field, json_t *item)
+{
+	const char *dir = getenv("MLTRACK_SPOOL_RUN");
+	char path[4200];
+	json_t *rec;
+	int fd, rc;
+
+	if (o_run && *o_run)
+		return -1; /* an explicit run: talk to the server */
+	if (!dir || !*dir)
+		return -1;
+	/* The enclosing mltrack run holds the lock while it writes; if we can
+	 * take it, that run is over and its journal must not grow. */
+	snprintf(path, sizeof(path), "%s/lock", dir);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	snprintf(path, sizeof(path), "%s/journal", dir);
+	fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	rec = json_pack("{s:s, s:[], s:[], s:[]}", "t", "batch", "metrics", "params", "tags");
+	json_array_append(json_object_get(rec, field), item);
+	rc = mt_spool_append(fd, rec);
+	close(fd);
+	json_decref(rec);
+	if (rc)
+		return cli_error(CLI_USAGE, "cannot write the run's spool %s: %s", path,
+				 strerror(errno));
+	return CLI_OK;
+}
+
 /* POST one JSON call with the patience a training script can afford: the
  * attempts of MLTRACK_HTTP_RETRIES, but a short connect timeout, so a
  * host that is down costs seconds, not minutes.  Steals body. */
@@ -154,6 +203,16 @@ static int cmd_metric(int argc, char **argv)
 		return cli_error(CLI_USAGE,
 				 "option '--timestamp': '%s' is not a time in milliseconds since 1970",
 				 o_timestamp);
+	{
+		json_t *m = json_pack("{s:s, s:o, s:I, s:I}", "key", o_key, "value",
+				      mt_json_double_new(v), "timestamp", (json_int_t)ts, "step",
+				      (json_int_t)step);
+
+		rc = spool_into_run("metrics", m);
+		json_decref(m);
+		if (rc >= 0)
+			return rc;
+	}
 	if (!(run = pick_run()))
 		return CLI_USAGE;
 	return post("runs/log-metric",
@@ -203,6 +262,14 @@ static int log_kv(const struct cli_spec *spec, const char *what, size_t max,
 	if (mt_validate_key(what, o_key, &err) ||
 	    mt_validate_value_len(what, o_key, o_value, max, &err))
 		return cli_error(CLI_USAGE, "%s", err.msg);
+	{
+		json_t *kv = json_pack("{s:s, s:s}", "key", o_key, "value", o_value);
+
+		rc = spool_into_run(strcmp(what, "param") == 0 ? "params" : "tags", kv);
+		json_decref(kv);
+		if (rc >= 0)
+			return rc;
+	}
 	if (!(run = pick_run()))
 		return CLI_USAGE;
 	return post(endpoint, json_pack("{s:s, s:s, s:s, s:s}", "run_id", run, "run_uuid", run,

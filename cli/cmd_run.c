@@ -1016,6 +1016,8 @@ int cmd_run(int argc, char **argv)
 
 	set_env("MLTRACK_TRACKING_URI", cli_tracking_uri);
 	set_env("MLTRACK_RUN_ID", r.run_id);
+	/* `mltrack log` inside the command writes to this run's journal. */
+	set_env("MLTRACK_SPOOL_RUN", r.spool.dir);
 	if (r.run_id[0]) {
 		/* An MLflow client in the command logs into this run. */
 		set_env("MLFLOW_TRACKING_URI", cli_tracking_uri);

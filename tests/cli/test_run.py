@@ -379,6 +379,22 @@ class TestSpool(RunCase):
         self.assertEqual(len(self.runs()), 1)
         self.assertEqual(self.count_points(rid, "loss"), 2500)
 
+    def test_mltrack_log_inside_an_offline_run_is_spooled(self):
+        # The training script calls `mltrack log` itself; the server is down
+        # for the whole run, so those values must travel with the spool.
+        cmd = self.script("t.sh", "#!/bin/sh\n"
+                          "%s log metric acc 0.75 --step 4\n"
+                          "%s log param optimizer adam\n"
+                          "%s log tag phase warmup\n" % (CLI, CLI, CLI))
+        self.mltrack("run", "-e", self.exp, "--", cmd, uri=DEAD, check=0)
+        self.assertEqual(self.runs(), [])
+        self.mltrack("sync", check=0)
+        run = self.only_run()
+        self.assertEqual(mtapi.kv(run["data"]["params"]), {"optimizer": "adam"})
+        self.assertEqual(mtapi.kv(run["data"]["tags"])["phase"], "warmup")
+        acc = mtapi.history(run["info"]["run_id"], "acc")
+        self.assertEqual([(m["step"], m["value"]) for m in acc], [(4, 0.75)])
+
     def test_sync_killed_halfway_then_rerun(self):
         cmd = self.script("t.sh", "#!/bin/sh\nseq 1 30000 | sed 's/^/m: /'\n")
         self.mltrack("run", "-e", self.exp, "--", cmd, uri=DEAD, check=0)
