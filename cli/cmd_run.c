@@ -28,7 +28,6 @@
 #include <pty.h>
 #include <pwd.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -664,41 +663,53 @@ static void set_env(const char *k, const char *v)
 }
 
 /* Start the command; stdin is shared, stdout/stderr go to the streams.
- * posix_spawn (a vfork underneath) rather than fork: copying this process's
- * page tables, with libcurl, libgit2 and their libraries mapped, is most
- * of what a plain fork costs the command's start.  Every signal the
- * command sees is back at its default, none blocked; glibc reports a
- * program that cannot be run as the return value. */
+ * fork, not posix_spawn: with vfork underneath, the command's peak RSS
+ * (wait4's ru_maxrss) would start at ours, since the memory it had before
+ * exec was this process's. */
 static pid_t start_child(char **argv, int out_end, int err_end, int *exec_errno)
 {
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t at;
-	sigset_t all, none;
-	pid_t pid = -1;
-	int e;
+	int ep[2];
+	pid_t pid;
+	ssize_t n;
+	int e = 0;
 
-	sigfillset(&all);
-	sigemptyset(&none);
-	if (posix_spawn_file_actions_init(&fa))
+	if (pipe2(ep, O_CLOEXEC))
 		return -1;
-	if (posix_spawnattr_init(&at)) {
-		posix_spawn_file_actions_destroy(&fa);
+	pid = fork();
+	if (pid < 0) {
+		close(ep[0]);
+		close(ep[1]);
 		return -1;
 	}
-	posix_spawn_file_actions_adddup2(&fa, out_end, 1);
-	posix_spawn_file_actions_adddup2(&fa, err_end, 2);
-	if (out_end > 2)
-		posix_spawn_file_actions_addclose(&fa, out_end);
-	if (err_end > 2 && err_end != out_end)
-		posix_spawn_file_actions_addclose(&fa, err_end);
-	posix_spawnattr_setsigdefault(&at, &all);
-	posix_spawnattr_setsigmask(&at, &none);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-	e = posix_spawnp(&pid, argv[0], &fa, &at, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&at);
-	*exec_errno = e;
-	return e ? -1 : pid;
+	if (pid == 0) {
+		sigset_t none;
+		struct sigaction dfl = { .sa_handler = SIG_DFL };
+
+		sigemptyset(&none);
+		for (int sig = 1; sig < 32; sig++)
+			if (sig != SIGKILL && sig != SIGSTOP)
+				sigaction(sig, &dfl, NULL);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		if (dup2(out_end, 1) < 0 || dup2(err_end, 2) < 0)
+			_exit(127);
+		if (out_end > 2)
+			close(out_end);
+		if (err_end > 2 && err_end != out_end)
+			close(err_end);
+		execvp(argv[0], argv);
+		e = errno;
+		if (write(ep[1], &e, sizeof(e)) < 0) {
+			/* the parent sees EOF and a lost error: 127 all the same */
+		}
+		_exit(127);
+	}
+	close(ep[1]);
+	do
+		n = read(ep[0], &e, sizeof(e));
+	while (n < 0 && errno == EINTR);
+	close(ep[0]);
+	*exec_errno = n == (ssize_t)sizeof(e) ? e : 0;
+	return pid;
 }
 
 /* ---- what the run records ---- */
