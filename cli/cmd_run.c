@@ -513,13 +513,17 @@ static void *sender(void *arg)
 		struct cli_push p;
 		struct cli_fail f;
 		struct timespec ts;
-		double wait = r->finishing ? (idle ? 0.2 : 0) : r->online ? 0.5 : 3.0;
+		double wait = r->online ? 0.5 : 3.0;
 		int finishing, rc, was_online;
 
-		if (r->sample_every > 0 && !r->finishing && next_sample - cli_now() < wait)
+		if (r->sample_every > 0 && next_sample - cli_now() < wait)
 			wait = next_sample > cli_now() ? next_sample - cli_now() : 0.001;
-
 		pthread_mutex_lock(&r->mu);
+		/* The end is looked for under the lock, so its signal is not lost
+		 * between the look and the wait; once it came, only a retry after
+		 * a push that got nowhere waits (briefly). */
+		if (r->finishing)
+			wait = idle ? 0.2 : 0;
 		if (wait > 0) {
 			clock_gettime(CLOCK_REALTIME, &ts);
 			ts.tv_sec += (time_t)wait;
@@ -1267,5 +1271,6 @@ int cmd_run(int argc, char **argv)
 	pthread_cond_destroy(&r.cv);
 	pthread_mutex_destroy(&r.q_mu);
 	pthread_cond_destroy(&r.q_cv);
+	trace("cleaned up");
 	return code;
 }
