@@ -1,14 +1,15 @@
 /*
  * cmd_run.c: mltrack run [options] -- COMMAND [ARGS...]
  *
- * Three threads of work:
- *  - the main thread starts the command and pumps its output: every byte goes
- *    to our own stdout/stderr first (unchanged), then to output.log and the
- *    scraper; scraped metrics are buffered and appended to the spool journal
- *    as batch records (at most every 250 ms, or per 1000 points);
- *  - the sender thread pushes the journal to the server (spool.c) and samples
- *    the system metrics; a slow or absent server only makes the journal grow,
- *    it never holds up the command's output;
+ * The work, by thread:
+ *  - main starts the command and pumps its output: every byte goes to our
+ *    own stdout/stderr first (unchanged), then to output.log and a queue;
+ *  - the scraper (nice 10) takes the queue and turns lines into metrics,
+ *    buffered as JSON text and appended to the spool journal as batch
+ *    records (every 250 ms, or per 1000 points);
+ *  - the sender (nice 10) pushes the journal to the server every half second
+ *    (spool.c) and samples the system metrics; a slow or absent server only
+ *    makes the journal grow, it never holds up the command's output;
  *  - the command itself, whose stdout and stderr are pseudo-terminals when
  *    ours are terminals (so it keeps line buffering and progress bars) and
  *    pipes otherwise (as it would have had without us).
