@@ -5,22 +5,19 @@ MLTRACK_TEST_URL (the server), MLTRACK_TEST_ARTIFACTS (its artifact store),
 MLTRACK_TEST_LOG (its access log).
 """
 
-import fcntl
 import filecmp
 import hashlib
 import json
 import os
-import pty
 import shutil
 import subprocess
-import struct
 import sys
 import tempfile
-import termios
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "api"))
 import mtapi  # noqa: E402
+from ptyrun import run_on_pty  # noqa: E402
 
 CLI = os.environ.get("MLTRACK_CLI", "build/default/mltrack")
 LOG = os.environ.get("MLTRACK_TEST_LOG", "")
@@ -206,23 +203,10 @@ class ArtifactsCli(unittest.TestCase):
         self.assertNotIn("\r", p.stderr)
         self.assertNotIn("%", p.stderr)
         # Under a pseudo-terminal the bar is drawn (bytes, rate, percent).
-        env = dict(os.environ, MLTRACK_TRACKING_URI=mtapi.BASE)
-        master, slave = pty.openpty()
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
-        proc = subprocess.Popen([CLI, "artifacts", "download", self.run_id, "-o",
-                                 self.path("dl")], stdout=slave, stderr=slave, env=env)
-        os.close(slave)
-        out = b""
-        while True:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            out += chunk
-        os.close(master)
-        self.assertEqual(proc.wait(timeout=60), 0, out)
+        env = dict(os.environ, MLTRACK_TRACKING_URI=mtapi.BASE, MLTRACK_SPOOL_DIR=SPOOL)
+        rc, out, _ = run_on_pty([CLI, "artifacts", "download", self.run_id, "-o",
+                                 self.path("dl")], env=env, cols=100)
+        self.assertEqual(rc, 0, out)
         text = out.decode("utf-8", "replace")
         self.assertIn("downloading [", text)
         self.assertIn("100%", text)

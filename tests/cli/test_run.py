@@ -6,7 +6,6 @@ what the server recorded through the REST API.
 """
 
 import os
-import pty
 import shutil
 import signal
 import subprocess
@@ -17,6 +16,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "api"))
 import mtapi  # noqa: E402
+from ptyrun import run_on_pty  # noqa: E402
 
 CLI = os.environ.get("MLTRACK_CLI", "build/default/mltrack")
 DEAD = "http://127.0.0.1:9"  # nothing listens on the discard port
@@ -309,21 +309,9 @@ class TestRun(RunCase):
         p = self.mltrack("run", "-e", self.exp, "--", child, check=0)
         self.assertEqual(p.stdout, b"progress 1\rprogress 2\rdone\nnotty\n")
         # Under a terminal the command gets one too (line buffering, bars).
-        master, slave = pty.openpty()
-        proc = subprocess.Popen([CLI, "-q", "run", "-e", self.exp, "--", child], stdin=slave,
-                                stdout=slave, stderr=slave, env=self.env(), cwd=self.tmp)
-        os.close(slave)
-        out = b""
-        while True:
-            try:
-                chunk = os.read(master, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            out += chunk
-        os.close(master)
-        self.assertEqual(proc.wait(timeout=30), 0)
+        rc, out, _ = run_on_pty([CLI, "-q", "run", "-e", self.exp, "--", child],
+                                env=self.env(), cwd=self.tmp, stdin_too=True)
+        self.assertEqual(rc, 0, out)
         self.assertIn(b"tty\r\n", out)
         self.assertIn(b"progress 1\rprogress 2\rdone", out)
 

@@ -10,22 +10,18 @@ the command's real output: tables, CSV through python's csv module, JSON.
 
 import csv
 import datetime
-import fcntl
 import io
 import json
 import os
-import pty
-import select
 import shutil
-import struct
 import subprocess
 import sys
 import tempfile
-import termios
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "api"))
 import mtapi  # noqa: E402
+from ptyrun import run_on_pty  # noqa: E402
 
 CLI = os.path.abspath(os.environ.get("MLTRACK_CLI", "build/default/mltrack"))
 
@@ -116,30 +112,9 @@ class RunsCase(unittest.TestCase):
     def on_tty(self, *args, cols=None, **extra):
         """Run with stdout on a pseudo-terminal (window cols wide when
         given); returns (exit code, stdout lines without '\\r', stderr)."""
-        master, slave = pty.openpty()
-        if cols:
-            fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, cols, 0, 0))
-        p = subprocess.Popen([CLI] + list(args), stdout=slave, stderr=subprocess.PIPE,
-                             env=self.env(**extra), cwd=self.tmp)
-        os.close(slave)
-        out = b""
-        while True:
-            ready, _, _ = select.select([master], [], [], 60)
-            if not ready:
-                p.kill()
-                break
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:  # EIO: the other side is closed
-                break
-            if not chunk:
-                break
-            out += chunk
-        os.close(master)
-        err = p.stderr.read().decode()
-        p.stderr.close()
-        p.wait(timeout=60)
-        return p.returncode, out.decode().replace("\r", "").splitlines(), err
+        rc, out, err = run_on_pty([CLI] + list(args), env=self.env(**extra), cwd=self.tmp,
+                                  cols=cols, stderr_too=False)
+        return rc, out.decode().replace("\r", "").splitlines(), err.decode()
 
     def assert_one_line_error(self, p, code, *contains):
         self.assertEqual(p.returncode, code, (p.stdout, p.stderr))
