@@ -545,7 +545,7 @@ out:
 static size_t on_download(char *data, size_t size, size_t nmemb, void *arg)
 {
 	struct xfer *x = arg;
-	size_t n = size * nmemb, off = 0;
+	size_t n = size * nmemb;
 
 	if (!x->started) {
 		x->started = 1;
@@ -562,16 +562,9 @@ static size_t on_download(char *data, size_t size, size_t nmemb, void *arg)
 	}
 	if (x->status != 200 && x->status != 206)
 		return buf_add(&x->err, data, n) ? 0 : n;
-	while (off < n) {
-		ssize_t w = write(x->fd, data + off, n - off);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			x->local_errno = w < 0 ? errno : ENOSPC;
-			return 0;
-		}
-		off += (size_t)w;
+	if (mt_write_all(x->fd, data, n)) {
+		x->local_errno = errno;
+		return 0;
 	}
 	EVP_DigestUpdate(x->md, data, n);
 	x->moved += (long long)n;

@@ -620,21 +620,6 @@ static int open_stream(struct stream *s, int ours, int *child_end)
 	return 0;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Copy what is readable on s; 0 at end of stream. */
 static int pump(struct run *r, struct stream *s)
 {
@@ -650,9 +635,9 @@ static int pump(struct run *r, struct stream *s)
 	}
 	/* Ours first: the command's output is never held up by us.  A closed
 	 * stdout (a pager that quit) stops the copy, not the run. */
-	if (s->out >= 0 && write_all(s->out, buf, (size_t)n))
+	if (s->out >= 0 && mt_write_all(s->out, buf, (size_t)n))
 		s->out = -1;
-	if (r->log_fd >= 0 && write_all(r->log_fd, buf, (size_t)n))
+	if (r->log_fd >= 0 && mt_write_all(r->log_fd, buf, (size_t)n))
 		r->log_fd = -1;
 	if (r->scraper)
 		queue_output(r, s->which, buf, (size_t)n);

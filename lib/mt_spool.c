@@ -7,11 +7,10 @@
 #include <unistd.h>
 
 #include "mt_spool.h"
+#include "mt_util.h"
 
 int mt_spool_append_line(int fd, const char *line, size_t n)
 {
-	size_t off = 0;
-
 	if (n == 0 || line[n - 1] != '\n') {
 		errno = EINVAL;
 		return -1;
@@ -21,20 +20,8 @@ int mt_spool_append_line(int fd, const char *line, size_t n)
 		return -1;
 	}
 	/* One write is one record for a reader; a short write (disk full,
-	 * signal) is finished here so the line is never left half. */
-	while (off < n) {
-		ssize_t w = write(fd, line + off, n - off);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			if (w == 0)
-				errno = ENOSPC;
-			return -1;
-		}
-		off += (size_t)w;
-	}
-	return 0;
+	 * signal) is finished so the line is never left half. */
+	return mt_write_all(fd, line, n);
 }
 
 int mt_spool_append(int fd, json_t *rec)

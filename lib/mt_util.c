@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 
@@ -115,4 +116,24 @@ int mt_mkdir_p(const char *path, unsigned mode)
 		}
 	}
 	return mkdir(buf, (mode_t)mode) && errno != EEXIST ? -1 : 0;
+}
+
+int mt_write_all(int fd, const void *buf, size_t n)
+{
+	const char *p = buf;
+
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			if (w == 0)
+				errno = ENOSPC;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
 }

@@ -87,22 +87,6 @@ static const char *path_run_id(struct mt_arena *a, const char *path)
 	return mt_arena_strndup(a, s1 + 1, 32);
 }
 
-static int write_all(int fd, const unsigned char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 static int norm(struct mt_req *req, const char *in, int allow_empty, char *out)
 {
 	return mt_path_normalise(out, in ? in : "", in ? strlen(in) : 0, allow_empty, &req->err);
@@ -181,7 +165,7 @@ static int put_stream(struct mt_req *req, struct upload *t)
 					  "Artifact exceeds the limit of %lld bytes",
 					  mt_cfg.max_artifact_size);
 		EVP_DigestUpdate(ctx, buf, (size_t)r);
-		if (write_all(t->fd, buf, (size_t)r)) {
+		if (mt_write_all(t->fd, buf, (size_t)r)) {
 			mt_err_set(&req->err, MT_EINTERNAL, "Cannot store the artifact");
 			return mt_err_detail(&req->err, "write %s: %s", t->path, strerror(errno));
 		}

@@ -80,6 +80,13 @@ class RunCase(unittest.TestCase):
         self.assertEqual(r.status, 200, (path, r.body))
         return r.body if isinstance(r.body, (bytes, str)) else r.body
 
+    def wait_for_file(self, path, seconds=10):
+        """Until the command under test has created path (it is running)."""
+        deadline = time.monotonic() + seconds
+        while not os.path.exists(path):
+            self.assertLess(time.monotonic(), deadline, "%s never appeared" % path)
+            time.sleep(0.05)
+
     def spooled(self):
         return sorted(os.listdir(self.spool)) if os.path.isdir(self.spool) else []
 
@@ -247,10 +254,7 @@ class TestRun(RunCase):
         proc = subprocess.Popen([CLI, "run", "-e", self.exp, "--", child],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 env=self.env(), cwd=self.tmp)
-        for _ in range(200):
-            if os.path.exists(mark):
-                break
-            time.sleep(0.05)
+        self.wait_for_file(mark)
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
         self.assertIn(b"got-term", out)
@@ -265,10 +269,7 @@ class TestRun(RunCase):
         proc = subprocess.Popen([CLI, "run", "-e", self.exp, "--", child],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 env=self.env(MLTRACK_KILL_GRACE="0.5"), cwd=self.tmp)
-        for _ in range(200):
-            if os.path.exists(mark):
-                break
-            time.sleep(0.05)
+        self.wait_for_file(mark)
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=60)
         self.assertEqual(proc.returncode, 137)
@@ -436,10 +437,7 @@ class TestSpool(RunCase):
         proc = subprocess.Popen([CLI, "run", "-e", self.exp, "--", child],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 env=self.env(uri=DEAD), cwd=self.tmp, start_new_session=True)
-        for _ in range(200):
-            if os.path.exists(mark):
-                break
-            time.sleep(0.05)
+        self.wait_for_file(mark)
         time.sleep(0.5)  # the scraped point reaches the journal within 250 ms
         os.killpg(proc.pid, signal.SIGKILL)  # mltrack and its command die at once
         proc.wait()
