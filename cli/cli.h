@@ -129,6 +129,12 @@ int cli_fail_report(const struct cli_fail *f);
 int cli_api(const char *method, const char *path, const char *const *query, json_t *body,
 	    json_t **reply, struct cli_fail *f);
 
+/* The same; when the server answered with an error, *err_body (if not
+ * NULL) gets its JSON body (owned; NULL when it was not JSON), for errors
+ * that carry more than a message (412 GATE_FAILED and its report). */
+int cli_api_ex(const char *method, const char *path, const char *const *query, json_t *body,
+	       json_t **reply, json_t **err_body, struct cli_fail *f);
+
 /* Percent-encode an artifact path for a URL, keeping '/' (malloc'd). */
 char *cli_escape_path(const char *path);
 
@@ -172,6 +178,22 @@ void cli_progress_end(struct cli_progress *p);
 const char *cli_human_bytes(char *buf, size_t n, long long bytes);
 double cli_now(void);
 
+/* ---- tables (table.c) ---- */
+
+/* Rows of strings printed in columns as wide as their widest cell. */
+struct cli_table {
+	size_t ncol, nrow, cap;
+	char **cell; /* nrow * ncol copies, owned */
+};
+
+/* Start a table whose first row is headers.  0, or -1 out of memory. */
+int cli_table_init(struct cli_table *t, size_t ncol, const char *const *headers);
+/* Append a row of ncol strings (copied; NULL shows as ""; control
+ * characters as '?').  0, or -1 out of memory. */
+int cli_table_add(struct cli_table *t, const char *const *cells);
+void cli_table_print(const struct cli_table *t, FILE *out);
+void cli_table_release(struct cli_table *t);
+
 /* ---- commands ---- */
 
 int cmd_artifacts(int argc, char **argv);
@@ -179,6 +201,8 @@ int cmd_runs(int argc, char **argv);
 int cmd_log(int, char **);
 int cmd_experiments(int, char **);
 int cmd_run(int argc, char **argv);
+int cmd_model(int argc, char **argv);
+int cmd_gate(int argc, char **argv);
 
 /* Shared with `mltrack run --artifacts`: upload each of locals (files or
  * directories, placed as DEST/basename) to the run; quiet: no progress bar
@@ -186,6 +210,15 @@ int cmd_run(int argc, char **argv);
  * why (the caller reports it). */
 int cli_artifacts_upload(const char *run_id, const char *const *locals, int n,
 			 const char *dest, int quiet, struct cli_fail *f);
+/* Download the run's artifact file or directory `remote` ("" for all of
+ * them) into out_dir, as out_dir/<last name of remote>, each file verified
+ * by its digest.  quiet: no progress and no summary.  Returns an exit code,
+ * the failure already reported. */
+int cli_artifacts_download(const char *run_id, const char *remote, const char *out_dir, int quiet,
+			   struct cli_fail *f);
+/* The run named by spec, a full run id or a unique prefix of one (cmd_runs.c):
+ * *out gets the Run object {info, data, inputs}, owned.  0, or -1 with f. */
+int cli_run_fetch(const char *spec, json_t **out, struct cli_fail *f);
 /* Tell the artifact commands a run's artifact_uri, saving them a lookup. */
 void cli_artifacts_known_uri(const char *run_id, const char *artifact_uri);
 

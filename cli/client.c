@@ -310,6 +310,12 @@ oom:
 int cli_api(const char *method, const char *path, const char *const *query, json_t *body,
 	    json_t **reply, struct cli_fail *f)
 {
+	return cli_api_ex(method, path, query, body, reply, NULL, f);
+}
+
+int cli_api_ex(const char *method, const char *path, const char *const *query, json_t *body,
+	       json_t **reply, json_t **err_body, struct cli_fail *f)
+{
 	char errbuf[CURL_ERROR_SIZE], *url = make_url(path, query), *payload = NULL;
 	struct hdrs h;
 	struct buf b = { 0 };
@@ -319,6 +325,8 @@ int cli_api(const char *method, const char *path, const char *const *query, json
 	memset(f, 0, sizeof(*f));
 	if (reply)
 		*reply = NULL;
+	if (err_body)
+		*err_body = NULL;
 	if (!url || (body && !(payload = json_dumps(body, JSON_COMPACT)))) {
 		free(url);
 		return cli_fail_set(f, CLI_SERVER, "out of memory");
@@ -353,8 +361,11 @@ int cli_api(const char *method, const char *path, const char *const *query, json
 		} else {
 			fail_from_curl(f, cc, errbuf);
 		}
-		if (!f->transient || attempt + 1 >= max_attempts)
+		if (!f->transient || attempt + 1 >= max_attempts) {
+			if (err_body && f->status && b.p)
+				*err_body = json_loadb(b.p, b.n, 0, NULL);
 			goto out;
+		}
 		backoff(attempt);
 	}
 	if (reply) {

@@ -475,31 +475,28 @@ static int ensure_parent(const char *file)
 	return rc;
 }
 
-static int cmd_download(int argc, char **argv)
+/* The download itself, shared with `mltrack model register --run`: see cli.h. */
+int cli_artifacts_download(const char *run_id, const char *remote, const char *out_dir, int quiet,
+			   struct cli_fail *f)
 {
 	char path[MT_PATH_MAX + 1], human[32];
-	const char *out_dir;
 	struct entries e = { 0 };
 	struct cli_progress p;
-	struct cli_fail f;
 	long long total = 0;
-	int rc, skipped_n = 0;
+	int rc, skipped_n = 0, was_quiet = cli_quiet;
 	char *root = NULL, *base;
 	json_t *tree = NULL, *x;
 	size_t i;
 
-	if ((rc = cli_parse(&download_spec, argc, argv)))
-		return rc < 0 ? CLI_OK : rc;
-	if (user_path(d_path ? d_path : "", path))
+	memset(f, 0, sizeof(*f));
+	if (user_path(remote ? remote : "", path))
 		return CLI_USAGE;
-	out_dir = d_out && *d_out ? d_out : ".";
-	if (cli_client_init(&f))
-		return cli_fail_report(&f);
-	if (run_root(d_run, &root, &f))
-		return cli_fail_report(&f);
+	if (run_root(run_id, &root, f))
+		return cli_fail_report(f);
+	cli_quiet = cli_quiet || quiet;
 	tree = json_array();
-	if (list_tree(d_run, path, tree, 1, &f)) {
-		rc = cli_fail_report(&f);
+	if (list_tree(run_id, path, tree, 1, f)) {
+		rc = cli_fail_report(f);
 		goto out;
 	}
 	/* Where PATH lands: DIR/<name of PATH>, or DIR for the whole run. */
@@ -534,7 +531,7 @@ static int cmd_download(int argc, char **argv)
 		goto out;
 	if (e.n == 0) {
 		if (!cli_quiet)
-			fprintf(stderr, "run %s has no artifacts\n", d_run);
+			fprintf(stderr, "run %s has no artifacts\n", run_id);
 		goto out;
 	}
 	if (mt_mkdir_p(out_dir, 0755)) {
@@ -548,15 +545,15 @@ static int cmd_download(int argc, char **argv)
 		int skipped;
 
 		if (!url || ensure_parent(e.v[i].local) ||
-		    cli_get_file(url, e.v[i].local, e.v[i].size, &p, &skipped, &f)) {
+		    cli_get_file(url, e.v[i].local, e.v[i].size, &p, &skipped, f)) {
 			cli_progress_end(&p);
 			if (!url)
 				rc = cli_error(CLI_USAGE, "out of memory");
-			else if (f.msg[0])
-				rc = f.status == 404 && e.v[i].size < 0
-					     ? cli_error(CLI_SERVER, "run %s has no artifact '%s'", d_run,
-							 path)
-					     : cli_fail_report(&f);
+			else if (f->msg[0])
+				rc = f->status == 404 && e.v[i].size < 0
+					     ? cli_error(CLI_SERVER, "run %s has no artifact '%s'",
+							 run_id, path)
+					     : cli_fail_report(f);
 			else
 				rc = CLI_USAGE;
 			free(url);
@@ -583,10 +580,23 @@ static int cmd_download(int argc, char **argv)
 	}
 	rc = CLI_OK;
 out:
+	cli_quiet = was_quiet;
 	json_decref(tree);
 	entries_free(&e);
 	free(root);
 	return rc;
+}
+
+static int cmd_download(int argc, char **argv)
+{
+	struct cli_fail f;
+	int rc;
+
+	if ((rc = cli_parse(&download_spec, argc, argv)))
+		return rc < 0 ? CLI_OK : rc;
+	if (cli_client_init(&f))
+		return cli_fail_report(&f);
+	return cli_artifacts_download(d_run, d_path, d_out && *d_out ? d_out : ".", 0, &f);
 }
 
 static const struct cli_sub subs[] = {

@@ -402,9 +402,9 @@ static int is_hex(const char *s)
 	return *s && strspn(s, "0123456789abcdef") == strlen(s);
 }
 
-/* The run named by spec (a full id, or a unique prefix of one): *out is the
+/* cli.h.  The run named by spec (a full id, or a unique prefix of one): *out is the
  * Run object {info, data, inputs}, owned by the caller. */
-static int run_fetch(const char *spec, json_t **out, struct cli_fail *f)
+int cli_run_fetch(const char *spec, json_t **out, struct cli_fail *f)
 {
 	char full[64];
 	const char *q[] = { "run_id", spec, NULL };
@@ -1130,7 +1130,7 @@ static int cmd_show(int argc, char **argv)
 	if (s_format && strcmp(s_format, "text") != 0 && strcmp(s_format, "json") != 0)
 		return cli_error(CLI_USAGE, "option '--format': '%s' is not text or json", s_format);
 	json = s_format && strcmp(s_format, "json") == 0;
-	if (cli_client_init(&f) || run_fetch(s_run, &run, &f))
+	if (cli_client_init(&f) || cli_run_fetch(s_run, &run, &f))
 		return cli_fail_report(&f);
 	if (json) {
 		json_dumpf(run, stdout, JSON_INDENT(2));
@@ -1360,7 +1360,7 @@ static int cmd_compare(int argc, char **argv)
 	for (int i = 0; i < c_runs.n; i++) {
 		json_t *run;
 
-		if (run_fetch(c_runs.v[i], &run, &f)) {
+		if (cli_run_fetch(c_runs.v[i], &run, &f)) {
 			rc = cli_fail_report(&f);
 			goto out;
 		}

@@ -2,6 +2,7 @@
 #include "mt_util.h"
 
 #include <errno.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <sys/random.h>
@@ -116,6 +117,24 @@ int mt_mkdir_p(const char *path, unsigned mode)
 		}
 	}
 	return mkdir(buf, (mode_t)mode) && errno != EEXIST ? -1 : 0;
+}
+
+static int remove_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	return (type == FTW_DP ? rmdir(path) : unlink(path)) && errno != ENOENT ? -1 : 0;
+}
+
+int mt_remove_tree(const char *path)
+{
+	struct stat st;
+
+	if (lstat(path, &st))
+		return errno == ENOENT ? 0 : -1;
+	if (!S_ISDIR(st.st_mode))
+		return unlink(path) && errno != ENOENT ? -1 : 0;
+	return nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS) ? -1 : 0;
 }
 
 int mt_write_all(int fd, const void *buf, size_t n)

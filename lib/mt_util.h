@@ -24,6 +24,10 @@ void mt_hex(char *out, const unsigned char *bytes, size_t n);
 /* mkdir -p: every missing directory of path, the last with mode, the
  * parents 0755.  0, or -1 with errno. */
 int mt_mkdir_p(const char *path, unsigned mode);
+/* rm -rf path: a file, or a directory and everything under it (symbolic
+ * links are removed, never followed).  A missing path is not an error.
+ * 0, or -1 with errno at the first failure. */
+int mt_remove_tree(const char *path);
 /* write(2) all n bytes, again after EINTR and short writes.  0, or -1 with
  * errno (ENOSPC when the file takes no more). */
 int mt_write_all(int fd, const void *buf, size_t n);
