@@ -51,7 +51,7 @@
 
 extern char **environ;
 
-static const char *o_exp, *o_name;
+static const char *o_exp, *o_name, *o_id_file;
 static struct cli_list o_params, o_tags, o_artifacts, o_scrape, o_cmd;
 static int o_no_scrape, o_no_flags;
 
@@ -69,6 +69,8 @@ static const struct cli_opt run_opts[] = {
 	  "do not scrape 'name: number' lines (--scrape still applies)" },
 	{ CLI_OPT_SWITCH, &o_no_flags, 0, "no-flags", NULL, 0,
 	  "do not log the command's own --flag arguments as params" },
+	{ CLI_OPT_VALUE, &o_id_file, 0, "run-id-file", "FILE", 0,
+	  "write the run's id to FILE once the server has it (for later steps of a script)" },
 	{ CLI_OPT_ARGS, &o_cmd, 0, "COMMAND", NULL, CLI_OPT_REQUIRED,
 	  "the command to run, with its arguments (after --)" },
 	{ 0, NULL, 0, NULL, NULL, 0, NULL },
@@ -644,6 +646,23 @@ static int pump(struct run *r, struct stream *s)
 	return 1;
 }
 
+/* --run-id-file: the id and a newline, replaced whole (rename), so a
+ * reader never sees half of it. */
+static void write_id_file(const char *run_id)
+{
+	char tmp[4200];
+	FILE *fp;
+
+	if (!o_id_file || !run_id[0])
+		return;
+	snprintf(tmp, sizeof(tmp), "%s.tmp%d", o_id_file, (int)getpid());
+	fp = fopen(tmp, "w");
+	if (!fp || fprintf(fp, "%s\n", run_id) < 0 || fclose(fp) || rename(tmp, o_id_file)) {
+		cli_warn("--run-id-file '%s': %s", o_id_file, strerror(errno));
+		unlink(tmp);
+	}
+}
+
 static void set_env(const char *k, const char *v)
 {
 	if (v && *v)
@@ -1015,6 +1034,7 @@ int cmd_run(int argc, char **argv)
 	 * hold the end of the run up for long. */
 	cli_client_patience(1, 2000, 5000);
 
+	write_id_file(r.run_id);
 	set_env("MLTRACK_TRACKING_URI", cli_tracking_uri);
 	set_env("MLTRACK_RUN_ID", r.run_id);
 	/* `mltrack log` inside the command writes to this run's journal. */
@@ -1225,6 +1245,7 @@ int cmd_run(int argc, char **argv)
 		}
 		{
 			/* Everything acknowledged: the spool has done its job. */
+			write_id_file(r.run_id);
 			if (r.sent_all) {
 				cli_spool_close(&r.spool);
 				cli_spool_remove(r.spool.dir);

@@ -227,6 +227,24 @@ class TestRun(RunCase):
         self.assertEqual(env["MLFLOW_TRACKING_URI"], mtapi.BASE)
         self.assertEqual(env["MLTRACK_TRACKING_URI"], mtapi.BASE)
 
+    def test_run_id_file(self):
+        # Written when the run is created (the command can read it), and for
+        # a failing command too; an offline run, never reaching the server,
+        # writes none.
+        idf = os.path.join(self.tmp, "id.txt")
+        seen = os.path.join(self.tmp, "seen.txt")
+        self.mltrack("run", "-e", self.exp, "--run-id-file", idf, "--", "sh", "-c",
+                     "cat %s > %s; exit 4" % (idf, seen), check=4)
+        rid = self.only_run()["info"]["run_id"]
+        with open(idf) as f:
+            self.assertEqual(f.read(), rid + "\n")
+        with open(seen) as f:
+            self.assertEqual(f.read(), rid + "\n")
+        off = os.path.join(self.tmp, "off.txt")
+        self.mltrack("run", "-e", self.exp, "--run-id-file", off, "--", "true",
+                     uri="http://127.0.0.1:9", check=0)
+        self.assertFalse(os.path.exists(off))
+
     def test_peak_rss_is_the_commands(self):
         # A command that holds 64 MB reports at least that (wait4's ru_maxrss).
         self.mltrack("run", "-e", self.exp, "--", sys.executable, "-c",
