@@ -510,8 +510,11 @@ static void *sender(void *arg)
 	int idle = 0;
 
 	lower_priority();
-	if (r->sample_every > 0)
-		sample_system(r); /* the baseline the first sample compares with */
+	/* The baseline the first sample compares with: the command has just
+	 * started and used no CPU yet, which needs no scan of /proc (a scan
+	 * here would compete with the command for the CPU it is starting on). */
+	r->last_cpu_ticks = 0;
+	r->last_sample = cli_now();
 	for (;;) {
 		struct cli_push p;
 		struct cli_fail f;
