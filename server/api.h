@@ -48,4 +48,29 @@ int api_artifacts_list(struct mt_req *req);
 int api_artifacts_mpu(struct mt_req *req);
 int api_artifacts_list_run(struct mt_req *req);
 
+/* api_registry.c */
+int api_reg_models_create(struct mt_req *req);
+int api_reg_models_get(struct mt_req *req);
+int api_reg_models_rename(struct mt_req *req);
+int api_reg_models_update(struct mt_req *req);
+int api_reg_models_delete(struct mt_req *req);
+int api_reg_models_search(struct mt_req *req);
+int api_reg_models_latest_versions(struct mt_req *req);
+int api_reg_models_set_tag(struct mt_req *req);
+int api_reg_models_delete_tag(struct mt_req *req);
+int api_reg_alias_set(struct mt_req *req);
+int api_reg_alias_delete(struct mt_req *req);
+int api_reg_alias_get(struct mt_req *req);
+
+/* api_model_versions.c */
+int api_model_versions_create(struct mt_req *req);
+int api_model_versions_get(struct mt_req *req);
+int api_model_versions_update(struct mt_req *req);
+int api_model_versions_delete(struct mt_req *req);
+int api_model_versions_transition(struct mt_req *req);
+int api_model_versions_search(struct mt_req *req);
+int api_model_versions_download_uri(struct mt_req *req);
+int api_model_versions_set_tag(struct mt_req *req);
+int api_model_versions_delete_tag(struct mt_req *req);
+
 #endif

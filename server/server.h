@@ -134,6 +134,7 @@ extern const struct db_stmt_table sql_experiments_table;
 extern const struct db_stmt_table sql_runs_table;
 extern const struct db_stmt_table sql_metrics_table;
 extern const struct db_stmt_table sql_artifacts_table;
+extern const struct db_stmt_table sql_registry_table;
 
 /* Make sure w->conn is up and prepared; reconnects when broken. */
 int db_ensure(struct mt_worker *w, struct mt_err *err);

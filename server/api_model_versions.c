@@ -1,0 +1,477 @@
+/*
+ * api_model_versions.c: /api/2.0/mlflow/model-versions/... (MLFLOW-API.md
+ * §4): create, get, update (PATCH), delete (DELETE, a redaction that keeps
+ * the number), transition-stage, search (GET), get-download-uri, set-tag and
+ * delete-tag.
+ *
+ * Creation and stage transitions lock the model row first, so concurrent
+ * calls on one model run one at a time: two creations never get the same
+ * number and concurrent promotions with archive_existing_versions leave
+ * exactly one version in the target stage.  Every transition writes a
+ * stage_transitions row in the same transaction.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "api_registry.h"
+#include "mt_filter.h"
+#include "mt_json.h"
+#include "mt_util.h"
+#include "mt_validate.h"
+#include "sql_registry.h"
+#include "sql_runs.h"
+
+/* ---- source validation (MLflow's handlers._validate_source) ---- */
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Python's urllib.parse.unquote_plus into the arena: '+' is a space, %XX a
+ * byte.  *len is the decoded length (it may hold NUL bytes). */
+static char *unquote_plus(struct mt_arena *a, const char *s, size_t n, size_t *len)
+{
+	char *out = mt_arena_alloc(a, n + 1);
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '+') {
+			out[o++] = ' ';
+		} else if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 &&
+			   hexval(s[i + 2]) >= 0) {
+			out[o++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+			i += 2;
+		} else {
+			out[o++] = s[i];
+		}
+	}
+	*len = o;
+	return out;
+}
+
+/* Length of a URI scheme at the start of s ("s3" in "s3://b/k"), 0 if none:
+ * [A-Za-z][A-Za-z0-9+.-]* followed by ':'. */
+static size_t scheme_len(const char *s)
+{
+	size_t i = 0;
+
+	if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z')))
+		return 0;
+	while (s[i] && (strchr("+.-", s[i]) || (s[i] >= 'a' && s[i] <= 'z') ||
+			(s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9')))
+		i++;
+	return s[i] == ':' ? i : 0;
+}
+
+struct uri_parts {
+	const char *scheme; /* "" when none */
+	const char *host;   /* netloc without port and credentials, "" when none */
+	const char *path;   /* up to '?' or '#' */
+};
+
+static void uri_split(struct mt_arena *a, const char *s, size_t n, struct uri_parts *out)
+{
+	size_t sl = scheme_len(s), end;
+	const char *p = s, *lim = s + n;
+
+	out->scheme = mt_arena_strndup(a, s, sl);
+	out->host = "";
+	if (sl)
+		p += sl + 1;
+	if (lim - p >= 2 && p[0] == '/' && p[1] == '/') {
+		const char *h = p + 2, *e = h, *at, *colon;
+
+		while (e < lim && *e != '/' && *e != '?' && *e != '#')
+			e++;
+		at = memchr(h, '@', (size_t)(e - h));
+		if (at)
+			h = at + 1;
+		colon = memchr(h, ':', (size_t)(e - h));
+		out->host = mt_arena_strndup(a, h, (size_t)((colon ? colon : e) - h));
+		p = e;
+	}
+	for (end = 0; p + end < lim && p[end] != '?' && p[end] != '#'; end++)
+		;
+	out->path = mt_arena_strndup(a, p, end);
+}
+
+/* MLflow's is_local_uri: no scheme, or file: on this host. */
+static int is_local(const struct uri_parts *u)
+{
+	if (*u->host && strcmp(u->host, ".") != 0 && strncmp(u->host, "localhost", 9) != 0 &&
+	    strncmp(u->host, "127.0.0.1", 9) != 0)
+		return 0;
+	return *u->scheme == '\0' || strcasecmp(u->scheme, "file") == 0;
+}
+
+/* Lexically normalised absolute path (relative ones are taken from the
+ * working directory): repeated slashes collapsed, "." and ".." resolved, no
+ * trailing slash.  Arena memory. */
+static char *norm_path(struct mt_arena *a, const char *path)
+{
+	char cwd[PATH_MAX] = "/";
+	const char *src = path;
+	char *out, *seg, *save = NULL;
+	size_t o = 0;
+
+	if (path[0] != '/') {
+		if (!getcwd(cwd, sizeof(cwd)))
+			snprintf(cwd, sizeof(cwd), "/");
+		src = mt_arena_printf(a, "%s/%s", cwd, path);
+	}
+	out = mt_arena_alloc(a, strlen(src) + 2);
+	for (seg = strtok_r(mt_arena_strdup(a, src), "/", &save); seg;
+	     seg = strtok_r(NULL, "/", &save)) {
+		if (strcmp(seg, ".") == 0)
+			continue;
+		if (strcmp(seg, "..") == 0) {
+			while (o > 0 && out[o - 1] != '/')
+				o--;
+			if (o > 0)
+				o--;
+			continue;
+		}
+		out[o++] = '/';
+		memcpy(out + o, seg, strlen(seg));
+		o += strlen(seg);
+	}
+	if (o == 0)
+		out[o++] = '/';
+	out[o] = '\0';
+	return out;
+}
+
+/* A local source must lie in the artifact directory of run_id's run. */
+static int check_local_source(struct mt_req *req, const char *source,
+			      const struct uri_parts *u, const char *run_id)
+{
+	json_t *info;
+	const char *art;
+	struct uri_parts au;
+	size_t dl, n;
+	char *src, *dir;
+
+	if (run_id && *run_id) {
+		if (sql_runs_info(req, run_id, &info, &req->err))
+			return -1;
+		art = json_string_value(json_object_get(info, "artifact_uri"));
+		if (art) {
+			uri_split(req->arena, art, strlen(art), &au);
+			if (is_local(&au)) {
+				src = norm_path(req->arena, unquote_plus(req->arena, u->path,
+						strlen(u->path), &n));
+				dir = norm_path(req->arena, unquote_plus(req->arena, au.path,
+						strlen(au.path), &n));
+				dl = strlen(dir);
+				if (strcmp(src, dir) == 0 ||
+				    (strncmp(src, dir, dl) == 0 && (src[dl] == '/' || dl == 1)))
+					return 0;
+			}
+		}
+	}
+	return mt_err_set(&req->err, MT_EINVAL,
+			  "Invalid model version source: '%s'. To use a local path as a model "
+			  "version source, the run_id request parameter has to be specified and the "
+			  "local path has to be contained within the artifact directory of the run "
+			  "specified by the run_id.", source);
+}
+
+/* Any other source: after percent-decoding (repeatedly) its path must be
+ * absolute, without NUL and without "." or ".." segments. */
+static int check_remote_source(struct mt_req *req, const char *source)
+{
+	size_t n = strlen(source), m;
+	const char *cur = source;
+	struct uri_parts u;
+	char *path;
+	size_t o = 0;
+
+	for (int i = 0; i < 64; i++) {
+		char *d = unquote_plus(req->arena, cur, n, &m);
+
+		if (m == n && memcmp(d, cur, n) == 0)
+			break;
+		if (memchr(d, '\0', m))
+			goto bad;
+		cur = d;
+		n = m;
+	}
+	uri_split(req->arena, cur, n, &u);
+	/* Collapse repeated slashes and drop trailing ones. */
+	path = mt_arena_alloc(req->arena, strlen(u.path) + 1);
+	for (const char *p = u.path; *p; p++)
+		if (!(*p == '/' && o > 0 && path[o - 1] == '/'))
+			path[o++] = *p;
+	while (o > 0 && path[o - 1] == '/')
+		o--;
+	path[o] = '\0';
+	if (path[0] != '/' || strcmp(norm_path(req->arena, path), path) != 0)
+		goto bad;
+	return 0;
+bad:
+	return mt_err_set(&req->err, MT_EINVAL,
+			  "Invalid model version source: '%s'. If supplying a source as an http, "
+			  "https, local file path, ftp, objectstore, or mlflow-artifacts uri, an "
+			  "absolute path must be provided without relative path references present. "
+			  "Please provide an absolute path.", source);
+}
+
+/* models:/<name>/<version>: the storage location is that version's
+ * download URI. */
+static int resolve_models_source(struct mt_req *req, const char *source, const char **out)
+{
+	const char *p = source + strlen("models:"), *slash, *ver, *id;
+	char *name, *end;
+	long v;
+
+	while (*p == '/')
+		p++;
+	slash = strrchr(p, '/');
+	if (!slash || slash == p || !slash[1])
+		goto bad;
+	name = mt_arena_strndup(req->arena, p, (size_t)(slash - p));
+	v = strtol(slash + 1, &end, 10);
+	if (*end || v < 1 || v > INT_MAX)
+		goto bad;
+	ver = mt_arena_printf(req->arena, "%ld", v);
+	if (sql_reg_model_find(req, name, 0, &id, &req->err) ||
+	    sql_reg_version_download_uri(req, id, name, ver, out, &req->err)) {
+		const char *why = mt_arena_strdup(req->arena, req->err.msg);
+
+		return mt_err_set(&req->err, MT_EINVAL,
+				  "Unable to fetch model from model URI source artifact location "
+				  "'%s'. Error: %s", source, why);
+	}
+	return 0;
+bad:
+	return mt_err_set(&req->err, MT_EINVAL,
+			  "Unable to fetch model from model URI source artifact location '%s'. "
+			  "Error: not a models:/<name>/<version> URI", source);
+}
+
+static int check_uri_len(struct mt_req *req, const char *field, const char *v)
+{
+	if (v && strlen(v) > REG_MAX_URI_LEN)
+		return mt_err_set(&req->err, MT_EINVAL,
+				  "Invalid value for parameter '%s': longer than %d bytes", field,
+				  REG_MAX_URI_LEN);
+	return 0;
+}
+
+/* ---- handlers ---- */
+
+/* name and version of the request, and the model's id. */
+static int find_version(struct mt_req *req, int lock, const char **name, const char **id,
+			const char **version)
+{
+	if (reg_name_arg(req, "name", name) || reg_version_arg(req, *name, version))
+		return -1;
+	return sql_reg_model_find(req, *name, lock, id, &req->err);
+}
+
+static int reply_version(struct mt_req *req, const char *id, const char *name,
+			 const char *version)
+{
+	json_t *mv;
+
+	if (sql_reg_version_get(req, id, name, version, &mv, &req->err))
+		return -1;
+	json_object_set(req_resp(req), "model_version", mv);
+	return 0;
+}
+
+int api_model_versions_create(struct mt_req *req)
+{
+	struct reg_version_new nv = { 0 };
+	const char *name, *id, *version;
+	struct uri_parts u;
+
+	if (reg_name_arg(req, "name", &name) || req_str(req, "source", &nv.source) ||
+	    req_opt_str(req, "run_id", &nv.run_id) || req_opt_str(req, "run_link", &nv.run_link) ||
+	    reg_description_arg(req, &nv.description) ||
+	    check_uri_len(req, "source", nv.source) || check_uri_len(req, "run_link", nv.run_link) ||
+	    check_uri_len(req, "run_id", nv.run_id) ||
+	    reg_tags_arg(req, "Model version", &nv.tag_keys, &nv.tag_values, &nv.ntags))
+		return -1;
+	uri_split(req->arena, nv.source, strlen(nv.source), &u);
+	if (is_local(&u) ? check_local_source(req, nv.source, &u, nv.run_id)
+			 : check_remote_source(req, nv.source))
+		return -1;
+	if (strcasecmp(u.scheme, "models") == 0 &&
+	    resolve_models_source(req, nv.source, &nv.storage_location))
+		return -1;
+	if (sql_reg_model_find(req, name, 1, &id, &req->err) ||
+	    sql_reg_version_create(req, id, &nv, mt_now_ms(), &version, &req->err))
+		return -1;
+	return reply_version(req, id, name, version);
+}
+
+int api_model_versions_get(struct mt_req *req)
+{
+	const char *name, *id, *version;
+
+	if (find_version(req, 0, &name, &id, &version))
+		return -1;
+	return reply_version(req, id, name, version);
+}
+
+int api_model_versions_update(struct mt_req *req)
+{
+	const char *name, *id, *version, *desc, *stage;
+
+	if (find_version(req, 0, &name, &id, &version) || reg_description_arg(req, &desc) ||
+	    sql_reg_version_stage(req, id, name, version, &stage, &req->err) ||
+	    sql_reg_version_update(req, id, version, desc, mt_now_ms(), &req->err))
+		return -1;
+	return reply_version(req, id, name, version);
+}
+
+int api_model_versions_delete(struct mt_req *req)
+{
+	const char *name, *id, *version, *stage;
+
+	if (find_version(req, 1, &name, &id, &version) ||
+	    sql_reg_version_stage(req, id, name, version, &stage, &req->err))
+		return -1;
+	return sql_reg_version_delete(req, id, version, mt_now_ms(), &req->err);
+}
+
+/* A bool field: JSON true/false or the strings "true"/"false". */
+static int bool_arg(struct mt_req *req, const char *field, int *out)
+{
+	json_t *v = json_object_get(req->body, field);
+
+	*out = 0;
+	if (!v || json_is_null(v))
+		return 0;
+	if (json_is_boolean(v)) {
+		*out = json_is_true(v);
+		return 0;
+	}
+	if (json_is_string(v) && (strcasecmp(json_string_value(v), "true") == 0 ||
+				  strcasecmp(json_string_value(v), "false") == 0)) {
+		*out = strcasecmp(json_string_value(v), "true") == 0;
+		return 0;
+	}
+	return mt_err_set(&req->err, MT_EINVAL,
+			  "Invalid value for parameter '%s': expected a boolean", field);
+}
+
+int api_model_versions_transition(struct mt_req *req)
+{
+	struct reg_transition t = { 0 };
+	const char *name, *id, *version, *stage_in, *stage, *from;
+	int archive;
+	long long now = mt_now_ms();
+
+	if (reg_name_arg(req, "name", &name) || reg_version_arg(req, name, &version) ||
+	    req_str(req, "stage", &stage_in) || bool_arg(req, "archive_existing_versions", &archive) ||
+	    reg_stage_canonical(req, stage_in, &stage))
+		return -1;
+	if (archive && strcmp(stage, "Staging") != 0 && strcmp(stage, "Production") != 0)
+		return mt_err_set(&req->err, MT_EINVAL,
+				  "Model version transition cannot archive existing model versions "
+				  "because '%s' is not an Active stage. Valid stages are ['Staging', "
+				  "'Production']", stage_in);
+	/* The model row lock serialises transitions (and creations) per model. */
+	if (sql_reg_model_find(req, name, 1, &id, &req->err) ||
+	    sql_reg_version_stage(req, id, name, version, &from, &req->err))
+		return -1;
+	from = mt_arena_strdup(req->arena, from);
+	if (sql_reg_version_transition(req, id, version, stage, archive, now, &req->err))
+		return -1;
+	t.model_id = id;
+	t.model_name = name;
+	t.version = version;
+	t.from_stage = from;
+	t.to_stage = stage;
+	t.actor = req->ri->remote_user && *req->ri->remote_user ? req->ri->remote_user
+								 : "anonymous";
+	t.outcome = "allowed";
+	if (sql_reg_audit(req, &t, now, &req->err))
+		return -1;
+	return reply_version(req, id, name, version);
+}
+
+int api_model_versions_search(struct mt_req *req)
+{
+	long long max, offset = 0;
+	const char *filter, *token;
+	const char **order;
+	size_t norder;
+	int more = 0, rc = -1;
+	struct mt_filter f = MT_FILTER_INIT;
+	struct mt_order_list o = MT_ORDER_LIST_INIT;
+	json_t *list;
+
+	if (reg_max_results(req, REG_SEARCH_VERSIONS_DEFAULT, REG_SEARCH_VERSIONS_MAX, &max) ||
+	    req_opt_str(req, "filter", &filter) || req_opt_str(req, "page_token", &token) ||
+	    mt_json_str_list(&order, &norder, req->body, "order_by", req->arena, &req->err))
+		return -1;
+	if (token && *token && mt_page_token_decode(&offset, token, &req->err))
+		return -1;
+	if (mt_filter_parse(&f, MT_FE_VERSIONS, filter, &req->err) ||
+	    mt_order_parse(&o, MT_FE_VERSIONS, order, norder, &req->err))
+		goto done;
+	list = req_own(req, json_array());
+	if (sql_reg_version_search(req, &f, &o, max, offset, list, &more, &req->err))
+		goto done;
+	if (json_array_size(list))
+		json_object_set(req_resp(req), "model_versions", list);
+	if (more)
+		mt_json_set_str(req_resp(req), "next_page_token",
+				mt_page_token_encode(req->arena, offset + max));
+	rc = 0;
+done:
+	mt_filter_release(&f);
+	mt_order_release(&o);
+	return rc;
+}
+
+int api_model_versions_download_uri(struct mt_req *req)
+{
+	const char *name, *id, *version, *uri;
+
+	if (find_version(req, 0, &name, &id, &version) ||
+	    sql_reg_version_download_uri(req, id, name, version, &uri, &req->err))
+		return -1;
+	mt_json_set_str(req_resp(req), "artifact_uri", uri);
+	return 0;
+}
+
+int api_model_versions_set_tag(struct mt_req *req)
+{
+	const char *name, *id, *version, *key, *value, *stage;
+
+	if (reg_name_arg(req, "name", &name) || reg_version_arg(req, name, &version) ||
+	    req_str(req, "key", &key) || req_opt_str(req, "value", &value) ||
+	    reg_check_tag(req, "Model version", key, value) ||
+	    sql_reg_model_find(req, name, 0, &id, &req->err) ||
+	    sql_reg_version_stage(req, id, name, version, &stage, &req->err))
+		return -1;
+	return sql_reg_version_set_tag(req, id, version, key, value, &req->err);
+}
+
+int api_model_versions_delete_tag(struct mt_req *req)
+{
+	const char *name, *id, *version, *key, *stage;
+
+	if (reg_name_arg(req, "name", &name) || reg_version_arg(req, name, &version) ||
+	    req_str(req, "key", &key) || mt_validate_key("tag", key, &req->err) ||
+	    sql_reg_model_find(req, name, 0, &id, &req->err) ||
+	    sql_reg_version_stage(req, id, name, version, &stage, &req->err))
+		return -1;
+	return sql_reg_version_delete_tag(req, id, version, key, &req->err);
+}
