@@ -208,6 +208,23 @@ static size_t utf8_cut(const char *s, size_t n, size_t max)
 	return k;
 }
 
+/* Drop a character left incomplete at the end of s, as a truncating
+ * snprintf leaves it. */
+static void utf8_trim_tail(char *s)
+{
+	size_t n = strlen(s), j = n;
+	uint32_t cp;
+
+	if (n == 0 || (unsigned char)s[n - 1] < 0x80)
+		return;
+	while (j > 0 && n - j < 3 && ((unsigned char)s[j - 1] & 0xC0) == 0x80)
+		j--;
+	if (j > 0 && ((unsigned char)s[j - 1] & 0xC0) == 0xC0)
+		j--;
+	if (utf8_at(s, n, j, &cp) == 0)
+		s[j] = '\0';
+}
+
 /* ------------------------------------------------------------------------
  * Numbers, always in the C locale whatever setlocale() says.
  */
@@ -462,27 +479,46 @@ static int perr(struct parser *p, const char *fmt, ...)
 		vsnprintf(p->err, p->errlen, fmt, ap);
 		va_end(ap);
 		/* A cut message must not end in half a character. */
-		p->err[utf8_cut(p->err, strlen(p->err), p->errlen - 1)] = '\0';
+		utf8_trim_tail(p->err);
 	}
 	p->err = NULL;
 	return -1;
 }
 
 /* s[0..n) for a message: at most max bytes, cut on a character, "..." after
- * a cut. */
+ * a cut; tabs as spaces and other control characters (and ill-formed bytes)
+ * as '?', so a message stays one line. */
 struct shown {
 	char b[KEY_SHOW_MAX + 4];
 };
 
 static const char *show(struct shown *sh, const char *s, size_t n, size_t max)
 {
-	size_t k = utf8_cut(s, n, max < KEY_SHOW_MAX ? max : KEY_SHOW_MAX);
+	size_t k = utf8_cut(s, n, max < KEY_SHOW_MAX ? max : KEY_SHOW_MAX), o = 0;
 
-	memcpy(sh->b, s, k);
+	for (size_t i = 0; i < k;) {
+		uint32_t cp;
+		size_t m = utf8_at(s, k, i, &cp);
+
+		if (m == 0) {
+			sh->b[o++] = '?';
+			i++;
+			continue;
+		}
+		if (cp == '\t')
+			sh->b[o++] = ' ';
+		else if (cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F))
+			sh->b[o++] = '?';
+		else {
+			memcpy(sh->b + o, s + i, m);
+			o += m;
+		}
+		i += m;
+	}
 	if (k < n)
-		memcpy(sh->b + k, "...", 4);
+		memcpy(sh->b + o, "...", 4);
 	else
-		sh->b[k] = '\0';
+		sh->b[o] = '\0';
 	return sh->b;
 }
 
@@ -1150,7 +1186,7 @@ int mt_gate_validate(const char *const *rules, size_t n, char *err, size_t errle
 			quote_rule(quoted, sizeof(quoted), rules ? rules[i] : NULL);
 			if (err && errlen > 0) {
 				snprintf(err, errlen, "rule %zu %s: %s", i + 1, quoted, msg);
-				err[utf8_cut(err, strlen(err), errlen - 1)] = '\0';
+				utf8_trim_tail(err);
 			}
 			return -1;
 		}
@@ -1196,6 +1232,7 @@ static int emsg(struct ectx *c, const char *fmt, ...)
 		va_start(ap, fmt);
 		vsnprintf(c->msg, sizeof(c->msg), fmt, ap);
 		va_end(ap);
+		utf8_trim_tail(c->msg);
 		c->have_msg = 1;
 	}
 	return EV_ERR;
@@ -1889,7 +1926,7 @@ json_t *mt_gate_evaluate(const char *const *rules, size_t n, const json_t *candi
 	char who_cand[64], who_champ[64], buf[32];
 	const char *who[2] = { who_cand, who_champ };
 	const char *stage_shown = NULL;
-	struct sb st = { 0 };
+	struct shown stage_sh;
 	size_t counts[3] = { 0, 0, 0 };
 
 	if (!report || !list || !summary) {
@@ -1904,15 +1941,13 @@ json_t *mt_gate_evaluate(const char *const *rules, size_t n, const json_t *candi
 		champion = NULL;  /* not a subject: no champion */
 	who_name(who_cand, sizeof(who_cand), "candidate", candidate);
 	who_name(who_champ, sizeof(who_champ), "champion", champion);
-	if (stage) {
-		sb_put_utf8_fixed(&st, stage, strlen(stage));
-		stage_shown = sb_str(&st);
-	}
+	if (stage)
+		stage_shown = show(&stage_sh, stage, strlen(stage), KEY_SHOW_MAX);
 
 	jset(&jb, report, "model", jstr(subject_str(candidate, "name", buf, sizeof(buf))));
 	jset(&jb, report, "version", jstr(subject_str(candidate, "version", buf, sizeof(buf))));
 	jset(&jb, report, "run_id", jstr(subject_str(candidate, "run_id", buf, sizeof(buf))));
-	jset(&jb, report, "stage", stage ? jstr(stage_shown) : json_null());
+	jset(&jb, report, "stage", jstr(stage));
 	jset(&jb, report, "passed", json_false());  /* set below */
 	if (champion) {
 		ch = json_object();
@@ -1938,9 +1973,6 @@ json_t *mt_gate_evaluate(const char *const *rules, size_t n, const json_t *candi
 	jset(&jb, summary, "failed", json_integer((json_int_t)counts[O_FAIL]));
 	jset(&jb, summary, "errors", json_integer((json_int_t)counts[O_ERROR]));
 	jset(&jb, report, "summary", summary);
-	if (st.oom)
-		jb.oom = 1;
-	free(st.p);
 	if (jb.oom) {
 		json_decref(report);
 		return NULL;
