@@ -26,7 +26,7 @@ endif
 
 PG_INC := $(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
 CFLAGS := $(WARN) $(OPT) -MMD -MP -Ilib -I$(PG_INC)
-LIBS_COMMON := -ljansson -lcrypto -lpthread
+LIBS_COMMON := -larchive -ljansson -lcrypto -lpthread
 LIBS_SERVER := -lcivetweb -lpq $(LIBS_COMMON)
 LIBS_CLI := -lcurl -lgit2 $(LIBS_COMMON)
 LIBS_CHECK := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm)

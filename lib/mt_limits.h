@@ -41,4 +41,9 @@
 /* Request bodies: JSON larger than this is refused with 413. */
 #define MT_MAX_JSON_BODY            (16 * 1024 * 1024)
 
+/* Model bundles (lib/mt_bundle.h): files in one bundle (the manifest entry
+ * not counted), and bytes of its MLTRACK-BUNDLE.json. */
+#define MT_BUNDLE_MAX_FILES         100000
+#define MT_BUNDLE_MAX_MANIFEST      (64 * 1024 * 1024)
+
 #endif

@@ -16,4 +16,5 @@ Suite *make_path_suite(void);
 Suite *make_scrape_suite(void);
 Suite *make_cmdflags_suite(void);
 Suite *make_spool_suite(void);
+Suite *make_bundle_suite(void);
 #endif
