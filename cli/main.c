@@ -23,6 +23,8 @@ static const struct cli_cmd commands[] = {
 	{ "runs", cmd_runs, "list, show and compare runs" },
 	{ "log", cmd_log, "log a metric, param, tag or artifact to a run" },
 	{ "experiments", cmd_experiments, "list and create experiments" },
+	{ "model", cmd_model, "register, promote and pull models (verified bundles)" },
+	{ "gate", cmd_gate, "promotion gates: rules a version must pass to enter a stage" },
 	{ NULL, NULL, NULL },
 };
 

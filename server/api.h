@@ -73,4 +73,12 @@ int api_model_versions_download_uri(struct mt_req *req);
 int api_model_versions_set_tag(struct mt_req *req);
 int api_model_versions_delete_tag(struct mt_req *req);
 
+/* api_gates.c: mltrack's registry extensions */
+int api_gates_set(struct mt_req *req);
+int api_gates_get(struct mt_req *req);
+int api_gates_check(struct mt_req *req);
+int api_gates_transition(struct mt_req *req);
+int api_gates_transitions(struct mt_req *req);
+int api_gates_version_get(struct mt_req *req);
+
 #endif

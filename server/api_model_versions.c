@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "api_gates.h"
 #include "api_registry.h"
 #include "mt_filter.h"
 #include "mt_json.h"
@@ -313,7 +314,8 @@ int api_model_versions_create(struct mt_req *req)
 	    resolve_models_source(req, nv.source, &nv.storage_location))
 		return -1;
 	if (sql_reg_model_find(req, name, 1, &id, &req->err) ||
-	    sql_reg_version_create(req, id, &nv, mt_now_ms(), &version, &req->err))
+	    sql_reg_version_create(req, id, &nv, mt_now_ms(), &version, &req->err) ||
+	    gate_bundle_on_create(req, id, version, nv.source))
 		return -1;
 	return reply_version(req, id, name, version);
 }
@@ -348,61 +350,18 @@ int api_model_versions_delete(struct mt_req *req)
 	return sql_reg_version_delete(req, id, version, mt_now_ms(), &req->err);
 }
 
-/* A bool field: JSON true/false or the strings "true"/"false". */
-static int bool_arg(struct mt_req *req, const char *field, int *out)
-{
-	json_t *v = json_object_get(req->body, field);
-
-	*out = 0;
-	if (!v || json_is_null(v))
-		return 0;
-	if (json_is_boolean(v)) {
-		*out = json_is_true(v);
-		return 0;
-	}
-	if (json_is_string(v) && (strcasecmp(json_string_value(v), "true") == 0 ||
-				  strcasecmp(json_string_value(v), "false") == 0)) {
-		*out = strcasecmp(json_string_value(v), "true") == 0;
-		return 0;
-	}
-	return mt_err_set(&req->err, MT_EINVAL,
-			  "Invalid value for parameter '%s': expected a boolean", field);
-}
-
+/* Through the target stage's gate, in its own transaction (api_gates.c):
+ * MLflow clients are held to the same gates as mltrack's. */
 int api_model_versions_transition(struct mt_req *req)
 {
-	struct reg_transition t = { 0 };
-	const char *name, *id, *version, *stage_in, *stage, *from;
-	int archive;
-	long long now = mt_now_ms();
+	struct gate_move m;
+	json_t *version, *report;
+	int forced;
 
-	if (reg_name_arg(req, "name", &name) || reg_version_arg(req, name, &version) ||
-	    req_str(req, "stage", &stage_in) || bool_arg(req, "archive_existing_versions", &archive) ||
-	    reg_stage_canonical(req, stage_in, &stage))
+	if (gate_move_args(req, &m) || gate_transition(req, &m, &version, &report, &forced))
 		return -1;
-	if (archive && strcmp(stage, "Staging") != 0 && strcmp(stage, "Production") != 0)
-		return mt_err_set(&req->err, MT_EINVAL,
-				  "Model version transition cannot archive existing model versions "
-				  "because '%s' is not an Active stage. Valid stages are ['Staging', "
-				  "'Production']", stage_in);
-	/* The model row lock serialises transitions (and creations) per model. */
-	if (sql_reg_model_find(req, name, 1, &id, &req->err) ||
-	    sql_reg_version_stage(req, id, name, version, &from, &req->err))
-		return -1;
-	from = mt_arena_strdup(req->arena, from);
-	if (sql_reg_version_transition(req, id, version, stage, archive, now, &req->err))
-		return -1;
-	t.model_id = id;
-	t.model_name = name;
-	t.version = version;
-	t.from_stage = from;
-	t.to_stage = stage;
-	t.actor = req->ri->remote_user && *req->ri->remote_user ? req->ri->remote_user
-								 : "anonymous";
-	t.outcome = "allowed";
-	if (sql_reg_audit(req, &t, now, &req->err))
-		return -1;
-	return reply_version(req, id, name, version);
+	json_object_set(req_resp(req), "model_version", version);
+	return 0;
 }
 
 int api_model_versions_search(struct mt_req *req)

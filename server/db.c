@@ -17,6 +17,7 @@ static const struct db_stmt_table *const tables[] = {
 	&sql_metrics_table,
 	&sql_artifacts_table,
 	&sql_registry_table,
+	&sql_gates_table,
 };
 
 int db_err_from_result(const PGresult *res, PGconn *conn, struct mt_err *err)

@@ -106,6 +106,9 @@ static void send_error(struct mt_req *req, const char *allow)
 	json_t *j = json_pack("{s:s,s:s}", "error_code", mt_code_name(req->err.code),
 			      "message", req->err.msg);
 
+	/* Errors that carry more than a message (412 GATE_FAILED: the report). */
+	if (j && req->err_extra)
+		json_object_update_missing(j, req->err_extra);
 	send_json(req, mt_code_http(req->err.code), j, allow);
 	json_decref(j);
 }

@@ -62,6 +62,8 @@ static void usage(FILE *f)
 	fprintf(f, "  %-22s %s\n", "--dry-run", "gc: report what would be removed, remove nothing");
 	fprintf(f, "  %-22s %s\n  %-22s %s\n", "-h, --help", "show this help",
 		"--version", "print the version");
+	fprintf(f, "\nenvironment:\n  %-22s %s\n", "MLTRACK_ADMIN_TOKEN",
+		"a bearer token that may force a model past a failing gate");
 }
 
 static int die_usage(const char *fmt, const char *arg)
@@ -201,6 +203,8 @@ int main(int argc, char **argv)
 		mt_cfg.threads = (int)t;
 	}
 	mt_cfg.web_root = find_web_root();
+	/* From the environment only: a flag would show in ps. */
+	mt_cfg.admin_token = getenv("MLTRACK_ADMIN_TOKEN");
 
 	/* Signals are taken by sigwait() in this thread only; every thread
 	 * started from here on (CivetWeb's) inherits the block.  gc keeps the

@@ -33,7 +33,7 @@ const struct mt_route mt_routes[] = {
 	{ "GET",  MLF "model-versions/get-download-uri",   api_model_versions_download_uri, R_READ },
 	{ "GET",  MLF "model-versions/search",             api_model_versions_search,   R_READ },
 	{ "POST", MLF "model-versions/set-tag",            api_model_versions_set_tag,  R_BODY | R_TXN | R_WRITE },
-	{ "POST", MLF "model-versions/transition-stage",   api_model_versions_transition, R_BODY | R_TXN | R_WRITE },
+	{ "POST", MLF "model-versions/transition-stage",   api_model_versions_transition, R_BODY | R_WRITE }, /* own txn */
 	{ "PATCH", MLF "model-versions/update",            api_model_versions_update,   R_BODY | R_TXN | R_WRITE },
 	{ "DELETE", MLF "registered-models/alias",         api_reg_alias_delete,        R_BODY | R_TXN | R_WRITE },
 	{ "GET",  MLF "registered-models/alias",           api_reg_alias_get,           R_READ },
@@ -67,7 +67,13 @@ const struct mt_route mt_routes[] = {
 	{ "POST", ART "mpu/abort/",                        api_artifacts_mpu,           R_PREFIX | R_WRITE },
 	{ "POST", ART "mpu/complete/",                     api_artifacts_mpu,           R_PREFIX | R_WRITE },
 	{ "POST", ART "mpu/create/",                       api_artifacts_mpu,           R_PREFIX | R_WRITE },
+	{ "POST", EXT "gates/check",                       api_gates_check,             R_BODY | R_TXN | R_READ },
+	{ "GET",  EXT "gates/get",                         api_gates_get,               R_READ },
+	{ "POST", EXT "gates/set",                         api_gates_set,               R_BODY | R_TXN | R_WRITE },
 	{ "GET",  EXT "metrics/get-history-sampled",       api_metrics_sampled,         R_READ },
+	{ "GET",  EXT "model-versions/get",                api_gates_version_get,       R_READ },
+	{ "POST", EXT "model-versions/transition-stage",   api_gates_transition,        R_BODY | R_WRITE }, /* own txn */
+	{ "GET",  EXT "model-versions/transitions",        api_gates_transitions,       R_READ },
 	{ "GET",  "/health",                               api_health,                  R_NODB | R_RAW },
 	{ "GET",  "/healthz",                              api_healthz,                 R_NODB },
 	{ "GET",  "/metrics",                              api_metrics,                 R_NODB | R_RAW },

@@ -36,6 +36,7 @@ struct mt_config {
 	long long max_artifact_size; /* bytes; larger uploads get 413 */
 	int threads;
 	const char *web_root;       /* resolved next to the executable */
+	const char *admin_token;    /* MLTRACK_ADMIN_TOKEN: may force gated transitions */
 	char conninfo[1024];        /* what workers connect with */
 };
 
@@ -67,6 +68,7 @@ struct mt_req {
 			       * written by hand */
 	int in_txn;
 	struct mt_err err;
+	json_t *err_extra;    /* more members of the error answer (request-owned) */
 };
 
 typedef int (*mt_handler_fn)(struct mt_req *req);
@@ -134,6 +136,7 @@ extern const struct db_stmt_table sql_experiments_table;
 extern const struct db_stmt_table sql_runs_table;
 extern const struct db_stmt_table sql_metrics_table;
 extern const struct db_stmt_table sql_artifacts_table;
+extern const struct db_stmt_table sql_gates_table;
 extern const struct db_stmt_table sql_registry_table;
 
 /* Make sure w->conn is up and prepared; reconnects when broken. */

@@ -1,0 +1,457 @@
+/*
+ * api_gates.c: mltrack's registry extensions (DESIGN §6, §8) under
+ * /api/2.0/mltrack/: promotion gates, gated stage transitions with their
+ * audit trail, and bundles.
+ *
+ * Gates.  A gate is the list of rules (lib/mt_gate.h) a version must pass
+ * to enter a stage.  Every transition into a gated stage, through MLflow's
+ * model-versions/transition-stage or ours, goes through gate_transition():
+ * in one transaction it locks the model row (so transitions of a model run
+ * one at a time and the champion cannot change underneath), builds the
+ * subjects (the candidate and the version holding the stage: their runs'
+ * latest metrics, params, tags and git provenance, and their bundles,
+ * verified again from the store), evaluates the rules and appends the
+ * attempt, with its report, to the audit trail.  A refusal commits its
+ * audit row and then answers 412 GATE_FAILED with the report; an allowed or
+ * forced transition commits the move and its row together.
+ *
+ * Bundles.  A version whose source is mlflow-artifacts:/mltrack-bundles/
+ * <sha256>.tar (what `mltrack model register` uploads) is verified before
+ * it is created: the artifact at that path must hold exactly those bytes,
+ * and the archive must pass mt_bundle_verify (safe entries, every file's
+ * digest).  Its digest, size and manifest are recorded with the version.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/crypto.h>
+
+#include "api.h"
+#include "api_gates.h"
+#include "api_registry.h"
+#include "mt_bundle.h"
+#include "mt_gate.h"
+#include "mt_util.h"
+#include "sql_gates.h"
+#include "sql_registry.h"
+
+#define BUNDLE_PREFIX "mlflow-artifacts:/mltrack-bundles/"
+
+/* ---- bundles ---- */
+
+/* Verify the stored bundle with digest sha: the blob holds those bytes and
+ * the archive verifies, in one streaming pass.  0 and *manifest (owned by
+ * the request; manifest may be NULL), or -1 with why in e. */
+static int bundle_check(struct mt_req *req, const char *sha, json_t **manifest, struct mt_err *e)
+{
+	const char *path = store_blob_path(req->arena, sha);
+	char got[65];
+	json_t *m = NULL;
+
+	if (manifest)
+		*manifest = NULL;
+	if (mt_bundle_verify(path, &m, got, e))
+		return -1;
+	if (strcmp(got, sha) != 0) {
+		json_decref(m);
+		return mt_err_set(e, MT_EINVAL, "the stored bundle has SHA-256 %s, not %s", got, sha);
+	}
+	if (manifest)
+		*manifest = req_own(req, m);
+	else
+		json_decref(m);
+	return 0;
+}
+
+/* The digest named by a bundle source, or NULL when source is not one. */
+static const char *bundle_source_sha(struct mt_req *req, const char *source)
+{
+	const char *p;
+
+	if (!source || strncmp(source, BUNDLE_PREFIX, strlen(BUNDLE_PREFIX)) != 0)
+		return NULL;
+	p = source + strlen(BUNDLE_PREFIX);
+	if (strlen(p) != 64 + 4 || strcmp(p + 64, ".tar") != 0)
+		return NULL;
+	p = mt_arena_printf(req->arena, "%.64s", p);
+	return store_is_digest(p) ? p : NULL;
+}
+
+int gate_bundle_on_create(struct mt_req *req, const char *model_id, const char *version,
+			  const char *source)
+{
+	const char *sha = bundle_source_sha(req, source), *stored;
+	struct mt_err e = MT_ERR_INIT;
+	long long size;
+	json_t *manifest;
+	char *text;
+	int rc;
+
+	if (!sha) {
+		if (source && strncmp(source, BUNDLE_PREFIX, strlen(BUNDLE_PREFIX)) == 0)
+			return mt_err_set(&req->err, MT_EINVAL,
+					  "source '%s' is in mltrack's bundle store but does not name "
+					  "a bundle (mltrack-bundles/<sha256>.tar)", source);
+		return 0; /* a version made the MLflow way: accepted as MLflow does */
+	}
+	if (sql_bundle_artifact(req, mt_arena_printf(req->arena, "mltrack-bundles/%s.tar", sha),
+				&stored, &size, &req->err))
+		return -1;
+	if (!stored)
+		return mt_err_set(&req->err, MT_EINVAL,
+				  "bundle %s has not been uploaded (PUT it to "
+				  "mlflow-artifacts/artifacts/mltrack-bundles/%s.tar first)", sha, sha);
+	if (strcmp(stored, sha) != 0)
+		return mt_err_set(&req->err, MT_EINVAL,
+				  "the file uploaded as bundle %s has SHA-256 %s", sha, stored);
+	if (bundle_check(req, sha, &manifest, &e)) {
+		if (e.code == MT_EINTERNAL) { /* our store, not the bundle */
+			req->err = e;
+			return -1;
+		}
+		return mt_err_set(&req->err, MT_EINVAL, "bundle %s fails verification: %.600s", sha,
+				  e.msg);
+	}
+	text = json_dumps(manifest, JSON_COMPACT);
+	rc = text ? sql_bundle_record(req, model_id, version, sha, size, text, &req->err)
+		  : mt_err_set(&req->err, MT_EINTERNAL, "out of memory");
+	free(text);
+	if (rc)
+		return -1;
+	/* The digest as a tag too, where MLflow clients see it: the server's
+	 * word, whatever the request's tags said. */
+	return sql_reg_version_set_tag(req, model_id, version, "mltrack.bundle.sha256", sha,
+				       &req->err);
+}
+
+/* ---- gate evaluation ---- */
+
+/* The full subject of a version: sql_gate_subject plus "bundle".  Only
+ * when a rule reads bundle.verified is the bundle read back from the store
+ * and checked (it may be gigabytes). */
+static int subject(struct mt_req *req, const char *model_id, const char *name,
+		   const char *version, int check_bundle, json_t **out)
+{
+	const char *sha;
+	struct mt_err e = MT_ERR_INIT;
+
+	if (sql_gate_subject(req, model_id, name, version, out, &sha, &req->err))
+		return -1;
+	if (sha && !check_bundle)
+		json_object_set_new(*out, "bundle", json_pack("{s:s}", "sha256", sha));
+	else if (sha)
+		json_object_set_new(*out, "bundle",
+				    json_pack("{s:s, s:b}", "sha256", sha, "verified",
+					      bundle_check(req, sha, NULL, &e) == 0));
+	else
+		json_object_set_new(*out, "bundle", json_pack("{s:b}", "verified", 0));
+	return 0;
+}
+
+/* Evaluate the gate into stage for version; *report NULL when no gate
+ * guards the stage.  The report is request-owned. */
+static int evaluate(struct mt_req *req, const char *model_id, const char *name,
+		    const char *version, const char *stage, json_t **report)
+{
+	json_t *rules, *cand, *champ = NULL, *r;
+	const char *champion, **texts;
+	size_t n, i;
+	int bundle = 0;
+
+	*report = NULL;
+	if (sql_gate_get(req, model_id, stage, &rules, &req->err))
+		return -1;
+	if (!rules)
+		return 0;
+	n = json_array_size(rules);
+	texts = mt_arena_alloc(req->arena, (n ? n : 1) * sizeof(*texts));
+	json_array_foreach(rules, i, r) {
+		texts[i] = json_string_value(r);
+		bundle |= texts[i] && strstr(texts[i], "bundle") != NULL;
+	}
+	if (subject(req, model_id, name, version, bundle, &cand) ||
+	    sql_gate_champion(req, model_id, stage, version, &champion, &req->err) ||
+	    (champion && subject(req, model_id, name, champion, bundle, &champ)))
+		return -1;
+	*report = req_own(req, mt_gate_evaluate(texts, n, cand, champ, stage));
+	if (!*report)
+		return mt_err_set(&req->err, MT_EINTERNAL, "out of memory evaluating the gate");
+	return 0;
+}
+
+/* ---- gated transitions ---- */
+
+struct move {
+	const struct gate_move *m;
+	const char *id, *from;
+	json_t *report;   /* request-owned */
+	json_t *version;  /* request-owned, after the move */
+	const char *outcome;
+};
+
+static const char *actor(struct mt_req *req)
+{
+	return req->ri->remote_user && *req->ri->remote_user ? req->ri->remote_user : "anonymous";
+}
+
+static int move_txn(struct mt_req *req, void *arg)
+{
+	struct move *mv = arg;
+	const struct gate_move *m = mv->m;
+	struct reg_transition t = { 0 };
+	long long now = mt_now_ms();
+	char *text = NULL;
+	int passed, rc;
+
+	mv->report = NULL;
+	mv->version = NULL;
+	/* The model row lock serialises transitions (and creations) per model. */
+	if (sql_reg_model_find(req, m->name, 1, &mv->id, &req->err) ||
+	    sql_reg_version_stage(req, mv->id, m->name, m->version, &mv->from, &req->err))
+		return -1;
+	mv->from = mt_arena_strdup(req->arena, mv->from);
+	if (evaluate(req, mv->id, m->name, m->version, m->stage, &mv->report))
+		return -1;
+	passed = !mv->report || json_is_true(json_object_get(mv->report, "passed"));
+	mv->outcome = passed ? "allowed" : m->force ? "forced" : "refused";
+	if (strcmp(mv->outcome, "refused") != 0 &&
+	    sql_reg_version_transition(req, mv->id, m->version, m->stage, m->archive, now,
+				       &req->err))
+		return -1;
+	if (mv->report && !(text = json_dumps(mv->report, JSON_COMPACT)))
+		return mt_err_set(&req->err, MT_EINTERNAL, "out of memory");
+	t.model_id = mv->id;
+	t.model_name = m->name;
+	t.version = m->version;
+	t.from_stage = mv->from;
+	t.to_stage = m->stage;
+	t.actor = actor(req);
+	t.outcome = mv->outcome;
+	t.report = text ? mt_arena_strdup(req->arena, text) : NULL;
+	t.reason = m->reason;
+	free(text);
+	rc = sql_reg_audit(req, &t, now, &req->err);
+	if (rc == 0 && strcmp(mv->outcome, "refused") != 0)
+		rc = sql_reg_version_get(req, mv->id, m->name, m->version, &mv->version, &req->err);
+	return rc;
+}
+
+/* Constant-time comparison of the bearer token with the admin token. */
+static int is_admin(struct mt_req *req)
+{
+	const char *h = mg_get_header(req->conn, "Authorization");
+	size_t n;
+
+	if (!mt_cfg.admin_token || !*mt_cfg.admin_token || !h || strncasecmp(h, "Bearer ", 7) != 0)
+		return 0;
+	h += 7;
+	n = strlen(mt_cfg.admin_token);
+	return strlen(h) == n && CRYPTO_memcmp(h, mt_cfg.admin_token, n) == 0;
+}
+
+int gate_transition(struct mt_req *req, const struct gate_move *m, json_t **version,
+		    json_t **report, int *forced)
+{
+	struct move mv = { .m = m };
+	int passed;
+
+	*version = NULL;
+	*report = NULL;
+	*forced = 0;
+	if (m->force && !is_admin(req))
+		return mt_err_set(&req->err, MT_EPERM,
+				  "forcing a transition past its gate needs the server's admin "
+				  "token (MLTRACK_ADMIN_TOKEN) as the bearer token");
+	if (http_txn(req, move_txn, &mv))
+		return -1;
+	*report = mv.report;
+	passed = strcmp(mv.outcome, "refused") != 0;
+	if (!passed) {
+		json_t *sum = json_object_get(mv.report, "summary");
+		long long total = json_integer_value(json_object_get(sum, "total"));
+		long long ok = json_integer_value(json_object_get(sum, "passed"));
+
+		req->err_extra = req_own(req, json_pack("{s:O}", "report", mv.report));
+		return mt_err_set(&req->err, MT_EGATE,
+				  "%s version %s does not pass the gate into %s: %lld of %lld rules "
+				  "failed",
+				  m->name, m->version, m->stage, total - ok, total);
+	}
+	*version = mv.version;
+	*forced = strcmp(mv.outcome, "forced") == 0;
+	return 0;
+}
+
+/* ---- endpoints ---- */
+
+static int bool_field(struct mt_req *req, const char *field, int *out)
+{
+	json_t *v = json_object_get(req->body, field);
+
+	*out = 0;
+	if (!v || json_is_null(v))
+		return 0;
+	if (json_is_boolean(v)) {
+		*out = json_is_true(v);
+		return 0;
+	}
+	if (json_is_string(v) && (strcasecmp(json_string_value(v), "true") == 0 ||
+				  strcasecmp(json_string_value(v), "false") == 0)) {
+		*out = strcasecmp(json_string_value(v), "true") == 0;
+		return 0;
+	}
+	return mt_err_set(&req->err, MT_EINVAL,
+			  "Invalid value for parameter '%s': expected a boolean", field);
+}
+
+int gate_move_args(struct mt_req *req, struct gate_move *m)
+{
+	const char *stage_in;
+
+	memset(m, 0, sizeof(*m));
+	if (reg_name_arg(req, "name", &m->name) || reg_version_arg(req, m->name, &m->version) ||
+	    req_str(req, "stage", &stage_in) || reg_stage_canonical(req, stage_in, &m->stage) ||
+	    bool_field(req, "archive_existing_versions", &m->archive))
+		return -1;
+	if (m->archive && strcmp(m->stage, "Staging") != 0 && strcmp(m->stage, "Production") != 0)
+		return mt_err_set(&req->err, MT_EINVAL,
+				  "Model version transition cannot archive existing model versions "
+				  "because '%s' is not an Active stage. Valid stages are ['Staging', "
+				  "'Production']", stage_in);
+	return 0;
+}
+
+int api_gates_transition(struct mt_req *req)
+{
+	struct gate_move m;
+	json_t *version, *report;
+	int forced;
+
+	if (gate_move_args(req, &m) || bool_field(req, "force", &m.force) ||
+	    req_opt_str(req, "reason", &m.reason))
+		return -1;
+	if (m.reason && strlen(m.reason) > 5000)
+		return mt_err_set(&req->err, MT_EINVAL, "reason is longer than 5000 bytes");
+	if (m.force && (!m.reason || !*m.reason))
+		return mt_err_set(&req->err, MT_EINVAL, "a forced transition needs a reason");
+	if (gate_transition(req, &m, &version, &report, &forced))
+		return -1;
+	json_object_set(req_resp(req), "model_version", version);
+	json_object_set(req_resp(req), "report", report ? report : json_null());
+	json_object_set_new(req_resp(req), "forced", json_boolean(forced));
+	return 0;
+}
+
+/* A stage for a gate: canonical, and not None. */
+static int gate_stage_arg(struct mt_req *req, const char **out)
+{
+	const char *in;
+
+	if (req_str(req, "stage", &in) || reg_stage_canonical(req, in, out))
+		return -1;
+	if (strcmp(*out, "None") == 0)
+		return mt_err_set(&req->err, MT_EINVAL,
+				  "a gate guards Staging, Production or Archived, not None");
+	return 0;
+}
+
+int api_gates_set(struct mt_req *req)
+{
+	const char *name, *id, *stage, **rules;
+	json_t *list = json_object_get(req->body, "rules"), *r;
+	char msg[512];
+	size_t n, i;
+
+	if (reg_name_arg(req, "name", &name) || gate_stage_arg(req, &stage))
+		return -1;
+	if (list && !json_is_array(list) && !json_is_null(list))
+		return mt_err_set(&req->err, MT_EINVAL, "rules must be a list of strings");
+	n = json_array_size(list);
+	rules = mt_arena_alloc(req->arena, (n ? n : 1) * sizeof(*rules));
+	json_array_foreach(list, i, r) {
+		if (!json_is_string(r))
+			return mt_err_set(&req->err, MT_EINVAL, "rules[%zu] is not a string", i);
+		rules[i] = json_string_value(r);
+	}
+	if (mt_gate_validate(rules, n, msg, sizeof(msg)))
+		return mt_err_set(&req->err, MT_EINVAL, "%s", msg);
+	if (sql_reg_model_find(req, name, 1, &id, &req->err) ||
+	    sql_gate_set(req, id, stage, rules, n, mt_now_ms(), &req->err))
+		return -1;
+	json_object_set_new(req_resp(req), "gate",
+			    json_pack("{s:s, s:s, s:O}", "name", name, "stage", stage, "rules",
+				      list && json_is_array(list) ? list : json_array()));
+	return 0;
+}
+
+int api_gates_get(struct mt_req *req)
+{
+	const char *name, *id;
+	json_t *list = json_array();
+
+	json_object_set_new(req_resp(req), "gates", list);
+	if (reg_name_arg(req, "name", &name) || sql_reg_model_find(req, name, 0, &id, &req->err))
+		return -1;
+	return sql_gate_list(req, id, list, &req->err);
+}
+
+int api_gates_check(struct mt_req *req)
+{
+	const char *name, *id, *version, *stage, *dummy;
+	json_t *report;
+
+	if (reg_name_arg(req, "name", &name) || reg_version_arg(req, name, &version) ||
+	    gate_stage_arg(req, &stage) || sql_reg_model_find(req, name, 0, &id, &req->err) ||
+	    sql_reg_version_stage(req, id, name, version, &dummy, &req->err) ||
+	    evaluate(req, id, name, version, stage, &report))
+		return -1;
+	if (!report) { /* no gate: nothing to fail */
+		const char *none[1] = { NULL };
+		json_t *cand;
+
+		if (subject(req, id, name, version, 0, &cand))
+			return -1;
+		report = req_own(req, mt_gate_evaluate(none, 0, cand, NULL, stage));
+	}
+	json_object_set(req_resp(req), "report", report);
+	return 0;
+}
+
+int api_gates_version_get(struct mt_req *req)
+{
+	const char *name, *id, *version;
+	json_t *mv, *bundle;
+
+	if (reg_name_arg(req, "name", &name) || reg_version_arg(req, name, &version) ||
+	    sql_reg_model_find(req, name, 0, &id, &req->err) ||
+	    sql_reg_version_get(req, id, name, version, &mv, &req->err) ||
+	    sql_bundle_get(req, id, version, &bundle, &req->err))
+		return -1;
+	json_object_set(req_resp(req), "model_version", mv);
+	if (bundle)
+		json_object_set(req_resp(req), "bundle", bundle);
+	return 0;
+}
+
+int api_gates_transitions(struct mt_req *req)
+{
+	const char *name, *id = NULL, *version = NULL;
+	json_t *list = json_array();
+	struct mt_err e = MT_ERR_INIT;
+
+	json_object_set_new(req_resp(req), "transitions", list);
+	if (reg_name_arg(req, "name", &name))
+		return -1;
+	if (json_object_get(req->body, "version") && reg_version_arg(req, name, &version))
+		return -1;
+	if (sql_reg_model_find(req, name, 0, &id, &e)) {
+		if (e.code != MT_ENOTFOUND) {
+			req->err = e;
+			return -1;
+		}
+		id = NULL; /* deleted: its trail is kept under its name */
+	}
+	return sql_audit_list(req, id, name, version, list, &req->err);
+}

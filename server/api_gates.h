@@ -1,0 +1,38 @@
+/*
+ * api_gates.h: what api_gates.c shares with the MLflow registry handlers:
+ * every stage transition goes through gate_transition(), and every new
+ * version through gate_bundle_on_create().
+ */
+#ifndef MT_API_GATES_H
+#define MT_API_GATES_H
+
+#include "server.h"
+
+/* A stage transition asked for; strings borrowed from the request. */
+struct gate_move {
+	const char *name, *version, *stage; /* stage canonical */
+	int archive;                        /* archive_existing_versions */
+	int force;                          /* past a failing gate (admin only) */
+	const char *reason;                 /* or NULL */
+};
+
+/* MLflow's transition-stage arguments (name, version, stage,
+ * archive_existing_versions) into m, checked as MLflow checks them. */
+int gate_move_args(struct mt_req *req, struct gate_move *m);
+
+/* Move a version, through the target stage's gate, in its own transaction
+ * (the caller's route has no R_TXN).  The attempt is audited whatever the
+ * outcome.  On success *version is the moved ModelVersion, *report the gate
+ * report or NULL (no gate), *forced whether a failing gate was overridden;
+ * all request-owned.  A failing gate: -1 with 412 GATE_FAILED in req->err
+ * and {"report": ...} in req->err_extra. */
+int gate_transition(struct mt_req *req, const struct gate_move *m, json_t **version,
+		    json_t **report, int *forced);
+
+/* Called by model-versions/create, in its transaction, after the version
+ * row exists: a source naming an mltrack bundle is verified (else 400 and
+ * the creation rolls back) and recorded; any other source is left alone. */
+int gate_bundle_on_create(struct mt_req *req, const char *model_id, const char *version,
+			  const char *source);
+
+#endif
