@@ -133,6 +133,8 @@ CREATE TABLE public.model_versions (
     status text DEFAULT 'READY'::text NOT NULL,
     status_message text,
     bundle_sha256 text,
+    bundle_size bigint,
+    bundle_manifest jsonb,
     CONSTRAINT model_versions_current_stage_check CHECK ((current_stage = ANY (ARRAY['None'::text, 'Staging'::text, 'Production'::text, 'Archived'::text, 'Deleted_Internal'::text]))),
     CONSTRAINT model_versions_status_check CHECK ((status = ANY (ARRAY['PENDING_REGISTRATION'::text, 'FAILED_REGISTRATION'::text, 'READY'::text]))),
     CONSTRAINT model_versions_version_check CHECK ((version > 0))
