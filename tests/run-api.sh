@@ -26,7 +26,11 @@ export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 echo "== API suites against $BUILD/mltrackd"
 pg_start "$WORK/pg"
 PORT=$(free_port)
-"$BUILD/mltrackd" --database-url "$PGCONN" --port "$PORT" --data-dir "$WORK/data" \
+# An admin token, so that forced transitions can be tested (test_gates.py).
+MLTRACK_TEST_ADMIN_TOKEN=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+export MLTRACK_TEST_ADMIN_TOKEN
+MLTRACK_ADMIN_TOKEN=$MLTRACK_TEST_ADMIN_TOKEN \
+	"$BUILD/mltrackd" --database-url "$PGCONN" --port "$PORT" --data-dir "$WORK/data" \
 	>"$WORK/mltrackd.log" 2>&1 &
 SERVER_PID=$!
 wait_http "http://127.0.0.1:$PORT/readyz" 60 || { cat "$WORK/mltrackd.log"; exit 1; }
