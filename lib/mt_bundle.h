@@ -5,8 +5,8 @@
  * creates a model version.
  *
  * Format ("mltrack-bundle/1").  An uncompressed POSIX tar (libarchive's
- * restricted pax writer: plain ustar headers plus a pax extended header per
- * entry) holding regular files only:
+ * restricted pax writer: ustar headers, with a pax extended header only
+ * where ustar cannot hold a name or a size) holding regular files only:
  *  - the first entry is MLTRACK-BUNDLE.json, the manifest;
  *  - then every file, sorted by path in byte order (strcmp), each once.
  * No directory entries: directories are implied by the paths, so empty
@@ -59,8 +59,9 @@
  * rather than a bare message buffer, so the server can answer with the code:
  * MT_EINVAL for a bad bundle or a directory that cannot be packed
  * (messages start with "Invalid bundle: " or "cannot pack: "), MT_ENOTFOUND
- * for a missing input, MT_ECONFLICT (retryable) for a file that changed
- * while it was being packed, MT_EINTERNAL for I/O errors and memory.
+ * for a missing input, MT_ECONFLICT for a file that changed while it was
+ * being packed (retryable) or something in the way of an unpack,
+ * MT_EINTERNAL for I/O errors and memory.
  * Nothing here prints, exits, or keeps state between calls; the functions
  * are safe to call from several threads at once.
  */
@@ -119,15 +120,17 @@ int mt_bundle_verify_mem(const void *data, size_t n, json_t **out, char out_sha[
  * digest the registry recorded); a mismatch fails like any other check.
  * Files are extracted into a new staging directory beside dest_dir
  * ("<parent>/.<name>.pull-<random>", same file system, so renames are
- * atomic; inside dest_dir when dest_dir is a mount point) and fsync'd; only
- * when every entry and digest has been verified are they moved into place:
+ * atomic; "dest_dir/.mltrack-pull-<random>" when dest_dir is a mount point
+ * or its parent is not writable) and fsync'd; only when every entry and
+ * digest has been verified are they moved into place:
  *  - dest_dir missing: the staging directory is renamed to dest_dir (its
  *    missing parents are created);
  *  - dest_dir a directory: each file is renamed into it, creating
  *    subdirectories and replacing same-named files.  Files of dest_dir that
  *    the bundle does not hold are left alone.  Conflicts (a directory where
  *    the bundle has a file, a file or symlink where it needs a directory)
- *    are found before anything is moved.
+ *    are found before anything is moved (MT_ECONFLICT).  The manifest
+ *    is moved last: when it is there, so are the files it lists.
  * The manifest is written too, as dest_dir/MLTRACK-BUNDLE.json, byte for
  * byte as stored.  Files get mode 0644 or 0755 as listed, less the umask.
  * On failure dest_dir is as it was and the staging directory is removed;

@@ -21,21 +21,42 @@
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
-static char root[] = "/tmp/mt-bundle-XXXXXX";
+/* Each TCase gets a base directory, made and removed by the runner's
+ * process (unchecked fixture); each test a directory inside it (checked
+ * fixture).  A failed assertion ends a test's process at once (_exit, no
+ * teardown), so the base is what guarantees the clean-up. */
+static char base[] = "/tmp/mt-bundle-XXXXXX";
+static char root[64];
+
+static void rm_rf(const char *dir)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+static void base_setup(void)
+{
+	strcpy(base, "/tmp/mt-bundle-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(base));
+}
+
+static void base_teardown(void)
+{
+	rm_rf(base);
+}
 
 static void setup(void)
 {
-	strcpy(root, "/tmp/mt-bundle-XXXXXX");
+	snprintf(root, sizeof(root), "%s/t-XXXXXX", base);
 	ck_assert_ptr_nonnull(mkdtemp(root));
 	umask(022);
 }
 
 static void teardown(void)
 {
-	char cmd[128];
-
-	snprintf(cmd, sizeof(cmd), "chmod -R u+rwx %s; rm -rf %s", root, root);
-	ck_assert_int_eq(system(cmd), 0);
+	rm_rf(root);
 }
 
 /* root/rel into a static buffer (one of four, so a few can be live). */
@@ -1222,6 +1243,7 @@ Suite *make_bundle_suite(void)
 	TCase *tc;
 
 	tc = tcase_create("determinism");
+	tcase_add_unchecked_fixture(tc, base_setup, base_teardown);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, same_tree_same_bytes);
@@ -1231,6 +1253,7 @@ Suite *make_bundle_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("manifest");
+	tcase_add_unchecked_fixture(tc, base_setup, base_teardown);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, manifest_contents);
@@ -1239,6 +1262,7 @@ Suite *make_bundle_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("pack_refusals");
+	tcase_add_unchecked_fixture(tc, base_setup, base_teardown);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, pack_refuses_symlink_outside);
@@ -1247,6 +1271,7 @@ Suite *make_bundle_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("round_trip");
+	tcase_add_unchecked_fixture(tc, base_setup, base_teardown);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, round_trip_into_a_new_directory);
@@ -1256,6 +1281,7 @@ Suite *make_bundle_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("tampering");
+	tcase_add_unchecked_fixture(tc, base_setup, base_teardown);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, flipped_byte_is_detected);
@@ -1263,6 +1289,7 @@ Suite *make_bundle_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("hostile");
+	tcase_add_unchecked_fixture(tc, base_setup, base_teardown);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_loop_test(tc, hostile_archive_is_refused, 0, (int)N_ELEMS(hostile));
@@ -1272,6 +1299,7 @@ Suite *make_bundle_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("limits");
+	tcase_add_unchecked_fixture(tc, base_setup, base_teardown);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, entry_count_is_bounded);
