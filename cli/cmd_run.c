@@ -1070,6 +1070,7 @@ int cmd_run(int argc, char **argv)
 	trace("run created");
 	t0 = cli_now();
 	r.child = start_child(cmd, out_end, err_end, &exec_errno);
+	trace("exec confirmed");
 	close(out_end);
 	close(err_end);
 	{
@@ -1142,6 +1143,7 @@ int cmd_run(int argc, char **argv)
 		if (!exited && wait4(r.child, &status, WNOHANG, &ru) == r.child) {
 			exited = 1;
 			exited_at = cli_now();
+			trace("reaped");
 		}
 		/* Done when both streams ended; a daemon the command left behind
 		 * holding them open gets two seconds. */
