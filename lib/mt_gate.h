@@ -138,8 +138,9 @@ int mt_gate_validate(const char *const *rules, size_t n, char *err, size_t errle
  *    "git": {"commit": "...", "branch": "main", "dirty": false, "repo_url": "..."},
  *    "bundle": {"sha256": "...", "verified": true}}
  * candidate and champion are borrowed; champion is NULL when no version
- * holds the stage.  stage (borrowed, may be NULL) is the target stage, for
- * the report and its messages.
+ * holds the stage.  A candidate that is not an object has no members; a
+ * champion that is not an object counts as no champion.  stage (borrowed,
+ * may be NULL) is the target stage, for the report and its messages.
  */
 json_t *mt_gate_evaluate(const char *const *rules, size_t n, const json_t *candidate,
 			 const json_t *champion, const char *stage);
@@ -160,8 +161,10 @@ int mt_gate_format_parse(const char *name, enum mt_gate_format *out);
  * missing or of the wrong type are shown as unknown, never trusted to be
  * well-formed, and counts are taken from the rules themselves.
  *
- *  - text: one line per rule, "PASS  ", "FAIL  " or "ERROR " then the rule
- *    and its message, after a header line and before a summary line;
+ *  - text: one line per rule, "PASS  ", "FAIL  " or "ERROR ", the rule,
+ *    " -- " and its message, after a header line (model, version, stage)
+ *    and a champion line, before a summary line ("PASSED: ..." or
+ *    "FAILED: ...");
  *    control characters are shown as \xNN, so a report cannot drive the
  *    terminal.
  *  - json: the report, indented by two.
