@@ -26,8 +26,11 @@ endif
 
 PG_INC := $(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
 CFLAGS := $(WARN) $(OPT) -MMD -MP -Ilib -I$(PG_INC)
-LIBS_COMMON := -larchive -ljansson -lcrypto -lpthread
-LIBS_SERVER := -lcivetweb -lpq $(LIBS_COMMON)
+LIBS_COMMON := -ljansson -lcrypto -lpthread
+# libarchive (lib/mt_bundle.c): linked into the server and the tests; the CLI
+# loads it on first use instead (cli/archive_lazy.c), so commands that never
+# touch a bundle do not pay for loading it.
+LIBS_SERVER := -lcivetweb -lpq -larchive $(LIBS_COMMON)
 LIBS_CLI := -lcurl -lgit2 $(LIBS_COMMON)
 LIBS_CHECK := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm)
 
@@ -81,10 +84,10 @@ $(B)/git_probe: $(B)/obj/tests/cli/git_probe.o $(B)/obj/cli/git.o $(B)/libmltrac
 	$(CC) $(LDOPT) -o $@ $^ -lgit2 $(LIBS_COMMON)
 
 $(B)/unit_tests: $(UNIT_OBJ) $(B)/libmltrack.a
-	$(CC) $(LDOPT) -o $@ $(UNIT_OBJ) $(B)/libmltrack.a $(LIBS_CHECK) $(LIBS_COMMON)
+	$(CC) $(LDOPT) -o $@ $(UNIT_OBJ) $(B)/libmltrack.a $(LIBS_CHECK) -larchive $(LIBS_COMMON)
 
 $(B)/fuzz_%: $(B)/obj/tests/fuzz/fuzz_%.o $(B)/obj/tests/fuzz/standalone.o $(B)/libmltrack.a
-	$(CC) $(LDOPT) -o $@ $^ $(LIBS_COMMON)
+	$(CC) $(LDOPT) -o $@ $^ -larchive $(LIBS_COMMON)
 
 unit: $(B)/unit_tests
 	CK_DEFAULT_TIMEOUT=60 $(B)/unit_tests
