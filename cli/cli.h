@@ -180,7 +180,10 @@ double cli_now(void);
 
 /* ---- tables (table.c) ---- */
 
-/* Rows of strings printed in columns as wide as their widest cell. */
+/* Rows of strings printed in columns as wide as their widest cell, at most
+ * CLI_TABLE_MAX_CELL characters (longer cells end in "...", except in the
+ * last column). */
+#define CLI_TABLE_MAX_CELL 48
 struct cli_table {
 	size_t ncol, nrow, cap;
 	char **cell; /* nrow * ncol copies, owned */

@@ -50,6 +50,26 @@ int cli_table_add(struct cli_table *t, const char *const *cells)
 	return 0;
 }
 
+/* Print s cut to at most max characters on screen ("..." ending a cut
+ * one); returns the characters printed.  The last column is never cut. */
+static size_t put_cut(FILE *out, const char *s, size_t max)
+{
+	size_t n = width(s), shown = 0;
+
+	if (n <= max) {
+		fputs(s, out);
+		return n;
+	}
+	for (; *s && shown < max - 3; s++) {
+		fputc(*s, out);
+		shown += ((unsigned char)*s & 0xc0) != 0x80;
+	}
+	while (((unsigned char)*s & 0xc0) == 0x80) /* finish the last character */
+		fputc(*s++, out);
+	fputs("...", out);
+	return max;
+}
+
 void cli_table_print(const struct cli_table *t, FILE *out)
 {
 	size_t *w = calloc(t->ncol ? t->ncol : 1, sizeof(*w));
@@ -60,6 +80,8 @@ void cli_table_print(const struct cli_table *t, FILE *out)
 		for (size_t c = 0; c < t->ncol; c++) {
 			size_t n = width(t->cell[r * t->ncol + c]);
 
+			if (c + 1 < t->ncol && n > CLI_TABLE_MAX_CELL)
+				n = CLI_TABLE_MAX_CELL;
 			if (n > w[c])
 				w[c] = n;
 		}
@@ -67,10 +89,12 @@ void cli_table_print(const struct cli_table *t, FILE *out)
 		for (size_t c = 0; c < t->ncol; c++) {
 			const char *s = t->cell[r * t->ncol + c];
 
-			fputs(s, out);
-			if (c + 1 < t->ncol)
-				for (size_t k = width(s); k < w[c] + 2; k++)
-					fputc(' ', out);
+			if (c + 1 == t->ncol) {
+				fputs(s, out);
+				break;
+			}
+			for (size_t k = put_cut(out, s, CLI_TABLE_MAX_CELL); k < w[c] + 2; k++)
+				fputc(' ', out);
 		}
 		fputc('\n', out);
 	}
