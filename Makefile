@@ -52,7 +52,30 @@ $(shell mkdir -p $(B) && (test -f $(SETTINGS) && test "`cat $(SETTINGS)`" = "$(S
 .PHONY: all run test bench deps deps-check clean schema unit fuzz api asan web
 .DEFAULT_GOAL := all
 
-all: $(B)/mltrackd $(B)/mltrack $(B)/git_probe
+all: $(B)/mltrackd $(B)/mltrack $(B)/git_probe web
+
+# The dashboard (DESIGN §9): web/ plus uPlot from npm, copied next to the
+# executables (mltrackd serves BIN/web).  npm ci runs only when node_modules
+# is missing or older than package-lock.json, so a filled node_modules builds
+# offline.
+WEB_SRC := $(shell find web -type f 2>/dev/null)
+WEB_VENDOR := node_modules/uplot/dist/uPlot.esm.js node_modules/uplot/dist/uPlot.min.css
+
+web: $(B)/web/.stamp
+
+node_modules/.package-lock.json: package.json package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "make: npm is missing (make deps installs nodejs and npm)" >&2; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(WEB_VENDOR): node_modules/.package-lock.json
+
+$(B)/web/.stamp: $(WEB_SRC) $(WEB_VENDOR)
+	rm -rf $(B)/web
+	mkdir -p $(B)/web/vendor
+	cp -R web/. $(B)/web/
+	cp $(WEB_VENDOR) $(B)/web/vendor/
+	@touch $@
 
 $(B)/obj/%.o: %.c $(SETTINGS)
 	@mkdir -p $(dir $@)
