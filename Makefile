@@ -2,7 +2,8 @@
 #
 #   make            build build/default/{mltrackd,mltrack}
 #   make run        install what is missing, build, start mltrackd on 127.0.0.1:5170
-#   make test       unit suites (normal + ASan/UBSan), fuzz corpora, API and CLI suites
+#   make test       unit suites (normal + ASan/UBSan), fuzz corpora, API and CLI suites,
+#                   the dashboard's end-to-end tests in headless Chromium
 #   make bench      throughput and latency benchmarks (docs/PERFORMANCE.md)
 #   make deps       install the system packages (Debian, apt-get)
 #   make schema     regenerate schema/mltrack.sql from a freshly migrated database
@@ -49,7 +50,7 @@ SETTINGS := $(B)/.settings
 SETTINGS_NOW := $(CC) $(CFLAGS) $(LDOPT)
 $(shell mkdir -p $(B) && (test -f $(SETTINGS) && test "`cat $(SETTINGS)`" = "$(SETTINGS_NOW)" || echo "$(SETTINGS_NOW)" > $(SETTINGS)))
 
-.PHONY: all run test bench deps deps-check clean schema unit fuzz api asan web
+.PHONY: all run test bench deps deps-check clean schema unit fuzz api asan web e2e
 .DEFAULT_GOAL := all
 
 all: $(B)/mltrackd $(B)/mltrack $(B)/git_probe web
@@ -119,6 +120,9 @@ fuzz: $(FUZZ_BIN)
 		$$f tests/fuzz/corpus/$$name || exit 1; \
 	done
 
+e2e: all
+	sh tests/run-e2e.sh $(B)
+
 asan:
 	$(MAKE) VARIANT=asan all $(B:build/default=build/asan)/unit_tests
 
@@ -137,6 +141,7 @@ test: deps-check
 	$(MAKE) VARIANT=asan all unit fuzz
 	sh tests/run-api.sh build/default
 	sh tests/run-api.sh build/asan
+	sh tests/run-e2e.sh build/default
 	@echo "make test: all suites passed"
 
 bench: deps-check

@@ -5,6 +5,8 @@
 //
 //   node tests/e2e/seed.mjs http://127.0.0.1:PORT   (prints the ids as JSON)
 
+import { execFileSync } from 'node:child_process';
+
 const MLF = '/api/2.0/mlflow/';
 const EXT = '/api/2.0/mltrack/';
 
@@ -44,7 +46,7 @@ async function makeRun(c, expId, { name, params, tags, status, steps, start, los
   for (let s = 0; s < steps; s++) {
     const ts = start + s * 1000;
     metrics.push({ key: 'loss', value: loss0 * Math.exp(-s / 30) + 0.02 * Math.sin(s), step: s, timestamp: ts });
-    metrics.push({ key: 'accuracy', value: 1 - 0.9 * Math.exp(-s / 25), step: s, timestamp: ts });
+    metrics.push({ key: 'accuracy', value: 1 - 0.9 * Math.exp(-s / (10 + 6 * loss0)), step: s, timestamp: ts });
   }
   for (let i = 0; i < metrics.length; i += 1000)
     await c.post(`${MLF}runs/log-batch`, { run_id: id, metrics: metrics.slice(i, i + 1000) });
@@ -91,8 +93,15 @@ export async function seed(base) {
   await c.post(`${EXT}gates/set`, { name, stage: 'Production', rules: ['metrics.accuracy >= 0.98'] });
   await c.post(`${EXT}model-versions/transition-stage`, { name, version: v2, stage: 'Production' });
   await c.post(`${MLF}registered-models/alias`, { name, alias: 'champion', version: v2 });
+  // A bundle version (digest, manifest) through the CLI, when it is there.
+  let v3 = null;
+  if (process.env.MLTRACK_CLI) {
+    v3 = execFileSync(process.env.MLTRACK_CLI, ['-q', '--tracking-uri', base, 'model', 'register', name, '--run', runA,
+      '-d', 'bundle of the baseline'], { encoding: 'utf8' }).trim();
+    await c.post(`${MLF}registered-models/alias`, { name, alias: 'candidate', version: v3 });
+  }
 
-  return { exp, empty, runA, runB, runC, live, model: name, v1, v2 };
+  return { exp, empty, runA, runB, runC, live, model: name, v1, v2, v3 };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -1,6 +1,6 @@
 // The dashboard's router: real paths (DESIGN §9), one page module each.
 import { h, clear } from './util.js';
-import { errorBox } from './api.js';
+import { errorBox, ApiError } from './api.js';
 import * as experiments from './pages/experiments.js';
 import * as experiment from './pages/experiment.js';
 import * as run from './pages/run.js';
@@ -57,7 +57,7 @@ async function route() {
     else if (cleanup) cleanup();
   } catch (e) {
     if (e.name === 'AbortError') return;
-    console.warn(e);
+    if (!(e instanceof ApiError)) console.error(e);
     if (mine === current) main.append(errorBox(e, 'This page could not be shown'));
   }
 }

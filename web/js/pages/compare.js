@@ -160,7 +160,7 @@ export async function render(main, ctx) {
     const axes = paramKeys.map((k) => axisFor(k, runs.map((r) => r._params.get(k))));
     if (pcMetric.value) axes.push(axisFor(pcMetric.value, runs.map((r) => r._metrics.get(pcMetric.value))));
     if (axes.length < 2) { pcPlot.replaceChildren(emptyState('Parallel coordinates need at least two parameters or a parameter and a metric.')); return; }
-    const W = Math.max(480, pcBox.clientWidth || 900), H = 260, pad = 40, top = 24, bottom = 30;
+    const W = Math.max(480, pcBox.clientWidth || 900), H = 280, pad = 50, top = 34, bottom = 24;
     const x = (i) => pad + (i * (W - 2 * pad)) / (axes.length - 1);
     const y = (p) => top + (1 - p) * (H - top - bottom);
     const g = svg('svg', { class: 'pc', viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': 'Parallel coordinates', 'data-testid': 'parallel' });
@@ -187,15 +187,15 @@ export async function render(main, ctx) {
     if (!scMetric.value || !scParam.value) { scPlot.replaceChildren(emptyState('A scatter needs a metric and a parameter.')); return; }
     const ax = axisFor(scParam.value, runs.map((r) => r._params.get(scParam.value)));
     const ay = axisFor(scMetric.value, runs.map((r) => r._metrics.get(scMetric.value)));
-    const W = Math.max(400, scatterBox.clientWidth || 700), H = 280, L = 70, R = 20, T = 16, B = 40;
-    const x = (p) => L + p * (W - L - R), y = (p) => T + (1 - p) * (H - T - B);
+    const W = Math.max(400, scatterBox.clientWidth || 700), H = 300, L = 80, R = 30, T = 34, B = 40;
+    const x = (p) => L + (0.04 + 0.92 * p) * (W - L - R), y = (p) => T + (1 - (0.04 + 0.92 * p)) * (H - T - B);
     const g = svg('svg', { class: 'scatter', viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': `${scMetric.value} against ${scParam.value}`, 'data-testid': 'scatter' });
-    g.append(svg('line', { class: 'axis', x1: L, x2: W - R, y1: y(0), y2: y(0), stroke: 'currentColor' }));
-    g.append(svg('line', { class: 'axis', x1: L, x2: L, y1: y(0), y2: y(1), stroke: 'currentColor' }));
+    g.append(svg('line', { class: 'axis', x1: L, x2: W - R, y1: H - B, y2: H - B, stroke: 'currentColor' }));
+    g.append(svg('line', { class: 'axis', x1: L, x2: L, y1: T, y2: H - B, stroke: 'currentColor' }));
     for (const [p, label] of ax.ticks) g.append(svg('text', { x: x(p), y: H - B + 16, 'text-anchor': 'middle' }, label));
     for (const [p, label] of ay.ticks) g.append(svg('text', { x: L - 6, y: y(p) + 4, 'text-anchor': 'end' }, label));
     g.append(svg('text', { x: (L + W - R) / 2, y: H - 6, 'text-anchor': 'middle', 'font-weight': 'bold' }, `params.${scParam.value}`));
-    g.append(svg('text', { x: 12, y: T + 4, 'font-weight': 'bold' }, `metrics.${scMetric.value}`));
+    g.append(svg('text', { x: 8, y: 14, 'font-weight': 'bold' }, `metrics.${scMetric.value}`));
     for (const r of runs) {
       const px = ax.pos(r._params.get(scParam.value)), py = ay.pos(r._metrics.get(scMetric.value));
       if (px === null || py === null) continue;

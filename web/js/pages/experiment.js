@@ -46,7 +46,7 @@ export async function render(main, ctx, expId) {
   const filterBox = h('input', { type: 'search', class: 'filter', value: state.filter, 'aria-label': 'Filter runs',
     placeholder: "Filter: metrics.loss < 0.5 and params.lr = '0.01' and attributes.status = 'FINISHED'" });
   const filterErr = h('div', { 'aria-live': 'polite' });
-  const compareBtn = h('button', { class: 'primary', disabled: true, text: 'Compare' });
+  const compareBtn = h('button', { type: 'button', class: 'primary', disabled: true, text: 'Compare' });
   const colsMenu = h('div', {});
   const cols = h('details', { class: 'cols' }, h('summary', { text: 'Columns' }), colsMenu);
   const head = h('div', { class: 'runs-head', role: 'row' });
@@ -191,7 +191,7 @@ export async function render(main, ctx, expId) {
         return h('div', {}, h('label', { class: 'check' }, box, h('span', { class: 'mono', text: k })));
       }) : h('p', { class: 'muted', text: 'none in the loaded runs' })];
     };
-    colsMenu.replaceChildren(...group('Params', state.paramKeys, ch.params), ...group('Metrics', state.metricKeys, ch.metrics));
+    colsMenu.replaceChildren(...group('Params', state.paramKeys, ch.params).flat(), ...group('Metrics', state.metricKeys, ch.metrics).flat());
   }
 
   function orderBy() {

@@ -53,7 +53,7 @@ export async function render(main, ctx, name) {
         row('Source', v.source ? h('span', { class: 'mono', text: v.source }) : null),
         row('Bundle', bundle ? h('span', {}, h('span', { class: 'mono', title: bundle.sha256, 'data-testid': 'bundle-digest', text: `sha256:${bundle.sha256}` }),
           ` · ${fmtBytes(bundle.size)}`, bundle.manifest && bundle.manifest.files ? ` · ${bundle.manifest.files.length} files` : '') : null),
-        row('Commit', tags.get('mlflow.source.git.commit') ? h('span', { class: 'mono', text: shortSha(tags.get('mlflow.source.git.commit')) }) : null),
+        row('Provenance', provenance(bundle, tags)),
         row('Created', fmtTime(v.creation_timestamp)),
         row('Status', v.status),
         row('Description', v.description))),
@@ -77,6 +77,18 @@ export async function render(main, ctx, name) {
   main.append(section('Transition history', tbox));
 }
 
+// Git provenance from the bundle's manifest, else from the version's tags.
+function provenance(bundle, tags) {
+  const g = bundle && bundle.manifest && bundle.manifest.provenance ? bundle.manifest.provenance.git || {} : {};
+  const commit = g.commit || tags.get('mlflow.source.git.commit');
+  if (!commit) return null;
+  const dirty = g.dirty !== undefined ? g.dirty : undefined;
+  return h('span', { 'data-testid': 'version-provenance' },
+    h('span', { class: 'mono', title: commit, text: shortSha(commit) }),
+    g.branch ? ` on ${g.branch}` : '', g.repo_url ? ` · ${g.repo_url}` : '',
+    dirty === true ? ' · uncommitted changes' : dirty === false ? ' · clean work tree' : '');
+}
+
 function row(k, v) {
   if (v === undefined || v === null || v === '') return null;
   return h('tr', {}, h('td', { text: k }), h('td', {}, v));
@@ -85,7 +97,7 @@ function row(k, v) {
 function report(r) {
   if (!r) return h('span', { class: 'muted', text: 'no gate' });
   const s = r.summary || {};
-  return h('details', { class: 'gate-report' },
+  return h('details', { class: 'gate-report', open: !r.passed },
     h('summary', {}, r.passed ? 'passed' : 'failed', s.total !== undefined ? ` · ${s.passed}/${s.total} rules` : ''),
     h('ul', { class: 'report' }, (r.rules || []).map((x) => h('li', { class: x.status || (x.passed ? 'pass' : 'fail') },
       h('span', { class: 'mono', text: x.rule }), ` — ${x.status || (x.passed ? 'pass' : 'fail')}`,
