@@ -62,9 +62,12 @@ export function artifactUrl(run, path) {
   return `/api/2.0/mlflow-artifacts/artifacts/${enc(root)}/${enc(path)}`;
 }
 
-export function sampled(runId, key, maxPoints, opts) {
-  return get(`${EXT}metrics/get-history-sampled`,
-    { run_id: runId, metric_key: key, max_points: Math.max(2, Math.min(10000, Math.round(maxPoints))) }, opts)
+// A series downsampled by the server to about one point per pixel.  The
+// width is rounded up to a multiple of 200 so that charts of nearly the same
+// width share the server's cached sample.
+export function sampled(runId, key, pixels, opts) {
+  const maxPoints = Math.max(200, Math.min(10000, Math.ceil(pixels / 200) * 200));
+  return get(`${EXT}metrics/get-history-sampled`, { run_id: runId, metric_key: key, max_points: maxPoints }, opts)
     .then((r) => r.metrics || []);
 }
 

@@ -96,7 +96,10 @@ export async function render(main, ctx) {
     }));
     if (ctx.signal.aborted) return;
     charts.push({ key, chart: new LineChart(el, seriesFor(key), opts()) });
-  })).then(() => { chartsBox.dataset.ready = '1'; });
+  })).then(() => {
+    chartsBox.dataset.ready = '1';
+    requestAnimationFrame(() => performance.mark('mltrack:charts-drawn'));
+  });
 
   const redraw = () => {
     smoothOut.textContent = Number(smoothIn.value).toFixed(2);

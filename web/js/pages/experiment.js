@@ -121,41 +121,56 @@ export async function render(main, ctx, expId) {
     }
   }
 
+  // Rows in the DOM by index: a scroll adds the rows coming into view and
+  // removes those leaving it; the rest stay untouched.
+  let shown = new Map();
   let drawn = { first: -1, last: -1 };
+  function makeRow(i, tpl, cs) {
+    const r = state.runs[i];
+    const id = r.info.run_id;
+    const row = h('div', { class: state.selected.has(id) ? 'runs-row sel' : 'runs-row', role: 'row', 'data-run-id': id });
+    row.style.top = `${i * ROW}px`;
+    row.style.gridTemplateColumns = tpl;
+    for (const c of cs) {
+      if (c.id === 'sel') {
+        const box = h('input', { type: 'checkbox', 'aria-label': `Select ${r.info.run_name || id}`, checked: state.selected.has(id) });
+        box.addEventListener('change', () => {
+          if (box.checked) state.selected.add(id); else state.selected.delete(id);
+          row.classList.toggle('sel', box.checked);
+          updateCompare();
+        });
+        row.append(h('span', { class: 'cell-sel' }, box));
+      } else {
+        row.append(h('span', { class: c.num ? 'num' : '', role: 'cell', 'data-col': c.id }, c.cell(r)));
+      }
+    }
+    return row;
+  }
+
   function drawRows(force) {
     const n = state.runs.length;
     const more = state.done ? 0 : 1;
     bodyEl.style.height = `${(n + more) * ROW}px`;
     const first = Math.max(0, Math.floor(scroller.scrollTop / ROW) - OVERSCAN);
     const last = Math.min(n, Math.ceil((scroller.scrollTop + scroller.clientHeight) / ROW) + OVERSCAN);
-    if (!force && first === drawn.first && last === drawn.last) return;
+    if (force) {
+      bodyEl.replaceChildren();
+      shown = new Map();
+    } else if (first === drawn.first && last === drawn.last) {
+      return;
+    }
     drawn = { first, last };
+    for (const [i, el] of shown) if (i < first || i >= last) { el.remove(); shown.delete(i); }
     const tpl = gridTemplate();
     const cs = columns();
     const frag = document.createDocumentFragment();
     for (let i = first; i < last; i++) {
-      const r = state.runs[i];
-      const id = r.info.run_id;
-      const row = h('div', { class: state.selected.has(id) ? 'runs-row sel' : 'runs-row', role: 'row', 'data-run-id': id });
-      row.style.top = `${i * ROW}px`;
-      row.style.gridTemplateColumns = tpl;
-      for (const c of cs) {
-        if (c.id === 'sel') {
-          const box = h('input', { type: 'checkbox', 'aria-label': `Select ${r.info.run_name || id}`, checked: state.selected.has(id) });
-          box.addEventListener('change', () => {
-            if (box.checked) state.selected.add(id); else state.selected.delete(id);
-            row.classList.toggle('sel', box.checked);
-            updateCompare();
-          });
-          row.append(h('span', { class: 'cell-sel' }, box));
-        } else {
-          const v = c.cell(r);
-          row.append(h('span', { class: c.num ? 'num' : '', role: 'cell', 'data-col': c.id }, v));
-        }
-      }
+      if (shown.has(i)) continue;
+      const row = makeRow(i, tpl, cs);
+      shown.set(i, row);
       frag.append(row);
     }
-    bodyEl.replaceChildren(frag);
+    bodyEl.append(frag);
     if (!state.done && last >= n - OVERSCAN) loadMore();
   }
 
@@ -237,8 +252,9 @@ export async function render(main, ctx, expId) {
     }).finally(() => {
       if (gen !== state.gen) return;
       state.loading = null;
-      if (localSort()) sortLocally();
-      drawRows(true); drawFoot();
+      const resort = localSort();
+      if (resort) sortLocally();
+      drawRows(!!resort); drawFoot();
     });
     drawFoot();
     return state.loading;
@@ -289,6 +305,7 @@ export async function render(main, ctx, expId) {
     }
     drawHead(); drawRows(true); drawFoot(); updateCompare();
     table.dataset.ready = String(state.gen);
+    requestAnimationFrame(() => performance.mark('mltrack:runs-drawn'));
   }
 
   function applyFilter() {
