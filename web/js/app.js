@@ -1,20 +1,24 @@
 // The dashboard's router: real paths (DESIGN §9), one page module each.
 import { h, clear } from './util.js';
 import { errorBox, ApiError } from './api.js';
-import * as experiments from './pages/experiments.js';
-import * as experiment from './pages/experiment.js';
-import * as run from './pages/run.js';
-import * as compare from './pages/compare.js';
-import * as models from './pages/models.js';
-import * as model from './pages/model.js';
+// Pages are loaded when first visited: the runs table does not wait for the
+// chart library.
+const pages = {
+  experiments: () => import('./pages/experiments.js'),
+  experiment: () => import('./pages/experiment.js'),
+  run: () => import('./pages/run.js'),
+  compare: () => import('./pages/compare.js'),
+  models: () => import('./pages/models.js'),
+  model: () => import('./pages/model.js'),
+};
 
 const routes = [
-  [/^\/$/, experiments, 'experiments'],
-  [/^\/experiments\/([^/]+)$/, experiment, 'experiments'],
-  [/^\/runs\/([^/]+)$/, run, 'experiments'],
-  [/^\/compare$/, compare, 'experiments'],
-  [/^\/models\/?$/, models, 'models'],
-  [/^\/models\/(.+)$/, model, 'models'],
+  [/^\/$/, 'experiments', 'experiments'],
+  [/^\/experiments\/([^/]+)$/, 'experiment', 'experiments'],
+  [/^\/runs\/([^/]+)$/, 'run', 'experiments'],
+  [/^\/compare$/, 'compare', 'experiments'],
+  [/^\/models\/?$/, 'models', 'models'],
+  [/^\/models\/(.+)$/, 'model', 'models'],
 ];
 
 let current = null; // { cleanup, controller }
@@ -52,7 +56,9 @@ async function route() {
   current = { controller, cleanup: null };
   const mine = current;
   try {
-    const cleanup = await page.render(main, ctx, ...args);
+    const mod = await pages[page]();
+    if (mine !== current) return;
+    const cleanup = await mod.render(main, ctx, ...args);
     if (mine === current) mine.cleanup = cleanup;
     else if (cleanup) cleanup();
   } catch (e) {

@@ -40,6 +40,10 @@ export async function render(main, ctx, expId) {
     paramKeys: new Set(), metricKeys: new Set(),
   };
 
+  // The first page of runs is asked for together with the experiment.
+  let prefetch = { body: JSON.stringify(pageBody(true)) };
+  prefetch.promise = post(`${MLF}runs/search`, pageBody(true), { signal: ctx.signal });
+  prefetch.promise.catch(() => {});
   const exp = (await get(`${MLF}experiments/get`, { experiment_id: expId }, { signal: ctx.signal })).experiment;
   document.title = `${exp.name} · mltrack`;
 
@@ -226,12 +230,20 @@ export async function render(main, ctx, expId) {
     return r;
   }
 
-  async function fetchPage(gen) {
-    const first = state.runs.length === 0 && !state.token;
-    const res = await post(`${MLF}runs/search`, {
+  function pageBody(first) {
+    return {
       experiment_ids: [expId], filter: state.filter || undefined,
       max_results: first ? FIRST_PAGE : PAGE, order_by: orderBy(), page_token: state.token || undefined,
-    }, { signal: ctx.signal });
+    };
+  }
+
+  async function fetchPage(gen) {
+    const first = state.runs.length === 0 && !state.token;
+    const body = pageBody(first);
+    const p = prefetch && prefetch.body === JSON.stringify(body) ? prefetch.promise
+      : post(`${MLF}runs/search`, body, { signal: ctx.signal });
+    prefetch = null;
+    const res = await p;
     if (gen !== state.gen) return;
     const before = state.paramKeys.size + state.metricKeys.size;
     for (const r of res.runs || []) state.runs.push(prepare(r));
