@@ -188,6 +188,10 @@ test('run page: params, metrics with sparklines, tags, provenance, log tail, art
   assert.doesNotMatch(tail, /epoch 0 batch 0 /);
   await page.click('button:has-text("Load earlier output")');
   await page.waitForFunction(() => document.querySelector('[data-testid=output-log]').textContent.length > 70000);
+  // 192 KiB in 64 KiB pieces: the third is the log's start, and the button goes.
+  await page.click('button:has-text("Load earlier output")');
+  await page.waitForFunction(() => document.querySelector('[data-testid=output-log]').textContent.startsWith('epoch 0 batch 0 '));
+  assert.equal(await page.locator('button:has-text("Load earlier output")').isVisible(), false);
 
   const arts = page.locator('[data-testid=artifacts]');
   assert.match(await arts.locator('li[data-path="config.yaml"]').textContent(), /config\.yaml\s*2\d B/);
@@ -200,6 +204,8 @@ test('run page: params, metrics with sparklines, tags, provenance, log tail, art
   assert.equal(dl.status, 200);
   assert.equal((await dl.arrayBuffer()).byteLength, 3000);
   await shot(page, '03-run');
+  await page.setViewportSize({ width: 1024, height: 700 }); // a small laptop
+  await shot(page, '03b-run-laptop');
   await page.close();
 });
 
@@ -230,6 +236,9 @@ test('select two runs, compare: charts drawn, differing params highlighted', asy
   assert.equal(await page.locator('[data-testid=parallel] path').count(), 2);
   assert.equal(await page.locator('[data-testid=scatter] circle').count(), 2);
   await shot(page, '04-compare');
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await shot(page, '04b-compare-dark');
+  await page.emulateMedia({ colorScheme: 'light' });
   await page.check('label:has-text("Only differences") input');
   assert.equal(await params.locator('tr[data-param=batch_size]').count(), 0);
   assert.equal(await params.locator('tr[data-param=lr]').count(), 1);
