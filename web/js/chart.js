@@ -55,6 +55,9 @@ export class LineChart {
     const o = this.opts;
     const xLabel = o.xMode === 'wall' ? 'time' : o.xMode === 'relative' ? 'seconds' : 'step';
     const axis = { stroke: fg, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 } };
+    // Steps are whole numbers: no tick at 2.5.
+    const stepIncrs = [];
+    for (let m = 1; m <= 1e15; m *= 10) stepIncrs.push(m, 2 * m, 5 * m);
     const u = new uPlot({
       width: this.width(),
       height: o.height || 220,
@@ -63,8 +66,9 @@ export class LineChart {
         label: s.label, stroke: s.color, width: 1.5, spanGaps: true, points: { show: false },
         value: (self, v) => (v === null || v === undefined ? '' : fmtNum(v)),
       }))],
-      axes: [{ ...axis }, { ...axis, size: 60, values: (self, ticks) => ticks.map(fmtNum) }],
-      cursor: { drag: { x: true, y: false, setScale: true } },
+      axes: [o.xMode === 'step' ? { ...axis, incrs: stepIncrs } : { ...axis },
+        { ...axis, size: 60, values: (self, ticks) => ticks.map(fmtNum) }],
+      cursor: { drag: { x: true, y: false, setScale: true }, sync: o.sync ? { key: o.sync } : undefined },
       legend: { show: o.legend !== false, live: true },
     }, buildData(this.series, o), this.el);
     u.root.dataset.points = String(this.series.reduce((n, s) => n + s.xs.length, 0));

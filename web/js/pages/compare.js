@@ -77,7 +77,8 @@ export async function render(main, ctx) {
   const metricKeys = [...new Set(runs.flatMap((r) => [...r._metrics.keys()]))].sort();
   const raw = new Map(); // `${key}\n${run_id}` -> points
   const charts = [];
-  const opts = () => ({ xMode: xSel.value, smoothing: Number(smoothIn.value), log: logBox.checked });
+  // The charts share a cursor: hovering one shows the same x in all.
+  const opts = () => ({ xMode: xSel.value, smoothing: Number(smoothIn.value), log: logBox.checked, sync: 'compare' });
   const seriesFor = (key) => runs.filter((r) => raw.has(`${key}\n${r.info.run_id}`)).map((r) => ({
     label: r._label, color: r._color,
     ...toXY(raw.get(`${key}\n${r.info.run_id}`), xSel.value, Number(r.info.start_time || 0)),
@@ -103,7 +104,7 @@ export async function render(main, ctx) {
 
   const redraw = () => {
     smoothOut.textContent = Number(smoothIn.value).toFixed(2);
-    localSet('mltrack.compare', opts());
+    localSet('mltrack.compare', { xMode: xSel.value, smoothing: Number(smoothIn.value), log: logBox.checked });
     for (const c of charts) {
       c.chart.series = seriesFor(c.key);
       c.chart.setOpts(opts());
