@@ -2,7 +2,8 @@
 #
 #   make            build build/default/{mltrackd,mltrack}
 #   make run        install what is missing, build, start mltrackd on 127.0.0.1:5170
-#   make test       unit suites (normal + ASan/UBSan), fuzz corpora, API and CLI suites
+#   make test       unit suites (normal + ASan/UBSan), fuzz corpora, API and CLI suites,
+#                   the dashboard's end-to-end tests in headless Chromium
 #   make bench      throughput and latency benchmarks (docs/PERFORMANCE.md)
 #   make deps       install the system packages (Debian, apt-get)
 #   make schema     regenerate schema/mltrack.sql from a freshly migrated database
@@ -52,10 +53,33 @@ SETTINGS := $(B)/.settings
 SETTINGS_NOW := $(CC) $(CFLAGS) $(LDOPT)
 $(shell mkdir -p $(B) && (test -f $(SETTINGS) && test "`cat $(SETTINGS)`" = "$(SETTINGS_NOW)" || echo "$(SETTINGS_NOW)" > $(SETTINGS)))
 
-.PHONY: all run test bench deps deps-check clean schema unit fuzz api asan web
+.PHONY: all run test bench deps deps-check clean schema unit fuzz api asan web e2e
 .DEFAULT_GOAL := all
 
-all: $(B)/mltrackd $(B)/mltrack $(B)/git_probe
+all: $(B)/mltrackd $(B)/mltrack $(B)/git_probe web
+
+# The dashboard (DESIGN §9): web/ plus uPlot from npm, copied next to the
+# executables (mltrackd serves BIN/web).  npm ci runs only when node_modules
+# is missing or older than package-lock.json, so a filled node_modules builds
+# offline.
+WEB_SRC := $(shell find web -type f 2>/dev/null)
+WEB_VENDOR := node_modules/uplot/dist/uPlot.esm.js node_modules/uplot/dist/uPlot.min.css
+
+web: $(B)/web/.stamp
+
+node_modules/.package-lock.json: package.json package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "make: npm is missing (make deps installs nodejs and npm)" >&2; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(WEB_VENDOR): node_modules/.package-lock.json
+
+$(B)/web/.stamp: $(WEB_SRC) $(WEB_VENDOR)
+	rm -rf $(B)/web
+	mkdir -p $(B)/web/vendor
+	cp -R web/. $(B)/web/
+	cp $(WEB_VENDOR) $(B)/web/vendor/
+	@touch $@
 
 $(B)/obj/%.o: %.c $(SETTINGS)
 	@mkdir -p $(dir $@)
@@ -99,6 +123,9 @@ fuzz: $(FUZZ_BIN)
 		$$f tests/fuzz/corpus/$$name || exit 1; \
 	done
 
+e2e: all
+	sh tests/run-e2e.sh $(B)
+
 asan:
 	$(MAKE) VARIANT=asan all $(B:build/default=build/asan)/unit_tests
 
@@ -117,6 +144,7 @@ test: deps-check
 	$(MAKE) VARIANT=asan all unit fuzz
 	sh tests/run-api.sh build/default
 	sh tests/run-api.sh build/asan
+	sh tests/run-e2e.sh build/default
 	@echo "make test: all suites passed"
 
 bench: deps-check

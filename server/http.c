@@ -20,6 +20,7 @@
 #include "mt_util.h"
 #include "mt_validate.h"
 #include "server.h"
+#include "web.h"
 
 /* ---- /metrics counters (process lifetime, lock-free) ---- */
 #define MAX_ROUTES 256
@@ -474,7 +475,7 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
 
 	if (!req.route) {
 		if (strncmp(path, "/api/", 5) != 0 && !found)
-			return 0; /* static files (the dashboard) */
+			return web_serve(conn, req.ri, path); /* the dashboard (web.c) */
 		if (found) {
 			routes_allow(path, allowbuf, sizeof(allowbuf));
 			allow = allowbuf;
@@ -607,14 +608,6 @@ int http_start(struct mg_context **out, struct mt_err *err)
 	opts[n++] = "60000";
 	opts[n++] = "enable_directory_listing";
 	opts[n++] = "no";
-	if (mt_cfg.web_root) {
-		opts[n++] = "document_root";
-		opts[n++] = mt_cfg.web_root;
-		opts[n++] = "index_files";
-		opts[n++] = "index.html";
-		opts[n++] = "static_file_cache_control";
-		opts[n++] = "no-cache";
-	}
 	opts[n++] = "additional_header";
 	opts[n++] = "X-Content-Type-Options: nosniff";
 	opts[n] = NULL;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "web.h"
 
 #define MLF "/api/2.0/mlflow/"
 #define EXT "/api/2.0/mltrack/"
@@ -67,6 +68,7 @@ const struct mt_route mt_routes[] = {
 	{ "POST", ART "mpu/abort/",                        api_artifacts_mpu,           R_PREFIX | R_WRITE },
 	{ "POST", ART "mpu/complete/",                     api_artifacts_mpu,           R_PREFIX | R_WRITE },
 	{ "POST", ART "mpu/create/",                       api_artifacts_mpu,           R_PREFIX | R_WRITE },
+	{ "GET",  EXT "experiments/summary",               api_web_experiments_summary, R_READ },
 	{ "POST", EXT "gates/check",                       api_gates_check,             R_BODY | R_TXN | R_READ },
 	{ "GET",  EXT "gates/get",                         api_gates_get,               R_READ },
 	{ "POST", EXT "gates/set",                         api_gates_set,               R_BODY | R_TXN | R_WRITE },

@@ -6,7 +6,8 @@ set -eu
 PACKAGES="gcc make pkg-config libc6-dev
 libcivetweb-dev libjansson-dev libpq-dev libssl-dev libcurl4-openssl-dev
 libgit2-dev libarchive-dev check libsubunit-dev
-postgresql python3 curl git procps wrk"
+postgresql python3 curl git procps wrk
+nodejs chromium fonts-dejavu-core"
 
 missing=""
 for p in $PACKAGES; do
@@ -14,6 +15,12 @@ for p in $PACKAGES; do
 		missing="$missing $p"
 	fi
 done
+
+# npm: Debian's package, unless a Node.js that bundles npm (NodeSource's
+# nodejs) already provides the command; the two packages conflict.
+if ! command -v npm >/dev/null 2>&1; then
+	missing="$missing npm"
+fi
 
 if [ "${1:-}" = "--check" ]; then
 	[ -z "$missing" ] && exit 0

@@ -12,12 +12,15 @@
 #      (tests/bench/artifacts.sh)
 #   7. mltrack run: overhead over `true`, and a command printing 100,000
 #      metric lines (tests/bench/cli.sh)
+#   8. the dashboard in headless Chromium: a drawn experiment page of 10,000
+#      runs, a drawn compare page of two 1,000,000-point metrics
+#      (tests/bench/web.sh)
 # Output is the table that docs/PERFORMANCE.md records.
 #
 # Environment:
 #   BENCH_SECONDS      length of each wrk run (default 15)
 #   BENCH_ONLY         sections to run, space- or comma-separated, from
-#                      batch metric search history memory artifacts cli
+#                      batch metric search history memory artifacts cli web
 #                      (default: all of them)
 #   BENCH_ARTIFACT_MB  size of the artifact file in MiB (default 1024)
 set -eu
@@ -26,7 +29,7 @@ BUILD=$(cd "$1" && pwd)
 DUR=${BENCH_SECONDS:-15}
 . "$ROOT/tests/lib.sh"
 
-SECTIONS="batch metric search history memory artifacts cli"
+SECTIONS="batch metric search history memory artifacts cli web"
 ONLY=$(echo "${BENCH_ONLY:-$SECTIONS}" | tr ',' ' ')
 for s in $ONLY; do
 	case " $SECTIONS " in
@@ -210,6 +213,10 @@ fi
 
 if want cli; then
 	. "$ROOT/tests/bench/cli.sh"
+fi
+
+if want web; then
+	. "$ROOT/tests/bench/web.sh"
 fi
 
 echo

@@ -1,0 +1,79 @@
+// The server's HTTP API, and its errors in words.
+import { h } from './util.js';
+
+export class ApiError extends Error {
+  constructor(message, status, code, body) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.body = body;
+  }
+}
+
+function query(params) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params || {})) {
+    if (v === undefined || v === null) continue;
+    if (Array.isArray(v)) for (const x of v) q.append(k, x);
+    else q.append(k, v);
+  }
+  const s = q.toString();
+  return s ? `?${s}` : '';
+}
+
+async function request(method, path, { params, body, signal } = {}) {
+  let res;
+  try {
+    res = await fetch(path + query(params), {
+      method,
+      signal,
+      headers: body ? { 'Content-Type': 'application/json' } : undefined,
+      body: body ? JSON.stringify(body) : undefined,
+    });
+  } catch (e) {
+    if (e.name === 'AbortError') throw e;
+    throw new ApiError(`Cannot reach the mltrack server (${e.message}). Is mltrackd running?`, 0, 'NETWORK');
+  }
+  const text = await res.text();
+  let json = null;
+  try { json = text ? JSON.parse(text) : {}; } catch { json = null; }
+  if (!res.ok) {
+    if (json && json.message)
+      throw new ApiError(json.message, res.status, json.error_code, json);
+    throw new ApiError(`The server answered ${res.status} ${res.statusText}`, res.status, 'HTTP');
+  }
+  if (json === null) throw new ApiError('The server sent an answer that is not JSON', res.status, 'HTTP');
+  return json;
+}
+
+export const get = (path, params, opts) => request('GET', path, { ...opts, params });
+export const post = (path, body, opts) => request('POST', path, { ...opts, body });
+
+export const MLF = '/api/2.0/mlflow/';
+export const EXT = '/api/2.0/mltrack/';
+
+// The proxy URL of a run's artifact: mlflow-artifacts:/<exp>/<run>/artifacts + /path.
+export function artifactUrl(run, path) {
+  const uri = run.info.artifact_uri || '';
+  const prefix = 'mlflow-artifacts:/';
+  const root = uri.startsWith(prefix) ? uri.slice(prefix.length)
+    : `${run.info.experiment_id}/${run.info.run_id}/artifacts`;
+  const enc = (p) => p.split('/').filter(Boolean).map(encodeURIComponent).join('/');
+  return `/api/2.0/mlflow-artifacts/artifacts/${enc(root)}/${enc(path)}`;
+}
+
+// A series downsampled by the server to about one point per pixel.  The
+// width is rounded up to a multiple of 200 so that charts of nearly the same
+// width share the server's cached sample.
+export function sampled(runId, key, pixels, opts) {
+  const maxPoints = Math.max(200, Math.min(10000, Math.ceil(pixels / 200) * 200));
+  return get(`${EXT}metrics/get-history-sampled`, { run_id: runId, metric_key: key, max_points: maxPoints }, opts)
+    .then((r) => r.metrics || []);
+}
+
+// An error shown in words, where the user is looking.
+export function errorBox(err, what) {
+  if (err && err.name === 'AbortError') return document.createTextNode('');
+  const msg = err instanceof ApiError ? err.message : String(err && err.message ? err.message : err);
+  return h('div', { class: 'error', role: 'alert' }, what ? `${what}: ${msg}` : msg);
+}
