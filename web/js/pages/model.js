@@ -52,7 +52,7 @@ export async function render(main, ctx, name) {
         row('Run', v.run_id ? h('a', { href: `/runs/${encodeURIComponent(v.run_id)}`, class: 'mono', text: v.run_id }) : null),
         row('Source', v.source ? h('span', { class: 'mono', text: v.source }) : null),
         row('Bundle', bundle ? h('span', {}, h('span', { class: 'mono', title: bundle.sha256, 'data-testid': 'bundle-digest', text: `sha256:${bundle.sha256}` }),
-          ` · ${fmtBytes(bundle.size)}`, bundle.manifest && bundle.manifest.files ? ` · ${bundle.manifest.files.length} files` : '') : null),
+          ` · ${fmtBytes(bundle.size)}`, bundle.manifest && bundle.manifest.files ? ` · ${bundle.manifest.files.length} file${bundle.manifest.files.length === 1 ? '' : 's'}` : '') : null),
         row('Provenance', provenance(bundle, tags)),
         row('Created', fmtTime(v.creation_timestamp)),
         row('Status', v.status),
