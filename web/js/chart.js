@@ -41,6 +41,11 @@ export class LineChart {
     this.el = h('div', { class: 'plot' });
     container.append(this.el);
     this.make();
+    // Colours come from the theme: drawn again when the system switches
+    // between light and dark while the page is open.
+    this.scheme = window.matchMedia('(prefers-color-scheme: dark)');
+    this.onScheme = () => { if (this.u) { this.u.destroy(); this.make(); } };
+    this.scheme.addEventListener('change', this.onScheme);
     this.ro = new ResizeObserver(() => {
       const w = this.width();
       if (this.u && Math.abs(w - this.u.width) > 2) this.u.setSize({ width: w, height: this.u.height });
@@ -91,6 +96,7 @@ export class LineChart {
 
   destroy() {
     this.ro.disconnect();
+    this.scheme.removeEventListener('change', this.onScheme);
     if (this.u) this.u.destroy();
     this.u = null;
   }
