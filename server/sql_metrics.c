@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "mt_limits.h"
+#include "mt_sample.h"
 #include "sql_metrics.h"
 #include "sql_runs.h"
 
@@ -41,27 +42,14 @@ static const struct db_stmt stmts[] = {
 	  "VALUES ($1, $2, $3, $4, $5::bigint[], $6::bigint[], $7::float8[]) "
 	  "ON CONFLICT (run_id, key, max_points) DO UPDATE SET version = excluded.version, "
 	  "steps = excluded.steps, timestamps = excluded.timestamps, vals = excluded.vals" },
-	{ "met_count",
-	  "SELECT count(*), min(step), max(step) FROM metrics WHERE run_id = $1 AND key = $2" },
-	/* Buckets of equal step width; from each, the first and last point by
-	 * (step, timestamp) and the points with the smallest and largest value
-	 * (the earliest of equals).  Steps and timestamps stay integers: any
-	 * int64 step is valid. */
-	{ "met_sampled",
-	  "WITH b AS MATERIALIZED ("
-	  "  SELECT width_bucket(step::numeric, $3::numeric, $4::numeric + 1, $5::int) AS bk, "
-	  "         step, timestamp, value FROM metrics WHERE run_id = $1 AND key = $2), "
-	  "a AS (SELECT bk, min(ARRAY[step, timestamp]) AS first, max(ARRAY[step, timestamp]) AS last, "
-	  "             min(value) AS vmin, max(value) AS vmax FROM b GROUP BY bk), "
-	  "k AS (SELECT first[1] AS s, first[2] AS t FROM a "
-	  "      UNION SELECT last[1], last[2] FROM a "
-	  "      UNION (SELECT DISTINCT ON (a.bk) b.step, b.timestamp FROM a "
-	  "             JOIN b ON b.bk = a.bk AND b.value = a.vmin ORDER BY a.bk, b.step, b.timestamp) "
-	  "      UNION (SELECT DISTINCT ON (a.bk) b.step, b.timestamp FROM a "
-	  "             JOIN b ON b.bk = a.bk AND b.value = a.vmax ORDER BY a.bk, b.step, b.timestamp)) "
-	  "SELECT DISTINCT ON (m.step, m.timestamp) m.key, m.value, m.timestamp, m.step "
-	  "FROM k JOIN metrics m ON m.run_id = $1 AND m.key = $2 AND m.step = k.s AND m.timestamp = k.t "
-	  "ORDER BY m.step, m.timestamp, m.value" },
+	/* The step range of the series (two index probes), and the series'
+	 * identity for met_sampled_copy, which cannot take parameters: set
+	 * for this transaction only. */
+	{ "met_range",
+	  "SELECT set_config('mltrack.sample_run', $1, true), "
+	  "set_config('mltrack.sample_key', $2, true), r.lo, r.hi "
+	  "FROM (SELECT min(step) AS lo, max(step) AS hi FROM metrics "
+	  "      WHERE run_id = $1 AND key = $2) r" },
 };
 
 const struct db_stmt_table sql_metrics_table = { stmts, sizeof(stmts) / sizeof(stmts[0]) };
@@ -105,30 +93,107 @@ int sql_metrics_bulk_interval(struct mt_req *req, const char **run_ids, size_t n
 	return 0;
 }
 
+/* The whole series in (step, timestamp, value) order, straight from the
+ * primary key, as text COPY (binary is slower to produce in PostgreSQL 15);
+ * the run and key are those met_range set.  jit is off for it: compiling
+ * costs more than it saves on this plan. */
+#define MET_SAMPLED_COPY \
+	"COPY (SELECT step, timestamp, value FROM metrics " \
+	"WHERE run_id = current_setting('mltrack.sample_run') " \
+	"AND key = current_setting('mltrack.sample_key') " \
+	"ORDER BY step, timestamp, value) TO STDOUT"
+
+/* Read the COPY into s to its end, even after a failure, so the connection
+ * is left ready for the next command. */
+static int copy_into(PGconn *c, struct mt_sample *s, struct mt_err *err)
+{
+	PGresult *r = PQexec(c, MET_SAMPLED_COPY);
+	char *buf;
+	int len, rc = 0;
+
+	if (PQresultStatus(r) != PGRES_COPY_OUT) {
+		db_err_from_result(r, c, err);
+		PQclear(r);
+		return -1;
+	}
+	PQclear(r);
+	while ((len = PQgetCopyData(c, &buf, 0)) > 0) {
+		if (rc == 0)
+			rc = mt_sample_feed(s, buf, (size_t)len, err);
+		PQfreemem(buf);
+	}
+	if (len == -2 && rc == 0) {
+		mt_err_set(err, MT_EUNAVAIL, "Database connection lost");
+		rc = mt_err_detail(err, "COPY: %s", PQerrorMessage(c));
+	}
+	while ((r = PQgetResult(c))) {
+		if (PQresultStatus(r) != PGRES_COMMAND_OK && rc == 0)
+			rc = db_err_from_result(r, c, err);
+		PQclear(r);
+	}
+	return rc;
+}
+
+/* The sample of a series of at least one point, read in one pass in one
+ * snapshot (the step range must hold for the rows the COPY reads). */
+static int compute(struct mt_req *req, const char *run_id, const char *key,
+		   long long max_points, const struct mt_sample_point **pts, size_t *n,
+		   struct mt_err *err)
+{
+	PGconn *c = req->w->conn;
+	const char *v[2] = { run_id, key };
+	struct mt_err rerr = MT_ERR_INIT;
+	struct mt_sample *s;
+	PGresult *r;
+	int rc = -1;
+
+	*n = 0;
+	if (db_command(req->w, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", err))
+		return -1;
+	if (db_command(req->w, "SET LOCAL jit = off", err))
+		goto out;
+	if (!(r = db_exec(req, "met_range", 2, v, err)))
+		goto out;
+	if (PQgetisnull(r, 0, 2)) {
+		rc = 0; /* no points: the series was deleted meanwhile */
+		goto out;
+	}
+	s = mt_sample_new(req->arena, atoll(PQgetvalue(r, 0, 2)), atoll(PQgetvalue(r, 0, 3)),
+			  max_points);
+	if (copy_into(c, s, err) == 0 && mt_sample_finish(s, pts, n, err) == 0)
+		rc = 0;
+out:
+	if (db_command(req->w, rc == 0 ? "COMMIT" : "ROLLBACK", &rerr) && rc == 0) {
+		*err = rerr;
+		rc = -1;
+	}
+	return rc;
+}
+
 /* Keep a computed sample for the series' current version.  A failure here
  * (the run deleted meanwhile, say) only costs the next read a recompute. */
 static void sample_put(struct mt_req *req, const char *run_id, const char *key,
-		       const char *max, const char *version, PGresult *r)
+		       const char *max, const char *version,
+		       const struct mt_sample_point *pts, size_t n)
 {
-	int n = PQntuples(r);
-	const char **steps = mt_arena_alloc(req->arena, sizeof(char *) * ((size_t)n + 1));
-	const char **ts = mt_arena_alloc(req->arena, sizeof(char *) * ((size_t)n + 1));
-	const char **vals = mt_arena_alloc(req->arena, sizeof(char *) * ((size_t)n + 1));
+	long long *steps = mt_arena_alloc(req->arena, sizeof(long long) * (n + 1));
+	long long *ts = mt_arena_alloc(req->arena, sizeof(long long) * (n + 1));
+	double *vals = mt_arena_alloc(req->arena, sizeof(double) * (n + 1));
 	const char *v[7];
 	struct mt_err err = MT_ERR_INIT;
 
-	for (int i = 0; i < n; i++) {
-		vals[i] = PQgetvalue(r, i, 1);
-		ts[i] = PQgetvalue(r, i, 2);
-		steps[i] = PQgetvalue(r, i, 3);
+	for (size_t i = 0; i < n; i++) {
+		steps[i] = pts[i].step;
+		ts[i] = pts[i].timestamp;
+		vals[i] = pts[i].value;
 	}
 	v[0] = run_id;
 	v[1] = key;
 	v[2] = max;
 	v[3] = version;
-	v[4] = db_array_text(req->arena, steps, (size_t)n);
-	v[5] = db_array_text(req->arena, ts, (size_t)n);
-	v[6] = db_array_text(req->arena, vals, (size_t)n);
+	v[4] = db_array_i64(req->arena, steps, n);
+	v[5] = db_array_i64(req->arena, ts, n);
+	v[6] = db_array_f64(req->arena, vals, n);
 	if (!db_exec(req, "met_sample_put", 7, v, &err))
 		fprintf(stderr, "mltrackd: sampled-history cache not stored: %s\n", err.log_detail);
 }
@@ -136,16 +201,19 @@ static void sample_put(struct mt_req *req, const char *run_id, const char *key,
 /*
  * A sample is computed once per version of the series: latest_metrics.version
  * changes with every write to (run, key), and metric_samples keeps the last
- * result per max_points, served only while its version is current.
+ * result per max_points, served only while its version is current.  The
+ * version is read before the points: a sample that may include later writes
+ * is stored under the older version, which is never served again.
  */
 int sql_metrics_sampled(struct mt_req *req, const char *run_id, const char *key,
 			long long max_points, json_t *list, struct mt_err *err)
 {
-	const char *v[5] = { run_id, key };
+	const char *v[4] = { run_id, key };
 	const char *max = mt_arena_printf(req->arena, "%lld", max_points);
 	const char *version;
+	const struct mt_sample_point *pts;
+	size_t n;
 	PGresult *r = db_exec(req, "met_version", 2, v, err);
-	long long n;
 
 	if (!r)
 		return -1;
@@ -160,22 +228,13 @@ int sql_metrics_sampled(struct mt_req *req, const char *run_id, const char *key,
 		add_points(r, list);
 		return 0;
 	}
-	if (!(r = db_exec(req, "met_count", 2, v, err)))
+	if (compute(req, run_id, key, max_points, &pts, &n, err))
 		return -1;
-	n = atoll(PQgetvalue(r, 0, 0));
 	if (n == 0)
 		return 0;
-	if (n <= max_points) {
-		if (!(r = db_exec(req, "met_history", 2, v, err)))
-			return -1;
-	} else {
-		v[2] = PQgetvalue(r, 0, 1);
-		v[3] = PQgetvalue(r, 0, 2);
-		v[4] = mt_arena_printf(req->arena, "%lld", max_points / 4 > 0 ? max_points / 4 : 1);
-		if (!(r = db_exec(req, "met_sampled", 5, v, err)))
-			return -1;
-	}
-	add_points(r, list);
-	sample_put(req, run_id, key, max, version, r);
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(list, sql_metric_point_json(key, pts[i].value, pts[i].timestamp,
+								  pts[i].step));
+	sample_put(req, run_id, key, max, version, pts, n);
 	return 0;
 }

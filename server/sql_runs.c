@@ -108,17 +108,22 @@ static const struct db_stmt stmts[] = {
 
 const struct db_stmt_table sql_runs_table = { stmts, sizeof(stmts) / sizeof(stmts[0]) };
 
+json_t *sql_metric_point_json(const char *key, double value, long long timestamp,
+			      long long step)
+{
+	json_t *m = json_object();
+
+	json_object_set_new(m, "key", json_string(key));
+	json_object_set_new(m, "value", mt_json_double_new(value));
+	json_object_set_new(m, "timestamp", json_integer(timestamp));
+	json_object_set_new(m, "step", json_integer(step));
+	return m;
+}
+
 json_t *sql_metric_json(const char *key, const char *value, const char *timestamp,
 			const char *step)
 {
-	json_t *m = json_object();
-	double v = strtod(value, NULL);
-
-	json_object_set_new(m, "key", json_string(key));
-	json_object_set_new(m, "value", mt_json_double_new(v));
-	json_object_set_new(m, "timestamp", json_integer(atoll(timestamp)));
-	json_object_set_new(m, "step", json_integer(atoll(step)));
-	return m;
+	return sql_metric_point_json(key, strtod(value, NULL), atoll(timestamp), atoll(step));
 }
 
 static json_t *info_row(PGresult *r, int i)

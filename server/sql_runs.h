@@ -57,8 +57,11 @@ int sql_runs_search(struct mt_req *req, const char **exp_ids, size_t nexp,
 		    const struct mt_filter *f, const struct mt_order_list *o, int view,
 		    long long limit, long long offset, json_t *list, struct mt_err *err);
 
-/* The Metric JSON object MLflow sends. */
+/* The Metric JSON object MLflow sends (a new reference), from PostgreSQL's
+ * text of the fields or from their values. */
 json_t *sql_metric_json(const char *key, const char *value, const char *timestamp,
 			const char *step);
+json_t *sql_metric_point_json(const char *key, double value, long long timestamp,
+			      long long step);
 
 #endif

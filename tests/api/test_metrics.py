@@ -325,6 +325,28 @@ class TestSampledHistory(mtapi.ApiTestCase):
         body = self.assertOk(self.sampled(10, key="nope"))
         self.assertEqual(body.get("metrics", []), [])
 
+    def test_int64_steps_nan_and_ties(self):
+        """Steps at both ends of int64 (bucket width 2^64 / buckets), a NaN
+        (above every number), ties (the earliest wins) and two values at one
+        (step, timestamp) (answered with the smaller)."""
+        rid = new_run()
+        lo, hi = -2 ** 63, 2 ** 63 - 1
+        pts = [(lo + i, i, float(i % 5)) for i in range(20)] + \
+              [(hi - 19 + i, i, float(i % 5)) for i in range(20)]
+        pts[7] = (lo + 7, 7, -1e300)       # the low half's minimum
+        pts[30] = (hi - 9, 10, "NaN")      # the high half's maximum
+        for s, t, v in pts:
+            mtapi.log_metric(rid, "x", v, step=s, timestamp=t)
+        mtapi.log_metric(rid, "x", 100.0, step=lo + 3, timestamp=3)  # shares (step, ts) with 3.0
+        got = [(p["step"], p["value"]) for p in self.assertOk(self.sampled(4, run_id=rid, key="x"))["metrics"]]
+        # one bucket: first, min, max (NaN), last
+        self.assertEqual(got, [(lo, 0.0), (lo + 7, -1e300), (hi - 9, "NaN"), (hi, 4.0)])
+        got = [(p["step"], p["value"]) for p in self.assertOk(self.sampled(8, run_id=rid, key="x"))["metrics"]]
+        # [lo, 0): the max 100.0 sits at lo + 3, answered with its smaller value 3.0;
+        # [0, hi]: first (value 0.0 is also the earliest minimum), NaN, last
+        self.assertEqual(got, [(lo, 0.0), (lo + 3, 3.0), (lo + 7, -1e300), (lo + 19, 4.0),
+                               (hi - 19, 0.0), (hi - 9, "NaN"), (hi, 4.0)])
+
 
 if __name__ == "__main__":
     unittest.main()

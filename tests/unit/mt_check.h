@@ -17,4 +17,5 @@ Suite *make_scrape_suite(void);
 Suite *make_cmdflags_suite(void);
 Suite *make_spool_suite(void);
 Suite *make_bundle_suite(void);
+Suite *make_sample_suite(void);
 #endif

@@ -1,0 +1,236 @@
+/* mt_sample.c: one-pass bucketed sample of a metric series (see mt_sample.h). */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mt_sample.h"
+
+__extension__ typedef unsigned __int128 mt_u128;
+
+/* A line of text COPY: "step\ttimestamp\tvalue\n", at most this long. */
+enum { LINE_MAX_LEN = 128 };
+
+/* A chosen point: where it is (step, timestamp) and the value answered. */
+struct pick {
+	long long step, ts;
+	double value;
+};
+
+struct mt_sample {
+	long long min_step, max_step, max_points, count;
+	unsigned long long nbuckets;
+	mt_u128 width;                 /* max_step - min_step + 1, up to 2^64 */
+
+	/* every point while count <= max_points */
+	struct mt_sample_point *all;
+
+	/* the bucket being filled */
+	int open;
+	unsigned long long bucket;
+	mt_u128 bucket_end;            /* offset of the next bucket's first step */
+	struct pick first, last, lo, hi;
+	double vlo, vhi;
+
+	/* the (step, timestamp) group being read and its first (smallest) value */
+	long long gstep, gts;
+	double gfirst, prev;
+
+	struct mt_sample_point *out;   /* 4 per bucket at most */
+	size_t nout;
+
+	/* a line of the COPY split across buffers */
+	char part[LINE_MAX_LEN];
+	size_t npart;
+};
+
+/* PostgreSQL's float8 order: NaN above everything and equal to itself. */
+static int pg_cmp(double a, double b)
+{
+	if (isnan(a))
+		return isnan(b) ? 0 : 1;
+	if (isnan(b))
+		return -1;
+	return a < b ? -1 : a > b;
+}
+
+struct mt_sample *mt_sample_new(struct mt_arena *a, long long min_step, long long max_step,
+				long long max_points)
+{
+	struct mt_sample *s = mt_arena_alloc(a, sizeof(*s));
+	long long nb = max_points / 4 > 0 ? max_points / 4 : 1;
+
+	s->min_step = min_step;
+	s->max_step = max_step;
+	s->max_points = max_points;
+	s->nbuckets = (unsigned long long)nb;
+	s->width = (mt_u128)((unsigned long long)max_step - (unsigned long long)min_step) + 1;
+	s->all = mt_arena_alloc(a, sizeof(*s->all) * (size_t)max_points);
+	s->out = mt_arena_alloc(a, sizeof(*s->out) * 4 * (size_t)nb);
+	return s;
+}
+
+long long mt_sample_count(const struct mt_sample *s)
+{
+	return s->count;
+}
+
+static int pick_before(const struct pick *a, const struct pick *b)
+{
+	return a->step < b->step || (a->step == b->step && a->ts < b->ts);
+}
+
+/* The finished bucket's picks, each (step, timestamp) once, in order. */
+static void flush_bucket(struct mt_sample *s)
+{
+	struct pick p[4] = { s->first, s->lo, s->hi, s->last };
+
+	if (!s->open)
+		return;
+	for (int i = 1; i < 4; i++)
+		for (int j = i; j > 0 && pick_before(&p[j], &p[j - 1]); j--) {
+			struct pick t = p[j];
+
+			p[j] = p[j - 1];
+			p[j - 1] = t;
+		}
+	for (int i = 0; i < 4; i++) {
+		if (i > 0 && p[i].step == p[i - 1].step && p[i].ts == p[i - 1].ts)
+			continue;
+		s->out[s->nout++] = (struct mt_sample_point){ p[i].step, p[i].ts, p[i].value };
+	}
+	s->open = 0;
+}
+
+int mt_sample_add(struct mt_sample *s, long long step, long long ts, double value,
+		  struct mt_err *err)
+{
+	mt_u128 off;
+	int new_group;
+
+	if (step < s->min_step || step > s->max_step) {
+		mt_err_set(err, MT_EINTERNAL, "sampled history: a point outside the step range");
+		return mt_err_detail(err, "step %lld not in [%lld, %lld]", step, s->min_step,
+				     s->max_step);
+	}
+	new_group = s->count == 0 || step != s->gstep || ts != s->gts;
+	if (s->count > 0 && (step < s->gstep || (step == s->gstep && ts < s->gts) ||
+			     (!new_group && pg_cmp(value, s->prev) < 0))) {
+		mt_err_set(err, MT_EINTERNAL, "sampled history: points out of order");
+		return mt_err_detail(err, "(%lld, %lld, %g) after (%lld, %lld, %g)", step, ts, value,
+				     s->gstep, s->gts, s->prev);
+	}
+	if (s->count < s->max_points)
+		s->all[s->count] = (struct mt_sample_point){ step, ts, value };
+	s->count++;
+	s->prev = value;
+	if (new_group) {
+		s->gstep = step;
+		s->gts = ts;
+		s->gfirst = value;
+	}
+
+	off = (mt_u128)((unsigned long long)step - (unsigned long long)s->min_step);
+	if (!s->open || off >= s->bucket_end) {
+		/* A new bucket: floor(off * n / width); it ends where
+		 * off * n reaches (bucket + 1) * width. */
+		flush_bucket(s);
+		s->bucket = (unsigned long long)(off * s->nbuckets / s->width);
+		s->bucket_end = ((s->bucket + 1) * s->width + s->nbuckets - 1) / s->nbuckets;
+		s->open = 1;
+		s->first = s->lo = s->hi = (struct pick){ step, ts, value };
+		s->vlo = s->vhi = value;
+	} else {
+		if (pg_cmp(value, s->vlo) < 0) {
+			s->vlo = value;
+			s->lo = (struct pick){ step, ts, s->gfirst };
+		}
+		if (pg_cmp(value, s->vhi) > 0) {
+			s->vhi = value;
+			s->hi = (struct pick){ step, ts, s->gfirst };
+		}
+	}
+	s->last = (struct pick){ step, ts, s->gfirst };
+	return 0;
+}
+
+static int copy_bad(struct mt_err *err, const char *what)
+{
+	mt_err_set(err, MT_EINTERNAL, "sampled history: unreadable COPY data");
+	return mt_err_detail(err, "COPY: %s", what);
+}
+
+static int parse_i64(const char **p, const char *end, long long *out)
+{
+	char *e;
+
+	if (*p == end || !(**p == '-' || (**p >= '0' && **p <= '9')))
+		return -1;
+	errno = 0;
+	*out = strtoll(*p, &e, 10);
+	if (errno || e >= end || *e != '\t')
+		return -1;
+	*p = e + 1;
+	return 0;
+}
+
+/* One line without its newline, NUL-terminated at end. */
+static int parse_line(struct mt_sample *s, const char *p, const char *end, struct mt_err *err)
+{
+	long long step, ts;
+	double v;
+	char *e;
+
+	if (parse_i64(&p, end, &step) || parse_i64(&p, end, &ts))
+		return copy_bad(err, "a line without two integers");
+	if (p == end || *p == '\\' || *p == ' ')
+		return copy_bad(err, "a value that is NULL or empty");
+	v = strtod(p, &e);
+	if (e != end)
+		return copy_bad(err, "a value that is not one number");
+	return mt_sample_add(s, step, ts, v, err);
+}
+
+int mt_sample_feed(struct mt_sample *s, const void *buf, size_t len, struct mt_err *err)
+{
+	const char *p = buf;
+	char line[LINE_MAX_LEN + 1];
+
+	while (len > 0) {
+		const char *nl = memchr(p, '\n', len);
+		size_t k = nl ? (size_t)(nl - p) : len;
+
+		if (s->npart + k >= LINE_MAX_LEN)
+			return copy_bad(err, "a line too long");
+		if (!nl) { /* the rest of this line comes in the next buffer */
+			memcpy(s->part + s->npart, p, k);
+			s->npart += k;
+			return 0;
+		}
+		memcpy(line, s->part, s->npart);
+		memcpy(line + s->npart, p, k);
+		line[s->npart + k] = '\0';
+		if (parse_line(s, line, line + s->npart + k, err))
+			return -1;
+		s->npart = 0;
+		p += k + 1;
+		len -= k + 1;
+	}
+	return 0;
+}
+
+int mt_sample_finish(struct mt_sample *s, const struct mt_sample_point **out, size_t *n,
+		     struct mt_err *err)
+{
+	if (s->npart)
+		return copy_bad(err, "the data ends inside a line");
+	if (s->count <= s->max_points) {
+		*out = s->all;
+		*n = (size_t)s->count;
+		return 0;
+	}
+	flush_bucket(s);
+	*out = s->out;
+	*n = s->nout;
+	return 0;
+}
