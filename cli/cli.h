@@ -196,6 +196,9 @@ int cli_table_init(struct cli_table *t, size_t ncol, const char *const *headers)
 int cli_table_add(struct cli_table *t, const char *const *cells);
 void cli_table_print(const struct cli_table *t, FILE *out);
 void cli_table_release(struct cli_table *t);
+/* Epoch milliseconds (a JSON integer) as "YYYY-MM-DD HH:MM:SS" local time
+ * into buf; "-" when ms is not an integer.  Returns buf. */
+const char *cli_local_time(char *buf, size_t n, json_t *ms);
 
 /* ---- commands ---- */
 
@@ -205,6 +208,10 @@ int cmd_log(int, char **);
 int cmd_experiments(int, char **);
 int cmd_run(int argc, char **argv);
 int cmd_model(int argc, char **argv);
+/* A model stage as MLflow spells it (Staging, Production, Archived, and
+ * None when allow_none), from any case; NULL for anything else
+ * (cmd_model.c). */
+const char *cli_stage_name(const char *s, int allow_none);
 int cmd_gate(int argc, char **argv);
 
 /* Shared with `mltrack run --artifacts`: upload each of locals (files or

@@ -106,20 +106,6 @@ static char *printable(const char *s)
 	return out;
 }
 
-static void created(char *buf, size_t n, json_t *ms)
-{
-	time_t t;
-	struct tm tm;
-
-	if (!json_is_integer(ms)) {
-		snprintf(buf, n, "-");
-		return;
-	}
-	t = (time_t)(json_integer_value(ms) / 1000);
-	if (!localtime_r(&t, &tm) || !strftime(buf, n, "%Y-%m-%d %H:%M:%S", &tm))
-		snprintf(buf, n, "-");
-}
-
 static int print_table(json_t *exps, int all)
 {
 	size_t n = json_array_size(exps), w[NCOL] = { 0 }, i;
@@ -134,7 +120,7 @@ static int print_table(json_t *exps, int all)
 	json_array_foreach(exps, i, e) {
 		char **row = cell + i * NCOL, when[32];
 
-		created(when, sizeof(when), json_object_get(e, "creation_time"));
+		cli_local_time(when, sizeof(when), json_object_get(e, "creation_time"));
 		row[C_ID] = printable(json_string_value(json_object_get(e, "experiment_id")));
 		row[C_NAME] = printable(json_string_value(json_object_get(e, "name")));
 		row[C_STAGE] = printable(json_string_value(json_object_get(e, "lifecycle_stage")));

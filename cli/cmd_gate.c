@@ -17,16 +17,6 @@
 #define OPTS_END { 0, NULL, 0, NULL, NULL, 0, NULL }
 #define EXT "/api/2.0/mltrack/"
 
-static const char *stage_name(const char *s)
-{
-	static const char *const stages[] = { "Staging", "Production", "Archived" };
-
-	for (size_t i = 0; i < sizeof(stages) / sizeof(stages[0]); i++)
-		if (strcasecmp(s, stages[i]) == 0)
-			return stages[i];
-	return NULL;
-}
-
 /* ---- set ---- */
 
 static const char *g_name, *g_to;
@@ -66,7 +56,7 @@ static int cmd_set(int argc, char **argv)
 
 	if ((rc = cli_parse(&set_spec, argc, argv)))
 		goto out;
-	if (!(stage = stage_name(g_to))) {
+	if (!(stage = cli_stage_name(g_to, 0))) {
 		rc = cli_error(CLI_USAGE, "--to '%s': expected staging, production or archived", g_to);
 		goto out;
 	}
@@ -170,7 +160,7 @@ static int cmd_check(int argc, char **argv)
 
 	if ((rc = cli_parse(&check_spec, argc, argv)))
 		return rc < 0 ? CLI_OK : rc;
-	if (!(stage = stage_name(c_to)))
+	if (!(stage = cli_stage_name(c_to, 0)))
 		return cli_error(CLI_USAGE, "--to '%s': expected staging, production or archived", c_to);
 	if (c_format && mt_gate_format_parse(c_format, &fmt))
 		return cli_error(CLI_USAGE, "option '--format': '%s' is not text, json, junit or "

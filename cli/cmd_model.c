@@ -62,22 +62,8 @@ static const char *kv_get(json_t *list, const char *key)
 	return NULL;
 }
 
-static void when(char *buf, size_t n, json_t *ms)
-{
-	time_t t;
-	struct tm tm;
-
-	if (!json_is_integer(ms)) {
-		snprintf(buf, n, "-");
-		return;
-	}
-	t = (time_t)(json_integer_value(ms) / 1000);
-	if (!localtime_r(&t, &tm) || !strftime(buf, n, "%Y-%m-%d %H:%M:%S", &tm))
-		snprintf(buf, n, "-");
-}
-
-/* A stage as MLflow spells it, from any case; NULL when it is none. */
-static const char *stage_name(const char *s, int allow_none)
+/* cli.h */
+const char *cli_stage_name(const char *s, int allow_none)
 {
 	static const char *const stages[] = { "Staging", "Production", "Archived", "None" };
 
@@ -115,7 +101,7 @@ static int resolve(const char *ref, json_t **out, struct cli_fail *f)
 
 	*out = NULL;
 	if (at) {
-		const char *label = at + 1, *stage = stage_name(label, 1);
+		const char *label = at + 1, *stage = cli_stage_name(label, 1);
 
 		if (at == ref || !*label || (size_t)(at - ref) >= sizeof(name))
 			return cli_fail_set(f, CLI_USAGE, "'%s': expected NAME/VERSION, NAME@ALIAS "
@@ -582,7 +568,7 @@ static int cmd_list(int argc, char **argv)
 				snprintf(aliases + strlen(aliases), sizeof(aliases) - strlen(aliases),
 					 "%s@%s: v%s", *aliases ? ", " : "", str(v, "alias"),
 					 str(v, "version"));
-		when(upd, sizeof(upd), json_object_get(m, "last_updated_timestamp"));
+		cli_local_time(upd, sizeof(upd), json_object_get(m, "last_updated_timestamp"));
 		{
 			const char *row[] = { str(m, "name"), latest, *stages ? stages : "-",
 					      *aliases ? aliases : "-", upd };
@@ -627,7 +613,7 @@ static void print_version(json_t *mv, json_t *bundle)
 			printf(" @%s", json_string_value(e));
 		putchar('\n');
 	}
-	when(t, sizeof(t), json_object_get(mv, "creation_timestamp"));
+	cli_local_time(t, sizeof(t), json_object_get(mv, "creation_timestamp"));
 	printf("  created:     %s\n", t);
 	if (*str(mv, "run_id"))
 		printf("  run:         %s (%s/runs/%s)\n", str(mv, "run_id"), cli_tracking_uri,
@@ -724,7 +710,7 @@ static int show_model(const char *name, int as_json, struct cli_fail *f)
 			if (strlen(aliases) + json_string_length(e) + 3 < sizeof(aliases))
 				snprintf(aliases + strlen(aliases), sizeof(aliases) - strlen(aliases),
 					 "%s@%s", *aliases ? " " : "", json_string_value(e));
-		when(c, sizeof(c), json_object_get(v, "creation_timestamp"));
+		cli_local_time(c, sizeof(c), json_object_get(v, "creation_timestamp"));
 		snprintf(run, sizeof(run), "%.12s", *str(v, "run_id") ? str(v, "run_id") : "-");
 		snprintf(bundle, sizeof(bundle), "%.12s", sha ? sha : "-");
 		{
@@ -895,7 +881,7 @@ static int cmd_promote(int argc, char **argv)
 
 	if ((rc = cli_parse(&promote_spec, argc, argv)))
 		return rc < 0 ? CLI_OK : rc;
-	if (!(stage = stage_name(m_to, 0)))
+	if (!(stage = cli_stage_name(m_to, 0)))
 		return cli_error(CLI_USAGE, "--to '%s': expected staging, production or archived", m_to);
 	if (strspn(m_version, "0123456789") != strlen(m_version) || !*m_version)
 		return cli_error(CLI_USAGE, "VERSION '%s' is not a version number", m_version);
@@ -1028,7 +1014,7 @@ static int cmd_history(int argc, char **argv)
 		json_t *rep = json_object_get(e, "report"), *sum = json_object_get(rep, "summary");
 		char at[32], gate[64] = "-";
 
-		when(at, sizeof(at), json_object_get(e, "timestamp"));
+		cli_local_time(at, sizeof(at), json_object_get(e, "timestamp"));
 		if (json_is_object(rep))
 			snprintf(gate, sizeof(gate), "%s %lld/%lld",
 				 json_is_true(json_object_get(rep, "passed")) ? "pass" : "fail",

@@ -1,6 +1,7 @@
 /* table.c: plain text tables for the CLI; see cli.h. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 
@@ -107,4 +108,19 @@ void cli_table_release(struct cli_table *t)
 		free(t->cell[i]);
 	free(t->cell);
 	memset(t, 0, sizeof(*t));
+}
+
+const char *cli_local_time(char *buf, size_t n, json_t *ms)
+{
+	time_t t;
+	struct tm tm;
+
+	if (!json_is_integer(ms)) {
+		snprintf(buf, n, "-");
+		return buf;
+	}
+	t = (time_t)(json_integer_value(ms) / 1000);
+	if (!localtime_r(&t, &tm) || !strftime(buf, n, "%Y-%m-%d %H:%M:%S", &tm))
+		snprintf(buf, n, "-");
+	return buf;
 }

@@ -29,36 +29,10 @@
 
 /*=== Small helpers ===*/
 
-/* s for a message, at most max bytes: control bytes and bytes outside valid
- * UTF-8 become '?', a multibyte character is never cut, "..." marks a cut.
- * q has room for max + 4 bytes.  Returns q. */
+/* s for a message, at most max bytes (q has room for max + 4). */
 static const char *quote_n(char *q, size_t max, const char *s)
 {
-	size_t len = strlen(s), i = 0, o = 0;
-
-	while (i < len) {
-		unsigned char c = (unsigned char)s[i];
-		size_t n = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
-
-		if (n > 1 && (i + n > len || !mt_utf8_valid(s + i, n)))
-			n = 0;
-		if (o + (n ? n : 1) > max)
-			break;
-		if (n == 0 || (n == 1 && (c < 0x20 || c == 0x7f))) {
-			q[o++] = '?';
-			i++;
-		} else {
-			memcpy(q + o, s + i, n);
-			o += n;
-			i += n;
-		}
-	}
-	if (i < len) {
-		memcpy(q + o, "...", 3);
-		o += 3;
-	}
-	q[o] = '\0';
-	return q;
+	return mt_quote(q, max, s, strlen(s));
 }
 
 #define QUOTE(buf, s) quote_n((buf), QUOTE_MAX, (s))

@@ -18,36 +18,9 @@ static int is_alpha(unsigned char c)
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
-/* At most QUOTE_MAX bytes of in[0..len) into q (size QUOTE_MAX + 4): control
- * bytes and bytes that are not part of valid UTF-8 become '?'; a multibyte
- * character is never cut; "..." marks a truncation. */
 static void quote(char q[QUOTE_MAX + 4], const char *in, size_t len)
 {
-	const unsigned char *s = (const unsigned char *)in;
-	size_t i = 0, o = 0;
-
-	while (i < len) {
-		unsigned char c = s[i];
-		size_t n = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
-
-		if (n > 1 && (i + n > len || !mt_utf8_valid(in + i, n)))
-			n = 0; /* invalid: one '?' for this byte */
-		if (o + (n ? n : 1) > QUOTE_MAX)
-			break;
-		if (n == 0 || (n == 1 && (c < 0x20 || c == 0x7f))) {
-			q[o++] = '?';
-			i++;
-		} else {
-			memcpy(q + o, s + i, n);
-			o += n;
-			i += n;
-		}
-	}
-	if (i < len) {
-		memcpy(q + o, "...", 3);
-		o += 3;
-	}
-	q[o] = '\0';
+	mt_quote(q, QUOTE_MAX, in, len);
 }
 
 static int refuse(char *out, const char *in, size_t len, const char *why, struct mt_err *err)

@@ -199,3 +199,33 @@ int mt_validate_artifact_location(const char *loc, struct mt_err *err)
 				  "'artifact_location' URL can't include '..' in the query. Given: '%s'", loc);
 	return 0;
 }
+
+const char *mt_quote(char *q, size_t max, const char *in, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)in;
+	size_t i = 0, o = 0;
+
+	while (i < len) {
+		unsigned char c = s[i];
+		size_t n = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+
+		if (n > 1 && (i + n > len || !mt_utf8_valid(in + i, n)))
+			n = 0; /* invalid: one '?' for this byte */
+		if (o + (n ? n : 1) > max)
+			break;
+		if (n == 0 || (n == 1 && (c < 0x20 || c == 0x7f))) {
+			q[o++] = '?';
+			i++;
+		} else {
+			memcpy(q + o, s + i, n);
+			o += n;
+			i += n;
+		}
+	}
+	if (i < len) {
+		memcpy(q + o, "...", 3);
+		o += 3;
+	}
+	q[o] = '\0';
+	return q;
+}

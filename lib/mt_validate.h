@@ -23,5 +23,9 @@ int mt_validate_experiment_name(const char *name, struct mt_err *err);
 int mt_validate_artifact_location(const char *loc, struct mt_err *err);
 /* 1 when s is valid UTF-8 without NUL, else 0. */
 int mt_utf8_valid(const char *s, size_t n);
+/* At most max bytes of in[0..len) into q (room for max + 4 bytes), for a
+ * message: control bytes and bytes outside valid UTF-8 become '?', a
+ * multibyte character is never cut, "..." marks a cut.  Returns q. */
+const char *mt_quote(char *q, size_t max, const char *in, size_t len);
 
 #endif

@@ -366,37 +366,8 @@ int api_model_versions_transition(struct mt_req *req)
 
 int api_model_versions_search(struct mt_req *req)
 {
-	long long max, offset = 0;
-	const char *filter, *token;
-	const char **order;
-	size_t norder;
-	int more = 0, rc = -1;
-	struct mt_filter f = MT_FILTER_INIT;
-	struct mt_order_list o = MT_ORDER_LIST_INIT;
-	json_t *list;
-
-	if (reg_max_results(req, REG_SEARCH_VERSIONS_DEFAULT, REG_SEARCH_VERSIONS_MAX, &max) ||
-	    req_opt_str(req, "filter", &filter) || req_opt_str(req, "page_token", &token) ||
-	    mt_json_str_list(&order, &norder, req->body, "order_by", req->arena, &req->err))
-		return -1;
-	if (token && *token && mt_page_token_decode(&offset, token, &req->err))
-		return -1;
-	if (mt_filter_parse(&f, MT_FE_VERSIONS, filter, &req->err) ||
-	    mt_order_parse(&o, MT_FE_VERSIONS, order, norder, &req->err))
-		goto done;
-	list = req_own(req, json_array());
-	if (sql_reg_version_search(req, &f, &o, max, offset, list, &more, &req->err))
-		goto done;
-	if (json_array_size(list))
-		json_object_set(req_resp(req), "model_versions", list);
-	if (more)
-		mt_json_set_str(req_resp(req), "next_page_token",
-				mt_page_token_encode(req->arena, offset + max));
-	rc = 0;
-done:
-	mt_filter_release(&f);
-	mt_order_release(&o);
-	return rc;
+	return reg_search(req, MT_FE_VERSIONS, REG_SEARCH_VERSIONS_DEFAULT, REG_SEARCH_VERSIONS_MAX,
+			  sql_reg_version_search, "model_versions");
 }
 
 int api_model_versions_download_uri(struct mt_req *req)

@@ -235,9 +235,10 @@ int api_reg_models_delete(struct mt_req *req)
 	return sql_reg_model_delete(req, id, &req->err);
 }
 
-int api_reg_models_search(struct mt_req *req)
+int reg_search(struct mt_req *req, enum mt_filter_entity ent, long long def, long long max,
+	       reg_search_fn fn, const char *field)
 {
-	long long max, offset = 0;
+	long long limit, offset = 0;
 	const char *filter, *token;
 	const char **order;
 	size_t norder;
@@ -246,28 +247,34 @@ int api_reg_models_search(struct mt_req *req)
 	struct mt_order_list o = MT_ORDER_LIST_INIT;
 	json_t *list;
 
-	if (reg_max_results(req, REG_SEARCH_MODELS_DEFAULT, REG_SEARCH_MODELS_MAX, &max) ||
+	if (reg_max_results(req, def, max, &limit) ||
 	    req_opt_str(req, "filter", &filter) || req_opt_str(req, "page_token", &token) ||
 	    mt_json_str_list(&order, &norder, req->body, "order_by", req->arena, &req->err))
 		return -1;
 	if (token && *token && mt_page_token_decode(&offset, token, &req->err))
 		return -1;
-	if (mt_filter_parse(&f, MT_FE_MODELS, filter, &req->err) ||
-	    mt_order_parse(&o, MT_FE_MODELS, order, norder, &req->err))
+	if (mt_filter_parse(&f, ent, filter, &req->err) ||
+	    mt_order_parse(&o, ent, order, norder, &req->err))
 		goto done;
 	list = req_own(req, json_array());
-	if (sql_reg_model_search(req, &f, &o, max, offset, list, &more, &req->err))
+	if (fn(req, &f, &o, limit, offset, list, &more, &req->err))
 		goto done;
 	if (json_array_size(list))
-		json_object_set(req_resp(req), "registered_models", list);
+		json_object_set(req_resp(req), field, list);
 	if (more)
 		mt_json_set_str(req_resp(req), "next_page_token",
-				mt_page_token_encode(req->arena, offset + max));
+				mt_page_token_encode(req->arena, offset + limit));
 	rc = 0;
 done:
 	mt_filter_release(&f);
 	mt_order_release(&o);
 	return rc;
+}
+
+int api_reg_models_search(struct mt_req *req)
+{
+	return reg_search(req, MT_FE_MODELS, REG_SEARCH_MODELS_DEFAULT, REG_SEARCH_MODELS_MAX,
+			  sql_reg_model_search, "registered_models");
 }
 
 int api_reg_models_latest_versions(struct mt_req *req)

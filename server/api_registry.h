@@ -8,6 +8,7 @@
 #ifndef MT_API_REGISTRY_H
 #define MT_API_REGISTRY_H
 
+#include "mt_filter.h"
 #include "server.h"
 
 #define REG_MAX_NAME_LEN         256  /* MLflow's registered_models.name column */
@@ -41,5 +42,15 @@ int reg_tags_arg(struct mt_req *req, const char *what, const char ***keys,
 int reg_stage_canonical(struct mt_req *req, const char *in, const char **out);
 /* max_results of a registry search: default def, 1..max. */
 int reg_max_results(struct mt_req *req, long long def, long long max, long long *out);
+
+/* A registry search (registered-models/search, model-versions/search):
+ * max_results (default def, at most max), filter, order_by and page_token
+ * checked as MLflow does, fn run, and its list answered as `field` with a
+ * next_page_token when more rows exist. */
+typedef int (*reg_search_fn)(struct mt_req *req, const struct mt_filter *f,
+			     const struct mt_order_list *o, long long limit, long long offset,
+			     json_t *list, int *more, struct mt_err *err);
+int reg_search(struct mt_req *req, enum mt_filter_entity ent, long long def, long long max,
+	       reg_search_fn fn, const char *field);
 
 #endif
