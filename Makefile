@@ -53,7 +53,7 @@ SETTINGS := $(B)/.settings
 SETTINGS_NOW := $(CC) $(CFLAGS) $(LDOPT)
 $(shell mkdir -p $(B) && (test -f $(SETTINGS) && test "`cat $(SETTINGS)`" = "$(SETTINGS_NOW)" || echo "$(SETTINGS_NOW)" > $(SETTINGS)))
 
-.PHONY: all run test bench deps deps-check clean schema unit fuzz api asan web e2e
+.PHONY: all run test bench deps deps-check deps-check-runtime clean schema unit fuzz api asan web e2e
 .DEFAULT_GOAL := all
 
 all: $(B)/mltrackd $(B)/mltrack $(B)/git_probe web
@@ -135,7 +135,10 @@ deps:
 deps-check:
 	@sh tools/deps.sh --check || sh tools/deps.sh
 
-run: deps-check
+deps-check-runtime:
+	@sh tools/deps.sh --check --runtime || sh tools/deps.sh --runtime
+
+run: deps-check-runtime
 	$(MAKE) all
 	@sh tools/run.sh $(B)/mltrackd
 

@@ -1,13 +1,27 @@
 #!/bin/sh
 # Install every system package mltrack needs, from Debian (apt-get; sudo when
-# not root).  With --check, only report whether something is missing (exit 1).
+# not root).  With --check, only report whether something is missing (exit 1);
+# with --runtime, only what building and running needs (make run).
 set -eu
 
+# What building and running mltrack needs (make run) ...
 PACKAGES="gcc make pkg-config libc6-dev
 libcivetweb-dev libjansson-dev libpq-dev libssl-dev libcurl4-openssl-dev
 libgit2-dev libarchive-dev check libsubunit-dev
-postgresql python3 curl git procps wrk
-nodejs chromium fonts-dejavu-core"
+postgresql git procps nodejs"
+# ... and what the tests and benchmarks add (make test, make bench).
+TEST_PACKAGES="python3 curl wrk chromium fonts-dejavu-core"
+
+check=""
+runtime=""
+for a in "$@"; do
+	case "$a" in
+	--check) check=1 ;;
+	--runtime) runtime=1 ;; # only what make run needs: no browser for the tests
+	*) echo "usage: tools/deps.sh [--check] [--runtime]" >&2; exit 2 ;;
+	esac
+done
+[ -n "$runtime" ] || PACKAGES="$PACKAGES $TEST_PACKAGES"
 
 missing=""
 for p in $PACKAGES; do
@@ -22,7 +36,7 @@ if ! command -v npm >/dev/null 2>&1; then
 	missing="$missing npm"
 fi
 
-if [ "${1:-}" = "--check" ]; then
+if [ -n "$check" ]; then
 	[ -z "$missing" ] && exit 0
 	echo "deps: missing:$missing"
 	exit 1
