@@ -91,76 +91,74 @@ static int split_version(const char *ref, char *buf, size_t n, const char **vers
 	return *buf ? 0 : -1;
 }
 
-/* The model version named by ref, NAME/VERSION, NAME@ALIAS or NAME@STAGE
- * (an alias of that name wins over the stage): *out owned. */
+/* mltrack's view of a version: {model_version, bundle?}, owned. */
+static int version_ext(const char *name, const char *version, json_t **out, struct cli_fail *f)
+{
+	const char *q[] = { "name", name, "version", version, NULL };
+
+	*out = NULL;
+	if (cli_api("GET", EXT "model-versions/get", q, NULL, out, f))
+		return -1;
+	if (!json_is_object(json_object_get(*out, "model_version"))) {
+		json_decref(*out);
+		*out = NULL;
+		return cli_fail_set(f, CLI_SERVER, "the server's answer for %s/%s has no model "
+						   "version", name, version);
+	}
+	return 0;
+}
+
+/* The version named by ref, NAME/VERSION, NAME@ALIAS or NAME@STAGE (an
+ * alias of that name wins over the stage), as version_ext gives it:
+ * {model_version, bundle?}, owned.  An alias or stage is first resolved to
+ * a version number. */
 static int resolve(const char *ref, json_t **out, struct cli_fail *f)
 {
-	char name[1024];
+	char name[1024], num[32];
 	const char *at = strrchr(ref, '@'), *version;
 	json_t *r = NULL, *mv = NULL;
 
 	*out = NULL;
-	if (at) {
+	if (!at) {
+		if (split_version(ref, name, sizeof(name), &version) || !version)
+			return cli_fail_set(f, CLI_USAGE, "'%s': expected NAME/VERSION, NAME@ALIAS "
+						      "or NAME@STAGE", ref);
+		return version_ext(name, version, out, f);
+	}
+	{
 		const char *label = at + 1, *stage = cli_stage_name(label, 1);
+		const char *q[] = { "name", NULL, "alias", label, NULL };
 
 		if (at == ref || !*label || (size_t)(at - ref) >= sizeof(name))
 			return cli_fail_set(f, CLI_USAGE, "'%s': expected NAME/VERSION, NAME@ALIAS "
 						      "or NAME@STAGE", ref);
 		snprintf(name, sizeof(name), "%.*s", (int)(at - ref), ref);
-		{
-			const char *q[] = { "name", name, "alias", label, NULL };
-
-			if (cli_api("GET", MLF "registered-models/alias", q, NULL, &r, f) == 0)
-				mv = json_incref(json_object_get(r, "model_version"));
-			else if (!stage || f->status != 400)
-				return -1;
-		}
+		q[1] = name;
+		if (cli_api("GET", MLF "registered-models/alias", q, NULL, &r, f) == 0)
+			mv = json_object_get(r, "model_version");
+		else if (!stage || f->status != 400)
+			return -1;
 		if (!mv) {
 			json_t *body = json_pack("{s:s, s:[s]}", "name", name, "stages", stage);
+			int rc = cli_api("POST", MLF "registered-models/get-latest-versions", NULL, body,
+					 &r, f);
 
-			json_decref(r);
-			r = NULL;
-			if (cli_api("POST", MLF "registered-models/get-latest-versions", NULL, body, &r,
-				    f)) {
-				json_decref(body);
-				return -1;
-			}
 			json_decref(body);
-			mv = json_incref(json_array_get(json_object_get(r, "model_versions"), 0));
+			if (rc)
+				return -1;
+			mv = json_array_get(json_object_get(r, "model_versions"), 0);
 			if (!mv) {
 				json_decref(r);
 				return cli_fail_set(f, CLI_SERVER, "no version of model '%s' is in %s",
 						    name, stage);
 			}
 		}
-	} else {
-		if (split_version(ref, name, sizeof(name), &version) || !version)
-			return cli_fail_set(f, CLI_USAGE, "'%s': expected NAME/VERSION, NAME@ALIAS "
-						      "or NAME@STAGE", ref);
-		{
-			const char *q[] = { "name", name, "version", version, NULL };
-
-			if (cli_api("GET", MLF "model-versions/get", q, NULL, &r, f))
-				return -1;
-		}
-		mv = json_incref(json_object_get(r, "model_version"));
+		snprintf(num, sizeof(num), "%s", str(mv, "version"));
+		json_decref(r);
 	}
-	json_decref(r);
-	if (!json_is_object(mv)) {
-		json_decref(mv);
-		return cli_fail_set(f, CLI_SERVER, "the server's answer for '%s' has no model version",
-				    ref);
-	}
-	*out = mv;
-	return 0;
-}
-
-/* mltrack's view of a version: {model_version, bundle?}, owned. */
-static int version_ext(const char *name, const char *version, json_t **out, struct cli_fail *f)
-{
-	const char *q[] = { "name", name, "version", version, NULL };
-
-	return cli_api("GET", EXT "model-versions/get", q, NULL, out, f);
+	if (!*num)
+		return cli_fail_set(f, CLI_SERVER, "the server's answer for '%s' has no version", ref);
+	return version_ext(name, num, out, f);
 }
 
 /* A fresh private directory under $TMPDIR (malloc'd), or NULL. */
@@ -732,7 +730,7 @@ out:
 static int cmd_show(int argc, char **argv)
 {
 	struct cli_fail f;
-	json_t *mv = NULL, *ext = NULL;
+	json_t *ext = NULL;
 	char name[1024];
 	const char *version;
 	int rc, as_json;
@@ -746,18 +744,14 @@ static int cmd_show(int argc, char **argv)
 		return cli_fail_report(&f);
 	if (!strchr(s_ref, '@') && (split_version(s_ref, name, sizeof(name), &version) || !version))
 		return show_model(s_ref, as_json, &f) ? cli_fail_report(&f) : CLI_OK;
-	if (resolve(s_ref, &mv, &f) ||
-	    version_ext(str(mv, "name"), str(mv, "version"), &ext, &f)) {
-		json_decref(mv);
+	if (resolve(s_ref, &ext, &f))
 		return cli_fail_report(&f);
-	}
 	if (as_json) {
 		json_dumpf(ext, stdout, JSON_INDENT(2));
 		putchar('\n');
 	} else {
 		print_version(json_object_get(ext, "model_version"), json_object_get(ext, "bundle"));
 	}
-	json_decref(mv);
 	json_decref(ext);
 	return CLI_OK;
 }
@@ -797,11 +791,11 @@ static int cmd_pull(int argc, char **argv)
 
 	if ((rc = cli_parse(&pull_spec, argc, argv)))
 		return rc < 0 ? CLI_OK : rc;
-	if (cli_client_init(&f) || resolve(p_ref, &mv, &f) ||
-	    version_ext(str(mv, "name"), str(mv, "version"), &ext, &f)) {
+	if (cli_client_init(&f) || resolve(p_ref, &ext, &f)) {
 		rc = cli_fail_report(&f);
 		goto out;
 	}
+	mv = json_object_get(ext, "model_version"); /* borrowed from ext */
 	sha = str(json_object_get(ext, "bundle"), "sha256");
 	if (strlen(sha) != 64 || strspn(sha, "0123456789abcdef") != 64) {
 		rc = cli_error(CLI_CHECK_FAILED, "%s version %s is not an mltrack bundle (source: %s): "
@@ -836,7 +830,6 @@ static int cmd_pull(int argc, char **argv)
 			json_array_size(json_object_get(manifest, "files")), sha);
 	rc = CLI_OK;
 out:
-	json_decref(mv);
 	json_decref(ext);
 	json_decref(manifest);
 	temp_done(tmp);

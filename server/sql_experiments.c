@@ -82,6 +82,24 @@ const char *sqlb_num(struct sqlb *b, const struct mt_filter_clause *c)
 			       sqlb_param(b, mt_arena_printf(b->a, "%.17g", c->num)));
 }
 
+PGresult *sqlb_exec_page(struct sqlb *b, struct mt_req *req, long long limit, long long offset,
+			 int *n, int *more, struct mt_err *err)
+{
+	int l = sqlb_param(b, mt_arena_printf(req->arena, "%lld", limit + 1));
+	int o = sqlb_param(b, mt_arena_printf(req->arena, "%lld", offset));
+	PGresult *r;
+
+	sqlb_add(b, " LIMIT $%d::bigint OFFSET $%d::bigint", l, o);
+	r = db_exec_sql(req, b->sql, b->n, b->params, err);
+	if (!r)
+		return NULL;
+	*n = PQntuples(r);
+	*more = *n > limit;
+	if (*more)
+		*n = (int)limit;
+	return r;
+}
+
 const char *sqlb_op(int op)
 {
 	switch (op) {
@@ -302,19 +320,8 @@ int sql_exp_search(struct mt_req *req, const struct mt_filter *f,
 		sqlb_add(&b, "e.experiment_id DESC");
 	else
 		sqlb_add(&b, "e.experiment_id ASC");
-	{
-		int l = sqlb_param(&b, mt_arena_printf(req->arena, "%lld", limit + 1));
-		int of = sqlb_param(&b, mt_arena_printf(req->arena, "%lld", offset));
-
-		sqlb_add(&b, " LIMIT $%d::bigint OFFSET $%d::bigint", l, of);
-	}
-	r = db_exec_sql(req, b.sql, b.n, b.params, err);
-	if (!r)
+	if (!(r = sqlb_exec_page(&b, req, limit, offset, &n, more, err)))
 		return -1;
-	n = PQntuples(r);
-	*more = n > limit;
-	if (*more)
-		n = (int)limit;
 	if (n == 0)
 		return 0;
 	ids = mt_arena_alloc(req->arena, sizeof(*ids) * (size_t)n);

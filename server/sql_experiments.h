@@ -47,5 +47,10 @@ struct mt_filter_clause;
 const char *sqlb_num(struct sqlb *b, const struct mt_filter_clause *c);
 /* The SQL operator for a filter op (=, <>, <, LIKE, ILIKE ...). */
 const char *sqlb_op(int op);
+/* Run the search b holds as one page: LIMIT limit + 1 OFFSET offset is
+ * appended, *n gets the rows of the page (at most limit) and *more whether
+ * a further row exists.  The result is request-owned; NULL with err set. */
+PGresult *sqlb_exec_page(struct sqlb *b, struct mt_req *req, long long limit, long long offset,
+			 int *n, int *more, struct mt_err *err);
 
 #endif

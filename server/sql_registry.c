@@ -317,14 +317,6 @@ static void str_clause(struct sqlb *b, const char *col, const struct mt_filter_c
 	sqlb_add(b, " AND %s %s $%d", col, sqlb_op(c->op), sqlb_param(b, c->str));
 }
 
-static void limit_offset(struct sqlb *b, struct mt_req *req, long long limit, long long offset)
-{
-	int l = sqlb_param(b, i64s(req, limit + 1));
-	int o = sqlb_param(b, i64s(req, offset));
-
-	sqlb_add(b, " LIMIT $%d::bigint OFFSET $%d::bigint", l, o);
-}
-
 int sql_reg_model_search(struct mt_req *req, const struct mt_filter *f,
 			 const struct mt_order_list *o, long long limit, long long offset,
 			 json_t *list, int *more, struct mt_err *err)
@@ -362,14 +354,8 @@ int sql_reg_model_search(struct mt_req *req, const struct mt_filter *f,
 			 o->items[i].asc ? "ASC" : "DESC");
 	}
 	sqlb_add(&b, by_name ? "m.id ASC" : "m.name ASC");
-	limit_offset(&b, req, limit, offset);
-	r = db_exec_sql(req, b.sql, b.n, b.params, err);
-	if (!r)
+	if (!(r = sqlb_exec_page(&b, req, limit, offset, &n, more, err)))
 		return -1;
-	n = PQntuples(r);
-	*more = n > limit;
-	if (*more)
-		n = (int)limit;
 	if (n == 0)
 		return 0;
 	ids = mt_arena_alloc(req->arena, sizeof(*ids) * (size_t)n);
@@ -601,14 +587,8 @@ int sql_reg_version_search(struct mt_req *req, const struct mt_filter *f,
 	if (!o || o->n == 0)
 		sqlb_add(&b, "v.last_updated_time DESC, ");
 	sqlb_add(&b, "m.name ASC, v.version DESC");
-	limit_offset(&b, req, limit, offset);
-	r = db_exec_sql(req, b.sql, b.n, b.params, err);
-	if (!r)
+	if (!(r = sqlb_exec_page(&b, req, limit, offset, &n, more, err)))
 		return -1;
-	n = PQntuples(r);
-	*more = n > limit;
-	if (*more)
-		n = (int)limit;
 	for (int i = 0; i < n; i++)
 		json_array_append_new(list, ver_row(r, i));
 	return 0;
