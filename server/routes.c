@@ -68,6 +68,7 @@ const struct mt_route mt_routes[] = {
 	{ "POST", ART "mpu/abort/",                        api_artifacts_mpu,           R_PREFIX | R_WRITE },
 	{ "POST", ART "mpu/complete/",                     api_artifacts_mpu,           R_PREFIX | R_WRITE },
 	{ "POST", ART "mpu/create/",                       api_artifacts_mpu,           R_PREFIX | R_WRITE },
+	{ "PUT",  EXT "bundles/",                          api_bundles_put,             R_PREFIX | R_STREAM | R_WRITE }, /* own txn */
 	{ "GET",  EXT "experiments/summary",               api_web_experiments_summary, R_READ },
 	{ "POST", EXT "gates/check",                       api_gates_check,             R_BODY | R_TXN | R_READ },
 	{ "GET",  EXT "gates/get",                         api_gates_get,               R_READ },
