@@ -6,10 +6,12 @@
  * carries every file's digest and the provenance of the run it came from
  * (git commit, branch, repository, dirty flag, the digest of the uncommitted
  * diff, the command line, the run's metrics and params).  The tar is
- * uploaded to the artifact store under a content-addressed name,
- * mltrack-bundles/<sha256>.tar, and the version is created with MLflow's
- * model-versions/create pointing at it; mltrackd verifies the bundle before
- * it accepts the version and records its digest.
+ * uploaded through the registry's own route, PUT /api/2.0/mltrack/bundles/
+ * <sha256>.tar (the server keeps it only if it hashes to that name, as
+ * mltrack-bundles/<sha256>.tar in the artifact store, which the generic
+ * artifact API may read but not change), and the version is created with
+ * MLflow's model-versions/create pointing at it; mltrackd verifies the
+ * bundle before it accepts the version and records its digest.
  *
  * pull resolves NAME/VERSION, NAME@ALIAS or NAME@STAGE, downloads the
  * bundle, checks it against the digest the server recorded, and unpacks it
@@ -412,7 +414,7 @@ static int cmd_register(int argc, char **argv)
 		rc = cli_error(CLI_USAGE, "cannot read the bundle: %s", strerror(errno));
 		goto out;
 	}
-	snprintf(url, sizeof(url), "/api/2.0/mlflow-artifacts/artifacts/" BUNDLE_DIR "/%s.tar", sha);
+	snprintf(url, sizeof(url), "/api/2.0/mltrack/bundles/%s.tar", sha);
 	cli_progress_start(&p, "uploading", st.st_size, 1);
 	rc = cli_put_file(url, tar, st.st_size, sha2, &p, &f);
 	cli_progress_end(&p);

@@ -41,9 +41,15 @@
 #include "mt_error.h"
 
 #define MT_FILTER_MAX_LEN 65536     /* bytes of one filter or order_by string */
-#define MT_FILTER_MAX_CLAUSES 256   /* comparisons in one filter */
+/* Comparisons in one filter, and order_by entries in one request, for
+ * every search.  MLflow has no such limits; these bound what one search
+ * costs the database (each metric, param or tag key filtered or ordered
+ * on is a join) while staying far above what MLflow's UI (one order key,
+ * a typed filter) or a scripted search sends.  Measured in
+ * docs/PERFORMANCE.md ("Search bounds"). */
+#define MT_FILTER_MAX_CLAUSES 50
 #define MT_FILTER_MAX_LIST 1000     /* values in one IN list */
-#define MT_ORDER_MAX_CLAUSES 256    /* order_by entries in one request */
+#define MT_ORDER_MAX_CLAUSES 20
 
 enum mt_filter_entity { MT_FE_RUNS, MT_FE_EXPERIMENTS, MT_FE_MODELS, MT_FE_VERSIONS };
 

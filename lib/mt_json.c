@@ -250,3 +250,81 @@ int mt_page_token_decode(long long *out, const char *token, struct mt_err *err)
 	json_decref(j);
 	return rc;
 }
+
+/* The token's text, base64-decoded into raw (NUL-terminated), or -1. */
+static int token_raw(char *raw, size_t size, const char *token)
+{
+	size_t n = token ? strlen(token) : 0;
+	int len, pad = 0;
+
+	if (n == 0 || n % 4 != 0 || n / 4 * 3 >= size)
+		return -1;
+	len = EVP_DecodeBlock((unsigned char *)raw, (const unsigned char *)token, (int)n);
+	if (len < 0)
+		return -1;
+	if (token[n - 1] == '=')
+		pad++;
+	if (token[n - 2] == '=')
+		pad++;
+	len -= pad;
+	raw[len] = '\0';
+	return len;
+}
+
+const char *mt_history_token_encode(struct mt_arena *a, const struct mt_history_cursor *c)
+{
+	char raw[160], val[40];
+	int n;
+	char *out;
+
+	if (isnan(c->value))
+		snprintf(val, sizeof(val), "\"NaN\"");
+	else if (isinf(c->value))
+		snprintf(val, sizeof(val), "\"%s\"", c->value > 0 ? "Infinity" : "-Infinity");
+	else if (snprintf(val, sizeof(val), "%.17g", c->value) > 0 && !strpbrk(val, ".e"))
+		strcat(val, ".0"); /* a real, so that -0 stays -0 */
+	n = snprintf(raw, sizeof(raw), "{\"step\": %lld, \"timestamp\": %lld, \"value\": %s}",
+		     c->step, c->timestamp, val);
+	out = mt_arena_alloc(a, 4 * ((size_t)n + 2) / 3 + 4);
+	EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)raw, n);
+	return out;
+}
+
+int mt_history_token_decode(struct mt_history_cursor *out, const char *token, struct mt_err *err)
+{
+	char raw[256];
+	int len = token_raw(raw, sizeof(raw), token);
+	json_t *j = NULL, *step, *ts, *val;
+	struct mt_err ignored = MT_ERR_INIT;
+	int rc = -1;
+
+	if (len < 0 || memchr(raw, '\0', (size_t)len))
+		goto bad;
+	j = json_loadb(raw, (size_t)len, JSON_REJECT_DUPLICATES, NULL);
+	step = json_object_get(j, "step");
+	ts = json_object_get(j, "timestamp");
+	val = json_object_get(j, "value");
+	if (!json_is_object(j) || json_object_size(j) != 3 || !json_is_integer(step) ||
+	    !json_is_integer(ts) || !val)
+		goto bad;
+	if (json_is_string(val)) {
+		const char *s = json_string_value(val);
+
+		if (strcmp(s, "NaN") != 0 && strcmp(s, "Infinity") != 0 &&
+		    strcmp(s, "-Infinity") != 0)
+			goto bad;
+	} else if (!json_is_number(val)) {
+		goto bad;
+	}
+	if (mt_json_double(&out->value, val, "value", &ignored) ||
+	    (json_is_number(val) && !isfinite(out->value)))
+		goto bad;
+	out->step = json_integer_value(step);
+	out->timestamp = json_integer_value(ts);
+	rc = 0;
+bad:
+	json_decref(j);
+	if (rc)
+		mt_err_set(err, MT_EINVAL, "Invalid page token");
+	return rc;
+}

@@ -55,4 +55,19 @@ json_t *mt_json_double_new(double v);
 const char *mt_page_token_encode(struct mt_arena *a, long long offset);
 int mt_page_token_decode(long long *out, const char *token, struct mt_err *err);
 
+/* metrics/get-history's page tokens: a keyset cursor, the last point sent
+ * in the metrics primary key's order (step, timestamp, value), as base64 of
+ * {"step": N, "timestamp": N, "value": X} (X a number, or "NaN",
+ * "Infinity", "-Infinity").  The next page starts strictly after it, so
+ * points appended meanwhile neither repeat nor shift what follows.
+ * Encoded token is arena memory; decoding anything else (or a value that
+ * is not a double) gives "Invalid page token". */
+struct mt_history_cursor {
+	long long step;
+	long long timestamp;
+	double value;
+};
+const char *mt_history_token_encode(struct mt_arena *a, const struct mt_history_cursor *c);
+int mt_history_token_decode(struct mt_history_cursor *out, const char *token, struct mt_err *err);
+
 #endif

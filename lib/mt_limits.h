@@ -37,6 +37,9 @@
 #define MT_BULK_MAX_RESULTS         2500
 #define MT_BULK_MAX_POINTS_PER_RUN  25000
 #define MT_SAMPLED_MAX_POINTS       10000
+/* metrics/get-history: points per page, default and maximum (MLflow's
+ * GET_METRIC_HISTORY_MAX_RESULTS, what its client asks for). */
+#define MT_HISTORY_MAX_RESULTS      25000
 
 /* Request bodies: JSON larger than this is refused with 413. */
 #define MT_MAX_JSON_BODY            (16 * 1024 * 1024)

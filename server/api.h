@@ -47,6 +47,7 @@ int api_artifacts_delete(struct mt_req *req);
 int api_artifacts_list(struct mt_req *req);
 int api_artifacts_mpu(struct mt_req *req);
 int api_artifacts_list_run(struct mt_req *req);
+int api_bundles_put(struct mt_req *req); /* PUT /api/2.0/mltrack/bundles/<sha256>.tar */
 
 /* api_registry.c */
 int api_reg_models_create(struct mt_req *req);

@@ -19,6 +19,14 @@
  * A download hashes what it sends and holds the last chunk back until the
  * digest is checked, so a blob corrupted on disk is never delivered whole:
  * the connection is closed short instead.
+ *
+ * Model bundles (STORE_BUNDLE_DIR/<sha256>.tar) belong to the registry:
+ * the generic API reads them but refuses to write or delete anything under
+ * that prefix (403), whatever spelling of the path normalises to it.  They
+ * are uploaded through PUT /api/2.0/mltrack/bundles/<sha256>.tar
+ * (api_bundles_put), which keeps a body only when it hashes to its name,
+ * and removed only by the registry's deletes once no live version refers
+ * to them (sql_registry.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -92,17 +100,31 @@ static int norm(struct mt_req *req, const char *in, int allow_empty, char *out)
 	return mt_path_normalise(out, in ? in : "", in ? strlen(in) : 0, allow_empty, &req->err);
 }
 
+/* A normalised path the generic API may not write or delete: the bundle
+ * directory itself or anything under it. */
+static int refuse_bundle_write(struct mt_req *req, const char *rel)
+{
+	if (!mt_path_under(rel, STORE_BUNDLE_DIR))
+		return 0;
+	return mt_err_set(&req->err, MT_EPERM,
+			  "'%s' is in the model registry's bundle store (" STORE_BUNDLE_DIR "/): "
+			  "bundles are uploaded with PUT /api/2.0/mltrack/bundles/<sha256>.tar "
+			  "and removed by deleting their model versions", rel);
+}
+
 static int put_stream(struct mt_req *req, struct upload *t);
 static int put_commit(struct mt_req *req, void *arg);
 
-int api_artifacts_put(struct mt_req *req)
+/* Both phases for t->rel; want_sha, when set, is the digest the body must
+ * have (checked before anything is recorded). */
+static int put_path(struct mt_req *req, struct upload *t, const char *want_sha)
 {
-	struct upload *t = mt_arena_alloc(req->arena, sizeof(*t));
-	int rc;
+	int rc = put_stream(req, t);
 
-	t->fd = -1;
-	t->keep = 1; /* nothing to remove until the file exists */
-	rc = put_stream(req, t);
+	if (rc == 0 && want_sha && strcmp(t->sha, want_sha) != 0)
+		rc = mt_err_set(&req->err, MT_EINVAL,
+				"The body's SHA-256 is %s, not %s: a bundle is uploaded under "
+				"its own digest", t->sha, want_sha);
 	if (rc == 0)
 		rc = http_txn(req, put_commit, t);
 	tmp_cleanup(t);
@@ -111,6 +133,42 @@ int api_artifacts_put(struct mt_req *req)
 	if (rc == 0)
 		req->etag = mt_arena_printf(req->arena, "\"%s\"", t->sha);
 	return rc;
+}
+
+static struct upload *upload_new(struct mt_req *req)
+{
+	struct upload *t = mt_arena_alloc(req->arena, sizeof(*t));
+
+	t->fd = -1;
+	t->keep = 1; /* nothing to remove until the file exists */
+	return t;
+}
+
+int api_artifacts_put(struct mt_req *req)
+{
+	struct upload *t = upload_new(req);
+
+	if (norm(req, req->subpath, 0, t->rel) || refuse_bundle_write(req, t->rel))
+		return -1;
+	return put_path(req, t, NULL);
+}
+
+/* PUT /api/2.0/mltrack/bundles/<sha256>.tar: the registry's upload.  The
+ * name is the digest the body must have; uploading a bundle that is
+ * already stored is harmless (the same row is written again). */
+int api_bundles_put(struct mt_req *req)
+{
+	struct upload *t = upload_new(req);
+	const char *name = req->subpath;
+	const char *sha;
+
+	if (strlen(name) != 64 + 4 || strcmp(name + 64, ".tar") != 0 ||
+	    !store_is_digest(sha = mt_arena_strndup(req->arena, name, 64)))
+		return mt_err_set(&req->err, MT_EINVAL,
+				  "Invalid bundle name '%.80s': expected <sha256>.tar, the bundle's "
+				  "SHA-256 in 64 lowercase hex digits", name);
+	snprintf(t->rel, sizeof(t->rel), STORE_BUNDLE_DIR "/%s", name);
+	return put_path(req, t, sha);
 }
 
 /* Phase one: the body into a locked temporary file, hashed and fsync'd. */
@@ -122,8 +180,6 @@ static int put_stream(struct mt_req *req, struct upload *t)
 	unsigned char *buf;
 	unsigned int mdlen;
 
-	if (norm(req, req->subpath, 0, t->rel))
-		return -1;
 	if (cl > mt_cfg.max_artifact_size)
 		return mt_err_set(&req->err, MT_ETOOBIG,
 				  "Artifact of %lld bytes exceeds the limit of %lld bytes", cl,
@@ -416,7 +472,7 @@ int api_artifacts_delete(struct mt_req *req)
 	char rel[MT_PATH_MAX + 1];
 	long long n;
 
-	if (norm(req, req->subpath, 0, rel))
+	if (norm(req, req->subpath, 0, rel) || refuse_bundle_write(req, rel))
 		return -1;
 	return sql_art_delete(req, rel, &n, &req->err);
 }

@@ -34,6 +34,7 @@
 #include "mt_bundle.h"
 #include "mt_gate.h"
 #include "mt_util.h"
+#include "sql_artifacts.h"
 #include "sql_gates.h"
 #include "sql_registry.h"
 
@@ -96,13 +97,17 @@ int gate_bundle_on_create(struct mt_req *req, const char *model_id, const char *
 					  "a bundle (mltrack-bundles/<sha256>.tar)", source);
 		return 0; /* a version made the MLflow way: accepted as MLflow does */
 	}
-	if (sql_bundle_artifact(req, mt_arena_printf(req->arena, "mltrack-bundles/%s.tar", sha),
+	/* The shared blob lock first: a registry delete releasing this bundle
+	 * (sql_registry.c) either went first, and the row is gone, or waits
+	 * for this version to commit and then sees it. */
+	if (sql_art_lock_blob(req, sha, 0, &req->err) ||
+	    sql_bundle_artifact(req, mt_arena_printf(req->arena, STORE_BUNDLE_DIR "/%s.tar", sha),
 				&stored, &size, &req->err))
 		return -1;
 	if (!stored)
 		return mt_err_set(&req->err, MT_EINVAL,
 				  "bundle %s has not been uploaded (PUT it to "
-				  "mlflow-artifacts/artifacts/mltrack-bundles/%s.tar first)", sha, sha);
+				  "/api/2.0/mltrack/bundles/%s.tar first)", sha, sha);
 	if (strcmp(stored, sha) != 0)
 		return mt_err_set(&req->err, MT_EINVAL,
 				  "the file uploaded as bundle %s has SHA-256 %s", sha, stored);

@@ -1,4 +1,5 @@
 /* api_metrics.c: metric history endpoints, MLflow's and our sampled one. */
+#include <malloc.h>
 #include <string.h>
 
 #include "api.h"
@@ -8,29 +9,60 @@
 #include "sql_metrics.h"
 #include "sql_runs.h"
 
+static int opt_i64(struct mt_req *req, const char *field, long long *out, int *present)
+{
+	return mt_json_opt_i64(out, present, req->body, field, &req->err);
+}
+
 static void set_list(struct mt_req *req, json_t *list)
 {
 	if (json_array_size(list))
 		json_object_set(req_resp(req), "metrics", list);
 }
 
-int api_metrics_get_history(struct mt_req *req)
-{
-	const char *id, *key;
-	json_t *list;
+/*
+ * Memory.  A page of MLflow's maximum (25,000 points) is rendered straight
+ * to text (sql_metrics_history): about 2 MB of PGresult and 2 MB of JSON,
+ * freed at reset into glibc's per-thread malloc arena, which would keep
+ * them (with 16 workers, that is what stayed held).  A request that sent
+ * many points gives the memory back once everything it held is freed
+ * (malloc_trim walks every arena): the cleanup is registered first, so it
+ * runs last.
+ */
+#define TRIM_AFTER_POINTS 2000
 
-	if (req_run_id(req, &id) || req_str(req, "metric_key", &key))
-		return -1;
-	list = req_own(req, json_array());
-	if (sql_metrics_history(req, id, key, list, &req->err))
-		return -1;
-	set_list(req, list);
-	return 0;
+static void trim_after(void *p)
+{
+	if (*(int *)p >= TRIM_AFTER_POINTS)
+		malloc_trim(0);
 }
 
-static int opt_i64(struct mt_req *req, const char *field, long long *out, int *present)
+/* MLflow's GetMetricHistory, with its paging: max_results (default and at
+ * most MT_HISTORY_MAX_RESULTS) and page_token (mt_history_token_*).  Its
+ * own reply (R_RAW): the JSON text sql_metrics_history rendered. */
+int api_metrics_get_history(struct mt_req *req)
 {
-	return mt_json_opt_i64(out, present, req->body, field, &req->err);
+	const char *id, *key, *token, *json;
+	struct mt_history_cursor after, next;
+	long long max = MT_HISTORY_MAX_RESULTS;
+	int has_max, *points = mt_arena_alloc(req->arena, sizeof(*points));
+
+	mt_arena_defer(req->arena, trim_after, points);
+	if (req_run_id(req, &id) || req_str(req, "metric_key", &key) ||
+	    opt_i64(req, "max_results", &max, &has_max) ||
+	    req_opt_str(req, "page_token", &token))
+		return -1;
+	if (max < 1 || max > MT_HISTORY_MAX_RESULTS)
+		return mt_err_set(&req->err, MT_EINVAL,
+				  "Invalid value %lld for parameter 'max_results' supplied. It must be "
+				  "between 1 and %d", max, MT_HISTORY_MAX_RESULTS);
+	if (token && *token && mt_history_token_decode(&after, token, &req->err))
+		return -1;
+	if (sql_metrics_history(req, id, key, max, token && *token ? &after : NULL, &json, points,
+				&next, &req->err))
+		return -1;
+	http_reply_text(req, 200, "application/json", json);
+	return 0;
 }
 
 int api_metrics_bulk_interval(struct mt_req *req)

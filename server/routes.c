@@ -25,7 +25,7 @@ const struct mt_route mt_routes[] = {
 	{ "POST", MLF "experiments/search",                api_experiments_search,      R_BODY | R_READ },
 	{ "POST", MLF "experiments/set-experiment-tag",    api_experiments_set_tag,     R_BODY | R_TXN | R_WRITE },
 	{ "POST", MLF "experiments/update",                api_experiments_update,      R_BODY | R_TXN | R_WRITE },
-	{ "GET",  MLF "metrics/get-history",               api_metrics_get_history,     R_READ },
+	{ "GET",  MLF "metrics/get-history",               api_metrics_get_history,     R_READ | R_RAW },
 	{ "GET",  MLF "metrics/get-history-bulk-interval", api_metrics_bulk_interval,   R_READ },
 	{ "POST", MLF "model-versions/create",             api_model_versions_create,   R_BODY | R_TXN | R_WRITE },
 	{ "DELETE", MLF "model-versions/delete",           api_model_versions_delete,   R_BODY | R_TXN | R_WRITE },
@@ -68,6 +68,7 @@ const struct mt_route mt_routes[] = {
 	{ "POST", ART "mpu/abort/",                        api_artifacts_mpu,           R_PREFIX | R_WRITE },
 	{ "POST", ART "mpu/complete/",                     api_artifacts_mpu,           R_PREFIX | R_WRITE },
 	{ "POST", ART "mpu/create/",                       api_artifacts_mpu,           R_PREFIX | R_WRITE },
+	{ "PUT",  EXT "bundles/",                          api_bundles_put,             R_PREFIX | R_STREAM | R_WRITE }, /* own txn */
 	{ "GET",  EXT "experiments/summary",               api_web_experiments_summary, R_READ },
 	{ "POST", EXT "gates/check",                       api_gates_check,             R_BODY | R_TXN | R_READ },
 	{ "GET",  EXT "gates/get",                         api_gates_get,               R_READ },

@@ -162,6 +162,9 @@ const char *db_array_i64(struct mt_arena *a, const long long *items, size_t n);
 const char *db_array_f64(struct mt_arena *a, const double *items, size_t n);
 
 /* ---- the artifact store on disk (store.c) ---- */
+/* The directory of model bundles in the artifact store: only the registry
+ * writes or deletes there (api_artifacts.c, sql_registry.c). */
+#define STORE_BUNDLE_DIR "mltrack-bundles"
 /* ARTIFACTS_ROOT/blobs/aa/bb/<sha>: arena memory. */
 const char *store_blob_path(struct mt_arena *a, const char *sha);
 /* 64 lowercase hex digits: a name a blob file may have. */

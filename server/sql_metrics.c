@@ -1,4 +1,5 @@
 /* sql_metrics.c: all SQL that reads metric history. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,9 +13,16 @@
 #define XSTR(x) STR(x)
 
 static const struct db_stmt stmts[] = {
-	{ "met_history",
+	/* A page of the history in primary-key order: the first, or the one
+	 * after a cursor (a row comparison the primary key's index answers
+	 * with one descent, however deep the page). */
+	{ "met_history_first",
 	  "SELECT key, value, timestamp, step FROM metrics WHERE run_id = $1 AND key = $2 "
-	  "ORDER BY step, timestamp, value" },
+	  "ORDER BY step, timestamp, value LIMIT $3" },
+	{ "met_history_after",
+	  "SELECT key, value, timestamp, step FROM metrics WHERE run_id = $1 AND key = $2 "
+	  "AND (step, timestamp, value) > ($4::bigint, $5::bigint, $6::float8) "
+	  "ORDER BY step, timestamp, value LIMIT $3" },
 	/* Sample about $5 of the distinct steps evenly, add each run's first
 	 * and last step, and return every point at those steps (at most
 	 * 25,000 per run). */
@@ -61,15 +69,94 @@ static void add_points(PGresult *r, json_t *list)
 							    PQgetvalue(r, i, 2), PQgetvalue(r, i, 3)));
 }
 
-int sql_metrics_history(struct mt_req *req, const char *run_id, const char *key,
-			json_t *list, struct mt_err *err)
+static const char *f64s(struct mt_arena *a, double x)
 {
-	const char *v[2] = { run_id, key };
-	PGresult *r = db_exec(req, "met_history", 2, v, err);
+	if (isnan(x))
+		return "NaN";
+	if (isinf(x))
+		return x > 0 ? "Infinity" : "-Infinity";
+	return mt_arena_printf(a, "%.17g", x);
+}
 
-	if (!r)
+/* A double as jansson writes a real (what every other answer carries):
+ * %.17g, with ".0" when that reads as an integer; NaN and the infinities
+ * as MLflow's strings. */
+static size_t put_double(char *out, double x)
+{
+	int n;
+
+	if (isnan(x))
+		return (size_t)sprintf(out, "\"NaN\"");
+	if (isinf(x))
+		return (size_t)sprintf(out, "\"%s\"", x > 0 ? "Infinity" : "-Infinity");
+	n = sprintf(out, "%.17g", x);
+	if (!strpbrk(out, ".e")) {
+		memcpy(out + n, ".0", 3);
+		n += 2;
+	}
+	return (size_t)n;
+}
+
+int sql_metrics_history(struct mt_req *req, const char *run_id, const char *key,
+			long long limit, const struct mt_history_cursor *after,
+			const char **json, int *points, struct mt_history_cursor *next,
+			struct mt_err *err)
+{
+	const char *v[6] = { run_id, key, mt_arena_printf(req->arena, "%lld", limit + 1) };
+	json_t *kj = json_string(key);
+	char *kq = kj ? json_dumps(kj, JSON_ENCODE_ANY) : NULL;
+	size_t klen, cap, len = 0;
+	char *out;
+	PGresult *r;
+	int n, more;
+
+	json_decref(kj);
+	if (!kq)
+		return mt_err_set(err, MT_EINTERNAL, "out of memory");
+	if (after) {
+		v[3] = mt_arena_printf(req->arena, "%lld", after->step);
+		v[4] = mt_arena_printf(req->arena, "%lld", after->timestamp);
+		v[5] = f64s(req->arena, after->value);
+	}
+	r = db_exec(req, after ? "met_history_after" : "met_history_first", after ? 6 : 3, v, err);
+	if (!r) {
+		free(kq);
 		return -1;
-	add_points(r, list);
+	}
+	n = PQntuples(r);
+	more = n > limit;
+	if (more)
+		n = (int)limit;
+	*points = n;
+	*json = "{}";
+	if (n == 0) {
+		free(kq);
+		return 0;
+	}
+	/* Each point: {"key":K,"value":V,"timestamp":T,"step":S}, V at most
+	 * 25 bytes, T and S 20 each; then the token and the closing. */
+	klen = strlen(kq);
+	cap = (size_t)n * (klen + 48 + 25 + 20 + 20) + 64 + 256;
+	out = mt_arena_alloc(req->arena, cap);
+	len += (size_t)sprintf(out, "{\"metrics\":[");
+	for (int i = 0; i < n; i++) {
+		len += (size_t)sprintf(out + len, "%s{\"key\":%s,\"value\":", i ? "," : "", kq);
+		len += put_double(out + len, strtod(PQgetvalue(r, i, 1), NULL));
+		len += (size_t)sprintf(out + len, ",\"timestamp\":%lld,\"step\":%lld}",
+				       atoll(PQgetvalue(r, i, 2)), atoll(PQgetvalue(r, i, 3)));
+	}
+	free(kq);
+	out[len++] = ']';
+	if (more) {
+		next->value = strtod(PQgetvalue(r, n - 1, 1), NULL);
+		next->timestamp = atoll(PQgetvalue(r, n - 1, 2));
+		next->step = atoll(PQgetvalue(r, n - 1, 3));
+		len += (size_t)sprintf(out + len, ",\"next_page_token\":\"%s\"",
+				       mt_history_token_encode(req->arena, next));
+	}
+	out[len++] = '}';
+	out[len] = '\0';
+	*json = out;
 	return 0;
 }
 

@@ -2,11 +2,19 @@
 #ifndef MT_SQL_METRICS_H
 #define MT_SQL_METRICS_H
 
+#include "mt_json.h"
 #include "server.h"
 
-/* Every point of (run, key), ordered by step, timestamp, value. */
+/* MLflow's GetMetricHistory answer for up to limit points of (run, key)
+ * in (step, timestamp, value) order, from the start or strictly after
+ * *after (may be NULL), rendered straight to JSON text (*json, request
+ * memory; "{}" when there are none): a page is a few MB of text, not a
+ * tree of 25,000 objects.  When points remain, next_page_token holds the
+ * cursor of the last one (also in *next).  *points: how many. */
 int sql_metrics_history(struct mt_req *req, const char *run_id, const char *key,
-			json_t *list, struct mt_err *err);
+			long long limit, const struct mt_history_cursor *after,
+			const char **json, int *points, struct mt_history_cursor *next,
+			struct mt_err *err);
 /* MLflow's get-history-bulk-interval; start/end may be NULL (both). */
 int sql_metrics_bulk_interval(struct mt_req *req, const char **run_ids, size_t n,
 			      const char *key, const char *start, const char *end,

@@ -5,6 +5,7 @@
 
 #include "mt_filter.h"
 #include "mt_json.h"
+#include "sql_artifacts.h"
 #include "sql_experiments.h" /* struct sqlb */
 #include "sql_registry.h"
 
@@ -47,6 +48,19 @@ static const struct db_stmt stmts[] = {
 	  "UPDATE registered_models SET description = $2, last_updated_time = $3 WHERE id = $1" },
 	{ "reg_model_touch", "UPDATE registered_models SET last_updated_time = $2 WHERE id = $1" },
 	{ "reg_model_delete", "DELETE FROM registered_models WHERE id = $1" },
+	/* Bundles (sql_reg_bundles_release): the digests a model's or a
+	 * version's rows name, and the bundle's artifact row, removed only
+	 * when no live version names the digest any more. */
+	{ "reg_model_bundles",
+	  "SELECT DISTINCT bundle_sha256 FROM model_versions "
+	  "WHERE model_id = $1 AND bundle_sha256 IS NOT NULL ORDER BY 1" },
+	{ "reg_ver_bundle",
+	  "SELECT bundle_sha256 FROM model_versions "
+	  "WHERE model_id = $1 AND version = $2 AND bundle_sha256 IS NOT NULL" },
+	{ "reg_bundle_release",
+	  "DELETE FROM artifacts WHERE path = '" STORE_BUNDLE_DIR "/' || $1 || '.tar' "
+	  "AND sha256 = $1 AND NOT EXISTS (SELECT 1 FROM model_versions v "
+	  "WHERE v.bundle_sha256 = $1 AND " VISIBLE ")" },
 	{ "reg_model_tag_set",
 	  "INSERT INTO registered_model_tags (model_id, key, value) VALUES ($1, $2, $3) "
 	  "ON CONFLICT (model_id, key) DO UPDATE SET value = excluded.value" },
@@ -276,9 +290,49 @@ int sql_reg_model_update(struct mt_req *req, const char *id, const char *descrip
 	return db_exec(req, "reg_model_update", 3, v, err) ? 0 : -1;
 }
 
+/*
+ * Bundles a delete may leave unreferenced.  Before the delete: the digests
+ * the rows being deleted name (stmt over v), each digest's blob lock taken
+ * exclusively, in digest order, so that a model-versions/create verifying
+ * the same bundle (it holds the shared lock, gate_bundle_on_create) either
+ * committed before, and its live version is seen by the release, or runs
+ * after, and finds the bundle gone.  After the delete, release: the
+ * bundle's artifact row goes when no live version names the digest (the
+ * blob is then mltrackd gc's).
+ */
+static int bundles_lock(struct mt_req *req, const char *stmt, int n, const char *const *v,
+			PGresult **out, struct mt_err *err)
+{
+	PGresult *r = db_exec(req, stmt, n, v, err);
+
+	if (!r)
+		return -1;
+	for (int i = 0; i < PQntuples(r); i++)
+		if (sql_art_lock_blob(req, PQgetvalue(r, i, 0), 1, err))
+			return -1;
+	*out = r;
+	return 0;
+}
+
+static int bundles_release(struct mt_req *req, PGresult *r, struct mt_err *err)
+{
+	for (int i = 0; i < PQntuples(r); i++) {
+		const char *sha = PQgetvalue(r, i, 0);
+
+		if (!db_exec(req, "reg_bundle_release", 1, &sha, err))
+			return -1;
+	}
+	return 0;
+}
+
 int sql_reg_model_delete(struct mt_req *req, const char *id, struct mt_err *err)
 {
-	return db_exec(req, "reg_model_delete", 1, &id, err) ? 0 : -1;
+	PGresult *b;
+
+	if (bundles_lock(req, "reg_model_bundles", 1, &id, &b, err) ||
+	    !db_exec(req, "reg_model_delete", 1, &id, err))
+		return -1;
+	return bundles_release(req, b, err);
 }
 
 static int touch_model(struct mt_req *req, const char *id, long long now, struct mt_err *err)
@@ -487,9 +541,11 @@ int sql_reg_version_delete(struct mt_req *req, const char *id, const char *versi
 			   long long now, struct mt_err *err)
 {
 	const char *v[3] = { id, version, i64s(req, now) };
+	PGresult *b;
 
-	if (!db_exec(req, "reg_ver_redact", 3, v, err) ||
-	    !db_exec(req, "reg_ver_aliases_drop", 2, v, err))
+	if (bundles_lock(req, "reg_ver_bundle", 2, v, &b, err) ||
+	    !db_exec(req, "reg_ver_redact", 3, v, err) ||
+	    !db_exec(req, "reg_ver_aliases_drop", 2, v, err) || bundles_release(req, b, err))
 		return -1;
 	return touch_model(req, id, now, err);
 }

@@ -213,9 +213,16 @@ def log_batch(run_id, metrics=(), params=(), tags=()):
 
 
 def history(run_id, key):
-    """metrics/get-history points, sorted by (step, timestamp, value)."""
-    b = _ok(get("metrics/get-history", run_id=run_id, metric_key=key), "get-history")
-    return sorted(b.get("metrics", []), key=_metric_sort_key)
+    """metrics/get-history points (every page, following next_page_token),
+    sorted by (step, timestamp, value)."""
+    out, token = [], None
+    while True:
+        b = _ok(get("metrics/get-history", run_id=run_id, metric_key=key, page_token=token),
+                "get-history")
+        out += b.get("metrics", [])
+        token = b.get("next_page_token")
+        if not token:
+            return sorted(out, key=_metric_sort_key)
 
 
 def _metric_sort_key(m):

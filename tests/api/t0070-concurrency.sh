@@ -137,7 +137,14 @@ run = ok(setup, "GET", "/api/2.0/mlflow/runs/get?run_id=" + run_a)["run"]
 got = {m["key"]: (m["step"], m["timestamp"], m["value"]) for m in run["data"].get("metrics", [])}
 if got != want:
     raise SystemExit("latest metrics differ:\n got %s\nwant %s" % (sorted(got.items()), sorted(want.items())))
-hist = ok(setup, "GET", "/api/2.0/mlflow/metrics/get-history?run_id=%s&metric_key=k00" % run_a)
+hist, q = {"metrics": []}, ""
+while True:  # every page (next_page_token)
+    page = ok(setup, "GET", "/api/2.0/mlflow/metrics/get-history?run_id=%s&metric_key=k00%s"
+              % (run_a, q))
+    hist["metrics"] += page.get("metrics", [])
+    if not page.get("next_page_token"):
+        break
+    q = "&page_token=" + urllib.parse.quote(page["next_page_token"])
 if len(hist.get("metrics", [])) != len([p for p in distinct if p[0] == "k00"]):
     raise SystemExit("get-history k00: %d points, sent %d distinct"
                      % (len(hist.get("metrics", [])), len([p for p in distinct if p[0] == "k00"])))

@@ -98,7 +98,7 @@ def bundle_bytes(files, extra=None):
 
 def upload_bundle(data):
     sha = hashlib.sha256(data).hexdigest()
-    r = call("PUT", "/api/2.0/mlflow-artifacts/artifacts/mltrack-bundles/%s.tar" % sha,
+    r = call("PUT", "/api/2.0/mltrack/bundles/%s.tar" % sha,
              raw=data, headers={"Content-Type": "application/octet-stream"})
     assert r.status == 200, (r.status, r.body)
     return sha

@@ -178,6 +178,134 @@ class TestGetHistory(mtapi.ApiTestCase):
         self.assertMissing(get("metrics/get-history", run_id=rid), "metric_key")
 
 
+
+HISTORY_MAX = 25000
+
+
+def history_pages(rid, key, **query):
+    """Every page of metrics/get-history: a list of (metrics, token)."""
+    pages, token = [], None
+    while True:
+        q = dict(query, run_id=rid, metric_key=key)
+        if token:
+            q["page_token"] = token
+        r = get("metrics/get-history", **q)
+        if r.status != 200:
+            raise AssertionError("%d %r" % (r.status, r.body))
+        token = r.body.get("next_page_token")
+        pages.append((r.body.get("metrics", []), token))
+        if not token or len(pages) > 1000:
+            return pages
+
+
+class TestGetHistoryPages(mtapi.ApiTestCase):
+    """MLflow's pagination of get-history: max_results (default and maximum
+    25,000) and page_token, as MLflow's client sends them
+    (GET_METRIC_HISTORY_MAX_RESULTS, following next_page_token)."""
+
+    @classmethod
+    def setUpClass(cls):
+        # 26,001 points: steps 0..12999 twice (timestamps 1 and 2), and one
+        # more; in an order unlike the answer's.
+        cls.rid = new_run()
+        pts = [metric("big", float(i % 97), i // 2, 1 + i % 2) for i in range(26000)]
+        pts.append(metric("big", -1.0, 13000, 0))
+        pts.reverse()
+        for i in range(0, len(pts), 1000):
+            mtapi.log_batch(cls.rid, metrics=pts[i:i + 1000])
+        cls.want = sorted(pts, key=mtapi._metric_sort_key)
+
+    def test_default_page_is_25000_and_the_rest_follows(self):
+        pages = history_pages(self.rid, "big")
+        self.assertEqual([len(p) for p, _ in pages], [HISTORY_MAX, 1001])
+        self.assertIsInstance(pages[0][1], str)
+        self.assertIsNone(pages[-1][1])
+        got = [m for p, _ in pages for m in p]
+        self.assertEqual(got, self.want)
+
+    def test_what_mlflows_client_sends(self):
+        pages = history_pages(self.rid, "big", max_results=HISTORY_MAX, run_uuid=self.rid)
+        self.assertEqual([len(p) for p, _ in pages], [HISTORY_MAX, 1001])
+        self.assertEqual([m for p, _ in pages for m in p], self.want)
+
+    def test_uneven_pages(self):
+        pages = history_pages(self.rid, "big", max_results=9999)
+        self.assertEqual([len(p) for p, _ in pages], [9999, 9999, 6003])
+        self.assertEqual([m for p, _ in pages for m in p], self.want)
+
+    def test_max_results_edges(self):
+        for bad in (0, -1, HISTORY_MAX + 1, 10 ** 12, "abc", "1.5", "", "1e3"):
+            r = get("metrics/get-history", run_id=self.rid, metric_key="big", max_results=bad)
+            self.assertInvalid(r, "max_results")
+        r = get("metrics/get-history", run_id=self.rid, metric_key="big",
+                max_results=HISTORY_MAX + 1)
+        self.assertInvalid(r, ["25001", "25000"])
+        b = self.assertOk(get("metrics/get-history", run_id=self.rid, metric_key="big",
+                              max_results=1))
+        self.assertEqual(b["metrics"], self.want[:1])
+        self.assertIn("next_page_token", b)
+
+    def test_bad_tokens(self):
+        import base64
+        import json
+        b64 = lambda s: base64.b64encode(s.encode()).decode()  # noqa: E731
+        first = self.assertOk(get("metrics/get-history", run_id=self.rid, metric_key="big",
+                                  max_results=2))
+        good = json.loads(base64.b64decode(first["next_page_token"]))
+        for bad in ("x", "!!!!", b64("junk"), b64('{"offset": 3}'), b64("[]"),
+                    b64(json.dumps(dict(good, step="one"))),
+                    b64(json.dumps(dict(good, timestamp=1.5))),
+                    b64(json.dumps(dict(good, value="pi"))),
+                    b64(json.dumps(dict(good, value="1e999"))),
+                    b64(json.dumps({k: v for k, v in good.items() if k != "step"})),
+                    first["next_page_token"] + "AAAA"):
+            r = get("metrics/get-history", run_id=self.rid, metric_key="big", page_token=bad)
+            self.assertInvalid(r, "Invalid page token")
+
+
+class TestGetHistoryPageEdges(mtapi.ApiTestCase):
+    def test_ties_and_special_values_each_once_in_order(self):
+        rid = new_run()
+        pts = [metric("t", v, s, ts) for s in (0, 1, 2 ** 40) for ts in (5, 6)
+               for v in (-1.5, 0.0, 2.0, "NaN", "Infinity", "-Infinity", 1e300)]
+        mtapi.log_batch(rid, metrics=pts)
+        want = history_pages(rid, "t")[0][0]
+        self.assertEqual(len(want), len(pts))
+        for size in (1, 2, 3, 7, 41, 42, 43):
+            pages = history_pages(rid, "t", max_results=size)
+            got = [m for p, _ in pages for m in p]
+            self.assertEqual(got, want, size)
+            # A last page that is full ends the answer: no empty page after it.
+            self.assertEqual(len(pages), -(-len(pts) // size), size)
+            self.assertTrue(all(len(p) == size for p, _ in pages[:-1]))
+
+    def test_points_logged_while_paging(self):
+        rid = new_run()
+        mtapi.log_batch(rid, metrics=[metric("a", float(i), i, 100) for i in range(10)])
+        b = self.assertOk(get("metrics/get-history", run_id=rid, metric_key="a", max_results=4))
+        self.assertEqual([m["step"] for m in b["metrics"]], [0, 1, 2, 3])
+        # Before the cursor, at it (a later timestamp at step 3) and after it.
+        mtapi.log_batch(rid, metrics=[metric("a", 0.5, 1, 100), metric("a", 7.0, 3, 101),
+                                      metric("a", 9.0, 20, 100)])
+        rest, token = [], b["next_page_token"]
+        while token:
+            r = self.assertOk(get("metrics/get-history", run_id=rid, metric_key="a",
+                                  max_results=4, page_token=token))
+            rest += r.get("metrics", [])
+            token = r.get("next_page_token")
+        self.assertEqual([(m["step"], m["timestamp"]) for m in rest],
+                         [(3, 101)] + [(s, 100) for s in range(4, 10)] + [(20, 100)])
+
+    def test_unknown_run_or_key_with_a_token(self):
+        rid = new_run()
+        mtapi.log_batch(rid, metrics=[metric("a", 1.0, i, 1) for i in range(3)])
+        tok = self.assertOk(get("metrics/get-history", run_id=rid, metric_key="a",
+                                max_results=1))["next_page_token"]
+        self.assertEqual(self.assertOk(get("metrics/get-history", run_id=UNKNOWN_RUN,
+                                           metric_key="a", page_token=tok)), {})
+        self.assertEqual(self.assertOk(get("metrics/get-history", run_id=rid,
+                                           metric_key="b", page_token=tok)), {})
+
 class TestBulkInterval(mtapi.ApiTestCase):
     @classmethod
     def setUpClass(cls):

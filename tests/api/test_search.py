@@ -408,3 +408,64 @@ class TestDatasetFilters(mtapi.ApiTestCase):
         for flt, want in cases.items():
             with self.subTest(filter=flt):
                 self.assertEqual(self.found(flt), want)
+
+
+# The bounds on one search (docs/PERFORMANCE.md "Search bounds"): at most
+# MAX_CLAUSES comparisons in a filter and MAX_ORDER order_by keys, for every
+# search endpoint; the limit itself is accepted.
+MAX_CLAUSES = 50
+MAX_ORDER = 20
+
+
+class TestSearchBounds(mtapi.ApiTestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.eid = new_experiment()
+        rid = new_run(cls.eid)
+        mtapi.log_batch(rid, metrics=[{"key": "m%d" % i, "value": i, "timestamp": 1, "step": 0}
+                                      for i in range(MAX_ORDER + 1)],
+                        params=[{"key": "p%d" % i, "value": "v%d" % i} for i in range(60)])
+        cls.rid = rid
+
+    def runs(self, nclauses, norder, same_key=False):
+        f = " AND ".join("params.%s LIKE 'v%%'" % ("p0" if same_key else "p%d" % i)
+                         for i in range(nclauses))
+        order = ["metrics.m%d %s" % (i, "DESC" if i % 2 else "ASC") for i in range(norder)]
+        return post("runs/search", {"experiment_ids": [self.eid], "filter": f,
+                                    "order_by": order})
+
+    def test_runs_at_the_limits(self):
+        b = self.assertOk(self.runs(MAX_CLAUSES, MAX_ORDER))
+        self.assertEqual([r["info"]["run_id"] for r in b["runs"]], [self.rid])
+        # Many clauses on one key: one join, the same answer.
+        b = self.assertOk(self.runs(MAX_CLAUSES, MAX_ORDER, same_key=True))
+        self.assertEqual([r["info"]["run_id"] for r in b["runs"]], [self.rid])
+
+    def test_runs_one_over(self):
+        self.assertInvalid(self.runs(MAX_CLAUSES + 1, 1),
+                           ["more than %d clauses" % MAX_CLAUSES])
+        self.assertInvalid(self.runs(1, MAX_ORDER + 1),
+                           ["order_by", "more than %d" % MAX_ORDER])
+        # What the issue sent: 100 LIKE clauses and 100 order_by keys.
+        self.assertInvalid(self.runs(100, 100), "more than")
+
+    def test_other_searches(self):
+        tags = " AND ".join("tags.t%d = 'x'" % i for i in range(MAX_CLAUSES))
+        over = tags + " AND tags.t99 = 'x'"
+        order = ["name ASC", "last_update_time DESC", "experiment_id ASC"]
+        self.assertOk(post("experiments/search", {"max_results": 10, "filter": tags,
+                                                  "order_by": order}))
+        self.assertInvalid(post("experiments/search", {"max_results": 10, "filter": over}),
+                           "more than %d clauses" % MAX_CLAUSES)
+        names = " AND ".join("name LIKE '%%x%d%%'" % i for i in range(MAX_CLAUSES))
+        self.assertOk(mtapi.get("registered-models/search", filter=names))
+        r = mtapi.get("registered-models/search", filter=names + " AND name LIKE 'y'")
+        self.assertInvalid(r, "more than %d clauses" % MAX_CLAUSES)
+        self.assertOk(mtapi.get("model-versions/search", filter=" AND ".join(
+            "name = 'x%d'" % i for i in range(MAX_CLAUSES))))
+        r = mtapi.get("model-versions/search", filter=" AND ".join(
+            "name = 'x%d'" % i for i in range(MAX_CLAUSES + 1)))
+        self.assertInvalid(r, "more than %d clauses" % MAX_CLAUSES)
+        r = mtapi.get("registered-models/search",
+                      order_by=["name ASC"] * 2 + ["x%d" % i for i in range(MAX_ORDER)])
+        self.assertInvalid(r, "order_by")

@@ -28,7 +28,7 @@ printf '#!/bin/sh\nexec awk '"'"'BEGIN { for (i = 0; i < 100000; i++) printf "lo
 	>"$WORK/hundredk.sh"
 chmod +x "$WORK/hundredk.sh"
 python3 - "$BUILD/mltrack" "$WORK" "$BASE" >"$WORK/cli.out" <<'PY' || fail "cli bench failed: $(cat "$WORK/cli.out")"
-import json, statistics, subprocess, sys, time, urllib.request
+import json, statistics, subprocess, sys, time, urllib.parse, urllib.request
 cli, work, base = sys.argv[1:4]
 
 def timed(cmd):
@@ -76,8 +76,14 @@ for r in runs:
     rid = r["info"]["run_id"]
     m = {x["key"]: x["value"] for x in r["data"]["metrics"]}
     child_wrapped.append(m["mltrack.wall_time_s"])
-    h = api("/api/2.0/mlflow/metrics/get-history?run_id=%s&metric_key=loss&max_results=200000" % rid)
-    points.append(len(h.get("metrics", [])))
+    n, q = 0, ""
+    while True:  # every page of 25,000 (next_page_token)
+        h = api("/api/2.0/mlflow/metrics/get-history?run_id=%s&metric_key=loss%s" % (rid, q))
+        n += len(h.get("metrics", []))
+        if not h.get("next_page_token"):
+            break
+        q = "&page_token=" + urllib.parse.quote(h["next_page_token"])
+    points.append(n)
 ca, cw = statistics.median(child_alone), statistics.median(child_wrapped)
 cp = statistics.median(child_piped)
 print(json.dumps({

@@ -186,6 +186,28 @@ class TestRegisterPull(ModelCase):
         p = self.mt("model", "pull", self.model + "@production", "-o", out, check=3)
         self.assertIn(b"Production", p.stderr)
 
+    def test_bundles_survive_the_artifact_api_and_shared_deletes(self):
+        src = self.files("m", {"w.bin": os.urandom(3000), "c.json": b"{}"})
+        self.assertEqual(self.register(src), "1")
+        # The same bytes again: the upload is idempotent, a second version.
+        self.assertEqual(self.register(src), "2")
+        for path in ("mltrack-bundles", "./mltrack-bundles/"):
+            r = mtapi.call("DELETE", "/api/2.0/mlflow-artifacts/artifacts/" + path)
+            self.assertEqual(r.status, 403, r.body)
+            self.assertEqual(r.body["error_code"], "PERMISSION_DENIED")
+        out = os.path.join(self.tmp, "o1")
+        self.mt("-q", "model", "pull", self.model + "/1", "-o", out)
+        got = tree(out)
+        del got["MLTRACK-BUNDLE.json"]
+        self.assertEqual(got, tree(src))
+        # Version 1 deleted: version 2 holds the same bundle, still pulled.
+        r = mtapi.call("DELETE", mtapi.API + "model-versions/delete",
+                       body={"name": self.model, "version": "1"})
+        self.assertEqual(r.status, 200, r.body)
+        out = os.path.join(self.tmp, "o2")
+        self.mt("-q", "model", "pull", self.model + "/2", "-o", out)
+        self.assertEqual(tree(out)["w.bin"], tree(src)["w.bin"])
+
     def test_an_mlflow_version_is_not_pulled(self):
         mtapi.post("registered-models/create", {"name": self.model})
         mtapi.post("model-versions/create", {"name": self.model, "source": "s3://b/m"})

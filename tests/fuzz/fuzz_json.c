@@ -169,6 +169,25 @@ static void token_decode(struct mt_arena *a, const char *s)
 	}
 }
 
+/* metrics/get-history's cursor tokens: what decodes encodes back to the
+ * same cursor (NaN as NaN, -0 as -0). */
+static void history_token_decode(struct mt_arena *a, const char *s)
+{
+	struct mt_err err = MT_ERR_INIT;
+	struct mt_history_cursor c, back;
+	int rc = mt_history_token_decode(&c, s, &err);
+
+	check_rc(rc, &err, "mt_history_token_decode");
+	if (rc != 0)
+		return;
+	err = (struct mt_err)MT_ERR_INIT;
+	if (mt_history_token_decode(&back, mt_history_token_encode(a, &c), &err) ||
+	    back.step != c.step || back.timestamp != c.timestamp ||
+	    (isnan(c.value) ? !isnan(back.value)
+			    : memcmp(&back.value, &c.value, sizeof(double)) != 0))
+		fail("history token round trip", s);
+}
+
 /* Every reader on one key of obj. */
 static void read_field(struct mt_arena *a, json_t *obj, const char *key)
 {
@@ -270,6 +289,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	mt_arena_init(&arena);
 
 	token_decode(&arena, text);
+	history_token_decode(&arena, text);
 
 	j = json_loadb((const char *)data, size, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
 	if (j && json_is_object(j)) {
@@ -305,6 +325,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		read_items(&arena, j);
 	} else if (j && json_is_string(j)) {
 		token_decode(&arena, json_string_value(j));
+		history_token_decode(&arena, json_string_value(j));
 	}
 	json_decref(j);
 	mt_arena_release(&arena);

@@ -125,6 +125,49 @@ START_TEST(test_page_token)
 }
 END_TEST
 
+START_TEST(test_history_token)
+{
+	static const double vals[] = { 0.0, -0.0, 1.5, -2.25e-300, 1.7976931348623157e308,
+				       0.1, 1e300, 12345678901234567.0 };
+	struct mt_arena a;
+	struct mt_err err = MT_ERR_INIT;
+	struct mt_history_cursor c = { -5, 1700000000123LL, 0 }, back;
+
+	mt_arena_init(&a);
+	for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]) + 3; i++) {
+		c.value = i < 8 ? vals[i] : i == 8 ? NAN : i == 9 ? INFINITY : -INFINITY;
+		c.step = (long long)i * 1000000007LL - 3;
+		ck_assert_int_eq(mt_history_token_decode(&back, mt_history_token_encode(&a, &c),
+							 &err), 0);
+		ck_assert_int_eq(back.step, c.step);
+		ck_assert_int_eq(back.timestamp, c.timestamp);
+		if (isnan(c.value))
+			ck_assert(isnan(back.value));
+		else
+			ck_assert(memcmp(&back.value, &c.value, sizeof(double)) == 0);
+	}
+	/* {"step": 1, "timestamp": 2, "value": 3} is one; search's offsets,
+	 * fractions, text values, missing or extra members are not. */
+	ck_assert_int_eq(mt_history_token_decode(&back,
+		"eyJzdGVwIjogMSwgInRpbWVzdGFtcCI6IDIsICJ2YWx1ZSI6IDN9", &err), 0);
+	ck_assert(back.step == 1 && back.timestamp == 2 && back.value == 3.0);
+	ck_assert_int_eq(mt_history_token_decode(&back, "eyJvZmZzZXQiOiAxfQ==", &err), -1);
+	ck_assert_str_eq(err.msg, "Invalid page token");
+	ck_assert_int_eq(mt_history_token_decode(&back, "", &err), -1);
+	ck_assert_int_eq(mt_history_token_decode(&back, "not a token", &err), -1);
+	/* {"step": 1.5, "timestamp": 2, "value": 3} */
+	ck_assert_int_eq(mt_history_token_decode(&back,
+		"eyJzdGVwIjogMS41LCAidGltZXN0YW1wIjogMiwgInZhbHVlIjogM30=", &err), -1);
+	/* {"step": 1, "timestamp": 2, "value": "3"} */
+	ck_assert_int_eq(mt_history_token_decode(&back,
+		"eyJzdGVwIjogMSwgInRpbWVzdGFtcCI6IDIsICJ2YWx1ZSI6ICIzIn0=", &err), -1);
+	/* {"step": 1, "timestamp": 2, "value": 3, "x": 0} */
+	ck_assert_int_eq(mt_history_token_decode(&back,
+		"eyJzdGVwIjogMSwgInRpbWVzdGFtcCI6IDIsICJ2YWx1ZSI6IDMsICJ4IjogMH0=", &err), -1);
+	mt_arena_release(&a);
+}
+END_TEST
+
 START_TEST(test_double_out)
 {
 	json_t *n = mt_json_double_new(NAN), *p = mt_json_double_new(INFINITY);
@@ -174,6 +217,7 @@ Suite *make_json_suite(void)
 	tc = tcase_create("write");
 	tcase_set_timeout(tc, 10);
 	tcase_add_test(tc, test_page_token);
+	tcase_add_test(tc, test_history_token);
 	tcase_add_test(tc, test_double_out);
 	suite_add_tcase(s, tc);
 	return s;
