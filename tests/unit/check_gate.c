@@ -577,11 +577,13 @@ START_TEST(deepest_rules_on_a_worker_stack)
 {
 	size_t used = on_small_stack(deepest_work, 100 * 1024);
 
-	/* Measured: about 20 KiB (gcc -O2), of the worker's 100 KiB; the rest
-	 * is CivetWeb's and the request's.  Asserted with room to spare. */
-	if (used)
+	/* Measured: 13.5 KiB (gcc 12 -O2), of the worker's 100 KiB; the rest
+	 * is CivetWeb's and the request's.  Asserted with room to spare.  Not
+	 * measured under ASan (used is 0), where the rules must still fit. */
+	if (used) {
 		ck_assert_msg(used < 48 * 1024, "the deepest rules took %zu bytes of stack", used);
-	fprintf(stderr, "gate: the deepest accepted rules used %zu bytes of stack\n", used);
+		fprintf(stderr, "gate: the deepest accepted rules used %zu bytes of stack\n", used);
+	}
 }
 END_TEST
 
