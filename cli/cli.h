@@ -199,6 +199,10 @@ void cli_table_release(struct cli_table *t);
 /* Epoch milliseconds (a JSON integer) as "YYYY-MM-DD HH:MM:SS" local time
  * into buf; "-" when ms is not an integer.  Returns buf. */
 const char *cli_local_time(char *buf, size_t n, json_t *ms);
+/* Print s (NULL prints nothing) with control characters shown as '?', as
+ * table cells are, so text from the server stays on its line and cannot
+ * drive the terminal. */
+void cli_print_safe(FILE *out, const char *s);
 
 /* ---- commands ---- */
 

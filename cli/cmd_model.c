@@ -13,14 +13,15 @@
  * MLflow's model-versions/create pointing at it; mltrackd verifies the
  * bundle before it accepts the version and records its digest.
  *
- * pull resolves NAME/VERSION, NAME@ALIAS or NAME@STAGE, downloads the
+ * pull resolves NAME/VERSION, NAME@STAGE or NAME@ALIAS, downloads the
  * bundle, checks it against the digest the server recorded, and unpacks it
  * only after every file's digest matched (mt_bundle_unpack): a failure
  * leaves the output directory as it was and exits 1.
  *
- * promote goes through mltrack's transition endpoint, which evaluates the
- * target stage's gate (cmd_gate.c); a refusal prints the gate's report and
- * exits 1.
+ * promote and alias go through mltrack's transition and alias endpoints,
+ * which evaluate the target stage's or alias's gate (cmd_gate.c); a
+ * refusal prints the gate's report and exits 1.  history shows the model's
+ * audit trail: promotions, alias moves and gate changes.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -110,10 +111,12 @@ static int version_ext(const char *name, const char *version, json_t **out, stru
 	return 0;
 }
 
-/* The version named by ref, NAME/VERSION, NAME@ALIAS or NAME@STAGE (an
- * alias of that name wins over the stage), as version_ext gives it:
- * {model_version, bundle?}, owned.  An alias or stage is first resolved to
- * a version number. */
+/* The version named by ref, as version_ext gives it: {model_version,
+ * bundle?}, owned.  NAME/VERSION is that version; NAME@X is the newest
+ * version in the stage X when X is a stage name in any case (none, staging,
+ * production, archived), and the version the alias X points at otherwise.
+ * The server refuses aliases named like stages, so the two never collide
+ * (docs/registry.md, "Naming a version"). */
 static int resolve(const char *ref, json_t **out, struct cli_fail *f)
 {
 	char name[1024], num[32];
@@ -136,11 +139,16 @@ static int resolve(const char *ref, json_t **out, struct cli_fail *f)
 						      "or NAME@STAGE", ref);
 		snprintf(name, sizeof(name), "%.*s", (int)(at - ref), ref);
 		q[1] = name;
-		if (cli_api("GET", MLF "registered-models/alias", q, NULL, &r, f) == 0)
+		if (!stage) {
+			if (cli_api("GET", MLF "registered-models/alias", q, NULL, &r, f))
+				return -1;
 			mv = json_object_get(r, "model_version");
-		else if (!stage || f->status != 400)
-			return -1;
-		if (!mv) {
+			if (!mv) {
+				json_decref(r);
+				return cli_fail_set(f, CLI_SERVER, "the server's answer for '%s' has "
+						    "no version", ref);
+			}
+		} else {
 			json_t *body = json_pack("{s:s, s:[s]}", "name", name, "stages", stage);
 			int rc = cli_api("POST", MLF "registered-models/get-latest-versions", NULL, body,
 					 &r, f);
@@ -925,65 +933,152 @@ out:
 
 /* ---- alias ---- */
 
-static const char *a_name, *a_alias, *a_version;
+static const char *a_name, *a_alias, *a_version, *a_reason;
+static int a_delete, a_force;
 
 static const struct cli_opt alias_opts[] = {
 	{ CLI_OPT_ARG, &a_name, 0, "NAME", NULL, CLI_OPT_REQUIRED, "the registered model" },
 	{ CLI_OPT_ARG, &a_alias, 0, "ALIAS", NULL, CLI_OPT_REQUIRED,
-	  "letters, digits, _ and - (not 'latest' or v<number>)" },
-	{ CLI_OPT_ARG, &a_version, 0, "VERSION", NULL, CLI_OPT_REQUIRED, "the version it names" },
+	  "letters, digits, _ and - (not 'latest', v<number> or a stage name)" },
+	{ CLI_OPT_ARG, &a_version, 0, "VERSION", NULL, 0, "the version it names" },
+	{ CLI_OPT_SWITCH, &a_delete, 0, "delete", NULL, 0, "remove the alias instead" },
+	{ CLI_OPT_VALUE, &a_reason, 0, "reason", "TEXT", 0, "why (kept in the model's history)" },
+	{ CLI_OPT_SWITCH, &a_force, 0, "force", NULL, 0,
+	  "override a failing gate (needs an admin token and --reason; recorded as forced)" },
 	OPTS_END,
 };
 
 static const struct cli_spec alias_spec = {
-	"model alias", "Point an alias (NAME@ALIAS) at a version.", alias_opts,
-	"An alias names one version at a time; setting it again moves it.", 0,
+	"model alias", "Point an alias (NAME@ALIAS) at a version, through the alias's gate.",
+	alias_opts,
+	"An alias names one version at a time; setting it again moves it.  When a gate\n"
+	"guards the alias (mltrack gate set NAME --to @ALIAS), the server evaluates it\n"
+	"against the version the alias names now and refuses a failing move; the\n"
+	"report goes to stderr and the alias stays where it was.  --delete removes the\n"
+	"alias (allowed, gated or not).  Every move is recorded (mltrack model\n"
+	"history).  Stage names are not aliases: NAME@production is the stage.\n"
+	"Exit status: 0 moved, 1 refused by the gate, 2 usage, 3 server error.",
+	0,
 };
 
 static int cmd_alias(int argc, char **argv)
 {
 	struct cli_fail f;
-	json_t *body;
+	json_t *body = NULL, *r = NULL, *eb = NULL;
+	const char *alias;
 	int rc;
 
 	if ((rc = cli_parse(&alias_spec, argc, argv)))
 		return rc < 0 ? CLI_OK : rc;
+	alias = a_alias[0] == '@' ? a_alias + 1 : a_alias;
+	if (a_delete == !!a_version)
+		return cli_error(CLI_USAGE, "model alias: give VERSION, or --delete");
+	if (a_version && (strspn(a_version, "0123456789") != strlen(a_version) || !*a_version))
+		return cli_error(CLI_USAGE, "VERSION '%s' is not a version number", a_version);
+	if (a_force && (a_delete || !a_reason || !*a_reason))
+		return cli_error(CLI_USAGE, a_delete ? "--force moves an alias past its gate; a "
+						       "delete needs none"
+						     : "--force needs --reason: a forced move says why");
+	if (!a_delete && cli_stage_name(alias, 1))
+		return cli_error(CLI_USAGE, "'%s' is a stage, not an alias: NAME@%s means the stage "
+					    "(use mltrack model promote)", alias, alias);
 	if (cli_client_init(&f))
 		return cli_fail_report(&f);
-	body = json_pack("{s:s, s:s, s:s}", "name", a_name, "alias", a_alias, "version", a_version);
-	rc = cli_api("POST", MLF "registered-models/alias", NULL, body, NULL, &f);
+	body = json_pack("{s:s, s:s}", "name", a_name, "alias", alias);
+	if (a_reason)
+		json_object_set_new(body, "reason", json_string(a_reason));
+	if (a_delete) {
+		if (cli_api("DELETE", EXT "registered-models/alias", NULL, body, &r, &f)) {
+			rc = cli_fail_report(&f);
+			goto out;
+		}
+		if (!cli_quiet) {
+			const char *was = json_string_value(json_object_get(r, "previous_version"));
+
+			if (was)
+				fprintf(stderr, "%s@%s removed (it was version %s)\n", a_name, alias, was);
+			else
+				fprintf(stderr, "%s@%s was not set\n", a_name, alias);
+		}
+		rc = CLI_OK;
+		goto out;
+	}
+	json_object_set_new(body, "version", json_string(a_version));
+	json_object_set_new(body, "force", json_boolean(a_force));
+	if (cli_api_ex("POST", EXT "registered-models/alias", NULL, body, &r, &eb, &f)) {
+		if (strcmp(f.error_code, "GATE_FAILED") == 0 && json_object_get(eb, "report")) {
+			char *text = mt_gate_render(json_object_get(eb, "report"), MT_GATE_TEXT,
+						    cli_tracking_uri);
+
+			fprintf(stderr, "mltrack: %s@%s was not moved to version %s: the gate "
+					"failed\n%s",
+				a_name, alias, a_version, text ? text : "");
+			free(text);
+			rc = CLI_CHECK_FAILED;
+		} else {
+			rc = cli_fail_report(&f);
+		}
+		goto out;
+	}
+	if (!cli_quiet) {
+		json_t *rep = json_object_get(r, "report");
+		size_t n = json_array_size(json_object_get(rep, "rules"));
+
+		fprintf(stderr, "%s@%s is version %s", a_name, alias, a_version);
+		if (json_is_true(json_object_get(r, "forced")))
+			fprintf(stderr, " (forced past a failing gate)");
+		else if (n)
+			fprintf(stderr, " (gate passed: %zu rule%s)", n, n == 1 ? "" : "s");
+		fputc('\n', stderr);
+	}
+	rc = CLI_OK;
+out:
 	json_decref(body);
-	if (rc)
-		return cli_fail_report(&f);
-	if (!cli_quiet)
-		fprintf(stderr, "%s@%s is version %s\n", a_name, a_alias, a_version);
-	return CLI_OK;
+	json_decref(r);
+	json_decref(eb);
+	return rc;
 }
 
 /* ---- history ---- */
 
-static const char *h_name, *h_version, *h_format;
+static const char *h_name, *h_version, *h_format, *h_kind;
 
 static const struct cli_opt history_opts[] = {
 	{ CLI_OPT_ARG, &h_name, 0, "NAME", NULL, CLI_OPT_REQUIRED, "the registered model" },
-	{ CLI_OPT_VALUE, &h_version, 0, "version", "N", 0, "only this version's transitions" },
+	{ CLI_OPT_VALUE, &h_version, 0, "version", "N", 0, "only what concerns this version" },
+	{ CLI_OPT_VALUE, &h_kind, 0, "kind", "stage|alias|gate", 0,
+	  "only promotions, alias moves or gate changes" },
 	{ CLI_OPT_VALUE, &h_format, 0, "format", "table|json", 0, "output format (default: table)" },
 	OPTS_END,
 };
 
 static const struct cli_spec history_spec = {
-	"model history", "Every stage transition of a model: allowed, refused or forced.",
+	"model history",
+	"A model's audit trail: promotions, alias moves and gate changes, with their outcome.",
 	history_opts,
-	"Oldest first: when, version, from and to stage, the outcome, who, the gate's\n"
-	"verdict and the reason.  The server keeps this trail append-only.",
+	"Oldest first, one row each:\n"
+	"  stage  VERSION moved FROM stage TO stage: allowed, refused (by the gate) or forced;\n"
+	"  alias  @ALIAS moved FROM version TO version (- when unset or deleted);\n"
+	"  gate   the gate on TO (a stage or @ALIAS) created, replaced or removed, with\n"
+	"         its rule counts before and after (mltrack gate history shows the rules);\n"
+	"who, the gate's verdict and the reason.  The server keeps this trail\n"
+	"append-only, and it outlives a deleted model.",
 	0,
 };
 
+/* "-" for JSON null, else the string. */
+static const char *or_dash(json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+
+	return s ? s : "-";
+}
+
 static int cmd_history(int argc, char **argv)
 {
-	static const char *const head[] = { "TIME", "VERSION", "FROM", "TO", "OUTCOME", "ACTOR",
-					    "GATE", "REASON" };
-	const char *q[] = { "name", NULL, "version", NULL, NULL };
+	static const char *const head[] = { "TIME", "KIND", "VERSION", "FROM", "TO", "OUTCOME",
+					    "ACTOR", "GATE", "REASON" };
+	const char *q[] = { "name", NULL, "version", NULL, "kind", NULL, NULL };
 	struct cli_fail f;
 	struct cli_table t;
 	json_t *r = NULL, *e;
@@ -994,20 +1089,26 @@ static int cmd_history(int argc, char **argv)
 		return rc < 0 ? CLI_OK : rc;
 	if (h_format && strcmp(h_format, "table") && strcmp(h_format, "json"))
 		return cli_error(CLI_USAGE, "option '--format': '%s' is not table or json", h_format);
+	if (h_kind && strcmp(h_kind, "stage") && strcmp(h_kind, "alias") && strcmp(h_kind, "gate"))
+		return cli_error(CLI_USAGE, "option '--kind': '%s' is not stage, alias or gate",
+				 h_kind);
 	q[1] = h_name;
 	q[3] = h_version;
-	if (cli_client_init(&f) || cli_api("GET", EXT "model-versions/transitions", q, NULL, &r, &f))
+	q[5] = h_kind;
+	if (cli_client_init(&f) ||
+	    cli_api("GET", EXT "registered-models/history", q, NULL, &r, &f))
 		return cli_fail_report(&f);
 	if (h_format && strcmp(h_format, "json") == 0) {
-		json_dumpf(json_object_get(r, "transitions"), stdout, JSON_INDENT(2));
+		json_dumpf(json_object_get(r, "events"), stdout, JSON_INDENT(2));
 		putchar('\n');
 		json_decref(r);
 		return CLI_OK;
 	}
-	cli_table_init(&t, 8, head);
-	json_array_foreach(json_object_get(r, "transitions"), i, e) {
+	cli_table_init(&t, 9, head);
+	json_array_foreach(json_object_get(r, "events"), i, e) {
 		json_t *rep = json_object_get(e, "report"), *sum = json_object_get(rep, "summary");
-		char at[32], gate[64] = "-";
+		const char *kind = or_dash(e, "kind");
+		char at[32], gate[64] = "-", from[300], to[300];
 
 		cli_local_time(at, sizeof(at), json_object_get(e, "timestamp"));
 		if (json_is_object(rep))
@@ -1015,16 +1116,32 @@ static int cmd_history(int argc, char **argv)
 				 json_is_true(json_object_get(rep, "passed")) ? "pass" : "fail",
 				 (long long)json_integer_value(json_object_get(sum, "passed")),
 				 (long long)json_integer_value(json_object_get(sum, "total")));
+		if (strcmp(kind, "alias") == 0) {
+			snprintf(from, sizeof(from), "%s", or_dash(e, "from_version"));
+			snprintf(to, sizeof(to), "@%s=%s", or_dash(e, "alias"), or_dash(e, "version"));
+		} else if (strcmp(kind, "gate") == 0) {
+			const char *stage = json_string_value(json_object_get(e, "to_stage"));
+
+			snprintf(from, sizeof(from), "-");
+			snprintf(to, sizeof(to), "%s%s", stage ? "" : "@",
+				 stage ? stage : or_dash(e, "alias"));
+			snprintf(gate, sizeof(gate), "rules %zu->%zu",
+				 json_array_size(json_object_get(e, "rules_before")),
+				 json_array_size(json_object_get(e, "rules_after")));
+		} else {
+			snprintf(from, sizeof(from), "%s", or_dash(e, "from_stage"));
+			snprintf(to, sizeof(to), "%s", or_dash(e, "to_stage"));
+		}
 		{
-			const char *row[] = { at, str(e, "version"), str(e, "from_stage"),
-					      str(e, "to_stage"), str(e, "outcome"), str(e, "actor"),
-					      gate, str(e, "reason") };
+			const char *row[] = { at, kind, or_dash(e, "version"), from, to,
+					      or_dash(e, "outcome"), or_dash(e, "actor"), gate,
+					      str(e, "reason") };
 
 			cli_table_add(&t, row);
 		}
 	}
 	if (t.nrow == 1)
-		fprintf(stderr, "no transitions yet: try `mltrack model promote %s VERSION --to "
+		fprintf(stderr, "nothing recorded yet: try `mltrack model promote %s VERSION --to "
 				"staging`\n", h_name);
 	else
 		cli_table_print(&t, stdout);
@@ -1039,8 +1156,8 @@ static const struct cli_sub subs[] = {
 	{ "show", cmd_show, "show a model's versions, or one version's provenance" },
 	{ "pull", cmd_pull, "download and verify a version into a directory" },
 	{ "promote", cmd_promote, "move a version to staging, production or archived" },
-	{ "alias", cmd_alias, "point an alias at a version" },
-	{ "history", cmd_history, "list a model's stage transitions" },
+	{ "alias", cmd_alias, "point an alias at a version (or remove it), through its gate" },
+	{ "history", cmd_history, "a model's promotions, alias moves and gate changes" },
 	{ NULL, NULL, NULL },
 };
 

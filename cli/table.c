@@ -124,3 +124,9 @@ const char *cli_local_time(char *buf, size_t n, json_t *ms)
 		snprintf(buf, n, "-");
 	return buf;
 }
+
+void cli_print_safe(FILE *out, const char *s)
+{
+	for (; s && *s; s++)
+		fputc((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s, out);
+}

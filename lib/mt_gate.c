@@ -354,8 +354,18 @@ static void fmt_computed(char *out, size_t size, double d)
  * A rule owns a copy of its text, an array of nodes and a pool of decoded
  * strings and keys, sized from the text so they never grow: every node is
  * made for a distinct token (a leaf, an operator, a unary minus) and every
- * token takes at least one byte, so there are at most len nodes; a decoded
- * string or key plus its NUL is no longer than its token.
+ * token takes at least one byte, so there are at most len nodes (and never
+ * more than MT_GATE_MAX_NODES); a decoded string or key plus its NUL is no
+ * longer than its token.
+ *
+ * Every node records its depth: 0 for an operand, one more than its
+ * deepest operand for an operator, plus one for each pair of parentheses
+ * around it.  The parser refuses a node deeper than MT_GATE_MAX_DEPTH, and
+ * the functions that walk the tree recursively (eval, has_candidate_ref,
+ * sb_put_expr) carry the depth they are at and stop at the same bound, so
+ * their recursion is bounded however the tree was made.  Nodes are created
+ * children first, so a subtree is a contiguous run of the array ending in
+ * its root.
  */
 
 enum space { SP_METRICS, SP_PARAMS, SP_TAGS, SP_GIT, SP_BUNDLE };
@@ -380,6 +390,7 @@ struct node {
 	enum nkind kind;
 	size_t start, end;  /* span in the rule text (with any parentheses) */
 	size_t idx;         /* index in the rule's node array */
+	int depth;          /* levels below and including this node, see above */
 	double num;         /* N_NUM */
 	int bval;           /* N_BOOL */
 	const char *str;    /* N_STR value or N_REF key: pool, NUL-terminated */
@@ -872,11 +883,22 @@ static int next(struct parser *p)
 	return 0;
 }
 
-static struct node *new_node(struct parser *p, enum nkind kind, size_t start, size_t end)
+#define DEPTH_MSG "deeper than %d levels at column %zu: each operator and pair of " \
+		  "parentheses is a level"
+
+/* A node for the token at byte `at` (for the message when there are too
+ * many). */
+static struct node *new_node(struct parser *p, enum nkind kind, size_t start, size_t end,
+			     size_t at)
 {
 	struct mt_gate_rule *r = p->r;
 	struct node *n;
 
+	if (r->nnodes >= MT_GATE_MAX_NODES) {
+		perr(p, "more than %d operands and operators at column %zu", MT_GATE_MAX_NODES,
+		     column(p->s, at));
+		return NULL;
+	}
 	if (r->nnodes >= r->cap) {
 		perr(p, "rule too complex");  /* cannot happen: see "Parsed rules" */
 		return NULL;
@@ -897,12 +919,25 @@ static int is_cmp(enum tok_type t)
 
 static struct node *parse_sum(struct parser *p);
 
+/* Entering a parenthesis or a minus sign (the current token): the levels
+ * open so far are a lower bound of the depth of what is being parsed, so
+ * this stops the parser's own recursion at the bound. */
 static int deeper(struct parser *p)
 {
 	if (++p->depth > MT_GATE_MAX_DEPTH)
-		return perr(p, "nesting deeper than %d levels at column %zu", MT_GATE_MAX_DEPTH,
-			    column(p->s, p->cur.start));
+		return perr(p, DEPTH_MSG, MT_GATE_MAX_DEPTH, column(p->s, p->cur.start));
 	return 0;
+}
+
+/* n's depth is known: refuse it past the bound, naming the token at byte
+ * at (the operator or the opening parenthesis). */
+static struct node *depth_ok(struct parser *p, struct node *n, size_t at)
+{
+	if (n && n->depth > MT_GATE_MAX_DEPTH) {
+		perr(p, DEPTH_MSG, MT_GATE_MAX_DEPTH, column(p->s, at));
+		return NULL;
+	}
+	return n;
 }
 
 static struct node *parse_primary(struct parser *p)
@@ -917,7 +952,7 @@ static struct node *parse_primary(struct parser *p)
 	case T_FALSE:
 	case T_REF:
 		n = new_node(p, t.type == T_NUM ? N_NUM : t.type == T_STR ? N_STR :
-			     t.type == T_REF ? N_REF : N_BOOL, t.start, t.end);
+			     t.type == T_REF ? N_REF : N_BOOL, t.start, t.end, t.start);
 		if (!n)
 			return NULL;
 		n->num = t.num;
@@ -944,6 +979,9 @@ static struct node *parse_primary(struct parser *p)
 		p->depth--;
 		n->start = t.start;
 		n->end = p->cur.end;
+		n->depth++;
+		if (!depth_ok(p, n, t.start))
+			return NULL;
 		return next(p) ? NULL : n;
 	case T_NOT:
 		perr(p, "'not' at column %zu: not may only start a rule",
@@ -968,21 +1006,26 @@ static struct node *parse_unary(struct parser *p)
 	if (!operand)
 		return NULL;
 	p->depth--;
-	n = new_node(p, N_NEG, t.start, operand->end);
-	if (n)
-		n->l = operand;
-	return n;
+	n = new_node(p, N_NEG, t.start, operand->end, t.start);
+	if (!n)
+		return NULL;
+	n->l = operand;
+	n->depth = operand->depth + 1;
+	return depth_ok(p, n, t.start);
 }
 
-static struct node *binary(struct parser *p, enum nkind kind, struct node *l, struct node *r)
+/* The operator at byte at, with operands l and r. */
+static struct node *binary(struct parser *p, enum nkind kind, struct node *l, struct node *r,
+			   size_t at)
 {
-	struct node *n = new_node(p, kind, l->start, r->end);
+	struct node *n = new_node(p, kind, l->start, r->end, at);
 
-	if (n) {
-		n->l = l;
-		n->r = r;
-	}
-	return n;
+	if (!n)
+		return NULL;
+	n->l = l;
+	n->r = r;
+	n->depth = 1 + (l->depth > r->depth ? l->depth : r->depth);
+	return depth_ok(p, n, at);
 }
 
 static struct node *parse_product(struct parser *p)
@@ -991,11 +1034,12 @@ static struct node *parse_product(struct parser *p)
 
 	while (l && (p->cur.type == T_MUL || p->cur.type == T_DIV)) {
 		enum nkind k = p->cur.type == T_MUL ? N_MUL : N_DIV;
+		size_t at = p->cur.start;
 		struct node *r;
 
 		if (next(p) || !(r = parse_unary(p)))
 			return NULL;
-		l = binary(p, k, l, r);
+		l = binary(p, k, l, r, at);
 	}
 	return l;
 }
@@ -1006,11 +1050,12 @@ static struct node *parse_sum(struct parser *p)
 
 	while (l && (p->cur.type == T_ADD || p->cur.type == T_SUB)) {
 		enum nkind k = p->cur.type == T_ADD ? N_ADD : N_SUB;
+		size_t at = p->cur.start;
 		struct node *r;
 
 		if (next(p) || !(r = parse_product(p)))
 			return NULL;
-		l = binary(p, k, l, r);
+		l = binary(p, k, l, r, at);
 	}
 	return l;
 }
@@ -1119,7 +1164,7 @@ struct mt_gate_rule *mt_gate_parse(const char *text, char *err, size_t errlen)
 	if (!r)
 		goto oom;
 	r->len = len;
-	r->cap = len + 1;
+	r->cap = len + 1 < MT_GATE_MAX_NODES ? len + 1 : MT_GATE_MAX_NODES;
 	r->pool_cap = len + 1;
 	r->text = malloc(len + 1);
 	r->nodes = calloc(r->cap, sizeof(*r->nodes));
@@ -1344,7 +1389,8 @@ static int parse_metric_string(const char *s, size_t n, double *out)
 	return 0;
 }
 
-static enum ev lookup(struct ectx *c, const struct node *n, struct val *out)
+static __attribute__((noinline)) enum ev lookup(struct ectx *c, const struct node *n,
+						struct val *out)
 {
 	int who = n->champion ? 1 : 0;
 	const json_t *subj = c->subj[who], *ns, *v;
@@ -1400,8 +1446,19 @@ static enum ev lookup(struct ectx *c, const struct node *n, struct val *out)
 	return EV_OK;
 }
 
+/* "division by zero in <expression>".  Out of line, as every message
+ * helper eval calls, so that eval's own frame stays small: it recurses. */
+static __attribute__((noinline)) enum ev arith_error(struct ectx *c, const char *what,
+						     const struct node *n)
+{
+	struct shown sh;
+
+	return emsg(c, "%s in %s", what, show_node(&sh, c, n));
+}
+
 /* A value as a number: numbers, and strings that are numbers in full. */
-static enum ev to_num(struct ectx *c, const struct node *n, const struct val *v, double *out)
+static __attribute__((noinline)) enum ev to_num(struct ectx *c, const struct node *n,
+						const struct val *v, double *out)
 {
 	struct shown sh;
 	struct vshown vs;
@@ -1418,14 +1475,18 @@ static enum ev to_num(struct ectx *c, const struct node *n, const struct val *v,
 	return emsg(c, "%s is %s, which is not a number", show_node(&sh, c, n), show_val(&vs, v));
 }
 
-static enum ev eval(struct ectx *c, const struct node *n)
+/* Evaluate n, `level` levels below the top of its side (at most its
+ * depth, so never more than MT_GATE_MAX_DEPTH for a parsed rule: the check
+ * bounds the recursion whatever made the tree). */
+static enum ev eval(struct ectx *c, const struct node *n, int level)
 {
 	struct val *out = &c->vals[n->idx];
 	enum ev e = EV_OK, el, er;
 	double a, b, d = 0;
-	struct shown sh;
 
 	memset(out, 0, sizeof(*out));
+	if (level > MT_GATE_MAX_DEPTH)
+		return c->evs[n->idx] = emsg(c, "deeper than %d levels", MT_GATE_MAX_DEPTH);
 	switch (n->kind) {
 	case N_NUM:
 		out->t = V_NUM;
@@ -1444,7 +1505,7 @@ static enum ev eval(struct ectx *c, const struct node *n)
 		e = lookup(c, n, out);
 		break;
 	case N_NEG:
-		e = eval(c, n->l);
+		e = eval(c, n->l, level + 1);
 		if (e == EV_OK)
 			e = to_num(c, n->l, &c->vals[n->l->idx], &a);
 		if (e == EV_OK) {
@@ -1455,8 +1516,8 @@ static enum ev eval(struct ectx *c, const struct node *n)
 	default:
 		/* Both sides always, so an error on the right is found even when
 		 * the left has no champion. */
-		el = eval(c, n->l);
-		er = eval(c, n->r);
+		el = eval(c, n->l, level + 1);
+		er = eval(c, n->r, level + 1);
 		if (el == EV_ERR || er == EV_ERR) {
 			e = EV_ERR;
 			break;
@@ -1474,14 +1535,14 @@ static enum ev eval(struct ectx *c, const struct node *n)
 		case N_MUL: d = a * b; break;
 		default:
 			if (b == 0) {
-				e = emsg(c, "division by zero in %s", show_node(&sh, c, n));
+				e = arith_error(c, "division by zero", n);
 				break;
 			}
 			d = a / b;
 			break;
 		}
 		if (e == EV_OK && !isfinite(d))
-			e = emsg(c, "arithmetic overflow in %s", show_node(&sh, c, n));
+			e = arith_error(c, "arithmetic overflow", n);
 		out->t = V_NUM;
 		out->num = d;
 		break;
@@ -1490,13 +1551,13 @@ static enum ev eval(struct ectx *c, const struct node *n)
 	return e;
 }
 
-static int has_candidate_ref(const struct node *n)
+static int has_candidate_ref(const struct node *n, int level)
 {
-	if (!n)
+	if (!n || level > MT_GATE_MAX_DEPTH)
 		return 0;
 	if (n->kind == N_REF)
 		return !n->champion;
-	return has_candidate_ref(n->l) || has_candidate_ref(n->r);
+	return has_candidate_ref(n->l, level + 1) || has_candidate_ref(n->r, level + 1);
 }
 
 static int is_leaf(const struct node *n)
@@ -1514,14 +1575,19 @@ static int prec(enum nkind k)
 	}
 }
 
-/* The expression with every value filled in: "champion 0.25 × 1.01". */
-static void sb_put_expr(struct sb *b, const struct ectx *c, const struct node *n)
+/* The expression with every value filled in: "champion 0.25 × 1.01";
+ * level as for eval. */
+static void sb_put_expr(struct sb *b, const struct ectx *c, const struct node *n, int level)
 {
 	static const char *const ops[] = {
 		[N_ADD] = " + ", [N_SUB] = " - ", [N_MUL] = " \xC3\x97 ", [N_DIV] = " / ",
 	};
 	const struct node *kid[2] = { n->l, n->r };
 
+	if (level > MT_GATE_MAX_DEPTH) {
+		sb_puts(b, "\xE2\x80\xA6");
+		return;
+	}
 	if (is_leaf(n)) {
 		if (n->kind == N_REF && n->champion)
 			sb_puts(b, "champion ");
@@ -1532,10 +1598,10 @@ static void sb_put_expr(struct sb *b, const struct ectx *c, const struct node *n
 		sb_putc(b, '-');
 		if (prec(n->l->kind) < prec(N_NEG)) {
 			sb_putc(b, '(');
-			sb_put_expr(b, c, n->l);
+			sb_put_expr(b, c, n->l, level + 1);
 			sb_putc(b, ')');
 		} else {
-			sb_put_expr(b, c, n->l);
+			sb_put_expr(b, c, n->l, level + 1);
 		}
 		return;
 	}
@@ -1547,7 +1613,7 @@ static void sb_put_expr(struct sb *b, const struct ectx *c, const struct node *n
 			sb_puts(b, ops[n->kind]);
 		if (paren)
 			sb_putc(b, '(');
-		sb_put_expr(b, c, kid[i]);
+		sb_put_expr(b, c, kid[i], level + 1);
 		if (paren)
 			sb_putc(b, ')');
 	}
@@ -1569,7 +1635,7 @@ static void sb_put_explain(struct sb *b, const struct ectx *c, const struct node
 		return;
 	}
 	sb_puts(b, " (");
-	sb_put_expr(b, c, n);
+	sb_put_expr(b, c, n, 0);
 	sb_putc(b, ')');
 }
 
@@ -1706,7 +1772,7 @@ static void eval_rule(struct ectx *c, const char *stage, struct outcome *o)
 	struct shown sh;
 
 	if (r->op == C_NONE) {
-		enum ev e = eval(c, r->lhs);
+		enum ev e = eval(c, r->lhs, 0);
 		int v = 0;
 
 		sb_puts(&o->required, r->negate ? "false" : "true");
@@ -1730,7 +1796,7 @@ static void eval_rule(struct ectx *c, const char *stage, struct outcome *o)
 		return;
 	}
 	{
-		int swap = !has_candidate_ref(r->lhs) && has_candidate_ref(r->rhs);
+		int swap = !has_candidate_ref(r->lhs, 0) && has_candidate_ref(r->rhs, 0);
 		const struct node *a = swap ? r->rhs : r->lhs, *q = swap ? r->lhs : r->rhs;
 		enum cmp op = swap ? mirror(r->op) : r->op;
 		enum ev ea, eq;
@@ -1738,8 +1804,8 @@ static void eval_rule(struct ectx *c, const char *stage, struct outcome *o)
 
 		if (r->negate)
 			op = negated(op);
-		ea = eval(c, a);
-		eq = eval(c, q);
+		ea = eval(c, a, 0);
+		eq = eval(c, q, 0);
 		if (ea == EV_OK) {
 			sb_put_side(&o->actual, c, a, 1);
 			o->has_actual = 1;

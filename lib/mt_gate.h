@@ -38,8 +38,19 @@
  *    (`metrics.a - 1`).  Other keys are quoted with backticks or double
  *    quotes after the dot, with the string escapes: metrics.`val loss`.
  *  - Whitespace is space and tab.  A rule is at most MT_GATE_MAX_RULE_LEN
- *    bytes of valid UTF-8 without control characters, and nests parentheses
- *    and unary minus at most MT_GATE_MAX_DEPTH deep.
+ *    bytes of valid UTF-8 without control characters.
+ *  - Size: a rule nests at most MT_GATE_MAX_DEPTH levels, where every
+ *    operator (+ - * /, unary minus) and every pair of parentheses on the
+ *    way from a side of the comparison down to an operand is a level (so
+ *    a + b + c is two levels deep, -(a) two, ((a)) two), and holds at most
+ *    MT_GATE_MAX_NODES operands and operators on both sides together.  The
+ *    parser refuses anything bigger ("deeper than 32 levels at column 71:
+ *    ...", "more than 128 operands and operators at column 258"), and
+ *    everything here that walks a parsed rule is bounded by the same
+ *    numbers, so evaluating or explaining an accepted rule takes a small,
+ *    fixed amount of stack (a few KiB per 10 levels: it runs on a server
+ *    worker's 100 KiB stack).  A rule stored before these limits existed
+ *    is re-parsed when it is evaluated and reported as an error rule.
  *
  * Values and evaluation:
  *  - Values are numbers (double), strings and booleans.  A subject's JSON
@@ -94,7 +105,8 @@
 #include <jansson.h>
 
 #define MT_GATE_MAX_RULE_LEN 1000 /* bytes of one rule */
-#define MT_GATE_MAX_DEPTH 32      /* nested parentheses and unary minus */
+#define MT_GATE_MAX_DEPTH 32      /* levels: operators and parentheses, see above */
+#define MT_GATE_MAX_NODES 128     /* operands and operators of one rule */
 #define MT_GATE_MAX_RULES 100     /* rules in one policy */
 
 struct mt_gate_rule;

@@ -11,6 +11,13 @@ BEGIN
 END
 $$;
 
+CREATE TABLE public.alias_gate_policies (
+    model_id bigint NOT NULL,
+    alias text NOT NULL,
+    rules text[] NOT NULL,
+    updated_at bigint NOT NULL
+);
+
 CREATE TABLE public.artifacts (
     path text NOT NULL COLLATE pg_catalog."C",
     sha256 text NOT NULL,
@@ -208,14 +215,19 @@ CREATE TABLE public.stage_transitions (
     at bigint NOT NULL,
     model_id bigint NOT NULL,
     model_name text NOT NULL,
-    version integer NOT NULL,
-    from_stage text NOT NULL,
-    to_stage text NOT NULL,
+    version integer,
+    from_stage text,
+    to_stage text,
     actor text NOT NULL,
     outcome text NOT NULL,
     report jsonb,
     reason text,
-    CONSTRAINT stage_transitions_outcome_check CHECK ((outcome = ANY (ARRAY['allowed'::text, 'refused'::text, 'forced'::text])))
+    kind text DEFAULT 'stage'::text NOT NULL,
+    alias text,
+    from_version integer,
+    rules_before jsonb,
+    rules_after jsonb,
+    CONSTRAINT stage_transitions_kind_check CHECK ((((kind = 'stage'::text) AND (version IS NOT NULL) AND (from_stage IS NOT NULL) AND (to_stage IS NOT NULL) AND (alias IS NULL) AND (from_version IS NULL) AND (rules_before IS NULL) AND (rules_after IS NULL) AND (outcome = ANY (ARRAY['allowed'::text, 'refused'::text, 'forced'::text]))) OR ((kind = 'alias'::text) AND (alias IS NOT NULL) AND (from_stage IS NULL) AND (to_stage IS NULL) AND ((version IS NOT NULL) OR (from_version IS NOT NULL)) AND (rules_before IS NULL) AND (rules_after IS NULL) AND (outcome = ANY (ARRAY['allowed'::text, 'refused'::text, 'forced'::text]))) OR ((kind = 'gate'::text) AND ((to_stage IS NULL) <> (alias IS NULL)) AND (version IS NULL) AND (from_stage IS NULL) AND (from_version IS NULL) AND (report IS NULL) AND (((outcome = 'created'::text) AND (rules_before IS NULL) AND (rules_after IS NOT NULL)) OR ((outcome = 'replaced'::text) AND (rules_before IS NOT NULL) AND (rules_after IS NOT NULL)) OR ((outcome = 'removed'::text) AND (rules_before IS NOT NULL) AND (rules_after IS NULL))))))
 );
 
 CREATE SEQUENCE public.stage_transitions_id_seq
@@ -234,6 +246,9 @@ CREATE TABLE public.tags (
 );
 
 ALTER TABLE ONLY public.stage_transitions ALTER COLUMN id SET DEFAULT nextval('public.stage_transitions_id_seq'::regclass);
+
+ALTER TABLE ONLY public.alias_gate_policies
+    ADD CONSTRAINT alias_gate_policies_pkey PRIMARY KEY (model_id, alias);
 
 ALTER TABLE ONLY public.artifacts
     ADD CONSTRAINT artifacts_pkey PRIMARY KEY (path);
@@ -326,6 +341,9 @@ CREATE INDEX stage_transitions_model_idx ON public.stage_transitions USING btree
 CREATE TRIGGER stage_transitions_no_change BEFORE DELETE OR UPDATE ON public.stage_transitions FOR EACH ROW EXECUTE FUNCTION public.stage_transitions_append_only();
 
 CREATE TRIGGER stage_transitions_no_truncate BEFORE TRUNCATE ON public.stage_transitions FOR EACH STATEMENT EXECUTE FUNCTION public.stage_transitions_append_only();
+
+ALTER TABLE ONLY public.alias_gate_policies
+    ADD CONSTRAINT alias_gate_policies_model_id_fkey FOREIGN KEY (model_id) REFERENCES public.registered_models(id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY public.artifacts
     ADD CONSTRAINT artifacts_sha256_fkey FOREIGN KEY (sha256) REFERENCES public.blobs(sha256);

@@ -80,6 +80,9 @@ int api_gates_get(struct mt_req *req);
 int api_gates_check(struct mt_req *req);
 int api_gates_transition(struct mt_req *req);
 int api_gates_transitions(struct mt_req *req);
+int api_gates_history(struct mt_req *req);
+int api_gates_alias_set(struct mt_req *req);
+int api_gates_alias_delete(struct mt_req *req);
 int api_gates_version_get(struct mt_req *req);
 
 #endif

@@ -1,19 +1,35 @@
 /*
  * api_gates.c: mltrack's registry extensions (DESIGN §6, §8) under
- * /api/2.0/mltrack/: promotion gates, gated stage transitions with their
- * audit trail, and bundles.
+ * /api/2.0/mltrack/: promotion gates on stages and aliases, gated stage
+ * transitions and alias moves with their audit trail, and bundles.
  *
  * Gates.  A gate is the list of rules (lib/mt_gate.h) a version must pass
- * to enter a stage.  Every transition into a gated stage, through MLflow's
- * model-versions/transition-stage or ours, goes through gate_transition():
- * in one transaction it locks the model row (so transitions of a model run
+ * to enter a stage, or before an alias may point at it.  Every transition
+ * into a gated stage, through MLflow's model-versions/transition-stage or
+ * ours, goes through gate_transition(), and every alias set or delete,
+ * through MLflow's registered-models/alias or ours, through gate_alias():
+ * in one transaction each locks the model row (so the moves of a model run
  * one at a time and the champion cannot change underneath), builds the
- * subjects (the candidate and the version holding the stage: their runs'
- * latest metrics, params, tags and git provenance, and their bundles,
- * verified again from the store), evaluates the rules and appends the
- * attempt, with its report, to the audit trail.  A refusal commits its
- * audit row and then answers 412 GATE_FAILED with the report; an allowed or
- * forced transition commits the move and its row together.
+ * subjects (the candidate, and the champion: the version holding the stage,
+ * or the one the alias points at now; their runs' latest metrics, params,
+ * tags and git provenance, and their bundles, verified again from the
+ * store), evaluates the rules and appends the attempt, with its report, to
+ * the audit trail.  A refusal commits its audit row and then answers 412
+ * GATE_FAILED with the report; an allowed or forced move commits the move
+ * and its row together.  Every alias move is recorded, gated or not, as
+ * every stage transition is.
+ *
+ * Deleting an alias is allowed, gated or not, and recorded with the version
+ * it pointed at: a deleted alias serves nothing (NAME@ALIAS fails until it
+ * is set again, and that set is gated), and refusing it would also have to
+ * refuse deleting the version it names or the model, which MLflow clients
+ * do without any way to show a token.  As with a stage nobody holds, rules
+ * naming champion.* then pass until the alias is set again; a gate that
+ * must hold after a delete keeps an absolute floor (metrics.x >= 0.9).
+ *
+ * Gate changes.  gates/set creating, replacing or removing a gate appends
+ * a row with the rules before and after, in the same transaction; so does
+ * deleting a model, for each gate that goes with it.
  *
  * Bundles.  A version whose source is mlflow-artifacts:/mltrack-bundles/
  * <sha256>.tar (what `mltrack model register` uploads) is verified before
@@ -155,10 +171,19 @@ static int subject(struct mt_req *req, const char *model_id, const char *name,
 	return 0;
 }
 
-/* Evaluate the gate into stage for version; *report NULL when no gate
- * guards the stage.  The report is request-owned. */
+/* "Production", or "@champion": what a report says the gate guards. */
+static const char *target_label(struct mt_req *req, const struct gate_target *t)
+{
+	return t->alias ? mt_arena_printf(req->arena, "@%s", t->alias) : t->stage;
+}
+
+/* Evaluate the gate guarding t for version; *report NULL when no gate
+ * guards it.  The champion is the newest other version holding the stage,
+ * or the version the alias points at now (none when that is the candidate
+ * itself, as a stage's champion is never the candidate).  The report is
+ * request-owned. */
 static int evaluate(struct mt_req *req, const char *model_id, const char *name,
-		    const char *version, const char *stage, json_t **report)
+		    const char *version, const struct gate_target *t, json_t **report)
 {
 	json_t *rules, *cand, *champ = NULL, *r;
 	const char *champion, **texts;
@@ -166,7 +191,7 @@ static int evaluate(struct mt_req *req, const char *model_id, const char *name,
 	int bundle = 0;
 
 	*report = NULL;
-	if (sql_gate_get(req, model_id, stage, &rules, &req->err))
+	if (sql_gate_get(req, model_id, t, &rules, &req->err))
 		return -1;
 	if (!rules)
 		return 0;
@@ -176,11 +201,16 @@ static int evaluate(struct mt_req *req, const char *model_id, const char *name,
 		texts[i] = json_string_value(r);
 		bundle |= texts[i] && strstr(texts[i], "bundle") != NULL;
 	}
-	if (subject(req, model_id, name, version, bundle, &cand) ||
-	    sql_gate_champion(req, model_id, stage, version, &champion, &req->err) ||
-	    (champion && subject(req, model_id, name, champion, bundle, &champ)))
+	if (subject(req, model_id, name, version, bundle, &cand))
 		return -1;
-	*report = req_own(req, mt_gate_evaluate(texts, n, cand, champ, stage));
+	if (t->stage ? sql_gate_champion(req, model_id, t->stage, version, &champion, &req->err)
+		     : sql_reg_alias_get(req, model_id, t->alias, &champion, &req->err))
+		return -1;
+	if (champion && strcmp(champion, version) == 0)
+		champion = NULL;
+	if (champion && subject(req, model_id, name, champion, bundle, &champ))
+		return -1;
+	*report = req_own(req, mt_gate_evaluate(texts, n, cand, champ, target_label(req, t)));
 	if (!*report)
 		return mt_err_set(&req->err, MT_EINTERNAL, "out of memory evaluating the gate");
 	return 0;
@@ -205,6 +235,7 @@ static int move_txn(struct mt_req *req, void *arg)
 {
 	struct move *mv = arg;
 	const struct gate_move *m = mv->m;
+	const struct gate_target target = { .stage = m->stage };
 	struct reg_transition t = { 0 };
 	long long now = mt_now_ms();
 	char *text = NULL;
@@ -217,7 +248,7 @@ static int move_txn(struct mt_req *req, void *arg)
 	    sql_reg_version_stage(req, mv->id, m->name, m->version, &mv->from, &req->err))
 		return -1;
 	mv->from = mt_arena_strdup(req->arena, mv->from);
-	if (evaluate(req, mv->id, m->name, m->version, m->stage, &mv->report))
+	if (evaluate(req, mv->id, m->name, m->version, &target, &mv->report))
 		return -1;
 	passed = !mv->report || json_is_true(json_object_get(mv->report, "passed"));
 	mv->outcome = passed ? "allowed" : m->force ? "forced" : "refused";
@@ -227,6 +258,7 @@ static int move_txn(struct mt_req *req, void *arg)
 		return -1;
 	if (mv->report && !(text = json_dumps(mv->report, JSON_COMPACT)))
 		return mt_err_set(&req->err, MT_EINTERNAL, "out of memory");
+	t.kind = "stage";
 	t.model_id = mv->id;
 	t.model_name = m->name;
 	t.version = m->version;
@@ -256,11 +288,25 @@ static int is_admin(struct mt_req *req)
 	return strlen(h) == n && CRYPTO_memcmp(h, mt_cfg.admin_token, n) == 0;
 }
 
+/* 412 GATE_FAILED with the report as "report" in the error answer; what
+ * is "into Production" or "of @champion". */
+static int refused(struct mt_req *req, json_t *report, const char *name, const char *version,
+		   const char *what)
+{
+	json_t *sum = json_object_get(report, "summary");
+	long long total = json_integer_value(json_object_get(sum, "total"));
+	long long ok = json_integer_value(json_object_get(sum, "passed"));
+
+	req->err_extra = req_own(req, json_pack("{s:O}", "report", report));
+	return mt_err_set(&req->err, MT_EGATE,
+			  "%s version %s does not pass the gate %s: %lld of %lld rules failed",
+			  name, version, what, total - ok, total);
+}
+
 int gate_transition(struct mt_req *req, const struct gate_move *m, json_t **version,
 		    json_t **report, int *forced)
 {
 	struct move mv = { .m = m };
-	int passed;
 
 	*version = NULL;
 	*report = NULL;
@@ -272,20 +318,161 @@ int gate_transition(struct mt_req *req, const struct gate_move *m, json_t **vers
 	if (http_txn(req, move_txn, &mv))
 		return -1;
 	*report = mv.report;
-	passed = strcmp(mv.outcome, "refused") != 0;
-	if (!passed) {
-		json_t *sum = json_object_get(mv.report, "summary");
-		long long total = json_integer_value(json_object_get(sum, "total"));
-		long long ok = json_integer_value(json_object_get(sum, "passed"));
-
-		req->err_extra = req_own(req, json_pack("{s:O}", "report", mv.report));
-		return mt_err_set(&req->err, MT_EGATE,
-				  "%s version %s does not pass the gate into %s: %lld of %lld rules "
-				  "failed",
-				  m->name, m->version, m->stage, total - ok, total);
-	}
+	if (strcmp(mv.outcome, "refused") == 0)
+		return refused(req, mv.report, m->name, m->version,
+			       mt_arena_printf(req->arena, "into %s", m->stage));
 	*version = mv.version;
 	*forced = strcmp(mv.outcome, "forced") == 0;
+	return 0;
+}
+
+/* ---- gated alias moves ---- */
+
+struct amove {
+	const struct gate_alias_move *m;
+	const char *id;
+	const char *from;    /* the version the alias named before, or NULL */
+	json_t *report;      /* request-owned, or NULL: no gate (or a delete) */
+	json_t *version;     /* request-owned, after a set */
+	const char *outcome; /* NULL: nothing happened (deleting an unset alias) */
+};
+
+static int alias_txn(struct mt_req *req, void *arg)
+{
+	struct amove *am = arg;
+	const struct gate_alias_move *m = am->m;
+	const struct gate_target target = { .alias = m->alias };
+	struct reg_transition t = { 0 };
+	long long now = mt_now_ms();
+	const char *stage;
+	char *text = NULL;
+	int rc;
+
+	am->from = NULL;
+	am->report = NULL;
+	am->version = NULL;
+	am->outcome = NULL;
+	if (sql_reg_model_find(req, m->name, 1, &am->id, &req->err) ||
+	    sql_reg_alias_get(req, am->id, m->alias, &am->from, &req->err))
+		return -1;
+	am->from = am->from ? mt_arena_strdup(req->arena, am->from) : NULL;
+	if (!m->version) {
+		if (!am->from)
+			return 0; /* MLflow: deleting an unset alias is no error */
+		if (sql_reg_alias_delete(req, am->id, m->alias, &req->err))
+			return -1;
+		am->outcome = "allowed";
+	} else {
+		int passed;
+
+		if (sql_reg_version_stage(req, am->id, m->name, m->version, &stage, &req->err) ||
+		    evaluate(req, am->id, m->name, m->version, &target, &am->report))
+			return -1;
+		passed = !am->report || json_is_true(json_object_get(am->report, "passed"));
+		am->outcome = passed ? "allowed" : m->force ? "forced" : "refused";
+		if (strcmp(am->outcome, "refused") != 0 &&
+		    sql_reg_alias_set(req, am->id, m->name, m->alias, m->version, &req->err))
+			return -1;
+	}
+	if (am->report && !(text = json_dumps(am->report, JSON_COMPACT)))
+		return mt_err_set(&req->err, MT_EINTERNAL, "out of memory");
+	t.kind = "alias";
+	t.model_id = am->id;
+	t.model_name = m->name;
+	t.alias = m->alias;
+	t.version = m->version;
+	t.from_version = am->from;
+	t.actor = actor(req);
+	t.outcome = am->outcome;
+	t.report = text ? mt_arena_strdup(req->arena, text) : NULL;
+	t.reason = m->reason;
+	free(text);
+	rc = sql_reg_audit(req, &t, now, &req->err);
+	if (rc == 0 && m->version && strcmp(am->outcome, "refused") != 0)
+		rc = sql_reg_version_get(req, am->id, m->name, m->version, &am->version, &req->err);
+	return rc;
+}
+
+int gate_alias(struct mt_req *req, const struct gate_alias_move *m, json_t **version,
+	       json_t **report, int *forced, const char **previous)
+{
+	struct amove am = { .m = m };
+
+	*version = NULL;
+	*report = NULL;
+	*forced = 0;
+	*previous = NULL;
+	if (m->force && !is_admin(req))
+		return mt_err_set(&req->err, MT_EPERM,
+				  "forcing an alias past its gate needs the server's admin token "
+				  "(MLTRACK_ADMIN_TOKEN) as the bearer token");
+	if (http_txn(req, alias_txn, &am))
+		return -1;
+	*report = am.report;
+	*previous = am.from;
+	if (am.outcome && strcmp(am.outcome, "refused") == 0)
+		return refused(req, am.report, m->name, m->version,
+			       mt_arena_printf(req->arena, "of @%s", m->alias));
+	*version = am.version;
+	*forced = am.outcome && strcmp(am.outcome, "forced") == 0;
+	return 0;
+}
+
+/* ---- audit rows for what goes with a deletion ---- */
+
+int gate_audit_model_delete(struct mt_req *req, const char *model_id, const char *name)
+{
+	json_t *gates = req_own(req, json_array()), *g;
+	long long now = mt_now_ms();
+	size_t i;
+
+	if (sql_gate_list(req, model_id, gates, &req->err))
+		return -1;
+	json_array_foreach(gates, i, g) {
+		struct reg_transition t = { 0 };
+		char *before = json_dumps(json_object_get(g, "rules"), JSON_COMPACT);
+		int rc;
+
+		if (!before)
+			return mt_err_set(&req->err, MT_EINTERNAL, "out of memory");
+		t.kind = "gate";
+		t.model_id = model_id;
+		t.model_name = name;
+		t.to_stage = json_string_value(json_object_get(g, "stage"));
+		t.alias = json_string_value(json_object_get(g, "alias"));
+		t.actor = actor(req);
+		t.outcome = "removed";
+		t.rules_before = mt_arena_strdup(req->arena, before);
+		t.reason = "the model was deleted";
+		free(before);
+		rc = sql_reg_audit(req, &t, now, &req->err);
+		if (rc)
+			return -1;
+	}
+	return 0;
+}
+
+int gate_audit_aliases_dropped(struct mt_req *req, const char *model_id, const char *name,
+			       const char *version, const json_t *aliases)
+{
+	long long now = mt_now_ms();
+	const json_t *a;
+	size_t i;
+
+	json_array_foreach(aliases, i, a) {
+		struct reg_transition t = { 0 };
+
+		t.kind = "alias";
+		t.model_id = model_id;
+		t.model_name = name;
+		t.alias = json_string_value(a);
+		t.from_version = version;
+		t.actor = actor(req);
+		t.outcome = "allowed";
+		t.reason = mt_arena_printf(req->arena, "version %s was deleted", version);
+		if (sql_reg_audit(req, &t, now, &req->err))
+			return -1;
+	}
 	return 0;
 }
 
@@ -309,6 +496,16 @@ static int bool_field(struct mt_req *req, const char *field, int *out)
 	}
 	return mt_err_set(&req->err, MT_EINVAL,
 			  "Invalid value for parameter '%s': expected a boolean", field);
+}
+
+/* An optional "reason" of at most 5000 bytes. */
+static int reason_arg(struct mt_req *req, const char **out)
+{
+	if (req_opt_str(req, "reason", out))
+		return -1;
+	if (*out && strlen(*out) > 5000)
+		return mt_err_set(&req->err, MT_EINVAL, "reason is longer than 5000 bytes");
+	return 0;
 }
 
 int gate_move_args(struct mt_req *req, struct gate_move *m)
@@ -335,10 +532,8 @@ int api_gates_transition(struct mt_req *req)
 	int forced;
 
 	if (gate_move_args(req, &m) || bool_field(req, "force", &m.force) ||
-	    req_opt_str(req, "reason", &m.reason))
+	    reason_arg(req, &m.reason))
 		return -1;
-	if (m.reason && strlen(m.reason) > 5000)
-		return mt_err_set(&req->err, MT_EINVAL, "reason is longer than 5000 bytes");
 	if (m.force && (!m.reason || !*m.reason))
 		return mt_err_set(&req->err, MT_EINVAL, "a forced transition needs a reason");
 	if (gate_transition(req, &m, &version, &report, &forced))
@@ -349,27 +544,42 @@ int api_gates_transition(struct mt_req *req)
 	return 0;
 }
 
-/* A stage for a gate: canonical, and not None. */
-static int gate_stage_arg(struct mt_req *req, const char **out)
+/* What a gate guards: "stage" (canonical, not None) or "alias" (not the
+ * name of a stage), exactly one of them. */
+static int gate_target_arg(struct mt_req *req, struct gate_target *t)
 {
+	json_t *st = json_object_get(req->body, "stage"), *al = json_object_get(req->body, "alias");
+	int has_stage = st && !json_is_null(st), has_alias = al && !json_is_null(al);
 	const char *in;
 
-	if (req_str(req, "stage", &in) || reg_stage_canonical(req, in, out))
+	memset(t, 0, sizeof(*t));
+	if (has_stage == has_alias)
+		return mt_err_set(&req->err, MT_EINVAL,
+				  "a gate guards a stage or an alias: give 'stage' or 'alias'%s",
+				  has_stage ? ", not both" : "");
+	if (has_alias)
+		return reg_alias_arg(req, "alias", REG_ALIAS_NEW, &t->alias);
+	if (req_str(req, "stage", &in) || reg_stage_canonical(req, in, &t->stage))
 		return -1;
-	if (strcmp(*out, "None") == 0)
+	if (strcmp(t->stage, "None") == 0)
 		return mt_err_set(&req->err, MT_EINVAL,
 				  "a gate guards Staging, Production or Archived, not None");
 	return 0;
 }
 
+/* Creating, replacing or removing a gate appends a "gate" row with the
+ * rules before and after, in the route's transaction; setting no rules
+ * where there is no gate changes nothing and records nothing. */
 int api_gates_set(struct mt_req *req)
 {
-	const char *name, *id, *stage, **rules;
-	json_t *list = json_object_get(req->body, "rules"), *r;
+	const char *name, *id, **rules, *reason;
+	struct gate_target target;
+	json_t *list = json_object_get(req->body, "rules"), *r, *before, *after, *gate;
 	char msg[512];
 	size_t n, i;
 
-	if (reg_name_arg(req, "name", &name) || gate_stage_arg(req, &stage))
+	if (reg_name_arg(req, "name", &name) || gate_target_arg(req, &target) ||
+	    reason_arg(req, &reason))
 		return -1;
 	if (list && !json_is_array(list) && !json_is_null(list))
 		return mt_err_set(&req->err, MT_EINVAL, "rules must be a list of strings");
@@ -382,12 +592,39 @@ int api_gates_set(struct mt_req *req)
 	}
 	if (mt_gate_validate(rules, n, msg, sizeof(msg)))
 		return mt_err_set(&req->err, MT_EINVAL, "%s", msg);
+	after = req_own(req, json_array());
+	for (i = 0; i < n; i++)
+		json_array_append_new(after, json_string(rules[i]));
 	if (sql_reg_model_find(req, name, 1, &id, &req->err) ||
-	    sql_gate_set(req, id, stage, rules, n, mt_now_ms(), &req->err))
+	    sql_gate_get(req, id, &target, &before, &req->err) ||
+	    sql_gate_set(req, id, &target, rules, n, mt_now_ms(), &req->err))
 		return -1;
-	json_object_set_new(req_resp(req), "gate",
-			    json_pack("{s:s, s:s, s:O}", "name", name, "stage", stage, "rules",
-				      list && json_is_array(list) ? list : json_array()));
+	if (before || n) {
+		struct reg_transition t = { 0 };
+		char *tb = before ? json_dumps(before, JSON_COMPACT) : NULL;
+		char *ta = n ? json_dumps(after, JSON_COMPACT) : NULL;
+		int rc;
+
+		t.kind = "gate";
+		t.model_id = id;
+		t.model_name = name;
+		t.to_stage = target.stage;
+		t.alias = target.alias;
+		t.actor = actor(req);
+		t.outcome = !before ? "created" : n ? "replaced" : "removed";
+		t.rules_before = tb ? mt_arena_strdup(req->arena, tb) : NULL;
+		t.rules_after = ta ? mt_arena_strdup(req->arena, ta) : NULL;
+		t.reason = reason;
+		rc = (before && !tb) || (n && !ta) ? mt_err_set(&req->err, MT_EINTERNAL, "out of memory")
+						   : sql_reg_audit(req, &t, mt_now_ms(), &req->err);
+		free(tb);
+		free(ta);
+		if (rc)
+			return -1;
+	}
+	gate = json_pack("{s:s, s:s, s:O}", "name", name, target.alias ? "alias" : "stage",
+			 target.alias ? target.alias : target.stage, "rules", after);
+	json_object_set_new(req_resp(req), "gate", gate);
 	return 0;
 }
 
@@ -404,13 +641,14 @@ int api_gates_get(struct mt_req *req)
 
 int api_gates_check(struct mt_req *req)
 {
-	const char *name, *id, *version, *stage, *dummy;
+	const char *name, *id, *version, *dummy;
+	struct gate_target target;
 	json_t *report;
 
 	if (reg_name_arg(req, "name", &name) || reg_version_arg(req, name, &version) ||
-	    gate_stage_arg(req, &stage) || sql_reg_model_find(req, name, 0, &id, &req->err) ||
+	    gate_target_arg(req, &target) || sql_reg_model_find(req, name, 0, &id, &req->err) ||
 	    sql_reg_version_stage(req, id, name, version, &dummy, &req->err) ||
-	    evaluate(req, id, name, version, stage, &report))
+	    evaluate(req, id, name, version, &target, &report))
 		return -1;
 	if (!report) { /* no gate: nothing to fail */
 		const char *none[1] = { NULL };
@@ -418,7 +656,8 @@ int api_gates_check(struct mt_req *req)
 
 		if (subject(req, id, name, version, 0, &cand))
 			return -1;
-		report = req_own(req, mt_gate_evaluate(none, 0, cand, NULL, stage));
+		report = req_own(req, mt_gate_evaluate(none, 0, cand, NULL,
+						       target_label(req, &target)));
 	}
 	json_object_set(req_resp(req), "report", report);
 	return 0;
@@ -440,13 +679,15 @@ int api_gates_version_get(struct mt_req *req)
 	return 0;
 }
 
-int api_gates_transitions(struct mt_req *req)
+/* The trail of a model (by id, or by the name a deleted model had) into
+ * the answer's `field`; kind NULL for every kind. */
+static int audit_answer(struct mt_req *req, const char *field, const char *kind)
 {
 	const char *name, *id = NULL, *version = NULL;
 	json_t *list = json_array();
 	struct mt_err e = MT_ERR_INIT;
 
-	json_object_set_new(req_resp(req), "transitions", list);
+	json_object_set_new(req_resp(req), field, list);
 	if (reg_name_arg(req, "name", &name))
 		return -1;
 	if (json_object_get(req->body, "version") && reg_version_arg(req, name, &version))
@@ -458,5 +699,67 @@ int api_gates_transitions(struct mt_req *req)
 		}
 		id = NULL; /* deleted: its trail is kept under its name */
 	}
-	return sql_audit_list(req, id, name, version, list, &req->err);
+	return sql_audit_list(req, id, name, version, kind, list, &req->err);
+}
+
+/* Stage transitions only, as before aliases and gates joined the trail. */
+int api_gates_transitions(struct mt_req *req)
+{
+	return audit_answer(req, "transitions", "stage");
+}
+
+int api_gates_history(struct mt_req *req)
+{
+	const char *kind = NULL;
+
+	if (req_opt_str(req, "kind", &kind))
+		return -1;
+	if (kind && strcmp(kind, "stage") != 0 && strcmp(kind, "alias") != 0 &&
+	    strcmp(kind, "gate") != 0)
+		return mt_err_set(&req->err, MT_EINVAL,
+				  "Invalid value for parameter 'kind': '%s' is not stage, alias or "
+				  "gate", kind);
+	return audit_answer(req, "events", kind);
+}
+
+/* mltrack's alias routes: MLflow's fields plus force and reason, and the
+ * answer says what the gate decided. */
+int api_gates_alias_set(struct mt_req *req)
+{
+	struct gate_alias_move m = { 0 };
+	json_t *version, *report;
+	const char *previous;
+	int forced;
+
+	if (reg_name_arg(req, "name", &m.name) ||
+	    reg_alias_arg(req, "alias", REG_ALIAS_NEW, &m.alias) ||
+	    reg_version_arg(req, m.name, &m.version) || bool_field(req, "force", &m.force) ||
+	    reason_arg(req, &m.reason))
+		return -1;
+	if (m.force && (!m.reason || !*m.reason))
+		return mt_err_set(&req->err, MT_EINVAL, "a forced alias move needs a reason");
+	if (gate_alias(req, &m, &version, &report, &forced, &previous))
+		return -1;
+	json_object_set(req_resp(req), "model_version", version);
+	json_object_set(req_resp(req), "report", report ? report : json_null());
+	json_object_set_new(req_resp(req), "forced", json_boolean(forced));
+	json_object_set_new(req_resp(req), "previous_version",
+			    previous ? json_string(previous) : json_null());
+	return 0;
+}
+
+int api_gates_alias_delete(struct mt_req *req)
+{
+	struct gate_alias_move m = { 0 };
+	json_t *version, *report;
+	const char *previous;
+	int forced;
+
+	if (reg_name_arg(req, "name", &m.name) ||
+	    reg_alias_arg(req, "alias", REG_ALIAS_ANY, &m.alias) || reason_arg(req, &m.reason) ||
+	    gate_alias(req, &m, &version, &report, &forced, &previous))
+		return -1;
+	json_object_set_new(req_resp(req), "previous_version",
+			    previous ? json_string(previous) : json_null());
+	return 0;
 }

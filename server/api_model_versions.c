@@ -340,14 +340,18 @@ int api_model_versions_update(struct mt_req *req)
 	return reply_version(req, id, name, version);
 }
 
+/* The aliases that named the version go with it, each recorded in the
+ * audit trail as deleted. */
 int api_model_versions_delete(struct mt_req *req)
 {
 	const char *name, *id, *version, *stage;
+	json_t *dropped = req_own(req, json_array());
 
 	if (find_version(req, 1, &name, &id, &version) ||
-	    sql_reg_version_stage(req, id, name, version, &stage, &req->err))
+	    sql_reg_version_stage(req, id, name, version, &stage, &req->err) ||
+	    sql_reg_version_delete(req, id, version, mt_now_ms(), dropped, &req->err))
 		return -1;
-	return sql_reg_version_delete(req, id, version, mt_now_ms(), &req->err);
+	return gate_audit_aliases_dropped(req, id, name, version, dropped);
 }
 
 /* Through the target stage's gate, in its own transaction (api_gates.c):

@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "api.h"
+#include "api_gates.h"
 #include "api_registry.h"
 #include "mt_filter.h"
 #include "mt_json.h"
@@ -127,6 +128,14 @@ int reg_tags_arg(struct mt_req *req, const char *what, const char ***keys,
 
 static const char *const stages[] = { "None", "Staging", "Production", "Archived" };
 
+const char *reg_stage_of(const char *name)
+{
+	for (size_t i = 0; name && i < sizeof(stages) / sizeof(*stages); i++)
+		if (strcasecmp(name, stages[i]) == 0)
+			return stages[i];
+	return NULL;
+}
+
 int reg_stage_canonical(struct mt_req *req, const char *in, const char **out)
 {
 	for (size_t i = 0; i < sizeof(stages) / sizeof(*stages); i++) {
@@ -226,11 +235,14 @@ int api_reg_models_update(struct mt_req *req)
 	return reply_model(req, id);
 }
 
+/* The gates go with the model: their removal is recorded first, so that
+ * deleting a model and making it again under the same name cannot remove
+ * a gate silently. */
 int api_reg_models_delete(struct mt_req *req)
 {
 	const char *name, *id;
 
-	if (find_model(req, 1, &name, &id))
+	if (find_model(req, 1, &name, &id) || gate_audit_model_delete(req, id, name))
 		return -1;
 	return sql_reg_model_delete(req, id, &req->err);
 }
@@ -335,14 +347,13 @@ static int alias_char(unsigned char c)
 	       (c >= '0' && c <= '9') || c == '_' || c == '-';
 }
 
-/* MLflow's alias rules: [\w-]+, at most 255 characters, and neither
- * "latest" (any case) nor v<digits>, which name versions. */
-static int alias_arg(struct mt_req *req, const char **out)
+int reg_alias_arg(struct mt_req *req, const char *field, enum reg_alias_use use,
+		  const char **out)
 {
-	const char *a;
+	const char *a, *stage;
 	size_t n;
 
-	if (req_str(req, "alias", &a))
+	if (req_str(req, field, &a))
 		return -1;
 	for (const char *p = a; *p; p++)
 		if (!alias_char((unsigned char)*p))
@@ -359,39 +370,68 @@ static int alias_arg(struct mt_req *req, const char **out)
 				  "'latest' alias name (case insensitive) is reserved.");
 	if ((a[0] == 'v' || a[0] == 'V') && a[1] && strspn(a + 1, "0123456789") == strlen(a + 1))
 		return mt_err_set(&req->err, MT_EINVAL, "Version alias name '%s' is reserved.", a);
+	if (use == REG_ALIAS_NEW && (stage = reg_stage_of(a)))
+		return mt_err_set(&req->err, MT_EINVAL,
+				  "Invalid alias name: '%s' is the stage %s (NAME@%s means the "
+				  "stage). Stage names (None, Staging, Production, Archived, in any "
+				  "case) cannot be aliases.", a, stage, a);
 	*out = a;
 	return 0;
 }
 
+/* MLflow's alias routes go through the alias's gate (api_gates.c), in their
+ * own transaction, so that a refusal is recorded: an MLflow client is held
+ * to the same gates as mltrack's. */
 int api_reg_alias_set(struct mt_req *req)
 {
-	const char *name, *id, *alias, *version;
+	struct gate_alias_move m = { 0 };
+	json_t *version, *report;
+	const char *previous;
+	int forced;
 
-	if (reg_name_arg(req, "name", &name) || alias_arg(req, &alias) ||
-	    reg_version_arg(req, name, &version) ||
-	    sql_reg_model_find(req, name, 1, &id, &req->err))
+	if (reg_name_arg(req, "name", &m.name) || reg_alias_arg(req, "alias", REG_ALIAS_NEW, &m.alias) ||
+	    reg_version_arg(req, m.name, &m.version))
 		return -1;
-	return sql_reg_alias_set(req, id, name, alias, version, &req->err);
+	return gate_alias(req, &m, &version, &report, &forced, &previous);
 }
 
 int api_reg_alias_delete(struct mt_req *req)
 {
-	const char *name, *id, *alias;
+	struct gate_alias_move m = { 0 };
+	json_t *version, *report;
+	const char *previous;
+	int forced;
 
-	if (reg_name_arg(req, "name", &name) || alias_arg(req, &alias) ||
-	    sql_reg_model_find(req, name, 1, &id, &req->err))
+	if (reg_name_arg(req, "name", &m.name) || reg_alias_arg(req, "alias", REG_ALIAS_ANY, &m.alias))
 		return -1;
-	return sql_reg_alias_delete(req, id, alias, &req->err);
+	return gate_alias(req, &m, &version, &report, &forced, &previous);
 }
 
+/* NAME@X: a stage name (any case) is the stage, and gives the newest
+ * version in it, whatever alias an older mltrackd may have stored under
+ * that name; anything else is the alias. */
 int api_reg_alias_get(struct mt_req *req)
 {
-	const char *name, *id, *alias, *version;
+	const char *name, *id, *alias, *version, *stage;
 	json_t *mv;
 
-	if (reg_name_arg(req, "name", &name) || alias_arg(req, &alias) ||
-	    sql_reg_model_find(req, name, 0, &id, &req->err) ||
-	    sql_reg_alias_get(req, id, alias, &version, &req->err))
+	if (reg_name_arg(req, "name", &name) || reg_alias_arg(req, "alias", REG_ALIAS_ANY, &alias) ||
+	    sql_reg_model_find(req, name, 0, &id, &req->err))
+		return -1;
+	if ((stage = reg_stage_of(alias))) {
+		json_t *list = req_own(req, json_array());
+
+		if (sql_reg_latest_versions(req, id, &stage, 1, list, &req->err))
+			return -1;
+		if (!json_array_size(list))
+			return mt_err_set(&req->err, MT_EINVAL,
+					  "Registered model alias %s not found: '%s' is the stage "
+					  "%s, and no version of model '%s' is in it.", alias, alias,
+					  stage, name);
+		json_object_set(req_resp(req), "model_version", json_array_get(list, 0));
+		return 0;
+	}
+	if (sql_reg_alias_get(req, id, alias, &version, &req->err))
 		return -1;
 	if (!version)
 		return mt_err_set(&req->err, MT_EINVAL, "Registered model alias %s not found.",

@@ -40,6 +40,20 @@ int reg_tags_arg(struct mt_req *req, const char *what, const char ***keys,
 /* A stage name, any case, to its canonical spelling (static string);
  * anything else is 400 "Invalid Model Version stage: X. ...". */
 int reg_stage_canonical(struct mt_req *req, const char *in, const char **out);
+/* The canonical stage a name means ("production", "STAGING"...: a stage
+ * in any case), or NULL.  NAME@X means the stage X when X is one. */
+const char *reg_stage_of(const char *name);
+
+/* An alias from field, checked as MLflow checks it: [\w-]+, at most
+ * REG_MAX_ALIAS_LEN characters, neither "latest" (any case) nor v<digits>.
+ * REG_ALIAS_NEW (setting an alias, or gating one) also refuses the name of
+ * a stage in any case, which NAME@X resolves to the stage; REG_ALIAS_ANY
+ * (reading or deleting) lets such a name through, so an alias an older
+ * mltrackd stored under it can still be removed. */
+enum reg_alias_use { REG_ALIAS_NEW, REG_ALIAS_ANY };
+int reg_alias_arg(struct mt_req *req, const char *field, enum reg_alias_use use,
+		  const char **out);
+
 /* max_results of a registry search: default def, 1..max. */
 int reg_max_results(struct mt_req *req, long long def, long long max, long long *out);
 

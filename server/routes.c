@@ -36,9 +36,9 @@ const struct mt_route mt_routes[] = {
 	{ "POST", MLF "model-versions/set-tag",            api_model_versions_set_tag,  R_BODY | R_TXN | R_WRITE },
 	{ "POST", MLF "model-versions/transition-stage",   api_model_versions_transition, R_BODY | R_WRITE }, /* own txn */
 	{ "PATCH", MLF "model-versions/update",            api_model_versions_update,   R_BODY | R_TXN | R_WRITE },
-	{ "DELETE", MLF "registered-models/alias",         api_reg_alias_delete,        R_BODY | R_TXN | R_WRITE },
+	{ "DELETE", MLF "registered-models/alias",         api_reg_alias_delete,        R_BODY | R_WRITE }, /* own txn */
 	{ "GET",  MLF "registered-models/alias",           api_reg_alias_get,           R_READ },
-	{ "POST", MLF "registered-models/alias",           api_reg_alias_set,           R_BODY | R_TXN | R_WRITE },
+	{ "POST", MLF "registered-models/alias",           api_reg_alias_set,           R_BODY | R_WRITE }, /* own txn */
 	{ "POST", MLF "registered-models/create",          api_reg_models_create,       R_BODY | R_TXN | R_WRITE },
 	{ "DELETE", MLF "registered-models/delete",        api_reg_models_delete,       R_BODY | R_TXN | R_WRITE },
 	{ "DELETE", MLF "registered-models/delete-tag",    api_reg_models_delete_tag,   R_BODY | R_TXN | R_WRITE },
@@ -77,6 +77,9 @@ const struct mt_route mt_routes[] = {
 	{ "GET",  EXT "model-versions/get",                api_gates_version_get,       R_READ },
 	{ "POST", EXT "model-versions/transition-stage",   api_gates_transition,        R_BODY | R_WRITE }, /* own txn */
 	{ "GET",  EXT "model-versions/transitions",        api_gates_transitions,       R_READ },
+	{ "DELETE", EXT "registered-models/alias",         api_gates_alias_delete,      R_BODY | R_WRITE }, /* own txn */
+	{ "POST", EXT "registered-models/alias",           api_gates_alias_set,         R_BODY | R_WRITE }, /* own txn */
+	{ "GET",  EXT "registered-models/history",         api_gates_history,           R_READ },
 	{ "GET",  "/health",                               api_health,                  R_NODB | R_RAW },
 	{ "GET",  "/healthz",                              api_healthz,                 R_NODB },
 	{ "GET",  "/metrics",                              api_metrics,                 R_NODB | R_RAW },

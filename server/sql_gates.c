@@ -7,6 +7,16 @@
 #include "mt_json.h"
 #include "sql_gates.h"
 
+/* The audit trail's columns, in audit_row()'s order. */
+#define AUDIT_SELECT                                                                           \
+	"SELECT id, at, model_name, kind, version::text, from_stage, to_stage, alias, "          \
+	"from_version::text, outcome, actor, reason, report::text, rules_before::text, "         \
+	"rules_after::text FROM stage_transitions "
+/* $2 a version or NULL, $3 a kind or NULL. */
+#define AUDIT_FILTER                                                                           \
+	"($2::int IS NULL OR version = $2::int OR from_version = $2::int) "                      \
+	"AND ($3::text IS NULL OR kind = $3::text) ORDER BY id"
+
 static const struct db_stmt stmts[] = {
 	{ "gate_upsert",
 	  "INSERT INTO gate_policies (model_id, stage, rules, updated_at) "
@@ -15,9 +25,20 @@ static const struct db_stmt stmts[] = {
 	{ "gate_delete", "DELETE FROM gate_policies WHERE model_id = $1 AND stage = $2" },
 	{ "gate_get",
 	  "SELECT array_to_json(rules)::text FROM gate_policies WHERE model_id = $1 AND stage = $2" },
+	{ "alias_gate_upsert",
+	  "INSERT INTO alias_gate_policies (model_id, alias, rules, updated_at) "
+	  "VALUES ($1, $2, $3::text[], $4) ON CONFLICT (model_id, alias) "
+	  "DO UPDATE SET rules = excluded.rules, updated_at = excluded.updated_at" },
+	{ "alias_gate_delete", "DELETE FROM alias_gate_policies WHERE model_id = $1 AND alias = $2" },
+	{ "alias_gate_get",
+	  "SELECT array_to_json(rules)::text FROM alias_gate_policies "
+	  "WHERE model_id = $1 AND alias = $2" },
+	/* Stage gates first, then alias gates. */
 	{ "gate_list",
-	  "SELECT stage, array_to_json(rules)::text, updated_at FROM gate_policies "
-	  "WHERE model_id = $1 ORDER BY stage" },
+	  "SELECT 's', stage, array_to_json(rules)::text, updated_at FROM gate_policies "
+	  "WHERE model_id = $1 UNION ALL "
+	  "SELECT 'a', alias, array_to_json(rules)::text, updated_at FROM alias_gate_policies "
+	  "WHERE model_id = $1 ORDER BY 1 DESC, 2" },
 	{ "gate_version",
 	  "SELECT COALESCE(run_id, ''), COALESCE(bundle_sha256, '') FROM model_versions "
 	  "WHERE model_id = $1 AND version = $2 AND current_stage <> 'Deleted_Internal'" },
@@ -36,14 +57,8 @@ static const struct db_stmt stmts[] = {
 	  "SELECT bundle_sha256, bundle_size, bundle_manifest::text FROM model_versions "
 	  "WHERE model_id = $1 AND version = $2 AND bundle_sha256 IS NOT NULL" },
 	{ "bundle_artifact", "SELECT sha256, size FROM artifacts WHERE path = $1" },
-	{ "audit_by_model",
-	  "SELECT id, at, model_name, version::text, from_stage, to_stage, actor, outcome, "
-	  "report::text, reason FROM stage_transitions "
-	  "WHERE model_id = $1 AND ($2::int IS NULL OR version = $2::int) ORDER BY id" },
-	{ "audit_by_name",
-	  "SELECT id, at, model_name, version::text, from_stage, to_stage, actor, outcome, "
-	  "report::text, reason FROM stage_transitions "
-	  "WHERE model_name = $1 AND ($2::int IS NULL OR version = $2::int) ORDER BY id" },
+	{ "audit_by_model", AUDIT_SELECT "WHERE model_id = $1 AND " AUDIT_FILTER },
+	{ "audit_by_name", AUDIT_SELECT "WHERE model_name = $1 AND " AUDIT_FILTER },
 };
 
 const struct db_stmt_table sql_gates_table = { stmts, sizeof(stmts) / sizeof(stmts[0]) };
@@ -53,27 +68,31 @@ static const char *i64s(struct mt_req *req, long long v)
 	return mt_arena_printf(req->arena, "%lld", v);
 }
 
-int sql_gate_set(struct mt_req *req, const char *model_id, const char *stage,
+int sql_gate_set(struct mt_req *req, const char *model_id, const struct gate_target *t,
 		 const char *const *rules, size_t n, long long now, struct mt_err *err)
 {
-	if (n == 0) {
-		const char *v[2] = { model_id, stage };
+	const char *key = t->alias ? t->alias : t->stage;
 
-		return db_exec(req, "gate_delete", 2, v, err) ? 0 : -1;
+	if (n == 0) {
+		const char *v[2] = { model_id, key };
+
+		return db_exec(req, t->alias ? "alias_gate_delete" : "gate_delete", 2, v, err) ? 0
+											      : -1;
 	}
 	{
-		const char *v[4] = { model_id, stage, db_array_text(req->arena, rules, n),
+		const char *v[4] = { model_id, key, db_array_text(req->arena, rules, n),
 				     i64s(req, now) };
 
-		return db_exec(req, "gate_upsert", 4, v, err) ? 0 : -1;
+		return db_exec(req, t->alias ? "alias_gate_upsert" : "gate_upsert", 4, v, err) ? 0
+											      : -1;
 	}
 }
 
-int sql_gate_get(struct mt_req *req, const char *model_id, const char *stage, json_t **out,
-		 struct mt_err *err)
+int sql_gate_get(struct mt_req *req, const char *model_id, const struct gate_target *t,
+		 json_t **out, struct mt_err *err)
 {
-	const char *v[2] = { model_id, stage };
-	PGresult *res = db_exec(req, "gate_get", 2, v, err);
+	const char *v[2] = { model_id, t->alias ? t->alias : t->stage };
+	PGresult *res = db_exec(req, t->alias ? "alias_gate_get" : "gate_get", 2, v, err);
 
 	*out = NULL;
 	if (!res)
@@ -91,11 +110,13 @@ int sql_gate_list(struct mt_req *req, const char *model_id, json_t *list, struct
 	if (!res)
 		return -1;
 	for (int i = 0; i < PQntuples(res); i++)
-		json_array_append_new(list, json_pack("{s:s, s:o, s:I}", "stage", PQgetvalue(res, i, 0),
-						      "rules",
-						      json_loads(PQgetvalue(res, i, 1), 0, NULL),
-						      "updated_timestamp",
-						      (json_int_t)atoll(PQgetvalue(res, i, 2))));
+		json_array_append_new(list,
+				      json_pack("{s:s, s:o, s:I}",
+						*PQgetvalue(res, i, 0) == 's' ? "stage" : "alias",
+						PQgetvalue(res, i, 1), "rules",
+						json_loads(PQgetvalue(res, i, 2), 0, NULL),
+						"updated_timestamp",
+						(json_int_t)atoll(PQgetvalue(res, i, 3))));
 	return 0;
 }
 
@@ -228,30 +249,47 @@ int sql_bundle_artifact(struct mt_req *req, const char *path, const char **sha,
 	return 0;
 }
 
-int sql_audit_list(struct mt_req *req, const char *model_id, const char *name,
-		   const char *version, json_t *list, struct mt_err *err)
+/* A text column as a JSON string, or null. */
+static json_t *str_or_null(PGresult *res, int i, int col)
 {
-	const char *v[2] = { model_id ? model_id : name, version };
-	PGresult *res = db_exec(req, model_id ? "audit_by_model" : "audit_by_name", 2, v, err);
+	return PQgetisnull(res, i, col) ? json_null() : json_string(PQgetvalue(res, i, col));
+}
+
+/* A jsonb column as JSON, or null. */
+static json_t *json_or_null(PGresult *res, int i, int col)
+{
+	json_t *j = PQgetisnull(res, i, col) ? NULL : json_loads(PQgetvalue(res, i, col), 0, NULL);
+
+	return j ? j : json_null();
+}
+
+static json_t *audit_row(PGresult *res, int i)
+{
+	static const char *const names[] = {
+		"id", NULL, "name", "kind", "version", "from_stage", "to_stage", "alias",
+		"from_version", "outcome", "actor", "reason",
+	};
+	json_t *e = json_object();
+
+	for (int c = 0; c < (int)(sizeof(names) / sizeof(names[0])); c++)
+		if (names[c])
+			json_object_set_new(e, names[c], str_or_null(res, i, c));
+	json_object_set_new(e, "timestamp", json_integer((json_int_t)atoll(PQgetvalue(res, i, 1))));
+	json_object_set_new(e, "report", json_or_null(res, i, 12));
+	json_object_set_new(e, "rules_before", json_or_null(res, i, 13));
+	json_object_set_new(e, "rules_after", json_or_null(res, i, 14));
+	return e;
+}
+
+int sql_audit_list(struct mt_req *req, const char *model_id, const char *name,
+		   const char *version, const char *kind, json_t *list, struct mt_err *err)
+{
+	const char *v[3] = { model_id ? model_id : name, version, kind };
+	PGresult *res = db_exec(req, model_id ? "audit_by_model" : "audit_by_name", 3, v, err);
 
 	if (!res)
 		return -1;
-	for (int i = 0; i < PQntuples(res); i++) {
-		json_t *e = json_pack("{s:s, s:I, s:s, s:s, s:s, s:s, s:s, s:s}", "id",
-				      PQgetvalue(res, i, 0), "timestamp",
-				      (json_int_t)atoll(PQgetvalue(res, i, 1)), "name",
-				      PQgetvalue(res, i, 2), "version", PQgetvalue(res, i, 3),
-				      "from_stage", PQgetvalue(res, i, 4), "to_stage",
-				      PQgetvalue(res, i, 5), "actor", PQgetvalue(res, i, 6),
-				      "outcome", PQgetvalue(res, i, 7));
-
-		json_object_set_new(e, "report", PQgetisnull(res, i, 8)
-							 ? json_null()
-							 : json_loads(PQgetvalue(res, i, 8), 0, NULL));
-		json_object_set_new(e, "reason", PQgetisnull(res, i, 9)
-							 ? json_null()
-							 : json_string(PQgetvalue(res, i, 9)));
-		json_array_append_new(list, e);
-	}
+	for (int i = 0; i < PQntuples(res); i++)
+		json_array_append_new(list, audit_row(res, i));
 	return 0;
 }

@@ -101,7 +101,8 @@ static const struct db_stmt stmts[] = {
 	  "description = NULL, user_id = NULL, source = 'REDACTED-SOURCE-PATH', "
 	  "storage_location = NULL, run_id = 'REDACTED-RUN-ID', run_link = 'REDACTED-RUN-LINK', "
 	  "status_message = NULL WHERE model_id = $1 AND version = $2 AND " VISIBLE },
-	{ "reg_ver_aliases_drop", "DELETE FROM model_aliases WHERE model_id = $1 AND version = $2" },
+	{ "reg_ver_aliases_drop",
+	  "DELETE FROM model_aliases WHERE model_id = $1 AND version = $2 RETURNING alias" },
 	{ "reg_ver_archive_others",
 	  "UPDATE model_versions SET current_stage = 'Archived', last_updated_time = $3 "
 	  "WHERE model_id = $1 AND version <> $2 AND current_stage = $4" },
@@ -113,7 +114,9 @@ static const struct db_stmt stmts[] = {
 	  "WHERE model_id = $1 AND version = $2 AND " VISIBLE },
 	{ "reg_audit",
 	  "INSERT INTO stage_transitions (at, model_id, model_name, version, from_stage, to_stage, "
-	  "actor, outcome, report, reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10)" },
+	  "actor, outcome, report, reason, kind, alias, from_version, rules_before, rules_after) "
+	  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12, $13, $14::jsonb, "
+	  "$15::jsonb)" },
 };
 
 const struct db_stmt_table sql_registry_table = { stmts, sizeof(stmts) / sizeof(stmts[0]) };
@@ -538,15 +541,17 @@ int sql_reg_version_update(struct mt_req *req, const char *id, const char *versi
 }
 
 int sql_reg_version_delete(struct mt_req *req, const char *id, const char *version,
-			   long long now, struct mt_err *err)
+			   long long now, json_t *dropped, struct mt_err *err)
 {
 	const char *v[3] = { id, version, i64s(req, now) };
-	PGresult *b;
+	PGresult *b, *r;
 
 	if (bundles_lock(req, "reg_ver_bundle", 2, v, &b, err) ||
 	    !db_exec(req, "reg_ver_redact", 3, v, err) ||
-	    !db_exec(req, "reg_ver_aliases_drop", 2, v, err) || bundles_release(req, b, err))
+	    !(r = db_exec(req, "reg_ver_aliases_drop", 2, v, err)) || bundles_release(req, b, err))
 		return -1;
+	for (int i = 0; dropped && i < PQntuples(r); i++)
+		json_array_append_new(dropped, json_string(PQgetvalue(r, i, 0)));
 	return touch_model(req, id, now, err);
 }
 
@@ -655,9 +660,10 @@ int sql_reg_version_search(struct mt_req *req, const struct mt_filter *f,
 int sql_reg_audit(struct mt_req *req, const struct reg_transition *t, long long now,
 		  struct mt_err *err)
 {
-	const char *v[10] = { i64s(req, now), t->model_id, t->model_name, t->version,
+	const char *v[15] = { i64s(req, now), t->model_id, t->model_name, t->version,
 			      t->from_stage, t->to_stage, t->actor, t->outcome, t->report,
-			      t->reason };
+			      t->reason, t->kind ? t->kind : "stage", t->alias, t->from_version,
+			      t->rules_before, t->rules_after };
 
-	return db_exec(req, "reg_audit", 10, v, err) ? 0 : -1;
+	return db_exec(req, "reg_audit", 15, v, err) ? 0 : -1;
 }

@@ -96,9 +96,10 @@ int sql_reg_version_get(struct mt_req *req, const char *id, const char *name,
 /* description NULL stores "". */
 int sql_reg_version_update(struct mt_req *req, const char *id, const char *version,
 			   const char *description, long long now, struct mt_err *err);
-/* Soft delete: redact the row, drop its aliases, touch the model. */
+/* Soft delete: redact the row, drop its aliases (their names appended to
+ * dropped, a JSON array, when it is not NULL), touch the model. */
 int sql_reg_version_delete(struct mt_req *req, const char *id, const char *version,
-			   long long now, struct mt_err *err);
+			   long long now, json_t *dropped, struct mt_err *err);
 /* Move a version to stage (canonical); with archive, every other version
  * in that stage becomes Archived.  Touches the model.  The caller holds
  * the model row lock. */
@@ -119,11 +120,17 @@ int sql_reg_version_search(struct mt_req *req, const struct mt_filter *f,
 
 /* ---- audit ---- */
 
+/* One row of the audit trail (migrations/0006 lists what each kind
+ * fills); NULL members are SQL NULL. */
 struct reg_transition {
+	const char *kind;    /* "stage" (NULL means it too), "alias" or "gate" */
 	const char *model_id, *model_name, *version, *from_stage, *to_stage, *actor;
-	const char *outcome; /* "allowed", "refused" or "forced" */
+	const char *alias, *from_version;
+	const char *outcome; /* "allowed", "refused" or "forced"; for gates "created",
+			      * "replaced" or "removed" */
 	const char *report;  /* JSON text or NULL */
 	const char *reason;  /* or NULL */
+	const char *rules_before, *rules_after; /* gate rows: JSON text or NULL */
 };
 
 /* Append one row to stage_transitions (in the caller's transaction). */

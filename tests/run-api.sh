@@ -39,6 +39,9 @@ export MLTRACK_TEST_URL="$BASE"
 export MLTRACK_TEST_ARTIFACTS="$WORK/data/artifacts"
 export MLTRACK_TEST_LOG="$WORK/mltrackd.log"
 export MLTRACK_CLI="$BUILD/mltrack"
+# The database itself, for suites that set up what only an older mltrackd
+# (or a hand edit) could have stored (mtapi.psql).
+export MLTRACK_TEST_PGCONN="$PGCONN" MLTRACK_TEST_PSQL="$PG_BINDIR/psql"
 for suite in api cli; do
 	echo "== tests/$suite/test_*.py"
 	if ! python3 -m unittest discover -s "$ROOT/tests/$suite" -p 'test_*.py'; then

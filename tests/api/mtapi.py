@@ -143,6 +143,30 @@ def mt_get(endpoint, **query):
     return call("GET", MLTRACK + endpoint, query=query)
 
 
+# ---- the database under the server ----
+
+def psql(sql):
+    """Run SQL against the server's database with psql, as a database made
+    by an older mltrackd (or edited by hand) would hold it; returns the
+    unaligned output.  Skips the test when the harness did not say where the
+    database is (MLTRACK_TEST_PGCONN, MLTRACK_TEST_PSQL)."""
+    import subprocess
+    conn = os.environ.get("MLTRACK_TEST_PGCONN")
+    if not conn:
+        raise unittest.SkipTest("MLTRACK_TEST_PGCONN is not set")
+    p = subprocess.run([os.environ.get("MLTRACK_TEST_PSQL", "psql"), "-X", "-q", "-A", "-t",
+                        "-v", "ON_ERROR_STOP=1", "-d", conn, "-c", sql],
+                       capture_output=True, text=True, timeout=60)
+    if p.returncode != 0:
+        raise ApiError("psql: %s" % p.stderr.strip())
+    return p.stdout.strip()
+
+
+def sql_str(s):
+    """A string literal for SQL."""
+    return "'" + s.replace("'", "''") + "'"
+
+
 # ---- helpers that build fixtures ----
 
 def uniq(prefix="mt"):

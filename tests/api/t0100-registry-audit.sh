@@ -1,8 +1,11 @@
 #!/bin/sh
-# The stage-transition audit trail: every model-versions/transition-stage
-# writes one stage_transitions row in its transaction (12 concurrent
-# promotions: 12 rows, one version left in Production); PostgreSQL refuses
-# UPDATE, DELETE and TRUNCATE on the table; the rows outlive the model.
+# The registry's audit trail: every model-versions/transition-stage writes
+# one stage_transitions row in its transaction (12 concurrent promotions: 12
+# rows, one version left in Production); alias moves (allowed and refused)
+# and gate changes (created, replaced, removed) write theirs in the same
+# table; PostgreSQL refuses UPDATE, DELETE and TRUNCATE on every kind of
+# row, and a row that does not fit its kind; the rows outlive the model,
+# whose deletion records the removal of its gates.
 set -eu
 . "$ROOT/tests/lib.sh"
 
@@ -67,9 +70,40 @@ api POST "$M/model-versions/transition-stage" "{\"name\": \"$name\", \"version\"
 n=$(q "SELECT count(*) FROM stage_transitions WHERE model_id = $id")
 [ "$n" = 12 ] || fail "a refused transition wrote an audit row"
 
-# Append-only: PostgreSQL refuses UPDATE, DELETE and TRUNCATE.
+# Alias moves and gate changes: rows of their own kinds in the same trail.
+X="/api/2.0/mltrack"
+api POST "$X/gates/set" "{\"name\": \"$name\", \"stage\": \"Production\", \"rules\": [\"bundle.verified\"]}"
+[ "$HTTP_STATUS" = 200 ] || fail "gate set: $HTTP_STATUS $BODY"
+api POST "$X/gates/set" "{\"name\": \"$name\", \"stage\": \"Production\", \"rules\": [\"git.dirty == false\"]}"
+[ "$HTTP_STATUS" = 200 ] || fail "gate replace: $HTTP_STATUS $BODY"
+api POST "$X/gates/set" "{\"name\": \"$name\", \"alias\": \"live\", \"rules\": [\"bundle.verified\"]}"
+[ "$HTTP_STATUS" = 200 ] || fail "alias gate set: $HTTP_STATUS $BODY"
+api POST "$M/registered-models/alias" "{\"name\": \"$name\", \"alias\": \"live\", \"version\": \"1\"}"
+[ "$HTTP_STATUS" = 412 ] || fail "a gated alias move without a bundle: $HTTP_STATUS $BODY"
+api POST "$M/registered-models/alias" "{\"name\": \"$name\", \"alias\": \"other\", \"version\": \"1\"}"
+[ "$HTTP_STATUS" = 200 ] || fail "alias set: $HTTP_STATUS $BODY"
+kinds=$(q "SELECT string_agg(kind || ':' || outcome, ' ' ORDER BY id) FROM stage_transitions
+           WHERE model_id = $id AND kind <> 'stage'")
+[ "$kinds" = "gate:created gate:replaced gate:created alias:refused alias:allowed" ] ||
+	fail "alias and gate rows: $kinds"
+n=$(q "SELECT count(*) FROM stage_transitions WHERE model_id = $id AND kind = 'gate'
+       AND outcome = 'replaced' AND rules_before = '[\"bundle.verified\"]'::jsonb
+       AND rules_after = '[\"git.dirty == false\"]'::jsonb AND to_stage = 'Production'")
+[ "$n" = 1 ] || fail "the replaced gate's row lacks its rules"
+# A row that does not fit its kind is refused by the table's CHECK.
+if out=$(q "INSERT INTO stage_transitions (at, model_id, model_name, version, actor, outcome, kind)
+            VALUES (1, $id, '$name', 1, 'x', 'created', 'gate')" 2>&1); then
+	fail "a malformed gate row was accepted"
+fi
+case "$out" in *stage_transitions_kind_check*) ;; *) fail "malformed row: $out" ;; esac
+
+# Append-only: PostgreSQL refuses UPDATE, DELETE and TRUNCATE, on every kind.
 for sql in "UPDATE stage_transitions SET actor = 'x'" "DELETE FROM stage_transitions" \
-	"TRUNCATE stage_transitions"; do
+	"TRUNCATE stage_transitions" \
+	"UPDATE stage_transitions SET rules_before = NULL WHERE kind = 'gate'" \
+	"UPDATE stage_transitions SET outcome = 'allowed' WHERE kind = 'alias'" \
+	"DELETE FROM stage_transitions WHERE kind = 'gate'" \
+	"DELETE FROM stage_transitions WHERE kind = 'alias' AND outcome = 'refused'"; do
 	if out=$(q "$sql" 2>&1); then
 		fail "'$sql' was allowed"
 	fi
@@ -79,17 +113,26 @@ for sql in "UPDATE stage_transitions SET actor = 'x'" "DELETE FROM stage_transit
 	esac
 done
 n=$(q "SELECT count(*) FROM stage_transitions WHERE model_id = $id")
-[ "$n" = 12 ] || fail "audit rows changed"
+[ "$n" = 17 ] || fail "audit rows changed ($n, expected 12 + 5)"
 
 # The trail outlives the model (no foreign key).
+last_id=$(q "SELECT max(id) FROM stage_transitions WHERE model_id = $id")
 api DELETE "$M/registered-models/delete" "{\"name\": \"$name\"}"
 [ "$HTTP_STATUS" = 200 ] || fail "delete model: $HTTP_STATUS $BODY"
 n=$(q "SELECT count(*) FROM model_versions WHERE model_id = $id")
 [ "$n" = 0 ] || fail "versions survived the model"
-n=$(q "SELECT count(*) FROM stage_transitions WHERE model_id = $id")
-[ "$n" = 12 ] || fail "audit rows did not survive the model's deletion"
+n=$(q "SELECT count(*) FROM stage_transitions WHERE model_id = $id AND id <= $last_id")
+[ "$n" = 17 ] || fail "audit rows did not survive the model's deletion"
+# The gates that went with the model are recorded as removed.
+gone=$(q "SELECT string_agg(coalesce(to_stage, '@' || alias), ' ' ORDER BY id) FROM stage_transitions
+          WHERE model_id = $id AND kind = 'gate' AND outcome = 'removed'
+          AND reason = 'the model was deleted'")
+[ "$gone" = "Production @live" ] || fail "gate removals at model deletion: '$gone'"
+n=$(q "SELECT count(*) FROM alias_gate_policies WHERE model_id = $id")
+[ "$n" = 0 ] || fail "alias gates survived the model"
 
 kill -TERM "$pid"
 wait "$pid" || fail "server exit status"
 trap - EXIT
-echo "registry audit: 12 concurrent promotions, 12 rows, one Production; append-only enforced"
+echo "registry audit: 12 concurrent promotions, 12 rows, one Production; alias and gate rows;" \
+	"append-only enforced"

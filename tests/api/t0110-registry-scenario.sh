@@ -6,9 +6,12 @@
 # the gate passes -> promote -> pull by @production gives the very files
 # that were registered.  Then: a worse third version fails against the
 # champion, the same files from the same run give the same bundle digest,
-# a flipped byte in the stored bundle is caught by pull (the output
-# directory untouched), and the audit trail holds every attempt and cannot
-# be altered.
+# a gate on the alias @champion refuses the worse version (the alias stays,
+# and pull @champion still gives the old files) and lets a better one move
+# it, every gate change (set, replace, remove) is recorded with the rules
+# before it, a flipped byte in the stored bundle is caught by pull (the
+# output directory untouched), and the audit trail holds every attempt and
+# cannot be altered.
 set -eu
 . "$ROOT/tests/lib.sh"
 db="scenario_$$"
@@ -155,6 +158,60 @@ printf 'x' >>out/model/config.json
 V5=$("$mt" -q model register churn --run "$RUN3" --from out/model)
 [ "$(sha "$V5")" != "$(sha "$V3")" ] || fail "a changed byte kept the digest"
 
+# Gates hold on aliases too: @champion (version 2) may only move to a
+# version at least as good, with a verified bundle.
+"$mt" -q gate set churn --to @champion \
+	--rule 'metrics.val_accuracy >= champion.metrics.val_accuracy' ||
+	fail "gate set @champion failed"
+"$mt" -q gate set churn --to @champion --reason "bundles must verify" \
+	--rule 'metrics.val_accuracy >= champion.metrics.val_accuracy' \
+	--rule 'bundle.verified' || fail "gate replace @champion failed"
+rc=0
+"$mt" gate check churn "$V3" --to @champion --format json >gate-alias.json || rc=$?
+[ "$rc" = 1 ] || fail "gate check of a 0.91 model against @champion exited $rc"
+rc=0
+"$mt" model alias churn champion "$V3" 2>alias-refused.txt || rc=$?
+[ "$rc" = 1 ] || fail "moving @champion to a worse version exited $rc: $(cat alias-refused.txt)"
+grep -q 'val_accuracy' alias-refused.txt || fail "refusal without the report: $(cat alias-refused.txt)"
+rm -rf pulled4
+"$mt" -q model pull churn@champion -o pulled4 || fail "pull @champion after a refusal failed"
+cmp pulled4/weights/w1.bin pulled3/weights/w1.bin ||
+	fail "a refused alias move changed what @champion delivers"
+# MLflow's own alias endpoint is held to the same gate.
+api POST /api/2.0/mlflow/registered-models/alias \
+	"{\"name\": \"churn\", \"alias\": \"champion\", \"version\": \"$V3\"}"
+[ "$HTTP_STATUS" = 412 ] || fail "MLflow's alias endpoint past the gate: $HTTP_STATUS $BODY"
+# A stage name is not an alias.
+rc=0
+"$mt" model alias churn production "$V3" 2>/dev/null || rc=$?
+[ "$rc" = 2 ] || fail "an alias named production was not refused ($rc)"
+api POST /api/2.0/mlflow/registered-models/alias \
+	"{\"name\": \"churn\", \"alias\": \"Production\", \"version\": \"$V3\"}"
+[ "$HTTP_STATUS" = 400 ] || fail "MLflow's alias endpoint took 'Production': $HTTP_STATUS"
+# A better version moves it.
+train 0.96
+V6=$V
+"$mt" -q model alias churn champion "$V6" || fail "moving @champion to a better version failed"
+rm -rf pulled5
+"$mt" -q model pull churn@champion -o pulled5 || fail "pull @champion after the move failed"
+cmp pulled5/weights/w1.bin out/model/weights/w1.bin || fail "@champion does not deliver the new version"
+# Removing the gate is recorded too.
+"$mt" -q gate set churn --to @champion --reason "experiment over" || fail "gate removal failed"
+"$mt" gate history churn --format json >gate-history.json
+python3 - gate-history.json <<'EOF' || fail "gate history: $(cat gate-history.json)"
+import json, sys
+h = json.load(open(sys.argv[1]))
+rows = [(e["to_stage"] or "@" + e["alias"], e["outcome"], e["rules_before"], e["rules_after"])
+        for e in h]
+rel = "metrics.val_accuracy >= champion.metrics.val_accuracy"
+assert rows[0][:2] == ("Production", "created"), rows
+assert rows[1] == ("@champion", "created", None, [rel]), rows
+assert rows[2] == ("@champion", "replaced", [rel], [rel, "bundle.verified"]), rows
+assert rows[3] == ("@champion", "removed", [rel, "bundle.verified"], None), rows
+assert [e["reason"] for e in h[1:]] == [None, "bundles must verify", "experiment over"], h
+assert all(e["actor"] == "anonymous" and e["kind"] == "gate" for e in h), h
+EOF
+
 # A flipped byte in the stored bundle: pull refuses, the directory untouched.
 digest=$(sha 2)
 blob="$dir/data/artifacts/blobs/$(echo "$digest" | cut -c1-2)/$(echo "$digest" | cut -c3-4)/$digest"
@@ -177,21 +234,35 @@ MLTRACK_HTTP_RETRIES=1 "$mt" -q model pull churn/2 -o keep 2>pull-bad.txt || rc=
 [ "$rc" = 1 ] || [ "$rc" = 3 ] || fail "a tampered bundle pulled with exit $rc: $(cat pull-bad.txt)"
 [ "$(ls keep)" = own.txt ] || fail "a failed pull changed the directory: $(ls keep)"
 
-# The audit trail: the refusal and the promotion, and nothing can alter it.
+# The audit trail: the refusal and the promotion, the alias moves and the
+# gate changes in the order they happened, and nothing can alter it.
 "$mt" model history churn --format json >history.json
-python3 - history.json <<'EOF' || fail "history: $(cat history.json)"
+python3 - history.json "$V3" "$V6" <<'EOF' || fail "history: $(cat history.json)"
 import json, sys
 h = json.load(open(sys.argv[1]))
-out = [(t["version"], t["to_stage"], t["outcome"]) for t in h]
+v3, v6 = sys.argv[2], sys.argv[3]
+stages = [t for t in h if t["kind"] == "stage"]
+out = [(t["version"], t["to_stage"], t["outcome"]) for t in stages]
 assert ("1", "Production", "refused") in out, out
 assert ("2", "Production", "allowed") in out, out
-ok = [t for t in h if t["outcome"] == "allowed"][0]
+ok = [t for t in stages if t["outcome"] == "allowed"][0]
 assert ok["reason"] == "better accuracy", ok
 assert ok["report"]["passed"] is True, ok
+moves = [(t["alias"], t["from_version"], t["version"], t["outcome"])
+         for t in h if t["kind"] == "alias"]
+assert moves == [("champion", None, "2", "allowed"), ("champion", "2", v3, "refused"),
+                 ("champion", "2", v3, "refused"), ("champion", "2", v6, "allowed")], moves
+refused = [t for t in h if t["kind"] == "alias" and t["outcome"] == "refused"][0]
+assert refused["report"]["passed"] is False and refused["report"]["stage"] == "@champion"
+kinds = [t["kind"] for t in h]
+assert kinds.index("gate") < kinds.index("stage"), kinds  # the gate came first
+ids = [int(t["id"]) for t in h]
+assert ids == sorted(ids), ids
 EOF
 for stmt in "UPDATE stage_transitions SET outcome = 'allowed'" "DELETE FROM stage_transitions" \
-	"TRUNCATE stage_transitions"; do
+	"TRUNCATE stage_transitions" "DELETE FROM stage_transitions WHERE kind = 'gate'" \
+	"UPDATE stage_transitions SET version = 2 WHERE kind = 'alias'"; do
 	if sql "$stmt" >/dev/null 2>&1; then fail "the audit table accepted: $stmt"; fi
 done
-[ "$(sql "SELECT count(*) FROM stage_transitions")" -ge 2 ] || fail "audit rows went missing"
+[ "$(sql "SELECT count(*) FROM stage_transitions")" -ge 10 ] || fail "audit rows went missing"
 echo "registry scenario: ok"

@@ -3,7 +3,9 @@
 run's artifacts, provenance without a run, pulls (by version, alias, stage;
 into an existing directory; of a version that is not a bundle), every gate
 report format and its exit status, forced promotion with the admin token,
-and the list, show and history tables.  The CI flow as a whole is
+and the list, show and history tables; gates on aliases (a refused move
+leaves NAME@ALIAS where it was for pull), forced and deleted aliases, stage
+names that are not aliases, and `gate history`.  The CI flow as a whole is
 tests/api/t0110-registry-scenario.sh.
 
 Environment: MLTRACK_CLI, MLTRACK_TEST_URL, MLTRACK_TEST_ADMIN_TOKEN.
@@ -91,7 +93,7 @@ class TestUsage(ModelCase):
     def test_help_everywhere(self):
         for args in [["model"], ["gate"]] + [["model", c] for c in (
                 "register", "list", "show", "pull", "promote", "alias", "history")] + \
-                [["gate", c] for c in ("set", "show", "check")]:
+                [["gate", c] for c in ("set", "show", "check", "history")]:
             p = self.mt(*args, "--help")
             self.assertIn(b"usage: mltrack " + " ".join(args).encode(), p.stdout)
 
@@ -111,6 +113,19 @@ class TestUsage(ModelCase):
              b"metrics.a >>= 1"),
             (["gate", "set", "x", "--to", "none", "--rule", "bundle.verified"], b"staging"),
             (["gate", "check", "x", "1", "--to", "production", "--format", "yaml"], b"yaml"),
+            (["gate", "set", "x", "--to", "live", "--rule", "bundle.verified"], b"@ALIAS"),
+            (["gate", "set", "x", "--to", "@Production"], b"is a stage, not an alias"),
+            (["gate", "set", "x", "--to", "@"], b"expected @ALIAS"),
+            (["gate", "check", "x", "1", "--to", "@staging"], b"is a stage, not an alias"),
+            (["gate", "set", "x", "--to", "production", "--rule",
+              "1 <= " + "+".join(["1"] * 120)], b"deeper than 32 levels at column 71"),
+            (["gate", "history", "x", "--format", "table"], b"not text or json"),
+            (["model", "alias", "x", "champion"], b"give VERSION, or --delete"),
+            (["model", "alias", "x", "champion", "1", "--delete"], b"give VERSION, or --delete"),
+            (["model", "alias", "x", "champion", "one"], b"not a version number"),
+            (["model", "alias", "x", "production", "1"], b"is a stage, not an alias"),
+            (["model", "alias", "x", "champion", "1", "--force"], b"--reason"),
+            (["model", "history", "x", "--kind", "promotions"], b"not stage, alias or gate"),
         ]
         for args, msg in cases:
             p = self.mt(*args, check=2)
@@ -263,10 +278,10 @@ class TestGateCli(ModelCase):
             self.assertIn(b"forced", p.stderr)
         self.mt("model", "promote", self.model, "1", "--to", "production",
                 "--reason", "passes")
-        hist = self.mt("model", "history", self.model).stdout.decode()
+        hist = self.mt("model", "history", self.model, "--kind", "stage").stdout.decode()
         lines = hist.splitlines()
         self.assertTrue(lines[0].startswith("TIME"), hist)
-        outcomes = [l.split()[5] for l in lines[1:]]  # the time is two words
+        outcomes = [l.split()[6] for l in lines[1:]]  # the time is two words
         want = ["refused", "forced", "allowed"] if ADMIN else ["refused", "allowed"]
         self.assertEqual(outcomes, want, hist)
         self.assertIn("passes", lines[-1])
@@ -277,6 +292,108 @@ class TestGateCli(ModelCase):
         self.assertIn("gate into Production:", show)
         self.assertRegex(show, r"\n1 +Production ")
         self.assertRegex(show, r"\n2 +Archived ") if ADMIN else None
+
+
+class TestAliasCli(ModelCase):
+    def setUp(self):
+        super().setUp()
+        self.src1 = self.files("m1", {"w.bin": b"one"})
+        self.src2 = self.files("m2", {"w.bin": b"two"})
+        self.src3 = self.files("m3", {"w.bin": b"three"})
+        self.register(self.src1, "--run", self.run_with_metrics(acc=0.95))
+        self.register(self.src2, "--run", self.run_with_metrics(acc=0.5))
+        self.register(self.src3, "--run", self.run_with_metrics(acc=0.97))
+
+    def pulled(self, ref):
+        out = os.path.join(self.tmp, mtapi.uniq("out"))
+        self.mt("-q", "model", "pull", "%s%s" % (self.model, ref), "-o", out)
+        with open(os.path.join(out, "w.bin"), "rb") as f:
+            return f.read()
+
+    def test_a_gate_on_an_alias_holds_for_pull(self):
+        self.mt("-q", "model", "alias", self.model, "champion", "1")
+        p = self.mt("gate", "set", self.model, "--to", "@champion", "--rule",
+                    "metrics.acc >= champion.metrics.acc", "--reason", "no regressions")
+        self.assertIn(b"1 rule guard @champion", p.stderr)
+        show = self.mt("gate", "show", self.model).stdout.decode()
+        self.assertIn("@champion:\n  metrics.acc >= champion.metrics.acc\n", show)
+        p = self.mt("gate", "check", self.model, "2", "--to", "@champion", check=1)
+        self.assertIn(b"FAIL", p.stdout)
+        self.assertIn(b"-> @champion", p.stdout)
+        p = self.mt("model", "alias", self.model, "champion", "2", check=1)
+        self.assertIn(b"was not moved to version 2: the gate failed", p.stderr)
+        self.assertIn(b"metrics.acc is 0.5", p.stderr)
+        self.assertEqual(self.pulled("@champion"), b"one")
+        p = self.mt("model", "alias", self.model, "@champion", "3")
+        self.assertIn(b"@champion is version 3 (gate passed: 1 rule)", p.stderr)
+        self.assertEqual(self.pulled("@champion"), b"three")
+        events = json.loads(self.mt("model", "history", self.model, "--format", "json").stdout)
+        self.assertEqual([(e["kind"], e["outcome"], e["version"]) for e in events],
+                         [("alias", "allowed", "1"), ("gate", "created", None),
+                          ("alias", "refused", "2"), ("alias", "allowed", "3")])
+        table = self.mt("model", "history", self.model).stdout.decode()
+        self.assertRegex(table, r"alias +2 +1 +@champion=2 +refused +anonymous +fail 0/1")
+        self.assertRegex(table, r"gate +- +- +@champion +created +anonymous +rules 0->1 +"
+                                r"no regressions")
+
+    def test_forced_and_deleted_aliases(self):
+        self.mt("-q", "gate", "set", self.model, "--to", "@live", "--rule", "metrics.acc > 0.9")
+        p = self.mt("model", "alias", self.model, "live", "2", "--force", "--reason", "demo",
+                    check=3)
+        self.assertIn(b"admin token", p.stderr)
+        if ADMIN:
+            p = self.mt("model", "alias", self.model, "live", "2", "--force", "--reason",
+                        "demo", MLTRACK_TOKEN=ADMIN)
+            self.assertIn(b"forced past a failing gate", p.stderr)
+            self.assertEqual(self.pulled("@live"), b"two")
+        else:
+            self.mt("-q", "model", "alias", self.model, "live", "1")
+        p = self.mt("model", "alias", self.model, "live", "--delete", "--reason", "retired")
+        self.assertIn(b"removed (it was version", p.stderr)
+        p = self.mt("model", "pull", self.model + "@live", "-o", os.path.join(self.tmp, "x"),
+                    check=3)
+        self.assertIn(b"not found", p.stderr)
+        p = self.mt("model", "alias", self.model, "live", "--delete")
+        self.assertIn(b"was not set", p.stderr)
+        events = json.loads(self.mt("model", "history", self.model, "--kind", "alias",
+                                    "--format", "json").stdout)
+        self.assertEqual(events[-1]["version"], None)
+        self.assertEqual(events[-1]["reason"], "retired")
+
+    def test_at_a_stage_name_is_the_stage(self):
+        self.mt("-q", "model", "promote", self.model, "3", "--to", "production")
+        # An alias an older mltrackd stored as 'production' is kept but
+        # never resolved: NAME@production is the stage.
+        mid = mtapi.psql("SELECT id FROM registered_models WHERE name = %s" %
+                         mtapi.sql_str(self.model))
+        mtapi.psql("INSERT INTO model_aliases (model_id, alias, version) "
+                   "VALUES (%s, 'production', 2)" % mid)
+        self.assertEqual(self.pulled("@production"), b"three")
+        self.assertEqual(self.pulled("@Production"), b"three")
+        show = json.loads(self.mt("model", "show", self.model + "@production", "--format",
+                                  "json").stdout)
+        self.assertEqual(show["model_version"]["version"], "3")
+        p = self.mt("model", "pull", self.model + "@staging", "-o",
+                    os.path.join(self.tmp, "s"), check=3)
+        self.assertIn(b"Staging", p.stderr)
+
+    def test_gate_history_shows_the_rules(self):
+        self.mt("-q", "gate", "set", self.model, "--to", "production", "--rule", "metrics.acc > 0.9")
+        self.mt("-q", "gate", "set", self.model, "--to", "production", "--rule",
+                "metrics.acc > 0.95", "--rule", "bundle.verified", "--reason", "stricter")
+        self.mt("-q", "gate", "set", self.model, "--to", "production")
+        text = self.mt("gate", "history", self.model).stdout.decode()
+        blocks = text.split("\n")
+        self.assertRegex(blocks[0], r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d  Production  created "
+                                    r"by anonymous$")
+        self.assertEqual(blocks[1], "  + metrics.acc > 0.9")
+        self.assertRegex(blocks[2], r"Production  replaced by anonymous: stricter$")
+        self.assertEqual(blocks[3:6], ["  - metrics.acc > 0.9", "  + metrics.acc > 0.95",
+                                       "  + bundle.verified"])
+        self.assertRegex(blocks[6], r"Production  removed by anonymous$")
+        self.assertEqual(blocks[7:9], ["  - metrics.acc > 0.95", "  - bundle.verified"])
+        rows = json.loads(self.mt("gate", "history", self.model, "--format", "json").stdout)
+        self.assertEqual([r["outcome"] for r in rows], ["created", "replaced", "removed"])
 
 
 if __name__ == "__main__":

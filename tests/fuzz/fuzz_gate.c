@@ -2,16 +2,30 @@
  * fuzz_gate: libFuzzer harness for lib/mt_gate (gate rules, their
  * evaluation and the report renderers).
  *
- * The input bytes are used three ways:
+ * Everything runs on a thread with a 100 KiB stack, the size of a server
+ * worker's (CivetWeb as Debian builds it), so a rule that needs more stack
+ * than a worker has crashes the harness as it would crash mltrackd.
+ *
+ * The input is first expanded: "\x01*" followed by a count byte c, a length
+ * byte n and n bytes stands for those n bytes repeated c times (a control
+ * character is never part of a valid rule, so nothing is lost), which lets
+ * a few bytes of corpus or mutation reach the deep and long expressions of
+ * the limits (MT_GATE_MAX_DEPTH, MT_GATE_MAX_NODES, MT_GATE_MAX_RULE_LEN):
+ * "1 <= 1\x01*\x77\x02+1" is the 120-term rule of issue 11.  The expanded
+ * text is used three ways:
  *  - as one rule (a NUL-terminated copy) for mt_gate_parse(), with a full
  *    and a tiny error buffer;
  *  - split at newlines into a policy of up to 150 rules (past the limit of
  *    100) for mt_gate_validate() and mt_gate_evaluate() against a fixed
  *    candidate, with and without a champion, each report rendered in every
  *    format;
- *  - parsed as JSON, when it is: rendered as a (hostile) report in every
- *    format, and used as the candidate and champion subject for a fixed
- *    policy.
+ *  - the same policy as the server stores and reloads it, never validated
+ *    (a database from before the limits, or written by hand): a JSON array
+ *    of strings dumped to text and read back, as sql_gates.c reads
+ *    array_to_json(rules), then evaluated and rendered.
+ * The raw input is also parsed as JSON, when it is: rendered as a
+ * (hostile) report in every format, and used as the candidate and champion
+ * subject for a fixed policy.
  * Beyond "no crash, no leak, no out-of-bounds read" (ASan, UBSan, LSan) the
  * harness checks properties and abort()s when one fails:
  *  - parse errors are one non-empty line of valid UTF-8, also when cut;
@@ -23,6 +37,10 @@
  *  - a rule without champion.* gets the same result with and without a
  *    champion; one with champion.* never fails when there is none;
  *  - "not RULE" swaps pass and fail and keeps errors;
+ *  - the evaluator's own bound never fires: a rule that parses is never
+ *    an error for its depth, which only the parser may refuse;
+ *  - a reloaded policy gives the very report the original strings give,
+ *    and each rule is an error exactly when it does not parse;
  *  - every rendering is valid UTF-8 ending in a newline; text has one line
  *    per rule plus three and no control characters; JUnit holds no control
  *    characters XML 1.0 forbids; every markdown table row has exactly five
@@ -31,6 +49,7 @@
  * Build with clang -fsanitize=fuzzer,address,undefined, or link
  * tests/fuzz/standalone.c to replay the corpus in tests/fuzz/corpus/gate/.
  */
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +63,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 #define MAX_SPLIT 150
+#define MAX_EXPANDED 4096          /* past MT_GATE_MAX_RULE_LEN, to reach it */
+#define WORKER_STACK (100 * 1024)  /* CivetWeb's worker stack in Debian */
 
 static const char CANDIDATE[] =
 	"{\"name\": \"churn\", \"version\": \"3\", \"run_id\": \"0123456789abcdef0123456789abcdef\","
@@ -262,6 +283,8 @@ static json_t *evaluate_checked(const char *const *rules, size_t n, const json_t
 		if (!r && (st != 2 || strncmp(msg, "does not parse: ", 16) != 0 ||
 			   strcmp(msg + 16, err) != 0))
 			fail("unparsable rule not reported as such", msg);
+		if (r && strstr(msg, "deeper than"))
+			fail("the evaluator refused the depth of a rule that parses", rules[i]);
 		if (json_is_true(json_object_get(item, "no_champion")) && (st != 0 || champ))
 			fail("no_champion on a rule that is not a pass without champion", msg);
 		mt_gate_rule_free(r);
@@ -344,6 +367,91 @@ static void policy_pass(char *text)
 	json_decref(champ);
 }
 
+/* The policy as mltrackd stores it and reads it back: a JSON array of
+ * strings (lines that are not UTF-8 cannot be stored and are left out),
+ * dumped and loaded again; never validated. */
+static void stored_pass(char *text)
+{
+	const char *lines[MAX_SPLIT], *back[MAX_SPLIT];
+	json_t *arr = json_array(), *loaded, *cand = load(CANDIDATE), *champ = load(CHAMPION);
+	json_t *direct, *reloaded;
+	json_error_t e;
+	size_t n = 0, nb;
+	char *stored;
+
+	for (char *p = text, *nl; p && n < MAX_SPLIT; p = nl ? nl + 1 : NULL) {
+		json_t *str;
+
+		nl = strchr(p, '\n');
+		if (nl)
+			*nl = '\0';
+		if ((str = json_string(p))) {
+			json_array_append_new(arr, str);
+			lines[n++] = p;
+		}
+	}
+	stored = json_dumps(arr, JSON_COMPACT);
+	if (!stored)
+		fail("dump the stored policy", NULL);
+	loaded = json_loads(stored, 0, &e);
+	if (!json_is_array(loaded) || json_array_size(loaded) != n)
+		fail("the stored policy does not read back", e.text);
+	nb = json_array_size(loaded);
+	for (size_t i = 0; i < nb; i++)
+		back[i] = json_string_value(json_array_get(loaded, i));
+
+	direct = evaluate_checked(lines, n, cand, champ);
+	reloaded = evaluate_checked(back, nb, cand, champ);
+	if (!json_equal(direct, reloaded))
+		fail("a reloaded policy evaluates differently", stored);
+	for (size_t i = 0; i < nb; i++) {
+		struct mt_gate_rule *r = mt_gate_parse(back[i], NULL, 0);
+		int st = status_of(json_array_get(json_object_get(reloaded, "rules"), i));
+
+		if (!r && st != 2)
+			fail("a stored rule that does not parse is not an error", back[i]);
+		mt_gate_rule_free(r);
+	}
+	render_all(reloaded, nb);
+	json_decref(direct);
+	json_decref(reloaded);
+	json_decref(loaded);
+	json_decref(arr);
+	json_decref(cand);
+	json_decref(champ);
+	free(stored);
+}
+
+/* The input with every "\x01*" c n <n bytes> replaced by the n bytes
+ * repeated c times, at most MAX_EXPANDED bytes, NUL-terminated (malloc'd,
+ * *len its length). */
+static char *expand(const uint8_t *data, size_t size, size_t *len)
+{
+	char *out = malloc(MAX_EXPANDED + 1);
+	size_t o = 0;
+
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < size && o < MAX_EXPANDED;) {
+		if (i + 3 < size && data[i] == 0x01 && data[i + 1] == '*') {
+			size_t c = data[i + 2], n = data[i + 3];
+			const uint8_t *rep = data + i + 4;
+
+			if (n > size - i - 4)
+				n = size - i - 4;
+			for (size_t k = 0; k < c && o < MAX_EXPANDED; k++)
+				for (size_t j = 0; j < n && o < MAX_EXPANDED; j++)
+					out[o++] = (char)rep[j];
+			i += 4 + n;
+			continue;
+		}
+		out[o++] = (char)data[i++];
+	}
+	out[o] = '\0';
+	*len = o;
+	return out;
+}
+
 static void json_pass(const uint8_t *data, size_t size)
 {
 	json_error_t e;
@@ -363,17 +471,21 @@ static void json_pass(const uint8_t *data, size_t size)
 	json_decref(j);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+struct input {
+	const uint8_t *data;
+	size_t size;
+};
+
+static void *one_input(void *arg)
 {
-	char *text = malloc(size + 1);
+	const struct input *in = arg;
+	size_t len;
+	char *text = expand(in->data, in->size, &len), *copy;
 	char err[512], tiny[7];
 	struct mt_gate_rule *r;
 
 	if (!text)
-		return 0;
-	if (size)
-		memcpy(text, data, size);
-	text[size] = '\0';
+		return NULL;
 
 	r = mt_gate_parse(text, err, sizeof(err));
 	if (!r) {
@@ -393,8 +505,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	mt_gate_rule_free(r);
 
+	copy = strdup(text);
+	if (!copy)
+		fail("out of memory", NULL);
 	policy_pass(text);
-	json_pass(data, size);
+	stored_pass(copy);
+	json_pass(in->data, in->size);
+	free(copy);
 	free(text);
+	return NULL;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct input in = { data, size };
+	pthread_attr_t a;
+	pthread_t t;
+
+	if (pthread_attr_init(&a) || pthread_attr_setstacksize(&a, WORKER_STACK) ||
+	    pthread_create(&t, &a, one_input, &in) || pthread_join(t, NULL))
+		fail("cannot run on a worker-sized stack", NULL);
+	pthread_attr_destroy(&a);
 	return 0;
 }

@@ -33,8 +33,10 @@ export async function render(main, ctx, name) {
 
   if ((gates.gates || []).length) {
     main.append(section('Gates', h('table', { class: 'grid', 'data-testid': 'gates' },
-      h('thead', {}, h('tr', {}, h('th', { text: 'Into stage' }), h('th', { text: 'Rules' }))),
-      h('tbody', {}, gates.gates.map((g) => h('tr', {}, h('td', {}, h('span', { class: `badge stage-${g.stage}`, text: g.stage })),
+      h('thead', {}, h('tr', {}, h('th', { text: 'Into stage or alias' }), h('th', { text: 'Rules' }))),
+      h('tbody', {}, gates.gates.map((g) => h('tr', {}, h('td', {}, g.stage
+        ? h('span', { class: `badge stage-${g.stage}`, text: g.stage })
+        : h('span', { class: 'badge', text: `@${g.alias}` })),
         h('td', {}, (g.rules || []).map((r) => h('div', { class: 'mono', text: r })))))))));
   }
 
