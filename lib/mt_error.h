@@ -29,6 +29,7 @@
 	X(ENOENDPOINT,    "ENDPOINT_NOT_FOUND",        404, 2)                \
 	X(EMETHOD,        "METHOD_NOT_ALLOWED",        405, 2)                \
 	X(ETOOBIG,        "REQUEST_LIMIT_EXCEEDED",    413, 2)                \
+	X(EHEADERS,       "REQUEST_LIMIT_EXCEEDED",    431, 2)                \
 	X(EUNAUTH,        "UNAUTHENTICATED",           401, 3)                \
 	X(EPERM,          "PERMISSION_DENIED",         403, 3)                \
 	X(ECONFLICT,      "RESOURCE_CONFLICT",         409, 1)                \

@@ -40,6 +40,7 @@
 #include <openssl/evp.h>
 
 #include "api.h"
+#include "guard.h"
 #include "mt_path.h"
 #include "mt_util.h"
 #include "sql_artifacts.h"
@@ -371,6 +372,7 @@ int api_artifacts_get(struct mt_req *req)
 	ranged = parse_range(mg_get_header(req->conn, "Range"), size, &lo, &hi);
 	if (etag_matches(mg_get_header(req->conn, "If-None-Match"), etag)) {
 		mg_response_header_start(req->conn, 304);
+		guard_headers(req->conn);
 		mg_response_header_add(req->conn, "ETag", etag, -1);
 		mg_response_header_send(req->conn);
 		req->status = 304;
@@ -379,6 +381,7 @@ int api_artifacts_get(struct mt_req *req)
 	if (ranged < 0) {
 		snprintf(crange, sizeof(crange), "bytes */%lld", size);
 		mg_response_header_start(req->conn, 416);
+		guard_headers(req->conn);
 		mg_response_header_add(req->conn, "Content-Range", crange, -1);
 		mg_response_header_add(req->conn, "Content-Length", "0", -1);
 		mg_response_header_send(req->conn);
@@ -405,6 +408,7 @@ int api_artifacts_get(struct mt_req *req)
 		snprintf(disp, sizeof(disp), "attachment; filename=\"%s\"", name);
 	}
 	mg_response_header_start(req->conn, status);
+	guard_headers(req->conn);
 	mg_response_header_add(req->conn, "Content-Type", guess_type(base), -1);
 	mg_response_header_add(req->conn, "Content-Length", clen, -1);
 	mg_response_header_add(req->conn, "ETag", etag, -1);

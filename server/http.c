@@ -15,6 +15,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "guard.h"
+#include "mt_http.h"
 #include "mt_json.h"
 #include "mt_limits.h"
 #include "mt_util.h"
@@ -58,10 +60,13 @@ static void send_body(struct mt_req *req, int status, const char *ctype,
 
 	snprintf(clen, sizeof(clen), "%zu", len);
 	if (req->sent_continue) {
+		char sec[512];
+
+		guard_header_lines(req->conn, sec, sizeof(sec));
 		mg_printf(req->conn,
-			  "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %s\r\n%s%s%s"
+			  "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %s\r\n%s%s%s%s"
 			  "\r\n",
-			  status, mg_get_response_code_text(req->conn, status), ctype, clen,
+			  status, mg_get_response_code_text(req->conn, status), ctype, clen, sec,
 			  req->etag && status < 300 ? "ETag: " : "",
 			  req->etag && status < 300 ? req->etag : "",
 			  req->etag && status < 300 ? "\r\n" : "");
@@ -73,6 +78,7 @@ static void send_body(struct mt_req *req, int status, const char *ctype,
 	mg_response_header_start(req->conn, status);
 	mg_response_header_add(req->conn, "Content-Type", ctype, -1);
 	mg_response_header_add(req->conn, "Content-Length", clen, -1);
+	guard_headers(req->conn);
 	if (allow)
 		mg_response_header_add(req->conn, "Allow", allow, -1);
 	if (req->etag && status < 300)
@@ -211,18 +217,6 @@ int req_run_id(struct mt_req *req, const char **out)
 }
 
 /* ---- body and query parsing ---- */
-static int content_type_json(const char *ct)
-{
-	size_t n = strlen("application/json");
-
-	if (!ct)
-		return 0;
-	while (*ct == ' ')
-		ct++;
-	return strncasecmp(ct, "application/json", n) == 0 &&
-	       (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
-}
-
 static int read_body(struct mt_req *req, char **out, size_t *len)
 {
 	long long cl = req->ri->content_length;
@@ -252,7 +246,17 @@ static int read_body(struct mt_req *req, char **out, size_t *len)
 			cap *= 2;
 		}
 		r = mg_read(req->conn, buf + n, cap - n);
-		if (r <= 0)
+		if (r < 0) {
+			/* A chunked body that breaks the chunked format (or a
+			 * read that failed) is refused, never taken for an
+			 * empty one; the connection cannot be reused. */
+			mg_disable_connection_keep_alive(req->conn);
+			if (mg_get_header(req->conn, "Transfer-Encoding"))
+				return mt_err_set(&req->err, MT_EBADREQ,
+						  "Malformed chunked request body");
+			return mt_err_set(&req->err, MT_EBADREQ, "Request body could not be read");
+		}
+		if (r == 0)
 			break;
 		n += (size_t)r;
 	}
@@ -271,9 +275,15 @@ static int parse_json_body(struct mt_req *req)
 	json_error_t jerr;
 	json_t *j;
 	const char *m = req->ri->request_method;
+	int has_body = req->ri->content_length > 0 ||
+		       mg_get_header(req->conn, "Transfer-Encoding") != NULL;
 
-	if ((strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0) &&
-	    !content_type_json(mg_get_header(req->conn, "Content-Type")))
+	/* A JSON body comes with its type, as MLflow requires for POST and
+	 * PUT; PATCH and DELETE too when they carry one.  A browser sends
+	 * other types (forms, text/plain) without asking the server first. */
+	if ((strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0 ||
+	     (has_body && (strcmp(m, "PATCH") == 0 || strcmp(m, "DELETE") == 0))) &&
+	    !mt_http_is_json(mg_get_header(req->conn, "Content-Type")))
 		return mt_err_set(&req->err, MT_EINVAL,
 				  "Bad Request. Content-Type must be one of ['application/json'].");
 	if (read_body(req, &body, &len))
@@ -441,7 +451,7 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
 	struct mt_req req;
 	long long t0 = mt_mono_ns(), ns;
 	char pathbuf[2048];
-	const char *path, *allow = NULL;
+	const char *path, *rawpath, *allow = NULL;
 	int found = 0, rc;
 	char allowbuf[64];
 
@@ -451,16 +461,24 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
 	req.ri = mg_get_request_info(conn);
 	req.w = w;
 	req.arena = &w->arena;
-	path = req.ri->local_uri ? req.ri->local_uri : "/";
+	/* Framing, the decoded path, Host, origin, preflights (guard.c). */
+	rc = guard_request(&req, &path, &rawpath);
+	if (rc < 0) {
+		send_error(&req, NULL);
+		goto done;
+	}
+	if (rc > 0)
+		goto done;
 	if (strncmp(path, "/ajax-api/", 10) == 0) {
 		snprintf(pathbuf, sizeof(pathbuf), "/api/%s", path + 10);
 		path = pathbuf;
 	}
-	/* Prefix routes (artifact paths) are matched on the raw, decoded path:
-	 * CivetWeb's local_uri has dot segments resolved ("a/../b" is "b"), and
-	 * the path checks must see, and refuse, what the client sent. */
-	if (req.ri->local_uri_raw) {
-		const char *rawp = req.ri->local_uri_raw;
+	/* Prefix routes (artifact paths) are matched on the path as sent,
+	 * decoded once (guard.c): the other has dot segments resolved
+	 * ("a/../b" is "b"), and the path checks must see, and refuse, what
+	 * the client sent. */
+	if (rawpath) {
+		const char *rawp = rawpath;
 
 		if (strncmp(rawp, "/ajax-api/", 10) == 0)
 			rawp = mt_arena_printf(req.arena, "/api/%s", rawp + 10);
@@ -474,8 +492,11 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
 		req.route = routes_lookup(req.ri->request_method, path, &found, &req.subpath);
 
 	if (!req.route) {
-		if (strncmp(path, "/api/", 5) != 0 && !found)
-			return web_serve(conn, req.ri, path); /* the dashboard (web.c) */
+		if (strncmp(path, "/api/", 5) != 0 && !found) {
+			rc = web_serve(conn, req.ri, path); /* the dashboard (web.c) */
+			mt_arena_reset(&w->arena);
+			return rc;
+		}
 		if (found) {
 			routes_allow(path, allowbuf, sizeof(allowbuf));
 			allow = allowbuf;
@@ -561,6 +582,7 @@ static int http_error(struct mg_connection *conn, int status, const char *errmsg
 	mg_response_header_start(conn, status);
 	mg_response_header_add(conn, "Content-Type", "application/json", -1);
 	mg_response_header_add(conn, "Content-Length", clen, -1);
+	guard_headers(conn);
 	mg_response_header_send(conn);
 	mg_write(conn, body, strlen(body));
 	free(body);
@@ -608,8 +630,18 @@ int http_start(struct mg_context **out, struct mt_err *err)
 	opts[n++] = "60000";
 	opts[n++] = "enable_directory_listing";
 	opts[n++] = "no";
+	/* What CivetWeb answers by itself (an error page when http_error
+	 * cannot) carries the headers guard_headers() gives the rest. */
 	opts[n++] = "additional_header";
-	opts[n++] = "X-Content-Type-Options: nosniff";
+	opts[n++] = "X-Content-Type-Options: nosniff\r\nX-Frame-Options: DENY";
+	/* No CORS unless guard.c grants it: CivetWeb would answer every
+	 * preflight with "*" and the requested method. */
+	opts[n++] = "access_control_allow_origin";
+	opts[n++] = "";
+	/* guard.c decodes the path: CivetWeb's decoding in place cuts it at
+	 * a %00. */
+	opts[n++] = "decode_url";
+	opts[n++] = "no";
 	opts[n] = NULL;
 
 	memset(&cb, 0, sizeof(cb));

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "guard.h"
 #include "mt_util.h"
 #include "server.h"
 
@@ -40,8 +41,20 @@ static const struct opt {
 	{ "--artifacts-root", "MLTRACK_ARTIFACTS_ROOT", "DIR", "artifact store (default DATA_DIR/artifacts)" },
 	{ "--threads", "MLTRACK_THREADS", "N", "worker threads, one database connection each (default 16)" },
 	{ "--max-artifact-size", "MLTRACK_MAX_ARTIFACT_SIZE", "BYTES", "largest artifact upload (default 10 GiB)" },
+	{ "--allowed-host", "MLTRACK_ALLOWED_HOSTS", "HOST",
+	  "answer to this Host name too (always: localhost, 127.0.0.1, ::1, the listen address, "
+	  "any IP on 0.0.0.0 or ::); '*': no Host check" },
+	{ "--cors-origin", "MLTRACK_CORS_ORIGINS", "ORIGIN",
+	  "let web pages from this origin (scheme://host[:port]) call the API (default: none)" },
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
+
+/* Options that may be given more than once (guard.c takes each value);
+ * their variable is a comma-separated list. */
+static int repeatable(const char *flag)
+{
+	return strcmp(flag, "--allowed-host") == 0 || strcmp(flag, "--cors-origin") == 0;
+}
 
 static void usage(FILE *f)
 {
@@ -57,7 +70,8 @@ static void usage(FILE *f)
 		char lhs[64];
 
 		snprintf(lhs, sizeof(lhs), "%s %s", opts[i].flag, opts[i].arg);
-		fprintf(f, "  %-22s %s [%s]\n", lhs, opts[i].help, opts[i].env);
+		fprintf(f, "  %-22s %s%s [%s]\n", lhs, opts[i].help,
+			repeatable(opts[i].flag) ? " (repeatable)" : "", opts[i].env);
 	}
 	fprintf(f, "  %-22s %s\n", "--dry-run", "gc: report what would be removed, remove nothing");
 	fprintf(f, "  %-22s %s\n  %-22s %s\n", "-h, --help", "show this help",
@@ -118,6 +132,7 @@ int main(int argc, char **argv)
 	static char artroot[PATH_MAX];
 	sigset_t sigs;
 	int sig, embedded, dry_run = 0, gc;
+	int given[NOPTS] = { 0 };
 
 	for (size_t i = 0; i < NOPTS; i++)
 		val[i] = getenv(opts[i].env);
@@ -161,6 +176,34 @@ int main(int argc, char **argv)
 		}
 		if (k == NOPTS)
 			return die_usage("unknown option '%s'", a);
+		if (repeatable(opts[k].flag)) {
+			given[k] = 1;
+			if (guard_config(opts[k].flag, val[k], &err))
+				return die_usage("%s", err.msg);
+		}
+	}
+	/* Repeatable options from the environment when no flag gave any. */
+	for (size_t k = 0; k < NOPTS; k++) {
+		char *list, *item, *save = NULL;
+
+		if (!repeatable(opts[k].flag) || given[k] || !val[k] || !*val[k])
+			continue;
+		list = strdup(val[k]);
+		if (!list)
+			return die_usage("%s", "out of memory");
+		for (item = strtok_r(list, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+			size_t len;
+
+			item += strspn(item, " \t");
+			len = strlen(item);
+			while (len && (item[len - 1] == ' ' || item[len - 1] == '\t'))
+				item[--len] = '\0';
+			if (*item && guard_config(opts[k].flag, item, &err)) {
+				free(list);
+				return die_usage("%s (in the environment)", err.msg);
+			}
+		}
+		free(list);
 	}
 	gc = cmd && strcmp(cmd, "gc") == 0;
 	if (dry_run && !gc)
@@ -202,6 +245,8 @@ int main(int argc, char **argv)
 			return die_usage("invalid thread count '%s'", val[5]);
 		mt_cfg.threads = (int)t;
 	}
+	if (guard_init(mt_cfg.host, &err))
+		return die_usage("%s", err.msg);
 	mt_cfg.web_root = find_web_root();
 	/* From the environment only: a flag would show in ps. */
 	mt_cfg.admin_token = getenv("MLTRACK_ADMIN_TOKEN");

@@ -9,8 +9,9 @@
  * /experiments/<id>, /runs/<id>, /compare, /models, /models/<name>) answer
  * index.html; the browser-side router reads the path.
  *
- * Every answer carries Content-Security-Policy: default-src 'self' and
- * X-Content-Type-Options: nosniff, Cache-Control: no-cache (so the browser
+ * Every answer carries Content-Security-Policy: default-src 'self';
+ * frame-ancestors 'none', the headers of guard_headers() (nosniff,
+ * X-Frame-Options: DENY), Cache-Control: no-cache (so the browser
  * revalidates) and the ETag (If-None-Match gets 304).  A changed file needs a
  * restart of mltrackd to be served.
  *
@@ -27,13 +28,14 @@
 
 #include "mt_json.h"
 #include "mt_util.h"
+#include "guard.h"
 #include "server.h"
 #include "web.h"
 
 #define WEB_MAX_FILES 256
 #define WEB_MAX_FILE_SIZE (8 << 20)
 #define WEB_MAX_DEPTH 4
-#define WEB_CSP "default-src 'self'"
+#define WEB_CSP "default-src 'self'; frame-ancestors 'none'"
 
 struct web_file {
 	char *path;        /* "/app.js": URL path, owned */
@@ -210,7 +212,7 @@ static int send_simple(struct mg_connection *conn, int status, const char *allow
 	mg_response_header_add(conn, "Content-Type", "text/plain; charset=utf-8", -1);
 	mg_response_header_add(conn, "Content-Length", clen, -1);
 	mg_response_header_add(conn, "Content-Security-Policy", WEB_CSP, -1);
-	mg_response_header_add(conn, "X-Content-Type-Options", "nosniff", -1);
+	guard_headers(conn);
 	if (allow)
 		mg_response_header_add(conn, "Allow", allow, -1);
 	mg_response_header_send(conn);
@@ -241,6 +243,7 @@ int web_serve(struct mg_connection *conn, const struct mg_request_info *ri, cons
 		mg_response_header_start(conn, 304);
 		mg_response_header_add(conn, "ETag", f->etag, -1);
 		mg_response_header_add(conn, "Cache-Control", "no-cache", -1);
+		guard_headers(conn);
 		mg_response_header_send(conn);
 		return 304;
 	}
@@ -251,8 +254,8 @@ int web_serve(struct mg_connection *conn, const struct mg_request_info *ri, cons
 	mg_response_header_add(conn, "ETag", f->etag, -1);
 	mg_response_header_add(conn, "Cache-Control", "no-cache", -1);
 	mg_response_header_add(conn, "Content-Security-Policy", WEB_CSP, -1);
-	mg_response_header_add(conn, "X-Content-Type-Options", "nosniff", -1);
 	mg_response_header_add(conn, "Referrer-Policy", "same-origin", -1);
+	guard_headers(conn);
 	mg_response_header_send(conn);
 	if (!head)
 		mg_write(conn, f->data, f->len);

@@ -126,7 +126,7 @@ class TestArtifacts(mtapi.ApiTestCase):
             # a whole, correct HTTP answer that keeps the connection usable.
             for name in ("expect1.bin", "expect2.bin"):
                 path = PROXY + "/" + self.root + "/" + name
-                s.sendall(("PUT %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n"
+                s.sendall(("PUT %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n"
                            "Expect: 100-continue\r\n\r\n" % (path, len(data))).encode())
                 # The interim answer comes before any byte of the body is sent.
                 s.settimeout(5)
@@ -285,7 +285,7 @@ class TestArtifacts(mtapi.ApiTestCase):
         path = self.root + "/short.bin"
         before = blobs() if STORE else set()
         s = socket.create_connection((mtapi._HOST, mtapi._PORT), timeout=10)
-        s.sendall(("PUT %s/%s HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n"
+        s.sendall(("PUT %s/%s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000\r\n\r\n"
                    % (PROXY, path)).encode() + b"only a little")
         s.shutdown(socket.SHUT_WR)
         try:

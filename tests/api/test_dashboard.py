@@ -43,7 +43,8 @@ class TestStatic(mtapi.ApiTestCase):
             r = call("GET", path)
             self.assertEqual(r.status, 200, path)
             self.assertTrue(r.headers["Content-Type"].startswith("text/html"), path)
-            self.assertEqual(r.headers["Content-Security-Policy"], "default-src 'self'")
+            self.assertEqual(r.headers["Content-Security-Policy"],
+                             "default-src 'self'; frame-ancestors 'none'")
             self.assertEqual(r.headers["X-Content-Type-Options"], "nosniff")
             self.assertIn('<script type="module" src="/js/app.js">', r.body)
 

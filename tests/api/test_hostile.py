@@ -1339,7 +1339,7 @@ class TestBodies(HostileCase):
         big = b'{"name": "' + b"x" * (17 * MB) + b'"}'
         for path in ("experiments/create", "runs/log-batch", "runs/search"):
             for chunked in (False, True):
-                head = ("POST %s HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+                head = ("POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                         "Connection: close\r\n" % (API + path)).encode()
                 if chunked:
                     req = head + b"Transfer-Encoding: chunked\r\n\r\n" + \
@@ -1363,7 +1363,7 @@ class TestBodies(HostileCase):
         """A body shorter than its Content-Length, then end of stream: 400."""
         for path in ("runs/log-batch", "experiments/create"):
             st, body = raw_exchange(
-                ("POST %s HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+                ("POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                  "Content-Length: 100\r\nConnection: close\r\n\r\n{\"run_id\": \"a" % (API + path))
                 .encode())
             if st is None or not 400 <= st < 500:
@@ -1455,7 +1455,7 @@ class TestQueryStrings(HostileCase):
                 if err is None:
                     continue
             self.judge("GET %s?%s" % (path, short(qs, 60)), resp, err, REJECT, json_errors=False)
-        st, body = raw_exchange(("GET %srun_id=%s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+        st, body = raw_exchange(("GET %srun_id=%s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
                                  % (API + "runs/get?", "a" * MB)).encode())
         if st is not None and not 400 <= st < 500:
             self.problems.append("GET runs/get with a 1 MB run_id -> %s %s" % (st, short(body)))

@@ -60,8 +60,9 @@ test('static files: CSP, nosniff, ETag revalidation, types, no listings, page pa
   const res = await fetch(`${BASE}/experiments/1`);
   assert.equal(res.status, 200);
   assert.match(res.headers.get('content-type'), /^text\/html/);
-  assert.equal(res.headers.get('content-security-policy'), "default-src 'self'");
+  assert.equal(res.headers.get('content-security-policy'), "default-src 'self'; frame-ancestors 'none'");
   assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
+  assert.equal(res.headers.get('x-frame-options'), 'DENY');
   const html = await res.text();
   assert.match(html, /<script type="module" src="\/js\/app.js">/);
   assert.doesNotMatch(html, /https?:\/\//, 'index.html refers to nothing outside the server');

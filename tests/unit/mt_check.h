@@ -18,4 +18,5 @@ Suite *make_cmdflags_suite(void);
 Suite *make_spool_suite(void);
 Suite *make_bundle_suite(void);
 Suite *make_sample_suite(void);
+Suite *make_http_suite(void);
 #endif
