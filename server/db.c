@@ -13,7 +13,9 @@
  * transaction and its prepared statements stay on one connection, and an
  * upload streaming its body, or a client slow to read its answer, holds
  * none.  Connections are opened on demand up to the pool's size; one found
- * broken (the database restarted) is closed and another opened.  A request
+ * broken is closed, with the idle ones (the database restarted, most
+ * likely), and new ones are opened as requests need them; the request that
+ * found it runs again once when nothing was committed (http.c).  A request
  * that finds all of them busy waits DB_POOL_WAIT_MS at most, then gets 503
  * TEMPORARILY_UNAVAILABLE (with Retry-After).
  *
@@ -37,7 +39,6 @@
 #include <float.h>
 #include <time.h>
 
-#include "mt_util.h"
 #include "server.h"
 
 #define DB_POOL_WAIT_MS 5000   /* longest wait for a free connection */
@@ -187,25 +188,6 @@ void db_pool_stats(int *open, int *idle, int *max)
 	pthread_mutex_unlock(&pool.mu);
 }
 
-/* An idle connection is still usable: nothing arrived on it, or what
- * arrived (a notice, or the server's farewell before it closed) leaves it
- * up.  A backend terminated while idle is caught here rather than by the
- * request's first statement. */
-static int idle_usable(PGconn *c)
-{
-	for (int i = 0; i < 4; i++) {
-		struct pollfd p = { .fd = PQsocket(c), .events = POLLIN };
-
-		if (PQstatus(c) != CONNECTION_OK || p.fd < 0)
-			return 0;
-		if (poll(&p, 1, 0) <= 0)
-			return 1;
-		if (!PQconsumeInput(c))
-			return 0;
-	}
-	return PQstatus(c) == CONNECTION_OK && PQtransactionStatus(c) == PQTRANS_IDLE;
-}
-
 static void slot_freed(int closed)
 {
 	pthread_mutex_lock(&pool.mu);
@@ -233,13 +215,7 @@ static int pool_get(struct mt_worker *w, struct mt_err *err)
 		if (pool.nidle > 0) {
 			c = pool.idle[--pool.nidle];
 			pthread_mutex_unlock(&pool.mu);
-			if (idle_usable(c))
-				break;
-			PQfinish(c); /* broken: its slot opens a new one */
-			c = NULL;
-			pthread_mutex_lock(&pool.mu);
-			pool.open--;
-			continue;
+			break;
 		}
 		if (pool.open < pool.max) {
 			pool.open++;
@@ -266,24 +242,37 @@ static int pool_get(struct mt_worker *w, struct mt_err *err)
 
 void db_close(struct mt_worker *w)
 {
-	if (w->conn) {
-		PQfinish(w->conn);
-		w->conn = NULL;
-		if (pool.on)
-			slot_freed(1);
-	}
+	if (!w->conn)
+		return;
+	PQfinish(w->conn);
+	w->conn = NULL;
+	if (!pool.on)
+		return;
+	/* A broken connection usually means the database restarted: the idle
+	 * ones are as dead, and each would cost a request its one retry. */
+	pthread_mutex_lock(&pool.mu);
+	for (int i = 0; i < pool.nidle; i++)
+		PQfinish(pool.idle[i]);
+	pool.open -= pool.nidle + 1;
+	pool.nidle = 0;
+	pthread_cond_broadcast(&pool.cv);
+	pthread_mutex_unlock(&pool.mu);
 }
 
 void db_release(struct mt_worker *w)
 {
 	PGconn *c = w->conn;
-	int keep;
+	int keep, cancelled = w->cancelled;
 
 	w->cancelled = 0;
 	if (!c || !pool.on)
 		return; /* a one-shot command keeps its own */
 	w->conn = NULL;
-	keep = PQstatus(c) == CONNECTION_OK && PQtransactionStatus(c) == PQTRANS_IDLE;
+	/* After a cancel, the backend may still get the signal when it is
+	 * already running another statement (the cancel protocol's race): the
+	 * connection must not serve another request. */
+	keep = !cancelled && PQstatus(c) == CONNECTION_OK &&
+	       PQtransactionStatus(c) == PQTRANS_IDLE;
 	if (!keep)
 		PQfinish(c);
 	pthread_mutex_lock(&pool.mu);

@@ -10,11 +10,11 @@
  * request for /metrics.  Handlers only do their resource's work.
  *
  * Slow clients: CivetWeb gives a connection a worker for its whole life.
- * Its request_timeout_ms bounds the request head (and each wait for body
- * bytes), keep_alive_timeout_ms an idle kept-alive connection; the body
- * readers here add a total deadline (http_body_late), and a reply to a
- * request whose body was not read closes the connection rather than let
- * CivetWeb read the rest.  The database connection the request borrowed is
+ * Its request_timeout_ms bounds the request head, keep_alive_timeout_ms an
+ * idle kept-alive connection; body reads go through http_body_read, which
+ * adds a deadline (the request timeout plus 1 s per KiB, enforced by
+ * conns.c's watchdog), and a reply to a request whose body was not read
+ * closes the connection rather than let CivetWeb read the rest.  The database connection the request borrowed is
  * given back before the reply is written (db_release), so a client slow to
  * read holds a worker but no connection.  conns.c caps connections per
  * client address.
