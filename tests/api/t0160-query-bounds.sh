@@ -9,6 +9,12 @@
 #      transition waits for the lock: the backend's query is cancelled within
 #      seconds (pg_stat_activity shows no waiter any more), the transition
 #      is not applied when the lock goes, and the server stays healthy.
+#   c. With a pool of one connection (MLTRACK_DATABASE_POOL=1): an upload
+#      whose body is still coming holds no connection (a query is served
+#      meanwhile); with the connection held by the blocked transition,
+#      another query waits for it, boundedly, and gets 503
+#      TEMPORARILY_UNAVAILABLE with Retry-After, /readyz says "busy",
+#      /healthz stays 200; once the holder leaves, queries are served.
 # The settings go through the environment, so that a server without them
 # starts all the same and fails the checks.
 set -eu
@@ -30,6 +36,7 @@ start() { # start NAME [ENV=VALUE...]: a server on a free port; sets PORT_<NAME>
 }
 start A MLTRACK_STATEMENT_TIMEOUT=1000
 start B MLTRACK_STATEMENT_TIMEOUT=120000
+start C MLTRACK_STATEMENT_TIMEOUT=120000 MLTRACK_DATABASE_POOL=1
 
 BASE="http://127.0.0.1:$PORT_A"
 m="bounds-$$-$(date +%s)"
@@ -114,6 +121,89 @@ while waiters() != 0:
 print("b. client closed: backend query cancelled after %.2f s" % (time.time() - t1))
 PY
 
+# ---- c. a pool of one ----
+python3 - "$PORT_C" "$m" <<'PY' || fail "c. pool of one"
+import json, socket, sys, time
+
+port, model = int(sys.argv[1]), sys.argv[2]
+
+
+def raw(data, timeout=30):
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    s.sendall(data)
+    return s
+
+
+def answer(s):
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        chunk = s.recv(65536)
+        if not chunk:
+            raise SystemExit("connection closed without an answer")
+        buf += chunk
+    head, body = buf.split(b"\r\n\r\n", 1)
+    lines = head.decode().split("\r\n")
+    hdrs = dict((k.strip().lower(), v.strip()) for k, v in (l.split(":", 1) for l in lines[1:]))
+    n = int(hdrs.get("content-length", "0"))
+    while len(body) < n:
+        body += s.recv(65536)
+    return int(lines[0].split()[1]), hdrs, body
+
+
+def get(path):
+    s = raw(b"GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % path.encode())
+    try:
+        return answer(s)
+    finally:
+        s.close()
+
+
+# An upload whose body is still coming holds no database connection.
+up = raw(b"PUT /api/2.0/mlflow-artifacts/artifacts/0/pool.bin HTTP/1.1\r\nHost: x\r\n"
+         b"Content-Type: application/octet-stream\r\nContent-Length: 1000\r\n\r\n" + b"x" * 10)
+time.sleep(0.3)
+st, _, body = get("/api/2.0/mlflow/experiments/get?experiment_id=0")
+if st != 200:
+    raise SystemExit("a query during an upload, pool of one: %d %r" % (st, body[:200]))
+up.sendall(b"x" * 990)
+st, _, body = answer(up)
+up.close()
+if st != 200:
+    raise SystemExit("the upload: %d %r" % (st, body[:200]))
+
+# The one connection held by a transition blocked on the row lock.
+b = json.dumps({"name": model, "version": "1", "stage": "Archived"}).encode()
+holder = raw(b"POST /api/2.0/mlflow/model-versions/transition-stage HTTP/1.1\r\nHost: x\r\n"
+             b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(b) + b)
+time.sleep(0.5)
+t0 = time.time()
+st, hdrs, body = get("/api/2.0/mlflow/experiments/get?experiment_id=0")
+took = time.time() - t0
+err = json.loads(body)
+if st != 503 or err.get("error_code") != "TEMPORARILY_UNAVAILABLE":
+    raise SystemExit("a query with the pool's one connection busy: %d %r" % (st, body[:200]))
+if "retry-after" not in hdrs:
+    raise SystemExit("503 without Retry-After: %r" % hdrs)
+if took > 20:
+    raise SystemExit("the wait for a connection took %.1f s" % took)
+st, _, body = get("/readyz")
+if st != 503 or json.loads(body).get("database") != "busy":
+    raise SystemExit("readyz with the pool busy: %d %r" % (st, body))
+st, _, _ = get("/healthz")
+if st != 200:
+    raise SystemExit("healthz with the pool busy: %d" % st)
+holder.close()  # its query is cancelled, the connection comes back (replaced)
+deadline = time.time() + 10
+while True:
+    st, _, body = get("/api/2.0/mlflow/experiments/get?experiment_id=0")
+    if st == 200:
+        break
+    if time.time() > deadline:
+        raise SystemExit("still %d after the holder left: %r" % (st, body[:200]))
+    time.sleep(0.2)
+print("c. pool of one: upload held none; busy pool -> 503 + Retry-After after %.1f s, readyz busy; recovered" % took)
+PY
+
 # Release the lock: the cancelled transition must not go through now.
 psql_q "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'bounds-locker'" >/dev/null
 wait "$locker" 2>/dev/null || true
@@ -137,4 +227,4 @@ trap - EXIT
 if grep -nE '(AddressSanitizer|runtime error|LeakSanitizer)' "$log"; then
 	fail "sanitizer report"
 fi
-echo "query bounds: statement timeout answered 504 and wrote nothing; a client's hang-up cancels its query"
+echo "query bounds: statement timeout answered 504 and wrote nothing; a client's hang-up cancels its query; a busy pool answers 503"
