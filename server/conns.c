@@ -20,7 +20,9 @@
  * the worker holding it (or picking it up from CivetWeb's queue) reads
  * end-of-file at once and closes it.  A connection that was already answered
  * once is never cut: an address over the cap only gets its new connections
- * refused.  Scans are serialised; below the cap they cost nothing.
+ * refused.  Scans are serialised and at most one per 10 ms (one skipped is
+ * run by the watchdog below, within 100 ms); below the cap they cost
+ * nothing.
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -61,10 +63,13 @@
  * only for a request whose query has run long.
  */
 #define WATCH_TICK_MS 100
+#define SCAN_EVERY_MS 10
 #define TCP_STATE_ESTABLISHED 1 /* tcpi_state (the kernel's TCP_ESTABLISHED) */
 
 static struct {
 	pthread_mutex_t scan; /* one scan at a time */
+	long long last_scan_ns;
+	atomic_int scan_pending; /* a scan was skipped: the watchdog runs it */
 	int cap;
 	int port;
 	atomic_int active;    /* connections on workers */
@@ -198,13 +203,28 @@ static void refuse(int fd, const char *addr, int n)
 	shutdown(fd, SHUT_RDWR);
 }
 
-/* Refuse the youngest unserved sockets of every address over the cap. */
+/* Refuse the youngest unserved sockets of every address over the cap.  A
+ * scan looks at every socket, so one every SCAN_EVERY_MS is enough: a
+ * connection that comes sooner (or while another worker scans) leaves the
+ * scan to the watchdog's next tick, which bounds what a flood of new
+ * connections can make the server spend on scans. */
 static void enforce_cap(void)
 {
 	struct sock_seen *v;
+	long long now = mt_mono_ns();
 	int n;
 
-	pthread_mutex_lock(&cs.scan);
+	if (pthread_mutex_trylock(&cs.scan) != 0) {
+		atomic_store(&cs.scan_pending, 1);
+		return;
+	}
+	if (cs.last_scan_ns && now - cs.last_scan_ns < SCAN_EVERY_MS * 1000000LL) {
+		atomic_store(&cs.scan_pending, 1);
+		pthread_mutex_unlock(&cs.scan);
+		return;
+	}
+	cs.last_scan_ns = now;
+	atomic_store(&cs.scan_pending, 0);
 	v = scan_sockets(&n);
 	if (v)
 		qsort(v, (size_t)n, sizeof(*v), seen_cmp);
@@ -285,6 +305,11 @@ static void *watchdog(void *arg)
 
 			if (dl && now > dl)
 				pthread_kill(wd.w[i]->thread, SIGURG);
+		}
+		if (atomic_load(&cs.scan_pending)) {
+			pthread_mutex_unlock(&wd.mu);
+			enforce_cap();
+			pthread_mutex_lock(&wd.mu);
 		}
 		clock_gettime(CLOCK_MONOTONIC, &next);
 		next.tv_nsec += WATCH_TICK_MS * 1000000L;
