@@ -137,6 +137,7 @@ static const struct {
 	{ "54", MT_EINVAL, 0, "Request exceeds a database limit" },
 	{ "22", MT_EINVAL, 0, "Invalid value in request" },
 	{ "08", MT_EUNAVAIL, 0, "Database connection lost" },
+	{ "57014", MT_EDEADLINE, 0, "Query exceeded the statement timeout" },
 	{ "57P", MT_EUNAVAIL, 0, "Database is shutting down" },
 	{ "53", MT_EUNAVAIL, 0, "Database is out of resources" },
 };

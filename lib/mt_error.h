@@ -4,7 +4,12 @@
  * Every failure has a code (a row of MT_ERRORS below).  A row gives the enum
  * name, MLflow's "error_code" string, the HTTP status the server answers with
  * and the exit code the CLI ends with (DESIGN.md §7: 1 check failed, 2 usage,
- * 3 server or network).
+ * 3 server or network).  Codes and statuses follow MLflow's
+ * (databricks.proto, mlflow/exceptions.py): DEADLINE_EXCEEDED is 504 (a
+ * statement timeout), CANCELLED 499 (the client went away), RESOURCE_EXHAUSTED
+ * 429 (too many connections from one address).  ESLOW, a body that did not
+ * arrive in time, answers 408 with BAD_REQUEST (MLflow has no code of its
+ * own for it; mt_code_from_name("BAD_REQUEST") stays EBADREQ).
  *
  * struct mt_err carries a one-line message that is safe to send to a client
  * and a log_detail that goes to stderr only (SQLSTATE, libpq text), in the
@@ -36,7 +41,11 @@
 	X(EGATE,          "GATE_FAILED",               412, 1)                \
 	X(EINTERNAL,      "INTERNAL_ERROR",            500, 3)                \
 	X(ENOTIMPL,       "NOT_IMPLEMENTED",           501, 3)                \
-	X(EUNAVAIL,       "TEMPORARILY_UNAVAILABLE",   503, 3)
+	X(EUNAVAIL,       "TEMPORARILY_UNAVAILABLE",   503, 3)                \
+	X(EDEADLINE,      "DEADLINE_EXCEEDED",         504, 3)                \
+	X(ECANCELLED,     "CANCELLED",                 499, 3)                \
+	X(EEXHAUSTED,     "RESOURCE_EXHAUSTED",        429, 3)                \
+	X(ESLOW,          "BAD_REQUEST",               408, 2)
 
 enum mt_code {
 #define MT_X_ENUM(e, s, h, x) MT_##e,

@@ -211,9 +211,10 @@ static int put_stream(struct mt_req *req, struct upload *t)
 			want = (size_t)(cl - total);
 		if (want == 0)
 			break;
-		r = mg_read(req->conn, buf, want);
+		r = http_body_read(req, buf, want, total);
 		if (r < 0)
-			return mt_err_set(&req->err, MT_EBADREQ, "Upload interrupted");
+			return req->err.code ? -1 /* too slow */
+					     : mt_err_set(&req->err, MT_EBADREQ, "Upload interrupted");
 		if (r == 0)
 			break;
 		total += r;
@@ -231,6 +232,7 @@ static int put_stream(struct mt_req *req, struct upload *t)
 		return mt_err_set(&req->err, MT_EBADREQ,
 				  "Request body is shorter than Content-Length (%lld of %lld bytes)",
 				  total, cl);
+	req->body_done = 1;
 	if (fsync(t->fd)) {
 		mt_err_set(&req->err, MT_EINTERNAL, "Cannot store the artifact");
 		return mt_err_detail(&req->err, "fsync %s: %s", t->path, strerror(errno));
@@ -357,6 +359,7 @@ int api_artifacts_get(struct mt_req *req)
 
 	if (norm(req, req->subpath, 0, rel) || sql_art_get(req, rel, &want, &size, &req->err))
 		return -1;
+	db_release(req->w); /* the download itself needs no database connection */
 	blob = store_blob_path(req->arena, want);
 	fd = mt_arena_alloc(req->arena, sizeof(*fd));
 	*fd = open(blob, O_RDONLY | O_CLOEXEC);

@@ -1,15 +1,49 @@
 /*
- * db.c: the worker's PostgreSQL connection, statement preparation, SQLSTATE
- * mapping and array literals.  No statement text lives here: every resource
- * keeps its SQL in sql_<resource>.c, and this file prepares all of them when
- * a worker connects, so a broken statement fails at start-up.
+ * db.c: the pool of PostgreSQL connections, statement preparation, queries
+ * that a statement timeout and a departed client can stop, SQLSTATE mapping
+ * and array literals.  No statement text lives here: every resource keeps its
+ * SQL in sql_<resource>.c, and this file prepares all of them on every new
+ * connection, so a broken statement fails at start-up.
+ *
+ * The pool decouples CivetWeb's workers (many: an idle or slow client holds
+ * one) from PostgreSQL connections (few: each is a backend process).  A
+ * request borrows a connection at its first database use (db_ensure, called
+ * lazily by db_exec and friends) and gives it back when it ends
+ * (db_release, from the dispatcher, before the reply is written), so a
+ * transaction and its prepared statements stay on one connection, and an
+ * upload streaming its body, or a client slow to read its answer, holds
+ * none.  Connections are opened on demand up to the pool's size; one found
+ * broken is closed, with the idle ones (the database restarted, most
+ * likely), and new ones are opened as requests need them; the request that
+ * found it runs again once when nothing was committed (http.c).  A request
+ * that finds all of them busy waits DB_POOL_WAIT_MS at most, then gets 503
+ * TEMPORARILY_UNAVAILABLE (with Retry-After).
+ *
+ * Queries are sent asynchronously (PQsendQueryPrepared/Params) and waited
+ * for with poll() on the connection's socket.  Once one has run for
+ * DB_WATCH_AFTER_MS, the client's socket is watched too: when the client
+ * hangs up, the query is cancelled (PQcancel) and the request ends with 499
+ * CANCELLED, its transaction rolled back.  Pooled connections carry the
+ * statement timeout (SET statement_timeout): a query that runs longer ends
+ * with SQLSTATE 57014, answered 504 DEADLINE_EXCEEDED.  One-shot commands
+ * (gc) connect without a pool and without the timeout; migrations have
+ * their own connection (migrate.c).
  */
+#include <errno.h>
 #include <math.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <float.h>
+#include <time.h>
 
 #include "server.h"
+
+#define DB_POOL_WAIT_MS 5000   /* longest wait for a free connection */
+#define DB_WATCH_AFTER_MS 100  /* a query this old has its client watched */
+#define DB_POOL_MAX 1000
 
 static const struct db_stmt_table *const tables[] = {
 	&sql_experiments_table,
@@ -19,6 +53,17 @@ static const struct db_stmt_table *const tables[] = {
 	&sql_registry_table,
 	&sql_gates_table,
 };
+
+/* ---- the pool (process lifetime) ---- */
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;  /* a connection came back, or a slot freed */
+	PGconn **idle;      /* a stack of idle connections */
+	int nidle;
+	int open;           /* idle + borrowed + being opened */
+	int max;
+	int on;             /* 0: no pool (one-shot commands) */
+} pool = { .mu = PTHREAD_MUTEX_INITIALIZER };
 
 int db_err_from_result(const PGresult *res, PGconn *conn, struct mt_err *err)
 {
@@ -35,7 +80,11 @@ int db_err_from_result(const PGresult *res, PGconn *conn, struct mt_err *err)
 		return mt_err_detail(err, "SQLSTATE none: %s", text);
 	}
 	code = mt_code_from_sqlstate(state, &msg, &retry);
-	mt_err_set(err, code, "%s", msg);
+	if (code == MT_EDEADLINE)
+		mt_err_set(err, code, "The request's query ran longer than the statement timeout "
+			   "(%d ms)", mt_cfg.statement_timeout_ms);
+	else
+		mt_err_set(err, code, "%s", msg);
 	err->retryable = retry;
 	return mt_err_detail(err, "SQLSTATE %s: %s", state, text);
 }
@@ -60,12 +109,179 @@ static int prepare_all(PGconn *conn, struct mt_err *err)
 	return 0;
 }
 
+/* A new connection, prepared; a pooled one also gets the statement timeout.
+ * Owned by the caller (PQfinish), NULL on failure. */
+static PGconn *connect_new(int pooled, struct mt_err *err)
+{
+	static const char *const keys[] = { "dbname", "fallback_application_name", NULL };
+	const char *vals[] = { mt_cfg.conninfo, "mltrackd", NULL };
+	PGconn *c = PQconnectdbParams(keys, vals, 1);
+
+	if (PQstatus(c) != CONNECTION_OK) {
+		mt_err_set(err, MT_EUNAVAIL, "Database unavailable, please retry");
+		mt_err_detail(err, "connect: %s", PQerrorMessage(c));
+		PQfinish(c);
+		return NULL;
+	}
+	if (pooled && mt_cfg.statement_timeout_ms > 0) {
+		char sql[64];
+		PGresult *r;
+
+		snprintf(sql, sizeof(sql), "SET statement_timeout = %d", mt_cfg.statement_timeout_ms);
+		r = PQexec(c, sql);
+		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+			db_err_from_result(r, c, err);
+			PQclear(r);
+			PQfinish(c);
+			return NULL;
+		}
+		PQclear(r);
+	}
+	if (prepare_all(c, err)) {
+		PQfinish(c);
+		return NULL;
+	}
+	return c;
+}
+
+int db_pool_init(int size, struct mt_err *err)
+{
+	pthread_condattr_t ca;
+
+	if (size < 1 || size > DB_POOL_MAX)
+		return mt_err_set(err, MT_EINVAL, "database pool size must be 1 to %d", DB_POOL_MAX);
+	pool.idle = calloc((size_t)size, sizeof(*pool.idle));
+	if (!pool.idle)
+		return mt_err_set(err, MT_EINTERNAL, "out of memory");
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&pool.cv, &ca);
+	pthread_condattr_destroy(&ca);
+	pool.max = size;
+	pool.nidle = pool.open = 0;
+	pool.on = 1;
+	return 0;
+}
+
+void db_pool_free(void)
+{
+	if (!pool.on)
+		return;
+	pthread_mutex_lock(&pool.mu);
+	for (int i = 0; i < pool.nidle; i++)
+		PQfinish(pool.idle[i]);
+	pool.open -= pool.nidle;
+	pool.nidle = 0;
+	pool.on = 0;
+	pthread_mutex_unlock(&pool.mu);
+	pthread_cond_destroy(&pool.cv);
+	free(pool.idle);
+	pool.idle = NULL;
+}
+
+void db_pool_stats(int *open, int *idle, int *max)
+{
+	pthread_mutex_lock(&pool.mu);
+	*open = pool.open;
+	*idle = pool.nidle;
+	*max = pool.max;
+	pthread_mutex_unlock(&pool.mu);
+}
+
+static void slot_freed(int closed)
+{
+	pthread_mutex_lock(&pool.mu);
+	if (closed)
+		pool.open--;
+	pthread_cond_signal(&pool.cv);
+	pthread_mutex_unlock(&pool.mu);
+}
+
+static int pool_get(struct mt_worker *w, struct mt_err *err)
+{
+	struct timespec dl;
+	PGconn *c = NULL;
+	int rc = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &dl);
+	dl.tv_sec += DB_POOL_WAIT_MS / 1000;
+	dl.tv_nsec += (long)(DB_POOL_WAIT_MS % 1000) * 1000000L;
+	if (dl.tv_nsec >= 1000000000L) {
+		dl.tv_sec++;
+		dl.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&pool.mu);
+	for (;;) {
+		if (pool.nidle > 0) {
+			c = pool.idle[--pool.nidle];
+			pthread_mutex_unlock(&pool.mu);
+			break;
+		}
+		if (pool.open < pool.max) {
+			pool.open++;
+			pthread_mutex_unlock(&pool.mu);
+			c = connect_new(1, err);
+			if (!c) {
+				slot_freed(1);
+				return -1;
+			}
+			break;
+		}
+		rc = pthread_cond_timedwait(&pool.cv, &pool.mu, &dl);
+		if (rc == ETIMEDOUT) {
+			pthread_mutex_unlock(&pool.mu);
+			mt_err_set(err, MT_EUNAVAIL,
+				   "All %d database connections are busy, please retry", pool.max);
+			return mt_err_detail(err, "no pooled connection came free in %d ms",
+					     DB_POOL_WAIT_MS);
+		}
+	}
+	w->conn = c;
+	return 0;
+}
+
 void db_close(struct mt_worker *w)
 {
-	if (w->conn) {
-		PQfinish(w->conn);
-		w->conn = NULL;
-	}
+	if (!w->conn)
+		return;
+	PQfinish(w->conn);
+	w->conn = NULL;
+	if (!pool.on)
+		return;
+	/* A broken connection usually means the database restarted: the idle
+	 * ones are as dead, and each would cost a request its one retry. */
+	pthread_mutex_lock(&pool.mu);
+	for (int i = 0; i < pool.nidle; i++)
+		PQfinish(pool.idle[i]);
+	pool.open -= pool.nidle + 1;
+	pool.nidle = 0;
+	pthread_cond_broadcast(&pool.cv);
+	pthread_mutex_unlock(&pool.mu);
+}
+
+void db_release(struct mt_worker *w)
+{
+	PGconn *c = w->conn;
+	int keep, cancelled = w->cancelled;
+
+	w->cancelled = 0;
+	if (!c || !pool.on)
+		return; /* a one-shot command keeps its own */
+	w->conn = NULL;
+	/* After a cancel, the backend may still get the signal when it is
+	 * already running another statement (the cancel protocol's race): the
+	 * connection must not serve another request. */
+	keep = !cancelled && PQstatus(c) == CONNECTION_OK &&
+	       PQtransactionStatus(c) == PQTRANS_IDLE;
+	if (!keep)
+		PQfinish(c);
+	pthread_mutex_lock(&pool.mu);
+	if (keep)
+		pool.idle[pool.nidle++] = c;
+	else
+		pool.open--;
+	pthread_cond_signal(&pool.cv);
+	pthread_mutex_unlock(&pool.mu);
 }
 
 int db_ensure(struct mt_worker *w, struct mt_err *err)
@@ -74,23 +290,106 @@ int db_ensure(struct mt_worker *w, struct mt_err *err)
 	    PQtransactionStatus(w->conn) == PQTRANS_IDLE)
 		return 0;
 	db_close(w);
-	w->conn = PQconnectdb(mt_cfg.conninfo);
-	if (PQstatus(w->conn) != CONNECTION_OK) {
-		mt_err_set(err, MT_EUNAVAIL, "Database unavailable, please retry");
-		mt_err_detail(err, "connect: %s", PQerrorMessage(w->conn));
-		db_close(w);
-		return -1;
-	}
-	if (prepare_all(w->conn, err)) {
-		db_close(w);
-		return -1;
-	}
-	return 0;
+	if (pool.on)
+		return pool_get(w, err);
+	w->conn = connect_new(0, err);
+	return w->conn ? 0 : -1;
 }
 
+/* ---- queries ---- */
 static void clear_result(void *p)
 {
 	PQclear(p);
+}
+
+/* The connection for a request's next statement, borrowed on first use; a
+ * request whose client has gone runs nothing more. */
+static PGconn *conn_for(struct mt_req *req, struct mt_err *err)
+{
+	if (req->w->cancelled) {
+		mt_err_set(err, MT_ECANCELLED, "Request cancelled: the client closed the connection");
+		return NULL;
+	}
+	if (!req->w->conn && db_ensure(req->w, err))
+		return NULL;
+	return req->w->conn;
+}
+
+static void cancel_query(PGconn *c)
+{
+	char ebuf[256];
+	PGcancel *k = PQgetCancel(c);
+
+	if (!k || !PQcancel(k, ebuf, sizeof(ebuf)))
+		fprintf(stderr, "mltrackd: cannot cancel a query: %s\n", k ? ebuf : "no cancel handle");
+	PQfreeCancel(k);
+}
+
+/* Wait until the query sent on c has its results in, watching the client
+ * once the query is DB_WATCH_AFTER_MS old and cancelling the query when the
+ * client hangs up.  On a socket error, returns and lets PQgetResult report. */
+static void wait_result(struct mt_req *req, PGconn *c)
+{
+	struct pollfd p[2];
+	int n = 1, timeout = DB_WATCH_AFTER_MS;
+
+	p[0].fd = PQsocket(c);
+	p[0].events = POLLIN;
+	while (PQisBusy(c)) {
+		int r = poll(p, (nfds_t)n, timeout);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return;
+		}
+		if (r == 0) {
+			/* A slow query: from now on, wait for it and for the
+			 * client's hang-up together. */
+			timeout = -1;
+			if (req->conn && !req->client_fd_looked) {
+				req->client_fd = conns_client_fd(req->conn);
+				req->client_fd_looked = 1;
+			}
+			if (req->conn && req->client_fd >= 0) {
+				p[1].fd = req->client_fd;
+				p[1].events = POLLRDHUP;
+				p[1].revents = 0;
+				n = 2;
+			}
+			continue;
+		}
+		if (n == 2 && (p[1].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL))) {
+			n = 1;
+			if (!(p[1].revents & POLLNVAL)) {
+				fprintf(stderr, "mltrackd: %s %s: the client closed the connection; "
+					"cancelling its query\n", req->ri->request_method,
+					req->ri->local_uri ? req->ri->local_uri : "");
+				req->w->cancelled = 1;
+				cancel_query(c);
+			}
+		}
+		if ((p[0].revents & (POLLIN | POLLHUP | POLLERR)) && !PQconsumeInput(c))
+			return;
+	}
+}
+
+/* All results of the query: the first failed one, else the last. */
+static PGresult *collect(PGconn *c)
+{
+	PGresult *res, *out = NULL;
+
+	while ((res = PQgetResult(c))) {
+		ExecStatusType st = PQresultStatus(out);
+
+		if (out && st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+			PQclear(res);
+			continue;
+		}
+		PQclear(out);
+		out = res;
+	}
+	return out;
 }
 
 static PGresult *finish(struct mt_req *req, PGresult *res, struct mt_err *err)
@@ -102,27 +401,53 @@ static PGresult *finish(struct mt_req *req, PGresult *res, struct mt_err *err)
 		return res;
 	}
 	db_err_from_result(res, req->w->conn, err);
+	if (req->w->cancelled)
+		mt_err_set(err, MT_ECANCELLED, "Request cancelled: the client closed the connection");
 	PQclear(res);
+	return NULL;
+}
+
+static PGresult *send_failed(struct mt_req *req, PGconn *c, struct mt_err *err)
+{
+	db_err_from_result(NULL, c, err);
+	(void)req;
 	return NULL;
 }
 
 PGresult *db_exec(struct mt_req *req, const char *stmt, int n,
 		  const char *const *values, struct mt_err *err)
 {
-	return finish(req, PQexecPrepared(req->w->conn, stmt, n, values, NULL, NULL, 0), err);
+	PGconn *c = conn_for(req, err);
+
+	if (!c)
+		return NULL;
+	if (!PQsendQueryPrepared(c, stmt, n, values, NULL, NULL, 0))
+		return send_failed(req, c, err);
+	wait_result(req, c);
+	return finish(req, collect(c), err);
 }
 
 PGresult *db_exec_sql(struct mt_req *req, const char *sql, int n,
 		      const char *const *values, struct mt_err *err)
 {
-	return finish(req, PQexecParams(req->w->conn, sql, n, NULL, values, NULL, NULL, 0), err);
+	PGconn *c = conn_for(req, err);
+
+	if (!c)
+		return NULL;
+	if (!PQsendQueryParams(c, sql, n, NULL, values, NULL, NULL, 0))
+		return send_failed(req, c, err);
+	wait_result(req, c);
+	return finish(req, collect(c), err);
 }
 
 int db_command(struct mt_worker *w, const char *sql, struct mt_err *err)
 {
-	PGresult *res = PQexec(w->conn, sql);
+	PGresult *res;
 	int rc = 0;
 
+	if (!w->conn && db_ensure(w, err))
+		return -1;
+	res = PQexec(w->conn, sql);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
 		rc = db_err_from_result(res, w->conn, err);
 	PQclear(res);
@@ -132,10 +457,13 @@ int db_command(struct mt_worker *w, const char *sql, struct mt_err *err)
 int db_copy_in(struct mt_req *req, const char *copy_sql, const char *data, size_t len,
 	       struct mt_err *err)
 {
-	PGconn *c = req->w->conn;
-	PGresult *r = PQexec(c, copy_sql);
+	PGconn *c = conn_for(req, err);
+	PGresult *r;
 	int rc = 0;
 
+	if (!c)
+		return -1;
+	r = PQexec(c, copy_sql);
 	if (PQresultStatus(r) != PGRES_COPY_IN) {
 		db_err_from_result(r, c, err);
 		PQclear(r);

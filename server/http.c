@@ -8,6 +8,16 @@
  * same after they have read their body), renders errors in MLflow's shape,
  * replies only after COMMIT, writes the access-log line and counts the
  * request for /metrics.  Handlers only do their resource's work.
+ *
+ * Slow clients: CivetWeb gives a connection a worker for its whole life.
+ * Its request_timeout_ms bounds the request head, keep_alive_timeout_ms an
+ * idle kept-alive connection; body reads go through http_body_read, which
+ * adds a deadline (the request timeout plus 1 s per KiB, enforced by
+ * conns.c's watchdog), and a reply to a request whose body was not read
+ * closes the connection rather than let CivetWeb read the rest.  The database connection the request borrowed is
+ * given back before the reply is written (db_release), so a client slow to
+ * read holds a worker but no connection.  conns.c caps connections per
+ * client address.
  */
 #include <assert.h>
 #include <stdio.h>
@@ -53,23 +63,35 @@ static void count_request(const struct mt_route *route, int status, long long ns
 	atomic_fetch_add_explicit(&hist_count, 1, memory_order_relaxed);
 }
 
+/* The request has a body not read to its end: after the reply the
+ * connection must close, or CivetWeb would read (and wait for) the rest. */
+static int body_pending(struct mt_req *req)
+{
+	if (req->body_done)
+		return 0;
+	return req->ri->content_length > 0 || mg_get_header(req->conn, "Transfer-Encoding");
+}
+
 static void send_body(struct mt_req *req, int status, const char *ctype,
 		      const char *body, size_t len, const char *allow)
 {
 	char clen[32];
 
 	snprintf(clen, sizeof(clen), "%zu", len);
+	if (body_pending(req))
+		mg_disable_connection_keep_alive(req->conn);
 	if (req->sent_continue) {
 		char sec[512];
 
 		guard_header_lines(req->conn, sec, sizeof(sec));
 		mg_printf(req->conn,
-			  "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %s\r\n%s%s%s%s"
+			  "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %s\r\n%s%s%s%s%s"
 			  "\r\n",
 			  status, mg_get_response_code_text(req->conn, status), ctype, clen, sec,
 			  req->etag && status < 300 ? "ETag: " : "",
 			  req->etag && status < 300 ? req->etag : "",
-			  req->etag && status < 300 ? "\r\n" : "");
+			  req->etag && status < 300 ? "\r\n" : "",
+			  status == 503 ? "Retry-After: 1\r\n" : "");
 		if (len)
 			mg_write(req->conn, body, len);
 		req->status = status;
@@ -81,6 +103,8 @@ static void send_body(struct mt_req *req, int status, const char *ctype,
 	guard_headers(req->conn);
 	if (allow)
 		mg_response_header_add(req->conn, "Allow", allow, -1);
+	if (status == 503) /* MLflow's clients honour it */
+		mg_response_header_add(req->conn, "Retry-After", "1", -1);
 	if (req->etag && status < 300)
 		mg_response_header_add(req->conn, "ETag", req->etag, -1);
 	mg_response_header_send(req->conn);
@@ -168,6 +192,19 @@ void http_metrics_render(struct mt_req *req)
 	fprintf(f, "mltrack_http_request_duration_seconds_sum %.6f\n",
 		(double)atomic_load(&hist_sum_ns) / 1e9);
 	fprintf(f, "mltrack_http_request_duration_seconds_count %llu\n", atomic_load(&hist_count));
+	conns_metrics(f);
+	{
+		int open, idle, max;
+
+		db_pool_stats(&open, &idle, &max);
+		fprintf(f, "# HELP mltrack_db_pool_connections PostgreSQL connections of the pool, "
+			"by state.\n# TYPE mltrack_db_pool_connections gauge\n"
+			"mltrack_db_pool_connections{state=\"busy\"} %d\n"
+			"mltrack_db_pool_connections{state=\"idle\"} %d\n"
+			"# HELP mltrack_db_pool_size The pool's size (--database-pool).\n"
+			"# TYPE mltrack_db_pool_size gauge\nmltrack_db_pool_size %d\n",
+			open - idle, idle, max);
+	}
 	fclose(f);
 	send_body(req, 200, "text/plain; version=0.0.4", buf, len, NULL);
 	free(buf);
@@ -217,6 +254,34 @@ int req_run_id(struct mt_req *req, const char **out)
 }
 
 /* ---- body and query parsing ---- */
+static long long body_allowed_ns(long long received)
+{
+	return (long long)mt_cfg.request_timeout_ms * 1000000LL + received * (1000000000LL / 1024);
+}
+
+static int body_late(struct mt_req *req, long long received)
+{
+	long long took = mt_mono_ns() - req->start_ns;
+
+	if (took <= body_allowed_ns(received))
+		return 0;
+	mg_disable_connection_keep_alive(req->conn);
+	return mt_err_set(&req->err, MT_ESLOW,
+			  "Request body not received in time: %lld bytes in %.1f s (a body may take "
+			  "%d ms plus 1 s per KiB)", received, (double)took / 1e9,
+			  mt_cfg.request_timeout_ms);
+}
+
+int http_body_read(struct mt_req *req, void *buf, size_t len, long long received)
+{
+	int r = conns_read(req->w, req->conn, buf, len,
+			   req->start_ns + body_allowed_ns(received));
+
+	if (body_late(req, received + (r > 0 ? r : 0)))
+		return -1;
+	return r;
+}
+
 static int read_body(struct mt_req *req, char **out, size_t *len)
 {
 	long long cl = req->ri->content_length;
@@ -245,7 +310,9 @@ static int read_body(struct mt_req *req, char **out, size_t *len)
 			buf = nb;
 			cap *= 2;
 		}
-		r = mg_read(req->conn, buf + n, cap - n);
+		r = http_body_read(req, buf + n, cap - n, (long long)n);
+		if (r < 0 && req->err.code)
+			return -1; /* too slow */
 		if (r < 0) {
 			/* A chunked body that breaks the chunked format (or a
 			 * read that failed) is refused, never taken for an
@@ -262,6 +329,7 @@ static int read_body(struct mt_req *req, char **out, size_t *len)
 	}
 	if (cl > 0 && (long long)n != cl)
 		return mt_err_set(&req->err, MT_EBADREQ, "Request body is shorter than Content-Length");
+	req->body_done = 1;
 	buf[n] = '\0';
 	*out = buf;
 	*len = n;
@@ -434,9 +502,8 @@ static int run_handler(struct mt_req *req)
 
 	if (r->flags & R_TXN)
 		return http_txn(req, route_fn, NULL);
+	/* The connection is borrowed at the handler's first query. */
 	for (int attempt = 0;; attempt++) {
-		if (!(r->flags & R_NODB) && db_ensure(req->w, &req->err))
-			return -1;
 		if (r->fn(req) == 0)
 			return 0;
 		/* A handler that read its body as a stream cannot run again. */
@@ -461,6 +528,8 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
 	req.ri = mg_get_request_info(conn);
 	req.w = w;
 	req.arena = &w->arena;
+	req.client_fd = -1;
+	req.start_ns = t0;
 	/* Framing, the decoded path, Host, origin, preflights (guard.c). */
 	rc = guard_request(&req, &path, &rawpath);
 	if (rc < 0) {
@@ -493,6 +562,8 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
 
 	if (!req.route) {
 		if (strncmp(path, "/api/", 5) != 0 && !found) {
+			if (body_pending(&req)) /* no page reads one */
+				mg_disable_connection_keep_alive(conn);
 			rc = web_serve(conn, req.ri, path); /* the dashboard (web.c) */
 			mt_arena_reset(&w->arena);
 			return rc;
@@ -514,6 +585,7 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
 		rc = parse_query(&req);
 	if (rc == 0)
 		rc = run_handler(&req);
+	db_release(w); /* before the reply: a slow reader holds no connection */
 	if (rc != 0) {
 		/* A failure we did not expect (5xx) is logged in full; a user
 		 * error is the client's to read. */
@@ -546,6 +618,7 @@ static void *init_thread(const struct mg_context *ctx, int thread_type)
 	if (!w)
 		abort();
 	mt_arena_init(&w->arena);
+	conns_watch_add(w);
 	return w;
 }
 
@@ -557,6 +630,7 @@ static void exit_thread(const struct mg_context *ctx, int thread_type, void *ptr
 	(void)thread_type;
 	if (!w)
 		return;
+	conns_watch_remove(w);
 	db_close(w);
 	mt_arena_release(&w->arena);
 	free(w);
@@ -599,7 +673,7 @@ static int log_message(const struct mg_connection *conn, const char *message)
 int http_start(struct mg_context **out, struct mt_err *err)
 {
 	struct mg_callbacks cb;
-	char ports[300], threads[16];
+	char ports[300], threads[16], req_to[16], ka_to[16];
 	const char *opts[32];
 	int n = 0;
 	struct mg_context *ctx;
@@ -624,10 +698,14 @@ int http_start(struct mg_context **out, struct mt_err *err)
 	 * Nagle holds the body until the client's delayed ACK (~40 ms). */
 	opts[n++] = "tcp_nodelay";
 	opts[n++] = "1";
+	/* The head of a request (and each wait for body bytes); an idle
+	 * kept-alive connection.  Each holds a worker while it lasts. */
+	snprintf(req_to, sizeof(req_to), "%d", mt_cfg.request_timeout_ms);
+	snprintf(ka_to, sizeof(ka_to), "%d", mt_cfg.keep_alive_timeout_ms);
 	opts[n++] = "keep_alive_timeout_ms";
-	opts[n++] = "30000";
+	opts[n++] = ka_to;
 	opts[n++] = "request_timeout_ms";
-	opts[n++] = "60000";
+	opts[n++] = req_to;
 	opts[n++] = "enable_directory_listing";
 	opts[n++] = "no";
 	/* What CivetWeb answers by itself (an error page when http_error
@@ -647,6 +725,8 @@ int http_start(struct mg_context **out, struct mt_err *err)
 	memset(&cb, 0, sizeof(cb));
 	cb.init_thread = init_thread;
 	cb.exit_thread = exit_thread;
+	cb.init_connection = conns_open;
+	cb.connection_close = conns_close;
 	cb.log_message = log_message;
 	cb.http_error = http_error;
 	memset(&init, 0, sizeof(init));

@@ -39,15 +39,29 @@ static const struct opt {
 	  "PostgreSQL to use (default: an embedded cluster in DATA_DIR/pg)" },
 	{ "--data-dir", "MLTRACK_DATA_DIR", "DIR", "where mltrackd keeps its data (default ./mltrack-data)" },
 	{ "--artifacts-root", "MLTRACK_ARTIFACTS_ROOT", "DIR", "artifact store (default DATA_DIR/artifacts)" },
-	{ "--threads", "MLTRACK_THREADS", "N", "worker threads, one database connection each (default 16)" },
+	{ "--threads", "MLTRACK_THREADS", "N",
+	  "worker threads: client connections served at once (default 256)" },
 	{ "--max-artifact-size", "MLTRACK_MAX_ARTIFACT_SIZE", "BYTES", "largest artifact upload (default 10 GiB)" },
+	{ "--database-pool", "MLTRACK_DATABASE_POOL", "N",
+	  "PostgreSQL connections the workers share (default 16)" },
+	{ "--statement-timeout", "MLTRACK_STATEMENT_TIMEOUT", "MS",
+	  "cancel a request's statement after MS, 0 for never (default 30000)" },
+	{ "--request-timeout", "MLTRACK_REQUEST_TIMEOUT", "MS",
+	  "deadline for a request's head; a body gets MS plus 1 s per KiB (default 10000)" },
+	{ "--keep-alive-timeout", "MLTRACK_KEEP_ALIVE_TIMEOUT", "MS",
+	  "close a kept-alive connection idle for MS (default 5000)" },
+	{ "--max-connections-per-address", "MLTRACK_MAX_CONNECTIONS_PER_ADDRESS", "N",
+	  "connections one client address may hold, 0 for no cap (default 64)" },
 	{ "--allowed-host", "MLTRACK_ALLOWED_HOSTS", "HOST",
 	  "answer to this Host name too (always: localhost, 127.0.0.1, ::1, the listen address, "
 	  "any IP on 0.0.0.0 or ::); '*': no Host check" },
 	{ "--cors-origin", "MLTRACK_CORS_ORIGINS", "ORIGIN",
 	  "let web pages from this origin (scheme://host[:port]) call the API (default: none)" },
 };
+enum { O_HOST, O_PORT, O_DBURL, O_DATADIR, O_ARTROOT, O_THREADS, O_MAXART, O_POOL, O_STMT_TO,
+       O_REQ_TO, O_KA_TO, O_PER_ADDR, O_ALLOWED_HOST, O_CORS_ORIGIN, O_COUNT };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
+_Static_assert(NOPTS == O_COUNT, "opts[] and the O_* names must match");
 
 /* Options that may be given more than once (guard.c takes each value);
  * their variable is a comma-separated list. */
@@ -70,8 +84,12 @@ static void usage(FILE *f)
 		char lhs[64];
 
 		snprintf(lhs, sizeof(lhs), "%s %s", opts[i].flag, opts[i].arg);
-		fprintf(f, "  %-22s %s%s [%s]\n", lhs, opts[i].help,
-			repeatable(opts[i].flag) ? " (repeatable)" : "", opts[i].env);
+		if (strlen(lhs) > 22)
+			fprintf(f, "  %s\n  %-22s %s%s [%s]\n", lhs, "", opts[i].help,
+				repeatable(opts[i].flag) ? " (repeatable)" : "", opts[i].env);
+		else
+			fprintf(f, "  %-22s %s%s [%s]\n", lhs, opts[i].help,
+				repeatable(opts[i].flag) ? " (repeatable)" : "", opts[i].env);
 	}
 	fprintf(f, "  %-22s %s\n", "--dry-run", "gc: report what would be removed, remove nothing");
 	fprintf(f, "  %-22s %s\n  %-22s %s\n", "-h, --help", "show this help",
@@ -108,6 +126,22 @@ static const char *find_web_root(void)
 		return buf;
 	}
 	return NULL;
+}
+
+/* A whole number in [min, max] (NULL: keep *out, the default). */
+static int parse_int(const char *s, long min, long max, int *out)
+{
+	char *end;
+	long v;
+
+	if (!s)
+		return 0;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || !*s || *end || v < min || v > max)
+		return -1;
+	*out = (int)v;
+	return 0;
 }
 
 static int parse_port(const char *s, int *out)
@@ -236,15 +270,25 @@ int main(int argc, char **argv)
 			return die_usage("invalid artifact size limit '%s'", val[6]);
 		mt_cfg.max_artifact_size = m;
 	}
-	mt_cfg.threads = 16;
-	if (val[5]) {
-		char *end;
-		long t = strtol(val[5], &end, 10);
-
-		if (!*val[5] || *end || t < 1 || t > 512)
-			return die_usage("invalid thread count '%s'", val[5]);
-		mt_cfg.threads = (int)t;
-	}
+	/* Defaults measured in docs/PERFORMANCE.md ("Slow clients"). */
+	mt_cfg.threads = 256;
+	if (parse_int(val[O_THREADS], 1, 4096, &mt_cfg.threads))
+		return die_usage("invalid thread count '%s' (1 to 4096)", val[O_THREADS]);
+	mt_cfg.db_pool = 16;
+	if (parse_int(val[O_POOL], 1, 1000, &mt_cfg.db_pool))
+		return die_usage("invalid database pool size '%s' (1 to 1000)", val[O_POOL]);
+	mt_cfg.statement_timeout_ms = 30000;
+	if (parse_int(val[O_STMT_TO], 0, INT_MAX, &mt_cfg.statement_timeout_ms))
+		return die_usage("invalid statement timeout '%s' (milliseconds)", val[O_STMT_TO]);
+	mt_cfg.request_timeout_ms = 10000;
+	if (parse_int(val[O_REQ_TO], 100, 3600000, &mt_cfg.request_timeout_ms))
+		return die_usage("invalid request timeout '%s' (100 to 3600000 ms)", val[O_REQ_TO]);
+	mt_cfg.keep_alive_timeout_ms = 5000;
+	if (parse_int(val[O_KA_TO], 100, 3600000, &mt_cfg.keep_alive_timeout_ms))
+		return die_usage("invalid keep-alive timeout '%s' (100 to 3600000 ms)", val[O_KA_TO]);
+	mt_cfg.max_conns_per_addr = 64;
+	if (parse_int(val[O_PER_ADDR], 0, 1000000, &mt_cfg.max_conns_per_addr))
+		return die_usage("invalid connection cap '%s'", val[O_PER_ADDR]);
 	if (guard_init(mt_cfg.host, &err))
 		return die_usage("%s", err.msg);
 	mt_cfg.web_root = find_web_root();
@@ -287,7 +331,9 @@ int main(int argc, char **argv)
 		pgembed_stop();
 		return 0;
 	}
-	if (store_prepare(&err))
+	if (store_prepare(&err) || db_pool_init(mt_cfg.db_pool, &err) ||
+	    conns_init(mt_cfg.max_conns_per_addr, mt_cfg.port, &err) ||
+	    conns_watch_start(mt_cfg.threads, &err))
 		goto fail;
 	mg_init_library(0);
 	if (http_start(&ctx, &err))
@@ -301,6 +347,8 @@ int main(int argc, char **argv)
 		sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	mg_stop(ctx);
 	mg_exit_library();
+	db_pool_free(); /* the workers are gone: every connection is back */
+	conns_watch_stop();
 	pgembed_stop();
 	fprintf(stderr, "mltrackd: stopped\n");
 	return 0;
@@ -313,6 +361,8 @@ fail:
 		fprintf(stderr, "mltrackd: detail: %s\n", err.log_detail);
 	if (ctx)
 		mg_stop(ctx);
+	db_pool_free();
+	conns_watch_stop();
 	pgembed_stop();
 	return mt_code_exit(err.code) ? mt_code_exit(err.code) : 1;
 }

@@ -425,7 +425,7 @@ static int start_locked(struct mt_config *cfg, const struct runas *ru, const cha
 			struct mt_err *err)
 {
 	char bindir[PATH_MAX], prog[PATH_MAX];
-	char log[PATH_MAX], opt_sock[PATH_MAX + 64], probe[PATH_MAX + 128];
+	char log[PATH_MAX], opt_sock[PATH_MAX + 64], probe[PATH_MAX + 128], opt_conns[40];
 	struct stat st;
 	pid_t parent = getpid();
 
@@ -465,6 +465,10 @@ static int start_locked(struct mt_config *cfg, const struct runas *ru, const cha
 	pathf(prog, "%spostgres", bindir);
 	pathf(log, "%s/server.log", pg_dir);
 	snprintf(opt_sock, sizeof(opt_sock), "unix_socket_directories=%s", sock_dir);
+	/* The server's pool, plus room for mltrackd gc, migrations, psql and
+	 * PostgreSQL's reserved superuser slots: never fewer than 200. */
+	snprintf(opt_conns, sizeof(opt_conns), "max_connections=%d",
+		 cfg->db_pool + 40 > 200 ? cfg->db_pool + 40 : 200);
 
 	pg_pid = fork();
 	if (pg_pid < 0)
@@ -472,7 +476,7 @@ static int start_locked(struct mt_config *cfg, const struct runas *ru, const cha
 	if (pg_pid == 0) {
 		child_setup(ru, log, 1, parent);
 		execl(prog, "postgres", "-D", pg_dir, "-c", "listen_addresses=", "-c", opt_sock,
-		      "-c", "port=5432", "-c", "max_connections=200", (char *)NULL);
+		      "-c", "port=5432", "-c", opt_conns, (char *)NULL);
 		fprintf(stderr, "cannot run %s: %s\n", prog, strerror(errno));
 		_exit(127);
 	}

@@ -2,9 +2,11 @@
  * server.h: the one internal header of mltrackd.
  *
  * Lifetimes (STYLE 2.6): *process* (struct mt_config, the route table, the
- * statement tables), *worker* (struct mt_worker: one per CivetWeb worker
- * thread, owning its PostgreSQL connection and request arena) and *request*
- * (struct mt_req and everything in its arena, reset when the reply is sent).
+ * statement tables, the pool of PostgreSQL connections), *worker* (struct
+ * mt_worker: one per CivetWeb worker thread, owning its request arena) and
+ * *request* (struct mt_req and everything in its arena, reset when the reply
+ * is sent; the PostgreSQL connection borrowed from the pool at the request's
+ * first database use, returned when the request ends).
  *
  * Handlers get a request with a parsed body (POST/PATCH/DELETE JSON, or the
  * query string of a GET turned into a JSON object), do their resource's work
@@ -15,7 +17,9 @@
 #ifndef MT_SERVER_H
 #define MT_SERVER_H
 
+#include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 
 #include <civetweb.h>
 #include <jansson.h>
@@ -34,7 +38,12 @@ struct mt_config {
 	const char *data_dir;
 	const char *artifacts_root;
 	long long max_artifact_size; /* bytes; larger uploads get 413 */
-	int threads;
+	int threads;                /* CivetWeb workers: connections served at once */
+	int db_pool;                /* PostgreSQL connections shared by the workers */
+	int statement_timeout_ms;   /* per statement of a request; 0: none */
+	int request_timeout_ms;     /* a request head; a body gets this plus 1 s/KiB */
+	int keep_alive_timeout_ms;  /* an idle kept-alive connection */
+	int max_conns_per_addr;     /* connections served at once per client address; 0: no cap */
 	const char *web_root;       /* resolved next to the executable */
 	const char *admin_token;    /* MLTRACK_ADMIN_TOKEN: may force gated transitions */
 	char conninfo[1024];        /* what workers connect with */
@@ -44,7 +53,12 @@ extern struct mt_config mt_cfg;
 
 /* ---- workers ---- */
 struct mt_worker {
-	PGconn *conn;        /* NULL until first use; reconnected when broken */
+	PGconn *conn;        /* borrowed from the pool at the request's first database
+			      * use (db_ensure), back at its end (db_release); NULL
+			      * in between.  One-shot commands (gc) own theirs. */
+	int cancelled;       /* the current query was cancelled: the client left */
+	pthread_t thread;    /* the worker's thread (conns.c's watchdog signals it) */
+	atomic_llong read_deadline_ns; /* inside conns_read: its deadline; else 0 */
 	struct mt_arena arena;
 	unsigned long long requests;
 };
@@ -67,6 +81,10 @@ struct mt_req {
 			       * refuse after any write, so the answer's head is
 			       * written by hand */
 	int in_txn;
+	int body_done;        /* the whole request body was read */
+	int client_fd;        /* the client's socket once looked up, else -1 */
+	int client_fd_looked; /* looked up already (found or not) */
+	long long start_ns;   /* monotonic, when the dispatcher got the request */
 	struct mt_err err;
 	json_t *err_extra;    /* more members of the error answer (request-owned) */
 };
@@ -110,6 +128,12 @@ void http_metrics_render(struct mt_req *req);
  * R_STREAM handlers, once the body has been read.  0, or -1 with req->err. */
 typedef int (*mt_txn_fn)(struct mt_req *req, void *arg);
 int http_txn(struct mt_req *req, mt_txn_fn fn, void *arg);
+/* mg_read() of the request body under its deadline: request_timeout_ms
+ * from the start of the request plus 1 s per KiB received (received: bytes
+ * read before this call).  Returns what mg_read() does (> 0, 0 at the end,
+ * -1 when the body broke off), or -1 with a 408 in req->err (ESLOW) and the
+ * connection marked for closing when the client is too slow. */
+int http_body_read(struct mt_req *req, void *buf, size_t len, long long received);
 /* Reply helpers for R_RAW handlers. */
 void http_reply_text(struct mt_req *req, int status, const char *ctype, const char *body);
 
@@ -139,8 +163,22 @@ extern const struct db_stmt_table sql_artifacts_table;
 extern const struct db_stmt_table sql_gates_table;
 extern const struct db_stmt_table sql_registry_table;
 
-/* Make sure w->conn is up and prepared; reconnects when broken. */
+/* The pool (server only; one-shot commands connect on their own): size
+ * connections at most, opened on demand, each with every statement
+ * prepared and the statement timeout set.  db_pool_free after mg_stop. */
+int db_pool_init(int size, struct mt_err *err);
+void db_pool_free(void);
+/* Connections open and idle in the pool (for /metrics). */
+void db_pool_stats(int *open, int *idle, int *max);
+/* Make sure w->conn is up and prepared: borrowed from the pool (waiting at
+ * most DB_POOL_WAIT_MS for one, then 503 TEMPORARILY_UNAVAILABLE), or
+ * connected when there is no pool.  A connection found broken or left
+ * inside a transaction is replaced. */
 int db_ensure(struct mt_worker *w, struct mt_err *err);
+/* Give w->conn back to the pool (closed instead when broken or not idle).
+ * The request's results stay valid: they do not depend on the connection. */
+void db_release(struct mt_worker *w);
+/* Close w->conn for good (it is broken); the pool opens another on demand. */
 void db_close(struct mt_worker *w);
 /* Execute a prepared statement.  The result belongs to the request (PQclear
  * at reset).  On failure returns NULL with err mapped from the SQLSTATE. */
@@ -191,6 +229,32 @@ int pgembed_start(struct mt_config *cfg, struct mt_err *err);  /* pgembed.c */
  * cluster as pgembed_start does (*attached = 0; pgembed_stop stops it). */
 int pgembed_attach(struct mt_config *cfg, int *attached, struct mt_err *err);
 void pgembed_stop(void);
+/* ---- client connections (conns.c) ---- */
+/* The per-address cap (CivetWeb's init_connection / connection_close
+ * callbacks): a new connection from an address that has max_per_addr
+ * connections open already is answered 429 RESOURCE_EXHAUSTED and closed
+ * before anything is read from it.  port: the one the server listens on. */
+int conns_init(int max_per_addr, int port, struct mt_err *err);
+int conns_open(const struct mg_connection *conn, void **conn_data);
+void conns_close(const struct mg_connection *conn);
+/* /metrics lines: connections on workers now, refused since start. */
+void conns_metrics(FILE *f);
+/* The watchdog of body reads: conns_watch_start before the workers start,
+ * conns_watch_stop after they have stopped; each worker adds itself at
+ * init_thread and removes itself at exit_thread. */
+int conns_watch_start(int workers, struct mt_err *err);
+void conns_watch_stop(void);
+void conns_watch_add(struct mt_worker *w);
+void conns_watch_remove(struct mt_worker *w);
+/* mg_read(), cut short (returning what it has, or -1) once the monotonic
+ * clock passes deadline_ns. */
+int conns_read(struct mt_worker *w, struct mg_connection *conn, void *buf, size_t len,
+	       long long deadline_ns);
+/* The socket of conn, found by matching every socket's peer and local port
+ * against the request info (CivetWeb 1.15 does not expose it); -1 when not
+ * exactly one matches.  Borrowed: CivetWeb closes it. */
+int conns_client_fd(const struct mg_connection *conn);
+
 /* mltrackd gc (gc.c): remove unreferenced blobs, orphan blob files and
  * abandoned temporary uploads; the one-line summary goes to stdout. */
 int gc_run(int dry_run, struct mt_err *err);

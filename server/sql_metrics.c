@@ -227,7 +227,6 @@ static int compute(struct mt_req *req, const char *run_id, const char *key,
 		   long long max_points, const struct mt_sample_point **pts, size_t *n,
 		   struct mt_err *err)
 {
-	PGconn *c = req->w->conn;
 	const char *v[2] = { run_id, key };
 	struct mt_err rerr = MT_ERR_INIT;
 	struct mt_sample *s;
@@ -247,7 +246,7 @@ static int compute(struct mt_req *req, const char *run_id, const char *key,
 	}
 	s = mt_sample_new(req->arena, atoll(PQgetvalue(r, 0, 2)), atoll(PQgetvalue(r, 0, 3)),
 			  max_points);
-	if (copy_into(c, s, err) == 0 && mt_sample_finish(s, pts, n, err) == 0)
+	if (copy_into(req->w->conn, s, err) == 0 && mt_sample_finish(s, pts, n, err) == 0)
 		rc = 0;
 out:
 	if (db_command(req->w, rc == 0 ? "COMMIT" : "ROLLBACK", &rerr) && rc == 0) {

@@ -10,7 +10,7 @@ libcivetweb-dev libjansson-dev libpq-dev libssl-dev libcurl4-openssl-dev
 libgit2-dev libarchive-dev check libsubunit-dev
 postgresql git procps nodejs"
 # ... and what the tests and benchmarks add (make test, make bench).
-TEST_PACKAGES="python3 curl wrk chromium fonts-dejavu-core"
+TEST_PACKAGES="python3 curl wrk chromium fonts-dejavu-core nginx-light"
 
 check=""
 runtime=""

@@ -15,13 +15,20 @@
 #   8. the dashboard in headless Chromium: a drawn experiment page of 10,000
 #      runs, a drawn compare page of two 1,000,000-point metrics
 #      (tests/bench/web.sh)
+#   9. slow clients: normal requests timed (p50/p99/max) while 100 slow
+#      clients of each kind hold connections from 127.0.0.2-101, and
+#      mltrackd's RSS idle and under that load (tests/bench/slow.sh)
 # Output is the table that docs/PERFORMANCE.md records.
 #
 # Environment:
 #   BENCH_SECONDS      length of each wrk run (default 15)
 #   BENCH_ONLY         sections to run, space- or comma-separated, from
-#                      batch metric search history memory artifacts cli web
+#                      batch metric search history memory artifacts cli web slow
 #                      (default: all of them)
+#   BENCH_SLOW_SECONDS how long requests are timed in each slow-client case
+#                      (default 15)
+#   BENCH_SLOW_FLAGS   extra mltrackd flags for that section (e.g. --threads 128)
+#   BENCH_SLOW_PROXY   0: skip its case through nginx (deploy/nginx/mltrack.conf)
 #   BENCH_ARTIFACT_MB  size of the artifact file in MiB (default 1024)
 set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -29,7 +36,7 @@ BUILD=$(cd "$1" && pwd)
 DUR=${BENCH_SECONDS:-15}
 . "$ROOT/tests/lib.sh"
 
-SECTIONS="batch metric search history memory artifacts cli web"
+SECTIONS="batch metric search history memory artifacts cli web slow"
 ONLY=$(echo "${BENCH_ONLY:-$SECTIONS}" | tr ',' ' ')
 for s in $ONLY; do
 	case " $SECTIONS " in
@@ -217,6 +224,10 @@ fi
 
 if want web; then
 	. "$ROOT/tests/bench/web.sh"
+fi
+
+if want slow; then
+	. "$ROOT/tests/bench/slow.sh"
 fi
 
 echo

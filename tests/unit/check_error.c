@@ -18,6 +18,9 @@ static const struct {
 	{ MT_EINTERNAL, "INTERNAL_ERROR", 500, 3 },
 	{ MT_ENOTIMPL, "NOT_IMPLEMENTED", 501, 3 },
 	{ MT_EUNAVAIL, "TEMPORARILY_UNAVAILABLE", 503, 3 },
+	{ MT_EDEADLINE, "DEADLINE_EXCEEDED", 504, 3 },
+	{ MT_ECANCELLED, "CANCELLED", 499, 3 },
+	{ MT_EEXHAUSTED, "RESOURCE_EXHAUSTED", 429, 3 },
 };
 
 START_TEST(test_rows)
@@ -103,6 +106,7 @@ static const struct {
 	{ "40001", MT_EUNAVAIL, 1 },    /* serialization_failure */
 	{ "08006", MT_EUNAVAIL, 0 },    /* connection_failure */
 	{ "57P01", MT_EUNAVAIL, 0 },    /* admin_shutdown */
+	{ "57014", MT_EDEADLINE, 0 },   /* query_canceled: statement_timeout, a 504 */
 	{ "53300", MT_EUNAVAIL, 0 },    /* too_many_connections */
 	{ "42P01", MT_EINTERNAL, 0 },   /* undefined_table: our bug, a 500 */
 	{ "XX000", MT_EINTERNAL, 0 },
@@ -119,7 +123,18 @@ START_TEST(test_sqlstate)
 	ck_assert_ptr_null(strchr(msg, '\n'));
 	/* user errors map below 500, server-side ones to 5xx */
 	ck_assert_int_eq(mt_code_http(states[_i].code) >= 500,
-			 states[_i].code == MT_EUNAVAIL || states[_i].code == MT_EINTERNAL);
+			 states[_i].code == MT_EUNAVAIL || states[_i].code == MT_EINTERNAL ||
+			 states[_i].code == MT_EDEADLINE);
+}
+END_TEST
+
+/* A body too slow to arrive answers 408 under MLflow's BAD_REQUEST; the
+ * name still reads back as BAD_REQUEST's own row (400). */
+START_TEST(test_slow_body_row)
+{
+	ck_assert_int_eq(mt_code_http(MT_ESLOW), 408);
+	ck_assert_str_eq(mt_code_name(MT_ESLOW), "BAD_REQUEST");
+	ck_assert_int_eq(mt_code_from_name("BAD_REQUEST"), MT_EBADREQ);
 }
 END_TEST
 
@@ -141,6 +156,7 @@ Suite *make_error_suite(void)
 	tcase_set_timeout(tc, 10);
 	tcase_add_loop_test(tc, test_rows, 0, sizeof(rows) / sizeof(rows[0]));
 	tcase_add_test(tc, test_unknown_code);
+	tcase_add_test(tc, test_slow_body_row);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("err");
 	tcase_set_timeout(tc, 10);
