@@ -787,11 +787,18 @@ int sql_runs_search(struct mt_req *req, const char **exp_ids, size_t nexp,
 	 * than their number (planning 20 key joins took 4 s, 30 took 15 s;
 	 * docs/PERFORMANCE.md), so past a few the joins are planned in the
 	 * order written, each one choosing its own method and side. */
+	/* SET LOCAL in a transaction of its own (when the caller has none):
+	 * a session setting would outlive the statement on a pooled
+	 * connection, and on PgBouncer in transaction mode would reach another
+	 * client's queries. */
 	if (joins > SEARCH_FREE_JOINS) {
-		if (db_command(req->w, "SET join_collapse_limit = 1", err))
+		int own = !req->in_txn;
+
+		if (own && db_command(req->w, "BEGIN", err))
 			return -1;
-		r = db_exec_sql(req, b.sql, b.n, b.params, err);
-		if (db_command(req->w, "RESET join_collapse_limit", r ? err : &rerr))
+		r = db_command(req->w, "SET LOCAL join_collapse_limit = 1", err) ? NULL :
+		    db_exec_sql(req, b.sql, b.n, b.params, err);
+		if (own && db_command(req->w, r ? "COMMIT" : "ROLLBACK", r ? err : &rerr))
 			return -1;
 	} else {
 		r = db_exec_sql(req, b.sql, b.n, b.params, err);
