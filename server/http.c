@@ -512,6 +512,28 @@ static int run_handler(struct mt_req *req)
 	}
 }
 
+/* The path for the log: decoded, so "%0a" would start a line of its own
+ * and "%1b" drive a terminal.  Control bytes and backslashes become \xNN;
+ * long paths are cut.  Arena memory. */
+static const char *log_path(struct mt_arena *a, const char *path)
+{
+	size_t n = strlen(path), max = n < 1024 ? n : 1024;
+	char *out = mt_arena_alloc(a, max * 4 + 4), *o = out;
+
+	for (size_t i = 0; i < max; i++) {
+		unsigned char c = (unsigned char)path[i];
+
+		if (c < 0x20 || c == 0x7f || c == '\\')
+			o += sprintf(o, "\\x%02x", c);
+		else
+			*o++ = (char)c;
+	}
+	if (max < n)
+		o += sprintf(o, "...");
+	*o = '\0';
+	return out;
+}
+
 static int dispatch(struct mg_connection *conn, void *cbdata)
 {
 	struct mt_worker *w = mg_get_thread_pointer(conn);
@@ -591,7 +613,8 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
 		 * error is the client's to read. */
 		if (mt_code_http(req.err.code) >= 500)
 			fprintf(stderr, "mltrackd: %s %s: %s: %s [%s]\n", req.ri->request_method,
-				path, mt_code_name(req.err.code), req.err.msg, req.err.log_detail);
+				log_path(req.arena, path), mt_code_name(req.err.code), req.err.msg,
+				req.err.log_detail);
 		send_error(&req, NULL);
 	} else if (!(req.route->flags & R_RAW)) {
 		send_json(&req, 200, req.resp ? req.resp : req_resp(&req), NULL);
@@ -599,8 +622,8 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
 done:
 	ns = mt_mono_ns() - t0;
 	count_request(req.route, req.status, ns);
-	fprintf(stderr, "%s %s %d %.3fms\n", req.ri->request_method, path, req.status,
-		(double)ns / 1e6);
+	fprintf(stderr, "%s %s %d %.3fms\n", req.ri->request_method, log_path(req.arena, path),
+		req.status, (double)ns / 1e6);
 	mt_arena_reset(&w->arena);
 	w->requests++;
 	return req.status;

@@ -793,5 +793,33 @@ class TestSecurityHeaders(EdgeCase):
         self.check("431", responses[0], 431)
 
 
+class TestAccessLog(EdgeCase):
+    """The access log prints the decoded path: an escaped line break must not
+    start a line of its own (a forged entry), nor an escape byte reach the
+    terminal of whoever tails the log."""
+
+    def test_control_bytes_in_paths_cannot_forge_log_lines(self):
+        import os
+        log = os.environ.get("MLTRACK_TEST_LOG")
+        if not log:
+            self.skipTest("MLTRACK_TEST_LOG is not set (tests/run-api.sh sets it)")
+        marker = uniq("forged")
+        for path in ("/api/2.0/mlflow/experiments/get%0a" + marker + "%20200%200.1ms",
+                     "/no-such-page%0d%0a" + marker + "%1b[2J",
+                     "/api/2.0/mlflow/runs/get%0a" + marker):
+            r = one("GET", path)
+            self.assertLess(r.status, 500, r)
+        self.assertAlive("control bytes in paths")
+        time.sleep(0.2)
+        with open(log, "rb") as f:
+            lines = f.read().split(b"\n")
+        hits = [l for l in lines if marker.encode() in l]
+        self.assertTrue(hits, "the probes were not logged")
+        for l in hits:
+            self.assertFalse(l.startswith(marker.encode()), "forged log line: %r" % l)
+            self.assertNotIn(b"\x1b", l, "escape byte in the log: %r" % l)
+            self.assertNotIn(b"\r", l, "carriage return in the log: %r" % l)
+
+
 if __name__ == "__main__":
     unittest.main()
