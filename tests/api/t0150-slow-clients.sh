@@ -260,6 +260,13 @@ s.close()
 late = {k: v for k, v in checks.items() if v is None}
 if late:
     raise SystemExit("3. not closed within %.0f s: %s" % (LIMIT, ", ".join(sorted(late))))
+# Closed by the 2 s deadline, not refused early for another reason (a
+# refusal would close at once, and prove nothing about deadlines).
+early = {k: v for k, v in checks.items()
+         if k != "idle after a keep-alive request" and v < 1.8}
+if early:
+    raise SystemExit("3. closed before the 2 s deadline: %s" %
+                     ", ".join("%s %.1f s" % kv for kv in sorted(early.items())))
 st, _ = request(PORT_B, "GET", "/readyz")
 if st != 200:
     raise SystemExit("3. server B unhealthy afterwards: %d" % st)
