@@ -203,6 +203,26 @@ static void refuse(int fd, const char *addr, int n)
 	shutdown(fd, SHUT_RDWR);
 }
 
+/* The descriptor still holds the socket the scan saw (same local port, same
+ * peer address and port): between the scan and the refusal its connection
+ * may have closed and the number gone to another socket (a new client, or
+ * a database connection that must never receive an HTTP answer).  This
+ * shrinks that window to the two calls before send(). */
+static int still_same(int fd, const struct sockaddr_storage *peer)
+{
+	struct sockaddr_storage local, now;
+	socklen_t len = sizeof(local);
+
+	if (getsockname(fd, (struct sockaddr *)&local, &len) != 0 ||
+	    (local.ss_family != AF_INET && local.ss_family != AF_INET6) ||
+	    local_port(&local) != cs.port)
+		return 0;
+	len = sizeof(now);
+	if (getpeername(fd, (struct sockaddr *)&now, &len) != 0 || addr_cmp(&now, peer) != 0)
+		return 0;
+	return local_port(&now) == local_port(peer);
+}
+
 /* Refuse the youngest unserved sockets of every address over the cap.  A
  * scan looks at every socket, so one every SCAN_EVERY_MS is enough: a
  * connection that comes sooner (or while another worker scans) leaves the
@@ -239,7 +259,8 @@ static void enforce_cap(void)
 
 			addr_text(&v[i].peer, addr, sizeof(addr));
 			for (int k = i; k < j && over > 0 && v[k].unserved; k++, over--)
-				refuse(v[k].fd, addr, j - i);
+				if (still_same(v[k].fd, &v[k].peer))
+					refuse(v[k].fd, addr, j - i);
 		}
 		i = j;
 	}
