@@ -53,7 +53,7 @@ SETTINGS := $(B)/.settings
 SETTINGS_NOW := $(CC) $(CFLAGS) $(LDOPT)
 $(shell mkdir -p $(B) && (test -f $(SETTINGS) && test "`cat $(SETTINGS)`" = "$(SETTINGS_NOW)" || echo "$(SETTINGS_NOW)" > $(SETTINGS)))
 
-.PHONY: all run test bench deps deps-check deps-check-runtime clean schema unit fuzz api asan web e2e
+.PHONY: all run test bench deps deps-check deps-check-runtime deps-check-bench clean schema unit fuzz api asan web e2e
 .DEFAULT_GOAL := all
 
 all: $(B)/mltrackd $(B)/mltrack $(B)/git_probe web
@@ -134,10 +134,13 @@ asan:
 	$(MAKE) VARIANT=asan all $(B:build/default=build/asan)/unit_tests
 
 deps:
-	sh tools/deps.sh
+	sh tools/deps.sh --bench
 
 deps-check:
 	@sh tools/deps.sh --check || sh tools/deps.sh
+
+deps-check-bench:
+	@sh tools/deps.sh --check --bench || sh tools/deps.sh --bench
 
 deps-check-runtime:
 	@sh tools/deps.sh --check --runtime || sh tools/deps.sh --runtime
@@ -154,7 +157,7 @@ test: deps-check
 	sh tests/run-e2e.sh build/default
 	@echo "make test: all suites passed"
 
-bench: deps-check
+bench: deps-check-bench
 	$(MAKE) VARIANT=default all
 	sh tests/bench/run.sh build/default
 

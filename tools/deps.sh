@@ -9,19 +9,26 @@ PACKAGES="gcc make pkg-config libc6-dev
 libcivetweb-dev libjansson-dev libpq-dev libssl-dev libcurl4-openssl-dev
 libgit2-dev libarchive-dev check libsubunit-dev
 postgresql git procps nodejs"
-# ... and what the tests and benchmarks add (make test, make bench).
-TEST_PACKAGES="python3 curl wrk chromium fonts-dejavu-core nginx-light"
+# ... what the tests and benchmarks add (make test, make bench) ...
+TEST_PACKAGES="python3 curl wrk chromium fonts-dejavu-core"
+# ... and what only the benchmarks use (--bench: make bench, make deps).  Not
+# in CI's install: nginx's package starts a server on port 80 when it is
+# installed, which fails where that port is taken.
+BENCH_PACKAGES="nginx-light"
 
 check=""
 runtime=""
+bench=""
 for a in "$@"; do
 	case "$a" in
 	--check) check=1 ;;
 	--runtime) runtime=1 ;; # only what make run needs: no browser for the tests
-	*) echo "usage: tools/deps.sh [--check] [--runtime]" >&2; exit 2 ;;
+	--bench) bench=1 ;;     # also what only make bench uses
+	*) echo "usage: tools/deps.sh [--check] [--runtime|--bench]" >&2; exit 2 ;;
 	esac
 done
 [ -n "$runtime" ] || PACKAGES="$PACKAGES $TEST_PACKAGES"
+[ -z "$bench" ] || PACKAGES="$PACKAGES $BENCH_PACKAGES"
 
 missing=""
 for p in $PACKAGES; do
