@@ -875,10 +875,49 @@ static const struct cli_spec promote_spec = {
 	0,
 };
 
+/* POST a gated move (a promotion, an alias move) to path and say how it
+ * went: "<what> is now <where>" with the gate's verdict on success; on a
+ * failing gate the report on stderr and CLI_CHECK_FAILED; other failures
+ * as usual.  body is borrowed; refused and done are the first words of
+ * the two messages ("churn version 3 was not promoted to Production",
+ * "churn version 3 is now in Production"). */
+static int gated_move(const char *path, json_t *body, const char *refused, const char *done)
+{
+	struct cli_fail f;
+	json_t *r = NULL, *eb = NULL;
+	int rc = CLI_OK;
+
+	if (cli_api_ex("POST", path, NULL, body, &r, &eb, &f)) {
+		if (strcmp(f.error_code, "GATE_FAILED") == 0 && json_object_get(eb, "report")) {
+			char *text = mt_gate_render(json_object_get(eb, "report"), MT_GATE_TEXT,
+						    cli_tracking_uri);
+
+			fprintf(stderr, "mltrack: %s: the gate failed\n%s", refused, text ? text : "");
+			free(text);
+			rc = CLI_CHECK_FAILED;
+		} else {
+			rc = cli_fail_report(&f);
+		}
+	} else if (!cli_quiet) {
+		size_t n = json_array_size(json_object_get(json_object_get(r, "report"), "rules"));
+
+		fprintf(stderr, "%s", done);
+		if (json_is_true(json_object_get(r, "forced")))
+			fprintf(stderr, " (forced past a failing gate)");
+		else if (n)
+			fprintf(stderr, " (gate passed: %zu rule%s)", n, n == 1 ? "" : "s");
+		fputc('\n', stderr);
+	}
+	json_decref(r);
+	json_decref(eb);
+	return rc;
+}
+
 static int cmd_promote(int argc, char **argv)
 {
 	struct cli_fail f;
-	json_t *body = NULL, *r = NULL, *eb = NULL;
+	json_t *body = NULL;
+	char refused[1024], done[1024];
 	const char *stage;
 	int rc;
 
@@ -897,37 +936,11 @@ static int cmd_promote(int argc, char **argv)
 			 !m_keep && strcmp(stage, "Archived") != 0, "force", m_force);
 	if (m_reason)
 		json_object_set_new(body, "reason", json_string(m_reason));
-	if (cli_api_ex("POST", EXT "model-versions/transition-stage", NULL, body, &r, &eb, &f)) {
-		if (strcmp(f.error_code, "GATE_FAILED") == 0 && json_object_get(eb, "report")) {
-			char *text = mt_gate_render(json_object_get(eb, "report"), MT_GATE_TEXT,
-						    cli_tracking_uri);
-
-			fprintf(stderr, "mltrack: %s version %s was not promoted to %s: the gate "
-					"failed\n%s",
-				m_name, m_version, stage, text ? text : "");
-			free(text);
-			rc = CLI_CHECK_FAILED;
-		} else {
-			rc = cli_fail_report(&f);
-		}
-		goto out;
-	}
-	if (!cli_quiet) {
-		json_t *rep = json_object_get(r, "report");
-		size_t n = json_array_size(json_object_get(rep, "rules"));
-
-		fprintf(stderr, "%s version %s is now in %s", m_name, m_version, stage);
-		if (json_is_true(json_object_get(r, "forced")))
-			fprintf(stderr, " (forced past a failing gate)");
-		else if (n)
-			fprintf(stderr, " (gate passed: %zu rule%s)", n, n == 1 ? "" : "s");
-		fputc('\n', stderr);
-	}
-	rc = CLI_OK;
-out:
+	snprintf(refused, sizeof(refused), "%s version %s was not promoted to %s", m_name,
+		 m_version, stage);
+	snprintf(done, sizeof(done), "%s version %s is now in %s", m_name, m_version, stage);
+	rc = gated_move(EXT "model-versions/transition-stage", body, refused, done);
 	json_decref(body);
-	json_decref(r);
-	json_decref(eb);
 	return rc;
 }
 
@@ -964,7 +977,8 @@ static const struct cli_spec alias_spec = {
 static int cmd_alias(int argc, char **argv)
 {
 	struct cli_fail f;
-	json_t *body = NULL, *r = NULL, *eb = NULL;
+	json_t *body = NULL, *r = NULL;
+	char refused[1024], done[1024];
 	const char *alias;
 	int rc;
 
@@ -1005,37 +1019,13 @@ static int cmd_alias(int argc, char **argv)
 	}
 	json_object_set_new(body, "version", json_string(a_version));
 	json_object_set_new(body, "force", json_boolean(a_force));
-	if (cli_api_ex("POST", EXT "registered-models/alias", NULL, body, &r, &eb, &f)) {
-		if (strcmp(f.error_code, "GATE_FAILED") == 0 && json_object_get(eb, "report")) {
-			char *text = mt_gate_render(json_object_get(eb, "report"), MT_GATE_TEXT,
-						    cli_tracking_uri);
-
-			fprintf(stderr, "mltrack: %s@%s was not moved to version %s: the gate "
-					"failed\n%s",
-				a_name, alias, a_version, text ? text : "");
-			free(text);
-			rc = CLI_CHECK_FAILED;
-		} else {
-			rc = cli_fail_report(&f);
-		}
-		goto out;
-	}
-	if (!cli_quiet) {
-		json_t *rep = json_object_get(r, "report");
-		size_t n = json_array_size(json_object_get(rep, "rules"));
-
-		fprintf(stderr, "%s@%s is version %s", a_name, alias, a_version);
-		if (json_is_true(json_object_get(r, "forced")))
-			fprintf(stderr, " (forced past a failing gate)");
-		else if (n)
-			fprintf(stderr, " (gate passed: %zu rule%s)", n, n == 1 ? "" : "s");
-		fputc('\n', stderr);
-	}
-	rc = CLI_OK;
+	snprintf(refused, sizeof(refused), "%s@%s was not moved to version %s", a_name, alias,
+		 a_version);
+	snprintf(done, sizeof(done), "%s@%s is version %s", a_name, alias, a_version);
+	rc = gated_move(EXT "registered-models/alias", body, refused, done);
 out:
 	json_decref(body);
 	json_decref(r);
-	json_decref(eb);
 	return rc;
 }
 

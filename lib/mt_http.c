@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "mt_util.h"
 #include "mt_validate.h"
 
 #define QUOTE_MAX 80 /* bytes of a client's value quoted in a message */
@@ -475,17 +476,6 @@ int mt_http_is_json(const char *ct)
 	return *ct == '\0' || *ct == ';';
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int mt_http_decode_path(char *out, size_t size, const char *in, size_t *len, struct mt_err *err)
 {
 	size_t o = 0, n = strlen(in);
@@ -498,8 +488,8 @@ int mt_http_decode_path(char *out, size_t size, const char *in, size_t *len, str
 	for (size_t i = 0; i < n; i++) {
 		char c = in[i];
 
-		if (c == '%' && i + 2 < n && hexval(in[i + 1]) >= 0 && hexval(in[i + 2]) >= 0) {
-			c = (char)(hexval(in[i + 1]) << 4 | hexval(in[i + 2]));
+		if (c == '%' && i + 2 < n && mt_hexval(in[i + 1]) >= 0 && mt_hexval(in[i + 2]) >= 0) {
+			c = (char)(mt_hexval(in[i + 1]) << 4 | mt_hexval(in[i + 2]));
 			i += 2;
 			if (c == '\0') {
 				out[0] = '\0';

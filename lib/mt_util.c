@@ -91,6 +91,17 @@ void mt_hex(char *out, const unsigned char *bytes, size_t n)
 	out[2 * n] = '\0';
 }
 
+int mt_hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 void mt_sha256_hex(char out[65], const void *data, size_t n)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];

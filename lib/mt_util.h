@@ -21,6 +21,8 @@ void mt_run_name_generate(char *out, size_t size);
 void mt_sha256_hex(char out[65], const void *data, size_t n);
 /* n bytes as lowercase hex into out (2n + 1 bytes, NUL-terminated). */
 void mt_hex(char *out, const unsigned char *bytes, size_t n);
+/* The value of one hex digit (either case), or -1 for any other char. */
+int mt_hexval(char c);
 /* mkdir -p: every missing directory of path, the last with mode, the
  * parents 0755.  0, or -1 with errno. */
 int mt_mkdir_p(const char *path, unsigned mode);

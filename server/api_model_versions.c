@@ -29,17 +29,6 @@
 
 /* ---- source validation (MLflow's handlers._validate_source) ---- */
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Python's urllib.parse.unquote_plus into the arena: '+' is a space, %XX a
  * byte.  *len is the decoded length (it may hold NUL bytes). */
 static char *unquote_plus(struct mt_arena *a, const char *s, size_t n, size_t *len)
@@ -50,9 +39,9 @@ static char *unquote_plus(struct mt_arena *a, const char *s, size_t n, size_t *l
 	for (size_t i = 0; i < n; i++) {
 		if (s[i] == '+') {
 			out[o++] = ' ';
-		} else if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 &&
-			   hexval(s[i + 2]) >= 0) {
-			out[o++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+		} else if (s[i] == '%' && i + 2 < n && mt_hexval(s[i + 1]) >= 0 &&
+			   mt_hexval(s[i + 2]) >= 0) {
+			out[o++] = (char)(mt_hexval(s[i + 1]) * 16 + mt_hexval(s[i + 2]));
 			i += 2;
 		} else {
 			out[o++] = s[i];
