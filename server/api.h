@@ -34,6 +34,7 @@ int api_runs_log_batch(struct mt_req *req);
 int api_runs_log_inputs(struct mt_req *req);
 int api_runs_set_tag(struct mt_req *req);
 int api_runs_delete_tag(struct mt_req *req);
+int api_runs_log_model(struct mt_req *req);
 
 /* api_metrics.c */
 int api_metrics_get_history(struct mt_req *req);

@@ -56,6 +56,7 @@ const struct mt_route mt_routes[] = {
 	{ "POST", MLF "runs/log-batch",                    api_runs_log_batch,          R_BODY | R_TXN | R_WRITE },
 	{ "POST", MLF "runs/log-inputs",                   api_runs_log_inputs,         R_BODY | R_TXN | R_WRITE },
 	{ "POST", MLF "runs/log-metric",                   api_runs_log_metric,         R_BODY | R_WRITE }, /* one statement */
+	{ "POST", MLF "runs/log-model",                    api_runs_log_model,          R_BODY | R_TXN | R_WRITE },
 	{ "POST", MLF "runs/log-parameter",                api_runs_log_parameter,      R_BODY | R_TXN | R_WRITE },
 	{ "POST", MLF "runs/restore",                      api_runs_restore,            R_BODY | R_TXN | R_WRITE },
 	{ "POST", MLF "runs/search",                       api_runs_search,             R_BODY | R_READ },

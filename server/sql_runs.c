@@ -59,6 +59,11 @@ static const struct db_stmt stmts[] = {
 	  "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value" },
 	{ "run_rename", "UPDATE runs SET name = $2 WHERE run_id = $1" },
 	{ "run_tag_delete", "DELETE FROM tags WHERE run_id = $1 AND key = $2" },
+	/* A read-modify-write of one tag: the run locked first, the tag read
+	 * by the next statement, whose snapshot (READ COMMITTED) then sees
+	 * what the lock's previous holder committed. */
+	{ "run_lock", "SELECT lifecycle_stage FROM runs WHERE run_id = $1 FOR UPDATE" },
+	{ "run_tag_get", "SELECT value FROM tags WHERE run_id = $1 AND key = $2" },
 	/* Every point goes to history (an exact replay is a no-op); the newest
 	 * point per key by (step, timestamp, value) replaces latest_metrics.
 	 * Rows are written in key order so concurrent batches to one run lock
@@ -301,6 +306,23 @@ int sql_runs_stage(struct mt_req *req, const char *run_id, const char **out, str
 	if (PQntuples(r) == 0)
 		return mt_err_set(err, MT_ENOTFOUND, "Run with id=%s not found", run_id);
 	*out = PQgetvalue(r, 0, 0);
+	return 0;
+}
+
+int sql_runs_tag_locked(struct mt_req *req, const char *run_id, const char *key,
+			const char **stage, const char **value, struct mt_err *err)
+{
+	const char *v[2] = { run_id, key };
+	PGresult *r = db_exec(req, "run_lock", 1, v, err);
+
+	if (!r)
+		return -1;
+	if (PQntuples(r) == 0)
+		return mt_err_set(err, MT_ENOTFOUND, "Run with id=%s not found", run_id);
+	*stage = PQgetvalue(r, 0, 0);
+	if (!(r = db_exec(req, "run_tag_get", 2, v, err)))
+		return -1;
+	*value = PQntuples(r) ? PQgetvalue(r, 0, 0) : NULL;
 	return 0;
 }
 
