@@ -503,6 +503,17 @@ static void free_str(void *p)
 	free(p);
 }
 
+char *api_json_dumps_py(struct mt_req *req, json_t *j)
+{
+	char *text = json_dumps(j, JSON_ENSURE_ASCII);
+
+	if (!text)
+		return NULL;
+	mt_arena_defer(req->arena, free_str, text);
+	lower_unicode_escapes(text);
+	return text;
+}
+
 int api_runs_log_model(struct mt_req *req)
 {
 	static const char *const mandatory[] = { "artifact_path", "flavors", "utc_time_created",
@@ -542,11 +553,8 @@ int api_runs_log_model(struct mt_req *req)
 				  "The tag '%s' of run %s holds no JSON list, so no model can be added "
 				  "to it; delete or fix the tag first", key, id);
 	json_array_append(hist, model);
-	text = json_dumps(hist, JSON_ENSURE_ASCII);
-	if (!text)
+	if (!(text = api_json_dumps_py(req, hist)))
 		return mt_err_set(&req->err, MT_EINTERNAL, "Cannot encode the model history");
-	mt_arena_defer(req->arena, free_str, text);
-	lower_unicode_escapes(text);
 	if (check_tag_list(req, &key, (const char **)&text, 1))
 		return -1;
 	return sql_runs_set_tags(req, id, &key, (const char **)&text, 1, &req->err);

@@ -32,6 +32,10 @@ int sql_runs_stage(struct mt_req *req, const char *run_id, const char **out, str
  * sql_runs_stage.  Both strings live until the request ends. */
 int sql_runs_tag_locked(struct mt_req *req, const char *run_id, const char *key,
 			const char **stage, const char **value, struct mt_err *err);
+/* MLflow's dataset summaries ({experiment_id, name, digest, context?}) of
+ * the experiments (numeric ids), appended to list. */
+int sql_runs_dataset_summaries(struct mt_req *req, const char **exp_ids, size_t n,
+			       json_t *list, struct mt_err *err);
 /* NULL arguments leave the column as it is. */
 int sql_runs_update(struct mt_req *req, const char *run_id, const char *status,
 		    const char *end_time, const char *name, struct mt_err *err);
