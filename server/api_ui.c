@@ -160,7 +160,20 @@ static const char *py_str(struct mt_req *req, json_t *v)
 		return "False";
 	if (!v || json_is_null(v))
 		return "None";
-	s = json_dumps(v, JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
+	if (json_is_real(v)) { /* repr(): the shortest text that reads back */
+		double d = json_real_value(v);
+		char buf[40];
+
+		for (int prec = 1; prec <= 17; prec++) {
+			snprintf(buf, sizeof(buf), "%.*g", prec, d);
+			if (strtod(buf, NULL) == d)
+				break;
+		}
+		if (!strpbrk(buf, ".e"))
+			strcat(buf, ".0");
+		return mt_arena_strdup(req->arena, buf);
+	}
+	s = json_dumps(v, JSON_ENCODE_ANY);
 	out = mt_arena_strdup(req->arena, s ? s : "");
 	free(s);
 	return out;

@@ -143,7 +143,7 @@ class TestCreatePromptlabRun(ApiTestCase):
     def test_rejects_invalid_requests(self):
         """MLflow's sequence: each required field in turn."""
         body = {}
-        for field, value in (("experiment_id", "123"), ("prompt_template", "t"),
+        for field, value in (("experiment_id", "987654321098"), ("prompt_template", "t"),
                              ("prompt_parameters", [{"key": "k", "value": "v"}]),
                              ("model_route", "r"), ("model_input", "i"),
                              ("mlflow_version", None)):
@@ -156,7 +156,7 @@ class TestCreatePromptlabRun(ApiTestCase):
         r = mtapi.ajax_post("runs/create-promptlab-run", dict(body, mlflow_version="1",
                                                                prompt_parameters=[]))
         self.assertInvalid(r, "CreatePromptlabRun request must specify prompt_parameters.")
-        # All there, experiment 123 unknown.
+        # All there, the experiment unknown: nothing is created.
         r = mtapi.ajax_post("runs/create-promptlab-run", dict(body, mlflow_version="1"))
         self.assertNotFound(r)
 
