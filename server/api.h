@@ -34,6 +34,7 @@ int api_runs_log_batch(struct mt_req *req);
 int api_runs_log_inputs(struct mt_req *req);
 int api_runs_set_tag(struct mt_req *req);
 int api_runs_delete_tag(struct mt_req *req);
+int api_runs_log_model(struct mt_req *req);
 
 /* api_metrics.c */
 int api_metrics_get_history(struct mt_req *req);
@@ -48,6 +49,25 @@ int api_artifacts_list(struct mt_req *req);
 int api_artifacts_mpu(struct mt_req *req);
 int api_artifacts_list_run(struct mt_req *req);
 int api_bundles_put(struct mt_req *req); /* PUT /api/2.0/mltrack/bundles/<sha256>.tar */
+/* An artifact stored from another route, in the two phases of an upload
+ * (api_artifacts.c): the bytes into a temporary file (the request body, at
+ * most max bytes, 0 meaning --max-artifact-size, else ETOOBIG; or bytes in
+ * memory), then recorded as rel (a store path, normalised and confined
+ * here) in a transaction of its own.  The handle is request memory; the
+ * temporary file goes when the request ends. */
+struct upload;
+struct upload *art_upload_new(struct mt_req *req, long long max);
+int art_upload_body(struct mt_req *req, struct upload *t, long long *size);
+int art_upload_bytes(struct mt_req *req, struct upload *t, const void *data, size_t len);
+int art_upload_commit(struct mt_req *req, struct upload *t, const char *rel);
+
+/* api_ui.c: the routes of MLflow's web UI */
+int api_ui_history_bulk(struct mt_req *req);
+int api_ui_search_datasets(struct mt_req *req);
+int api_ui_promptlab_run(struct mt_req *req);
+int api_ui_upload_artifact(struct mt_req *req);
+int api_ui_get_artifact(struct mt_req *req);
+int api_ui_model_version_artifact(struct mt_req *req);
 
 /* api_registry.c */
 int api_reg_models_create(struct mt_req *req);

@@ -56,6 +56,7 @@ struct upload {
 	char rel[MT_PATH_MAX + 1];
 	char sha[65];
 	long long size;
+	long long max;   /* bytes a body may have; 0: --max-artifact-size */
 };
 
 /* Idempotent: runs at once when an upload ends (so the file is gone before
@@ -172,19 +173,65 @@ int api_bundles_put(struct mt_req *req)
 	return put_path(req, t, sha);
 }
 
+/* ---- uploads for other routes (api.h: art_upload_*) ---- */
+
+struct upload *art_upload_new(struct mt_req *req, long long max)
+{
+	struct upload *t = upload_new(req);
+
+	t->max = max;
+	return t;
+}
+
+int art_upload_body(struct mt_req *req, struct upload *t, long long *size)
+{
+	if (put_stream(req, t))
+		return -1;
+	*size = t->size;
+	return 0;
+}
+
+int art_upload_bytes(struct mt_req *req, struct upload *t, const void *data, size_t len)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen;
+
+	if (store_tmp_create(t->path, sizeof(t->path), &t->fd, &req->err))
+		return -1;
+	t->keep = 0;
+	mt_arena_defer(req->arena, tmp_cleanup, t);
+	if (mt_write_all(t->fd, data, len) || fsync(t->fd)) {
+		mt_err_set(&req->err, MT_EINTERNAL, "Cannot store the artifact");
+		return mt_err_detail(&req->err, "write %s: %s", t->path, strerror(errno));
+	}
+	EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL);
+	mt_hex(t->sha, md, 32);
+	t->size = (long long)len;
+	return 0;
+}
+
+int art_upload_commit(struct mt_req *req, struct upload *t, const char *rel)
+{
+	int rc = norm(req, rel, 0, t->rel) || refuse_bundle_write(req, t->rel) ? -1 :
+		 http_txn(req, put_commit, t);
+
+	tmp_cleanup(t);
+	return rc;
+}
+
 /* Phase one: the body into a locked temporary file, hashed and fsync'd. */
 static int put_stream(struct mt_req *req, struct upload *t)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	long long cl = req->ri->content_length, total = 0;
+	long long max = t->max ? t->max : mt_cfg.max_artifact_size;
 	EVP_MD_CTX *ctx;
 	unsigned char *buf;
 	unsigned int mdlen;
 
-	if (cl > mt_cfg.max_artifact_size)
+	if (cl > max)
 		return mt_err_set(&req->err, MT_ETOOBIG,
-				  "Artifact of %lld bytes exceeds the limit of %lld bytes", cl,
-				  mt_cfg.max_artifact_size);
+				  "Artifact of %lld bytes exceeds the limit of %lld bytes", cl, max);
 	if (store_tmp_create(t->path, sizeof(t->path), &t->fd, &req->err))
 		return -1;
 	t->keep = 0;
@@ -218,10 +265,9 @@ static int put_stream(struct mt_req *req, struct upload *t)
 		if (r == 0)
 			break;
 		total += r;
-		if (total > mt_cfg.max_artifact_size)
+		if (total > max)
 			return mt_err_set(&req->err, MT_ETOOBIG,
-					  "Artifact exceeds the limit of %lld bytes",
-					  mt_cfg.max_artifact_size);
+					  "Artifact exceeds the limit of %lld bytes", max);
 		EVP_DigestUpdate(ctx, buf, (size_t)r);
 		if (mt_write_all(t->fd, buf, (size_t)r)) {
 			mt_err_set(&req->err, MT_EINTERNAL, "Cannot store the artifact");

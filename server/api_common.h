@@ -13,4 +13,9 @@ int api_view_type(struct mt_req *req, const char *field, int *out);
  * must be active; otherwise 400 naming its current stage. */
 int api_check_active(struct mt_req *req, const char *what, const char *id, const char *stage);
 
+/* j as Python's json.dumps writes it (", " and ": ", \\u escapes in
+ * lower case for non-ASCII): request memory, NULL when j cannot be
+ * encoded.  (api_runs.c) */
+char *api_json_dumps_py(struct mt_req *req, json_t *j);
+
 #endif

@@ -260,6 +260,18 @@ static int check_uri_len(struct mt_req *req, const char *field, const char *v)
 	return 0;
 }
 
+/* A prompt version (MLflow 2.21+ register_prompt): any tag named
+ * mlflow.prompt.is_prompt.  Its source ("dummy-source", later
+ * "prompt-template") is not a location, and MLflow does not check it
+ * (handlers._is_prompt_request). */
+static int is_prompt_request(const struct reg_version_new *nv)
+{
+	for (size_t i = 0; i < nv->ntags; i++)
+		if (strcmp(nv->tag_keys[i], "mlflow.prompt.is_prompt") == 0)
+			return 1;
+	return 0;
+}
+
 /* ---- handlers ---- */
 
 /* name and version of the request, and the model's id. */
@@ -296,8 +308,9 @@ int api_model_versions_create(struct mt_req *req)
 	    reg_tags_arg(req, "Model version", &nv.tag_keys, &nv.tag_values, &nv.ntags))
 		return -1;
 	uri_split(req->arena, nv.source, strlen(nv.source), &u);
-	if (is_local(&u) ? check_local_source(req, nv.source, &u, nv.run_id)
-			 : check_remote_source(req, nv.source))
+	if (!is_prompt_request(&nv) &&
+	    (is_local(&u) ? check_local_source(req, nv.source, &u, nv.run_id)
+			  : check_remote_source(req, nv.source)))
 		return -1;
 	if (strcasecmp(u.scheme, "models") == 0 &&
 	    resolve_models_source(req, nv.source, &nv.storage_location))

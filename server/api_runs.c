@@ -1,6 +1,7 @@
 /* api_runs.c: /api/2.0/mlflow/runs/... (MLFLOW-API.md §3, §7). */
 #include <float.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -467,6 +468,96 @@ int api_runs_set_tag(struct mt_req *req)
 	if (check_tag_list(req, &key, &value, 1) || require_active_run(req, id))
 		return -1;
 	return sql_runs_set_tags(req, id, &key, &value, 1, &req->err);
+}
+
+/*
+ * POST runs/log-model (MLflow's LogModel; every log_model in a run, 2.9 to
+ * 3.x): model_json, a JSON object with artifact_path, flavors,
+ * utc_time_created and run_id, is appended to the run's tag
+ * mlflow.log-model.history, a JSON list, as MLflow's SQL store does
+ * (record_logged_model): the whole list re-serialised as Python's
+ * json.dumps writes it (", " and ": ", \u escapes for non-ASCII), checked
+ * against the run-tag limit.  The model is kept as the client sent it: a
+ * 2.9 client sends the whole MLmodel dict, a 2.16+ one only run_id,
+ * artifact_path, utc_time_created, model_uuid and flavors.  The run is
+ * locked for the read-modify-write, so concurrent calls append both.
+ */
+#define LOG_MODEL_HISTORY "mlflow.log-model.history"
+
+/* jansson writes \u00E8 where Python writes \u00e8. */
+static void lower_unicode_escapes(char *s)
+{
+	for (; *s; s++) {
+		if (*s != '\\')
+			continue;
+		if (s[1] == 'u')
+			for (int i = 2; i < 6 && s[i]; i++)
+				if (s[i] >= 'A' && s[i] <= 'F')
+					s[i] = (char)(s[i] - 'A' + 'a');
+		s++; /* the escaped character */
+	}
+}
+
+static void free_str(void *p)
+{
+	free(p);
+}
+
+char *api_json_dumps_py(struct mt_req *req, json_t *j)
+{
+	char *text = json_dumps(j, JSON_ENSURE_ASCII);
+
+	if (!text)
+		return NULL;
+	mt_arena_defer(req->arena, free_str, text);
+	lower_unicode_escapes(text);
+	return text;
+}
+
+int api_runs_log_model(struct mt_req *req)
+{
+	static const char *const mandatory[] = { "artifact_path", "flavors", "utc_time_created",
+						 "run_id" };
+	const char *id, *model_json, *stage, *old, *key = LOG_MODEL_HISTORY;
+	char missing[128] = "";
+	json_t *model = NULL, *hist;
+	json_error_t jerr;
+	size_t len;
+	char *text;
+
+	if (req_run_id(req, &id) || req_str(req, "model_json", &model_json))
+		return -1;
+	len = strlen(model_json);
+	if (mt_json_depth_ok(model_json, len, MT_JSON_MAX_DEPTH))
+		model = req_own(req, json_loadb(model_json, len, 0, &jerr));
+	if (!json_is_object(model))
+		return mt_err_set(&req->err, MT_EINVAL,
+				  "Malformed model info. \n %s \n is not a valid JSON.", model_json);
+	for (size_t i = 0; i < sizeof(mandatory) / sizeof(*mandatory); i++)
+		if (!json_object_get(model, mandatory[i]))
+			snprintf(missing + strlen(missing), sizeof(missing) - strlen(missing),
+				 "%s'%s'", *missing ? ", " : "", mandatory[i]);
+	if (*missing) /* a Python set's repr */
+		return mt_err_set(&req->err, MT_EINVAL,
+				  "Model json is missing mandatory fields: {%s}", missing);
+	if (sql_runs_tag_locked(req, id, key, &stage, &old, &req->err) ||
+	    api_check_active(req, "run", id, stage))
+		return -1;
+	hist = NULL;
+	if (!old)
+		hist = req_own(req, json_array());
+	else if (mt_json_depth_ok(old, strlen(old), MT_JSON_MAX_DEPTH))
+		hist = req_own(req, json_loads(old, 0, &jerr));
+	if (!json_is_array(hist))
+		return mt_err_set(&req->err, MT_EINVAL,
+				  "The tag '%s' of run %s holds no JSON list, so no model can be added "
+				  "to it; delete or fix the tag first", key, id);
+	json_array_append(hist, model);
+	if (!(text = api_json_dumps_py(req, hist)))
+		return mt_err_set(&req->err, MT_EINTERNAL, "Cannot encode the model history");
+	if (check_tag_list(req, &key, (const char **)&text, 1))
+		return -1;
+	return sql_runs_set_tags(req, id, &key, (const char **)&text, 1, &req->err);
 }
 
 int api_runs_delete_tag(struct mt_req *req)

@@ -43,6 +43,6 @@ int api_health(struct mt_req *req)
 
 int api_version(struct mt_req *req)
 {
-	http_reply_text(req, 200, "text/plain", MLTRACK_VERSION);
+	http_reply_text(req, 200, "text/plain", MT_MLFLOW_API_VERSION "+mltrack." MLTRACK_VERSION);
 	return 0;
 }

@@ -534,6 +534,39 @@ static const char *log_path(struct mt_arena *a, const char *path)
 	return out;
 }
 
+/* Paths MLflow's servers answer outside the dashboard: the REST APIs
+ * (/api/, /ajax-api/ is mapped onto it), GraphQL, the OTLP trace export
+ * and the AI gateway.  What mltrackd does not serve there is 404
+ * ENDPOINT_NOT_FOUND in MLflow's JSON shape, never the dashboard's text
+ * (or a 405), so MLflow's clients take their fallback at once. */
+static int mlflow_path(const char *path)
+{
+	static const char *const prefixes[] = { "/api/", "/graphql/", "/v1/", "/gateway/" };
+
+	if (strcmp(path, "/graphql") == 0)
+		return 1;
+	for (size_t i = 0; i < sizeof(prefixes) / sizeof(*prefixes); i++)
+		if (strncmp(path, prefixes[i], strlen(prefixes[i])) == 0)
+			return 1;
+	return 0;
+}
+
+/* path with each run of '/' made one, or NULL when it has none to merge.
+ * Arena memory. */
+static char *merge_slashes(struct mt_arena *a, const char *path)
+{
+	char *out, *o;
+
+	if (!strstr(path, "//"))
+		return NULL;
+	out = o = mt_arena_strdup(a, path);
+	for (const char *p = path; *p; p++)
+		if (*p != '/' || o == out || o[-1] != '/')
+			*o++ = *p;
+	*o = '\0';
+	return out;
+}
+
 static int dispatch(struct mg_connection *conn, void *cbdata)
 {
 	struct mt_worker *w = mg_get_thread_pointer(conn);
@@ -581,9 +614,25 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
 	}
 	if (!req.route)
 		req.route = routes_lookup(req.ri->request_method, path, &found, &req.subpath);
+	if (!req.route && !found) {
+		/* As MLflow's server (werkzeug merges slashes): the UI's
+		 * "//model-versions/get-artifact".  Not for prefix routes,
+		 * whose paths are checked as sent. */
+		char *merged = merge_slashes(req.arena, path);
+		const char *sub;
+		int found2 = 0;
+		const struct mt_route *r2 = merged ? routes_lookup(req.ri->request_method, merged,
+								   &found2, &sub) : NULL;
+
+		if (r2 && !(r2->flags & R_PREFIX)) {
+			req.route = r2;
+			req.subpath = sub;
+			path = merged;
+		}
+	}
 
 	if (!req.route) {
-		if (strncmp(path, "/api/", 5) != 0 && !found) {
+		if (!mlflow_path(path) && !found) {
 			if (body_pending(&req)) /* no page reads one */
 				mg_disable_connection_keep_alive(conn);
 			rc = web_serve(conn, req.ri, path); /* the dashboard (web.c) */

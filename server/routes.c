@@ -23,9 +23,11 @@ const struct mt_route mt_routes[] = {
 	{ "POST", MLF "experiments/restore",               api_experiments_restore,     R_BODY | R_TXN | R_WRITE },
 	{ "GET",  MLF "experiments/search",                api_experiments_search,      R_READ },
 	{ "POST", MLF "experiments/search",                api_experiments_search,      R_BODY | R_READ },
+	{ "POST", MLF "experiments/search-datasets",       api_ui_search_datasets,      R_BODY | R_READ },
 	{ "POST", MLF "experiments/set-experiment-tag",    api_experiments_set_tag,     R_BODY | R_TXN | R_WRITE },
 	{ "POST", MLF "experiments/update",                api_experiments_update,      R_BODY | R_TXN | R_WRITE },
 	{ "GET",  MLF "metrics/get-history",               api_metrics_get_history,     R_READ | R_RAW },
+	{ "GET",  MLF "metrics/get-history-bulk",          api_ui_history_bulk,         R_READ },
 	{ "GET",  MLF "metrics/get-history-bulk-interval", api_metrics_bulk_interval,   R_READ },
 	{ "POST", MLF "model-versions/create",             api_model_versions_create,   R_BODY | R_TXN | R_WRITE },
 	{ "DELETE", MLF "model-versions/delete",           api_model_versions_delete,   R_BODY | R_TXN | R_WRITE },
@@ -50,17 +52,20 @@ const struct mt_route mt_routes[] = {
 	{ "POST", MLF "registered-models/set-tag",         api_reg_models_set_tag,      R_BODY | R_TXN | R_WRITE },
 	{ "PATCH", MLF "registered-models/update",         api_reg_models_update,       R_BODY | R_TXN | R_WRITE },
 	{ "POST", MLF "runs/create",                       api_runs_create,             R_BODY | R_TXN | R_WRITE },
+	{ "POST", MLF "runs/create-promptlab-run",         api_ui_promptlab_run,        R_BODY | R_WRITE }, /* own txns */
 	{ "POST", MLF "runs/delete",                       api_runs_delete,             R_BODY | R_TXN | R_WRITE },
 	{ "POST", MLF "runs/delete-tag",                   api_runs_delete_tag,         R_BODY | R_TXN | R_WRITE },
 	{ "GET",  MLF "runs/get",                          api_runs_get,                R_READ },
 	{ "POST", MLF "runs/log-batch",                    api_runs_log_batch,          R_BODY | R_TXN | R_WRITE },
 	{ "POST", MLF "runs/log-inputs",                   api_runs_log_inputs,         R_BODY | R_TXN | R_WRITE },
 	{ "POST", MLF "runs/log-metric",                   api_runs_log_metric,         R_BODY | R_WRITE }, /* one statement */
+	{ "POST", MLF "runs/log-model",                    api_runs_log_model,          R_BODY | R_TXN | R_WRITE },
 	{ "POST", MLF "runs/log-parameter",                api_runs_log_parameter,      R_BODY | R_TXN | R_WRITE },
 	{ "POST", MLF "runs/restore",                      api_runs_restore,            R_BODY | R_TXN | R_WRITE },
 	{ "POST", MLF "runs/search",                       api_runs_search,             R_BODY | R_READ },
 	{ "POST", MLF "runs/set-tag",                      api_runs_set_tag,            R_BODY | R_TXN | R_WRITE },
 	{ "POST", MLF "runs/update",                       api_runs_update,             R_BODY | R_TXN | R_WRITE },
+	{ "POST", MLF "upload-artifact",                   api_ui_upload_artifact,      R_STREAM | R_RAW | R_WRITE }, /* own txn */
 	{ "GET",  ART "artifacts",                         api_artifacts_list,          R_READ },
 	{ "DELETE", ART "artifacts/",                      api_artifacts_delete,        R_PREFIX | R_TXN | R_WRITE },
 	{ "GET",  ART "artifacts/",                        api_artifacts_get,           R_PREFIX | R_RAW | R_READ },
@@ -80,9 +85,11 @@ const struct mt_route mt_routes[] = {
 	{ "DELETE", EXT "registered-models/alias",         api_gates_alias_delete,      R_BODY | R_WRITE }, /* own txn */
 	{ "POST", EXT "registered-models/alias",           api_gates_alias_set,         R_BODY | R_WRITE }, /* own txn */
 	{ "GET",  EXT "registered-models/history",         api_gates_history,           R_READ },
+	{ "GET",  "/get-artifact",                         api_ui_get_artifact,         R_RAW | R_READ },
 	{ "GET",  "/health",                               api_health,                  R_NODB | R_RAW },
 	{ "GET",  "/healthz",                              api_healthz,                 R_NODB },
 	{ "GET",  "/metrics",                              api_metrics,                 R_NODB | R_RAW },
+	{ "GET",  "/model-versions/get-artifact",          api_ui_model_version_artifact, R_RAW | R_READ },
 	{ "GET",  "/readyz",                               api_readyz,                  R_NODB | R_RAW },
 	{ "GET",  "/version",                              api_version,                 R_NODB | R_RAW },
 };

@@ -29,6 +29,11 @@
 #include "mt_error.h"
 
 #define MLTRACK_VERSION "0.1.0"
+/* The MLflow release whose REST API mltrackd serves; GET /version answers
+ * it with mltrack's version as a PEP 440 local label ("2.9.2+mltrack.0.1.0"):
+ * MLflow 3.4+ clients export trace spans by OTLP only to servers >= 3.4
+ * (docs/api.md, "Service endpoints"). */
+#define MT_MLFLOW_API_VERSION "2.9.2"
 
 /* ---- configuration (process lifetime) ---- */
 struct mt_config {

@@ -40,6 +40,11 @@ static const struct db_stmt stmts[] = {
 	  "        FROM p WHERE step IN (SELECT step FROM pick)) "
 	  "SELECT run_id, value, timestamp, step FROM sel WHERE rn <= " XSTR(MT_BULK_MAX_POINTS_PER_RUN) " "
 	  "ORDER BY array_position($1::text[], run_id), step, timestamp, value" },
+	/* MLflow's get-history-bulk (the UI's): one limit over every run. */
+	{ "met_history_bulk",
+	  "SELECT run_id, value, timestamp, step FROM metrics "
+	  "WHERE run_id = ANY($1::text[]) AND key = $2 "
+	  "ORDER BY run_id, timestamp, step, value LIMIT $3" },
 	{ "met_version", "SELECT version FROM latest_metrics WHERE run_id = $1 AND key = $2" },
 	{ "met_sample_get",
 	  "SELECT $2::text, u.v, u.t, u.s FROM metric_samples m, "
@@ -167,6 +172,26 @@ int sql_metrics_bulk_interval(struct mt_req *req, const char **run_ids, size_t n
 	const char *v[5] = { db_array_text(req->arena, run_ids, n), key, start, end,
 			     mt_arena_printf(req->arena, "%lld", max_results) };
 	PGresult *r = db_exec(req, "met_bulk_interval", 5, v, err);
+
+	if (!r)
+		return -1;
+	for (int i = 0; i < PQntuples(r); i++) {
+		json_t *m = sql_metric_json(key, PQgetvalue(r, i, 1), PQgetvalue(r, i, 2),
+					    PQgetvalue(r, i, 3));
+
+		json_object_set_new(m, "run_id", json_string(PQgetvalue(r, i, 0)));
+		json_array_append_new(list, m);
+	}
+	return 0;
+}
+
+int sql_metrics_history_bulk(struct mt_req *req, const char **run_ids, size_t n,
+			     const char *key, long long max_results, json_t *list,
+			     struct mt_err *err)
+{
+	const char *v[3] = { db_array_text(req->arena, run_ids, n), key,
+			     mt_arena_printf(req->arena, "%lld", max_results) };
+	PGresult *r = db_exec(req, "met_history_bulk", 3, v, err);
 
 	if (!r)
 		return -1;

@@ -19,6 +19,11 @@ int sql_metrics_history(struct mt_req *req, const char *run_id, const char *key,
 int sql_metrics_bulk_interval(struct mt_req *req, const char **run_ids, size_t n,
 			      const char *key, const char *start, const char *end,
 			      long long max_results, json_t *list, struct mt_err *err);
+/* MLflow's get-history-bulk: the points of key in the runs, ordered by
+ * run id, timestamp, step, value, at most max_results in all. */
+int sql_metrics_history_bulk(struct mt_req *req, const char **run_ids, size_t n,
+			     const char *key, long long max_results, json_t *list,
+			     struct mt_err *err);
 /* At most max_points points keeping each bucket's first, last, min, max. */
 int sql_metrics_sampled(struct mt_req *req, const char *run_id, const char *key,
 			long long max_points, json_t *list, struct mt_err *err);

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "mt_filter.h"
 #include "mt_json.h"
@@ -361,6 +362,40 @@ int sql_reg_model_delete_tag(struct mt_req *req, const char *id, const char *key
 	return db_exec(req, "reg_model_tag_delete", 2, v, err) ? 0 : -1;
 }
 
+/*
+ * Prompts (MLflow 2.21+) are registered models and versions tagged
+ * mlflow.prompt.is_prompt = 'true', and MLflow's SQL store searches models
+ * and versions as follows (sqlalchemy_store._is_querying_prompt and
+ * _update_query_to_exclude_prompts, 2.21 to 3.10): the first clause on that
+ * tag decides.  `= 'true'` or `!= 'false'` (the value compared without
+ * case) asks for prompts, and then every clause on the tag is an ordinary
+ * tag clause.  Anything else, or no such clause, asks for the rest: every
+ * clause on the tag is dropped and whatever carries the tag with the exact
+ * value 'true' is left out (for versions: every version of a model one of
+ * whose versions does).  So the term `tag.`mlflow.prompt.is_prompt` !=
+ * 'true'` that 2.21+ clients add to each registered-model search matches
+ * the models that have no such tag.
+ */
+#define PROMPT_TAG "mlflow.prompt.is_prompt"
+
+static int is_prompt_clause(const struct mt_filter_clause *c)
+{
+	return c->kind == MT_FK_TAG && strcmp(c->key, PROMPT_TAG) == 0;
+}
+
+static int asks_for_prompts(const struct mt_filter *f)
+{
+	for (size_t i = 0; i < f->n; i++) {
+		const struct mt_filter_clause *c = &f->clauses[i];
+
+		if (!is_prompt_clause(c))
+			continue;
+		return c->str && ((c->op == MT_OP_EQ && strcasecmp(c->str, "true") == 0) ||
+				  (c->op == MT_OP_NE && strcasecmp(c->str, "false") == 0));
+	}
+	return 0;
+}
+
 /* A string comparison of the search grammar on column col. */
 static void str_clause(struct sqlb *b, const char *col, const struct mt_filter_clause *c)
 {
@@ -380,15 +415,20 @@ int sql_reg_model_search(struct mt_req *req, const struct mt_filter *f,
 {
 	struct sqlb b;
 	PGresult *r;
-	int n, by_name = 0;
+	int n, by_name = 0, prompts = asks_for_prompts(f);
 	const char **ids;
 	json_t *byid;
 
 	sqlb_init(&b, req->arena);
 	sqlb_add(&b, MODEL_SELECT "WHERE TRUE");
+	if (!prompts)
+		sqlb_add(&b, " AND NOT EXISTS (SELECT 1 FROM registered_model_tags p WHERE "
+			 "p.model_id = m.id AND p.key = '" PROMPT_TAG "' AND p.value = 'true')");
 	for (size_t i = 0; i < f->n; i++) {
 		const struct mt_filter_clause *c = &f->clauses[i];
 
+		if (!prompts && is_prompt_clause(c))
+			continue;
 		if (c->kind == MT_FK_TAG) {
 			int k = sqlb_param(&b, c->key);
 			int v = sqlb_param(&b, c->str);
@@ -617,13 +657,18 @@ int sql_reg_version_search(struct mt_req *req, const struct mt_filter *f,
 {
 	struct sqlb b;
 	PGresult *r;
-	int n;
+	int n, prompts = asks_for_prompts(f);
 
 	sqlb_init(&b, req->arena);
 	sqlb_add(&b, VER_SELECT "WHERE " VISIBLE);
+	if (!prompts)
+		sqlb_add(&b, " AND NOT EXISTS (SELECT 1 FROM model_version_tags p WHERE "
+			 "p.model_id = v.model_id AND p.key = '" PROMPT_TAG "' AND p.value = 'true')");
 	for (size_t i = 0; i < f->n; i++) {
 		const struct mt_filter_clause *c = &f->clauses[i];
 
+		if (!prompts && is_prompt_clause(c))
+			continue;
 		if (c->kind == MT_FK_TAG) {
 			int k = sqlb_param(&b, c->key);
 			int v = sqlb_param(&b, c->str);

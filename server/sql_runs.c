@@ -59,6 +59,11 @@ static const struct db_stmt stmts[] = {
 	  "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value" },
 	{ "run_rename", "UPDATE runs SET name = $2 WHERE run_id = $1" },
 	{ "run_tag_delete", "DELETE FROM tags WHERE run_id = $1 AND key = $2" },
+	/* A read-modify-write of one tag: the run locked first, the tag read
+	 * by the next statement, whose snapshot (READ COMMITTED) then sees
+	 * what the lock's previous holder committed. */
+	{ "run_lock", "SELECT lifecycle_stage FROM runs WHERE run_id = $1 FOR UPDATE" },
+	{ "run_tag_get", "SELECT value FROM tags WHERE run_id = $1 AND key = $2" },
 	/* Every point goes to history (an exact replay is a no-op); the newest
 	 * point per key by (step, timestamp, value) replaces latest_metrics.
 	 * Rows are written in key order so concurrent batches to one run lock
@@ -100,6 +105,15 @@ static const struct db_stmt stmts[] = {
 	{ "run_dataset_id",
 	  "SELECT d.dataset_id FROM datasets d JOIN runs r ON r.experiment_id = d.experiment_id "
 	  "WHERE r.run_id = $1 AND d.name = $2 AND d.digest = $3" },
+	/* The UI's search-datasets: each dataset used by a run of the
+	 * experiments, with the context the run gave it (MLflow's SQL store:
+	 * DISTINCT, at most 1000). */
+	{ "run_dataset_summaries",
+	  "SELECT DISTINCT d.experiment_id, d.name, d.digest, t.value "
+	  "FROM datasets d JOIN run_inputs ri ON ri.dataset_id = d.dataset_id "
+	  "LEFT JOIN run_input_tags t ON t.run_id = ri.run_id AND t.dataset_id = ri.dataset_id "
+	  "AND t.key = 'mlflow.data.context' "
+	  "WHERE d.experiment_id = ANY($1::bigint[]) ORDER BY 1, 2, 3, 4 LIMIT 1000" },
 	{ "run_input_tags_set",
 	  "INSERT INTO run_input_tags (run_id, dataset_id, key, value) "
 	  "SELECT $1, $2, k, v FROM unnest($3::text[], $4::text[]) AS t(k, v) ORDER BY k "
@@ -301,6 +315,42 @@ int sql_runs_stage(struct mt_req *req, const char *run_id, const char **out, str
 	if (PQntuples(r) == 0)
 		return mt_err_set(err, MT_ENOTFOUND, "Run with id=%s not found", run_id);
 	*out = PQgetvalue(r, 0, 0);
+	return 0;
+}
+
+int sql_runs_tag_locked(struct mt_req *req, const char *run_id, const char *key,
+			const char **stage, const char **value, struct mt_err *err)
+{
+	const char *v[2] = { run_id, key };
+	PGresult *r = db_exec(req, "run_lock", 1, v, err);
+
+	if (!r)
+		return -1;
+	if (PQntuples(r) == 0)
+		return mt_err_set(err, MT_ENOTFOUND, "Run with id=%s not found", run_id);
+	*stage = PQgetvalue(r, 0, 0);
+	if (!(r = db_exec(req, "run_tag_get", 2, v, err)))
+		return -1;
+	*value = PQntuples(r) ? PQgetvalue(r, 0, 0) : NULL;
+	return 0;
+}
+
+int sql_runs_dataset_summaries(struct mt_req *req, const char **exp_ids, size_t n,
+			       json_t *list, struct mt_err *err)
+{
+	const char *v[1] = { db_array_text(req->arena, exp_ids, n) };
+	PGresult *r = db_exec(req, "run_dataset_summaries", 1, v, err);
+
+	if (!r)
+		return -1;
+	for (int i = 0; i < PQntuples(r); i++) {
+		json_t *s = json_pack("{s:s,s:s,s:s}", "experiment_id", PQgetvalue(r, i, 0),
+				      "name", PQgetvalue(r, i, 1), "digest", PQgetvalue(r, i, 2));
+
+		if (!PQgetisnull(r, i, 3))
+			json_object_set_new(s, "context", json_string(PQgetvalue(r, i, 3)));
+		json_array_append_new(list, s);
+	}
 	return 0;
 }
 

@@ -27,6 +27,15 @@ int sql_runs_get(struct mt_req *req, const char *run_id, json_t **out, struct mt
 int sql_runs_info(struct mt_req *req, const char *run_id, json_t **out, struct mt_err *err);
 /* lifecycle_stage of a run, or ENOTFOUND. */
 int sql_runs_stage(struct mt_req *req, const char *run_id, const char **out, struct mt_err *err);
+/* Lock the run (FOR UPDATE, inside a transaction) and read its stage and
+ * the tag key (*value NULL when the run has no such tag); ENOTFOUND as
+ * sql_runs_stage.  Both strings live until the request ends. */
+int sql_runs_tag_locked(struct mt_req *req, const char *run_id, const char *key,
+			const char **stage, const char **value, struct mt_err *err);
+/* MLflow's dataset summaries ({experiment_id, name, digest, context?}) of
+ * the experiments (numeric ids), appended to list. */
+int sql_runs_dataset_summaries(struct mt_req *req, const char **exp_ids, size_t n,
+			       json_t *list, struct mt_err *err);
 /* NULL arguments leave the column as it is. */
 int sql_runs_update(struct mt_req *req, const char *run_id, const char *status,
 		    const char *end_time, const char *name, struct mt_err *err);

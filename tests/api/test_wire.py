@@ -279,6 +279,10 @@ REQUIRED_ROUTES = {
     ("POST", API + "runs/search"),
     ("GET", API + "metrics/get-history"), ("GET", API + "metrics/get-history-bulk-interval"),
     ("GET", "/api/2.0/mltrack/metrics/get-history-sampled"),
+    ("POST", API + "runs/log-model"), ("GET", API + "metrics/get-history-bulk"),
+    ("POST", API + "experiments/search-datasets"), ("POST", API + "runs/create-promptlab-run"),
+    ("POST", API + "upload-artifact"), ("GET", "/get-artifact"),
+    ("GET", "/model-versions/get-artifact"),
 }
 
 
