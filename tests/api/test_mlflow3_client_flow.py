@@ -337,7 +337,7 @@ class TestMlflow3ClientFlow(mtapi.ApiTestCase):
         listing = run_part + model_part
         self.assertEqual(sorted(p for p, _, _ in listing),
                          sorted("model/" + f for f in files))
-        self.assertTrue(all(s == len(open(os.path.join(self.tmp, "by-id", p[6:]), "rb").read())
+        self.assertTrue(all(s == os.path.getsize(os.path.join(self.tmp, "by-id", p[6:]))
                             for p, _, s in listing))
 
         # mlflow.search_logged_models and MlflowClient.search_logged_models.
