@@ -411,8 +411,6 @@ CREATE INDEX artifacts_sha_idx ON public.artifacts USING btree (sha256);
 
 CREATE INDEX latest_metrics_key_value_idx ON public.latest_metrics USING btree (key, value);
 
-CREATE INDEX logged_model_metrics_key_idx ON public.logged_model_metrics USING btree (key, model_id);
-
 CREATE INDEX logged_models_experiment_idx ON public.logged_models USING btree (experiment_id, creation_timestamp_ms DESC, model_id);
 
 CREATE INDEX logged_models_source_run_idx ON public.logged_models USING btree (source_run_id) WHERE (source_run_id IS NOT NULL);
@@ -451,9 +449,6 @@ ALTER TABLE ONLY public.latest_metrics
 
 ALTER TABLE ONLY public.logged_model_metrics
     ADD CONSTRAINT logged_model_metrics_model_id_fkey FOREIGN KEY (model_id) REFERENCES public.logged_models(model_id) ON DELETE CASCADE;
-
-ALTER TABLE ONLY public.logged_model_metrics
-    ADD CONSTRAINT logged_model_metrics_run_id_fkey FOREIGN KEY (run_id) REFERENCES public.runs(run_id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY public.logged_model_params
     ADD CONSTRAINT logged_model_params_model_id_fkey FOREIGN KEY (model_id) REFERENCES public.logged_models(model_id) ON DELETE CASCADE;
