@@ -270,7 +270,7 @@ int api_lm_create(struct mt_req *req)
 	return 0;
 }
 
-/* GET logged-models/{model_id}[?allow_deleted=true] (the query is 3.5's) */
+/* GET logged-models/{model_id}[?allow_deleted=true] (the query: 3.7+, mlflow gc) */
 int api_lm_get(struct mt_req *req)
 {
 	const char *allow;

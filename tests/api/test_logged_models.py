@@ -200,7 +200,7 @@ class TestGet(Case):
         mid = self.mid()
         self.assertEmptyOk(lm_delete(mid))
         self.assertNotFound(lm_get(mid), "Logged model with ID '%s' not found." % mid)
-        # allow_deleted=true (clients from 3.5 send it for deleted models).
+        # allow_deleted=true (sent by the 3.7+ client's mlflow gc).
         b = self.assertOk(lm_get(mid, allow_deleted="true"))
         self.assertEqual(b["model"]["info"]["model_id"], mid)
         self.assertNotFound(lm_get(mid, allow_deleted="false"))
