@@ -781,5 +781,92 @@ class TestModelArtifacts(Case):
         self.assertNotFound(call("GET", LM + "/m-nope/artifacts/directories"))
 
 
+# Wrong JSON types, edges and hostile strings for every field of the new
+# routes: each answer is a 200 or a 4xx in MLflow's error shape, never a
+# 5xx, and a refused write leaves the model and the run as they were.
+HOSTILE = [None, True, False, 0, -1, 1.5, 1e300, 2 ** 63, -(2 ** 63) - 1, "", "x", "\u0000",
+           "a\u0000b", "\ud83d\ude00" * 300, "é" * 3000, "x" * (1 << 20), [], [1], ["x"], [None],
+           [{}], [{"key": None}], [{"key": 1, "value": []}], {}, {"a": 1}, [[["deep"]]]]
+
+
+class TestHostile(Case):
+    def setUp(self):
+        self.e = new_experiment()
+        self.run = new_run(self.e)
+        self.m = self.mid(self.e, name="h", params=[{"key": "p", "value": "1"}],
+                          tags=[{"key": "t", "value": "1"}])
+
+    def snapshot(self):
+        m = self.assertOk(lm_get(self.m, allow_deleted="true"))
+        r = self.assertOk(get("runs/get", run_id=self.run))
+        return mtapi.norm(m), mtapi.norm(r)
+
+    def check(self, method, path, body, write):
+        before = self.snapshot() if write else None
+        r = call(method, path, body=body) if method != "GET" else call(method, path, query=body)
+        self.assertLess(r.status, 500, "%s %s %r: %s" % (method, path, body, r.body))
+        if r.status >= 400:
+            self.assertIsInstance(r.body, dict, r.body)
+            self.assertIsInstance(r.body.get("error_code"), str, r.body)
+            self.assertIsInstance(r.body.get("message"), str, r.body)
+            if write:
+                self.assertEqual(self.snapshot(), before, "%s %s %r" % (method, path, body))
+        return r
+
+    def sweep(self, method, path, base, write=True):
+        for field in base:
+            for v in HOSTILE:
+                body = dict(base)
+                body[field] = v
+                self.check(method, path, body, write)
+
+    def test_create(self):
+        self.sweep("POST", LM, {"experiment_id": self.e, "name": "n", "model_type": "t",
+                                "source_run_id": self.run, "params": [], "tags": []},
+                   write=False)
+
+    def test_finalize_params_tags(self):
+        self.sweep("PATCH", LM + "/" + self.m, {"model_id": self.m, "status": "LOGGED_MODEL_READY"})
+        self.sweep("POST", LM + "/" + self.m + "/params",
+                   {"model_id": self.m, "params": [{"key": "q", "value": "1"}]})
+        self.sweep("PATCH", LM + "/" + self.m + "/tags", {"tags": [{"key": "u", "value": "1"}]})
+
+    def test_search(self):
+        self.sweep("POST", LM + "/search",
+                   {"experiment_ids": [self.e], "filter": "name = 'h'", "max_results": 5,
+                    "order_by": [{"field_name": "name", "ascending": False}],
+                    "datasets": [{"dataset_name": "d"}], "page_token": ""}, write=False)
+        for bad in ([{"field_name": None}], [{"field_name": "metrics."}], [{"field_name": 1}],
+                    [{"field_name": "name", "ascending": "yes"}], [{"field_name": "x" * 70000}],
+                    [{"field_name": "metrics.a", "dataset_name": ["x"]}]):
+            self.check("POST", LM + "/search", {"experiment_ids": [self.e], "order_by": bad}, False)
+        for tok in ("=", "AAAA", "e30=", "bnVsbA==", "W10=", "eyJvZmZzZXQiOiAtMX0=",
+                    "eyJvZmZzZXQiOiAiMSJ9", "x" * 300000):
+            self.check("POST", LM + "/search", {"experiment_ids": [self.e], "page_token": tok},
+                       False)
+
+    def test_outputs_inputs_metrics(self):
+        self.sweep("POST", API + "runs/outputs",
+                   {"run_id": self.run, "models": [{"model_id": self.m, "step": 1}]})
+        for v in HOSTILE:
+            self.check("POST", API + "runs/outputs",
+                       {"run_id": self.run, "models": [{"model_id": v, "step": v}]}, True)
+            self.check("POST", API + "runs/log-inputs", {"run_id": self.run, "models": [
+                {"model_id": v}]}, True)
+            for f in ("model_id", "dataset_name", "dataset_digest"):
+                self.check("POST", API + "runs/log-metric", {
+                    "run_id": self.run, "key": "hm", "value": 1, "timestamp": 1, f: v}, True)
+                self.check("POST", API + "runs/log-batch", {"run_id": self.run, "metrics": [
+                    {"key": "hm", "value": 1, "timestamp": 1, f: v}]}, True)
+
+    def test_paths(self):
+        for mid in ("m-nope", "%2e%2e", "a%00b", "x" * 5000, "..", "search"):
+            for method in ("GET", "PATCH", "DELETE"):
+                self.check(method, LM + "/" + mid, {} if method != "GET" else None, False)
+            self.check("DELETE", LM + "/" + self.m + "/tags/" + mid, None, True)
+            self.check("GET", LM + "/" + mid + "/artifacts/directories", None, False)
+        self.assertEqual(call("GET", "/healthz").status, 200)
+
+
 if __name__ == "__main__":
     unittest.main()
