@@ -24,6 +24,9 @@ CREATE TABLE logged_models (
 -- logged-models/search's default order within an experiment.
 CREATE INDEX logged_models_experiment_idx
     ON logged_models (experiment_id, creation_timestamp_ms DESC, model_id);
+-- Every runs:/ download and list_artifacts of a 3.x client searches its
+-- run's experiment for a model name.
+CREATE INDEX logged_models_name_idx ON logged_models (experiment_id, name);
 -- A run's models (the dashboard's run page).
 CREATE INDEX logged_models_source_run_idx ON logged_models (source_run_id)
     WHERE source_run_id IS NOT NULL;

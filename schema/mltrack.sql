@@ -413,6 +413,8 @@ CREATE INDEX latest_metrics_key_value_idx ON public.latest_metrics USING btree (
 
 CREATE INDEX logged_models_experiment_idx ON public.logged_models USING btree (experiment_id, creation_timestamp_ms DESC, model_id);
 
+CREATE INDEX logged_models_name_idx ON public.logged_models USING btree (experiment_id, name);
+
 CREATE INDEX logged_models_source_run_idx ON public.logged_models USING btree (source_run_id) WHERE (source_run_id IS NOT NULL);
 
 CREATE INDEX model_versions_run_idx ON public.model_versions USING btree (run_id);
