@@ -351,7 +351,7 @@ int api_lm_log_params(struct mt_req *req)
 
 	if (req_str(req, "model_id", &body_id) ||
 	    kv_arg(req, "params", 1, &keys, &values, &n) ||
-	    sql_lm_lock(req, id, NULL, &req->err))
+	    sql_lm_lock(req, id, 0, NULL, &req->err))
 		return -1;
 	return sql_lm_log_params(req, id, keys, values, n, &req->err);
 }
@@ -362,7 +362,7 @@ int api_lm_set_tags(struct mt_req *req)
 	const char *id = model_id_arg(req), **keys, **values;
 	size_t n;
 
-	if (kv_arg(req, "tags", 0, &keys, &values, &n) || sql_lm_lock(req, id, NULL, &req->err))
+	if (kv_arg(req, "tags", 0, &keys, &values, &n) || sql_lm_lock(req, id, 0, NULL, &req->err))
 		return -1;
 	return sql_lm_set_tags(req, id, keys, values, n, &req->err);
 }
@@ -373,7 +373,7 @@ int api_lm_delete_tag(struct mt_req *req)
 	const char *id = model_id_arg(req);
 	const char *key = req->subpath + strlen(id) + strlen("/tags/");
 
-	if (sql_lm_lock(req, id, NULL, &req->err))
+	if (sql_lm_lock(req, id, 0, NULL, &req->err))
 		return -1;
 	if (sql_lm_delete_tag(req, id, key, &req->err)) {
 		if (req->err.code == MT_ENOTFOUND)

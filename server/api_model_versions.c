@@ -283,7 +283,9 @@ static int link_logged_model(struct mt_req *req, const char *model_id, const cha
 	const char *value;
 	int found = 0;
 
-	if (sql_lm_tag(req, model_id, key, &old, &req->err))
+	/* Registrations of one model from several requests take turns. */
+	if (sql_lm_lock(req, model_id, 1, NULL, &req->err) ||
+	    sql_lm_tag(req, model_id, key, &old, &req->err))
 		return -1;
 	if (old)
 		list = req_own(req, json_loads(old, 0, NULL));

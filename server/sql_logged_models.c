@@ -31,7 +31,9 @@ static const struct db_stmt stmts[] = {
 	{ "lm_get",
 	  "SELECT " LM_COLS " FROM logged_models m WHERE m.model_id = $1 "
 	  "AND ($2::bool OR m.lifecycle_stage = 'active')" },
-	{ "lm_lock", "SELECT experiment_id FROM logged_models WHERE model_id = $1 FOR UPDATE" },
+	{ "lm_lock", "SELECT experiment_id FROM logged_models WHERE model_id = $1 FOR KEY SHARE" },
+	{ "lm_lock_x",
+	  "SELECT experiment_id FROM logged_models WHERE model_id = $1 FOR NO KEY UPDATE" },
 	{ "lm_known", "SELECT model_id FROM logged_models WHERE model_id = ANY($1::text[])" },
 	{ "lm_finalize",
 	  "UPDATE logged_models SET status = $2::smallint, last_updated_timestamp_ms = $3::bigint "
@@ -213,10 +215,10 @@ int sql_lm_get(struct mt_req *req, const char *model_id, int allow_deleted, json
 	return 0;
 }
 
-int sql_lm_lock(struct mt_req *req, const char *model_id, const char **experiment_id,
-		struct mt_err *err)
+int sql_lm_lock(struct mt_req *req, const char *model_id, int exclusive,
+		const char **experiment_id, struct mt_err *err)
 {
-	PGresult *r = db_exec(req, "lm_lock", 1, &model_id, err);
+	PGresult *r = db_exec(req, exclusive ? "lm_lock_x" : "lm_lock", 1, &model_id, err);
 
 	if (!r)
 		return -1;

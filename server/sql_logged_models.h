@@ -28,10 +28,12 @@ int sql_lm_insert(struct mt_req *req, const struct lm_new *m, struct mt_err *err
 int sql_lm_get(struct mt_req *req, const char *model_id, int allow_deleted, json_t **out,
 	       struct mt_err *err);
 /* The model's row, whatever its stage, locked until the end of the
- * transaction: *experiment_id (request memory; may be NULL); ENOTFOUND as
- * sql_lm_get. */
-int sql_lm_lock(struct mt_req *req, const char *model_id, const char **experiment_id,
-		struct mt_err *err);
+ * transaction: against its removal (FOR KEY SHARE), or with exclusive
+ * against other writers that lock it so too (FOR NO KEY UPDATE; a
+ * read-modify-write of a tag).  *experiment_id (request memory; may be
+ * NULL); ENOTFOUND as sql_lm_get. */
+int sql_lm_lock(struct mt_req *req, const char *model_id, int exclusive,
+		const char **experiment_id, struct mt_err *err);
 /* ENOTFOUND for the first of ids[0..n) that names no model (any stage). */
 int sql_lm_check_ids(struct mt_req *req, const char *const *ids, size_t n, struct mt_err *err);
 int sql_lm_finalize(struct mt_req *req, const char *model_id, int status, long long now,
