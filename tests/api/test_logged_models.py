@@ -605,6 +605,18 @@ class TestMetricsWithModels(Case):
         self.assertEqual(len(self.model_metrics()), 1)
         self.assertEqual(self.hist("loss"), [plain])
 
+    def test_big_batch_replayed_with_model(self):
+        # log_model's copies of a step with many keys: a COPY-sized batch of
+        # points the history holds already, now with the model's id.
+        t = now_ms()
+        plain = [{"key": "c%02d" % i, "value": i * 0.5, "timestamp": t, "step": 0}
+                 for i in range(60)]
+        mtapi.log_batch(self.run, metrics=plain)
+        mtapi.log_batch(self.run, metrics=[dict(p, model_id=self.mid) for p in plain])
+        self.assertEqual(self.hist("c07"), [plain[7]])
+        got = sorted(self.model_metrics(), key=lambda m: m["key"])
+        self.assertEqual(got, [dict(p, model_id=self.mid, run_id=self.run) for p in plain])
+
     def test_big_batch(self):
         # Big enough for the COPY path, with and without model ids mixed.
         t = now_ms()
