@@ -139,6 +139,29 @@ static const struct attr_def ver_order_attrs[] = {
 	{ "last_updated_timestamp", "last_updated_timestamp", 0 },
 };
 
+/* MLflow 3's logged models (SearchLoggedModels; the SQL store's
+ * search_logged_model_utils.py): four plural prefixes only, the model's
+ * string attributes with IN lists, and its two timestamps under each of
+ * their names. */
+static const struct prefix_def logged_model_prefixes[] = {
+	{ "metrics", MT_FK_METRIC }, { "params", MT_FK_PARAM }, { "tags", MT_FK_TAG },
+	{ "attributes", MT_FK_ATTR },
+};
+
+static const struct attr_def logged_model_attrs[] = {
+	{ "name", "name", A_IN | A_NOT_IN },
+	{ "model_id", "model_id", A_IN | A_NOT_IN },
+	{ "model_type", "model_type", A_IN | A_NOT_IN },
+	{ "status", "status", A_IN | A_NOT_IN },
+	{ "source_run_id", "source_run_id", A_IN | A_NOT_IN },
+	{ "creation_timestamp", "creation_timestamp", A_NUM },
+	{ "creation_time", "creation_timestamp", A_NUM },
+	{ "creation_timestamp_ms", "creation_timestamp", A_NUM },
+	{ "last_updated_timestamp", "last_updated_timestamp", A_NUM },
+	{ "last_updated_time", "last_updated_timestamp", A_NUM },
+	{ "last_updated_timestamp_ms", "last_updated_timestamp", A_NUM },
+};
+
 static const struct attr_def dataset_keys[] = {
 	{ "name", "name", A_IN | A_NOT_IN },
 	{ "digest", "digest", A_IN | A_NOT_IN },
@@ -148,7 +171,7 @@ static const struct attr_def dataset_keys[] = {
 #define SCOPE(p, a) { p, N_ELEMS(p), a, N_ELEMS(a) }
 
 /* [entity][0 filter, 1 order_by] */
-static const struct scope scopes[4][2] = {
+static const struct scope scopes[][2] = {
 	[MT_FE_RUNS] = { SCOPE(runs_filter_prefixes, runs_filter_attrs),
 			 SCOPE(runs_order_prefixes, runs_order_attrs) },
 	[MT_FE_EXPERIMENTS] = { SCOPE(registry_filter_prefixes, exp_filter_attrs),
@@ -157,6 +180,9 @@ static const struct scope scopes[4][2] = {
 			   SCOPE(registry_order_prefixes, model_order_attrs) },
 	[MT_FE_VERSIONS] = { SCOPE(registry_filter_prefixes, ver_filter_attrs),
 			     SCOPE(registry_order_prefixes, ver_order_attrs) },
+	/* Their order_by is a list of objects, read by the server. */
+	[MT_FE_LOGGED_MODELS] = { SCOPE(logged_model_prefixes, logged_model_attrs),
+				  SCOPE(logged_model_prefixes, logged_model_attrs) },
 };
 
 #define OPS_NUM (OPBIT(MT_OP_EQ) | OPBIT(MT_OP_NE) | OPBIT(MT_OP_GT) | \

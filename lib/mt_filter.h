@@ -51,7 +51,9 @@
 #define MT_FILTER_MAX_LIST 1000     /* values in one IN list */
 #define MT_ORDER_MAX_CLAUSES 20
 
-enum mt_filter_entity { MT_FE_RUNS, MT_FE_EXPERIMENTS, MT_FE_MODELS, MT_FE_VERSIONS };
+enum mt_filter_entity {
+	MT_FE_RUNS, MT_FE_EXPERIMENTS, MT_FE_MODELS, MT_FE_VERSIONS, MT_FE_LOGGED_MODELS
+};
 
 enum mt_filter_kind { MT_FK_METRIC, MT_FK_PARAM, MT_FK_TAG, MT_FK_ATTR, MT_FK_DATASET };
 
@@ -74,6 +76,10 @@ enum mt_filter_op {
  *   experiments: name (string), creation_time last_update_time (numbers)
  *   models:      name
  *   versions:    name run_id source_path (strings), version_number (number)
+ *   logged models (MLflow 3): name model_id model_type status source_run_id
+ *                (strings, IN and NOT IN too), creation_timestamp
+ *                last_updated_timestamp (numbers; also spelled _time and
+ *                _timestamp_ms); prefixes metrics. params. tags. attributes.
  * and for MT_FK_DATASET one of name, digest, context.  For metrics, params and
  * tags it is the user's key, never empty.
  */

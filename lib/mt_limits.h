@@ -32,6 +32,9 @@
 #define MT_SEARCH_RUNS_MAX          50000
 #define MT_SEARCH_EXPS_MAX          50000
 #define MT_MAX_EXPERIMENT_IDS       1000
+/* logged-models/search's max_results (MLflow sets none; each model comes
+ * with its params, tags and metric points). */
+#define MT_SEARCH_LOGGED_MODELS_MAX 10000
 
 #define MT_BULK_MAX_RUN_IDS         100
 #define MT_BULK_MAX_RESULTS         2500

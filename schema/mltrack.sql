@@ -94,6 +94,50 @@ CREATE TABLE public.latest_metrics (
     version bigint DEFAULT 1 NOT NULL
 );
 
+CREATE TABLE public.logged_model_metrics (
+    model_id text NOT NULL,
+    key text NOT NULL,
+    "timestamp" bigint NOT NULL,
+    step bigint NOT NULL,
+    run_id text NOT NULL,
+    value double precision NOT NULL,
+    dataset_name text,
+    dataset_digest text
+);
+
+CREATE TABLE public.logged_model_params (
+    model_id text NOT NULL,
+    key text NOT NULL,
+    value text NOT NULL
+);
+
+CREATE TABLE public.logged_model_tags (
+    model_id text NOT NULL,
+    key text NOT NULL,
+    value text NOT NULL
+);
+
+CREATE TABLE public.logged_models (
+    model_id text NOT NULL,
+    experiment_id bigint NOT NULL,
+    name text NOT NULL,
+    artifact_location text NOT NULL,
+    creation_timestamp_ms bigint NOT NULL,
+    last_updated_timestamp_ms bigint NOT NULL,
+    status smallint DEFAULT 1 NOT NULL,
+    lifecycle_stage text DEFAULT 'active'::text NOT NULL,
+    model_type text,
+    source_run_id text,
+    status_message text,
+    CONSTRAINT logged_models_lifecycle_stage_check CHECK ((lifecycle_stage = ANY (ARRAY['active'::text, 'deleted'::text]))),
+    CONSTRAINT logged_models_status_check CHECK (((status >= 0) AND (status <= 3)))
+);
+
+CREATE TABLE public.metric_extra_keys (
+    run_id text NOT NULL,
+    key text NOT NULL
+);
+
 CREATE TABLE public.metric_samples (
     run_id text NOT NULL,
     key text NOT NULL,
@@ -101,7 +145,10 @@ CREATE TABLE public.metric_samples (
     version bigint NOT NULL,
     steps bigint[] NOT NULL,
     timestamps bigint[] NOT NULL,
-    vals double precision[] NOT NULL
+    vals double precision[] NOT NULL,
+    model_ids text[],
+    dataset_names text[],
+    dataset_digests text[]
 );
 
 CREATE TABLE public.metrics (
@@ -109,7 +156,10 @@ CREATE TABLE public.metrics (
     key text NOT NULL,
     step bigint NOT NULL,
     "timestamp" bigint NOT NULL,
-    value double precision NOT NULL
+    value double precision NOT NULL,
+    model_id text,
+    dataset_name text,
+    dataset_digest text
 );
 
 CREATE TABLE public.model_aliases (
@@ -142,6 +192,7 @@ CREATE TABLE public.model_versions (
     bundle_sha256 text,
     bundle_size bigint,
     bundle_manifest jsonb,
+    logged_model_id text,
     CONSTRAINT model_versions_current_stage_check CHECK ((current_stage = ANY (ARRAY['None'::text, 'Staging'::text, 'Production'::text, 'Archived'::text, 'Deleted_Internal'::text]))),
     CONSTRAINT model_versions_status_check CHECK ((status = ANY (ARRAY['PENDING_REGISTRATION'::text, 'FAILED_REGISTRATION'::text, 'READY'::text]))),
     CONSTRAINT model_versions_version_check CHECK ((version > 0))
@@ -186,6 +237,17 @@ CREATE TABLE public.run_input_tags (
 CREATE TABLE public.run_inputs (
     run_id text NOT NULL,
     dataset_id bigint NOT NULL
+);
+
+CREATE TABLE public.run_model_inputs (
+    run_id text NOT NULL,
+    model_id text NOT NULL
+);
+
+CREATE TABLE public.run_model_outputs (
+    run_id text NOT NULL,
+    model_id text NOT NULL,
+    step bigint NOT NULL
 );
 
 CREATE TABLE public.runs (
@@ -277,6 +339,21 @@ ALTER TABLE ONLY public.gate_policies
 ALTER TABLE ONLY public.latest_metrics
     ADD CONSTRAINT latest_metrics_pkey PRIMARY KEY (run_id, key);
 
+ALTER TABLE ONLY public.logged_model_metrics
+    ADD CONSTRAINT logged_model_metrics_pkey PRIMARY KEY (model_id, key, "timestamp", step, run_id);
+
+ALTER TABLE ONLY public.logged_model_params
+    ADD CONSTRAINT logged_model_params_pkey PRIMARY KEY (model_id, key);
+
+ALTER TABLE ONLY public.logged_model_tags
+    ADD CONSTRAINT logged_model_tags_pkey PRIMARY KEY (model_id, key);
+
+ALTER TABLE ONLY public.logged_models
+    ADD CONSTRAINT logged_models_pkey PRIMARY KEY (model_id);
+
+ALTER TABLE ONLY public.metric_extra_keys
+    ADD CONSTRAINT metric_extra_keys_pkey PRIMARY KEY (run_id, key);
+
 ALTER TABLE ONLY public.metric_samples
     ADD CONSTRAINT metric_samples_pkey PRIMARY KEY (run_id, key, max_points);
 
@@ -310,6 +387,12 @@ ALTER TABLE ONLY public.run_input_tags
 ALTER TABLE ONLY public.run_inputs
     ADD CONSTRAINT run_inputs_pkey PRIMARY KEY (run_id, dataset_id);
 
+ALTER TABLE ONLY public.run_model_inputs
+    ADD CONSTRAINT run_model_inputs_pkey PRIMARY KEY (run_id, model_id);
+
+ALTER TABLE ONLY public.run_model_outputs
+    ADD CONSTRAINT run_model_outputs_pkey PRIMARY KEY (run_id, model_id, step);
+
 ALTER TABLE ONLY public.runs
     ADD CONSTRAINT runs_pkey PRIMARY KEY (run_id);
 
@@ -327,6 +410,12 @@ CREATE INDEX artifacts_run_idx ON public.artifacts USING btree (run_id) WHERE (r
 CREATE INDEX artifacts_sha_idx ON public.artifacts USING btree (sha256);
 
 CREATE INDEX latest_metrics_key_value_idx ON public.latest_metrics USING btree (key, value);
+
+CREATE INDEX logged_models_experiment_idx ON public.logged_models USING btree (experiment_id, creation_timestamp_ms DESC, model_id);
+
+CREATE INDEX logged_models_name_idx ON public.logged_models USING btree (experiment_id, name);
+
+CREATE INDEX logged_models_source_run_idx ON public.logged_models USING btree (source_run_id) WHERE (source_run_id IS NOT NULL);
 
 CREATE INDEX model_versions_run_idx ON public.model_versions USING btree (run_id);
 
@@ -360,6 +449,21 @@ ALTER TABLE ONLY public.gate_policies
 ALTER TABLE ONLY public.latest_metrics
     ADD CONSTRAINT latest_metrics_run_id_fkey FOREIGN KEY (run_id) REFERENCES public.runs(run_id) ON DELETE CASCADE;
 
+ALTER TABLE ONLY public.logged_model_metrics
+    ADD CONSTRAINT logged_model_metrics_model_id_fkey FOREIGN KEY (model_id) REFERENCES public.logged_models(model_id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.logged_model_params
+    ADD CONSTRAINT logged_model_params_model_id_fkey FOREIGN KEY (model_id) REFERENCES public.logged_models(model_id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.logged_model_tags
+    ADD CONSTRAINT logged_model_tags_model_id_fkey FOREIGN KEY (model_id) REFERENCES public.logged_models(model_id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.logged_models
+    ADD CONSTRAINT logged_models_experiment_id_fkey FOREIGN KEY (experiment_id) REFERENCES public.experiments(experiment_id);
+
+ALTER TABLE ONLY public.metric_extra_keys
+    ADD CONSTRAINT metric_extra_keys_run_id_fkey FOREIGN KEY (run_id) REFERENCES public.runs(run_id) ON DELETE CASCADE;
+
 ALTER TABLE ONLY public.metric_samples
     ADD CONSTRAINT metric_samples_run_id_fkey FOREIGN KEY (run_id) REFERENCES public.runs(run_id) ON DELETE CASCADE;
 
@@ -392,6 +496,12 @@ ALTER TABLE ONLY public.run_inputs
 
 ALTER TABLE ONLY public.run_inputs
     ADD CONSTRAINT run_inputs_run_id_fkey FOREIGN KEY (run_id) REFERENCES public.runs(run_id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.run_model_inputs
+    ADD CONSTRAINT run_model_inputs_run_id_fkey FOREIGN KEY (run_id) REFERENCES public.runs(run_id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.run_model_outputs
+    ADD CONSTRAINT run_model_outputs_run_id_fkey FOREIGN KEY (run_id) REFERENCES public.runs(run_id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY public.runs
     ADD CONSTRAINT runs_experiment_id_fkey FOREIGN KEY (experiment_id) REFERENCES public.experiments(experiment_id);

@@ -32,6 +32,7 @@ int api_runs_log_metric(struct mt_req *req);
 int api_runs_log_parameter(struct mt_req *req);
 int api_runs_log_batch(struct mt_req *req);
 int api_runs_log_inputs(struct mt_req *req);
+int api_runs_log_outputs(struct mt_req *req);
 int api_runs_set_tag(struct mt_req *req);
 int api_runs_delete_tag(struct mt_req *req);
 int api_runs_log_model(struct mt_req *req);
@@ -40,6 +41,17 @@ int api_runs_log_model(struct mt_req *req);
 int api_metrics_get_history(struct mt_req *req);
 int api_metrics_bulk_interval(struct mt_req *req);
 int api_metrics_sampled(struct mt_req *req);
+
+/* api_logged_models.c: MLflow 3's logged models */
+int api_lm_create(struct mt_req *req);
+int api_lm_search(struct mt_req *req);
+int api_lm_get(struct mt_req *req);
+int api_lm_finalize(struct mt_req *req);
+int api_lm_delete(struct mt_req *req);
+int api_lm_log_params(struct mt_req *req);
+int api_lm_set_tags(struct mt_req *req);
+int api_lm_delete_tag(struct mt_req *req);
+int api_lm_list_artifacts(struct mt_req *req);
 
 /* api_artifacts.c */
 int api_artifacts_put(struct mt_req *req);

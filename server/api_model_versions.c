@@ -24,6 +24,7 @@
 #include "mt_json.h"
 #include "mt_util.h"
 #include "mt_validate.h"
+#include "sql_logged_models.h"
 #include "sql_registry.h"
 #include "sql_runs.h"
 
@@ -143,20 +144,28 @@ static char *norm_path(struct mt_arena *a, const char *path)
 	return out;
 }
 
-/* A local source must lie in the artifact directory of run_id's run. */
+/* A local source must lie in the artifact directory of run_id's run, or
+ * with model_id (MLflow 3) in the logged model's. */
 static int check_local_source(struct mt_req *req, const char *source,
-			      const struct uri_parts *u, const char *run_id)
+			      const struct uri_parts *u, const char *run_id, const char *model_id)
 {
 	json_t *info;
-	const char *art;
+	const char *art = NULL;
 	struct uri_parts au;
 	size_t dl, n;
 	char *src, *dir;
+	const char *by = model_id ? "model_id" : "run_id";
 
-	if (run_id && *run_id) {
+	if (model_id) {
+		if (sql_lm_get(req, model_id, 0, &info, &req->err))
+			return -1;
+		art = json_string_value(json_object_get(json_object_get(info, "info"), "artifact_uri"));
+	} else if (run_id && *run_id) {
 		if (sql_runs_info(req, run_id, &info, &req->err))
 			return -1;
 		art = json_string_value(json_object_get(info, "artifact_uri"));
+	}
+	{
 		if (art) {
 			uri_split(req->arena, art, strlen(art), &au);
 			if (is_local(&au)) {
@@ -173,9 +182,9 @@ static int check_local_source(struct mt_req *req, const char *source,
 	}
 	return mt_err_set(&req->err, MT_EINVAL,
 			  "Invalid model version source: '%s'. To use a local path as a model "
-			  "version source, the run_id request parameter has to be specified and the "
+			  "version source, the %s request parameter has to be specified and the "
 			  "local path has to be contained within the artifact directory of the run "
-			  "specified by the run_id.", source);
+			  "specified by the %s.", source, by, by);
 }
 
 /* Any other source: after percent-decoding (repeatedly) its path must be
@@ -216,6 +225,82 @@ bad:
 			  "https, local file path, ftp, objectstore, or mlflow-artifacts uri, an "
 			  "absolute path must be provided without relative path references present. "
 			  "Please provide an absolute path.", source);
+}
+
+/* models:/<model_id> (MLflow 3): one path segment without '@'. */
+static const char *models_uri_model_id(struct mt_arena *a, const char *source)
+{
+	const char *p = source + strlen("models:");
+
+	if (*p != '/')
+		return NULL;
+	while (*p == '/')
+		p++;
+	if (!*p || strchr(p, '/') || strchr(p, '@'))
+		return NULL;
+	return mt_arena_strdup(a, p);
+}
+
+/* models:/<model_id>: the storage location is the logged model's artifact
+ * location, and the version's run is the model's source run unless one
+ * was given (MLflow's SqlAlchemyStore.create_model_version). */
+static int resolve_logged_model_source(struct mt_req *req, const char *source,
+				       const char *model_id, struct reg_version_new *nv)
+{
+	json_t *model, *info;
+	const char *run;
+
+	if (sql_lm_get(req, model_id, 0, &model, &req->err)) {
+		const char *why = mt_arena_strdup(req->arena, req->err.msg);
+
+		return mt_err_set(&req->err, MT_EINVAL,
+				  "Unable to fetch model from model URI source artifact location "
+				  "'%s'. Error: %s", source, why);
+	}
+	info = json_object_get(model, "info");
+	nv->storage_location = mt_arena_strdup(req->arena, json_string_value(
+		json_object_get(info, "artifact_uri")));
+	run = json_string_value(json_object_get(info, "source_run_id"));
+	if ((!nv->run_id || !*nv->run_id) && run)
+		nv->run_id = mt_arena_strdup(req->arena, run);
+	return 0;
+}
+
+/* The model version's link on the logged model: tag mlflow.modelVersions,
+ * a JSON list of {"name", "version"} to which this version is added
+ * unless there (MLflow's AbstractStore.set_model_versions_tags writes it as
+ * Python's json.dumps does, the version a number).  A value that is not a
+ * JSON list is replaced. */
+static int link_logged_model(struct mt_req *req, const char *model_id, const char *name,
+			     const char *version)
+{
+	const char *old, *key = "mlflow.modelVersions";
+	json_t *entry = req_own(req, json_pack("{s:s,s:I}", "name", name, "version",
+					       (json_int_t)atoll(version)));
+	json_t *list = NULL, *x;
+	size_t i;
+	char *text;
+	const char *value;
+	int found = 0;
+
+	/* Registrations of one model from several requests take turns. */
+	if (sql_lm_lock(req, model_id, 1, NULL, &req->err) ||
+	    sql_lm_tag(req, model_id, key, &old, &req->err))
+		return -1;
+	if (old)
+		list = req_own(req, json_loads(old, 0, NULL));
+	if (!json_is_array(list))
+		list = req_own(req, json_array());
+	json_array_foreach(list, i, x)
+		found |= json_equal(x, entry);
+	if (!found)
+		json_array_append(list, entry);
+	text = json_dumps(list, JSON_ENSURE_ASCII);
+	if (!text)
+		return mt_err_set(&req->err, MT_EINTERNAL, "out of memory");
+	value = mt_arena_strdup(req->arena, text);
+	free(text);
+	return sql_lm_set_tags(req, model_id, &key, &value, 1, &req->err);
 }
 
 /* models:/<name>/<version>: the storage location is that version's
@@ -294,30 +379,57 @@ static int reply_version(struct mt_req *req, const char *id, const char *name,
 	return 0;
 }
 
+/*
+ * MLflow 3 adds model_id (the logged model the version is made from) and
+ * models:/<model_id> sources: a local source must then lie in the model's
+ * artifacts, the model's artifact location is where the version is
+ * downloaded from, the model's source run is the version's run unless one
+ * is given, and the model gets the version in its mlflow.modelVersions
+ * tag.  An unknown model_id is refused (404) before anything is written.
+ */
 int api_model_versions_create(struct mt_req *req)
 {
 	struct reg_version_new nv = { 0 };
-	const char *name, *id, *version;
+	const char *name, *id, *version, *uri_model;
 	struct uri_parts u;
 
 	if (reg_name_arg(req, "name", &name) || req_str(req, "source", &nv.source) ||
 	    req_opt_str(req, "run_id", &nv.run_id) || req_opt_str(req, "run_link", &nv.run_link) ||
+	    req_opt_str(req, "model_id", &nv.logged_model_id) ||
 	    reg_description_arg(req, &nv.description) ||
 	    check_uri_len(req, "source", nv.source) || check_uri_len(req, "run_link", nv.run_link) ||
 	    check_uri_len(req, "run_id", nv.run_id) ||
+	    check_uri_len(req, "model_id", nv.logged_model_id) ||
 	    reg_tags_arg(req, "Model version", &nv.tag_keys, &nv.tag_values, &nv.ntags))
 		return -1;
+	if (nv.logged_model_id && !*nv.logged_model_id)
+		nv.logged_model_id = NULL;
 	uri_split(req->arena, nv.source, strlen(nv.source), &u);
 	if (!is_prompt_request(&nv) &&
-	    (is_local(&u) ? check_local_source(req, nv.source, &u, nv.run_id)
+	    (is_local(&u) ? check_local_source(req, nv.source, &u, nv.run_id, nv.logged_model_id)
 			  : check_remote_source(req, nv.source)))
 		return -1;
-	if (strcasecmp(u.scheme, "models") == 0 &&
-	    resolve_models_source(req, nv.source, &nv.storage_location))
-		return -1;
+	if (strcasecmp(u.scheme, "models") == 0) {
+		uri_model = models_uri_model_id(req->arena, nv.source);
+		if (uri_model ? resolve_logged_model_source(req, nv.source, uri_model, &nv)
+			      : resolve_models_source(req, nv.source, &nv.storage_location))
+			return -1;
+	}
+	if (nv.logged_model_id) {
+		json_t *model;
+		const char *run;
+
+		if (sql_lm_get(req, nv.logged_model_id, 0, &model, &req->err))
+			return -1;
+		run = json_string_value(json_object_get(json_object_get(model, "info"),
+							"source_run_id"));
+		if ((!nv.run_id || !*nv.run_id) && run)
+			nv.run_id = mt_arena_strdup(req->arena, run);
+	}
 	if (sql_reg_model_find(req, name, 1, &id, &req->err) ||
 	    sql_reg_version_create(req, id, &nv, mt_now_ms(), &version, &req->err) ||
-	    gate_bundle_on_create(req, id, version, nv.source))
+	    gate_bundle_on_create(req, id, version, nv.source) ||
+	    (nv.logged_model_id && link_logged_model(req, nv.logged_model_id, name, version)))
 		return -1;
 	return reply_version(req, id, name, version);
 }

@@ -14,6 +14,7 @@
 #include "mt_util.h"
 #include "mt_validate.h"
 #include "sql_experiments.h"
+#include "sql_logged_models.h"
 #include "sql_runs.h"
 
 static const char *const statuses[] = { "RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED" };
@@ -234,11 +235,42 @@ int api_runs_restore(struct mt_req *req)
 	return set_stage(req, "active");
 }
 
-/* One Metric object into slot i of m. */
+/* MLflow 3's optional Metric fields: "" is unset (proto3 defaults), the
+ * dataset fields bounded as MLflow's tables bound them. */
+static int metric_extras(struct mt_req *req, json_t *o, const char **mi, const char **dn,
+			 const char **dd)
+{
+	if (mt_json_opt_str(mi, o, "model_id", req->arena, &req->err) ||
+	    mt_json_opt_str(dn, o, "dataset_name", req->arena, &req->err) ||
+	    mt_json_opt_str(dd, o, "dataset_digest", req->arena, &req->err))
+		return -1;
+	if (*mi && !**mi)
+		*mi = NULL;
+	if (*dn && !**dn)
+		*dn = NULL;
+	if (*dd && !**dd)
+		*dd = NULL;
+	if (*dn && strlen(*dn) > MT_MAX_DATASET_NAME_LEN)
+		return mt_err_set(&req->err, MT_EINVAL,
+				  "Invalid value for parameter 'dataset_name': longer than %d "
+				  "characters", MT_MAX_DATASET_NAME_LEN);
+	if (*dd && strlen(*dd) > MT_MAX_DATASET_DIGEST_LEN)
+		return mt_err_set(&req->err, MT_EINVAL,
+				  "Invalid value for parameter 'dataset_digest': longer than %d "
+				  "characters", MT_MAX_DATASET_DIGEST_LEN);
+	return 0;
+}
+
+/* One Metric object into slot i of m (its MLflow 3 fields too when m has
+ * room for them). */
 static int parse_metric(struct mt_req *req, json_t *o, struct metric_batch *m, size_t i)
 {
 	json_t *v = json_object_get(o, "value"), *ts = json_object_get(o, "timestamp");
 	json_t *st = json_object_get(o, "step");
+
+	if (m->model_ids && metric_extras(req, o, &m->model_ids[i], &m->ds_names[i],
+					  &m->ds_digests[i]))
+		return -1;
 
 	if (mt_json_req_str(&m->keys[i], o, "key", req->arena, &req->err) ||
 	    mt_validate_key("metric", m->keys[i], &req->err))
@@ -271,21 +303,59 @@ static void batch_alloc(struct mt_arena *a, struct metric_batch *m, size_t n)
 	m->steps = mt_arena_alloc(a, sizeof(long long) * (n + 1));
 	m->timestamps = mt_arena_alloc(a, sizeof(long long) * (n + 1));
 	m->values = mt_arena_alloc(a, sizeof(double) * (n + 1));
+	m->model_ids = mt_arena_alloc(a, sizeof(char *) * (n + 1));
+	m->ds_names = mt_arena_alloc(a, sizeof(char *) * (n + 1));
+	m->ds_digests = mt_arena_alloc(a, sizeof(char *) * (n + 1));
+}
+
+/* A batch none of whose points carries MLflow 3's fields is written as
+ * before they existed (sql_runs_log_metrics' fast path). */
+static void batch_trim(struct metric_batch *m)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (m->model_ids[i] || m->ds_names[i] || m->ds_digests[i])
+			return;
+	m->model_ids = m->ds_names = m->ds_digests = NULL;
+}
+
+/* The distinct model ids of a batch's points must name logged models. */
+static int check_models(struct mt_req *req, const struct metric_batch *m)
+{
+	const char **ids;
+	size_t n = 0;
+
+	if (!m->model_ids)
+		return 0;
+	ids = mt_arena_alloc(req->arena, sizeof(char *) * (m->n + 1));
+	for (size_t i = 0; i < m->n; i++) {
+		int dup = !m->model_ids[i];
+
+		for (size_t j = 0; j < n && !dup; j++)
+			dup = strcmp(ids[j], m->model_ids[i]) == 0;
+		if (!dup)
+			ids[n++] = m->model_ids[i];
+	}
+	return sql_lm_check_ids(req, ids, n, &req->err);
 }
 
 int api_runs_log_metric(struct mt_req *req)
 {
 	const char *id;
 	struct metric_batch m;
-
 	const char *stage;
+	int found;
 
 	batch_alloc(req->arena, &m, 1);
 	if (req_run_id(req, &id) || parse_metric(req, req->body, &m, 0) ||
 	    sql_runs_log_metric_one(req, id, m.keys[0], m.steps[0], m.timestamps[0], m.values[0],
-				    &stage, &req->err))
+				    m.model_ids[0], m.ds_names[0], m.ds_digests[0], &stage, &found,
+				    &req->err) ||
+	    api_check_active(req, "run", id, stage))
 		return -1;
-	return api_check_active(req, "run", id, stage);
+	if (!found)
+		return mt_err_set(&req->err, MT_ENOTFOUND, "Logged model with ID '%s' not found.",
+				  m.model_ids[0]);
+	return 0;
 }
 
 static int check_param(struct mt_req *req, const char *key, const char *value)
@@ -363,6 +433,7 @@ int api_runs_log_batch(struct mt_req *req)
 		if (parse_metric(req, o, &m, i))
 			return -1;
 	}
+	batch_trim(&m);
 	if (kv_list(req, params, "param", &pk, &pv, &np) ||
 	    kv_list(req, tags, "tag", &tk, &tv, &nt) || check_tag_list(req, tk, tv, nt))
 		return -1;
@@ -379,7 +450,7 @@ int api_runs_log_batch(struct mt_req *req)
 	nt = dedupe_last(req->arena, tk, tv, nt);
 	/* MLflow's order of work: params, metrics, tags.  It all commits or
 	 * nothing does (R_TXN). */
-	if (require_active_run(req, id) ||
+	if (require_active_run(req, id) || check_models(req, &m) ||
 	    sql_runs_log_params(req, id, pk, pv, np, &req->err) ||
 	    sql_runs_log_metrics(req, id, &m, &req->err) ||
 	    sql_runs_set_tags(req, id, tk, tv, nt, &req->err))
@@ -404,6 +475,64 @@ static int check_len(struct mt_req *req, json_t *o, const char *field, size_t ma
 	return 0;
 }
 
+/* MLflow 3's models field (ModelInput or ModelOutput objects): each
+ * model_id required; with steps, each step an int64 (0 when absent, as the
+ * proto's default).  Parallel arena arrays; n bounded by the caller. */
+static int model_list(struct mt_req *req, json_t *arr, const char ***ids, long long **steps,
+		      size_t *n)
+{
+	size_t i;
+	json_t *o;
+
+	*n = json_array_size(arr);
+	if (*n > MT_MAX_DATASETS_PER_CALL)
+		return mt_err_set(&req->err, MT_EINVAL, "At most %d models may be logged at once",
+				  MT_MAX_DATASETS_PER_CALL);
+	*ids = mt_arena_alloc(req->arena, sizeof(char *) * (*n + 1));
+	if (steps)
+		*steps = mt_arena_alloc(req->arena, sizeof(long long) * (*n + 1));
+	json_array_foreach(arr, i, o) {
+		json_t *st;
+
+		if (!json_is_object(o))
+			return mt_err_set(&req->err, MT_EINVAL,
+					  "Invalid value for parameter 'models': expected a list of "
+					  "objects");
+		if (mt_json_opt_str(&(*ids)[i], o, "model_id", req->arena, &req->err))
+			return -1;
+		if (!(*ids)[i] || !*(*ids)[i])
+			return mt_err_set(&req->err, MT_EINVAL,
+					  "Missing value for required parameter 'models[%zu].model_id'.",
+					  i);
+		if (!steps)
+			continue;
+		st = json_object_get(o, "step");
+		(*steps)[i] = 0;
+		if (st && !json_is_null(st) && mt_json_i64(&(*steps)[i], st, "step", &req->err))
+			return -1;
+	}
+	return 0;
+}
+
+/* POST runs/outputs (MLflow 3's LogOutputs): the models the run produced.
+ * The model ids are not checked, as MLflow does not check them. */
+int api_runs_log_outputs(struct mt_req *req)
+{
+	const char *id, **ids;
+	long long *steps;
+	json_t *models;
+	size_t n;
+
+	if (req_str(req, "run_id", &id) || list_field(req, "models", &models))
+		return -1;
+	if (!models)
+		return mt_err_set(&req->err, MT_EINVAL,
+				  "Missing value for required parameter 'models'.");
+	if (model_list(req, models, &ids, &steps, &n) || require_active_run(req, id))
+		return -1;
+	return sql_runs_log_outputs(req, id, ids, steps, n, &req->err);
+}
+
 int api_runs_log_inputs(struct mt_req *req)
 {
 	struct input {
@@ -411,15 +540,21 @@ int api_runs_log_inputs(struct mt_req *req)
 		const char **tk, **tv;
 		size_t nt;
 	} *in;
-	const char *id;
-	json_t *datasets, *di;
-	size_t i;
+	const char *id, **model_ids = NULL;
+	json_t *datasets, *models, *di;
+	size_t i, nmodels = 0;
 
-	if (req_run_id(req, &id) || list_field(req, "datasets", &datasets))
+	if (req_run_id(req, &id) || list_field(req, "datasets", &datasets) ||
+	    list_field(req, "models", &models))
 		return -1;
-	if (!datasets)
+	/* MLflow 3 sends models alone (a metric of an active model). */
+	if (!datasets && !models)
 		return mt_err_set(&req->err, MT_EINVAL,
 				  "Missing value for required parameter 'datasets'.");
+	if (models && model_list(req, models, &model_ids, NULL, &nmodels))
+		return -1;
+	if (!datasets)
+		datasets = req_own(req, json_array());
 	if (json_array_size(datasets) > MT_MAX_DATASETS_PER_CALL)
 		return mt_err_set(&req->err, MT_EINVAL, "At most %d datasets may be logged at once",
 				  MT_MAX_DATASETS_PER_CALL);
@@ -454,7 +589,7 @@ int api_runs_log_inputs(struct mt_req *req)
 	for (i = 0; i < json_array_size(datasets); i++)
 		if (sql_runs_log_input(req, id, in[i].dataset, in[i].tk, in[i].tv, in[i].nt, &req->err))
 			return -1;
-	return 0;
+	return sql_runs_log_model_inputs(req, id, model_ids, nmodels, &req->err);
 }
 
 int api_runs_set_tag(struct mt_req *req)

@@ -52,6 +52,7 @@ static const struct db_stmt_table *const tables[] = {
 	&sql_artifacts_table,
 	&sql_registry_table,
 	&sql_gates_table,
+	&sql_logged_models_table,
 };
 
 /* ---- the pool (process lifetime) ---- */
@@ -488,12 +489,17 @@ const char *db_array_text(struct mt_arena *a, const char *const *items, size_t n
 	char *out, *p;
 
 	for (size_t i = 0; i < n; i++)
-		len += 2 * strlen(items[i]) + 3;
+		len += items[i] ? 2 * strlen(items[i]) + 3 : 5;
 	out = p = mt_arena_alloc(a, len);
 	*p++ = '{';
 	for (size_t i = 0; i < n; i++) {
 		if (i)
 			*p++ = ',';
+		if (!items[i]) {
+			memcpy(p, "NULL", 4);
+			p += 4;
+			continue;
+		}
 		*p++ = '"';
 		for (const char *s = items[i]; *s; s++) {
 			if (*s == '"' || *s == '\\')

@@ -2,7 +2,9 @@
  * routes.c: THE route table (STYLE 2.3).  Every endpoint is one row: method,
  * path, handler and what the dispatcher must do for it.  Sorted by path, then
  * method.  /ajax-api/2.0/mlflow/... is mapped onto /api/2.0/mlflow/... by the
- * dispatcher, so the mirror needs no rows.  schema/openapi.yaml documents
+ * dispatcher, so the mirror needs no rows.  A "{name}" segment is MLflow's
+ * path parameter: it matches one segment, and the handler finds it (and
+ * those after it) in req->subpath.  schema/openapi.yaml documents
  * exactly these rows; tests/api/check_openapi.sh compares the two.
  */
 #include <string.h>
@@ -29,6 +31,15 @@ const struct mt_route mt_routes[] = {
 	{ "GET",  MLF "metrics/get-history",               api_metrics_get_history,     R_READ | R_RAW },
 	{ "GET",  MLF "metrics/get-history-bulk",          api_ui_history_bulk,         R_READ },
 	{ "GET",  MLF "metrics/get-history-bulk-interval", api_metrics_bulk_interval,   R_READ },
+	{ "POST", MLF "logged-models",                     api_lm_create,               R_BODY | R_TXN | R_WRITE },
+	{ "POST", MLF "logged-models/search",              api_lm_search,               R_BODY | R_READ },
+	{ "DELETE", MLF "logged-models/{model_id}",        api_lm_delete,               R_BODY | R_TXN | R_WRITE },
+	{ "GET",  MLF "logged-models/{model_id}",          api_lm_get,                  R_READ },
+	{ "PATCH", MLF "logged-models/{model_id}",         api_lm_finalize,             R_BODY | R_TXN | R_WRITE },
+	{ "GET",  MLF "logged-models/{model_id}/artifacts/directories", api_lm_list_artifacts, R_READ },
+	{ "POST", MLF "logged-models/{model_id}/params",   api_lm_log_params,           R_BODY | R_TXN | R_WRITE },
+	{ "PATCH", MLF "logged-models/{model_id}/tags",    api_lm_set_tags,             R_BODY | R_TXN | R_WRITE },
+	{ "DELETE", MLF "logged-models/{model_id}/tags/{tag_key}", api_lm_delete_tag,   R_BODY | R_TXN | R_WRITE },
 	{ "POST", MLF "model-versions/create",             api_model_versions_create,   R_BODY | R_TXN | R_WRITE },
 	{ "DELETE", MLF "model-versions/delete",           api_model_versions_delete,   R_BODY | R_TXN | R_WRITE },
 	{ "DELETE", MLF "model-versions/delete-tag",       api_model_versions_delete_tag, R_BODY | R_TXN | R_WRITE },
@@ -61,6 +72,7 @@ const struct mt_route mt_routes[] = {
 	{ "POST", MLF "runs/log-metric",                   api_runs_log_metric,         R_BODY | R_WRITE }, /* one statement */
 	{ "POST", MLF "runs/log-model",                    api_runs_log_model,          R_BODY | R_TXN | R_WRITE },
 	{ "POST", MLF "runs/log-parameter",                api_runs_log_parameter,      R_BODY | R_TXN | R_WRITE },
+	{ "POST", MLF "runs/outputs",                      api_runs_log_outputs,        R_BODY | R_TXN | R_WRITE },
 	{ "POST", MLF "runs/restore",                      api_runs_restore,            R_BODY | R_TXN | R_WRITE },
 	{ "POST", MLF "runs/search",                       api_runs_search,             R_BODY | R_READ },
 	{ "POST", MLF "runs/set-tag",                      api_runs_set_tag,            R_BODY | R_TXN | R_WRITE },
@@ -96,10 +108,39 @@ const struct mt_route mt_routes[] = {
 
 const size_t mt_routes_count = sizeof(mt_routes) / sizeof(mt_routes[0]);
 
+/* A route path with "{name}" segments (MLflow's path parameters, e.g.
+ * logged-models/{model_id}/tags/{tag_key}): each matches one non-empty
+ * segment; *subpath is the path from the first of them on. */
+static int pattern_match(const char *pat, const char *path, const char **subpath)
+{
+	*subpath = NULL;
+	while (*pat) {
+		if (*pat == '{') {
+			size_t n = strcspn(path, "/");
+
+			if (n == 0)
+				return 0;
+			if (!*subpath)
+				*subpath = path;
+			path += n;
+			pat = strchr(pat, '}');
+			pat = pat ? pat + 1 : "";
+			continue;
+		}
+		if (*pat != *path)
+			return 0;
+		pat++;
+		path++;
+	}
+	return *path == '\0';
+}
+
 static int path_match(const struct mt_route *r, const char *path, const char **subpath)
 {
 	size_t n = strlen(r->path);
 
+	if (strchr(r->path, '{'))
+		return pattern_match(r->path, path, subpath);
 	if (r->flags & R_PREFIX) {
 		if (strncmp(path, r->path, n) != 0)
 			return 0;

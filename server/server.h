@@ -167,6 +167,7 @@ extern const struct db_stmt_table sql_metrics_table;
 extern const struct db_stmt_table sql_artifacts_table;
 extern const struct db_stmt_table sql_gates_table;
 extern const struct db_stmt_table sql_registry_table;
+extern const struct db_stmt_table sql_logged_models_table;
 
 /* The pool (server only; one-shot commands connect on their own): size
  * connections at most, opened on demand, each with every statement
@@ -199,7 +200,8 @@ int db_copy_in(struct mt_req *req, const char *copy_sql, const char *data, size_
 /* Fill err from a failed result (maps SQLSTATE to a code). */
 int db_err_from_result(const PGresult *res, PGconn *conn, struct mt_err *err);
 
-/* Build a PostgreSQL array literal from strings (quoted) into the arena. */
+/* Build a PostgreSQL array literal from strings (quoted; a NULL item is
+ * an SQL NULL) into the arena. */
 const char *db_array_text(struct mt_arena *a, const char *const *items, size_t n);
 const char *db_array_i64(struct mt_arena *a, const long long *items, size_t n);
 const char *db_array_f64(struct mt_arena *a, const double *items, size_t n);

@@ -17,17 +17,20 @@ static const struct db_stmt stmts[] = {
 	 * after a cursor (a row comparison the primary key's index answers
 	 * with one descent, however deep the page). */
 	{ "met_history_first",
-	  "SELECT key, value, timestamp, step FROM metrics WHERE run_id = $1 AND key = $2 "
+	  "SELECT key, value, timestamp, step, dataset_name, dataset_digest, model_id "
+	  "FROM metrics WHERE run_id = $1 AND key = $2 "
 	  "ORDER BY step, timestamp, value LIMIT $3" },
 	{ "met_history_after",
-	  "SELECT key, value, timestamp, step FROM metrics WHERE run_id = $1 AND key = $2 "
+	  "SELECT key, value, timestamp, step, dataset_name, dataset_digest, model_id "
+	  "FROM metrics WHERE run_id = $1 AND key = $2 "
 	  "AND (step, timestamp, value) > ($4::bigint, $5::bigint, $6::float8) "
 	  "ORDER BY step, timestamp, value LIMIT $3" },
 	/* Sample about $5 of the distinct steps evenly, add each run's first
 	 * and last step, and return every point at those steps (at most
 	 * 25,000 per run). */
 	{ "met_bulk_interval",
-	  "WITH p AS (SELECT run_id, step, timestamp, value FROM metrics "
+	  "WITH p AS (SELECT run_id, step, timestamp, value, dataset_name, dataset_digest, model_id "
+	  "           FROM metrics "
 	  "           WHERE run_id = ANY($1::text[]) AND key = $2 "
 	  "           AND ($3::bigint IS NULL OR step BETWEEN $3::bigint AND $4::bigint)), "
 	  "st AS (SELECT step, row_number() OVER (ORDER BY step) - 1 AS i, count(*) OVER () AS n "
@@ -38,7 +41,8 @@ static const struct db_stmt stmts[] = {
 	  "         UNION SELECT max(step) FROM p GROUP BY run_id), "
 	  "sel AS (SELECT p.*, row_number() OVER (PARTITION BY run_id ORDER BY step, timestamp, value) AS rn "
 	  "        FROM p WHERE step IN (SELECT step FROM pick)) "
-	  "SELECT run_id, value, timestamp, step FROM sel WHERE rn <= " XSTR(MT_BULK_MAX_POINTS_PER_RUN) " "
+	  "SELECT run_id, value, timestamp, step, dataset_name, dataset_digest, model_id "
+	  "FROM sel WHERE rn <= " XSTR(MT_BULK_MAX_POINTS_PER_RUN) " "
 	  "ORDER BY array_position($1::text[], run_id), step, timestamp, value" },
 	/* MLflow's get-history-bulk (the UI's): one limit over every run. */
 	{ "met_history_bulk",
@@ -47,14 +51,29 @@ static const struct db_stmt stmts[] = {
 	  "ORDER BY run_id, timestamp, step, value LIMIT $3" },
 	{ "met_version", "SELECT version FROM latest_metrics WHERE run_id = $1 AND key = $2" },
 	{ "met_sample_get",
-	  "SELECT $2::text, u.v, u.t, u.s FROM metric_samples m, "
-	  "unnest(m.steps, m.timestamps, m.vals) WITH ORDINALITY AS u(s, t, v, n) "
-	  "WHERE m.run_id = $1 AND m.key = $2 AND m.max_points = $3 AND m.version = $4 ORDER BY u.n" },
+	  "SELECT $2::text, u.v, u.t, u.s, u.dn, u.dd, u.mi FROM metric_samples m, "
+	  "unnest(m.steps, m.timestamps, m.vals, m.dataset_names, m.dataset_digests, m.model_ids) "
+	  "WITH ORDINALITY AS u(s, t, v, dn, dd, mi, n) "
+	  "WHERE m.run_id = $1 AND m.key = $2 AND m.max_points = $3 AND m.version = $4 "
+	  "AND u.s IS NOT NULL ORDER BY u.n" },
 	{ "met_sample_put",
-	  "INSERT INTO metric_samples (run_id, key, max_points, version, steps, timestamps, vals) "
-	  "VALUES ($1, $2, $3, $4, $5::bigint[], $6::bigint[], $7::float8[]) "
+	  "INSERT INTO metric_samples (run_id, key, max_points, version, steps, timestamps, vals, "
+	  "dataset_names, dataset_digests, model_ids) "
+	  "VALUES ($1, $2, $3, $4, $5::bigint[], $6::bigint[], $7::float8[], $8::text[], $9::text[], "
+	  "$10::text[]) "
 	  "ON CONFLICT (run_id, key, max_points) DO UPDATE SET version = excluded.version, "
-	  "steps = excluded.steps, timestamps = excluded.timestamps, vals = excluded.vals" },
+	  "steps = excluded.steps, timestamps = excluded.timestamps, vals = excluded.vals, "
+	  "dataset_names = excluded.dataset_names, dataset_digests = excluded.dataset_digests, "
+	  "model_ids = excluded.model_ids" },
+	/* MLflow 3's fields of sampled points, looked up (one primary-key
+	 * probe each) only in series that hold such points. */
+	{ "met_has_extras", "SELECT 1 FROM metric_extra_keys WHERE run_id = $1 AND key = $2" },
+	{ "met_extras_of",
+	  "SELECT u.n, m.dataset_name, m.dataset_digest, m.model_id "
+	  "FROM unnest($3::bigint[], $4::bigint[], $5::float8[]) WITH ORDINALITY AS u(s, t, v, n) "
+	  "JOIN metrics m ON m.run_id = $1 AND m.key = $2 AND m.step = u.s AND m.timestamp = u.t "
+	  "AND m.value = u.v "
+	  "WHERE m.model_id IS NOT NULL OR m.dataset_name IS NOT NULL OR m.dataset_digest IS NOT NULL" },
 	/* The step range of the series (two index probes), and the series'
 	 * identity for met_sampled_copy, which cannot take parameters: set
 	 * for this transaction only. */
@@ -67,11 +86,35 @@ static const struct db_stmt stmts[] = {
 
 const struct db_stmt_table sql_metrics_table = { stmts, sizeof(stmts) / sizeof(stmts[0]) };
 
+/* Column c of row i, NULL when SQL NULL. */
+static const char *opt(PGresult *r, int i, int c)
+{
+	return PQgetisnull(r, i, c) ? NULL : PQgetvalue(r, i, c);
+}
+
+/* Rows of (key, value, timestamp, step, dataset_name, dataset_digest,
+ * model_id) as Metric objects. */
 static void add_points(PGresult *r, json_t *list)
 {
-	for (int i = 0; i < PQntuples(r); i++)
-		json_array_append_new(list, sql_metric_json(PQgetvalue(r, i, 0), PQgetvalue(r, i, 1),
-							    PQgetvalue(r, i, 2), PQgetvalue(r, i, 3)));
+	for (int i = 0; i < PQntuples(r); i++) {
+		json_t *m = sql_metric_json(PQgetvalue(r, i, 0), PQgetvalue(r, i, 1),
+					    PQgetvalue(r, i, 2), PQgetvalue(r, i, 3));
+
+		sql_metric_extras(m, opt(r, i, 4), opt(r, i, 5), opt(r, i, 6));
+		json_array_append_new(list, m);
+	}
+}
+
+/* A JSON string (quotes and escapes) into the arena. */
+static const char *json_quoted(struct mt_arena *a, const char *s)
+{
+	json_t *j = json_string(s);
+	char *t = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
+	const char *out = t ? mt_arena_strdup(a, t) : "\"\"";
+
+	free(t);
+	json_decref(j);
+	return out;
 }
 
 static const char *f64s(struct mt_arena *a, double x)
@@ -139,16 +182,29 @@ int sql_metrics_history(struct mt_req *req, const char *run_id, const char *key,
 		return 0;
 	}
 	/* Each point: {"key":K,"value":V,"timestamp":T,"step":S}, V at most
-	 * 25 bytes, T and S 20 each; then the token and the closing. */
+	 * 25 bytes, T and S 20 each, then MLflow 3's fields when set (JSON
+	 * strings of at most 6 bytes per byte, and their names); then the
+	 * token and the closing. */
 	klen = strlen(kq);
 	cap = (size_t)n * (klen + 48 + 25 + 20 + 20) + 64 + 256;
+	for (int i = 0; i < n; i++)
+		for (int c = 4; c <= 6; c++)
+			if (!PQgetisnull(r, i, c))
+				cap += 6 * (size_t)PQgetlength(r, i, c) + 24;
 	out = mt_arena_alloc(req->arena, cap);
 	len += (size_t)sprintf(out, "{\"metrics\":[");
 	for (int i = 0; i < n; i++) {
+		static const char *const extra[3] = { "dataset_name", "dataset_digest", "model_id" };
+
 		len += (size_t)sprintf(out + len, "%s{\"key\":%s,\"value\":", i ? "," : "", kq);
 		len += put_double(out + len, strtod(PQgetvalue(r, i, 1), NULL));
-		len += (size_t)sprintf(out + len, ",\"timestamp\":%lld,\"step\":%lld}",
+		len += (size_t)sprintf(out + len, ",\"timestamp\":%lld,\"step\":%lld",
 				       atoll(PQgetvalue(r, i, 2)), atoll(PQgetvalue(r, i, 3)));
+		for (int c = 4; c <= 6; c++)
+			if (!PQgetisnull(r, i, c) && *PQgetvalue(r, i, c))
+				len += (size_t)sprintf(out + len, ",\"%s\":%s", extra[c - 4],
+						       json_quoted(req->arena, PQgetvalue(r, i, c)));
+		out[len++] = '}';
 	}
 	free(kq);
 	out[len++] = ']';
@@ -179,6 +235,7 @@ int sql_metrics_bulk_interval(struct mt_req *req, const char **run_ids, size_t n
 		json_t *m = sql_metric_json(key, PQgetvalue(r, i, 1), PQgetvalue(r, i, 2),
 					    PQgetvalue(r, i, 3));
 
+		sql_metric_extras(m, opt(r, i, 4), opt(r, i, 5), opt(r, i, 6));
 		json_object_set_new(m, "run_id", json_string(PQgetvalue(r, i, 0)));
 		json_array_append_new(list, m);
 	}
@@ -281,16 +338,70 @@ out:
 	return rc;
 }
 
+/* MLflow 3's fields of a sample's points (request memory; NULL arrays when
+ * no point has any): looked up only in a series that holds such points. */
+struct sample_extras {
+	const char **dn, **dd, **mi;
+};
+
+static int sample_extras(struct mt_req *req, const char *run_id, const char *key,
+			 const struct mt_sample_point *pts, size_t n, struct sample_extras *x,
+			 struct mt_err *err)
+{
+	long long *steps, *ts;
+	double *vals;
+	const char *v[5] = { run_id, key };
+	PGresult *r;
+
+	memset(x, 0, sizeof(*x));
+	if (!(r = db_exec(req, "met_has_extras", 2, v, err)))
+		return -1;
+	if (PQntuples(r) == 0)
+		return 0;
+	steps = mt_arena_alloc(req->arena, sizeof(long long) * n);
+	ts = mt_arena_alloc(req->arena, sizeof(long long) * n);
+	vals = mt_arena_alloc(req->arena, sizeof(double) * n);
+	for (size_t i = 0; i < n; i++) {
+		steps[i] = pts[i].step;
+		ts[i] = pts[i].timestamp;
+		vals[i] = pts[i].value;
+	}
+	v[2] = db_array_i64(req->arena, steps, n);
+	v[3] = db_array_i64(req->arena, ts, n);
+	v[4] = db_array_f64(req->arena, vals, n);
+	if (!(r = db_exec(req, "met_extras_of", 5, v, err)))
+		return -1;
+	if (PQntuples(r) == 0)
+		return 0;
+	x->dn = mt_arena_alloc(req->arena, sizeof(char *) * n);
+	x->dd = mt_arena_alloc(req->arena, sizeof(char *) * n);
+	x->mi = mt_arena_alloc(req->arena, sizeof(char *) * n);
+	memset(x->dn, 0, sizeof(char *) * n);
+	memset(x->dd, 0, sizeof(char *) * n);
+	memset(x->mi, 0, sizeof(char *) * n);
+	for (int i = 0; i < PQntuples(r); i++) {
+		long long k = atoll(PQgetvalue(r, i, 0)) - 1;
+
+		if (k < 0 || (size_t)k >= n)
+			continue;
+		x->dn[k] = opt(r, i, 1);
+		x->dd[k] = opt(r, i, 2);
+		x->mi[k] = opt(r, i, 3);
+	}
+	return 0;
+}
+
 /* Keep a computed sample for the series' current version.  A failure here
  * (the run deleted meanwhile, say) only costs the next read a recompute. */
 static void sample_put(struct mt_req *req, const char *run_id, const char *key,
 		       const char *max, const char *version,
-		       const struct mt_sample_point *pts, size_t n)
+		       const struct mt_sample_point *pts, size_t n,
+		       const struct sample_extras *x)
 {
 	long long *steps = mt_arena_alloc(req->arena, sizeof(long long) * (n + 1));
 	long long *ts = mt_arena_alloc(req->arena, sizeof(long long) * (n + 1));
 	double *vals = mt_arena_alloc(req->arena, sizeof(double) * (n + 1));
-	const char *v[7];
+	const char *v[10];
 	struct mt_err err = MT_ERR_INIT;
 
 	for (size_t i = 0; i < n; i++) {
@@ -305,7 +416,10 @@ static void sample_put(struct mt_req *req, const char *run_id, const char *key,
 	v[4] = db_array_i64(req->arena, steps, n);
 	v[5] = db_array_i64(req->arena, ts, n);
 	v[6] = db_array_f64(req->arena, vals, n);
-	if (!db_exec(req, "met_sample_put", 7, v, &err))
+	v[7] = x->dn ? db_array_text(req->arena, x->dn, n) : NULL;
+	v[8] = x->dd ? db_array_text(req->arena, x->dd, n) : NULL;
+	v[9] = x->mi ? db_array_text(req->arena, x->mi, n) : NULL;
+	if (!db_exec(req, "met_sample_put", 10, v, &err))
 		fprintf(stderr, "mltrackd: sampled-history cache not stored: %s\n", err.log_detail);
 }
 
@@ -314,7 +428,8 @@ static void sample_put(struct mt_req *req, const char *run_id, const char *key,
  * changes with every write to (run, key), and metric_samples keeps the last
  * result per max_points, served only while its version is current.  The
  * version is read before the points: a sample that may include later writes
- * is stored under the older version, which is never served again.
+ * is stored under the older version, which is never served again.  MLflow
+ * 3's fields of the sampled points are kept with it.
  */
 int sql_metrics_sampled(struct mt_req *req, const char *run_id, const char *key,
 			long long max_points, json_t *list, struct mt_err *err)
@@ -323,6 +438,7 @@ int sql_metrics_sampled(struct mt_req *req, const char *run_id, const char *key,
 	const char *max = mt_arena_printf(req->arena, "%lld", max_points);
 	const char *version;
 	const struct mt_sample_point *pts;
+	struct sample_extras x;
 	size_t n;
 	PGresult *r = db_exec(req, "met_version", 2, v, err);
 
@@ -343,9 +459,15 @@ int sql_metrics_sampled(struct mt_req *req, const char *run_id, const char *key,
 		return -1;
 	if (n == 0)
 		return 0;
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(list, sql_metric_point_json(key, pts[i].value, pts[i].timestamp,
-								  pts[i].step));
-	sample_put(req, run_id, key, max, version, pts, n);
+	if (sample_extras(req, run_id, key, pts, n, &x, err))
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		json_t *m = sql_metric_point_json(key, pts[i].value, pts[i].timestamp, pts[i].step);
+
+		if (x.mi)
+			sql_metric_extras(m, x.dn[i], x.dd[i], x.mi[i]);
+		json_array_append_new(list, m);
+	}
+	sample_put(req, run_id, key, max, version, pts, n, &x);
 	return 0;
 }

@@ -20,7 +20,7 @@
 	" FROM model_version_tags t WHERE t.model_id = v.model_id AND t.version = v.version), " \
 	"(SELECT json_agg(a.alias ORDER BY a.alias) FROM model_aliases a "                      \
 	" WHERE a.model_id = v.model_id AND a.version = v.version), "                           \
-	"v.model_id "                                                                           \
+	"v.model_id, v.logged_model_id "                                                        \
 	"FROM model_versions v JOIN registered_models m ON m.id = v.model_id "
 
 #define VISIBLE "v.current_stage <> 'Deleted_Internal'"
@@ -82,8 +82,8 @@ static const struct db_stmt stmts[] = {
 	 * version (this statement's snapshot is taken after the lock). */
 	{ "reg_ver_insert",
 	  "INSERT INTO model_versions (model_id, version, creation_time, last_updated_time, "
-	  "description, source, storage_location, run_id, run_link) "
-	  "SELECT $1::bigint, COALESCE(max(version), 0) + 1, $2, $2, $3, $4, $5, $6, $7 "
+	  "description, source, storage_location, run_id, run_link, logged_model_id) "
+	  "SELECT $1::bigint, COALESCE(max(version), 0) + 1, $2, $2, $3, $4, $5, $6, $7, $8 "
 	  "FROM model_versions WHERE model_id = $1::bigint RETURNING version" },
 	{ "reg_ver_tag_set",
 	  "INSERT INTO model_version_tags (model_id, version, key, value) VALUES ($1, $2, $3, $4) "
@@ -101,7 +101,8 @@ static const struct db_stmt stmts[] = {
 	  "UPDATE model_versions v SET current_stage = 'Deleted_Internal', last_updated_time = $3, "
 	  "description = NULL, user_id = NULL, source = 'REDACTED-SOURCE-PATH', "
 	  "storage_location = NULL, run_id = 'REDACTED-RUN-ID', run_link = 'REDACTED-RUN-LINK', "
-	  "status_message = NULL WHERE model_id = $1 AND version = $2 AND " VISIBLE },
+	  "status_message = NULL, logged_model_id = NULL "
+	  "WHERE model_id = $1 AND version = $2 AND " VISIBLE },
 	{ "reg_ver_aliases_drop",
 	  "DELETE FROM model_aliases WHERE model_id = $1 AND version = $2 RETURNING alias" },
 	{ "reg_ver_archive_others",
@@ -165,6 +166,8 @@ static json_t *ver_row(PGresult *r, int i)
 	mt_json_set_str(v, "run_link", opt_col(r, i, 11));
 	if (aliases)
 		json_object_set_new(v, "aliases", aliases);
+	/* MLflow 3: the logged model the version was made from. */
+	mt_json_set_str(v, "model_id", opt_col(r, i, 15));
 	return v;
 }
 
@@ -520,10 +523,10 @@ int sql_reg_version_create(struct mt_req *req, const char *id, const struct reg_
 			   long long now, const char **out_version, struct mt_err *err)
 {
 	const char *now_s = i64s(req, now);
-	const char *v[7] = { id, now_s, nv->description ? nv->description : "", nv->source,
+	const char *v[8] = { id, now_s, nv->description ? nv->description : "", nv->source,
 			     nv->storage_location, nv->run_id ? nv->run_id : "",
-			     nv->run_link ? nv->run_link : "" };
-	PGresult *r = db_exec(req, "reg_ver_insert", 7, v, err);
+			     nv->run_link ? nv->run_link : "", nv->logged_model_id };
+	PGresult *r = db_exec(req, "reg_ver_insert", 8, v, err);
 	const char *ver;
 
 	if (!r)

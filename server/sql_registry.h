@@ -78,6 +78,7 @@ struct reg_version_new {
 	const char *source;           /* required */
 	const char *storage_location; /* NULL: read from source */
 	const char *run_id, *run_link, *description; /* NULL stored as "" */
+	const char *logged_model_id;  /* MLflow 3's model_id; NULL: none */
 	const char **tag_keys, **tag_values; /* parallel, keys unique */
 	size_t ntags;
 };

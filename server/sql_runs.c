@@ -94,6 +94,63 @@ static const struct db_stmt stmts[] = {
 	  "      SELECT $1, $2, $3, $4, $5 FROM ok "
 	  "      ON CONFLICT (run_id, key) DO UPDATE SET " LATEST_MERGE ") "
 	  "SELECT lifecycle_stage FROM r" },
+	/* The same for a point carrying MLflow 3's fields ($6 model_id, $7
+	 * dataset_name, $8 dataset_digest, any of them NULL): nothing is
+	 * written unless the model exists too; the history keeps the point
+	 * as first logged, the model gets its own row. */
+	{ "run_metric_log_one_x",
+	  "WITH r AS (SELECT lifecycle_stage FROM runs WHERE run_id = $1), "
+	  "lm AS (SELECT 1 FROM logged_models WHERE model_id = $6::text), "
+	  "ok AS (SELECT 1 FROM r WHERE lifecycle_stage = 'active' "
+	  "       AND ($6::text IS NULL OR EXISTS (SELECT 1 FROM lm))), "
+	  "h AS (INSERT INTO metrics (run_id, key, step, timestamp, value, model_id, dataset_name, "
+	  "      dataset_digest) SELECT $1, $2, $3::bigint, $4::bigint, $5::float8, $6::text, "
+	  "      $7::text, $8::text FROM ok ON CONFLICT DO NOTHING), "
+	  "l AS (INSERT INTO latest_metrics AS l (run_id, key, step, timestamp, value) "
+	  "      SELECT $1, $2, $3::bigint, $4::bigint, $5::float8 FROM ok "
+	  "      ON CONFLICT (run_id, key) DO UPDATE SET " LATEST_MERGE "), "
+	  "x AS (INSERT INTO metric_extra_keys (run_id, key) SELECT $1, $2 FROM ok "
+	  "      ON CONFLICT DO NOTHING), "
+	  "mm AS (INSERT INTO logged_model_metrics (model_id, key, timestamp, step, run_id, value, "
+	  "       dataset_name, dataset_digest) SELECT $6::text, $2, $4::bigint, $3::bigint, $1, "
+	  "       $5::float8, $7::text, $8::text FROM ok WHERE $6::text IS NOT NULL "
+	  "       ON CONFLICT DO NOTHING) "
+	  "SELECT lifecycle_stage, $6::text IS NULL OR EXISTS (SELECT 1 FROM lm) FROM r" },
+	/* A batch's history and latest values when some of its points carry
+	 * MLflow 3's fields (run_metrics_log with three more arrays). */
+	{ "run_metrics_log_x",
+	  "WITH u AS (SELECT * FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::float8[], "
+	  "           $6::text[], $7::text[], $8::text[]) AS u(k, s, t, v, mi, dn, dd)), "
+	  "h AS (INSERT INTO metrics (run_id, key, step, timestamp, value, model_id, dataset_name, "
+	  "      dataset_digest) SELECT $1, k, s, t, v, mi, dn, dd FROM u ORDER BY k, s, t, v "
+	  "      ON CONFLICT DO NOTHING) "
+	  "INSERT INTO latest_metrics AS l (run_id, key, step, timestamp, value) "
+	  "SELECT DISTINCT ON (k) $1, k, s, t, v FROM u ORDER BY k, s DESC, t DESC, v DESC "
+	  "ON CONFLICT (run_id, key) DO UPDATE SET " LATEST_MERGE },
+	{ "run_extra_keys",
+	  "INSERT INTO metric_extra_keys (run_id, key) SELECT $1, k FROM unnest($2::text[]) AS k "
+	  "ORDER BY k ON CONFLICT DO NOTHING" },
+	/* Points logged for a model, keyed as MLflow keys them. */
+	{ "run_model_metrics_log",
+	  "INSERT INTO logged_model_metrics (model_id, key, timestamp, step, run_id, value, "
+	  "dataset_name, dataset_digest) "
+	  "SELECT mi, k, t, s, $1, v, dn, dd FROM unnest($2::text[], $3::text[], $4::bigint[], "
+	  "$5::bigint[], $6::float8[], $7::text[], $8::text[]) AS u(mi, k, t, s, v, dn, dd) "
+	  "ORDER BY mi, k, t, s ON CONFLICT DO NOTHING" },
+	{ "run_outputs_log",
+	  "INSERT INTO run_model_outputs (run_id, model_id, step) "
+	  "SELECT $1, mi, s FROM unnest($2::text[], $3::bigint[]) AS u(mi, s) ORDER BY mi, s "
+	  "ON CONFLICT DO NOTHING" },
+	{ "run_model_inputs_log",
+	  "INSERT INTO run_model_inputs (run_id, model_id) "
+	  "SELECT $1, mi FROM unnest($2::text[]) AS mi ORDER BY mi ON CONFLICT DO NOTHING" },
+	/* A run's model outputs (with their step) and model inputs (step
+	 * NULL), in one round trip. */
+	{ "run_models",
+	  "SELECT run_id, model_id, step FROM run_model_outputs WHERE run_id = ANY($1::text[]) "
+	  "UNION ALL "
+	  "SELECT run_id, model_id, NULL FROM run_model_inputs WHERE run_id = ANY($1::text[]) "
+	  "ORDER BY 1, 3, 2" },
 	{ "run_dataset_upsert",
 	  "WITH e AS (SELECT experiment_id FROM runs WHERE run_id = $1), "
 	  "d AS (INSERT INTO datasets (experiment_id, name, digest, source_type, source, schema, profile) "
@@ -140,6 +197,17 @@ json_t *sql_metric_json(const char *key, const char *value, const char *timestam
 	return sql_metric_point_json(key, strtod(value, NULL), atoll(timestamp), atoll(step));
 }
 
+void sql_metric_extras(json_t *m, const char *ds_name, const char *ds_digest,
+		       const char *model_id)
+{
+	if (ds_name && *ds_name)
+		json_object_set_new(m, "dataset_name", json_string(ds_name));
+	if (ds_digest && *ds_digest)
+		json_object_set_new(m, "dataset_digest", json_string(ds_digest));
+	if (model_id && *model_id)
+		json_object_set_new(m, "model_id", json_string(model_id));
+}
+
 static json_t *info_row(PGresult *r, int i)
 {
 	json_t *info = json_object();
@@ -178,7 +246,7 @@ static int fill_runs(struct mt_req *req, PGresult *rows, json_t *list, struct mt
 	const char **ids;
 	const char *arr;
 	json_t *byid;
-	PGresult *r;
+	PGresult *r, *models;
 
 	if (n == 0)
 		return 0;
@@ -191,6 +259,7 @@ static int fill_runs(struct mt_req *req, PGresult *rows, json_t *list, struct mt
 		json_object_set_new(run, "info", info_row(rows, i));
 		json_object_set_new(run, "data", json_object());
 		json_object_set_new(run, "inputs", json_object());
+		json_object_set_new(run, "outputs", json_object());
 		json_object_set(byid, ids[i], run);
 		json_array_append_new(list, run);
 	}
@@ -217,6 +286,20 @@ static int fill_runs(struct mt_req *req, PGresult *rows, json_t *list, struct mt
 					      json_pack("{s:s,s:s}", "key", PQgetvalue(r, i, 1),
 							"value", PQgetvalue(r, i, 2)));
 		}
+	}
+	/* MLflow 3: the models a run produced (outputs) and used (inputs,
+	 * after its datasets below, in the proto's order). */
+	if (!(models = db_exec(req, "run_models", 1, &arr, err)))
+		return -1;
+	for (int i = 0; i < PQntuples(models); i++) {
+		json_t *out = json_object_get(json_object_get(byid, PQgetvalue(models, i, 0)),
+					      "outputs");
+
+		if (PQgetisnull(models, i, 2))
+			continue;
+		json_array_append_new(list_in(out, "model_outputs"),
+				      json_pack("{s:s,s:I}", "model_id", PQgetvalue(models, i, 1),
+						"step", (json_int_t)atoll(PQgetvalue(models, i, 2))));
 	}
 	if (!(r = db_exec(req, "run_inputs", 1, &arr, err)))
 		return -1;
@@ -254,6 +337,14 @@ static int fill_runs(struct mt_req *req, PGresult *rows, json_t *list, struct mt
 						      json_pack("{s:s,s:s}", "key", PQgetvalue(t, i, 2),
 								"value", PQgetvalue(t, i, 3)));
 		}
+	}
+	for (int i = 0; i < PQntuples(models); i++) {
+		json_t *in = json_object_get(json_object_get(byid, PQgetvalue(models, i, 0)),
+					     "inputs");
+
+		if (PQgetisnull(models, i, 2))
+			json_array_append_new(list_in(in, "model_inputs"),
+					      json_pack("{s:s}", "model_id", PQgetvalue(models, i, 1)));
 	}
 	return 0;
 }
@@ -440,11 +531,16 @@ int sql_runs_delete_tag(struct mt_req *req, const char *run_id, const char *key,
 /* Batches at least this big go through COPY. */
 #define COPY_MIN_POINTS 32
 #define COPY_METRICS_SQL "COPY metrics (run_id, key, step, timestamp, value) FROM STDIN"
+#define COPY_METRICS_X_SQL "COPY metrics (run_id, key, step, timestamp, value, model_id, " \
+			   "dataset_name, dataset_digest) FROM STDIN"
 
+/* A point; mi, dn, dd are MLflow 3's model_id, dataset_name and
+ * dataset_digest, NULL when unset (always in a batch without them). */
 struct point {
 	const char *key;
 	long long step, ts;
 	double value;
+	const char *mi, *dn, *dd;
 };
 
 /* PostgreSQL's float8 order: NaN above everything and equal to itself. */
@@ -457,6 +553,7 @@ static int dbl_cmp(double a, double b)
 	return (a > b) - (a < b);
 }
 
+/* The history's key order: (key, step, timestamp, value). */
 static int point_cmp(const void *pa, const void *pb)
 {
 	const struct point *a = pa, *b = pb;
@@ -471,6 +568,31 @@ static int point_cmp(const void *pa, const void *pb)
 	return dbl_cmp(a->value, b->value);
 }
 
+/* NULL after any string. */
+static int opt_cmp(const char *a, const char *b)
+{
+	if (!a || !b)
+		return !a - !b;
+	return strcmp(a, b);
+}
+
+/* point_cmp, then the fields: of the copies of one point in a batch, the
+ * one that carries the most comes first and is the one stored, whatever
+ * order the batch had. */
+static int point_x_cmp(const void *pa, const void *pb)
+{
+	const struct point *a = pa, *b = pb;
+	int c = point_cmp(a, b);
+
+	if (!c)
+		c = opt_cmp(a->mi, b->mi);
+	if (!c)
+		c = opt_cmp(a->dn, b->dn);
+	if (!c)
+		c = opt_cmp(a->dd, b->dd);
+	return c;
+}
+
 static const char *f64_text(char *buf, size_t size, double v)
 {
 	if (isnan(v))
@@ -479,57 +601,154 @@ static const char *f64_text(char *buf, size_t size, double v)
 	return buf;
 }
 
-/* COPY text format: run_id, key, step, timestamp, value per line. */
+/* s into out as a COPY text field ("\N" for NULL); returns the length. */
+static size_t copy_field(char *out, const char *s)
+{
+	size_t off = 0;
+
+	if (!s) {
+		memcpy(out, "\\N", 2);
+		return 2;
+	}
+	for (; *s; s++) {
+		switch (*s) {
+		case '\\': out[off++] = '\\'; out[off++] = '\\'; break;
+		case '\t': out[off++] = '\\'; out[off++] = 't'; break;
+		case '\n': out[off++] = '\\'; out[off++] = 'n'; break;
+		case '\r': out[off++] = '\\'; out[off++] = 'r'; break;
+		default: out[off++] = *s;
+		}
+	}
+	return off;
+}
+
+/* COPY text format: run_id, key, step, timestamp, value per line, and
+ * with x the three fields of MLflow 3. */
 static char *copy_text(struct mt_arena *a, const char *run_id, const struct point *p, size_t n,
-		       size_t *len)
+		       int x, size_t *len)
 {
 	size_t cap = 0, off = 0;
 	char *out;
 
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		cap += strlen(run_id) + 2 * strlen(p[i].key) + 80;
+		if (x)
+			cap += 2 * ((p[i].mi ? strlen(p[i].mi) : 0) + (p[i].dn ? strlen(p[i].dn) : 0) +
+				    (p[i].dd ? strlen(p[i].dd) : 0)) + 12;
+	}
 	out = mt_arena_alloc(a, cap + 1);
 	for (size_t i = 0; i < n; i++) {
 		char num[32];
 
 		off += (size_t)sprintf(out + off, "%s\t", run_id);
-		for (const char *k = p[i].key; *k; k++) {
-			switch (*k) {
-			case '\\': out[off++] = '\\'; out[off++] = '\\'; break;
-			case '\t': out[off++] = '\\'; out[off++] = 't'; break;
-			case '\n': out[off++] = '\\'; out[off++] = 'n'; break;
-			case '\r': out[off++] = '\\'; out[off++] = 'r'; break;
-			default: out[off++] = *k;
-			}
-		}
-		off += (size_t)sprintf(out + off, "\t%lld\t%lld\t%s\n", p[i].step, p[i].ts,
+		off += copy_field(out + off, p[i].key);
+		off += (size_t)sprintf(out + off, "\t%lld\t%lld\t%s", p[i].step, p[i].ts,
 				       f64_text(num, sizeof(num), p[i].value));
+		if (x) {
+			out[off++] = '\t';
+			off += copy_field(out + off, p[i].mi);
+			out[off++] = '\t';
+			off += copy_field(out + off, p[i].dn);
+			out[off++] = '\t';
+			off += copy_field(out + off, p[i].dd);
+		}
+		out[off++] = '\n';
 	}
 	*len = off;
 	return out;
 }
 
 static int exec_points(struct mt_req *req, const char *stmt, const char *run_id,
-		       const struct point *p, size_t n, struct mt_err *err)
+		       const struct point *p, size_t n, int x, struct mt_err *err)
 {
 	const char **keys = mt_arena_alloc(req->arena, sizeof(char *) * n);
 	long long *steps = mt_arena_alloc(req->arena, sizeof(long long) * n);
 	long long *ts = mt_arena_alloc(req->arena, sizeof(long long) * n);
 	double *vals = mt_arena_alloc(req->arena, sizeof(double) * n);
-	const char *v[5];
+	const char **mi = NULL, **dn = NULL, **dd = NULL;
+	const char *v[8];
 
+	if (x) {
+		mi = mt_arena_alloc(req->arena, sizeof(char *) * n);
+		dn = mt_arena_alloc(req->arena, sizeof(char *) * n);
+		dd = mt_arena_alloc(req->arena, sizeof(char *) * n);
+	}
 	for (size_t i = 0; i < n; i++) {
 		keys[i] = p[i].key;
 		steps[i] = p[i].step;
 		ts[i] = p[i].ts;
 		vals[i] = p[i].value;
+		if (x) {
+			mi[i] = p[i].mi;
+			dn[i] = p[i].dn;
+			dd[i] = p[i].dd;
+		}
 	}
 	v[0] = run_id;
 	v[1] = db_array_text(req->arena, keys, n);
 	v[2] = db_array_i64(req->arena, steps, n);
 	v[3] = db_array_i64(req->arena, ts, n);
 	v[4] = db_array_f64(req->arena, vals, n);
-	return db_exec(req, stmt, 5, v, err) ? 0 : -1;
+	if (x) {
+		v[5] = db_array_text(req->arena, mi, n);
+		v[6] = db_array_text(req->arena, dn, n);
+		v[7] = db_array_text(req->arena, dd, n);
+	}
+	return db_exec(req, stmt, x ? 8 : 5, v, err) ? 0 : -1;
+}
+
+/* What a batch's points with MLflow 3's fields add besides history: the
+ * series that hold such points, and each point with a model_id as a row
+ * of the model's metrics (every copy of it, one per model). */
+static int log_extras(struct mt_req *req, const char *run_id, const struct metric_batch *m,
+		      struct mt_err *err)
+{
+	const char **xkeys = mt_arena_alloc(req->arena, sizeof(char *) * m->n);
+	const char **mi = mt_arena_alloc(req->arena, sizeof(char *) * m->n);
+	const char **k = mt_arena_alloc(req->arena, sizeof(char *) * m->n);
+	long long *t = mt_arena_alloc(req->arena, sizeof(long long) * m->n);
+	long long *st = mt_arena_alloc(req->arena, sizeof(long long) * m->n);
+	double *val = mt_arena_alloc(req->arena, sizeof(double) * m->n);
+	const char **dn = mt_arena_alloc(req->arena, sizeof(char *) * m->n);
+	const char **dd = mt_arena_alloc(req->arena, sizeof(char *) * m->n);
+	size_t nx = 0, nm = 0;
+
+	for (size_t i = 0; i < m->n; i++) {
+		int dup = 0;
+
+		if (!m->model_ids[i] && !m->ds_names[i] && !m->ds_digests[i])
+			continue;
+		for (size_t j = 0; j < nx && !dup; j++)
+			dup = strcmp(xkeys[j], m->keys[i]) == 0;
+		if (!dup)
+			xkeys[nx++] = m->keys[i];
+		if (!m->model_ids[i])
+			continue;
+		mi[nm] = m->model_ids[i];
+		k[nm] = m->keys[i];
+		t[nm] = m->timestamps[i];
+		st[nm] = m->steps[i];
+		val[nm] = m->values[i];
+		dn[nm] = m->ds_names[i];
+		dd[nm] = m->ds_digests[i];
+		nm++;
+	}
+	if (nx) {
+		const char *v[2] = { run_id, db_array_text(req->arena, xkeys, nx) };
+
+		if (!db_exec(req, "run_extra_keys", 2, v, err))
+			return -1;
+	}
+	if (nm) {
+		const char *v[8] = { run_id, db_array_text(req->arena, mi, nm),
+				     db_array_text(req->arena, k, nm), db_array_i64(req->arena, t, nm),
+				     db_array_i64(req->arena, st, nm), db_array_f64(req->arena, val, nm),
+				     db_array_text(req->arena, dn, nm), db_array_text(req->arena, dd, nm) };
+
+		if (!db_exec(req, "run_model_metrics_log", 8, v, err))
+			return -1;
+	}
+	return 0;
 }
 
 /*
@@ -539,41 +758,52 @@ static int exec_points(struct mt_req *req, const char *stmt, const char *run_id,
  * group.  Big batches go through COPY inside a savepoint, which is as fast as
  * PostgreSQL can load rows; if a point is already stored (a replayed batch),
  * the savepoint is rolled back and INSERT ... ON CONFLICT DO NOTHING writes
- * the rest.  Must run inside the request's transaction.
+ * the rest.  A batch with MLflow 3's fields takes the same path with three
+ * more columns (a batch without them is written exactly as before they
+ * existed), then log_extras.  Must run inside the request's transaction.
  */
 int sql_runs_log_metrics(struct mt_req *req, const char *run_id, const struct metric_batch *m,
 			 struct mt_err *err)
 {
 	struct point *p, *last;
 	size_t n = 0, nlast = 0;
+	int x = m->model_ids != NULL;
+	const char *ins = x ? "run_metrics_log_x" : "run_metrics_log";
 
 	if (m->n == 0)
 		return 0;
 	p = mt_arena_alloc(req->arena, sizeof(*p) * m->n);
 	for (size_t i = 0; i < m->n; i++)
-		p[i] = (struct point){ m->keys[i], m->steps[i], m->timestamps[i], m->values[i] };
-	qsort(p, m->n, sizeof(*p), point_cmp);
+		p[i] = (struct point){ m->keys[i], m->steps[i], m->timestamps[i], m->values[i],
+				       x ? m->model_ids[i] : NULL, x ? m->ds_names[i] : NULL,
+				       x ? m->ds_digests[i] : NULL };
+	qsort(p, m->n, sizeof(*p), x ? point_x_cmp : point_cmp);
 	for (size_t i = 0; i < m->n; i++)
 		if (n == 0 || point_cmp(&p[n - 1], &p[i]) != 0)
 			p[n++] = p[i];
 
-	if (n < COPY_MIN_POINTS)
-		return exec_points(req, "run_metrics_log", run_id, p, n, err);
+	if (n < COPY_MIN_POINTS) {
+		if (exec_points(req, ins, run_id, p, n, x, err))
+			return -1;
+		return x ? log_extras(req, run_id, m, err) : 0;
+	}
 
 	if (db_command(req->w, "SAVEPOINT metrics_copy", err))
 		return -1;
 	{
 		size_t len;
-		char *data = copy_text(req->arena, run_id, p, n, &len);
+		char *data = copy_text(req->arena, run_id, p, n, x, &len);
 
-		if (db_copy_in(req, COPY_METRICS_SQL, data, len, err)) {
+		if (db_copy_in(req, x ? COPY_METRICS_X_SQL : COPY_METRICS_SQL, data, len, err)) {
 			struct mt_err rerr = MT_ERR_INIT;
 
 			if (err->code != MT_EEXISTS ||
 			    db_command(req->w, "ROLLBACK TO SAVEPOINT metrics_copy", &rerr))
 				return -1;
 			mt_err_clear(err);
-			return exec_points(req, "run_metrics_log", run_id, p, n, err);
+			if (exec_points(req, ins, run_id, p, n, x, err))
+				return -1;
+			return x ? log_extras(req, run_id, m, err) : 0;
 		}
 	}
 	if (db_command(req->w, "RELEASE SAVEPOINT metrics_copy", err))
@@ -582,25 +812,49 @@ int sql_runs_log_metrics(struct mt_req *req, const char *run_id, const struct me
 	for (size_t i = 0; i < n; i++)
 		if (i + 1 == n || strcmp(p[i].key, p[i + 1].key) != 0)
 			last[nlast++] = p[i];
-	return exec_points(req, "run_latest_log", run_id, last, nlast, err);
+	if (exec_points(req, "run_latest_log", run_id, last, nlast, 0, err))
+		return -1;
+	return x ? log_extras(req, run_id, m, err) : 0;
 }
 
 int sql_runs_log_metric_one(struct mt_req *req, const char *run_id, const char *key,
-			    long long step, long long ts, double value, const char **stage,
-			    struct mt_err *err)
+			    long long step, long long ts, double value, const char *model_id,
+			    const char *ds_name, const char *ds_digest, const char **stage,
+			    int *model_found, struct mt_err *err)
 {
 	char num[32];
-	const char *v[5] = { run_id, key, mt_arena_printf(req->arena, "%lld", step),
-			     mt_arena_printf(req->arena, "%lld", ts), NULL };
+	const char *v[8] = { run_id, key, mt_arena_printf(req->arena, "%lld", step),
+			     mt_arena_printf(req->arena, "%lld", ts), NULL, model_id, ds_name,
+			     ds_digest };
+	int x = model_id || ds_name || ds_digest;
 	PGresult *r;
 
 	v[4] = mt_arena_strdup(req->arena, f64_text(num, sizeof(num), value));
-	if (!(r = db_exec(req, "run_metric_log_one", 5, v, err)))
+	if (!(r = db_exec(req, x ? "run_metric_log_one_x" : "run_metric_log_one", x ? 8 : 5, v,
+			  err)))
 		return -1;
 	if (PQntuples(r) == 0)
 		return mt_err_set(err, MT_ENOTFOUND, "Run with id=%s not found", run_id);
 	*stage = PQgetvalue(r, 0, 0);
+	*model_found = !x || strcmp(PQgetvalue(r, 0, 1), "t") == 0;
 	return 0;
+}
+
+int sql_runs_log_outputs(struct mt_req *req, const char *run_id, const char **model_ids,
+			 const long long *steps, size_t n, struct mt_err *err)
+{
+	const char *v[3] = { run_id, db_array_text(req->arena, model_ids, n),
+			     db_array_i64(req->arena, steps, n) };
+
+	return n == 0 || db_exec(req, "run_outputs_log", 3, v, err) ? 0 : -1;
+}
+
+int sql_runs_log_model_inputs(struct mt_req *req, const char *run_id, const char **model_ids,
+			      size_t n, struct mt_err *err)
+{
+	const char *v[2] = { run_id, db_array_text(req->arena, model_ids, n) };
+
+	return n == 0 || db_exec(req, "run_model_inputs_log", 2, v, err) ? 0 : -1;
 }
 
 int sql_runs_log_input(struct mt_req *req, const char *run_id, json_t *dataset,

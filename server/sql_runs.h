@@ -13,11 +13,16 @@ struct run_new {
 	int has_start;
 };
 
+/* A batch of points.  model_ids, ds_names and ds_digests are NULL when no
+ * point of the batch carries any of those fields (MLflow 3's Metric
+ * model_id, dataset_name, dataset_digest), else parallel arrays whose items
+ * may be NULL. */
 struct metric_batch {
 	size_t n;
 	const char **keys;
 	long long *steps, *timestamps;
 	double *values;
+	const char **model_ids, **ds_names, **ds_digests;
 };
 
 int sql_runs_insert(struct mt_req *req, const struct run_new *r, struct mt_err *err);
@@ -50,13 +55,25 @@ int sql_runs_set_tags(struct mt_req *req, const char *run_id, const char **keys,
 		      const char **values, size_t n, struct mt_err *err);
 int sql_runs_delete_tag(struct mt_req *req, const char *run_id, const char *key,
 			struct mt_err *err);
+/* History, latest values and, for points with a model_id, the models'
+ * metrics (the models must exist: sql_lm_check_ids).  In the request's
+ * transaction. */
 int sql_runs_log_metrics(struct mt_req *req, const char *run_id, const struct metric_batch *m,
 			 struct mt_err *err);
 /* One point without a transaction; *stage is the run's lifecycle stage
- * (nothing is written unless it is "active"). */
+ * (nothing is written unless it is "active").  model_id, ds_name and
+ * ds_digest may be NULL; a model_id that names no logged model writes
+ * nothing and sets *model_found to 0 (else 1). */
 int sql_runs_log_metric_one(struct mt_req *req, const char *run_id, const char *key,
-			    long long step, long long ts, double value, const char **stage,
-			    struct mt_err *err);
+			    long long step, long long ts, double value, const char *model_id,
+			    const char *ds_name, const char *ds_digest, const char **stage,
+			    int *model_found, struct mt_err *err);
+/* runs/outputs: (model, step) links, a repeated one kept once. */
+int sql_runs_log_outputs(struct mt_req *req, const char *run_id, const char **model_ids,
+			 const long long *steps, size_t n, struct mt_err *err);
+/* log-inputs' models: model links, a repeated one kept once. */
+int sql_runs_log_model_inputs(struct mt_req *req, const char *run_id, const char **model_ids,
+			      size_t n, struct mt_err *err);
 /* One dataset input of a run, with its tags (parallel arrays). */
 int sql_runs_log_input(struct mt_req *req, const char *run_id, json_t *dataset,
 		       const char **tag_keys, const char **tag_values, size_t ntags,
@@ -72,5 +89,9 @@ json_t *sql_metric_json(const char *key, const char *value, const char *timestam
 			const char *step);
 json_t *sql_metric_point_json(const char *key, double value, long long timestamp,
 			      long long step);
+/* Add MLflow 3's fields to a Metric object, each when not NULL or empty, in
+ * the proto's order (dataset_name, dataset_digest, model_id). */
+void sql_metric_extras(json_t *m, const char *ds_name, const char *ds_digest,
+		       const char *model_id);
 
 #endif

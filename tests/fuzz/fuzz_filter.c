@@ -286,7 +286,7 @@ static void order_check(enum mt_filter_entity ent, const char *const *cl, size_t
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const enum mt_filter_entity ents[] = {
-		MT_FE_RUNS, MT_FE_EXPERIMENTS, MT_FE_MODELS, MT_FE_VERSIONS,
+		MT_FE_RUNS, MT_FE_EXPERIMENTS, MT_FE_MODELS, MT_FE_VERSIONS, MT_FE_LOGGED_MODELS,
 	};
 	char *text = malloc(size + 1);
 	char *split;

@@ -22,6 +22,7 @@
 #define E MT_FE_EXPERIMENTS
 #define M MT_FE_MODELS
 #define V MT_FE_VERSIONS
+#define L MT_FE_LOGGED_MODELS
 
 /* ------------------------------------------------------------------------
  * Rendering: "<kind>:<key> <OP> <value>" joined by " ; ".  Strings as 'raw'
@@ -211,6 +212,15 @@ static const struct ok_case ok_cases[] = {
 	{ V, "source_path LIKE 's3://%'", "attribute:source_path LIKE 's3://%'" },
 	{ V, "tags.k = 'v'", "tag:k = 'v'" },
 	{ V, "version_number = 1.0", "attribute:version_number = 1" },
+	/* MLflow 3's logged models. */
+	{ L, "name = 'model'", "attribute:name = 'model'" },
+	{ L, "attributes.model_type = 'x' and status IN ('READY', 'PENDING')",
+	  "attribute:model_type = 'x' ; attribute:status IN ('READY', 'PENDING')" },
+	{ L, "source_run_id NOT IN ('abc')", "attribute:source_run_id NOT IN ('abc')" },
+	{ L, "creation_time >= 5 AND last_updated_timestamp_ms < 9",
+	  "attribute:creation_timestamp >= 5 ; attribute:last_updated_timestamp < 9" },
+	{ L, "metrics.acc > 0.5 and params.lr LIKE '0.%' and tags.`a b` != 'x'",
+	  "metric:acc > 0.5 ; param:lr LIKE '0.%' ; tag:a b != 'x'" },
 };
 
 static void check_ok(const struct ok_case *tc)
@@ -376,6 +386,12 @@ static const struct bad_case bad_cases[] = {
 	{ V, "version_number = '1'", "Expected numeric value type for attribute 'version_number'" },
 	{ V, "version_number LIKE 1", "Invalid comparator 'LIKE'" },
 	{ V, "source = 'x'", "Invalid attribute key 'source'" },
+	{ L, "metric.acc > 1", "Invalid entity type 'metric'" },
+	{ L, "run_id = 'a'", "Invalid attribute key 'run_id'" },
+	{ L, "metrics.acc = 'x'", "Expected numeric value type for metric 'acc'" },
+	{ L, "params.lr IN ('a')", "Invalid comparator 'IN' for param 'lr'" },
+	{ L, "creation_timestamp LIKE 1", "Invalid comparator 'LIKE'" },
+	{ L, "name > 'a'", "Invalid comparator '>' for attribute 'name'" },
 	{ V, "metrics.a = 1", "Invalid entity type 'metrics'" },
 	{ V, "datasets.name = 'a'", "Invalid entity type 'datasets'" },
 };
