@@ -46,7 +46,8 @@ static const struct db_stmt stmts[] = {
 	  "ORDER BY array_position($1::text[], run_id), step, timestamp, value" },
 	/* MLflow's get-history-bulk (the UI's): one limit over every run. */
 	{ "met_history_bulk",
-	  "SELECT run_id, value, timestamp, step FROM metrics "
+	  "SELECT run_id, value, timestamp, step, dataset_name, dataset_digest, model_id "
+	  "FROM metrics "
 	  "WHERE run_id = ANY($1::text[]) AND key = $2 "
 	  "ORDER BY run_id, timestamp, step, value LIMIT $3" },
 	{ "met_version", "SELECT version FROM latest_metrics WHERE run_id = $1 AND key = $2" },
@@ -256,6 +257,7 @@ int sql_metrics_history_bulk(struct mt_req *req, const char **run_ids, size_t n,
 		json_t *m = sql_metric_json(key, PQgetvalue(r, i, 1), PQgetvalue(r, i, 2),
 					    PQgetvalue(r, i, 3));
 
+		sql_metric_extras(m, opt(r, i, 4), opt(r, i, 5), opt(r, i, 6));
 		json_object_set_new(m, "run_id", json_string(PQgetvalue(r, i, 0)));
 		json_array_append_new(list, m);
 	}

@@ -645,6 +645,19 @@ class TestMetricsWithModels(Case):
         self.assertTrue(with_model)
         self.assertTrue(all(p["model_id"] == self.mid and p["run_id"] == self.run
                             for p in with_model), with_model)
+        # The UI's get-history-bulk (MLflow 2.9's route) carries them too.
+        r = mtapi.call("GET", "/ajax-api/2.0/mlflow/metrics/get-history-bulk",
+                       query={"run_id": self.run, "metric_key": "k1"})
+        self.assertEqual(r.status, 200, r)
+        bulk = r.body["metrics"]
+        self.assertEqual(len(bulk), 67)
+        for p in bulk:
+            self.assertEqual(p["run_id"], self.run, p)
+            if p["step"] % 2:
+                self.assertEqual((p.get("model_id"), p.get("dataset_name"),
+                                  p.get("dataset_digest")), (self.mid, "ds", "dg"), p)
+            else:
+                self.assertNotIn("model_id", p)
         for max_points in (1000, 8):  # every point, then a bucketed sample
             for _ in range(2):  # computed, then from the cache
                 s = self.assertOk(mtapi.mt_get("metrics/get-history-sampled", run_id=self.run,
