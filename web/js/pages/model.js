@@ -26,8 +26,8 @@ export async function render(main, ctx, name) {
     h('div', { class: 'crumbs' }, h('a', { href: '/models', text: 'Models' }), ' / '),
     h('div', { class: 'head' }, h('h1', { text: model.name })),
     h('div', { class: 'facts' },
-      h('span', {}, 'created ', h('b', { text: fmtTime(model.creation_timestamp) })),
-      h('span', {}, 'updated ', h('b', { text: fmtTime(model.last_updated_timestamp) })),
+      model.creation_timestamp ? h('span', {}, 'created ', h('b', { text: fmtTime(model.creation_timestamp) })) : null,
+      model.last_updated_timestamp ? h('span', {}, 'updated ', h('b', { text: fmtTime(model.last_updated_timestamp) })) : null,
       h('span', {}, h('b', { text: String(versions.length) }), ' versions')),
     model.description ? h('p', { text: model.description }) : null);
 

@@ -49,8 +49,8 @@ export async function render(main, ctx, runId) {
     const i = run.info;
     fill(facts,
       h('span', {}, 'id ', h('b', { class: 'mono', text: i.run_id })),
-      h('span', {}, 'started ', h('b', { text: fmtTime(i.start_time) })),
-      h('span', {}, 'duration ', h('b', { 'data-testid': 'run-duration', text: fmtDuration(runDuration(i)) })),
+      fmtTime(i.start_time) ? h('span', {}, 'started ', h('b', { text: fmtTime(i.start_time) })) : null,
+      fmtDuration(runDuration(i)) ? h('span', {}, 'duration ', h('b', { 'data-testid': 'run-duration', text: fmtDuration(runDuration(i)) })) : null,
       i.user_id ? h('span', {}, 'user ', h('b', { text: i.user_id })) : null,
       i.end_time ? h('span', {}, 'ended ', h('b', { text: fmtTime(i.end_time) })) : null);
   };
