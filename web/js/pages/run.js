@@ -432,7 +432,7 @@ function modelRows(m, steps, ctx) {
   const step = steps.get(info.model_id);
   const regs = registrations(info);
   return [h('tr', { 'data-model-id': info.model_id },
-    h('td', {}, h('b', { text: info.name || '' }), info.model_type ? h('div', { class: 'muted', text: info.model_type }) : null,
+    h('td', {}, h('b', { class: 'nowrap', text: info.name || '' }), info.model_type ? h('div', { class: 'muted', text: info.model_type }) : null,
       step ? h('div', { class: 'muted', text: `step ${step}` }) : null),
     h('td', { class: 'mono', text: info.model_id || '' }),
     h('td', {}, statusText ? h('span', { class: `badge ${statusClass}`, 'data-testid': 'model-status', text: statusText }) : null),
