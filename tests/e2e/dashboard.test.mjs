@@ -212,6 +212,63 @@ test('run page: params, metrics with sparklines, tags, provenance, log tail, art
   await page.close();
 });
 
+test('a run without an output log: no failing request, no console error', async () => {
+  const failed = [];
+  const logged = [];
+  const page = await context.newPage();
+  page.on('response', (r) => { if (r.status() >= 400) failed.push(`${r.status()} ${r.request().method()} ${r.url()}`); });
+  page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') logged.push(m.text()); });
+  page.on('pageerror', (e) => logged.push(e.message));
+  await page.goto(`${BASE}/runs/${ids.bare}`);
+  await page.getByText('No output log.').waitFor();
+  await page.getByText('No artifacts.').waitFor();
+  await page.getByText('No metrics logged.').waitFor();
+  await page.waitForLoadState('networkidle');
+  assert.deepEqual(failed, [], 'requests answered with an error');
+  assert.deepEqual(logged, [], 'console errors');
+  await shot(page, '03c-run-sparse');
+  await page.close();
+});
+
+// Text a user should never read: a field's absence shown as "null".
+const ABSENT = /\b(null|undefined)\b|\[object Object\]/;
+
+test('no "null" or "undefined" on any page, with every optional field absent', async () => {
+  const pages = [
+    ['/', '[data-testid=experiments]'],
+    [`/experiments/${ids.sparse}`, '[data-testid=runs][data-ready]'],
+    [`/experiments/${ids.exp}`, '[data-testid=runs][data-ready]'],
+    [`/runs/${ids.bare}`, 'text=No output log.'],
+    [`/runs/${ids.runC}`, '[data-testid=run-charts][data-ready]'],
+    [`/runs/${ids.live}`, '[data-testid=run-charts][data-ready]'],
+    [`/compare?runs=${ids.bare},${ids.runA}`, '[data-testid=compare-charts][data-ready]'],
+    ['/models', '[data-testid=models]'],
+    [`/models/${ids.bareModel}`, '[data-testid=transitions]'],
+    [`/models/${ids.model}`, '[data-testid=transitions]'],
+  ];
+  const found = [];
+  for (const [path, ready] of pages) {
+    const page = await open(path);
+    await page.locator(ready).first().waitFor();
+    await page.waitForLoadState('networkidle');
+    // Open every <details> (gate reports, menus) so that their text counts.
+    await page.evaluate(() => { for (const d of document.querySelectorAll('details')) d.open = true; });
+    const texts = await page.evaluate(() => {
+      const out = [document.body.innerText, document.title];
+      for (const el of document.querySelectorAll('[title], [href], [aria-label], [alt], [placeholder]'))
+        for (const a of ['title', 'href', 'aria-label', 'alt', 'placeholder'])
+          if (el.hasAttribute(a)) out.push(`${a}=${el.getAttribute(a)}`);
+      return out;
+    });
+    for (const t of texts)
+      for (const line of t.split('\n'))
+        if (ABSENT.test(line)) found.push(`${path}: ${line.trim()}`);
+    if (path.startsWith('/models/') && path.includes(ids.bareModel)) await shot(page, '07b-model-sparse');
+    await page.close();
+  }
+  assert.deepEqual(found, []);
+});
+
 test('select two runs, compare: charts drawn, differing params highlighted', async () => {
   const page = await open(`/experiments/${ids.exp}`);
   await page.waitForFunction(() => document.querySelector('[data-testid=runs]')?.dataset.ready);

@@ -1,7 +1,8 @@
 // Seed a live mltrackd through its HTTP API with what every dashboard page
 // shows: experiments, runs (params, metrics, tags with git provenance, an
 // output log, artifacts), one RUNNING run, and a registered model with
-// versions, stages, an alias, a gate and transitions (one refused by it).
+// versions, stages, an alias, a gate and transitions (one refused by it);
+// and sparse data with every optional field absent.
 //
 //   node tests/e2e/seed.mjs http://127.0.0.1:PORT   (prints the ids as JSON)
 
@@ -101,7 +102,20 @@ export async function seed(base) {
     await c.post(`${MLF}registered-models/alias`, { name, alias: 'candidate', version: v3 });
   }
 
-  return { exp, empty, runA, runB, runC, live, model: name, v1, v2, v3 };
+  // Sparse data: every optional field absent (no user, description, run,
+  // params, metrics, tags, output log or artifacts), and a gate report whose
+  // metric is missing (its "actual" is null).
+  const { experiment_id: sparse } = await c.post(`${MLF}experiments/create`, { name: 'sparse-experiment' });
+  const { run: bareRun } = await c.post(`${MLF}runs/create`, { experiment_id: sparse, start_time: T0 });
+  const bare = bareRun.info.run_id;
+  await c.post(`${MLF}runs/update`, { run_id: bare, status: 'FINISHED', end_time: T0 + 1500 });
+  const bareModel = 'bare-model';
+  await c.post(`${MLF}registered-models/create`, { name: bareModel });
+  const bv1 = (await c.post(`${MLF}model-versions/create`, { name: bareModel, source: 's3://bucket/bare/model' })).model_version.version;
+  await c.post(`${EXT}gates/set`, { name: bareModel, stage: 'Staging', rules: ['metrics.accuracy >= 0.9'] });
+  await c.post(`${EXT}model-versions/transition-stage`, { name: bareModel, version: bv1, stage: 'Staging' }, { expect: [412] });
+
+  return { exp, empty, runA, runB, runC, live, model: name, v1, v2, v3, sparse, bare, bareModel };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -52,14 +52,24 @@ export const post = (path, body, opts) => request('POST', path, { ...opts, body 
 export const MLF = '/api/2.0/mlflow/';
 export const EXT = '/api/2.0/mltrack/';
 
+const PROXY = 'mlflow-artifacts:/';
+const encPath = (p) => p.split('/').filter(Boolean).map(encodeURIComponent).join('/');
+
+// The path under the artifact proxy of an mlflow-artifacts:/ URI (a run's or
+// a logged model's artifact_uri), or null for any other kind of URI.
+export function proxyRoot(uri) {
+  return uri && uri.startsWith(PROXY) ? uri.slice(PROXY.length).replace(/^\/+/, '') : null;
+}
+
+// The proxy URL of a file under such a root.
+export function proxyUrl(root, path) {
+  return `/api/2.0/mlflow-artifacts/artifacts/${encPath(root)}/${encPath(path)}`;
+}
+
 // The proxy URL of a run's artifact: mlflow-artifacts:/<exp>/<run>/artifacts + /path.
 export function artifactUrl(run, path) {
-  const uri = run.info.artifact_uri || '';
-  const prefix = 'mlflow-artifacts:/';
-  const root = uri.startsWith(prefix) ? uri.slice(prefix.length)
-    : `${run.info.experiment_id}/${run.info.run_id}/artifacts`;
-  const enc = (p) => p.split('/').filter(Boolean).map(encodeURIComponent).join('/');
-  return `/api/2.0/mlflow-artifacts/artifacts/${enc(root)}/${enc(path)}`;
+  const root = proxyRoot(run.info.artifact_uri || '') ?? `${run.info.experiment_id}/${run.info.run_id}/artifacts`;
+  return proxyUrl(root, path);
 }
 
 // A series downsampled by the server to about one point per pixel.  The

@@ -18,6 +18,20 @@ export function h(tag, attrs, ...children) {
   return el;
 }
 
+// The DOM's own append() and replaceChildren() write null as the text
+// "null": a child that may be absent goes through these, which skip
+// null, undefined and false as h() does.
+export function add(el, ...children) {
+  append(el, children);
+  return el;
+}
+
+export function fill(el, ...children) {
+  clear(el);
+  append(el, children);
+  return el;
+}
+
 function append(el, children) {
   for (const c of children) {
     if (c === undefined || c === null || c === false) continue;

@@ -63,8 +63,9 @@ export async function render(main, ctx, expId) {
   main.append(
     h('div', { class: 'crumbs' }, h('a', { href: '/', text: 'Experiments' }), ' / '),
     h('div', { class: 'head' }, h('h1', { text: exp.name }), h('span', { class: 'muted', text: `#${exp.experiment_id}` })),
-    h('div', { class: 'facts' }, h('span', { class: 'run-total' }), h('span', {}, 'created ', h('b', { text: fmtTime(exp.creation_time) })),
-      h('span', {}, 'artifacts ', h('b', { class: 'mono', text: exp.artifact_location }))),
+    h('div', { class: 'facts' }, h('span', { class: 'run-total' }),
+      exp.creation_time ? h('span', {}, 'created ', h('b', { text: fmtTime(exp.creation_time) })) : null,
+      exp.artifact_location ? h('span', {}, 'artifacts ', h('b', { class: 'mono', text: exp.artifact_location })) : null),
     h('form', { class: 'toolbar', role: 'search', onsubmit: (e) => { e.preventDefault(); applyFilter(); } },
       filterBox, h('button', { type: 'submit', text: 'Search' }),
       h('button', { type: 'button', text: 'Clear', onclick: () => { filterBox.value = ''; applyFilter(); } }),

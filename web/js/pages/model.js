@@ -1,6 +1,6 @@
 // "/models/<name>": every version with its stage and alias badges, bundle
 // digest and provenance, and the stage transition history with gate reports.
-import { h, fmtTime, fmtBytes, shortSha, kv, emptyState, section } from '../util.js';
+import { h, add, fmtTime, fmtBytes, shortSha, kv, emptyState, section } from '../util.js';
 import { get, MLF, EXT, errorBox } from '../api.js';
 
 export async function render(main, ctx, name) {
@@ -22,12 +22,12 @@ export async function render(main, ctx, name) {
 
   const aliases = new Map();
   for (const a of model.aliases || []) aliases.set(a.version, [...(aliases.get(a.version) || []), a.alias]);
-  main.append(
+  add(main,
     h('div', { class: 'crumbs' }, h('a', { href: '/models', text: 'Models' }), ' / '),
     h('div', { class: 'head' }, h('h1', { text: model.name })),
     h('div', { class: 'facts' },
-      h('span', {}, 'created ', h('b', { text: fmtTime(model.creation_timestamp) })),
-      h('span', {}, 'updated ', h('b', { text: fmtTime(model.last_updated_timestamp) })),
+      model.creation_timestamp ? h('span', {}, 'created ', h('b', { text: fmtTime(model.creation_timestamp) })) : null,
+      model.last_updated_timestamp ? h('span', {}, 'updated ', h('b', { text: fmtTime(model.last_updated_timestamp) })) : null,
       h('span', {}, h('b', { text: String(versions.length) }), ' versions')),
     model.description ? h('p', { text: model.description }) : null);
 
@@ -70,7 +70,7 @@ export async function render(main, ctx, name) {
     tbox.append(h('table', { class: 'grid', 'data-testid': 'transitions' },
       h('thead', {}, h('tr', {}, ['Time', 'Version', 'From', 'To', 'Outcome', 'Actor', 'Gate report'].map((t) => h('th', { text: t })))),
       h('tbody', {}, [...trail.transitions].reverse().map((t) => h('tr', { 'data-outcome': t.outcome },
-        h('td', { text: fmtTime(t.timestamp) }), h('td', { text: `v${t.version}` }),
+        h('td', { text: fmtTime(t.timestamp) }), h('td', { text: t.version ? `v${t.version}` : '' }),
         h('td', { text: t.from_stage }), h('td', { text: t.to_stage }),
         h('td', {}, h('span', { class: `badge out-${t.outcome}`, text: t.outcome }), t.reason ? h('div', { class: 'muted', text: t.reason }) : null),
         h('td', { text: t.actor || '' }),
@@ -100,9 +100,17 @@ function report(r) {
   if (!r) return h('span', { class: 'muted', text: 'no gate' });
   const s = r.summary || {};
   return h('details', { class: 'gate-report', open: !r.passed },
-    h('summary', {}, r.passed ? 'passed' : 'failed', s.total !== undefined ? ` · ${s.passed}/${s.total} rules` : ''),
+    h('summary', {}, r.passed ? 'passed' : 'failed', s.total != null && s.passed != null ? ` · ${s.passed}/${s.total} rules` : ''),
     h('ul', { class: 'report' }, (r.rules || []).map((x) => h('li', { class: x.status || (x.passed ? 'pass' : 'fail') },
       h('span', { class: 'mono', text: x.rule }), ` — ${x.status || (x.passed ? 'pass' : 'fail')}`,
-      x.actual !== undefined ? ` (actual ${x.actual}${x.required !== undefined ? `, required ${x.required}` : ''})` : '',
-      x.message ? h('div', { class: 'muted', text: x.message }) : null))));
+      figures(x), x.message ? h('div', { class: 'muted', text: x.message }) : null))));
+}
+
+// "(actual 0.97, required >= 0.98)"; a value the rule could not find (null,
+// as for a missing metric) is left out: the message says why.
+function figures(x) {
+  const parts = [];
+  if (x.actual != null) parts.push(`actual ${x.actual}`);
+  if (x.required != null) parts.push(`required ${x.required}`);
+  return parts.length ? ` (${parts.join(', ')})` : '';
 }

@@ -1,10 +1,11 @@
 // "/runs/<id>": one run: provenance, params, latest metrics with sparklines,
-// tags, the output log's tail (HTTP Range, more on demand), the artifacts
-// browser and a chart per metric.  A RUNNING run is polled (runs/get every
-// 2 s); a chart is fetched again only when its metric's latest value moved.
-import { h, fmtTime, fmtDuration, runDuration, fmtNum, fmtBytes, kv, statusBadge, emptyState,
+// tags, the logged models it produced (MLflow 3), the output log's tail
+// (HTTP Range, more on demand), the artifacts browser and a chart per metric.
+// A RUNNING run is polled (runs/get every 2 s); a chart is fetched again only
+// when its metric's latest value moved.
+import { h, fill, fmtTime, fmtDuration, runDuration, fmtNum, fmtBytes, kv, statusBadge, emptyState,
   section, color } from '../util.js';
-import { get, MLF, errorBox, artifactUrl, sampled, ApiError } from '../api.js';
+import { get, post, MLF, errorBox, artifactUrl, proxyRoot, proxyUrl, sampled, ApiError } from '../api.js';
 import { LineChart, sparkline, toXY } from '../chart.js';
 
 const LOG_PATH = 'mltrack/output.log';
@@ -27,6 +28,9 @@ export async function render(main, ctx, runId) {
   const chartsEmpty = emptyState('No metrics to chart yet.');
   const logBox = h('div', {});
   const artBox = h('div', {});
+  const modelsBox = h('div', {});
+  const modelsSection = section('Logged models', modelsBox);
+  modelsSection.hidden = true;
   main.append(
     h('div', { class: 'crumbs' }, h('a', { href: '/', text: 'Experiments' }), ' / ',
       h('a', { href: `/experiments/${encodeURIComponent(run.info.experiment_id)}`, text: exp ? exp.name : `#${run.info.experiment_id}` }), ' / '),
@@ -36,16 +40,17 @@ export async function render(main, ctx, runId) {
     h('div', { class: 'cols2' },
       h('div', {}, section('Provenance', provenance(run)), section('Parameters', paramsTable(run))),
       h('div', {}, section('Metrics', metricsBox), section('Tags', tagsTable(run)))),
+    modelsSection,
     section('Charts', chartsEmpty, chartsBox),
     section('Output log', logBox),
     section('Artifacts', artBox));
 
   const drawFacts = () => {
     const i = run.info;
-    facts.replaceChildren(
+    fill(facts,
       h('span', {}, 'id ', h('b', { class: 'mono', text: i.run_id })),
-      h('span', {}, 'started ', h('b', { text: fmtTime(i.start_time) })),
-      h('span', {}, 'duration ', h('b', { 'data-testid': 'run-duration', text: fmtDuration(runDuration(i)) })),
+      fmtTime(i.start_time) ? h('span', {}, 'started ', h('b', { text: fmtTime(i.start_time) })) : null,
+      fmtDuration(runDuration(i)) ? h('span', {}, 'duration ', h('b', { 'data-testid': 'run-duration', text: fmtDuration(runDuration(i)) })) : null,
       i.user_id ? h('span', {}, 'user ', h('b', { text: i.user_id })) : null,
       i.end_time ? h('span', {}, 'ended ', h('b', { text: fmtTime(i.end_time) })) : null);
   };
@@ -64,7 +69,7 @@ export async function render(main, ctx, runId) {
     metricsBox.replaceChildren(h('table', { class: 'grid kv', 'data-testid': 'run-metrics' },
       h('tbody', {}, ms.map((m) => h('tr', { 'data-key': m.key },
         h('td', { text: m.key }), h('td', { class: 'num', text: fmtNum(m.value) }),
-        h('td', { class: 'num muted', text: `step ${m.step}` }),
+        h('td', { class: 'num muted', text: m.step != null ? `step ${m.step}` : '' }),
         h('td', {}, sparks.get(m.key) || sparkline([])))))));
   };
 
@@ -107,6 +112,8 @@ export async function render(main, ctx, runId) {
 
   loadLog(logBox, run, ctx);
   artifactsBrowser(artBox, run, ctx);
+  let modelIds = outputModelIds(run);
+  loggedModels(modelsSection, modelsBox, run, modelIds, ctx);
 
   // Live: poll while the run is RUNNING.
   let timer = null;
@@ -129,6 +136,11 @@ export async function render(main, ctx, runId) {
         chartsEmpty.remove();
         await drawCharts(changed);
         drawMetrics(run);
+      }
+      const ids = outputModelIds(run);
+      if (ids.join() !== modelIds.join()) {
+        modelIds = ids;
+        loggedModels(modelsSection, modelsBox, run, modelIds, ctx);
       }
       if (run.info.status !== 'RUNNING') loadLog(logBox, run, ctx);
     } catch (e) {
@@ -178,9 +190,15 @@ function tagsTable(run) {
     h('tbody', {}, ts.map((t) => h('tr', {}, h('td', { text: t.key }), h('td', { text: t.value })))));
 }
 
-// The output log: its last 64 KiB, then earlier chunks on demand.
+// The output log: its last 64 KiB, then earlier chunks on demand.  Whether
+// the run has one is read from the listing of its mltrack/ directory first,
+// so a run without a log asks for nothing that is not there (a 404 would be
+// an error in the browser's console).
 async function loadLog(box, run, ctx) {
   const url = artifactUrl(run, LOG_PATH);
+  const noLog = () => fill(box, emptyState(run.info.status === 'RUNNING' ? 'No output log yet. ' : 'No output log. ',
+    h('code', { text: 'mltrack run -- ./train' }), ' records the command\u2019s output as ', h('code', { text: LOG_PATH }),
+    run.info.status === 'RUNNING' ? ' when the command ends.' : '.'));
   let start = null; // first byte shown
   let total = null;
   const pre = h('pre', { class: 'log', 'data-testid': 'output-log', tabindex: '0' });
@@ -203,11 +221,12 @@ async function loadLog(box, run, ctx) {
     return { text: new TextDecoder().decode(buf), from, total: size };
   };
   try {
-    const r = await fetchRange(`bytes=-${LOG_CHUNK}`);
-    if (!r) {
-      box.replaceChildren(emptyState('No output log. ', h('code', { text: 'mltrack run -- ./train' }), ' records the command\u2019s output as ', h('code', { text: LOG_PATH }), '.'));
-      return;
-    }
+    const dir = LOG_PATH.slice(0, LOG_PATH.lastIndexOf('/'));
+    const listed = (await get(`${MLF}artifacts/list`, { run_id: run.info.run_id, path: dir }, { signal: ctx.signal })).files || [];
+    const file = listed.find((f) => !f.is_dir && f.path === LOG_PATH);
+    if (!file) { noLog(); return; }
+    const r = Number(file.file_size) === 0 ? { text: '', from: 0, total: 0 } : await fetchRange(`bytes=-${LOG_CHUNK}`);
+    if (!r) { noLog(); return; }
     start = r.from; total = r.total;
     pre.textContent = (start > 0 ? '…\n' : '') + r.text;
     const update = () => {
@@ -234,9 +253,10 @@ async function loadLog(box, run, ctx) {
   }
 }
 
-// One directory level at a time; directories open on click.
-async function artifactsBrowser(box, run, ctx) {
-  const list = async (path) => (await get(`${MLF}artifacts/list`, { run_id: run.info.run_id, path: path || undefined }, { signal: ctx.signal })).files || [];
+// An artifact tree, one directory level at a time; directories open on
+// click, files are download links.  list(path) gives a directory's entries
+// with paths relative to the tree's root, urlOf(path) a file's URL.
+async function artifactTree(list, urlOf, testid) {
   const level = async (path, ul) => {
     const files = await list(path);
     files.sort((a, b) => (b.is_dir - a.is_dir) || a.path.localeCompare(b.path));
@@ -259,15 +279,21 @@ async function artifactsBrowser(box, run, ctx) {
         ul.append(h('li', { 'data-path': f.path }, btn, sub));
       } else {
         ul.append(h('li', { 'data-path': f.path },
-          h('a', { href: artifactUrl(run, f.path), download: name, text: name }),
+          h('a', { href: urlOf(f.path), download: name, text: name }),
           h('span', { class: 'size', text: fmtBytes(f.file_size) })));
       }
     }
     return files.length;
   };
+  const ul = h('ul', { class: 'tree root', 'data-testid': testid });
+  const n = await level('', ul);
+  return { ul, n };
+}
+
+async function artifactsBrowser(box, run, ctx) {
+  const list = async (path) => (await get(`${MLF}artifacts/list`, { run_id: run.info.run_id, path: path || undefined }, { signal: ctx.signal })).files || [];
   try {
-    const ul = h('ul', { class: 'tree root', 'data-testid': 'artifacts' });
-    const n = await level('', ul);
+    const { ul, n } = await artifactTree(list, (path) => artifactUrl(run, path), 'artifacts');
     box.replaceChildren(n ? ul : emptyState('No artifacts. ', h('code', { text: 'mltrack run --artifacts FILE -- ./train' }), ' uploads files with the run.'));
   } catch (e) {
     if (e.name === 'AbortError') return;
@@ -275,3 +301,142 @@ async function artifactsBrowser(box, run, ctx) {
   }
 }
 
+// ---- logged models (MLflow 3) ----
+
+// The ids of the logged models the run produced: its outputs, which MLflow
+// 3's log_model records (runs/outputs).  A run without any makes the page
+// ask nothing about logged models, so a server without them (MLflow 2,
+// answering 404) is never asked and the section stays hidden.
+function outputModelIds(run) {
+  const outs = (run.outputs && run.outputs.model_outputs) || [];
+  return [...new Set(outs.map((o) => o.model_id).filter(Boolean))].sort();
+}
+
+const MODEL_STATUS = {
+  LOGGED_MODEL_READY: ['ready', 'st-FINISHED'],
+  LOGGED_MODEL_PENDING: ['pending', 'st-RUNNING'],
+  LOGGED_MODEL_UPLOAD_FAILED: ['upload failed', 'st-FAILED'],
+  1: ['pending', 'st-RUNNING'], 2: ['ready', 'st-FINISHED'], 3: ['upload failed', 'st-FAILED'],
+};
+
+const quote = (s) => `'${String(s).replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+
+// The models by id, with MLflow's logged-models search (as MLflow's own UI
+// asks: attributes.model_id IN (...)), 100 ids a request.
+async function searchModels(run, ids, ctx) {
+  const out = [];
+  for (let i = 0; i < ids.length; i += 100) {
+    const chunk = ids.slice(i, i + 100);
+    let token;
+    do {
+      const r = await post(`${MLF}logged-models/search`, {
+        experiment_ids: [run.info.experiment_id],
+        filter: `attributes.model_id IN (${chunk.map(quote).join(', ')})`,
+        max_results: 100, page_token: token,
+      }, { signal: ctx.signal });
+      out.push(...(r.models || []));
+      token = r.next_page_token;
+    } while (token);
+  }
+  return out;
+}
+
+async function loggedModels(sectionEl, box, run, ids, ctx) {
+  if (!ids.length) { sectionEl.hidden = true; box.replaceChildren(); return; }
+  let models;
+  try {
+    models = await searchModels(run, ids, ctx);
+  } catch (e) {
+    if (e.name === 'AbortError') return;
+    // A server without logged models: nothing to show.
+    if (e.status === 404 && (e.code === 'ENDPOINT_NOT_FOUND' || e.code === 'HTTP')) { sectionEl.hidden = true; return; }
+    sectionEl.hidden = false;
+    box.replaceChildren(errorBox(e, 'The logged models cannot be read'));
+    return;
+  }
+  sectionEl.hidden = false;
+  const steps = new Map(((run.outputs && run.outputs.model_outputs) || []).map((o) => [o.model_id, o.step]));
+  models.sort((a, b) => Number(a.info?.creation_timestamp_ms || 0) - Number(b.info?.creation_timestamp_ms || 0));
+  const missing = ids.length - new Set(models.map((m) => m.info?.model_id)).size;
+  const table = h('table', { class: 'grid', 'data-testid': 'logged-models' },
+    h('thead', {}, h('tr', {}, ['Name', 'Model ID', 'Status', 'Metrics', 'Registered as', 'Artifacts'].map((t) => h('th', { text: t })))),
+    h('tbody', {}));
+  for (const m of models) table.tBodies[0].append(...modelRows(m, steps, ctx));
+  fill(box, models.length ? table : null,
+    missing > 0 ? h('p', { class: 'muted', text: `${missing} logged model${missing === 1 ? ' is' : 's are'} no longer there (deleted).` }) : null);
+}
+
+// The latest value of each metric (per dataset), as "key value".
+function modelMetrics(metrics) {
+  const latest = new Map();
+  for (const m of metrics || []) {
+    const k = `${m.key}\n${m.dataset_name || ''}`;
+    const b = latest.get(k);
+    if (!b || Number(m.step || 0) > Number(b.step || 0)
+      || (Number(m.step || 0) === Number(b.step || 0) && Number(m.timestamp || 0) >= Number(b.timestamp || 0))) latest.set(k, m);
+  }
+  const ms = [...latest.values()].sort((a, b) => a.key.localeCompare(b.key) || (a.dataset_name || '').localeCompare(b.dataset_name || ''));
+  if (!ms.length) return h('span', { class: 'muted', text: 'none' });
+  return h('ul', { class: 'plain' }, ms.map((m) => h('li', { 'data-metric': m.key },
+    h('span', { class: 'mono', text: m.key }), ' ', h('b', { class: 'num', text: fmtNum(m.value) }),
+    m.dataset_name ? h('span', { class: 'muted', text: ` on ${m.dataset_name}` }) : null)));
+}
+
+// The registered versions, from the mlflow.modelVersions tag that MLflow's
+// register_model sets on the model: [{"name": ..., "version": ...}].
+function registrations(info) {
+  const list = [...(info.registrations || [])];
+  const tag = (info.tags || []).find((t) => t.key === 'mlflow.modelVersions');
+  if (tag) {
+    try {
+      for (const r of JSON.parse(tag.value) || [])
+        if (r && r.name && !list.some((x) => x.name === r.name && String(x.version) === String(r.version))) list.push(r);
+    } catch { /* not JSON: shown as a tag by MLflow, nothing here */ }
+  }
+  return list;
+}
+
+function modelRows(m, steps, ctx) {
+  const info = m.info || {};
+  const data = m.data || {};
+  const [statusText, statusClass] = MODEL_STATUS[info.status] || ['', ''];
+  const root = proxyRoot(info.artifact_uri);
+  const treeRow = h('tr', { class: 'model-artifacts', hidden: true }, h('td', { colspan: '6' }));
+  let artCell;
+  if (root !== null) {
+    const btn = h('button', { type: 'button', 'aria-expanded': 'false', text: 'Show files' });
+    let loaded = false;
+    btn.addEventListener('click', async () => {
+      const open = btn.getAttribute('aria-expanded') !== 'true';
+      btn.setAttribute('aria-expanded', String(open));
+      btn.textContent = open ? 'Hide files' : 'Show files';
+      treeRow.hidden = !open;
+      if (!open || loaded) return;
+      loaded = true;
+      const cell = treeRow.cells[0];
+      const list = async (path) => {
+        const r = await get('/api/2.0/mlflow-artifacts/artifacts', { path: path ? `${root}/${path}` : root }, { signal: ctx.signal });
+        return (r.files || []).map((f) => ({ ...f, path: path ? `${path}/${f.path}` : f.path }));
+      };
+      try {
+        const { ul, n } = await artifactTree(list, (path) => proxyUrl(root, path), 'model-files');
+        cell.replaceChildren(n ? ul : emptyState('No files.'));
+      } catch (e) {
+        if (e.name !== 'AbortError') cell.replaceChildren(errorBox(e, 'The model\u2019s files cannot be listed'));
+      }
+    });
+    artCell = h('td', {}, btn, ' ', h('span', { class: 'mono muted', title: info.artifact_uri, text: info.artifact_uri }));
+  } else {
+    artCell = h('td', {}, info.artifact_uri ? h('span', { class: 'mono', text: info.artifact_uri }) : null);
+  }
+  const step = steps.get(info.model_id);
+  const regs = registrations(info);
+  return [h('tr', { 'data-model-id': info.model_id },
+    h('td', {}, h('b', { class: 'nowrap', text: info.name || '' }), info.model_type ? h('div', { class: 'muted', text: info.model_type }) : null,
+      step ? h('div', { class: 'muted', text: `step ${step}` }) : null),
+    h('td', { class: 'mono', text: info.model_id || '' }),
+    h('td', {}, statusText ? h('span', { class: `badge ${statusClass}`, 'data-testid': 'model-status', text: statusText }) : null),
+    h('td', {}, modelMetrics(data.metrics)),
+    h('td', {}, regs.length ? regs.map((r) => h('div', {}, h('a', { href: `/models/${encodeURIComponent(r.name)}`, text: `${r.name} v${r.version}` }))) : null),
+    artCell), treeRow];
+}
