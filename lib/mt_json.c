@@ -10,6 +10,8 @@
 
 #include <openssl/evp.h>
 
+#include "mt_validate.h"
+
 int mt_json_depth_ok(const char *text, size_t len, int max)
 {
 	int depth = 0, in_str = 0;
@@ -656,9 +658,12 @@ static const char *pytype(const json_t *v)
 
 #define API_DOCS " See the API docs for more information about request parameters."
 
+/* A parameter name for a message: at most 200 bytes, one line (mt_quote). */
+#define PARAM_MAX 200
+
 int mt_json_invalid(struct mt_err *err, const char *param, const json_t *value)
 {
-	char shown[512];
+	char shown[512], name[PARAM_MAX + 4];
 
 	/* The message must stay one line that is safe to show: control
 	 * bytes of a bare string become '?'. */
@@ -666,13 +671,17 @@ int mt_json_invalid(struct mt_err *err, const char *param, const json_t *value)
 	for (char *p = shown; *p; p++)
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)
 			*p = '?';
+	mt_quote(name, PARAM_MAX, param, strlen(param));
 	return mt_err_set(err, MT_EINVAL,
-			  "Invalid value %s for parameter '%.200s' supplied. Hint: Value was of "
-			  "type '%s'." API_DOCS, shown, param, pytype(value));
+			  "Invalid value %s for parameter '%s' supplied. Hint: Value was of "
+			  "type '%s'." API_DOCS, shown, name, pytype(value));
 }
 
 int mt_json_missing(struct mt_err *err, const char *param)
 {
-	return mt_err_set(err, MT_EINVAL, "Missing value for required parameter '%.200s'." API_DOCS,
-			  param);
+	char name[PARAM_MAX + 4];
+
+	mt_quote(name, PARAM_MAX, param, strlen(param));
+	return mt_err_set(err, MT_EINVAL, "Missing value for required parameter '%s'." API_DOCS,
+			  name);
 }
