@@ -504,3 +504,144 @@ int mt_http_decode_path(char *out, size_t size, const char *in, size_t *len, str
 		*len = o;
 	return 0;
 }
+
+/* ---- artifact downloads ---- */
+
+/* MLflow's text files (mime_type_utils.get_text_extensions): an extension,
+ * or a whole name without one; compared as MLflow does, case and all. */
+static const char *const text_exts[] = {
+	"txt", "log", "err", "cfg", "conf", "cnf", "cf", "ini", "properties", "prop", "hocon",
+	"toml", "yaml", "yml", "xml", "json", "js", "py", "py3", "csv", "tsv", "md", "rst",
+	"MLmodel", "mlproject",
+};
+
+/* The types Python's mimetypes module knows by default, for the extensions
+ * an artifact store is likely to hold (compared without regard to case). */
+static const struct {
+	const char *ext;
+	const char *type;
+} mime_types[] = {
+	{ "aac", "audio/aac" }, { "avi", "video/x-msvideo" }, { "avif", "image/avif" },
+	{ "bat", "text/plain" }, { "bin", "application/octet-stream" }, { "bmp", "image/bmp" },
+	{ "c", "text/plain" }, { "css", "text/css" }, { "doc", "application/msword" },
+	{ "eps", "application/postscript" }, { "gif", "image/gif" },
+	{ "gtar", "application/x-gtar" }, { "h", "text/plain" }, { "h5", "application/x-hdf5" },
+	{ "hdf", "application/x-hdf" }, { "htm", "text/html" }, { "html", "text/html" },
+	{ "ico", "image/vnd.microsoft.icon" }, { "jpe", "image/jpeg" }, { "jpeg", "image/jpeg" },
+	{ "jpg", "image/jpeg" }, { "mjs", "application/javascript" }, { "mov", "video/quicktime" },
+	{ "mp3", "audio/mpeg" }, { "mp4", "video/mp4" }, { "mpeg", "video/mpeg" },
+	{ "mpg", "video/mpeg" }, { "nc", "application/x-netcdf" }, { "opus", "audio/opus" },
+	{ "pdf", "application/pdf" }, { "pl", "text/plain" }, { "png", "image/png" },
+	{ "ppt", "application/vnd.ms-powerpoint" }, { "ps", "application/postscript" },
+	{ "pyc", "application/x-python-code" }, { "sh", "application/x-sh" },
+	{ "srt", "text/plain" }, { "svg", "image/svg+xml" }, { "tar", "application/x-tar" },
+	{ "tex", "application/x-tex" }, { "tif", "image/tiff" }, { "tiff", "image/tiff" },
+	{ "vtt", "text/vtt" }, { "wasm", "application/wasm" }, { "wav", "audio/x-wav" },
+	{ "webm", "video/webm" }, { "webmanifest", "application/manifest+json" },
+	{ "xls", "application/vnd.ms-excel" }, { "zip", "application/zip" },
+};
+
+/* Python's encodings_map: a suffix that names a compression, looked through. */
+static const char *const encodings[] = { "gz", "Z", "bz2", "xz", "br" };
+
+/* The extension of name[0..n) (after its last '.', none for ".bashrc"),
+ * or NULL. */
+static const char *ext_of(const char *name, size_t n, size_t *elen)
+{
+	for (size_t i = n; i > 1; i--) {
+		if (name[i - 1] == '.') {
+			*elen = n - i;
+			return name + i;
+		}
+	}
+	return NULL;
+}
+
+const char *mt_http_mime_type(const char *name)
+{
+	const char *slash = strrchr(name, '/'), *ext;
+	size_t n, elen = 0;
+
+	if (slash)
+		name = slash + 1;
+	n = strlen(name);
+	ext = ext_of(name, n, &elen);
+	for (size_t i = 0; i < sizeof(text_exts) / sizeof(*text_exts); i++) {
+		const char *t = ext ? ext : name;
+		size_t tn = ext ? elen : n;
+
+		if (strlen(text_exts[i]) == tn && strncmp(t, text_exts[i], tn) == 0)
+			return "text/plain";
+	}
+	for (size_t i = 0; ext && i < sizeof(encodings) / sizeof(*encodings); i++) {
+		if (strlen(encodings[i]) == elen && strncmp(ext, encodings[i], elen) == 0) {
+			n -= elen + 1;
+			ext = ext_of(name, n, &elen);
+			break;
+		}
+	}
+	for (size_t i = 0; ext && i < sizeof(mime_types) / sizeof(*mime_types); i++)
+		if (strlen(mime_types[i].ext) == elen && strncasecmp(ext, mime_types[i].ext, elen) == 0)
+			return mime_types[i].type;
+	return "application/octet-stream";
+}
+
+static int is_tchar(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+const char *mt_http_disposition(char *out, size_t size, const char *name)
+{
+	const unsigned char *s = (const unsigned char *)name;
+	size_t o, n = strlen(name);
+	int token = n > 0, ascii = 1;
+
+	for (size_t i = 0; i < n; i++) {
+		if (!is_tchar(s[i]))
+			token = 0;
+		if (s[i] >= 0x80)
+			ascii = 0;
+	}
+	if (size < 32) {
+		if (size)
+			out[0] = '\0';
+		return out;
+	}
+	o = (size_t)snprintf(out, size, "attachment; filename=%s", token ? "" : "\"");
+	for (size_t i = 0; i < n && o + 4 < size; i++) {
+		unsigned char c = s[i];
+
+		if (c < 0x20 || c == 0x7f || c >= 0x80) {
+			out[o++] = '_';
+		} else if (!token && (c == '"' || c == '\\')) {
+			out[o++] = '\\';
+			out[o++] = (char)c;
+		} else {
+			out[o++] = (char)c;
+		}
+	}
+	if (!token && o + 1 < size)
+		out[o++] = '"';
+	out[o < size ? o : size - 1] = '\0';
+	if (!ascii && o + 24 < size) {
+		static const char hex[] = "0123456789ABCDEF";
+
+		o += (size_t)snprintf(out + o, o < size ? size - o : 0, "; filename*=UTF-8''");
+		for (size_t i = 0; i < n && o + 4 < size; i++) {
+			unsigned char c = s[i];
+
+			if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+			    (c && strchr("-._~!#$&+^`|", c))) {
+				out[o++] = (char)c;
+			} else {
+				out[o++] = '%';
+				out[o++] = hex[c >> 4];
+				out[o++] = hex[c & 15];
+			}
+		}
+		out[o < size ? o : size - 1] = '\0';
+	}
+	return out;
+}

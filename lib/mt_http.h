@@ -16,6 +16,7 @@
  *  - The Content-Type test for JSON bodies.
  *  - Percent-decoding of request paths, refusing a decoded NUL (%00), which
  *    C strings would silently cut at.
+ *  - The Content-Type and Content-Disposition of an artifact download.
  *
  * No civetweb.h: headers come in as name/value pairs (struct mt_http_hdr),
  * borrowed from the caller.  Nothing here allocates; results go into
@@ -165,5 +166,27 @@ int mt_http_is_json(const char *content_type);
  * gets the decoded length.  On failure out is "".
  */
 int mt_http_decode_path(char *out, size_t size, const char *in, size_t *len, struct mt_err *err);
+
+/*
+ * Artifact downloads, with MLflow's headers (handlers.py
+ * _response_with_file_attachment_headers, utils/mime_type_utils.py):
+ *
+ * mt_http_mime_type: the Content-Type of a file, from its base name only
+ * (what a client asks for is never looked at).  The extension -- or the
+ * whole name when it has none -- in MLflow's list of text files (txt, log,
+ * json, yaml, py, csv, md, MLmodel, mlproject, ...) is text/plain; else the
+ * type Python's mimetypes gives the extension (image/png, application/pdf,
+ * ...; a compression suffix such as .gz is looked through, as Python does);
+ * else application/octet-stream.  Borrowed static string.
+ *
+ * mt_http_disposition: "attachment; filename=NAME" into out (size bytes),
+ * NAME bare when it is an HTTP token, else a quoted-string; a name with
+ * bytes outside ASCII also gets filename*=UTF-8''<percent-encoded>, with
+ * '_' for those bytes in the plain filename (RFC 6266, as werkzeug's
+ * send_file writes it).  Control bytes become '_'.  Returns out; a name too
+ * long for out is cut.
+ */
+const char *mt_http_mime_type(const char *name);
+const char *mt_http_disposition(char *out, size_t size, const char *name);
 
 #endif

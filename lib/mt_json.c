@@ -3,11 +3,14 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include <openssl/evp.h>
+
+#include "mt_validate.h"
 
 int mt_json_depth_ok(const char *text, size_t len, int max)
 {
@@ -48,16 +51,8 @@ int mt_json_opt_str(const char **out, json_t *obj, const char *key,
 		*out = json_string_value(v);
 		return 0;
 	}
-	if (json_is_integer(v)) {
-		*out = mt_arena_printf(a, "%lld", (long long)json_integer_value(v));
-		return 0;
-	}
-	if (json_is_real(v)) {
-		*out = mt_arena_printf(a, "%.17g", json_real_value(v));
-		return 0;
-	}
-	return mt_err_set(err, MT_EINVAL,
-			  "Invalid value for parameter '%s' supplied: expected a string", key);
+	(void)a;
+	return mt_json_invalid(err, key, v);
 }
 
 int mt_json_req_str(const char **out, json_t *obj, const char *key,
@@ -66,8 +61,7 @@ int mt_json_req_str(const char **out, json_t *obj, const char *key,
 	if (mt_json_opt_str(out, obj, key, a, err))
 		return -1;
 	if (!*out || !**out)
-		return mt_err_set(err, MT_EINVAL,
-				  "Missing value for required parameter '%s'.", key);
+		return mt_json_missing(err, key);
 	return 0;
 }
 
@@ -94,8 +88,7 @@ int mt_json_i64(long long *out, json_t *v, const char *name, struct mt_err *err)
 		if (*s && !*end && errno == 0 && end - s == (long)json_string_length(v))
 			return 0;
 	}
-	return mt_err_set(err, MT_EINVAL,
-			  "Invalid value for parameter '%s' supplied: expected an integer", name);
+	return mt_json_invalid(err, name, v);
 }
 
 int mt_json_opt_i64(long long *out, int *present, json_t *obj, const char *key,
@@ -140,8 +133,7 @@ int mt_json_double(double *out, json_t *v, const char *name, struct mt_err *err)
 		    strncasecmp(s, "0x", 2) != 0 && strncasecmp(s, "-0x", 3) != 0)
 			return 0;
 	}
-	return mt_err_set(err, MT_EINVAL,
-			  "Invalid value for parameter '%s' supplied: expected a number", name);
+	return mt_json_invalid(err, name, v);
 }
 
 int mt_json_str_list(const char ***out, size_t *n, json_t *obj, const char *key,
@@ -174,12 +166,8 @@ int mt_json_str_list(const char ***out, size_t *n, json_t *obj, const char *key,
 				return mt_err_set(err, MT_EINVAL,
 						  "Invalid value for parameter '%s': NUL byte", key);
 			list[i] = json_string_value(item);
-		} else if (json_is_integer(item)) {
-			list[i] = mt_arena_printf(a, "%lld", (long long)json_integer_value(item));
 		} else {
-			return mt_err_set(err, MT_EINVAL,
-					  "Invalid value for parameter '%s' supplied: expected a list of strings",
-					  key);
+			return mt_json_invalid(err, key, v);
 		}
 	}
 	*out = list;
@@ -327,4 +315,373 @@ bad:
 	if (rc)
 		mt_err_set(err, MT_EINVAL, "Invalid page token");
 	return rc;
+}
+
+/* ---- numbers and values as MLflow (Python) writes them ---- */
+
+size_t mt_json_fmt_double(char *out, double v)
+{
+	char sci[40], digits[24];
+	int prec, exp10, decpt, nd = 0, n = 0;
+	const char *p;
+
+	if (isnan(v))
+		return (size_t)sprintf(out, "NaN");
+	if (isinf(v))
+		return (size_t)sprintf(out, "%s", v > 0 ? "Infinity" : "-Infinity");
+	/* The shortest of %.0e .. %.16e that reads back to v: 17
+	 * significant digits always do. */
+	for (prec = 0; prec < 17; prec++) {
+		snprintf(sci, sizeof(sci), "%.*e", prec, v);
+		if (strtod(sci, NULL) == v)
+			break;
+	}
+	/* sci is [-]d[.ddd]e(+|-)XX: split into digits and exponent. */
+	p = sci;
+	if (*p == '-')
+		p++;
+	for (; *p && *p != 'e'; p++)
+		if (*p != '.')
+			digits[nd++] = *p;
+	while (nd > 1 && digits[nd - 1] == '0')
+		nd--;
+	digits[nd] = '\0';
+	exp10 = atoi(p + 1);
+	decpt = exp10 + 1; /* digits[0] sits just before the point at decpt 1 */
+	if (signbit(v))
+		out[n++] = '-';
+	if (decpt > -4 && decpt <= 16) {
+		if (decpt <= 0) {
+			n += sprintf(out + n, "0.");
+			for (int i = 0; i < -decpt; i++)
+				out[n++] = '0';
+			n += sprintf(out + n, "%s", digits);
+		} else if (decpt >= nd) {
+			n += sprintf(out + n, "%s", digits);
+			for (int i = nd; i < decpt; i++)
+				out[n++] = '0';
+			n += sprintf(out + n, ".0");
+		} else {
+			n += sprintf(out + n, "%.*s.%s", decpt, digits, digits + decpt);
+		}
+	} else {
+		out[n++] = digits[0];
+		if (nd > 1)
+			n += sprintf(out + n, ".%s", digits + 1);
+		n += sprintf(out + n, "e%c%02d", exp10 < 0 ? '-' : '+', exp10 < 0 ? -exp10 : exp10);
+	}
+	out[n] = '\0';
+	return (size_t)n;
+}
+
+struct dbuf {
+	char *p;
+	size_t len, cap;
+	int oom;
+};
+
+static void dput(struct dbuf *b, const char *s, size_t n)
+{
+	if (b->oom)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 256;
+		char *np;
+
+		while (b->len + n + 1 > cap)
+			cap *= 2;
+		np = realloc(b->p, cap);
+		if (!np) {
+			b->oom = 1;
+			return;
+		}
+		b->p = np;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+/* A JSON string, escaped as jansson escapes it by default. */
+static void dput_str(struct dbuf *b, const char *s, size_t n)
+{
+	size_t run = 0;
+
+	dput(b, "\"", 1);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		char esc[8];
+
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		dput(b, s + run, i - run);
+		run = i + 1;
+		switch (c) {
+		case '"': dput(b, "\\\"", 2); break;
+		case '\\': dput(b, "\\\\", 2); break;
+		case '\b': dput(b, "\\b", 2); break;
+		case '\f': dput(b, "\\f", 2); break;
+		case '\n': dput(b, "\\n", 2); break;
+		case '\r': dput(b, "\\r", 2); break;
+		case '\t': dput(b, "\\t", 2); break;
+		default:
+			snprintf(esc, sizeof(esc), "\\u%04x", c);
+			dput(b, esc, 6);
+		}
+	}
+	dput(b, s + run, n - run);
+	dput(b, "\"", 1);
+}
+
+static int dump_value(struct dbuf *b, const json_t *j, int depth)
+{
+	char num[MT_JSON_DOUBLE_MAX + 8];
+
+	if (depth > MT_JSON_MAX_DEPTH)
+		return -1;
+	switch (json_typeof(j)) {
+	case JSON_OBJECT: {
+		const char *k;
+		json_t *v;
+		int first = 1;
+
+		dput(b, "{", 1);
+		json_object_foreach((json_t *)j, k, v) {
+			if (!first)
+				dput(b, ",", 1);
+			first = 0;
+			dput_str(b, k, strlen(k));
+			dput(b, ":", 1);
+			if (dump_value(b, v, depth + 1))
+				return -1;
+		}
+		dput(b, "}", 1);
+		break;
+	}
+	case JSON_ARRAY:
+		dput(b, "[", 1);
+		for (size_t i = 0; i < json_array_size(j); i++) {
+			if (i)
+				dput(b, ",", 1);
+			if (dump_value(b, json_array_get(j, i), depth + 1))
+				return -1;
+		}
+		dput(b, "]", 1);
+		break;
+	case JSON_STRING:
+		dput_str(b, json_string_value(j), json_string_length(j));
+		break;
+	case JSON_INTEGER:
+		dput(b, num, (size_t)sprintf(num, "%" JSON_INTEGER_FORMAT, json_integer_value(j)));
+		break;
+	case JSON_REAL:
+		dput(b, num, mt_json_fmt_double(num, json_real_value(j)));
+		break;
+	case JSON_TRUE:
+		dput(b, "true", 4);
+		break;
+	case JSON_FALSE:
+		dput(b, "false", 5);
+		break;
+	case JSON_NULL:
+		dput(b, "null", 4);
+		break;
+	}
+	return 0;
+}
+
+char *mt_json_dumps(const json_t *j, size_t *len)
+{
+	struct dbuf b = { 0 };
+
+	if (!j || dump_value(&b, j, 0) || b.oom) {
+		free(b.p);
+		return NULL;
+	}
+	if (len)
+		*len = b.len;
+	return b.p;
+}
+
+/* Appends to a fixed buffer; once full, marks the cut with "..." and
+ * drops the rest. */
+struct pbuf {
+	char *p;
+	size_t len, size;
+	int full;
+};
+
+static void pput(struct pbuf *b, const char *s, size_t n)
+{
+	if (b->full)
+		return;
+	if (b->len + n + 4 > b->size) {
+		size_t room = b->size > b->len + 4 ? b->size - b->len - 4 : 0;
+
+		/* never cut a UTF-8 character */
+		while (room > 0 && room < n && ((unsigned char)s[room] & 0xc0) == 0x80)
+			room--;
+		memcpy(b->p + b->len, s, room < n ? room : n);
+		b->len += room < n ? room : n;
+		memcpy(b->p + b->len, "...", 4);
+		b->len += 3;
+		b->full = 1;
+		return;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+/* A string as Python's repr() quotes it: '...' unless it holds a ' and no
+ * ", escapes for the backslash, the quote and control bytes. */
+static void pput_repr(struct pbuf *b, const char *s, size_t n)
+{
+	char q = memchr(s, '\'', n) && !memchr(s, '"', n) ? '"' : '\'';
+	size_t run = 0;
+
+	pput(b, &q, 1);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		char esc[8];
+
+		if (c >= 0x20 && c != 0x7f && c != '\\' && c != (unsigned char)q)
+			continue;
+		pput(b, s + run, i - run);
+		run = i + 1;
+		if (c == '\n')
+			pput(b, "\\n", 2);
+		else if (c == '\r')
+			pput(b, "\\r", 2);
+		else if (c == '\t')
+			pput(b, "\\t", 2);
+		else if (c == '\\' || c == (unsigned char)q)
+			pput(b, (char[]){ '\\', (char)c }, 2);
+		else
+			pput(b, esc, (size_t)snprintf(esc, sizeof(esc), "\\x%02x", c));
+	}
+	pput(b, s + run, n - run);
+	pput(b, &q, 1);
+}
+
+static void pystr(struct pbuf *b, const json_t *v, int top, int depth)
+{
+	char num[MT_JSON_DOUBLE_MAX + 8];
+	size_t n;
+
+	if (b->full)
+		return;
+	if (depth > MT_JSON_MAX_DEPTH) {
+		pput(b, "...", 3);
+		return;
+	}
+	switch (json_typeof(v)) {
+	case JSON_OBJECT: {
+		const char *k;
+		json_t *x;
+		int first = 1;
+
+		pput(b, "{", 1);
+		json_object_foreach((json_t *)v, k, x) {
+			if (!first)
+				pput(b, ", ", 2);
+			first = 0;
+			pput_repr(b, k, strlen(k));
+			pput(b, ": ", 2);
+			pystr(b, x, 0, depth + 1);
+		}
+		pput(b, "}", 1);
+		break;
+	}
+	case JSON_ARRAY:
+		pput(b, "[", 1);
+		for (size_t i = 0; i < json_array_size(v); i++) {
+			if (i)
+				pput(b, ", ", 2);
+			pystr(b, json_array_get(v, i), 0, depth + 1);
+		}
+		pput(b, "]", 1);
+		break;
+	case JSON_STRING:
+		if (top)
+			pput(b, json_string_value(v), json_string_length(v));
+		else
+			pput_repr(b, json_string_value(v), json_string_length(v));
+		break;
+	case JSON_INTEGER:
+		pput(b, num, (size_t)sprintf(num, "%" JSON_INTEGER_FORMAT, json_integer_value(v)));
+		break;
+	case JSON_REAL:
+		n = mt_json_fmt_double(num, json_real_value(v));
+		pput(b, num, n);
+		break;
+	case JSON_TRUE:
+		pput(b, "True", 4);
+		break;
+	case JSON_FALSE:
+		pput(b, "False", 5);
+		break;
+	case JSON_NULL:
+		pput(b, "None", 4);
+		break;
+	}
+}
+
+const char *mt_json_pystr(char *out, size_t size, const json_t *v)
+{
+	struct pbuf b = { out, 0, size, 0 };
+
+	if (size < 8) {
+		if (size)
+			out[0] = '\0';
+		return out;
+	}
+	out[0] = '\0';
+	pystr(&b, v, 1, 0);
+	return out;
+}
+
+static const char *pytype(const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT: return "dict";
+	case JSON_ARRAY: return "list";
+	case JSON_STRING: return "str";
+	case JSON_INTEGER: return "int";
+	case JSON_REAL: return "float";
+	case JSON_TRUE:
+	case JSON_FALSE: return "bool";
+	default: return "NoneType";
+	}
+}
+
+#define API_DOCS " See the API docs for more information about request parameters."
+
+/* A parameter name for a message: at most 200 bytes, one line (mt_quote). */
+#define PARAM_MAX 200
+
+int mt_json_invalid(struct mt_err *err, const char *param, const json_t *value)
+{
+	char shown[512], name[PARAM_MAX + 4];
+
+	/* The message must stay one line that is safe to show: control
+	 * bytes of a bare string become '?'. */
+	mt_json_pystr(shown, sizeof(shown), value);
+	for (char *p = shown; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	mt_quote(name, PARAM_MAX, param, strlen(param));
+	return mt_err_set(err, MT_EINVAL,
+			  "Invalid value %s for parameter '%s' supplied. Hint: Value was of "
+			  "type '%s'." API_DOCS, shown, name, pytype(value));
+}
+
+int mt_json_missing(struct mt_err *err, const char *param)
+{
+	char name[PARAM_MAX + 4];
+
+	mt_quote(name, PARAM_MAX, param, strlen(param));
+	return mt_err_set(err, MT_EINVAL, "Missing value for required parameter '%s'." API_DOCS,
+			  name);
 }

@@ -3,8 +3,10 @@
  *
  * Requests follow proto3 JSON rules: unknown fields are ignored, int64 may be
  * a number or a numeric string, doubles may be "NaN" / "Infinity" strings,
- * and integer ids are turned into strings.  These helpers encode those rules
- * once.  Strings handed out are borrowed from the json_t (valid while it
+ * and a string field takes a JSON string only.  These helpers encode those
+ * rules once; their errors are MLflow's (mt_json_invalid, mt_json_missing).
+ * Responses are written by mt_json_dumps, with doubles as MLflow writes
+ * them.  Strings handed out are borrowed from the json_t (valid while it
  * lives) or from the arena.
  */
 #ifndef MT_JSON_H
@@ -24,8 +26,9 @@
  * and escapes skipped), else 0.  Cheap: one pass, no allocation. */
 int mt_json_depth_ok(const char *text, size_t len, int max);
 
-/* Optional string field: *out = NULL when absent or null.  A number is
- * formatted into the arena; an object, array or bool is an error. */
+/* Optional string field: *out = NULL when absent or null.  Any other JSON
+ * type is an error in MLflow's words (mt_json_invalid): a number is not a
+ * string, as protobuf's JSON parser says.  a is unused (kept for callers). */
 int mt_json_opt_str(const char **out, json_t *obj, const char *key,
 		    struct mt_arena *a, struct mt_err *err);
 /* Required: absent, null or "" gives "Missing value for required parameter
@@ -40,9 +43,42 @@ int mt_json_i64(long long *out, json_t *v, const char *name, struct mt_err *err)
 /* A JSON value as a double: number, numeric string, "NaN", "Infinity". */
 int mt_json_double(double *out, json_t *v, const char *name, struct mt_err *err);
 /* A field that is a list of strings, or a single string (query strings give
- * one value when the key appears once).  *out is an arena array. */
+ * one value when the key appears once).  *out is an arena array.  Anything
+ * else (a number among the strings) is mt_json_invalid. */
 int mt_json_str_list(const char ***out, size_t *n, json_t *obj, const char *key,
 		     struct mt_arena *a, struct mt_err *err);
+
+/* A double as MLflow's JSON writes it (Python's repr(), what json.dumps
+ * emits): the fewest digits that read back to exactly v, in fixed notation
+ * for exponents -4 to 15 and in exponent notation outside ("0.99", "100.0",
+ * "1e-07", "1.5e+16", "1e+300", "-0.0").  NaN and the infinities give
+ * "NaN", "Infinity", "-Infinity" (MLflow's JSON strings, unquoted here).
+ * out has room for MT_JSON_DOUBLE_MAX bytes; returns the length. */
+#define MT_JSON_DOUBLE_MAX 32
+size_t mt_json_fmt_double(char *out, double v);
+
+/* json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY), except that reals are
+ * written by mt_json_fmt_double (jansson writes %.17g: 0.98999999999999999).
+ * Owned: free() it.  *len (when not NULL) gets its length.  NULL when out of
+ * memory or when j nests deeper than MT_JSON_MAX_DEPTH. */
+char *mt_json_dumps(const json_t *j, size_t *len);
+
+/* v as Python's str() shows the value json.loads() made of it, which is
+ * what MLflow's validation messages quote: a string bare at the top and
+ * quoted inside lists and dicts ('a'), numbers as Python writes them,
+ * true/false/null as True/False/None, [..., ...] and {'k': v}.  At most
+ * size - 1 bytes; a value cut short ends in "...".  Returns out. */
+const char *mt_json_pystr(char *out, size_t size, const json_t *v);
+
+/* MLflow's request-validation messages (handlers.py, 2.9.2 wording), each
+ * INVALID_PARAMETER_VALUE; both return -1.
+ * Wrong type: "Invalid value <pystr> for parameter '<param>' supplied.
+ * Hint: Value was of type '<python type>'. See the API docs for more
+ * information about request parameters."
+ * Missing: "Missing value for required parameter '<param>'. See the API
+ * docs for more information about request parameters." */
+int mt_json_invalid(struct mt_err *err, const char *param, const json_t *value);
+int mt_json_missing(struct mt_err *err, const char *param);
 
 /* Steal-style setters that skip NULL values (MLflow leaves unset fields out). */
 void mt_json_set_str(json_t *obj, const char *key, const char *val);

@@ -41,6 +41,7 @@
 
 #include "api.h"
 #include "guard.h"
+#include "mt_http.h"
 #include "mt_path.h"
 #include "mt_util.h"
 #include "sql_artifacts.h"
@@ -97,9 +98,16 @@ static const char *path_run_id(struct mt_arena *a, const char *path)
 	return mt_arena_strndup(a, s1 + 1, 32);
 }
 
+/* A path the client sent, normalised into out.  A refusal says "Invalid
+ * path", MLflow's exact words (validate_path_is_safe), which its clients
+ * and scripts compare against; why goes to the log. */
 static int norm(struct mt_req *req, const char *in, int allow_empty, char *out)
 {
-	return mt_path_normalise(out, in ? in : "", in ? strlen(in) : 0, allow_empty, &req->err);
+	if (mt_path_normalise(out, in ? in : "", in ? strlen(in) : 0, allow_empty, &req->err) == 0)
+		return 0;
+	mt_err_detail(&req->err, "%s", req->err.msg);
+	snprintf(req->err.msg, sizeof(req->err.msg), "Invalid path");
+	return -1;
 }
 
 /* A normalised path the generic API may not write or delete: the bundle
@@ -324,29 +332,6 @@ static int put_commit(struct mt_req *req, void *arg)
 			   &req->err);
 }
 
-static const struct {
-	const char *ext;
-	const char *type;
-} types[] = {
-	{ ".txt", "text/plain" }, { ".log", "text/plain" }, { ".json", "application/json" },
-	{ ".yaml", "application/x-yaml" }, { ".yml", "application/x-yaml" },
-	{ ".csv", "text/csv" }, { ".html", "text/html" }, { ".md", "text/markdown" },
-	{ ".png", "image/png" }, { ".jpg", "image/jpeg" }, { ".jpeg", "image/jpeg" },
-	{ ".gif", "image/gif" }, { ".svg", "image/svg+xml" }, { ".pdf", "application/pdf" },
-	{ ".gz", "application/gzip" }, { ".tar", "application/x-tar" },
-	{ ".zip", "application/zip" }, { ".parquet", "application/vnd.apache.parquet" },
-};
-
-static const char *guess_type(const char *name)
-{
-	const char *dot = strrchr(name, '.');
-
-	for (size_t i = 0; dot && i < sizeof(types) / sizeof(*types); i++)
-		if (strcasecmp(dot, types[i].ext) == 0)
-			return types[i].type;
-	return "application/octet-stream";
-}
-
 /* One "bytes=" range of a blob of size n: 1 and [*lo, *hi] when present and
  * satisfiable, 0 when absent or not understood (the whole blob is sent, as
  * RFC 9110 allows), -1 when unsatisfiable (416). */
@@ -392,7 +377,7 @@ static int etag_matches(const char *h, const char *etag)
 
 int api_artifacts_get(struct mt_req *req)
 {
-	char rel[MT_PATH_MAX + 1], sha[65], clen[32], etag[70], disp[MT_PATH_MAX + 64], crange[80];
+	char rel[MT_PATH_MAX + 1], sha[65], clen[32], etag[70], disp[3 * MT_PATH_MAX + 64], crange[80];
 	unsigned char md[EVP_MAX_MD_SIZE];
 	const char *want, *blob, *base;
 	long long size, lo = 0, hi, pos = 0;
@@ -447,18 +432,12 @@ int api_artifacts_get(struct mt_req *req)
 
 	base = mt_path_base(rel);
 	snprintf(clen, sizeof(clen), "%lld", size ? hi - lo + 1 : 0);
-	{
-		/* A quoted-string: no quotes, backslashes or control bytes inside. */
-		char *name = mt_arena_strdup(req->arena, base);
-
-		for (char *p = name; *p; p++)
-			if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20)
-				*p = '_';
-		snprintf(disp, sizeof(disp), "attachment; filename=\"%s\"", name);
-	}
+	/* MLflow's headers: the type from the file's name alone (a type the
+	 * client asks for is ignored), always as an attachment. */
+	mt_http_disposition(disp, sizeof(disp), base);
 	mg_response_header_start(req->conn, status);
 	guard_headers(req->conn);
-	mg_response_header_add(req->conn, "Content-Type", guess_type(base), -1);
+	mg_response_header_add(req->conn, "Content-Type", mt_http_mime_type(base), -1);
 	mg_response_header_add(req->conn, "Content-Length", clen, -1);
 	mg_response_header_add(req->conn, "ETag", etag, -1);
 	mg_response_header_add(req->conn, "Accept-Ranges", "bytes", -1);

@@ -155,10 +155,13 @@ int api_experiments_search(struct mt_req *req)
 
 	if (mt_json_opt_i64(&max, &have_max, req->body, "max_results", &req->err))
 		return -1;
-	if (!have_max || max <= 0 || max > MT_SEARCH_EXPS_MAX)
-		return mt_err_set(&req->err, MT_EINVAL,
-				  "Invalid value %lld for parameter 'max_results' supplied. It must be "
-				  "a positive integer no greater than %d", max, MT_SEARCH_EXPS_MAX);
+	/* MLflow's SQL store's words (an absent max_results is proto's 0). */
+	if (!have_max || max <= 0)
+		return mt_err_set(&req->err, MT_EINVAL, "Invalid value for max_results. It must be a "
+				  "positive integer, but got %lld", have_max ? max : 0);
+	if (max > MT_SEARCH_EXPS_MAX)
+		return mt_err_set(&req->err, MT_EINVAL, "Invalid value for max_results. It must be at "
+				  "most %d, but got %lld", MT_SEARCH_EXPS_MAX, max);
 	if (req_opt_str(req, "filter", &filter) || req_opt_str(req, "page_token", &token) ||
 	    mt_json_str_list(&order, &norder, req->body, "order_by", req->arena, &req->err) ||
 	    api_view_type(req, "view_type", &view))

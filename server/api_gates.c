@@ -49,6 +49,7 @@
 #include "api_registry.h"
 #include "mt_bundle.h"
 #include "mt_gate.h"
+#include "mt_json.h"
 #include "mt_util.h"
 #include "sql_artifacts.h"
 #include "sql_gates.h"
@@ -494,8 +495,7 @@ static int bool_field(struct mt_req *req, const char *field, int *out)
 		*out = strcasecmp(json_string_value(v), "true") == 0;
 		return 0;
 	}
-	return mt_err_set(&req->err, MT_EINVAL,
-			  "Invalid value for parameter '%s': expected a boolean", field);
+	return mt_json_invalid(&req->err, field, v);
 }
 
 /* An optional "reason" of at most 5000 bytes. */

@@ -56,7 +56,7 @@ int reg_version_arg(struct mt_req *req, const char *name, const char **out)
 	v = strtoll(s, &end, 10);
 	if (end == s || *end || errno == ERANGE)
 		return mt_err_set(&req->err, MT_EINVAL,
-				  "Parameter 'version' must be an integer, got '%s'.", s);
+				  "Model version must be an integer, got '%s'", s);
 	if (v < 1 || v > 2147483647LL)
 		return mt_err_set(&req->err, MT_ENOTFOUND,
 				  "Model Version (name=%s, version=%s) not found", name, s);

@@ -722,10 +722,11 @@ int api_runs_search(struct mt_req *req)
 		return -1;
 	if (!have_max)
 		max = MT_SEARCH_RUNS_DEFAULT;
+	/* Over MT_SEARCH_RUNS_MAX is refused by the route's schema (fields.c),
+	 * in MLflow's handler's words; what is left is MLflow's store's. */
 	if (max <= 0 || max > MT_SEARCH_RUNS_MAX)
-		return mt_err_set(&req->err, MT_EINVAL,
-				  "Invalid value %lld for parameter 'max_results' supplied. It must be "
-				  "at most %d", max, MT_SEARCH_RUNS_MAX);
+		return mt_err_set(&req->err, MT_EINVAL, "Invalid value for max_results. It must be a "
+				  "positive integer, but got %lld", max);
 	if (nexp > MT_MAX_EXPERIMENT_IDS)
 		return mt_err_set(&req->err, MT_EINVAL, "At most %d experiment ids may be searched",
 				  MT_MAX_EXPERIMENT_IDS);

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "fields.h"
 #include "guard.h"
 #include "mt_http.h"
 #include "mt_json.h"
@@ -118,9 +119,12 @@ void http_reply_text(struct mt_req *req, int status, const char *ctype, const ch
 	send_body(req, status, ctype, body, strlen(body), NULL);
 }
 
+/* Doubles go out as MLflow writes them (mt_json_dumps): 0.99, not
+ * jansson's 0.98999999999999999. */
 static void send_json(struct mt_req *req, int status, json_t *j, const char *allow)
 {
-	char *s = json_dumps(j, JSON_COMPACT);
+	size_t len;
+	char *s = mt_json_dumps(j, &len);
 
 	if (!s) {
 		static const char oops[] =
@@ -128,7 +132,7 @@ static void send_json(struct mt_req *req, int status, json_t *j, const char *all
 		send_body(req, 500, "application/json", oops, sizeof(oops) - 1, NULL);
 		return;
 	}
-	send_body(req, status, "application/json", s, strlen(s), allow);
+	send_body(req, status, "application/json", s, len, allow);
 	free(s);
 }
 
@@ -248,8 +252,7 @@ int req_run_id(struct mt_req *req, const char **out)
 			return -1;
 	}
 	if (!*out || !**out)
-		return mt_err_set(&req->err, MT_EINVAL,
-				  "Missing value for required parameter 'run_id'.");
+		return mt_json_missing(&req->err, "run_id");
 	return mt_validate_run_id(*out, &req->err);
 }
 
@@ -654,6 +657,10 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
 		rc = parse_json_body(&req);
 	else
 		rc = parse_query(&req);
+	/* MLflow's checks of the fields' types and required ones, before
+	 * the handler reads or writes anything (fields.c). */
+	if (rc == 0)
+		rc = fields_check(&req);
 	if (rc == 0)
 		rc = run_handler(&req);
 	db_release(w); /* before the reply: a slow reader holds no connection */
@@ -755,6 +762,8 @@ int http_start(struct mg_context **out, struct mt_err *err)
 
 	if (mt_routes_count > MAX_ROUTES)
 		return mt_err_set(err, MT_EINTERNAL, "route table too large");
+	if (fields_init(err))
+		return -1;
 	if (strchr(mt_cfg.host, ':'))
 		snprintf(ports, sizeof(ports), "[%s]:%d", mt_cfg.host, mt_cfg.port);
 	else

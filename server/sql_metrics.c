@@ -127,23 +127,17 @@ static const char *f64s(struct mt_arena *a, double x)
 	return mt_arena_printf(a, "%.17g", x);
 }
 
-/* A double as jansson writes a real (what every other answer carries):
- * %.17g, with ".0" when that reads as an integer; NaN and the infinities
- * as MLflow's strings. */
+/* A double as every other answer carries it (mt_json_fmt_double, what
+ * MLflow writes: 0.99, 1e-07); NaN and the infinities as MLflow's strings. */
 static size_t put_double(char *out, double x)
 {
-	int n;
+	char num[MT_JSON_DOUBLE_MAX];
+	size_t n = mt_json_fmt_double(num, x);
 
-	if (isnan(x))
-		return (size_t)sprintf(out, "\"NaN\"");
-	if (isinf(x))
-		return (size_t)sprintf(out, "\"%s\"", x > 0 ? "Infinity" : "-Infinity");
-	n = sprintf(out, "%.17g", x);
-	if (!strpbrk(out, ".e")) {
-		memcpy(out + n, ".0", 3);
-		n += 2;
-	}
-	return (size_t)n;
+	if (!isfinite(x))
+		return (size_t)sprintf(out, "\"%s\"", num);
+	memcpy(out, num, n + 1);
+	return n;
 }
 
 int sql_metrics_history(struct mt_req *req, const char *run_id, const char *key,

@@ -262,8 +262,11 @@ class TestSearchExperiments(mtapi.ApiTestCase):
         r = post("experiments/search", {"filter": "name LIKE '%s%%'" % self.prefix})
         self.assertInvalid(r, "positive integer")
         r = post("experiments/search", {"max_results": 0})
-        self.assertInvalid(r, "positive integer")
-        self.assertInvalid(post("experiments/search", {"max_results": 50001}))
+        self.assertEqual(r.body["message"],
+                         "Invalid value for max_results. It must be a positive integer, but got 0")
+        r = post("experiments/search", {"max_results": 50001})
+        self.assertEqual(r.body["message"],
+                         "Invalid value for max_results. It must be at most 50000, but got 50001")
 
     def test_filter_name_like_default_active_only(self):
         b = self.search(filter="name LIKE '%s%%'" % self.prefix, order_by=["name ASC"])

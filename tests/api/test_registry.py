@@ -562,8 +562,15 @@ class TestAliases(RegistryCase):
         rm = ok(get("registered-models/get", name=name))["registered_model"]
         self.assertEqual(rm["aliases"], [{"alias": "champion", "version": "1"}])
         # Upsert moves it.
+        # version is a string in MLflow's protos: a JSON number is refused
+        # (MLflow's 400) and the alias stays where it was.
+        self.assertInvalid(post("registered-models/alias",
+                                {"name": name, "alias": "champion", "version": 2}),
+                           "Invalid value 2 for parameter 'version' supplied")
+        body = self.assertOk(get("registered-models/alias", name=name, alias="champion"))
+        self.assertEqual(body["model_version"]["version"], "1")
         self.assertEmptyOk(post("registered-models/alias",
-                                {"name": name, "alias": "champion", "version": 2}))
+                                {"name": name, "alias": "champion", "version": "2"}))
         body = self.assertOk(get("registered-models/alias", name=name, alias="champion"))
         self.assertEqual(body["model_version"]["version"], "2")
         self.assertNotIn("aliases", ok(get_version(name, 1))["model_version"])

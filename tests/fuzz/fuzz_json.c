@@ -21,8 +21,11 @@
  *  - an int64 read from a JSON integer is that integer; a list has n
  *    non-NULL entries;
  *  - round trips: a double written by mt_json_double_new() encodes as
- *    JSON and reads back to the same value (NaN as NaN), and a page token
- *    for any offset >= 0 decodes to that offset.
+ *    JSON (mt_json_dumps, the server's writer) and reads back to the same
+ *    value (NaN as NaN), the whole parsed input written by mt_json_dumps
+ *    parses back equal (json_equal: every real in its shortest form reads
+ *    back exactly), and a page token for any offset >= 0 decodes to that
+ *    offset.
  *
  * Build with clang -fsanitize=fuzzer,address,undefined, or link
  * tests/fuzz/standalone.c to replay the corpus in tests/fuzz/corpus/json/.
@@ -120,9 +123,9 @@ static void double_round_trip(double d)
 
 	if (!w)
 		fail("mt_json_double_new returned NULL", NULL);
-	text = json_dumps(w, JSON_ENCODE_ANY | JSON_COMPACT);
+	text = mt_json_dumps(w, NULL);
 	if (!text)
-		fail("json_dumps of a double failed", NULL);
+		fail("mt_json_dumps of a double failed", NULL);
 	back = json_loads(text, JSON_DECODE_ANY, NULL);
 	if (!back)
 		fail("written double does not parse", text);
@@ -292,6 +295,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	history_token_decode(&arena, text);
 
 	j = json_loadb((const char *)data, size, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+	/* What the server would parse: no deeper than MT_JSON_MAX_DEPTH. */
+	if (j && mt_json_depth_ok((const char *)data, size, MT_JSON_MAX_DEPTH)) {
+		size_t len;
+		char *dump = mt_json_dumps(j, &len);
+		json_t *back = dump ? json_loadb(dump, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL) : NULL;
+
+		if (!dump)
+			fail("mt_json_dumps refused a parsed body", NULL);
+		if (!back || !json_equal(j, back))
+			fail("mt_json_dumps does not read back equal", dump);
+		json_decref(back);
+		free(dump);
+	}
 	if (j && json_is_object(j)) {
 		const char *key;
 		json_t *v;

@@ -524,6 +524,53 @@ START_TEST(test_decode_path_room)
 }
 END_TEST
 
+
+/* Artifact downloads: MLflow's type table and attachment header. */
+static const struct {
+	const char *name;
+	const char *type;
+} mimes[] = {
+	{ "a.txt", "text/plain" }, { "b.pkl", "application/octet-stream" },
+	{ "c.png", "image/png" }, { "d.pdf", "application/pdf" }, { "MLmodel", "text/plain" },
+	{ "mlproject", "text/plain" }, { "MLproject", "application/octet-stream" },
+	{ "conda.yaml", "text/plain" }, { "x.json", "text/plain" },
+	{ "dir/sub/model.json", "text/plain" }, { "page.html", "text/html" },
+	{ "IMG.PNG", "image/png" }, { "a.tar.gz", "application/x-tar" },
+	{ "a.gz", "application/octet-stream" }, { ".bashrc", "application/octet-stream" },
+	{ "noext", "application/octet-stream" }, { "pic.jpeg", "image/jpeg" },
+	{ "requirements.txt", "text/plain" }, { "x.parquet", "application/octet-stream" },
+};
+
+START_TEST(test_mime)
+{
+	ck_assert_str_eq(mt_http_mime_type(mimes[_i].name), mimes[_i].type);
+}
+END_TEST
+
+static const struct {
+	const char *name;
+	const char *want;
+} disps[] = {
+	{ "model.pkl", "attachment; filename=model.pkl" },
+	{ "my file.txt", "attachment; filename=\"my file.txt\"" },
+	{ "a\"b\\c", "attachment; filename=\"a\\\"b\\\\c\"" },
+	{ "x;y=z", "attachment; filename=\"x;y=z\"" },
+	{ "r\xc3\xa9sum\xc3\xa9.png",
+	  "attachment; filename=\"r__sum__.png\"; filename*=UTF-8''r%C3%A9sum%C3%A9.png" },
+	{ "", "attachment; filename=\"\"" },
+};
+
+START_TEST(test_disposition)
+{
+	char out[256];
+
+	ck_assert_str_eq(mt_http_disposition(out, sizeof(out), disps[_i].name), disps[_i].want);
+	/* never longer than its buffer */
+	mt_http_disposition(out, 40, "a very long name with spaces in it.txt");
+	ck_assert_uint_lt(strlen(out), 40);
+}
+END_TEST
+
 Suite *make_http_suite(void)
 {
 	Suite *s = suite_create("http");
@@ -548,6 +595,8 @@ Suite *make_http_suite(void)
 	tcase_set_timeout(tp, 10);
 	tcase_add_loop_test(tp, test_decode_path, 0, sizeof(paths) / sizeof(paths[0]));
 	tcase_add_test(tp, test_decode_path_room);
+	tcase_add_loop_test(tp, test_mime, 0, sizeof(mimes) / sizeof(mimes[0]));
+	tcase_add_loop_test(tp, test_disposition, 0, sizeof(disps) / sizeof(disps[0]));
 	suite_add_tcase(s, tp);
 	return s;
 }

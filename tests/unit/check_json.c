@@ -1,5 +1,6 @@
 /* check_json.c: lenient proto-JSON reading and page tokens. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "mt_check.h"
@@ -84,17 +85,23 @@ START_TEST(test_strings_and_lists)
 	size_t n;
 
 	mt_arena_init(&a);
-	ck_assert_int_eq(mt_json_opt_str(&s, j, "id", &a, &err), 0);
-	ck_assert_str_eq(s, "7");
+	/* A number is not a string (protobuf's JSON rule): MLflow's message. */
+	ck_assert_int_eq(mt_json_opt_str(&s, j, "id", &a, &err), -1);
+	ck_assert_str_eq(err.msg, "Invalid value 7 for parameter 'id' supplied. Hint: Value was "
+				  "of type 'int'. See the API docs for more information about "
+				  "request parameters.");
+	ck_assert_int_eq(mt_json_opt_str(&s, j, "s", &a, &err), 0);
+	ck_assert_str_eq(s, "x");
 	ck_assert_int_eq(mt_json_opt_str(&s, j, "missing", &a, &err), 0);
 	ck_assert_ptr_null(s);
 	ck_assert_int_eq(mt_json_req_str(&s, j, "e", &a, &err), -1);
-	ck_assert_str_eq(err.msg, "Missing value for required parameter 'e'.");
+	ck_assert_str_eq(err.msg, "Missing value for required parameter 'e'. See the API docs for "
+				  "more information about request parameters.");
 	ck_assert_int_eq(mt_json_opt_str(&s, j, "o", &a, &err), -1);
-	ck_assert_int_eq(mt_json_str_list(&l, &n, j, "l", &a, &err), 0);
-	ck_assert_uint_eq(n, 2);
-	ck_assert_str_eq(l[0], "a");
-	ck_assert_str_eq(l[1], "2");
+	ck_assert_int_eq(mt_json_str_list(&l, &n, j, "l", &a, &err), -1);
+	ck_assert_str_eq(err.msg, "Invalid value ['a', 2] for parameter 'l' supplied. Hint: Value "
+				  "was of type 'list'. See the API docs for more information about "
+				  "request parameters.");
 	ck_assert_int_eq(mt_json_str_list(&l, &n, j, "one", &a, &err), 0);
 	ck_assert_uint_eq(n, 1);
 	ck_assert_str_eq(l[0], "b");
@@ -203,6 +210,119 @@ START_TEST(test_depth)
 }
 END_TEST
 
+
+/* Doubles as Python's repr() (and so MLflow's JSON) writes them. */
+static const struct {
+	double v;
+	const char *want;
+} fmt_cases[] = {
+	{ 0.99, "0.99" }, { 1e-7, "1e-07" }, { 1e300, "1e+300" }, { 100.0, "100.0" },
+	{ 0.1 + 0.2, "0.30000000000000004" }, { -0.0, "-0.0" }, { 0.0, "0.0" },
+	{ 0.0001, "0.0001" }, { 0.00001, "1e-05" }, { 1e16, "1e+16" },
+	{ 9999999999999998.0, "9999999999999998.0" }, { 1.5e16, "1.5e+16" },
+	{ 123.456, "123.456" }, { -2.5, "-2.5" }, { 5e-324, "5e-324" },
+	{ 1.7976931348623157e308, "1.7976931348623157e+308" }, { 1234567.0, "1234567.0" },
+	{ 0.000123, "0.000123" }, { 3.14159, "3.14159" },
+};
+
+START_TEST(test_fmt_double)
+{
+	char out[MT_JSON_DOUBLE_MAX];
+	size_t n = mt_json_fmt_double(out, fmt_cases[_i].v);
+
+	ck_assert_str_eq(out, fmt_cases[_i].want);
+	ck_assert_uint_eq(n, strlen(fmt_cases[_i].want));
+	ck_assert(strtod(out, NULL) == fmt_cases[_i].v);
+}
+END_TEST
+
+START_TEST(test_fmt_nonfinite)
+{
+	char out[MT_JSON_DOUBLE_MAX];
+
+	mt_json_fmt_double(out, NAN);
+	ck_assert_str_eq(out, "NaN");
+	mt_json_fmt_double(out, INFINITY);
+	ck_assert_str_eq(out, "Infinity");
+	mt_json_fmt_double(out, -INFINITY);
+	ck_assert_str_eq(out, "-Infinity");
+}
+END_TEST
+
+START_TEST(test_dumps)
+{
+	json_t *j = json_pack("{s:f,s:f,s:I,s:s,s:[b,n],s:{}}", "v", 0.99, "w", 1e-7, "i",
+			      (json_int_t)-5, "s", "a\"b\\c\n\x01/é", "l", 1, "o");
+	size_t len;
+	char *s = mt_json_dumps(j, &len);
+
+	ck_assert_str_eq(s, "{\"v\":0.99,\"w\":1e-07,\"i\":-5,\"s\":\"a\\\"b\\\\c\\n\\u0001/é\","
+			    "\"l\":[true,null],\"o\":{}}");
+	ck_assert_uint_eq(len, strlen(s));
+	free(s);
+	/* a NUL inside a string is escaped, not a cut */
+	json_decref(j);
+	j = json_stringn("a\0b", 3);
+	s = mt_json_dumps(j, NULL);
+	ck_assert_str_eq(s, "\"a\\u0000b\"");
+	free(s);
+	json_decref(j);
+}
+END_TEST
+
+/* MLflow quotes the value as Python's str() of what json.loads made. */
+static const struct {
+	const char *json;
+	const char *want;
+} pystr_cases[] = {
+	{ "\"foo\"", "foo" }, { "123", "123" }, { "9.0", "9.0" }, { "1e2", "100.0" },
+	{ "true", "True" }, { "null", "None" }, { "[]", "[]" }, { "{}", "{}" },
+	{ "[{\"key\": \"mae\", \"value\": 2.5}]", "[{'key': 'mae', 'value': 2.5}]" },
+	{ "[\"it's\", \"a\\\"b\", \"back\\\\slash\", \"nl\\n\"]",
+	  "[\"it's\", 'a\"b', 'back\\\\slash', 'nl\\n']" },
+	{ "[null, false, 1.5, [1, \"2\"]]", "[None, False, 1.5, [1, '2']]" },
+};
+
+START_TEST(test_pystr)
+{
+	json_t *j = json_loads(pystr_cases[_i].json, JSON_DECODE_ANY, NULL);
+	char out[256];
+
+	ck_assert_ptr_nonnull(j);
+	ck_assert_str_eq(mt_json_pystr(out, sizeof(out), j), pystr_cases[_i].want);
+	json_decref(j);
+}
+END_TEST
+
+START_TEST(test_messages)
+{
+	struct mt_err err = MT_ERR_INIT;
+	json_t *j = json_loads("[{\"key\": \"mae\", \"value\": 2.5}]", 0, NULL);
+	json_t *big = json_array();
+	char out[64];
+
+	ck_assert_int_eq(mt_json_invalid(&err, "metrics", j), -1);
+	ck_assert_int_eq(err.code, MT_EINVAL);
+	ck_assert_str_eq(err.msg, "Invalid value [{'key': 'mae', 'value': 2.5}] for parameter "
+				  "'metrics' supplied. Hint: Value was of type 'list'. See the API "
+				  "docs for more information about request parameters.");
+	mt_json_missing(&err, "key");
+	ck_assert_str_eq(err.msg, "Missing value for required parameter 'key'. See the API docs "
+				  "for more information about request parameters.");
+	/* a long value is cut, with "...", and the message stays one line */
+	for (int i = 0; i < 1000; i++)
+		json_array_append_new(big, json_string("x\ny"));
+	mt_json_invalid(&err, "tags", big);
+	ck_assert_ptr_nonnull(strstr(err.msg, "... for parameter 'tags' supplied."));
+	ck_assert_ptr_null(strchr(err.msg, '\n'));
+	mt_json_pystr(out, sizeof(out), big);
+	ck_assert_uint_lt(strlen(out), sizeof(out));
+	ck_assert_str_eq(out + strlen(out) - 3, "...");
+	json_decref(big);
+	json_decref(j);
+}
+END_TEST
+
 Suite *make_json_suite(void)
 {
 	Suite *s = suite_create("json");
@@ -219,6 +339,11 @@ Suite *make_json_suite(void)
 	tcase_add_test(tc, test_page_token);
 	tcase_add_test(tc, test_history_token);
 	tcase_add_test(tc, test_double_out);
+	tcase_add_loop_test(tc, test_fmt_double, 0, sizeof(fmt_cases) / sizeof(fmt_cases[0]));
+	tcase_add_test(tc, test_fmt_nonfinite);
+	tcase_add_test(tc, test_dumps);
+	tcase_add_loop_test(tc, test_pystr, 0, sizeof(pystr_cases) / sizeof(pystr_cases[0]));
+	tcase_add_test(tc, test_messages);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -19,4 +19,5 @@ Suite *make_spool_suite(void);
 Suite *make_bundle_suite(void);
 Suite *make_sample_suite(void);
 Suite *make_http_suite(void);
+Suite *make_fields_suite(void);
 #endif
