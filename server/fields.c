@@ -38,7 +38,8 @@ static const struct mt_field kv_tag[] = { STR("key", 0), STR("value", 0), END };
 /* LogBatch's entries: MLflow 2.9.2 asserts these present (handlers.py
  * _assert_metrics_fields_present, _assert_params_tags_fields_present). */
 static const struct mt_field batch_metric[] = {
-	STR("key", REQ), DBL("value", REQ), I64("timestamp", REQ), I64("step", 0), END
+	STR("key", REQ), DBL("value", REQ), I64("timestamp", REQ), I64("step", 0),
+	STR("model_id", 0), STR("dataset_name", 0), STR("dataset_digest", 0), END
 };
 static const struct mt_field batch_kv[] = { STR("key", REQ), STR("value", 0), END };
 static const struct mt_field dataset[] = {
@@ -78,13 +79,17 @@ static const struct mt_field run_update[] = {
 static const struct mt_field run_id_only[] = { RUN_ID, STR("run_uuid", 0), END };
 static const struct mt_field log_metric[] = {
 	RUN_ID, STR("key", REQ), DBL("value", REQ), I64("timestamp", REQ), I64("step", 0),
-	STR("run_uuid", 0), END
+	STR("run_uuid", 0), STR("model_id", 0), STR("dataset_name", 0), STR("dataset_digest", 0),
+	END
 };
 static const struct mt_field log_param[] = {
 	RUN_ID, STR("key", REQ), STR("value", 0), STR("run_uuid", 0), END
 };
+/* MLflow 3 logs a model's input without datasets (its handler dropped the
+ * "required" of 2.9.2), and 3.x clients send exactly that. */
+static const struct mt_field model_input[] = { STR("model_id", REQ), END };
 static const struct mt_field log_inputs[] = {
-	RUN_ID, MSGS("datasets", REQ, dataset_input), END
+	RUN_ID, MSGS("datasets", 0, dataset_input), MSGS("models", 0, model_input), END
 };
 static const struct mt_field delete_tag[] = { RUN_ID, STR("key", REQ), END };
 static const struct mt_field log_batch[] = {
