@@ -60,6 +60,11 @@ int api_artifacts_delete(struct mt_req *req);
 int api_artifacts_list(struct mt_req *req);
 int api_artifacts_mpu(struct mt_req *req);
 int api_artifacts_list_run(struct mt_req *req);
+/* Answer one level of the artifacts under uri (an artifact root such as a
+ * run's or a logged model's), at rel below it (normalised): root_uri and
+ * files, paths relative to the root; only root_uri for a root outside the
+ * store.  0, or -1 with req->err. */
+int art_list_root(struct mt_req *req, const char *uri, const char *rel);
 int api_bundles_put(struct mt_req *req); /* PUT /api/2.0/mltrack/bundles/<sha256>.tar */
 /* An artifact stored from another route, in the two phases of an upload
  * (api_artifacts.c): the bytes into a temporary file (the request body, at

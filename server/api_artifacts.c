@@ -531,20 +531,13 @@ int api_artifacts_mpu(struct mt_req *req)
 			  "Multipart upload is not supported for the current artifact repository");
 }
 
-/* GET /api/2.0/mlflow/artifacts/list: one level of a run's artifacts, paths
- * relative to the run's root. */
-int api_artifacts_list_run(struct mt_req *req)
+int art_list_root(struct mt_req *req, const char *uri, const char *rel)
 {
-	char rel[MT_PATH_MAX + 1];
-	const char *run_id, *path, *uri, *root;
-	json_t *info, *list;
+	const char *root;
+	json_t *list;
 
-	if (req_run_id(req, &run_id) || req_opt_str(req, "path", &path) || norm(req, path, 1, rel) ||
-	    sql_runs_info(req, run_id, &info, &req->err))
-		return -1;
-	uri = json_string_value(json_object_get(info, "artifact_uri"));
 	json_object_set_new(req_resp(req), "root_uri", json_string(uri));
-	if (strncmp(uri, "mlflow-artifacts:", 17) != 0)
+	if (!uri || strncmp(uri, "mlflow-artifacts:", 17) != 0)
 		return 0; /* stored elsewhere: nothing to list here */
 	root = uri + 17;
 	if (strncmp(root, "//", 2) == 0 && strchr(root + 2, '/'))
@@ -558,4 +551,18 @@ int api_artifacts_list_run(struct mt_req *req)
 	if (json_array_size(list))
 		json_object_set(req_resp(req), "files", list);
 	return 0;
+}
+
+/* GET /api/2.0/mlflow/artifacts/list: one level of a run's artifacts, paths
+ * relative to the run's root. */
+int api_artifacts_list_run(struct mt_req *req)
+{
+	char rel[MT_PATH_MAX + 1];
+	const char *run_id, *path;
+	json_t *info;
+
+	if (req_run_id(req, &run_id) || req_opt_str(req, "path", &path) || norm(req, path, 1, rel) ||
+	    sql_runs_info(req, run_id, &info, &req->err))
+		return -1;
+	return art_list_root(req, json_string_value(json_object_get(info, "artifact_uri")), rel);
 }

@@ -391,29 +391,15 @@ int api_lm_delete_tag(struct mt_req *req)
 int api_lm_list_artifacts(struct mt_req *req)
 {
 	char rel[MT_PATH_MAX + 1];
-	const char *path, *uri, *root;
-	json_t *model, *list;
+	const char *path;
+	json_t *model;
 
 	if (req_opt_str(req, "artifact_directory_path", &path) ||
 	    mt_path_normalise(rel, path ? path : "", path ? strlen(path) : 0, 1, &req->err) ||
 	    sql_lm_get(req, model_id_arg(req), 0, &model, &req->err))
 		return -1;
-	uri = json_string_value(json_object_get(json_object_get(model, "info"), "artifact_uri"));
-	json_object_set_new(req_resp(req), "root_uri", json_string(uri));
-	if (strncmp(uri, "mlflow-artifacts:", 17) != 0)
-		return 0; /* stored elsewhere: nothing to list here */
-	root = uri + 17;
-	if (strncmp(root, "//", 2) == 0 && strchr(root + 2, '/'))
-		root = strchr(root + 2, '/');
-	while (*root == '/')
-		root++;
-	list = req_own(req, json_array());
-	if (sql_art_list(req, *rel ? mt_arena_printf(req->arena, "%s/%s", root, rel) : root,
-			 *rel ? mt_arena_printf(req->arena, "%s/", rel) : "", list, &req->err))
-		return -1;
-	if (json_array_size(list))
-		json_object_set(req_resp(req), "files", list);
-	return 0;
+	return art_list_root(req, json_string_value(json_object_get(json_object_get(model, "info"),
+								     "artifact_uri")), rel);
 }
 
 /* ---- logged-models/search ---- */

@@ -106,6 +106,20 @@ static void add_points(PGresult *r, json_t *list)
 	}
 }
 
+/* Rows of (run_id, value, timestamp, step, dataset_name, dataset_digest,
+ * model_id) of metric key as MetricWithRunId objects. */
+static void add_run_points(PGresult *r, const char *key, json_t *list)
+{
+	for (int i = 0; i < PQntuples(r); i++) {
+		json_t *m = sql_metric_json(key, PQgetvalue(r, i, 1), PQgetvalue(r, i, 2),
+					    PQgetvalue(r, i, 3));
+
+		sql_metric_extras(m, opt(r, i, 4), opt(r, i, 5), opt(r, i, 6));
+		json_object_set_new(m, "run_id", json_string(PQgetvalue(r, i, 0)));
+		json_array_append_new(list, m);
+	}
+}
+
 /* A JSON string (quotes and escapes) into the arena. */
 static const char *json_quoted(struct mt_arena *a, const char *s)
 {
@@ -226,14 +240,7 @@ int sql_metrics_bulk_interval(struct mt_req *req, const char **run_ids, size_t n
 
 	if (!r)
 		return -1;
-	for (int i = 0; i < PQntuples(r); i++) {
-		json_t *m = sql_metric_json(key, PQgetvalue(r, i, 1), PQgetvalue(r, i, 2),
-					    PQgetvalue(r, i, 3));
-
-		sql_metric_extras(m, opt(r, i, 4), opt(r, i, 5), opt(r, i, 6));
-		json_object_set_new(m, "run_id", json_string(PQgetvalue(r, i, 0)));
-		json_array_append_new(list, m);
-	}
+	add_run_points(r, key, list);
 	return 0;
 }
 
@@ -247,14 +254,7 @@ int sql_metrics_history_bulk(struct mt_req *req, const char **run_ids, size_t n,
 
 	if (!r)
 		return -1;
-	for (int i = 0; i < PQntuples(r); i++) {
-		json_t *m = sql_metric_json(key, PQgetvalue(r, i, 1), PQgetvalue(r, i, 2),
-					    PQgetvalue(r, i, 3));
-
-		sql_metric_extras(m, opt(r, i, 4), opt(r, i, 5), opt(r, i, 6));
-		json_object_set_new(m, "run_id", json_string(PQgetvalue(r, i, 0)));
-		json_array_append_new(list, m);
-	}
+	add_run_points(r, key, list);
 	return 0;
 }
 
