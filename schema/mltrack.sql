@@ -18,12 +18,40 @@ CREATE TABLE public.alias_gate_policies (
     updated_at bigint NOT NULL
 );
 
+CREATE TABLE public.api_tokens (
+    id bigint NOT NULL,
+    user_id bigint NOT NULL,
+    name text NOT NULL,
+    token_hash text NOT NULL,
+    prefix text NOT NULL,
+    scope text,
+    created_at bigint NOT NULL,
+    expires_at bigint,
+    last_used_at bigint,
+    revoked_at bigint
+);
+
+ALTER TABLE public.api_tokens ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.api_tokens_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
 CREATE TABLE public.artifacts (
     path text NOT NULL COLLATE pg_catalog."C",
     sha256 text NOT NULL,
     size bigint NOT NULL,
     run_id text,
     created_at bigint NOT NULL
+);
+
+CREATE TABLE public.auth_failures (
+    key text NOT NULL,
+    failures integer NOT NULL,
+    window_start bigint NOT NULL
 );
 
 CREATE TABLE public.blobs (
@@ -50,6 +78,13 @@ ALTER TABLE public.datasets ALTER COLUMN dataset_id ADD GENERATED ALWAYS AS IDEN
     NO MINVALUE
     NO MAXVALUE
     CACHE 1
+);
+
+CREATE TABLE public.experiment_permissions (
+    experiment_id bigint NOT NULL,
+    user_id bigint NOT NULL,
+    permission text NOT NULL,
+    CONSTRAINT experiment_permissions_permission_check CHECK ((permission = ANY (ARRAY['READ'::text, 'EDIT'::text, 'MANAGE'::text, 'NO_PERMISSIONS'::text])))
 );
 
 CREATE TABLE public.experiment_tags (
@@ -204,6 +239,13 @@ CREATE TABLE public.params (
     value text NOT NULL
 );
 
+CREATE TABLE public.registered_model_permissions (
+    model_id bigint NOT NULL,
+    user_id bigint NOT NULL,
+    permission text NOT NULL,
+    CONSTRAINT registered_model_permissions_permission_check CHECK ((permission = ANY (ARRAY['READ'::text, 'EDIT'::text, 'MANAGE'::text, 'NO_PERMISSIONS'::text])))
+);
+
 CREATE TABLE public.registered_model_tags (
     model_id bigint NOT NULL,
     key text NOT NULL,
@@ -272,6 +314,15 @@ CREATE TABLE public.schema_migrations (
     applied_at timestamp with time zone DEFAULT now() NOT NULL
 );
 
+CREATE TABLE public.sessions (
+    id_hash text NOT NULL,
+    user_id bigint NOT NULL,
+    csrf_token text NOT NULL,
+    created_at bigint NOT NULL,
+    expires_at bigint NOT NULL,
+    last_seen bigint NOT NULL
+);
+
 CREATE TABLE public.stage_transitions (
     id bigint NOT NULL,
     at bigint NOT NULL,
@@ -307,13 +358,40 @@ CREATE TABLE public.tags (
     value text NOT NULL
 );
 
+CREATE TABLE public.users (
+    id bigint NOT NULL,
+    username text NOT NULL,
+    password_hash text NOT NULL,
+    is_admin boolean DEFAULT false NOT NULL,
+    created_at bigint NOT NULL,
+    updated_at bigint NOT NULL
+);
+
+ALTER TABLE public.users ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.users_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
 ALTER TABLE ONLY public.stage_transitions ALTER COLUMN id SET DEFAULT nextval('public.stage_transitions_id_seq'::regclass);
 
 ALTER TABLE ONLY public.alias_gate_policies
     ADD CONSTRAINT alias_gate_policies_pkey PRIMARY KEY (model_id, alias);
 
+ALTER TABLE ONLY public.api_tokens
+    ADD CONSTRAINT api_tokens_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.api_tokens
+    ADD CONSTRAINT api_tokens_token_hash_key UNIQUE (token_hash);
+
 ALTER TABLE ONLY public.artifacts
     ADD CONSTRAINT artifacts_pkey PRIMARY KEY (path);
+
+ALTER TABLE ONLY public.auth_failures
+    ADD CONSTRAINT auth_failures_pkey PRIMARY KEY (key);
 
 ALTER TABLE ONLY public.blobs
     ADD CONSTRAINT blobs_pkey PRIMARY KEY (sha256);
@@ -323,6 +401,9 @@ ALTER TABLE ONLY public.datasets
 
 ALTER TABLE ONLY public.datasets
     ADD CONSTRAINT datasets_pkey PRIMARY KEY (dataset_id);
+
+ALTER TABLE ONLY public.experiment_permissions
+    ADD CONSTRAINT experiment_permissions_pkey PRIMARY KEY (experiment_id, user_id);
 
 ALTER TABLE ONLY public.experiment_tags
     ADD CONSTRAINT experiment_tags_pkey PRIMARY KEY (experiment_id, key);
@@ -372,6 +453,9 @@ ALTER TABLE ONLY public.model_versions
 ALTER TABLE ONLY public.params
     ADD CONSTRAINT params_pkey PRIMARY KEY (run_id, key);
 
+ALTER TABLE ONLY public.registered_model_permissions
+    ADD CONSTRAINT registered_model_permissions_pkey PRIMARY KEY (model_id, user_id);
+
 ALTER TABLE ONLY public.registered_model_tags
     ADD CONSTRAINT registered_model_tags_pkey PRIMARY KEY (model_id, key);
 
@@ -399,15 +483,28 @@ ALTER TABLE ONLY public.runs
 ALTER TABLE ONLY public.schema_migrations
     ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);
 
+ALTER TABLE ONLY public.sessions
+    ADD CONSTRAINT sessions_pkey PRIMARY KEY (id_hash);
+
 ALTER TABLE ONLY public.stage_transitions
     ADD CONSTRAINT stage_transitions_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY public.tags
     ADD CONSTRAINT tags_pkey PRIMARY KEY (run_id, key);
 
+ALTER TABLE ONLY public.users
+    ADD CONSTRAINT users_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.users
+    ADD CONSTRAINT users_username_key UNIQUE (username);
+
+CREATE UNIQUE INDEX api_tokens_live_name ON public.api_tokens USING btree (user_id, name) WHERE (revoked_at IS NULL);
+
 CREATE INDEX artifacts_run_idx ON public.artifacts USING btree (run_id) WHERE (run_id IS NOT NULL);
 
 CREATE INDEX artifacts_sha_idx ON public.artifacts USING btree (sha256);
+
+CREATE INDEX experiment_permissions_user ON public.experiment_permissions USING btree (user_id);
 
 CREATE INDEX latest_metrics_key_value_idx ON public.latest_metrics USING btree (key, value);
 
@@ -421,9 +518,13 @@ CREATE INDEX model_versions_run_idx ON public.model_versions USING btree (run_id
 
 CREATE INDEX model_versions_stage_idx ON public.model_versions USING btree (model_id, current_stage, version);
 
+CREATE INDEX registered_model_permissions_user ON public.registered_model_permissions USING btree (user_id);
+
 CREATE INDEX registered_models_updated_idx ON public.registered_models USING btree (last_updated_time, name);
 
 CREATE INDEX runs_experiment_start_idx ON public.runs USING btree (experiment_id, start_time DESC, run_id);
+
+CREATE INDEX sessions_user ON public.sessions USING btree (user_id);
 
 CREATE INDEX stage_transitions_model_idx ON public.stage_transitions USING btree (model_id, id);
 
@@ -434,11 +535,20 @@ CREATE TRIGGER stage_transitions_no_truncate BEFORE TRUNCATE ON public.stage_tra
 ALTER TABLE ONLY public.alias_gate_policies
     ADD CONSTRAINT alias_gate_policies_model_id_fkey FOREIGN KEY (model_id) REFERENCES public.registered_models(id) ON DELETE CASCADE;
 
+ALTER TABLE ONLY public.api_tokens
+    ADD CONSTRAINT api_tokens_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE;
+
 ALTER TABLE ONLY public.artifacts
     ADD CONSTRAINT artifacts_sha256_fkey FOREIGN KEY (sha256) REFERENCES public.blobs(sha256);
 
 ALTER TABLE ONLY public.datasets
     ADD CONSTRAINT datasets_experiment_id_fkey FOREIGN KEY (experiment_id) REFERENCES public.experiments(experiment_id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.experiment_permissions
+    ADD CONSTRAINT experiment_permissions_experiment_id_fkey FOREIGN KEY (experiment_id) REFERENCES public.experiments(experiment_id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.experiment_permissions
+    ADD CONSTRAINT experiment_permissions_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY public.experiment_tags
     ADD CONSTRAINT experiment_tags_experiment_id_fkey FOREIGN KEY (experiment_id) REFERENCES public.experiments(experiment_id) ON DELETE CASCADE;
@@ -485,6 +595,12 @@ ALTER TABLE ONLY public.model_versions
 ALTER TABLE ONLY public.params
     ADD CONSTRAINT params_run_id_fkey FOREIGN KEY (run_id) REFERENCES public.runs(run_id) ON DELETE CASCADE;
 
+ALTER TABLE ONLY public.registered_model_permissions
+    ADD CONSTRAINT registered_model_permissions_model_id_fkey FOREIGN KEY (model_id) REFERENCES public.registered_models(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.registered_model_permissions
+    ADD CONSTRAINT registered_model_permissions_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE;
+
 ALTER TABLE ONLY public.registered_model_tags
     ADD CONSTRAINT registered_model_tags_model_id_fkey FOREIGN KEY (model_id) REFERENCES public.registered_models(id) ON DELETE CASCADE;
 
@@ -505,6 +621,9 @@ ALTER TABLE ONLY public.run_model_outputs
 
 ALTER TABLE ONLY public.runs
     ADD CONSTRAINT runs_experiment_id_fkey FOREIGN KEY (experiment_id) REFERENCES public.experiments(experiment_id);
+
+ALTER TABLE ONLY public.sessions
+    ADD CONSTRAINT sessions_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY public.tags
     ADD CONSTRAINT tags_run_id_fkey FOREIGN KEY (run_id) REFERENCES public.runs(run_id) ON DELETE CASCADE;

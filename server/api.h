@@ -11,6 +11,12 @@ int api_metrics(struct mt_req *req);
 int api_health(struct mt_req *req);
 int api_version(struct mt_req *req);
 
+/* api_auth.c: mltrack's authentication endpoints */
+int api_auth_whoami(struct mt_req *req);
+int api_auth_tokens_create(struct mt_req *req);
+int api_auth_tokens_list(struct mt_req *req);
+int api_auth_tokens_revoke(struct mt_req *req);
+
 /* api_experiments.c */
 int api_experiments_create(struct mt_req *req);
 int api_experiments_get(struct mt_req *req);

@@ -47,6 +47,7 @@
 #include "api.h"
 #include "api_gates.h"
 #include "api_registry.h"
+#include "auth.h"
 #include "mt_bundle.h"
 #include "mt_gate.h"
 #include "mt_json.h"
@@ -229,7 +230,7 @@ struct move {
 
 static const char *actor(struct mt_req *req)
 {
-	return req->ri->remote_user && *req->ri->remote_user ? req->ri->remote_user : "anonymous";
+	return auth_actor(req);
 }
 
 static int move_txn(struct mt_req *req, void *arg)

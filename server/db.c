@@ -53,6 +53,7 @@ static const struct db_stmt_table *const tables[] = {
 	&sql_registry_table,
 	&sql_gates_table,
 	&sql_logged_models_table,
+	&sql_auth_table,
 };
 
 /* ---- the pool (process lifetime) ---- */

@@ -158,6 +158,11 @@ static const struct mt_field art_list[] = { STR("path", 0), END };
 static const struct mt_field sampled[] = {
 	RUN_ID, STR("metric_key", REQ), I64("max_points", 0), STR("run_uuid", 0), END
 };
+static const struct mt_field auth_token_create[] = {
+	STR("name", REQ), I64("expires_in_days", 0), END
+};
+static const struct mt_field auth_token_list[] = { STR("username", 0), END };
+static const struct mt_field auth_token_revoke[] = { STR("id", REQ), END };
 static const struct mt_field gate_set[] = {
 	STR("name", REQ), STR("stage", 0), STR("alias", 0), STRS("rules"), STR("reason", 0), END
 };
@@ -235,6 +240,9 @@ static const struct {
 	{ "POST", MLF "runs/set-tag",                      log_param },
 	{ "POST", MLF "runs/update",                       run_update },
 	{ "GET",  ART "artifacts",                         art_list },
+	{ "POST", EXT "auth/tokens/create",                auth_token_create },
+	{ "GET",  EXT "auth/tokens/list",                  auth_token_list },
+	{ "POST", EXT "auth/tokens/revoke",                auth_token_revoke },
 	{ "POST", EXT "gates/check",                       gate_check },
 	{ "GET",  EXT "gates/get",                         rm_name },
 	{ "POST", EXT "gates/set",                         gate_set },

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "auth.h"
 #include "fields.h"
 #include "guard.h"
 #include "mt_http.h"
@@ -73,10 +74,21 @@ static int body_pending(struct mt_req *req)
 	return req->ri->content_length > 0 || mg_get_header(req->conn, "Transfer-Encoding");
 }
 
+/* The 401 challenge, a whole header line.  Basic for programs; a browser
+ * (it sends Sec-Fetch-Mode) gets Bearer, for which it shows no login
+ * dialog of its own over the dashboard's. */
+static const char *challenge(struct mt_req *req)
+{
+	return mg_get_header(req->conn, "Sec-Fetch-Mode")
+		       ? "WWW-Authenticate: Bearer realm=\"mltrack\"\r\n"
+		       : "WWW-Authenticate: Basic realm=\"mltrack\", charset=\"UTF-8\"\r\n";
+}
+
 static void send_body(struct mt_req *req, int status, const char *ctype,
 		      const char *body, size_t len, const char *allow)
 {
 	char clen[32];
+	const char *retry = status == 503 ? "1" : status == 429 ? req->retry_after : NULL;
 
 	snprintf(clen, sizeof(clen), "%zu", len);
 	if (body_pending(req))
@@ -86,13 +98,14 @@ static void send_body(struct mt_req *req, int status, const char *ctype,
 
 		guard_header_lines(req->conn, sec, sizeof(sec));
 		mg_printf(req->conn,
-			  "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %s\r\n%s%s%s%s%s"
+			  "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %s\r\n%s%s%s%s%s%s%s%s"
 			  "\r\n",
 			  status, mg_get_response_code_text(req->conn, status), ctype, clen, sec,
 			  req->etag && status < 300 ? "ETag: " : "",
 			  req->etag && status < 300 ? req->etag : "",
 			  req->etag && status < 300 ? "\r\n" : "",
-			  status == 503 ? "Retry-After: 1\r\n" : "");
+			  retry ? "Retry-After: " : "", retry ? retry : "", retry ? "\r\n" : "",
+			  status == 401 ? challenge(req) : "");
 		if (len)
 			mg_write(req->conn, body, len);
 		req->status = status;
@@ -104,8 +117,15 @@ static void send_body(struct mt_req *req, int status, const char *ctype,
 	guard_headers(req->conn);
 	if (allow)
 		mg_response_header_add(req->conn, "Allow", allow, -1);
-	if (status == 503) /* MLflow's clients honour it */
-		mg_response_header_add(req->conn, "Retry-After", "1", -1);
+	if (retry) /* MLflow's clients honour it on 503 and 429 */
+		mg_response_header_add(req->conn, "Retry-After", retry, -1);
+	if (status == 401) {
+		const char *c = challenge(req);
+
+		mg_response_header_add(req->conn, "WWW-Authenticate",
+				       c + strlen("WWW-Authenticate: "),
+				       (int)(strlen(c) - strlen("WWW-Authenticate: ") - 2));
+	}
 	if (req->etag && status < 300)
 		mg_response_header_add(req->conn, "ETag", req->etag, -1);
 	mg_response_header_send(req->conn);
@@ -653,9 +673,11 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
 		send_error(&req, allow);
 		goto done;
 	}
-	if (req.route->flags & R_BODY)
+	/* Who is asking, before a byte of the body is read (auth.c). */
+	rc = route_public(req.route) ? 0 : auth_request(&req);
+	if (rc == 0 && (req.route->flags & R_BODY))
 		rc = parse_json_body(&req);
-	else
+	else if (rc == 0)
 		rc = parse_query(&req);
 	/* MLflow's checks of the fields' types and required ones, before
 	 * the handler reads or writes anything (fields.c). */

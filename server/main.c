@@ -12,6 +12,8 @@
  *                                 cluster it uses the running server's, or
  *                                 starts its own as migrate does.
  *   mltrackd routes               print the route table (for the docs test)
+ *   mltrackd user|token ...       manage users and API tokens on the database
+ *                                 (admin_cmd.c)
  */
 #include <errno.h>
 #include <limits.h>
@@ -21,6 +23,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "admin_cmd.h"
+#include "auth.h"
 #include "guard.h"
 #include "mt_util.h"
 #include "server.h"
@@ -72,14 +76,16 @@ static int repeatable(const char *flag)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: mltrackd [migrate|gc|routes] [options]\n\n"
+	fprintf(f, "usage: mltrackd [migrate|gc|routes|user ...|token ...] [options]\n\n"
 		"The mltrack tracking server: MLflow's REST API on PostgreSQL.\n\n"
 		"commands:\n"
 		"  (none)    serve the API and the dashboard\n"
 		"  migrate   apply pending database migrations and exit\n"
 		"  gc        remove blobs no artifact refers to, blob files without a row and\n"
 		"            abandoned temporary uploads; safe while servers run\n"
-		"  routes    print the route table and exit\n\noptions:\n");
+		"  routes    print the route table and exit\n");
+	admin_usage(f);
+	fprintf(f, "\noptions:\n");
 	for (size_t i = 0; i < NOPTS; i++) {
 		char lhs[64];
 
@@ -91,6 +97,9 @@ static void usage(FILE *f)
 			fprintf(f, "  %-22s %s%s [%s]\n", lhs, opts[i].help,
 				repeatable(opts[i].flag) ? " (repeatable)" : "", opts[i].env);
 	}
+	fprintf(f, "  %-22s %s\n  %-22s %s\n", "--insecure-no-auth",
+		"listen on a non-loopback address although no user exists, so that",
+		"", "anyone who can reach it may do anything (default: refused)");
 	fprintf(f, "  %-22s %s\n", "--dry-run", "gc: report what would be removed, remove nothing");
 	fprintf(f, "  %-22s %s\n  %-22s %s\n", "-h, --help", "show this help",
 		"--version", "print the version");
@@ -165,8 +174,13 @@ int main(int argc, char **argv)
 	struct mg_context *ctx = NULL;
 	static char artroot[PATH_MAX];
 	sigset_t sigs;
-	int sig, embedded, dry_run = 0, gc;
+	int sig, embedded, dry_run = 0, gc, insecure_no_auth = 0, admin;
 	int given[NOPTS] = { 0 };
+	char **sub = calloc((size_t)argc + 1, sizeof(*sub)); /* an admin command's arguments */
+	int nsub = 0;
+
+	if (!sub)
+		return die_usage("%s", "out of memory");
 
 	for (size_t i = 0; i < NOPTS; i++)
 		val[i] = getenv(opts[i].env);
@@ -186,12 +200,30 @@ int main(int argc, char **argv)
 			dry_run = 1;
 			continue;
 		}
+		if (strcmp(a, "--insecure-no-auth") == 0) {
+			insecure_no_auth = 1;
+			continue;
+		}
 		if (a[0] != '-') {
+			if (cmd && admin_is_command(cmd)) {
+				sub[nsub++] = argv[i];
+				continue;
+			}
 			if (cmd)
 				return die_usage("unexpected argument '%s'", a);
-			if (strcmp(a, "migrate") && strcmp(a, "gc") && strcmp(a, "routes"))
+			if (strcmp(a, "migrate") && strcmp(a, "gc") && strcmp(a, "routes") &&
+			    !admin_is_command(a))
 				return die_usage("unknown command '%s'", a);
 			cmd = a;
+			continue;
+		}
+		if (cmd && admin_is_command(cmd) && admin_flag(a) >= 0) {
+			sub[nsub++] = argv[i];
+			if (admin_flag(a) == 1) {
+				if (i + 1 >= argc)
+					return die_usage("option '%s' needs a value", a);
+				sub[nsub++] = argv[++i];
+			}
 			continue;
 		}
 		for (k = 0; k < NOPTS; k++) {
@@ -240,6 +272,7 @@ int main(int argc, char **argv)
 		free(list);
 	}
 	gc = cmd && strcmp(cmd, "gc") == 0;
+	admin = cmd && admin_is_command(cmd);
 	if (dry_run && !gc)
 		return die_usage("%s is an option of gc only", "--dry-run");
 	if (cmd && strcmp(cmd, "routes") == 0) {
@@ -302,12 +335,12 @@ int main(int argc, char **argv)
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
-	if (!gc)
+	if (!gc && !admin)
 		pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
 	embedded = !mt_cfg.database_url;
-	if (embedded && gc) {
+	if (embedded && (gc || admin)) {
 		int attached;
 
 		if (pgembed_attach(&mt_cfg, &attached, &err))
@@ -331,7 +364,20 @@ int main(int argc, char **argv)
 		pgembed_stop();
 		return 0;
 	}
-	if (store_prepare(&err) || db_pool_init(mt_cfg.db_pool, &err) ||
+	if (admin) {
+		int rc = admin_run(cmd, nsub, sub, &err);
+
+		free(sub);
+		pgembed_stop();
+		if (rc == 0)
+			return 0;
+		fprintf(stderr, "mltrackd: %s\n", err.msg);
+		return err.code == MT_EBADREQ ? 2 : 1;
+	}
+	free(sub);
+	sub = NULL;
+	if (auth_init(&err) || store_prepare(&err) || db_pool_init(mt_cfg.db_pool, &err) ||
+	    auth_startup(mt_cfg.host, insecure_no_auth, &err) ||
 	    conns_init(mt_cfg.max_conns_per_addr, mt_cfg.port, &err) ||
 	    conns_watch_start(mt_cfg.threads, &err))
 		goto fail;
@@ -353,11 +399,12 @@ int main(int argc, char **argv)
 	fprintf(stderr, "mltrackd: stopped\n");
 	return 0;
 fail:
-	if (gc && err.log_detail[0]) /* a one-shot command: one line */
+	free(sub);
+	if ((gc || admin) && err.log_detail[0]) /* a one-shot command: one line */
 		fprintf(stderr, "mltrackd: %s (%s)\n", err.msg, err.log_detail);
 	else
 		fprintf(stderr, "mltrackd: %s\n", err.msg);
-	if (!gc && err.log_detail[0])
+	if (!gc && !admin && err.log_detail[0])
 		fprintf(stderr, "mltrackd: detail: %s\n", err.log_detail);
 	if (ctx)
 		mg_stop(ctx);

@@ -85,6 +85,10 @@ const struct mt_route mt_routes[] = {
 	{ "POST", ART "mpu/abort/",                        api_artifacts_mpu,           R_PREFIX | R_WRITE },
 	{ "POST", ART "mpu/complete/",                     api_artifacts_mpu,           R_PREFIX | R_WRITE },
 	{ "POST", ART "mpu/create/",                       api_artifacts_mpu,           R_PREFIX | R_WRITE },
+	{ "POST", EXT "auth/tokens/create",                api_auth_tokens_create,      R_BODY | R_READ },
+	{ "GET",  EXT "auth/tokens/list",                  api_auth_tokens_list,        R_READ },
+	{ "POST", EXT "auth/tokens/revoke",                api_auth_tokens_revoke,      R_BODY | R_READ },
+	{ "GET",  EXT "auth/whoami",                       api_auth_whoami,             R_READ },
 	{ "PUT",  EXT "bundles/",                          api_bundles_put,             R_PREFIX | R_STREAM | R_WRITE }, /* own txn */
 	{ "GET",  EXT "experiments/summary",               api_web_experiments_summary, R_READ },
 	{ "POST", EXT "gates/check",                       api_gates_check,             R_BODY | R_TXN | R_READ },
@@ -98,15 +102,20 @@ const struct mt_route mt_routes[] = {
 	{ "POST", EXT "registered-models/alias",           api_gates_alias_set,         R_BODY | R_WRITE }, /* own txn */
 	{ "GET",  EXT "registered-models/history",         api_gates_history,           R_READ },
 	{ "GET",  "/get-artifact",                         api_ui_get_artifact,         R_RAW | R_READ },
-	{ "GET",  "/health",                               api_health,                  R_NODB | R_RAW },
-	{ "GET",  "/healthz",                              api_healthz,                 R_NODB },
-	{ "GET",  "/metrics",                              api_metrics,                 R_NODB | R_RAW },
+	{ "GET",  "/health",                               api_health,                  R_PUBLIC | R_NODB | R_RAW },
+	{ "GET",  "/healthz",                              api_healthz,                 R_PUBLIC | R_NODB },
+	{ "GET",  "/metrics",                              api_metrics,                 R_NODB | R_RAW | R_READ },
 	{ "GET",  "/model-versions/get-artifact",          api_ui_model_version_artifact, R_RAW | R_READ },
-	{ "GET",  "/readyz",                               api_readyz,                  R_NODB | R_RAW },
-	{ "GET",  "/version",                              api_version,                 R_NODB | R_RAW },
+	{ "GET",  "/readyz",                               api_readyz,                  R_PUBLIC | R_NODB | R_RAW },
+	{ "GET",  "/version",                              api_version,                 R_PUBLIC | R_NODB | R_RAW },
 };
 
 const size_t mt_routes_count = sizeof(mt_routes) / sizeof(mt_routes[0]);
+
+int route_public(const struct mt_route *r)
+{
+	return (r->flags & R_PUBLIC) != 0;
+}
 
 /* A route path with "{name}" segments (MLflow's path parameters, e.g.
  * logged-models/{model_id}/tags/{tag_key}): each matches one non-empty

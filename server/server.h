@@ -71,6 +71,18 @@ struct mt_worker {
 /* ---- requests ---- */
 struct mt_route;
 
+/* Who sent the request (auth.c): set before the handler runs. */
+struct mt_identity {
+	int authenticated;      /* a user was identified */
+	const char *method;     /* "password", "token", "session"; "none" while auth is off */
+	long long user_id;
+	const char *username;   /* arena */
+	int is_admin;
+	long long token_id;     /* a token: its id, name and scope (NULL: unscoped) */
+	const char *token_name;
+	const char *scope;
+};
+
 struct mt_req {
 	struct mg_connection *conn;
 	const struct mg_request_info *ri;
@@ -90,6 +102,8 @@ struct mt_req {
 	int client_fd;        /* the client's socket once looked up, else -1 */
 	int client_fd_looked; /* looked up already (found or not) */
 	long long start_ns;   /* monotonic, when the dispatcher got the request */
+	struct mt_identity who;
+	const char *retry_after; /* 429: seconds, sent as Retry-After */
 	struct mt_err err;
 	json_t *err_extra;    /* more members of the error answer (request-owned) */
 };
@@ -106,6 +120,7 @@ enum mt_route_flags {
 	R_RAW    = 1 << 6,  /* handler writes its own reply (req->status set) */
 	R_STREAM = 1 << 7,  /* handler reads the raw body itself: never run twice;
 			     * it opens its transaction with http_txn() */
+	R_PUBLIC = 1 << 8,  /* answered without authentication (probes, /version) */
 };
 
 struct mt_route {
@@ -121,6 +136,8 @@ extern const size_t mt_routes_count;
 /* Find the route for (method, path); *path_found tells a 405 from a 404. */
 const struct mt_route *routes_lookup(const char *method, const char *path,
 				     int *path_found, const char **subpath);
+/* Whether r is answered without authentication (R_PUBLIC). */
+int route_public(const struct mt_route *r);
 /* Comma-separated methods served at path, into buf. */
 void routes_allow(const char *path, char *buf, size_t size);
 
@@ -168,6 +185,7 @@ extern const struct db_stmt_table sql_artifacts_table;
 extern const struct db_stmt_table sql_gates_table;
 extern const struct db_stmt_table sql_registry_table;
 extern const struct db_stmt_table sql_logged_models_table;
+extern const struct db_stmt_table sql_auth_table;
 
 /* The pool (server only; one-shot commands connect on their own): size
  * connections at most, opened on demand, each with every statement

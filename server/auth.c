@@ -1,0 +1,336 @@
+/* auth.c: authentication of every request (see auth.h). */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
+#include <openssl/rand.h>
+
+#include "auth.h"
+#include "mt_auth.h"
+#include "mt_util.h"
+#include "sql_auth.h"
+
+#define AUTH_RECHECK_MS 1000          /* while off: how often to look for a first user */
+#define PWCACHE_SLOTS 1024
+#define PWCACHE_TTL_MS (15LL * 60 * 1000)
+#define TOUCH_EVERY_MS 60000          /* a token's last use is written at most this often */
+
+/* A hash of a random, forgotten password, verified against when the user
+ * does not exist, so that an unknown name costs what a wrong password
+ * costs. */
+static const char dummy_hash[] =
+	"$pbkdf2-sha256$600000$C1ra6aIzl7gwIEH0l198tw$Mc5frap95t6FIQy2oaGB7323pAmX518XV24yaBeUTac";
+
+static atomic_int enabled;          /* a user exists: sticky once seen */
+static atomic_llong checked_at_ms;  /* last look while off */
+
+static struct {
+	pthread_mutex_t mu;
+	unsigned char key[32];
+	struct slot {
+		unsigned char mac[32];
+		long long expires_ms;
+	} slots[PWCACHE_SLOTS];
+} pwcache = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+int auth_init(struct mt_err *err)
+{
+	if (RAND_bytes(pwcache.key, sizeof(pwcache.key)) != 1)
+		return mt_err_set(err, MT_EINTERNAL, "cannot draw random bytes for the password cache");
+	return 0;
+}
+
+void auth_users_changed(void)
+{
+	atomic_store(&checked_at_ms, 0);
+	atomic_store(&enabled, 0);
+}
+
+int auth_enabled(struct mt_req *req, int *on)
+{
+	long long now = mt_mono_ns() / 1000000;
+	int any = 0;
+
+	if (atomic_load(&enabled)) {
+		*on = 1;
+		return 0;
+	}
+	if (atomic_load(&checked_at_ms) && now - atomic_load(&checked_at_ms) < AUTH_RECHECK_MS) {
+		*on = 0;
+		return 0;
+	}
+	if (sql_auth_any_user(req, &any, &req->err))
+		return -1;
+	atomic_store(&enabled, any);
+	atomic_store(&checked_at_ms, now);
+	*on = any;
+	return 0;
+}
+
+static int loopback(const char *host)
+{
+	return strcmp(host, "localhost") == 0 || strcmp(host, "::1") == 0 ||
+	       strncmp(host, "127.", 4) == 0;
+}
+
+int auth_startup(const char *host, int insecure, struct mt_err *err)
+{
+	struct mt_worker w;
+	struct mt_req req;
+	int any = 0, rc;
+
+	memset(&w, 0, sizeof(w));
+	memset(&req, 0, sizeof(req));
+	mt_arena_init(&w.arena);
+	req.w = &w;
+	req.arena = &w.arena;
+	rc = db_ensure(&w, err) || sql_auth_any_user(&req, &any, err) ? -1 : 0;
+	db_release(&w);
+	mt_arena_release(&w.arena);
+	if (rc)
+		return -1;
+	atomic_store(&enabled, any);
+	atomic_store(&checked_at_ms, mt_mono_ns() / 1000000);
+	if (!any && !loopback(host) && !insecure)
+		return mt_err_set(err, MT_EINVAL,
+				  "refusing to listen on %s with no user defined: anyone who can "
+				  "reach it could read and change everything. Add an admin first "
+				  "(mltrackd user add NAME --admin), or pass --insecure-no-auth",
+				  host);
+	if (!any && !loopback(host))
+		fprintf(stderr, "mltrackd: WARNING: no user is defined and --insecure-no-auth is "
+			"given: anyone who can reach %s may read and change everything\n", host);
+	else if (any)
+		fprintf(stderr, "mltrackd: users are defined: every request must authenticate\n");
+	return 0;
+}
+
+/* ---- the password cache ---- */
+
+static void pw_mac(const struct sql_user *u, const char *password, unsigned char mac[32])
+{
+	EVP_MAC *m = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	EVP_MAC_CTX *c = m ? EVP_MAC_CTX_new(m) : NULL;
+	OSSL_PARAM params[2] = { OSSL_PARAM_construct_utf8_string("digest", "SHA256", 0),
+				 OSSL_PARAM_construct_end() };
+	char id[32];
+	size_t n = 0;
+
+	memset(mac, 0, 32);
+	snprintf(id, sizeof(id), "%lld", u->id);
+	if (c && EVP_MAC_init(c, pwcache.key, sizeof(pwcache.key), params)) {
+		EVP_MAC_update(c, (const unsigned char *)id, strlen(id) + 1);
+		EVP_MAC_update(c, (const unsigned char *)u->password_hash,
+			       strlen(u->password_hash) + 1);
+		EVP_MAC_update(c, (const unsigned char *)password, strlen(password));
+		EVP_MAC_final(c, mac, &n, 32);
+	}
+	EVP_MAC_CTX_free(c);
+	EVP_MAC_free(m);
+}
+
+static int pw_cached(const unsigned char mac[32])
+{
+	struct slot *s = &pwcache.slots[(mac[0] | mac[1] << 8) % PWCACHE_SLOTS];
+	long long now = mt_mono_ns() / 1000000;
+	int hit;
+
+	pthread_mutex_lock(&pwcache.mu);
+	hit = s->expires_ms > now && CRYPTO_memcmp(s->mac, mac, 32) == 0;
+	pthread_mutex_unlock(&pwcache.mu);
+	return hit;
+}
+
+static void pw_remember(const unsigned char mac[32])
+{
+	struct slot *s = &pwcache.slots[(mac[0] | mac[1] << 8) % PWCACHE_SLOTS];
+
+	pthread_mutex_lock(&pwcache.mu);
+	memcpy(s->mac, mac, 32);
+	s->expires_ms = mt_mono_ns() / 1000000 + PWCACHE_TTL_MS;
+	pthread_mutex_unlock(&pwcache.mu);
+}
+
+/* ---- failures ---- */
+
+static const char *addr(struct mt_req *req)
+{
+	return req->ri->remote_addr[0] ? req->ri->remote_addr : "?";
+}
+
+static int unauth(struct mt_req *req, const char *why)
+{
+	return mt_err_set(&req->err, MT_EUNAUTH, "%s", why);
+}
+
+/* The two keys failures are counted under. */
+static void fail_keys(struct mt_req *req, const char *user, const char *keys[2])
+{
+	keys[0] = mt_arena_printf(req->arena, "ua:%s %s", user, addr(req));
+	keys[1] = mt_arena_printf(req->arena, "a:%s", addr(req));
+}
+
+/* 429 with Retry-After when the failures of the user from this address,
+ * or of the address, in the window reached their limit. */
+static int over_limit(struct mt_req *req, const char *user, const int counts[2],
+		      const long long starts[2])
+{
+	static const int limits[2] = { AUTH_FAIL_PER_USER, AUTH_FAIL_PER_ADDR };
+	long long now = mt_now_ms();
+
+	for (int i = 0; i < 2; i++) {
+		long long wait;
+
+		if (counts[i] < limits[i])
+			continue;
+		wait = (starts[i] + AUTH_FAIL_WINDOW_MS - now + 999) / 1000;
+		req->retry_after = mt_arena_printf(req->arena, "%lld", wait > 0 ? wait : 1);
+		fprintf(stderr, "mltrackd: login refused for user '%s' from %s: %d failures in "
+			"%lld minutes\n", user, addr(req), counts[i], AUTH_FAIL_WINDOW_MS / 60000);
+		return mt_err_set(&req->err, MT_EEXHAUSTED,
+				  "too many failed logins; try again in %s seconds", req->retry_after);
+	}
+	return 0;
+}
+
+static int failed_login(struct mt_req *req, const char *user, const char *const keys[2],
+			const char *what)
+{
+	struct mt_err ignored = MT_ERR_INIT;
+	long long now = mt_now_ms();
+
+	for (int i = 0; i < 2; i++)
+		sql_fail_bump(req, keys[i], now, AUTH_FAIL_WINDOW_MS, &ignored);
+	fprintf(stderr, "mltrackd: failed login for user '%s' from %s: %s\n", user, addr(req), what);
+	return unauth(req, "invalid username or password");
+}
+
+/* ---- the three ways in ---- */
+
+static int by_token(struct mt_req *req, const char *secret, const char *user)
+{
+	struct sql_token t;
+	char hash[65];
+	int found = 0;
+	long long now = mt_now_ms();
+
+	if (!mt_auth_token_wellformed(secret)) {
+		fprintf(stderr, "mltrackd: authentication failed from %s: not an mltrack token\n",
+			addr(req));
+		return unauth(req, "the token is not an mltrack token (mlt_...)");
+	}
+	mt_auth_sha256_hex(secret, hash);
+	if (sql_token_by_hash(req, hash, &t, &found, &req->err))
+		return -1;
+	if (!found || (user && strcmp(user, t.username) != 0)) {
+		fprintf(stderr, "mltrackd: authentication failed from %s: unknown token %.*s...\n",
+			addr(req), MT_TOKEN_SHOWN, secret);
+		return unauth(req, "the token is not valid");
+	}
+	if (t.revoked_at)
+		return unauth(req, mt_arena_printf(req->arena, "the token '%s' of user %s was revoked",
+						   t.name, t.username));
+	if (t.expires_at && now >= t.expires_at)
+		return unauth(req, mt_arena_printf(req->arena, "the token '%s' of user %s has expired",
+						   t.name, t.username));
+	if (now - t.last_used_at >= TOUCH_EVERY_MS) {
+		struct mt_err ignored = MT_ERR_INIT;
+
+		sql_token_touch(req, t.id, now, &ignored);
+	}
+	req->who.authenticated = 1;
+	req->who.method = "token";
+	req->who.user_id = t.user_id;
+	req->who.username = t.username;
+	req->who.is_admin = t.user_is_admin;
+	req->who.token_id = t.id;
+	req->who.token_name = t.name;
+	req->who.scope = t.scope;
+	return 0;
+}
+
+static int by_password(struct mt_req *req, const char *user, const char *password)
+{
+	struct sql_user u;
+	unsigned char mac[32];
+	const char *keys[2];
+	long long starts[2];
+	int found = 0, counts[2], ok;
+
+	fail_keys(req, user, keys);
+	if (sql_user_login(req, user, keys, mt_now_ms() - AUTH_FAIL_WINDOW_MS, &u, &found, counts,
+			   starts, &req->err))
+		return -1;
+	/* Before the cache: past the limit even the right password waits, or
+	 * a guesser would tell a hit (200) from a miss (429). */
+	if (over_limit(req, user, counts, starts))
+		return -1;
+	if (found) {
+		pw_mac(&u, password, mac);
+		if (pw_cached(mac))
+			goto in;
+	}
+	/* The KDF takes a while: hold no database connection meanwhile. */
+	db_release(req->w);
+	ok = mt_auth_password_verify(password, found ? u.password_hash : dummy_hash);
+	if (ok != 1 || !found)
+		return failed_login(req, user, keys, !found ? "no such user" :
+						     ok < 0 ? "stored hash unreadable" : "wrong password");
+	pw_remember(mac);
+	if (counts[0]) {
+		struct mt_err ignored = MT_ERR_INIT;
+
+		sql_fail_clear(req, keys[0], &ignored);
+	}
+in:
+	req->who.authenticated = 1;
+	req->who.method = "password";
+	req->who.user_id = u.id;
+	req->who.username = u.username;
+	req->who.is_admin = u.is_admin;
+	return 0;
+}
+
+int auth_request(struct mt_req *req)
+{
+	struct mt_credential cred;
+	char *buf = mt_arena_alloc(req->arena, MT_CREDENTIAL_MAX + 1);
+	int on = 0;
+
+	req->who.method = "none";
+	if (auth_enabled(req, &on))
+		return -1;
+	if (!on)
+		return 0;
+	switch (mt_auth_parse_header(mg_get_header(req->conn, "Authorization"), buf,
+				     MT_CREDENTIAL_MAX + 1, &cred)) {
+	case MT_AUTH_NONE:
+		return unauth(req, "authentication required: send a token (Authorization: Bearer) "
+				   "or a user name and password (Authorization: Basic)");
+	case MT_AUTH_INVALID:
+		return unauth(req, mt_arena_printf(req->arena, "malformed Authorization header: %s",
+						   cred.why));
+	case MT_AUTH_BEARER:
+		return by_token(req, cred.secret, NULL);
+	case MT_AUTH_BASIC:
+		if (strncmp(cred.secret, MT_TOKEN_PREFIX, strlen(MT_TOKEN_PREFIX)) == 0 &&
+		    mt_auth_token_wellformed(cred.secret))
+			return by_token(req, cred.secret, cred.user);
+		return by_password(req, cred.user, cred.secret);
+	}
+	return unauth(req, "authentication required");
+}
+
+const char *auth_actor(struct mt_req *req)
+{
+	if (!req->who.authenticated)
+		return "anonymous";
+	if (req->who.token_name)
+		return mt_arena_printf(req->arena, "%s (token %s)", req->who.username,
+				       req->who.token_name);
+	return req->who.username;
+}
