@@ -253,7 +253,7 @@ static int by_token(struct mt_req *req, const char *secret, const char *user)
 	return 0;
 }
 
-static int by_password(struct mt_req *req, const char *user, const char *password)
+int auth_password(struct mt_req *req, const char *user, const char *password)
 {
 	struct sql_user u;
 	unsigned char mac[32];
@@ -320,7 +320,7 @@ int auth_request(struct mt_req *req)
 		if (strncmp(cred.secret, MT_TOKEN_PREFIX, strlen(MT_TOKEN_PREFIX)) == 0 &&
 		    mt_auth_token_wellformed(cred.secret))
 			return by_token(req, cred.secret, cred.user);
-		return by_password(req, cred.user, cred.secret);
+		return auth_password(req, cred.user, cred.secret);
 	}
 	return unauth(req, "authentication required");
 }

@@ -43,6 +43,10 @@ void auth_users_changed(void);
 /* Authenticate req (req->who); 0, or -1 with req->err (401, or 429 with
  * req->retry_after). */
 int auth_request(struct mt_req *req);
+/* Check a user name and password as a Basic login does (rate limit, KDF,
+ * cache) and fill req->who with method "password"; for other ways in (the
+ * dashboard's login form).  0, or -1 with req->err (401 or 429). */
+int auth_password(struct mt_req *req, const char *user, const char *password);
 /* The name the audit trail records: the user, "user (token NAME)" for a
  * token, "anonymous" while authentication is off. */
 const char *auth_actor(struct mt_req *req);
