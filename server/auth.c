@@ -2,11 +2,12 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/params.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 #include "auth.h"
@@ -24,6 +25,13 @@
  * costs. */
 static const char dummy_hash[] =
 	"$pbkdf2-sha256$600000$C1ra6aIzl7gwIEH0l198tw$Mc5frap95t6FIQy2oaGB7323pAmX518XV24yaBeUTac";
+
+/* /metrics: authentications by method (none, password, token, session,
+ * refused) and the time they took. */
+static const char *const count_methods[] = { "none", "password", "token", "session", "proxy",
+					      "refused" };
+#define NCOUNT (sizeof(count_methods) / sizeof(count_methods[0]))
+static atomic_ullong auth_n[NCOUNT], auth_ns[NCOUNT];
 
 static atomic_int enabled;          /* a user exists: sticky once seen */
 static atomic_llong checked_at_ms;  /* last look while off */
@@ -111,26 +119,25 @@ int auth_startup(const char *host, int insecure, struct mt_err *err)
 
 /* ---- the password cache ---- */
 
-static void pw_mac(const struct sql_user *u, const char *password, unsigned char mac[32])
+/* 0, or -1 (no memory: then nothing is cached or looked up). */
+static int pw_mac(const struct sql_user *u, const char *password, unsigned char mac[32])
 {
-	EVP_MAC *m = EVP_MAC_fetch(NULL, "HMAC", NULL);
-	EVP_MAC_CTX *c = m ? EVP_MAC_CTX_new(m) : NULL;
-	OSSL_PARAM params[2] = { OSSL_PARAM_construct_utf8_string("digest", "SHA256", 0),
-				 OSSL_PARAM_construct_end() };
-	char id[32];
-	size_t n = 0;
+	size_t hl = strlen(u->password_hash), pl = strlen(password);
+	char stack[512], *buf = hl + pl + 32 <= sizeof(stack) ? stack : malloc(hl + pl + 32);
+	unsigned int n = 32;
+	int k;
 
-	memset(mac, 0, 32);
-	snprintf(id, sizeof(id), "%lld", u->id);
-	if (c && EVP_MAC_init(c, pwcache.key, sizeof(pwcache.key), params)) {
-		EVP_MAC_update(c, (const unsigned char *)id, strlen(id) + 1);
-		EVP_MAC_update(c, (const unsigned char *)u->password_hash,
-			       strlen(u->password_hash) + 1);
-		EVP_MAC_update(c, (const unsigned char *)password, strlen(password));
-		EVP_MAC_final(c, mac, &n, 32);
-	}
-	EVP_MAC_CTX_free(c);
-	EVP_MAC_free(m);
+	if (!buf)
+		return -1;
+	k = snprintf(buf, 32, "%lld", u->id) + 1;
+	memcpy(buf + k, u->password_hash, hl + 1);
+	memcpy(buf + k + hl + 1, password, pl);
+	HMAC(EVP_sha256(), pwcache.key, sizeof(pwcache.key), (const unsigned char *)buf,
+	     (size_t)k + hl + 1 + pl, mac, &n);
+	OPENSSL_cleanse(buf, (size_t)k + hl + 1 + pl);
+	if (buf != stack)
+		free(buf);
+	return 0;
 }
 
 static int pw_cached(const unsigned char mac[32])
@@ -258,6 +265,7 @@ int auth_password(struct mt_req *req, const char *user, const char *password)
 	struct sql_user u;
 	unsigned char mac[32];
 	const char *keys[2];
+	int have_mac = 0;
 	long long starts[2];
 	int found = 0, counts[2], ok;
 
@@ -270,8 +278,8 @@ int auth_password(struct mt_req *req, const char *user, const char *password)
 	if (over_limit(req, user, counts, starts))
 		return -1;
 	if (found) {
-		pw_mac(&u, password, mac);
-		if (pw_cached(mac))
+		have_mac = pw_mac(&u, password, mac) == 0;
+		if (have_mac && pw_cached(mac))
 			goto in;
 	}
 	/* The KDF takes a while: hold no database connection meanwhile. */
@@ -280,7 +288,8 @@ int auth_password(struct mt_req *req, const char *user, const char *password)
 	if (ok != 1 || !found)
 		return failed_login(req, user, keys, !found ? "no such user" :
 						     ok < 0 ? "stored hash unreadable" : "wrong password");
-	pw_remember(mac);
+	if (have_mac)
+		pw_remember(mac);
 	if (counts[0]) {
 		struct mt_err ignored = MT_ERR_INIT;
 
@@ -333,4 +342,31 @@ const char *auth_actor(struct mt_req *req)
 		return mt_arena_printf(req->arena, "%s (token %s)", req->who.username,
 				       req->who.token_name);
 	return req->who.username;
+}
+
+void auth_count(struct mt_req *req, long long ns)
+{
+	size_t i = NCOUNT - 1; /* refused */
+
+	if (req->err.code == MT_OK)
+		for (i = 0; i < NCOUNT - 1; i++)
+			if (req->who.method && strcmp(req->who.method, count_methods[i]) == 0)
+				break;
+	atomic_fetch_add_explicit(&auth_n[i], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&auth_ns[i], (unsigned long long)(ns > 0 ? ns : 0),
+				  memory_order_relaxed);
+}
+
+void auth_metrics(FILE *f)
+{
+	fputs("# HELP mltrack_auth_total Requests authenticated, by method (refused: 401/429).\n"
+	      "# TYPE mltrack_auth_total counter\n", f);
+	for (size_t i = 0; i < NCOUNT; i++)
+		fprintf(f, "mltrack_auth_total{method=\"%s\"} %llu\n", count_methods[i],
+			atomic_load(&auth_n[i]));
+	fputs("# HELP mltrack_auth_seconds_total Time spent authenticating, by method.\n"
+	      "# TYPE mltrack_auth_seconds_total counter\n", f);
+	for (size_t i = 0; i < NCOUNT; i++)
+		fprintf(f, "mltrack_auth_seconds_total{method=\"%s\"} %.6f\n", count_methods[i],
+			(double)atomic_load(&auth_ns[i]) / 1e9);
 }

@@ -24,6 +24,8 @@
 #ifndef MT_AUTH_SERVER_H
 #define MT_AUTH_SERVER_H
 
+#include <stdio.h>
+
 #include "server.h"
 
 #define AUTH_FAIL_WINDOW_MS (15LL * 60 * 1000)
@@ -47,6 +49,10 @@ int auth_request(struct mt_req *req);
  * cache) and fill req->who with method "password"; for other ways in (the
  * dashboard's login form).  0, or -1 with req->err (401 or 429). */
 int auth_password(struct mt_req *req, const char *user, const char *password);
+/* Count one authentication of ns nanoseconds (by method and outcome), and
+ * write the counters in Prometheus's text format (for /metrics). */
+void auth_count(struct mt_req *req, long long ns);
+void auth_metrics(FILE *f);
 /* The name the audit trail records: the user, "user (token NAME)" for a
  * token, "anonymous" while authentication is off. */
 const char *auth_actor(struct mt_req *req);
