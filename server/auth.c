@@ -1,9 +1,11 @@
 /* auth.c: authentication of every request (see auth.h). */
+#include <arpa/inet.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -32,6 +34,15 @@ static const char *const count_methods[] = { "none", "password", "token", "sessi
 					      "refused" };
 #define NCOUNT (sizeof(count_methods) / sizeof(count_methods[0]))
 static atomic_ullong auth_n[NCOUNT], auth_ns[NCOUNT];
+
+/* Reverse proxies (--trusted-proxy) and the header that names the user. */
+#define MAX_PROXIES 16
+static struct {
+	unsigned char addr[MAX_PROXIES][16];
+	int family[MAX_PROXIES];
+	int n;
+	const char *user_header;
+} proxies;
 
 static atomic_int enabled;          /* a user exists: sticky once seen */
 static atomic_llong checked_at_ms;  /* last look while off */
@@ -77,6 +88,89 @@ int auth_enabled(struct mt_req *req, int *on)
 	atomic_store(&checked_at_ms, now);
 	*on = any;
 	return 0;
+}
+
+/* Parse an IP literal into bytes[16]; its family, or 0. */
+static int parse_ip(const char *s, unsigned char bytes[16])
+{
+	memset(bytes, 0, 16);
+	if (inet_pton(AF_INET, s, bytes) == 1)
+		return AF_INET;
+	if (inet_pton(AF_INET6, s, bytes) == 1)
+		return AF_INET6;
+	return 0;
+}
+
+int auth_trust_proxy(const char *addr, struct mt_err *err)
+{
+	unsigned char b[16];
+	int fam = parse_ip(addr, b);
+
+	if (!fam)
+		return mt_err_set(err, MT_EINVAL, "--trusted-proxy '%s' is not an IP address", addr);
+	if (proxies.n == MAX_PROXIES)
+		return mt_err_set(err, MT_EINVAL, "at most %d --trusted-proxy addresses", MAX_PROXIES);
+	memcpy(proxies.addr[proxies.n], b, 16);
+	proxies.family[proxies.n++] = fam;
+	return 0;
+}
+
+int auth_proxy_user_header(const char *name, struct mt_err *err)
+{
+	static const char *const never[] = { "authorization", "cookie", "host", "x-forwarded-for",
+					     "content-type", "content-length", NULL };
+
+	if (!proxies.n)
+		return mt_err_set(err, MT_EINVAL, "--proxy-user-header needs --trusted-proxy: the "
+						  "address of the proxy that sets it");
+	for (const char *p = name; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'))
+			return mt_err_set(err, MT_EINVAL, "invalid header name '%s'", name);
+	for (int i = 0; never[i]; i++)
+		if (strcasecmp(name, never[i]) == 0)
+			return mt_err_set(err, MT_EINVAL, "--proxy-user-header cannot be %s", name);
+	if (!*name)
+		return mt_err_set(err, MT_EINVAL, "--proxy-user-header needs a header name");
+	proxies.user_header = name;
+	return 0;
+}
+
+static int from_trusted_proxy(struct mt_req *req)
+{
+	unsigned char b[16];
+	int fam;
+
+	if (!proxies.n || !(fam = parse_ip(req->ri->remote_addr, b)))
+		return 0;
+	for (int i = 0; i < proxies.n; i++)
+		if (proxies.family[i] == fam && memcmp(proxies.addr[i], b, 16) == 0)
+			return 1;
+	return 0;
+}
+
+const char *auth_client_addr(struct mt_req *req)
+{
+	const char *xff;
+
+	if (from_trusted_proxy(req) && (xff = mg_get_header(req->conn, "X-Forwarded-For"))) {
+		const char *last = strrchr(xff, ',');
+		char ip[64];
+		size_t n;
+
+		last = last ? last + 1 : xff;
+		last += strspn(last, " \t");
+		n = strcspn(last, " \t");
+		if (n > 0 && n < sizeof(ip)) {
+			unsigned char b[16];
+
+			memcpy(ip, last, n);
+			ip[n] = '\0';
+			if (parse_ip(ip, b))
+				return mt_arena_strdup(req->arena, ip);
+		}
+	}
+	return req->ri->remote_addr[0] ? req->ri->remote_addr : "?";
 }
 
 static int loopback(const char *host)
@@ -166,7 +260,7 @@ static void pw_remember(const unsigned char mac[32])
 
 static const char *addr(struct mt_req *req)
 {
-	return req->ri->remote_addr[0] ? req->ri->remote_addr : "?";
+	return auth_client_addr(req);
 }
 
 static int unauth(struct mt_req *req, const char *why)
@@ -304,6 +398,27 @@ in:
 	return 0;
 }
 
+/* The user a trusted proxy authenticated (its --proxy-user-header). */
+static int by_proxy(struct mt_req *req, const char *name)
+{
+	struct sql_user u;
+	int found = 0;
+
+	if (sql_user_get(req, name, &u, &found, &req->err))
+		return -1;
+	if (!found) {
+		fprintf(stderr, "mltrackd: the proxy at %s named user '%s', who does not exist\n",
+			req->ri->remote_addr, mt_auth_username_invalid(name) ? "(invalid name)" : name);
+		return unauth(req, "the user your proxy authenticated is not a user of this server");
+	}
+	req->who.authenticated = 1;
+	req->who.method = "proxy";
+	req->who.user_id = u.id;
+	req->who.username = u.username;
+	req->who.is_admin = u.is_admin;
+	return 0;
+}
+
 int auth_request(struct mt_req *req)
 {
 	struct mt_credential cred;
@@ -315,6 +430,12 @@ int auth_request(struct mt_req *req)
 		return -1;
 	if (!on)
 		return 0;
+	if (proxies.user_header && from_trusted_proxy(req)) {
+		const char *name = mg_get_header(req->conn, proxies.user_header);
+
+		if (name && *name)
+			return by_proxy(req, name);
+	}
 	switch (mt_auth_parse_header(mg_get_header(req->conn, "Authorization"), buf,
 				     MT_CREDENTIAL_MAX + 1, &cred)) {
 	case MT_AUTH_NONE:

@@ -318,6 +318,64 @@ class AuthTest(unittest.TestCase):
         self.assertEqual(r.status, 200, r)
 
 
+class ProxyTest(unittest.TestCase):
+    """--trusted-proxy and --proxy-user-header: behind a reverse proxy that
+    authenticates (SSO), its header names the user; from anywhere else the
+    header is nothing.  X-Forwarded-For from the proxy names the client for
+    the login rate limit."""
+
+    def test_proxy_user_header(self):
+        srv = AuthServer("proxy", args=["--trusted-proxy", "127.0.0.1",
+                                        "--proxy-user-header", "X-Forwarded-User"]).start()
+        try:
+            srv.add_user("root", "root-pass-1", admin=True)
+            srv.add_user("gina", "gina-pass-1")
+            r = srv.call("GET", EXT + "auth/whoami", headers={"X-Forwarded-User": "gina"})
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual(r.body["method"], "proxy")
+            self.assertEqual(r.body["user"]["username"], "gina")
+            r = srv.call("GET", EXT + "auth/whoami", headers={"X-Forwarded-User": "nobody"})
+            self.assertEqual(r.status, 401, r)
+            # Without the header: the usual ways in.
+            self.assertEqual(srv.call("GET", EXT + "auth/whoami").status, 401)
+            self.assertEqual(srv.call("GET", EXT + "auth/whoami",
+                                      auth=("gina", "gina-pass-1")).status, 200)
+            # The rate limit counts the client the proxy names.
+            for i in range(10):
+                srv.call("GET", EXT + "auth/whoami", auth=("gina", "wrong-pass-1"),
+                         headers={"X-Forwarded-For": "203.0.113.7, 198.51.100.1"})
+            r = srv.call("GET", EXT + "auth/whoami", auth=("gina", "gina-pass-1"),
+                         headers={"X-Forwarded-For": "203.0.113.7, 198.51.100.1"})
+            self.assertEqual(r.status, 429, r)
+            r = srv.call("GET", EXT + "auth/whoami", auth=("gina", "gina-pass-1"),
+                         headers={"X-Forwarded-For": "198.51.100.2"})
+            self.assertEqual(r.status, 200, r)
+            self.assertIn("from 198.51.100.1", srv.log())
+        finally:
+            srv.stop()
+
+    def test_untrusted_address(self):
+        srv = AuthServer("proxy2", args=["--trusted-proxy", "192.0.2.1",
+                                         "--proxy-user-header", "X-Forwarded-User"]).start()
+        try:
+            srv.add_user("root", "root-pass-1", admin=True)
+            r = srv.call("GET", EXT + "auth/whoami", headers={"X-Forwarded-User": "root"})
+            self.assertEqual(r.status, 401, r)
+        finally:
+            srv.stop()
+
+    def test_usage_errors(self):
+        srv = AuthServer("proxy3")
+        for args, why in ((["--proxy-user-header", "X-Forwarded-User"], "needs --trusted-proxy"),
+                          (["--trusted-proxy", "proxy.example"], "not an IP address"),
+                          (["--trusted-proxy", "127.0.0.1", "--proxy-user-header",
+                            "Authorization"], "cannot be Authorization")):
+            p = subprocess.run([srv.mltrackd, "--database-url", srv.conninfo] + args,
+                               capture_output=True, text=True, timeout=30)
+            self.assertEqual(p.returncode, 2, (args, p.stderr))
+            self.assertIn(why, p.stderr)
+
+
 class StartupTest(unittest.TestCase):
     """A non-loopback address with no user defined is refused at start."""
 
