@@ -682,6 +682,9 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
 
 		rc = auth_request(&req);
 		auth_count(&req, mt_mono_ns() - a0);
+		/* The body may be slow to come: hold no connection meanwhile
+		 * (the handler borrows one again at its first query). */
+		db_release(w);
 	}
 	if (rc == 0 && (req.route->flags & R_BODY))
 		rc = parse_json_body(&req);
