@@ -26,6 +26,7 @@
 #include "admin_cmd.h"
 #include "auth.h"
 #include "guard.h"
+#include "mt_redact.h"
 #include "mt_util.h"
 #include "server.h"
 
@@ -191,6 +192,7 @@ int main(int argc, char **argv)
 	static char artroot[PATH_MAX];
 	sigset_t sigs;
 	int sig, embedded, dry_run = 0, gc, insecure_no_auth = 0, admin;
+	char *dburl_arg = NULL; /* --database-url's value, in argv */
 	int given[NOPTS] = { 0 };
 	char **sub = calloc((size_t)argc + 1, sizeof(*sub)); /* an admin command's arguments */
 	int nsub = 0;
@@ -249,10 +251,14 @@ int main(int argc, char **argv)
 				if (i + 1 >= argc)
 					return die_usage("option '%s' needs a value", a);
 				val[k] = argv[++i];
+				if (k == O_DBURL)
+					dburl_arg = argv[i];
 				break;
 			}
 			if (strncmp(a, opts[k].flag, fl) == 0 && a[fl] == '=') {
 				val[k] = a + fl + 1;
+				if (k == O_DBURL)
+					dburl_arg = argv[i] + fl + 1;
 				break;
 			}
 		}
@@ -303,6 +309,20 @@ int main(int argc, char **argv)
 	if (val[1] && parse_port(val[1], &mt_cfg.port))
 		return die_usage("invalid port '%s'", val[1]);
 	mt_cfg.database_url = val[2] && *val[2] ? val[2] : NULL;
+	if (mt_cfg.database_url) {
+		/* Its password is never printed: every error message is masked
+		 * (mt_redact), libpq's quoting of a bad URL included.  Given on
+		 * the command line, it is also overwritten there, so ps shows
+		 * stars (MLTRACK_DATABASE_URL or ~/.pgpass keep it out of ps
+		 * altogether; docs/security.md). */
+		char *copy = strdup(mt_cfg.database_url);
+
+		if (!copy || mt_redact_add_conninfo(copy))
+			return die_usage("%s", "out of memory");
+		if (dburl_arg && dburl_arg == val[2])
+			mt_redact_conninfo_hide(dburl_arg);
+		mt_cfg.database_url = copy;
+	}
 	mt_cfg.data_dir = val[3] && *val[3] ? val[3] : "./mltrack-data";
 	if (val[4] && *val[4]) {
 		mt_cfg.artifacts_root = val[4];
@@ -346,6 +366,7 @@ int main(int argc, char **argv)
 	mt_cfg.web_root = find_web_root();
 	/* From the environment only: a flag would show in ps. */
 	mt_cfg.admin_token = getenv("MLTRACK_ADMIN_TOKEN");
+	mt_redact_add(mt_cfg.admin_token);
 
 	/* Signals are taken by sigwait() in this thread only; every thread
 	 * started from here on (CivetWeb's) inherits the block.  gc keeps the
