@@ -595,6 +595,14 @@ int cli_sync_all(int quick, long budget_ms)
 			server_down = 1; /* the others would fail the same way */
 			if (!quick)
 				rc = cli_fail_report(&f);
+		} else if (f.status == 401 || f.status == 429) {
+			/* The credentials are refused: the others' would be too.
+			 * Everything stays spooled for a sync with credentials
+			 * that work (none of them is in the spool). */
+			server_down = 1;
+			failed++;
+			if (!quick)
+				rc = cli_error(CLI_SERVER, "spooled run %s: %s", *name, f.msg);
 		} else {
 			failed++;
 			if (!quick || f.code != CLI_SERVER)
