@@ -30,7 +30,7 @@
 
 #define AUTH "/api/2.0/mltrack/auth/"
 #define OPTS_END { 0, NULL, 0, NULL, NULL, 0, NULL }
-#define NAME_TRIES 20
+#define NAME_TRIES 100
 
 /* ---- reading secrets ---- */
 
