@@ -148,6 +148,8 @@ const struct cli_cred *cli_cred_current(void)
 	return &cur;
 }
 
+static void mask_stored_tokens(void);
+
 int cli_cred_load(struct cli_fail *f)
 {
 	const char *u = env("MLFLOW_TRACKING_USERNAME"), *p = env("MLFLOW_TRACKING_PASSWORD");
@@ -157,6 +159,7 @@ int cli_cred_load(struct cli_fail *f)
 	if (have_loaded)
 		return 0;
 	/* Every secret in reach is masked, the unused ones too. */
+	mask_stored_tokens();
 	mt_redact_add(cli_uri_password);
 	mt_redact_add(env("MLTRACK_TOKEN"));
 	mt_redact_add(p);
@@ -509,6 +512,31 @@ out:
 	OPENSSL_cleanse(text, strlen(text));
 	free(text);
 	return rc;
+}
+
+/* Register every token the file holds (for any server) with mt_redact, so
+ * none becomes a tag or a message even while a variable is what is sent.
+ * A file that cannot be used is left for the lookup that needs it to
+ * report. */
+static void mask_stored_tokens(void)
+{
+	struct mt_credfile cf = MT_CREDFILE_INIT;
+	char path[4200], dir[4200];
+	struct cli_fail ignored;
+	int dfd;
+
+	if (cli_credfile_path(path, sizeof(path)) || dir_of(path, dir, sizeof(dir)) ||
+	    (dfd = lock_dir(dir, 0, &ignored)) < 0)
+		return;
+	if (read_file(path, &cf, &ignored) == 0)
+		for (size_t i = 0; i < cf.n; i++) {
+			const char *t = mt_credfile_get(&cf, cf.s[i].name, "token");
+
+			if (t)
+				mt_redact_add(t);
+		}
+	release(&cf);
+	close(dfd);
 }
 
 int cli_creds_lookup(const char *key, struct cli_stored *out, int *found, struct cli_fail *f)
