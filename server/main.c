@@ -194,10 +194,12 @@ int main(int argc, char **argv)
 	int sig, embedded, dry_run = 0, gc, insecure_no_auth = 0, admin;
 	char *dburl_arg = NULL; /* --database-url's value, in argv */
 	int given[NOPTS] = { 0 };
-	char **sub = calloc((size_t)argc + 1, sizeof(*sub)); /* an admin command's arguments */
+	/* An admin command's arguments; static, so the early returns (usage
+	 * errors, migrate, routes) leave it reachable, not leaked. */
+	static char **sub;
 	int nsub = 0;
 
-	if (!sub)
+	if (!(sub = calloc((size_t)argc + 1, sizeof(*sub))))
 		return die_usage("%s", "out of memory");
 
 	for (size_t i = 0; i < NOPTS; i++)

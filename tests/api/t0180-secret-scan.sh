@@ -73,7 +73,10 @@ tr '\0' ' ' <"/proc/$pid/cmdline" >"$S/out/cmdline"
 grep -q -- "--database-url" "$S/out/cmdline" || fail "cannot read the server's command line"
 
 # ---- the operator's commands, the URL in the environment ----
-adm() { MLTRACK_DATABASE_URL="$CONN_URL" "$BUILD/mltrackd" "$@" 2>>"$log"; }
+adm() {
+	MLTRACK_DATABASE_URL="$CONN_URL" "$BUILD/mltrackd" "$@" 2>>"$log" ||
+		{ tail -n 20 "$log"; fail "mltrackd $*"; }
+}
 printf '%s\n' "$ALICE_PW" | adm user add alice --admin --password-stdin >>"$log"
 printf '%s\n' "$BOB_PW" | adm user add bob --password-stdin >>"$log"
 TOKEN_CI=$(adm token create --user bob --name scan-ci) # its output: the token, by design
