@@ -87,7 +87,9 @@ static const struct cli_spec run_spec = {
 	"The command sees MLTRACK_RUN_ID, MLFLOW_RUN_ID, MLFLOW_TRACKING_URI and\n"
 	"MLFLOW_EXPERIMENT_ID, so an MLflow client inside it logs to the same run.\n"
 	"When the server cannot be reached the command runs anyway and everything is\n"
-	"spooled for `mltrack sync`.  Exit status: the command's (128+N for signal N).",
+	"spooled for `mltrack sync`.  Credentials (MLTRACK_TOKEN and the others of\n"
+	"mltrack --help, stored tokens) and URL passwords are recorded as *** in params,\n"
+	"tags and output.log.  Exit status: the command's (128+N for signal N).",
 	1,
 };
 

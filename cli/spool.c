@@ -638,7 +638,9 @@ static const struct cli_spec sync_spec = {
 	"removed once the server has acknowledged all of it; running sync again, or\n"
 	"after a crash halfway, adds nothing twice.  Runs still being written by a\n"
 	"live `mltrack run` are left to it.  Every other command starts with a quick\n"
-	"sync of its own (at most a few seconds, silent when the server is down).",
+	"sync of its own (at most a few seconds, silent when the server is down).\n"
+	"Runs are sent with the credentials in force now (none is in the spool); when\n"
+	"the server refuses them, sync stops and keeps every spooled run.",
 	0,
 };
 

@@ -8,6 +8,7 @@ sets.  Users: alice (admin), bob; carol only for the login rate limit.
 
 import json
 import os
+import select
 import shutil
 import stat
 import subprocess
@@ -168,6 +169,41 @@ class TestLogin(AuthCase):
         self.assertFalse(os.path.exists(self.creds))
         p = self.mltrack("login", "--token", "--username", "bob", stdin=t + "\n")
         self.one_line_error(p, 2, "--token")
+
+    def test_password_asked_on_the_terminal_without_echo(self):
+        import pty
+        pid, fd = pty.fork()
+        if pid == 0:  # the child: the pty is its controlling terminal
+            os.chdir(self.tmp)
+            os.execve(CLI, [CLI, "login"], self.env(USER="alice"))
+        out = b""
+
+        def read_until(marker):
+            nonlocal out
+            deadline = time.monotonic() + 60
+            while marker not in out:
+                self.assertLess(time.monotonic(), deadline, out)
+                if not select.select([fd], [], [], 1)[0]:
+                    continue
+                try:
+                    chunk = os.read(fd, 4096)
+                except OSError:  # EIO: the child has exited
+                    break
+                if not chunk:
+                    break
+                out += chunk
+
+        read_until(b"Username for %s [alice]: " % SRV.url.encode())
+        os.write(fd, b"\n")  # Enter takes $USER
+        read_until(b"Password for alice at %s: " % SRV.url.encode())
+        os.write(fd, ALICE_PW.encode() + b"\n")
+        read_until(b"\0")  # all of it, to the end (EIO once the child is gone)
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+        self.assertEqual(os.waitstatus_to_exitcode(status), 0, out)
+        self.assertNotIn(ALICE_PW.encode(), out)  # not echoed
+        self.assertIn(b"as alice (token mltrack-cli@", out)
+        self.assertEqual(self.stored()[SRV.url]["username"], "alice")
 
     def test_no_terminal_and_no_username(self):
         p = self.mltrack("login", "--password-stdin", stdin="x\n")
