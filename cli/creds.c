@@ -362,9 +362,10 @@ static int check_owner_mode(const char *path, const struct stat *st, int is_dir,
 }
 
 /* Open and lock ~/.mltrack (made 0700 when missing, if make): the lock is
- * held while the file is read and replaced.  Returns the directory's fd,
- * -2 when it does not exist (and !make), -1 with f. */
-static int lock_dir(const char *dir, int make, struct cli_fail *f)
+ * held while the file is read and replaced, exclusive to change it
+ * (write), shared to read it.  Returns the directory's fd, -2 when it does
+ * not exist (and !make), -1 with f. */
+static int lock_dir(const char *dir, int make, int write, struct cli_fail *f)
 {
 	struct stat st;
 	int fd;
@@ -390,7 +391,7 @@ static int lock_dir(const char *dir, int make, struct cli_fail *f)
 	 * (the spool may have made it 0755). */
 	if (make && (st.st_mode & 077))
 		fchmod(fd, 0700);
-	if (flock(fd, LOCK_EX)) {
+	if (flock(fd, write ? LOCK_EX : LOCK_SH)) {
 		cli_fail_set(f, CLI_USAGE, "cannot lock %s: %s", dir, strerror(errno));
 		close(fd);
 		return -1;
@@ -526,7 +527,7 @@ static void mask_stored_tokens(void)
 	int dfd;
 
 	if (cli_credfile_path(path, sizeof(path)) || dir_of(path, dir, sizeof(dir)) ||
-	    (dfd = lock_dir(dir, 0, &ignored)) < 0)
+	    (dfd = lock_dir(dir, 0, 0, &ignored)) < 0)
 		return;
 	if (read_file(path, &cf, &ignored) == 0)
 		for (size_t i = 0; i < cf.n; i++) {
@@ -550,7 +551,7 @@ int cli_creds_lookup(const char *key, struct cli_stored *out, int *found, struct
 	*found = 0;
 	if (cli_credfile_path(path, sizeof(path)) || dir_of(path, dir, sizeof(dir)))
 		return 0; /* no home: nothing stored */
-	if ((dfd = lock_dir(dir, 0, f)) == -2)
+	if ((dfd = lock_dir(dir, 0, 0, f)) == -2)
 		return 0;
 	if (dfd < 0)
 		return -1;
@@ -587,7 +588,7 @@ int cli_creds_store(const char *key, const struct cli_stored *s, struct cli_fail
 
 	if (cli_credfile_path(path, sizeof(path)) || dir_of(path, dir, sizeof(dir)))
 		return cli_fail_set(f, CLI_USAGE, "no home directory to keep credentials in");
-	if ((dfd = lock_dir(dir, 1, f)) < 0)
+	if ((dfd = lock_dir(dir, 1, 1, f)) < 0)
 		return -1;
 	if (read_file(path, &cf, f))
 		goto out;
@@ -616,7 +617,7 @@ int cli_creds_forget(const char *key, int *had, struct cli_fail *f)
 	*had = 0;
 	if (cli_credfile_path(path, sizeof(path)) || dir_of(path, dir, sizeof(dir)))
 		return 0;
-	if ((dfd = lock_dir(dir, 0, f)) == -2)
+	if ((dfd = lock_dir(dir, 0, 1, f)) == -2)
 		return 0;
 	if (dfd < 0)
 		return -1;
