@@ -1,5 +1,7 @@
 """mltrack login, logout, whoami and the credentials every command sends,
-against an mltrackd of its own with authentication on (authserver.py).
+against an mltrackd of its own with authentication on (tests/api/authsrv.py:
+a database of its own, users and tokens made with `mltrackd user add` and
+`mltrackd token create`).
 
 Each test has its own HOME (so its own ~/.mltrack/credentials) and spool,
 and an environment without any MLTRACK_* or MLFLOW_* variable but those it
@@ -17,8 +19,8 @@ import tempfile
 import time
 import unittest
 
-sys.path.insert(0, os.path.dirname(__file__))
-from authserver import AuthServer  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "api"))
+from authsrv import AuthServer  # noqa: E402
 
 CLI = os.environ.get("MLTRACK_CLI", "build/default/mltrack")
 DEAD = "http://127.0.0.1:9"  # nothing listens on the discard port
@@ -27,9 +29,25 @@ BOB_PW = "bob-password-22"
 SRV = None
 
 
+class Server(AuthServer):
+    """authsrv's server, with the names these tests use."""
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def token(self, user, name, *extra):
+        return self.create_token(user, name, *extra)
+
+    def revoke(self, user, name):
+        p = self.cmd("token", "revoke", "--user", user, "--name", name)
+        if p.returncode != 0:
+            raise AssertionError("token revoke: %s" % p.stderr)
+
+
 def setUpModule():
     global SRV
-    SRV = AuthServer("authcli").start()
+    SRV = Server("authcli").start()
     SRV.add_user("alice", ALICE_PW, admin=True)
     SRV.add_user("bob", BOB_PW)
     SRV.add_user("carol", "carol-password-3")
@@ -373,14 +391,14 @@ class TestRunAndSpool(AuthCase):
         return path
 
     def runs(self, exp, token):
-        s, r = SRV.call("GET", "/api/2.0/mlflow/experiments/get-by-name?experiment_name=" + exp,
-                        token=token)
-        if s == 404:
+        r = SRV.call("GET", "/api/2.0/mlflow/experiments/get-by-name",
+                     query={"experiment_name": exp}, token=token)
+        if r.status == 404:
             return []
-        self.assertEqual(s, 200, r)
-        s, r = SRV.call("POST", "/api/2.0/mlflow/runs/search",
-                        {"experiment_ids": [r["experiment"]["experiment_id"]]}, token=token)
-        return r.get("runs", [])
+        self.assertEqual(r.status, 200, r.body)
+        r = SRV.call("POST", "/api/2.0/mlflow/runs/search",
+                     {"experiment_ids": [r.body["experiment"]["experiment_id"]]}, token=token)
+        return r.body.get("runs", [])
 
     def spool_bytes(self):
         out = {}
@@ -414,10 +432,10 @@ class TestRunAndSpool(AuthCase):
         # output.log is kept with the secret masked; the command got the
         # token as MLFLOW_TRACKING_TOKEN for an MLflow client.
         exp, rid = runs[0]["info"]["experiment_id"], runs[0]["info"]["run_id"]
-        s, log = SRV.call("GET", "/api/2.0/mlflow-artifacts/artifacts/%s/%s/artifacts/"
-                          "mltrack/output.log" % (exp, rid), token=t)
-        self.assertEqual(s, 200)
-        self.assertIn("env: *** / ***", log)
+        r = SRV.call("GET", "/api/2.0/mlflow-artifacts/artifacts/%s/%s/artifacts/"
+                     "mltrack/output.log" % (exp, rid), token=t)
+        self.assertEqual(r.status, 200)
+        self.assertIn("env: *** / ***", r.body)
         self.assertEqual(self.spool_bytes(), {})
 
     def test_spool_is_sent_with_the_credentials_of_sync_time(self):
