@@ -360,7 +360,7 @@ int main(int argc, char **argv)
 	mt_cfg.max_conns_per_addr = 64;
 	if (parse_int(val[O_PER_ADDR], 0, 1000000, &mt_cfg.max_conns_per_addr))
 		return die_usage("invalid connection cap '%s'", val[O_PER_ADDR]);
-	if (guard_init(mt_cfg.host, &err))
+	if (guard_init(mt_cfg.host, 0, &err))
 		return die_usage("%s", err.msg);
 	if (val[O_PROXY_USER_HEADER] && *val[O_PROXY_USER_HEADER] &&
 	    auth_proxy_user_header(val[O_PROXY_USER_HEADER], &err))
