@@ -39,7 +39,8 @@ LIBS_COMMON := -ljansson -lcrypto -lpthread
 # SSL_get_peer_certificate.  server/tls.c explains and checks it at start.
 LIBS_SERVER := -lcivetweb -lpq -larchive -lssl $(LIBS_COMMON)
 SERVER_LDFLAGS := -Wl,-soname,libssl.so -Wl,--export-dynamic-symbol=SSL_get_peer_certificate
-LIBS_CLI := -lcurl -lgit2 $(LIBS_COMMON)
+# -lssl: the CLI looks at libcurl's TLS handshakes (cli/client.c, on_tls_msg).
+LIBS_CLI := -lcurl -lgit2 -lssl $(LIBS_COMMON)
 LIBS_CHECK := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm)
 
 LIB_SRC := $(wildcard lib/*.c)

@@ -113,8 +113,14 @@ struct cli_fail {
 	char msg[512];
 };
 
-/* Check the tracking URI and set up the client (again: a no-op).  0 or -1. */
+/* Check the tracking URI and the TLS variables (MLTRACK_CA_BUNDLE, ...;
+ * client.c) and set up the client (again: a no-op).  0 or -1. */
 int cli_client_init(struct cli_fail *f);
+/* For a command mltrack runs (mltrack run): the TLS settings in force, in
+ * the variables MLflow's client reads (MLFLOW_TRACKING_SERVER_CERT_PATH,
+ * MLFLOW_TRACKING_INSECURE_TLS, MLFLOW_TRACKING_CLIENT_CERT_PATH), where
+ * they are not set already.  After cli_client_init. */
+void cli_client_child_env(void);
 void cli_client_cleanup(void);
 /* Attempts per request (0: MLTRACK_HTTP_RETRIES, default 4), the connect
  * timeout (0: 10 s) and the time a JSON call may take (0: 120 s; a file

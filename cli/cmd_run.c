@@ -1065,6 +1065,7 @@ int cmd_run(int argc, char **argv)
 	if (r.run_id[0]) {
 		/* An MLflow client in the command logs into this run. */
 		set_env("MLFLOW_TRACKING_URI", cli_tracking_uri_given);
+		cli_client_child_env();
 		set_env("MLFLOW_RUN_ID", r.run_id);
 		if (first.experiment_id[0])
 			set_env("MLFLOW_EXPERIMENT_ID", first.experiment_id);

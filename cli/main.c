@@ -75,7 +75,17 @@ static void usage(FILE *f)
 		"credentials, the first found: user:password@ in the tracking URI;\n"
 		"MLTRACK_TOKEN; MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD;\n"
 		"MLFLOW_TRACKING_TOKEN; the token `mltrack login` stored for the URI in\n"
-		"~/.mltrack/credentials (see mltrack login --help).\n\n");
+		"~/.mltrack/credentials (see mltrack login --help).\n\n"
+		"environment:\n"
+		"  MLTRACK_CA_BUNDLE=FILE    verify an https:// server against the CA\n"
+		"                            certificates in FILE (PEM) instead of the system's\n"
+		"                            [MLFLOW_TRACKING_SERVER_CERT_PATH]\n"
+		"  MLTRACK_INSECURE_TLS=true do not verify the server's certificate (warns)\n"
+		"                            [MLFLOW_TRACKING_INSECURE_TLS]\n"
+		"  MLTRACK_CLIENT_CERT=FILE  a client certificate (PEM) for servers that\n"
+		"  MLTRACK_CLIENT_KEY=FILE   require one, and its key (default: in the same\n"
+		"                            file) [MLFLOW_TRACKING_CLIENT_CERT_PATH: both]\n"
+		"  MLTRACK_HTTP_RETRIES=N    attempts per request (default 4)\n\n");
 	if (!commands[0].name) {
 		fprintf(f, "No commands are available in this version yet.\n");
 		return;
