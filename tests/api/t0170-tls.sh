@@ -31,7 +31,11 @@
 #   8. Start-up errors: a missing key or certificate flag (exit 2), a
 #      mismatched key, a missing, broken or encrypted file (one line naming
 #      the file, non-zero exit, nothing listening).
-#   9. Without TLS, no HSTS.  Every server exits 0 on SIGTERM (LeakSanitizer
+#   9. With a user (a database of its own): 401 over HTTPS without
+#      credentials, Basic and a bearer token accepted, the CLI with
+#      MLTRACK_TOKEN and MLTRACK_CA_BUNDLE; neither the token nor the
+#      password in the log.
+#  10. Without TLS, no HSTS.  Every server exits 0 on SIGTERM (LeakSanitizer
 #      under ASan); no key material in any log.
 set -eu
 . "$ROOT/tests/lib.sh"
@@ -71,9 +75,10 @@ fpr() { openssl x509 -noout -fingerprint -sha256 -in "$1" | sed 's/.*=//'; }
 
 # ---- helpers ----
 CURL_CERT=""
-start() { # start ARGS...: mltrackd on a free port; sets port, pid
+DBURL=$PGCONN
+start() { # start ARGS...: mltrackd on DBURL and a free port; sets port, pid
 	port=$(free_port)
-	"$BUILD/mltrackd" --database-url "$PGCONN" --port "$port" --data-dir "$WORK/d17" "$@" \
+	"$BUILD/mltrackd" --database-url "$DBURL" --port "$port" --data-dir "$WORK/d17" "$@" \
 		>>"$log" 2>&1 &
 	pid=$!
 	i=0
@@ -457,7 +462,39 @@ for f in --tls-cert --tls-key --tls-client-ca MLTRACK_TLS_CERT MLTRACK_TLS_KEY M
 done
 echo "8. start-up errors: one line naming the file, nothing listening"
 
-# ---- 9. without TLS no HSTS; logs ----
+# ---- 9. with a user: authentication over HTTPS ----
+db="tls_$$"
+psql_q "CREATE DATABASE $db" >/dev/null
+DBURL=$(echo "$PGCONN" | sed "s/dbname=[^ ]*/dbname=$db/")
+PASS="alice-pw-$$-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
+printf '%s\n' "$PASS" | "$BUILD/mltrackd" user add alice --admin --password-stdin \
+	--database-url "$DBURL" >>"$log" 2>&1 || fail "user add"
+TOKEN=$("$BUILD/mltrackd" token create --user alice --name ci --database-url "$DBURL" 2>>"$log") ||
+	fail "token create"
+start --tls-cert live/server.pem --tls-key live/server.key
+get "$EXPURL"
+[ "$CODE" = 401 ] || fail "no credentials over HTTPS: $CODE $BODY"
+hsts "a 401"
+get "$EXPURL" -u "alice:$PASS"
+[ "$CODE" = 200 ] || fail "Basic over HTTPS: $CODE $BODY"
+get "$EXPURL" -H "Authorization: Bearer $TOKEN"
+[ "$CODE" = 200 ] || fail "a bearer token over HTTPS: $CODE $BODY"
+get /readyz
+[ "$CODE" = 200 ] || fail "probe with authentication on: $CODE"
+URI="https://127.0.0.1:$port"
+MLTRACK_CA_BUNDLE=ca.pem MLTRACK_TOKEN="$TOKEN" cli experiments list >out 2>err ||
+	fail "CLI with MLTRACK_TOKEN over HTTPS: $(cat err)"
+rc=0
+MLTRACK_CA_BUNDLE=ca.pem cli experiments list >out 2>err || rc=$?
+[ "$rc" = 3 ] || fail "CLI without a token: exit $rc $(cat err)"
+stop
+DBURL=$PGCONN
+psql_q "DROP DATABASE $db WITH (FORCE)" >/dev/null
+grep -qF -- "$TOKEN" "$log" && fail "the token in the server log"
+grep -qF -- "$PASS" "$log" && fail "the password in the server log"
+echo "9. authentication over HTTPS: 401 without credentials, Basic, bearer token, the CLI's token"
+
+# ---- 10. without TLS no HSTS; logs ----
 port=$(free_port)
 "$BUILD/mltrackd" --database-url "$PGCONN" --port "$port" --data-dir "$WORK/d17" >>"$log" 2>&1 &
 pid=$!
