@@ -178,7 +178,8 @@ static int parse_grant(struct mt_grant *g, const char *s, size_t len, struct mt_
 			return bad(err, w, why);
 		if (nf == 4) {
 			if (!eq(f[2], fl[2], "promote"))
-				return bad(err, w, "after the model name comes a level, or promote:STAGE");
+				return bad(err, w, "after the model name comes a level, or promote:STAGE "
+						   "(a ':' in a model name is written %3A)");
 			if (eq(f[3], fl[3], "Staging"))
 				g->promote = MT_CAP_STAGING;
 			else if (eq(f[3], fl[3], "Production"))
