@@ -291,6 +291,7 @@ int main(int argc, char **argv)
 			       mt_routes[i].flags & R_PREFIX ? "{path}" : "",
 			       authz_class(&mt_routes[i], cls, sizeof(cls)));
 		}
+		free(sub);
 		return authz_init(&err) ? die_usage("%s", err.msg) : 0;
 	}
 
@@ -343,9 +344,11 @@ int main(int argc, char **argv)
 		for (k = 0; k + 1 < sizeof(up) && val[O_DEFAULT_PERM][k]; k++)
 			up[k] = (char)toupper((unsigned char)val[O_DEFAULT_PERM][k]);
 		up[k] = '\0';
-		if (mt_perm_parse(up, &p))
+		if (mt_perm_parse(up, &p)) {
+			free(sub);
 			return die_usage("invalid default permission '%s' (READ, EDIT, MANAGE or "
 					 "NO_PERMISSIONS)", val[O_DEFAULT_PERM]);
+		}
 		mt_cfg.default_permission = p;
 	}
 	if (guard_init(mt_cfg.host, &err))
