@@ -36,7 +36,7 @@ static const struct {
 } az_names[] = {
 	{ AZ_UNSCOPED, "unscoped" }, { AZ_PASSWORD, "password" }, { AZ_SELF, "self" },
 	{ AZ_PROMOTE, "promote" },   { AZ_STAGE, "stage" },       { AZ_FORCE, "force" },
-	{ AZ_CREATOR, "creator" },   { AZ_EXP0, "exp0" },
+	{ AZ_CREATOR, "creator" },   { AZ_EXP0, "exp0" },         { AZ_LINKS, "links" },
 };
 
 /* Resource classes whose routes name a permission level. */
@@ -83,6 +83,8 @@ int authz_init(struct mt_err *err)
 			why = "defaults an experiment it does not name";
 		else if ((r->az & AZ_SELF) && r->res != RES_USER)
 			why = "lets a user act on themself where there is no user";
+		else if ((r->az & AZ_LINKS) && r->res != RES_MODEL)
+			why = "checks what a version is made from on a route that makes none";
 		if (why)
 			return mt_err_set(err, MT_EINTERNAL, "route %s %s %s (routes.c)", r->method,
 					  r->path, why);
@@ -311,6 +313,81 @@ static int run_list(struct mt_req *req, const char ***out, size_t *n)
 	return 0;
 }
 
+/* What a model version is made from (AZ_LINKS) must be readable by the
+ * caller's user (not narrowed by a scope: the link is the owner's to make):
+ * else a version would hand its artifacts and its run's metrics (gate
+ * reports) to whoever reads the model.  The run (run_id), the logged model
+ * (model_id), and the source: mlflow-artifacts:/<experiment>/...,
+ * runs:/<run>/..., models:/<logged model id> or models:/<name>/<version>.
+ * Unknown ones are the handler's to refuse. */
+/* Refuse unless the user reads q (found by the lookup that filled it). */
+static int link_readable(struct mt_req *req, const struct sqlz_perm *q, const char *what)
+{
+	enum mt_perm p = owner_perm(req, q->permission);
+
+	if (!q->found || p >= MT_PERM_READ)
+		return 0;
+	return denied(req, mt_arena_printf(req->arena, "READ on %s is needed to make a version "
+					   "from it; %s has %s", what, who(req), mt_perm_name(p)));
+}
+
+static int check_links(struct mt_req *req)
+{
+	const char *src = field(req, "source"), *p;
+	const char *runs[2] = { field(req, "run_id"), NULL }, *lm = field(req, "model_id");
+	const char *exp = NULL, *model = NULL;
+	long long uid = req->who.user_id;
+	struct sqlz_perm q;
+	size_t n;
+
+	if (src && strncmp(src, "mlflow-artifacts:", 17) == 0) {
+		p = src + 17;
+		if (strncmp(p, "//", 2) == 0)
+			p = strchr(p + 2, '/') ? strchr(p + 2, '/') : "";
+		while (*p == '/')
+			p++;
+		n = strspn(p, "0123456789");
+		if (n && n <= 18 && (p[n] == '/' || p[n] == '\0'))
+			exp = mt_arena_strndup(req->arena, p, n);
+	} else if (src && strncmp(src, "runs:/", 6) == 0) {
+		for (p = src + 6; *p == '/'; p++)
+			;
+		runs[1] = mt_arena_strndup(req->arena, p, strcspn(p, "/"));
+	} else if (src && strncmp(src, "models:/", 8) == 0) {
+		for (p = src + 8; *p == '/'; p++)
+			;
+		if (strchr(p, '/')) /* models:/<name>/<version> */
+			model = mt_arena_strndup(req->arena, p, (size_t)(strrchr(p, '/') - p));
+		else if (!lm) /* models:/<logged model id> */
+			lm = p;
+	}
+	for (int i = 0; i < 2; i++) {
+		if (!runs[i] || !*runs[i])
+			continue;
+		if (sqlz_run(req, runs[i], uid, &q, &req->err) ||
+		    link_readable(req, &q, mt_arena_printf(req->arena, "experiment %lld (run %s)",
+							   q.experiment_id, runs[i])))
+			return -1;
+	}
+	if (lm && (sqlz_logged_model(req, lm, uid, &q, &req->err) ||
+		   link_readable(req, &q, mt_arena_printf(req->arena, "experiment %lld (logged "
+							  "model %s)", q.experiment_id, lm))))
+		return -1;
+	if (exp && (sqlz_experiment(req, exp, uid, &q, &req->err) ||
+		    link_readable(req, &q, mt_arena_printf(req->arena, "experiment %s (the source's "
+							   "artifacts)", exp))))
+		return -1;
+	if (model) {
+		if (sqlz_model(req, model, NULL, uid, &q, &req->err))
+			return -1;
+		q.found = 1; /* a missing model: the default, as for any model name */
+		if (link_readable(req, &q, mt_arena_printf(req->arena, "registered model '%s' (the "
+							   "source)", model)))
+			return -1;
+	}
+	return 0;
+}
+
 static int check_resource(struct mt_req *req, enum mt_perm need)
 {
 	const struct mt_route *r = req->route;
@@ -421,7 +498,9 @@ static int check_resource(struct mt_req *req, enum mt_perm need)
 		if (sqlz_model(req, key, version, uid, &p, &req->err))
 			return -1;
 		on_model(req, key, p.found ? p.permission : NULL, &st);
-		return decide(req, &st, need, p.stage);
+		if (decide(req, &st, need, p.stage))
+			return -1;
+		return (r->az & AZ_LINKS) && !req->who.is_admin ? check_links(req) : 0;
 	}
 	case RES_MODEL_NEW:
 		if (!s || !(key = field(req, "name")))

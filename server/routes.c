@@ -57,7 +57,7 @@ const struct mt_route mt_routes[] = {
 	{ "POST", MLF "logged-models/{model_id}/params",   api_lm_log_params,           R_BODY | R_TXN, A(LOGGED_MODEL, EDIT, 0) },
 	{ "PATCH", MLF "logged-models/{model_id}/tags",    api_lm_set_tags,             R_BODY | R_TXN, A(LOGGED_MODEL, EDIT, 0) },
 	{ "DELETE", MLF "logged-models/{model_id}/tags/{tag_key}", api_lm_delete_tag,   R_BODY | R_TXN, A(LOGGED_MODEL, EDIT, 0) },
-	{ "POST", MLF "model-versions/create",             api_model_versions_create,   R_BODY | R_TXN, A(MODEL, EDIT, AZ_PROMOTE) },
+	{ "POST", MLF "model-versions/create",             api_model_versions_create,   R_BODY | R_TXN, A(MODEL, EDIT, AZ_PROMOTE | AZ_LINKS) },
 	{ "DELETE", MLF "model-versions/delete",           api_model_versions_delete,   R_BODY | R_TXN, A(MODEL, MANAGE, 0) },
 	{ "DELETE", MLF "model-versions/delete-tag",       api_model_versions_delete_tag, R_BODY | R_TXN, A(MODEL, MANAGE, 0) },
 	{ "GET",  MLF "model-versions/get",                api_model_versions_get,      0, A(MODEL, READ, 0) },

@@ -162,6 +162,9 @@ enum mt_authz_flags {
 	AZ_FORCE    = 1 << 5, /* "force": true needs MANAGE (no user: the admin token) */
 	AZ_CREATOR  = 1 << 6, /* the caller gets MANAGE on what the route created */
 	AZ_EXP0     = 1 << 7, /* RES_EXPERIMENT: no experiment_id means "0" */
+	AZ_LINKS    = 1 << 8, /* model-versions/create: the run, logged model, artifacts
+			       * or version it is made from must be readable (by the
+			       * owner: a scope does not narrow this) */
 };
 
 struct mt_route {
@@ -171,7 +174,7 @@ struct mt_route {
 	unsigned flags;
 	unsigned char res;    /* enum mt_resource */
 	unsigned char need;   /* enum mt_perm on that resource */
-	unsigned char az;     /* enum mt_authz_flags */
+	unsigned short az;    /* enum mt_authz_flags */
 };
 
 /* routes.c */

@@ -32,7 +32,8 @@ SRV = None
 RESOURCES = {"public", "any", "search", "admin", "user", "token", "bundle", "experiment",
              "experiment-name", "run", "runs", "logged-model", "artifact", "model", "model-new"}
 EXPERIMENT_KINDS = {"experiment", "experiment-name", "run", "runs", "logged-model", "artifact"}
-FLAGS = {"unscoped", "password", "self", "promote", "stage", "force", "creator", "exp0"}
+FLAGS = {"unscoped", "password", "self", "promote", "stage", "force", "creator", "exp0",
+         "links"}
 LEVEL = {"NONE": 0, "NO_PERMISSIONS": 0, "READ": 1, "EDIT": 2, "MANAGE": 3}
 
 
@@ -73,7 +74,7 @@ EXPECTED = {
     "POST MLF/logged-models/{model_id}/params": "logged-model:EDIT",
     "PATCH MLF/logged-models/{model_id}/tags": "logged-model:EDIT",
     "DELETE MLF/logged-models/{model_id}/tags/{tag_key}": "logged-model:EDIT",
-    "POST MLF/model-versions/create": "model:EDIT+promote",
+    "POST MLF/model-versions/create": "model:EDIT+promote+links",
     "DELETE MLF/model-versions/delete": "model:MANAGE",
     "DELETE MLF/model-versions/delete-tag": "model:MANAGE",
     "GET MLF/model-versions/get": "model:READ",

@@ -174,6 +174,35 @@ class TestSearch(unittest.TestCase):
                      query={"run_id": FX.runs[FX.readable[0]], "metric_key": "m"}, headers=FX.h)
         self.assertEqual(r.status, 200, r.body)
 
+    def test_a_version_needs_to_read_what_it_is_made_from(self):
+        """Else a version would hand a hidden run's artifacts (downloads) and
+        metrics (gate reports) to whoever reads the model."""
+        mine = uniq("mine")
+        SRV.ok("POST", API + "registered-models/create", {"name": mine}, headers=FX.h)
+        hidden, seen = FX.exps[0], FX.readable[0]
+        hidden_lm = FX.lms[hidden]
+        for body in ({"source": "mlflow-artifacts:/x", "run_id": FX.runs[hidden][0]},
+                     {"source": "mlflow-artifacts:/%s/%s/artifacts/model"
+                      % (hidden, FX.runs[hidden][0])},
+                     {"source": "mlflow-artifacts://host:5170/%s/x" % hidden},
+                     {"source": "runs:/%s/model" % FX.runs[hidden][1]},
+                     {"source": "models:/%s/1" % FX.models[0]},
+                     {"source": "models:/%s" % hidden_lm},
+                     {"source": "mlflow-artifacts:/x", "model_id": hidden_lm}):
+            r = SRV.call("POST", API + "model-versions/create", dict(body, name=mine),
+                         headers=FX.h)
+            self.assertEqual(r.status, 403, (body, r.body))
+            self.assertIn("is needed to make a version", r.body["message"])
+        self.assertEqual(SRV.psql("SELECT count(*) FROM model_versions v JOIN registered_models"
+                                  " m ON m.id = v.model_id WHERE m.name = '%s'" % mine), "0")
+        for body in ({"source": "mlflow-artifacts:/%s/%s/artifacts/model"
+                      % (seen, FX.runs[seen][0]), "run_id": FX.runs[seen][0]},
+                     {"source": "runs:/%s/model" % FX.runs[seen][1]},
+                     {"source": "models:/%s/1" % FX.readable_models[0]}):
+            r = SRV.call("POST", API + "model-versions/create", dict(body, name=mine),
+                         headers=FX.h)
+            self.assertEqual(r.status, 200, (body, r.body))
+
     def test_scoped_token_sees_its_scope(self):
         one, model = FX.readable[1], FX.readable_models[2]
         _, tok = SRV.token(FX.h, scope="experiment:%s:READ,model:%s:READ,experiment:%s:EDIT"
