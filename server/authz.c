@@ -37,6 +37,7 @@ static const struct {
 	{ AZ_UNSCOPED, "unscoped" }, { AZ_PASSWORD, "password" }, { AZ_SELF, "self" },
 	{ AZ_PROMOTE, "promote" },   { AZ_STAGE, "stage" },       { AZ_FORCE, "force" },
 	{ AZ_CREATOR, "creator" },   { AZ_EXP0, "exp0" },         { AZ_LINKS, "links" },
+	{ AZ_MODEL_REFS, "model-refs" },
 };
 
 /* Resource classes whose routes name a permission level. */
@@ -85,6 +86,8 @@ int authz_init(struct mt_err *err)
 			why = "lets a user act on themself where there is no user";
 		else if ((r->az & AZ_LINKS) && r->res != RES_MODEL)
 			why = "checks what a version is made from on a route that makes none";
+		else if ((r->az & AZ_MODEL_REFS) && r->res != RES_RUN)
+			why = "checks the logged models of a run's points on a route without a run";
 		if (why)
 			return mt_err_set(err, MT_EINTERNAL, "route %s %s %s (routes.c)", r->method,
 					  r->path, why);
@@ -388,6 +391,54 @@ static int check_links(struct mt_req *req)
 	return 0;
 }
 
+/* The logged models a request names (model_id; metrics[].model_id;
+ * models[].model_id), distinct, into an arena array. */
+static size_t model_refs(struct mt_req *req, const char ***out)
+{
+	json_t *lists[2] = { json_object_get(req->body, "metrics"),
+			     json_object_get(req->body, "models") };
+	size_t cap = 1 + json_array_size(lists[0]) + json_array_size(lists[1]), n = 0, i;
+	const char **ids = mt_arena_alloc(req->arena, sizeof(*ids) * cap);
+	json_t *x;
+
+	ids[n] = field(req, "model_id");
+	n += ids[n] != NULL;
+	for (int l = 0; l < 2; l++)
+		json_array_foreach(lists[l], i, x) {
+			const char *id = json_string_value(json_object_get(x, "model_id"));
+			size_t j;
+
+			for (j = 0; id && *id && j < n && strcmp(ids[j], id) != 0; j++)
+				;
+			if (id && *id && j == n)
+				ids[n++] = id;
+		}
+	*out = ids;
+	return n;
+}
+
+/* AZ_MODEL_REFS: need on the experiment of each logged model named. */
+static int check_model_refs(struct mt_req *req, enum mt_perm need)
+{
+	const char **ids;
+	size_t n = model_refs(req, &ids), nf;
+	struct sqlz_perm *ps;
+	struct standing st;
+
+	if (n == 0)
+		return 0;
+	if (sqlz_logged_models(req, ids, n, req->who.user_id, &ps, &nf, &req->err))
+		return -1;
+	for (size_t i = 0; i < nf; i++) {
+		on_experiment(req, ps[i].experiment_id, ps[i].permission,
+			      mt_arena_printf(req->arena, "experiment %lld (a logged model the "
+					      "request names)", ps[i].experiment_id), &st);
+		if (decide(req, &st, need, NULL))
+			return -1;
+	}
+	return 0;
+}
+
 static int check_resource(struct mt_req *req, enum mt_perm need)
 {
 	const struct mt_route *r = req->route;
@@ -432,7 +483,9 @@ static int check_resource(struct mt_req *req, enum mt_perm need)
 		on_experiment(req, p.experiment_id, p.permission,
 			      mt_arena_printf(req->arena, "experiment %lld (run %s)", p.experiment_id,
 					      key), &st);
-		return decide(req, &st, need, NULL);
+		if (decide(req, &st, need, NULL))
+			return -1;
+		return r->az & AZ_MODEL_REFS ? check_model_refs(req, need) : 0;
 	case RES_RUNS: {
 		const char **ids;
 		size_t n, nf;

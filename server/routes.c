@@ -88,12 +88,12 @@ const struct mt_route mt_routes[] = {
 	{ "POST", MLF "runs/delete",                       api_runs_delete,             R_BODY | R_TXN, A(RUN, MANAGE, 0) },
 	{ "POST", MLF "runs/delete-tag",                   api_runs_delete_tag,         R_BODY | R_TXN, A(RUN, EDIT, 0) },
 	{ "GET",  MLF "runs/get",                          api_runs_get,                0, A(RUN, READ, 0) },
-	{ "POST", MLF "runs/log-batch",                    api_runs_log_batch,          R_BODY | R_TXN, A(RUN, EDIT, 0) },
+	{ "POST", MLF "runs/log-batch",                    api_runs_log_batch,          R_BODY | R_TXN, A(RUN, EDIT, AZ_MODEL_REFS) },
 	{ "POST", MLF "runs/log-inputs",                   api_runs_log_inputs,         R_BODY | R_TXN, A(RUN, EDIT, 0) },
-	{ "POST", MLF "runs/log-metric",                   api_runs_log_metric,         R_BODY, A(RUN, EDIT, 0) }, /* one statement */
+	{ "POST", MLF "runs/log-metric",                   api_runs_log_metric,         R_BODY, A(RUN, EDIT, AZ_MODEL_REFS) }, /* one statement */
 	{ "POST", MLF "runs/log-model",                    api_runs_log_model,          R_BODY | R_TXN, A(RUN, EDIT, 0) },
 	{ "POST", MLF "runs/log-parameter",                api_runs_log_parameter,      R_BODY | R_TXN, A(RUN, EDIT, 0) },
-	{ "POST", MLF "runs/outputs",                      api_runs_log_outputs,        R_BODY | R_TXN, A(RUN, EDIT, 0) },
+	{ "POST", MLF "runs/outputs",                      api_runs_log_outputs,        R_BODY | R_TXN, A(RUN, EDIT, AZ_MODEL_REFS) },
 	{ "POST", MLF "runs/restore",                      api_runs_restore,            R_BODY | R_TXN, A(RUN, MANAGE, 0) },
 	{ "POST", MLF "runs/search",                       api_runs_search,             R_BODY, A(SEARCH, NONE, 0) },
 	{ "POST", MLF "runs/set-tag",                      api_runs_set_tag,            R_BODY | R_TXN, A(RUN, EDIT, 0) },

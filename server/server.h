@@ -165,6 +165,9 @@ enum mt_authz_flags {
 	AZ_LINKS    = 1 << 8, /* model-versions/create: the run, logged model, artifacts
 			       * or version it is made from must be readable (by the
 			       * owner: a scope does not narrow this) */
+	AZ_MODEL_REFS = 1 << 9, /* the logged models a run's metrics or outputs name
+			       * (model_id) need the same permission, on their
+			       * experiments: points are written to them */
 };
 
 struct mt_route {

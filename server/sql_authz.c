@@ -29,6 +29,10 @@ static const struct db_stmt stmts[] = {
 	  "SELECT m.experiment_id, p.permission FROM logged_models m "
 	  "LEFT JOIN experiment_permissions p ON p.experiment_id = m.experiment_id "
 	  "AND p.user_id = $2::bigint WHERE m.model_id = $1" },
+	{ "authz_lms",
+	  "SELECT m.experiment_id, p.permission FROM logged_models m "
+	  "LEFT JOIN experiment_permissions p ON p.experiment_id = m.experiment_id "
+	  "AND p.user_id = $2::bigint WHERE m.model_id = ANY($1::text[])" },
 	{ "authz_model",
 	  "SELECT p.permission, v.current_stage FROM registered_models m "
 	  "LEFT JOIN registered_model_permissions p ON p.model_id = m.id AND p.user_id = $2::bigint "
@@ -154,11 +158,12 @@ int sqlz_logged_model(struct mt_req *req, const char *model_id, long long user_i
 	return exp_row(req, "authz_lm", model_id, user_id, out, err);
 }
 
-int sqlz_runs(struct mt_req *req, const char *const *run_ids, size_t n, long long user_id,
-	      struct sqlz_perm **out, size_t *nout, struct mt_err *err)
+/* A query answering (experiment_id, permission) rows: all of them. */
+static int exp_rows(struct mt_req *req, const char *stmt, const char *const *keys, size_t n,
+		    long long user_id, struct sqlz_perm **out, size_t *nout, struct mt_err *err)
 {
-	const char *v[2] = { db_array_text(req->arena, run_ids, n), i64s(req, user_id) };
-	PGresult *res = db_exec(req, "authz_runs", 2, v, err);
+	const char *v[2] = { db_array_text(req->arena, keys, n), i64s(req, user_id) };
+	PGresult *res = db_exec(req, stmt, 2, v, err);
 
 	*out = NULL;
 	*nout = 0;
@@ -173,6 +178,18 @@ int sqlz_runs(struct mt_req *req, const char *const *run_ids, size_t n, long lon
 		(*out)[i].stage = NULL;
 	}
 	return 0;
+}
+
+int sqlz_runs(struct mt_req *req, const char *const *run_ids, size_t n, long long user_id,
+	      struct sqlz_perm **out, size_t *nout, struct mt_err *err)
+{
+	return exp_rows(req, "authz_runs", run_ids, n, user_id, out, nout, err);
+}
+
+int sqlz_logged_models(struct mt_req *req, const char *const *model_ids, size_t n,
+		       long long user_id, struct sqlz_perm **out, size_t *nout, struct mt_err *err)
+{
+	return exp_rows(req, "authz_lms", model_ids, n, user_id, out, nout, err);
 }
 
 int sqlz_model(struct mt_req *req, const char *name, const char *version, long long user_id,

@@ -40,6 +40,9 @@ int sqlz_logged_model(struct mt_req *req, const char *model_id, long long user_i
 /* Runs: one entry per run found, into an arena array. */
 int sqlz_runs(struct mt_req *req, const char *const *run_ids, size_t n, long long user_id,
 	      struct sqlz_perm **out, size_t *nout, struct mt_err *err);
+/* Logged models: one entry per model found, into an arena array. */
+int sqlz_logged_models(struct mt_req *req, const char *const *model_ids, size_t n,
+		       long long user_id, struct sqlz_perm **out, size_t *nout, struct mt_err *err);
 /* A registered model by name, and the current stage of its version
  * `version` (digits, or NULL). */
 int sqlz_model(struct mt_req *req, const char *name, const char *version, long long user_id,

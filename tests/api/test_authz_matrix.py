@@ -33,7 +33,7 @@ RESOURCES = {"public", "any", "search", "admin", "user", "token", "bundle", "exp
              "experiment-name", "run", "runs", "logged-model", "artifact", "model", "model-new"}
 EXPERIMENT_KINDS = {"experiment", "experiment-name", "run", "runs", "logged-model", "artifact"}
 FLAGS = {"unscoped", "password", "self", "promote", "stage", "force", "creator", "exp0",
-         "links"}
+         "links", "model-refs"}
 LEVEL = {"NONE": 0, "NO_PERMISSIONS": 0, "READ": 1, "EDIT": 2, "MANAGE": 3}
 
 
@@ -105,12 +105,12 @@ EXPECTED = {
     "POST MLF/runs/delete": "run:MANAGE",
     "POST MLF/runs/delete-tag": "run:EDIT",
     "GET MLF/runs/get": "run:READ",
-    "POST MLF/runs/log-batch": "run:EDIT",
+    "POST MLF/runs/log-batch": "run:EDIT+model-refs",
     "POST MLF/runs/log-inputs": "run:EDIT",
-    "POST MLF/runs/log-metric": "run:EDIT",
+    "POST MLF/runs/log-metric": "run:EDIT+model-refs",
     "POST MLF/runs/log-model": "run:EDIT",
     "POST MLF/runs/log-parameter": "run:EDIT",
-    "POST MLF/runs/outputs": "run:EDIT",
+    "POST MLF/runs/outputs": "run:EDIT+model-refs",
     "POST MLF/runs/restore": "run:MANAGE",
     "POST MLF/runs/search": "search",
     "POST MLF/runs/set-tag": "run:EDIT",

@@ -203,6 +203,36 @@ class TestSearch(unittest.TestCase):
                          headers=FX.h)
             self.assertEqual(r.status, 200, (body, r.body))
 
+    def test_points_into_hidden_logged_models(self):
+        """A metric or an output naming a logged model writes into it: EDIT on
+        its experiment too."""
+        mine = SRV.ok("POST", API + "experiments/create", {"name": uniq("own")},
+                      headers=FX.h)["experiment_id"]
+        run = SRV.ok("POST", API + "runs/create", {"experiment_id": mine},
+                     headers=FX.h)["run"]["info"]["run_id"]
+        own_lm = SRV.ok("POST", API + "logged-models", {"experiment_id": mine, "name": "m"},
+                        headers=FX.h)["model"]["info"]["model_id"]
+        for lm in (FX.lms[FX.exps[0]], FX.lms[FX.readable[0]]):  # hidden; read-only
+            for path, body in (
+                    ("runs/log-metric", {"run_id": run, "key": "k", "value": 1, "timestamp": 1,
+                                         "model_id": lm}),
+                    ("runs/log-batch", {"run_id": run, "metrics": [
+                        {"key": "k", "value": 1, "timestamp": 1, "model_id": own_lm},
+                        {"key": "k", "value": 2, "timestamp": 1, "model_id": lm}]}),
+                    ("runs/outputs", {"run_id": run, "models": [{"model_id": lm, "step": 0}]})):
+                r = SRV.call("POST", API + path, body, headers=FX.h)
+                self.assertEqual(r.status, 403, (path, r.body))
+                self.assertIn("a logged model the request names", r.body["message"])
+        self.assertEqual(SRV.psql("SELECT count(*) FROM metrics WHERE run_id = '%s'" % run), "0")
+        for path, body in (
+                ("runs/log-metric", {"run_id": run, "key": "k", "value": 1, "timestamp": 1,
+                                     "model_id": own_lm}),
+                ("runs/outputs", {"run_id": run, "models": [{"model_id": own_lm, "step": 0}]}),
+                ("runs/log-inputs", {"run_id": run,
+                                     "models": [{"model_id": FX.lms[FX.readable[0]]}]})):
+            r = SRV.call("POST", API + path, body, headers=FX.h)
+            self.assertEqual(r.status, 200, (path, r.body))
+
     def test_scoped_token_sees_its_scope(self):
         one, model = FX.readable[1], FX.readable_models[2]
         _, tok = SRV.token(FX.h, scope="experiment:%s:READ,model:%s:READ,experiment:%s:EDIT"
