@@ -316,13 +316,6 @@ static int run_list(struct mt_req *req, const char ***out, size_t *n)
 	return 0;
 }
 
-/* What a model version is made from (AZ_LINKS) must be readable by the
- * caller's user (not narrowed by a scope: the link is the owner's to make):
- * else a version would hand its artifacts and its run's metrics (gate
- * reports) to whoever reads the model.  The run (run_id), the logged model
- * (model_id), and the source: mlflow-artifacts:/<experiment>/...,
- * runs:/<run>/..., models:/<logged model id> or models:/<name>/<version>.
- * Unknown ones are the handler's to refuse. */
 /* Refuse unless the user reads q (found by the lookup that filled it). */
 static int link_readable(struct mt_req *req, const struct sqlz_perm *q, const char *what)
 {
@@ -334,6 +327,13 @@ static int link_readable(struct mt_req *req, const struct sqlz_perm *q, const ch
 					   "from it; %s has %s", what, who(req), mt_perm_name(p)));
 }
 
+/* What a model version is made from (AZ_LINKS) must be readable by the
+ * caller's user (not narrowed by a scope: the link is the owner's to make):
+ * else a version would hand its artifacts and its run's metrics (gate
+ * reports) to whoever reads the model.  The run (run_id), the logged model
+ * (model_id), and the source: mlflow-artifacts:/<experiment>/...,
+ * runs:/<run>/..., models:/<logged model id> or models:/<name>/<version>.
+ * Unknown ones are the handler's to refuse. */
 static int check_links(struct mt_req *req)
 {
 	const char *src = field(req, "source"), *p;

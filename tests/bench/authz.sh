@@ -6,8 +6,9 @@
 # never has a user, the other has an admin and a user with EDIT on the
 # experiment (a row).  wrk with one kept-alive connection, so a request's
 # time is 1/throughput; BENCH_SECONDS (default 10) per run, the best of
-# BENCH_REPEAT (default 3) runs, the cases interleaved; runs/get and
-# runs/log-metric, each:
+# BENCH_REPEAT (default 3) runs, the cases interleaved; and the CPU time
+# mltrackd and PostgreSQL spent per request (less disturbed by other load
+# on the machine than throughput).  runs/get and runs/log-metric, each:
 #   off     no user exists: nothing is checked
 #   admin   an admin's token: the token is looked up, authorization skipped
 #   user    the user's token: the token is looked up, and the permission
@@ -84,7 +85,16 @@ USER=$(post mltrack/auth/tokens/create '{"name":"b"}' -u bench:bench-user-pw | j
 SCOPED=$(post mltrack/auth/tokens/create "{\"name\":\"s\",\"scope\":\"experiment:$EXP:EDIT\"}" \
 	-u bench:bench-user-pw | json_get secret)
 
-# one CASE WHAT: requests/s of one wrk run (fails on any non-2xx answer).
+# CPU time (clock ticks) of mltrackd $1 plus every process of the
+# PostgreSQL cluster (the postmaster and its children).
+ticks() {
+	pm=$(head -n 1 "$PGDIR/data/postmaster.pid")
+	{ cat "/proc/$1/stat"; for p in $pm $(pgrep -P "$pm"); do cat "/proc/$p/stat" 2>/dev/null; done; } |
+		sed 's/^.*) //' | awk '{t += $12 + $13} END {print t}'
+}
+
+# one CASE WHAT: "requests/s CPU-us/request" of one wrk run (fails on any
+# non-2xx answer).
 one() {
 	case $1 in
 	off) u=$BASE_OFF d=benchoff h="" ;;
@@ -92,31 +102,40 @@ one() {
 	user) u=$BASE d=benchon h="Authorization: Bearer $USER" ;;
 	scoped) u=$BASE d=benchon h="Authorization: Bearer $SCOPED" ;;
 	esac
+	pid=$(cat "$WORK/$d.pid")
+	t0=$(ticks "$pid")
 	r=$(wrk -t1 -c1 -d"${DUR}s" -s "$WORK/$d/$2.lua" ${h:+-H "$h"} "$u" 2>&1 |
-		awk '/Non-2xx/ {bad = 1} /Requests\/sec/ {rps = $2} END {print bad ? "ERR" : rps}')
+		awk '/Non-2xx/ {bad = 1} /requests in/ {n = $1} /Requests\/sec/ {rps = $2}
+		     END {print bad ? "ERR" : rps " " n}')
+	t1=$(ticks "$pid")
 	[ "$r" = ERR ] && fail "$1 $2: requests were refused"
-	echo "$r"
+	echo "$r $t0 $t1 $(getconf CLK_TCK)" | awk '{printf "%s %.1f\n", $1, ($4 - $3) * 1e6 / $5 / $2}'
 }
 
 echo "== authentication and authorization per request: wrk, 1 connection, ${DUR} s runs," \
-	"best of $REPEAT"
+	"best of $REPEAT; CPU: mltrackd and PostgreSQL together"
 for what in get metric; do
-	best_off=0 best_admin=0 best_user=0 best_scoped=0
+	for c in off admin user scoped; do
+		eval "rps_$c=0 cpu_$c=999999"
+	done
 	for i in $(seq "$REPEAT"); do
 		for c in off admin user scoped; do
-			r=$(one $c $what)
-			eval "b=\$best_$c"
-			eval "best_$c=$(echo "$r $b" | awk '{print ($1 > $2) ? $1 : $2}')"
+			set -- $(one $c $what)
+			eval "rps_$c=\$(echo $1 \$rps_$c | awk '{print (\$1 > \$2) ? \$1 : \$2}')"
+			eval "cpu_$c=\$(echo $2 \$cpu_$c | awk '{print (\$1 < \$2) ? \$1 : \$2}')"
 		done
 	done
 	name=$( [ $what = get ] && echo runs/get || echo runs/log-metric)
 	for c in off admin user scoped; do
-		eval "v=\$best_$c"
-		echo "$name $c $v $best_off $best_admin" | awk '{
+		eval "v=\$rps_$c cpu=\$cpu_$c"
+		echo "$name $c $v $rps_off $rps_admin $cpu $cpu_off $cpu_admin" | awk '{
 			us = 1e6 / $3
-			printf "%-16s %-7s %8.0f req/s %8.1f us/req", $1, $2, $3, us
-			if ($2 != "off") printf "   %+7.1f us vs off", us - 1e6 / $4
-			if ($2 == "user" || $2 == "scoped") printf ", %+7.1f us vs admin", us - 1e6 / $5
-			printf "\n" }'
+			printf "%-16s %-7s %6.0f req/s %7.1f us/req", $1, $2, $3, us
+			if ($2 != "off") printf " (%+6.1f vs off", us - 1e6 / $4
+			if ($2 == "user" || $2 == "scoped") printf ", %+6.1f vs admin", us - 1e6 / $5
+			printf "%s   CPU %6.1f us/req", $2 != "off" ? ")" : "", $6
+			if ($2 != "off") printf " (%+5.1f vs off", $6 - $7
+			if ($2 == "user" || $2 == "scoped") printf ", %+5.1f vs admin", $6 - $8
+			printf "%s\n", $2 != "off" ? ")" : "" }'
 	done
 done
