@@ -1,27 +1,28 @@
-"""authsrv: a private mltrackd with authentication on, for the auth suites.
+"""authsrv: a server of its own, with authentication on, for the suites that
+need users (test_auth.py and the other auth suites).
 
-The other API suites share one server without users (authentication off),
-and must keep it that way; a suite that needs users starts its own server
-here, on a database of its own in the harness's PostgreSQL
-($MLTRACK_TEST_PGCONN), from the build under test (the mltrackd next to
-$MLTRACK_CLI, or $MLTRACK_TEST_MLTRACKD).  stop() asks it to exit and
-fails when it did not exit 0 or its log shows a sanitizer report, as
-tests/run-api.sh does for the shared server.
+The shared server of tests/run-api.sh runs with no user defined (the
+one-person mode every other suite relies on), and its database is shared
+by the shell suites too: a user added there would turn authentication on
+for all of them.  So an AuthServer makes a fresh database in the harness's
+PostgreSQL cluster (MLTRACK_TEST_PGCONN), starts mltrackd (next to
+$MLTRACK_CLI) on it on a free loopback port, adds users with
+`mltrackd user add --password-stdin` as an operator would, and on stop
+checks that mltrackd exited 0 (under ASan: no leak, no error) and drops the
+database.
 
-Users are written straight into the database with a cheap password hash
-(PBKDF2 with 1000 iterations, the stored format lib/mt_auth.c reads, which
-takes its iteration count from the hash), so a suite pays no 600k-iteration
-KDF per user or per wrong password; users/create, which hashes for real,
-is tested where it is the subject.
+    srv = AuthServer("authz")           # database mt_authz_<random>
+    srv.start(); srv.add_user("alice", "alicepass1", admin=True)
+    r = srv.call("GET", "/api/2.0/mlflow/experiments/search", auth=("alice", "alicepass1"))
+    r = srv.call("POST", ..., body={...}, token=srv.create_token("alice", "ci"))
+    srv.stop()
 """
 
 import base64
-import hashlib
 import http.client
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -29,65 +30,8 @@ import time
 import unittest
 import urllib.parse
 import uuid
-from collections import namedtuple
 
-Resp = namedtuple("Resp", "status headers body")
-
-API = "/api/2.0/mlflow/"
-MLTRACK = "/api/2.0/mltrack/"
-
-
-def mltrackd_binary():
-    b = os.environ.get("MLTRACK_TEST_MLTRACKD")
-    if b:
-        return b
-    cli = os.environ.get("MLTRACK_CLI")
-    if not cli:
-        raise unittest.SkipTest("MLTRACK_CLI is not set: no build to start a server from")
-    return os.path.join(os.path.dirname(cli), "mltrackd")
-
-
-def routes():
-    """`mltrackd routes`: [(method, path, class)]."""
-    out = subprocess.run([mltrackd_binary(), "routes"], capture_output=True, text=True,
-                         timeout=30)
-    if out.returncode != 0:
-        raise AssertionError("mltrackd routes failed: %s" % out.stderr.strip())
-    rows = []
-    for line in out.stdout.splitlines():
-        parts = line.split()
-        if len(parts) != 3:
-            raise AssertionError("mltrackd routes: a line without a class: %r" % line)
-        rows.append(tuple(parts))
-    return rows
-
-
-def password_hash(password, iterations=1000):
-    """A hash in lib/mt_auth.c's format: $pbkdf2-sha256$<it>$<salt>$<dk>,
-    standard base64 without padding."""
-    salt = os.urandom(16)
-    dk = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations, 32)
-
-    def b64(b):
-        return base64.b64encode(b).decode().rstrip("=")
-    return "$pbkdf2-sha256$%d$%s$%s" % (iterations, b64(salt), b64(dk))
-
-
-def sql_str(s):
-    return "'" + s.replace("'", "''") + "'"
-
-
-def basic(user, password):
-    return {"Authorization": "Basic " + base64.b64encode(
-        ("%s:%s" % (user, password)).encode()).decode()}
-
-
-def bearer(token):
-    return {"Authorization": "Bearer " + token}
-
-
-def uniq(prefix="az"):
-    return "%s-%s" % (prefix, uuid.uuid4().hex[:12])
+import mtapi
 
 
 def _free_port():
@@ -98,161 +42,159 @@ def _free_port():
     return port
 
 
-class AuthServer:
-    """One mltrackd on its own database; start() creates the first user
-    (an admin) through MLflow's users/create, which turns authentication on."""
+def basic(user, password):
+    return "Basic " + base64.b64encode(("%s:%s" % (user, password)).encode()).decode()
 
-    def __init__(self, name, args=(), env=None, admin=("root", "root-password-1")):
-        self.name = "%s_%s" % (name, uuid.uuid4().hex[:8])
+
+class AuthServer:
+    def __init__(self, name, args=()):
+        conn = os.environ.get("MLTRACK_TEST_PGCONN")
+        cli = os.environ.get("MLTRACK_CLI")
+        if not conn or not cli:
+            raise unittest.SkipTest("MLTRACK_TEST_PGCONN and MLTRACK_CLI are not set")
+        self.mltrackd = os.path.join(os.path.dirname(cli), "mltrackd")
+        self.admin_conn = conn
+        self.dbname = "mt_%s_%s" % (name, uuid.uuid4().hex[:8])
+        self.conninfo = conn.replace("dbname=postgres", "") + " dbname=" + self.dbname
         self.args = list(args)
-        self.env = dict(env or {})
-        self.admin = admin
         self.proc = None
         self.dir = None
-        base = os.environ.get("MLTRACK_TEST_PGCONN")
-        if not base:
-            raise unittest.SkipTest("MLTRACK_TEST_PGCONN is not set")
-        self.base_conninfo = base
-        self.conninfo = " ".join(p for p in base.split() if not p.startswith("dbname=")) + \
-            " dbname=" + self.name
-        self.psql_bin = os.environ.get("MLTRACK_TEST_PSQL", "psql")
+        self.port = None
 
-    # ---- the process ----
+    # ---- life ----
     def start(self):
-        self._psql(self.base_conninfo, "CREATE DATABASE %s" % self.name)
-        self.dir = tempfile.mkdtemp(prefix="mltrack-authsrv-")
+        self._admin_sql("CREATE DATABASE %s" % self.dbname)
+        self.dir = tempfile.mkdtemp(prefix="mt-authsrv-")
         self.port = _free_port()
         self.log_path = os.path.join(self.dir, "mltrackd.log")
-        env = dict(os.environ)
-        env.update(self.env)
-        env.pop("MLTRACK_ADMIN_TOKEN", None)
-        env.update(self.env)
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(
-                [mltrackd_binary(), "--database-url", self.conninfo, "--port", str(self.port),
-                 "--data-dir", os.path.join(self.dir, "data")] + self.args,
-                stdout=log, stderr=subprocess.STDOUT, env=env)
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(
+            [self.mltrackd, "--database-url", self.conninfo, "--port", str(self.port),
+             "--data-dir", os.path.join(self.dir, "data")] + self.args,
+            stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.time() + 60
-        while True:
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError("mltrackd exited %s:\n%s" % (self.proc.returncode, self.log()))
             try:
                 if self.call("GET", "/readyz").status == 200:
-                    break
+                    return self
             except OSError:
                 pass
-            if self.proc.poll() is not None or time.time() > deadline:
-                raise AssertionError("mltrackd did not start:\n" + self.log())
             time.sleep(0.1)
-        if self.admin:
-            r = self.call("POST", API + "users/create",
-                          {"username": self.admin[0], "password": self.admin[1]})
-            if r.status != 200 or not r.body["user"]["is_admin"]:
-                raise AssertionError("the first user: %r" % (r,))
-        return self
+        raise AssertionError("mltrackd did not start:\n" + self.log())
 
     def stop(self):
-        """SIGTERM; the exit status (0 under ASan includes LeakSanitizer's
-        verdict) and the log are checked."""
-        if not self.proc:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            rc = self.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            rc = self.proc.wait()
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            rc = self.proc.wait(30)
+        else:
+            rc = self.proc.returncode if self.proc else 0
         self.proc = None
+        if self._log:
+            self._log.close()
+            self._log = None
         log = self.log()
+        for bad in ("AddressSanitizer", "runtime error", "LeakSanitizer"):
+            if bad in log:
+                raise AssertionError("mltrackd reported %s:\n%s" % (bad, log[-4000:]))
+        if rc != 0:
+            raise AssertionError("mltrackd exited %s:\n%s" % (rc, log[-4000:]))
         try:
-            self._psql(self.base_conninfo, "DROP DATABASE IF EXISTS %s" % self.name)
-        except AssertionError:
-            pass
-        bad = [w for w in ("AddressSanitizer", "LeakSanitizer", "runtime error") if w in log]
-        shutil.rmtree(self.dir, ignore_errors=True)
-        if rc != 0 or bad:
-            raise AssertionError("mltrackd exited %s%s:\n%s" % (
-                rc, " with a sanitizer report" if bad else "", log[-6000:]))
+            self._admin_sql("DROP DATABASE IF EXISTS %s WITH (FORCE)" % self.dbname)
+        finally:
+            if os.environ.get("KEEP") is None:
+                shutil.rmtree(self.dir, ignore_errors=True)
 
     def log(self):
         try:
-            with open(self.log_path, encoding="utf-8", errors="replace") as f:
-                return f.read()
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
         except OSError:
             return ""
 
-    # ---- the database ----
-    def _psql(self, conninfo, sql):
-        p = subprocess.run([self.psql_bin, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
-                            "-d", conninfo, "-c", sql], capture_output=True, text=True,
-                           timeout=60)
+    # ---- the operator's commands (on the database, as `mltrackd user|token`) ----
+    def cmd(self, *args, stdin=None):
+        """Run `mltrackd ARGS --database-url ...`; returns CompletedProcess."""
+        return subprocess.run([self.mltrackd] + list(args) + ["--database-url", self.conninfo],
+                              input=stdin, capture_output=True, text=True, timeout=60)
+
+    def add_user(self, name, password, admin=False):
+        p = self.cmd("user", "add", name, "--password-stdin", *(["--admin"] if admin else []),
+                     stdin=password + "\n")
+        if p.returncode != 0:
+            raise AssertionError("user add %s: %s" % (name, p.stderr))
+        self.wait_auth_on()
+
+    def create_token(self, user, name, *extra):
+        p = self.cmd("token", "create", "--user", user, "--name", name, *extra)
+        if p.returncode != 0:
+            raise AssertionError("token create: %s" % p.stderr)
+        return p.stdout.strip()
+
+    def wait_auth_on(self):
+        """A server learns of a user another process added within a second."""
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            if self.call("GET", "/api/2.0/mltrack/auth/whoami").status == 401:
+                return
+            time.sleep(0.05)
+        raise AssertionError("authentication did not turn on")
+
+    def sql(self, sql):
+        return self._psql(self.conninfo, sql)
+
+    def _admin_sql(self, sql):
+        return self._psql(self.admin_conn, sql)
+
+    @staticmethod
+    def _psql(conn, sql):
+        p = subprocess.run([os.environ.get("MLTRACK_TEST_PSQL", "psql"), "-X", "-q", "-A", "-t",
+                            "-v", "ON_ERROR_STOP=1", "-d", conn, "-c", sql],
+                           capture_output=True, text=True, timeout=60)
         if p.returncode != 0:
             raise AssertionError("psql: %s" % p.stderr.strip())
         return p.stdout.strip()
 
-    def psql(self, sql):
-        return self._psql(self.conninfo, sql)
-
-    def add_user(self, username, password, admin=False):
-        """A user with a cheap hash; returns the id."""
-        return int(self.psql(
-            "INSERT INTO users (username, password_hash, is_admin, created_at, updated_at) "
-            "VALUES (%s, %s, %s, 0, 0) RETURNING id" % (
-                sql_str(username), sql_str(password_hash(password)),
-                "true" if admin else "false")))
-
     # ---- HTTP ----
-    def call(self, method, path, body=None, query=None, headers=None, raw=None):
+    def call(self, method, path, body=None, query=None, auth=None, token=None, headers=None,
+             raw=None):
+        """One request; auth=(user, password) sends Basic, token= sends Bearer.
+        Returns mtapi.Resp (status, headers, parsed JSON or text)."""
         url = path
         if query:
-            pairs = []
-            for k, v in (query.items() if isinstance(query, dict) else query):
-                for x in (v if isinstance(v, (list, tuple)) else [v]):
-                    if x is not None:
-                        pairs.append((k, "true" if x is True else "false" if x is False
-                                      else str(x)))
-            if pairs:
-                url += "?" + urllib.parse.urlencode(pairs)
-        hdrs = {"Host": "127.0.0.1", "Accept": "application/json"}
+            url += "?" + urllib.parse.urlencode(query, doseq=True)
+        hdrs = {"Host": "127.0.0.1:%d" % self.port, "Accept": "application/json"}
         data = None
         if raw is not None:
             data = raw if isinstance(raw, bytes) else raw.encode()
         elif body is not None:
             data = json.dumps(body).encode()
             hdrs["Content-Type"] = "application/json"
+        if auth:
+            hdrs["Authorization"] = basic(*auth)
+        if token:
+            hdrs["Authorization"] = "Bearer " + token
+        for k, v in (headers or {}).items():
+            if v is None:
+                hdrs.pop(k, None)
+            else:
+                hdrs[k] = v
         if data is not None or method in ("POST", "PUT", "PATCH"):
             hdrs["Content-Length"] = str(len(data or b""))
-        hdrs.update(headers or {})
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         try:
-            conn.request(method, url, body=data, headers=hdrs)
-            r = conn.getresponse()
+            c.request(method, url, body=data, headers=hdrs)
+            r = c.getresponse()
             payload = r.read()
             status, rh = r.status, r.headers
         finally:
-            conn.close()
-        text = payload.decode("utf-8", errors="replace")
-        try:
-            parsed = json.loads(text) if text.strip() else text
-        except ValueError:
-            parsed = text
-        return Resp(status, rh, parsed)
-
-    def as_admin(self):
-        return basic(*self.admin)
-
-    def ok(self, method, path, body=None, query=None, headers=None):
-        """A set-up call as the admin (or with headers) that must succeed."""
-        r = self.call(method, path, body=body, query=query,
-                      headers=headers if headers is not None else self.as_admin())
-        if r.status != 200:
-            raise AssertionError("%s %s: %d %r" % (method, path, r.status, r.body))
-        return r.body
-
-    def token(self, user_headers, name=None, scope=None, days=None):
-        """A token created by the user (password login); returns (id, secret)."""
-        body = {"name": name or uniq("tok")}
-        if scope is not None:
-            body["scope"] = scope
-        if days is not None:
-            body["expires_in_days"] = days
-        b = self.ok("POST", MLTRACK + "auth/tokens/create", body, headers=user_headers)
-        return b["token"]["id"], b["secret"]
+            c.close()
+        text = payload.decode("utf-8", "replace")
+        parsed = text
+        if text.strip():
+            try:
+                parsed = mtapi.parse_json(text)
+            except ValueError:
+                pass
+        return mtapi.Resp(status, rh, parsed)

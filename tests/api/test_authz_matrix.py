@@ -1,6 +1,6 @@
 """The permission matrix: every route of the route table (read from
 `mltrackd routes`, with its resource class) against every kind of caller,
-on a server with users (authsrv.py), answers what its class says:
+on a server with users (authzsrv.py), answers what its class says:
 
   401  no credentials, a wrong password, an expired token, a revoked token;
   403  a caller whose permission (their row or the default, narrowed by a
@@ -24,8 +24,8 @@ import hashlib
 import os
 import unittest
 
-import authsrv
-from authsrv import API, MLTRACK, basic, bearer, uniq
+import authzsrv
+from authzsrv import API, MLTRACK, basic, bearer, uniq
 
 SRV = None
 
@@ -224,7 +224,7 @@ class Fixture:
 
 def setUpModule():
     global SRV, FX, PRINCIPALS
-    SRV = authsrv.AuthServer("authz_matrix").start()
+    SRV = authzsrv.AuthzServer("authz_matrix").start()
     try:
         FX = make_fixture()
         PRINCIPALS = make_principals()
@@ -392,8 +392,7 @@ def fresh_model(principal):
     SRV.ok("POST", API + "model-versions/create",
            {"name": name, "source": "mlflow-artifacts:/" + FX.art})
     if not principal.admin:
-        user = principal.headers["Authorization"]  # Basic: a user of make_principals
-        username = authsrv.base64.b64decode(user.split()[1]).decode().split(":")[0]
+        username = authzsrv.user_of(principal.headers)  # Basic: a user of make_principals
         level = {1: "READ", 2: "EDIT", 3: "MANAGE", 0: "NO_PERMISSIONS"}[principal.level]
         SRV.ok("POST", API + "registered-models/permissions/create",
                {"name": name, "username": username, "permission": level})
@@ -427,7 +426,7 @@ class TestMatrix(unittest.TestCase):
     maxDiff = None
 
     def test_every_route_against_every_caller(self):
-        rows = authsrv.routes()
+        rows = authzsrv.routes()
         self.assertGreater(len(rows), 90)
         served = {"%s %s" % (m, short(p)): c for m, p, c in rows}
         self.assertEqual(sorted(set(served) - set(EXPECTED)), [],

@@ -13,8 +13,8 @@ import hashlib
 import subprocess
 import unittest
 
-import authsrv
-from authsrv import API, MLTRACK, basic, bearer, uniq
+import authzsrv
+from authzsrv import API, MLTRACK, basic, bearer, uniq
 
 SRV = None
 PW = "ci-password"
@@ -22,7 +22,7 @@ PW = "ci-password"
 
 def setUpModule():
     global SRV
-    SRV = authsrv.AuthServer("authz_scopes").start()
+    SRV = authzsrv.AuthzServer("authz_scopes").start()
 
 
 def tearDownModule():
@@ -261,7 +261,7 @@ class TestScopeAtCreation(Base):
         SRV.add_user(ci, PW)
 
         def run(*args):
-            return subprocess.run([authsrv.mltrackd_binary(), "token", "create", "--user", ci,
+            return subprocess.run([authzsrv.mltrackd_binary(), "token", "create", "--user", ci,
                                    "--database-url", SRV.conninfo] + list(args),
                                   capture_output=True, text=True, timeout=60)
         p = run("--name", "bad", "--scope", "model:churn:promote:Prod")

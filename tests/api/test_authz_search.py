@@ -10,8 +10,8 @@ of that its scope names; an admin sees everything.
 
 import unittest
 
-import authsrv
-from authsrv import API, MLTRACK, basic, bearer, uniq
+import authzsrv
+from authzsrv import API, MLTRACK, basic, bearer, uniq
 
 SRV = None
 PW = "search-password"
@@ -20,7 +20,7 @@ N, READABLE = 10, (1, 4, 7)
 
 def setUpModule():
     global SRV, FX
-    SRV = authsrv.AuthServer("authz_search").start()
+    SRV = authzsrv.AuthzServer("authz_search").start()
     try:
         FX = fixture()
     except BaseException:

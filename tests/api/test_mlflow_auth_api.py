@@ -11,9 +11,9 @@ a gate with users, and GET mltrack/auth/permission.
 import os
 import unittest
 
-import authsrv
+import authzsrv
 import mtapi
-from authsrv import API, MLTRACK, basic, bearer, uniq
+from authzsrv import API, MLTRACK, basic, bearer, uniq
 
 SRV = None
 PW = "auth-api-password"
@@ -21,7 +21,7 @@ PW = "auth-api-password"
 
 def setUpModule():
     global SRV
-    SRV = authsrv.AuthServer("mlflow_auth_api").start()
+    SRV = authzsrv.AuthzServer("mlflow_auth_api").start()
 
 
 def tearDownModule():
@@ -482,7 +482,7 @@ class TestFirstUserAndDefault(Base):
     NO_PERMISSIONS."""
 
     def test_first_user_through_the_api_is_an_admin(self):
-        srv = authsrv.AuthServer("first_user", admin=None).start()
+        srv = authzsrv.AuthzServer("first_user", admin=None).start()
         try:
             # Authentication is off: anyone (on the loopback) may create the first user.
             r = srv.call("GET", MLTRACK + "auth/whoami")
@@ -502,7 +502,7 @@ class TestFirstUserAndDefault(Base):
             srv.stop()
 
     def test_default_no_permissions(self):
-        srv = authsrv.AuthServer("default_none",
+        srv = authzsrv.AuthzServer("default_none",
                                  args=["--default-permission", "no_permissions"]).start()
         try:
             srv.add_user("alice", PW)
@@ -533,7 +533,7 @@ class TestFirstUserAndDefault(Base):
 
     def test_invalid_default_is_refused_at_start(self):
         import subprocess
-        p = subprocess.run([authsrv.mltrackd_binary(), "--default-permission", "OWNER",
+        p = subprocess.run([authzsrv.mltrackd_binary(), "--default-permission", "OWNER",
                             "--database-url", "host=/nonexistent"], capture_output=True,
                            text=True, timeout=30)
         self.assertEqual(p.returncode, 2)
