@@ -2,9 +2,11 @@
  * client.c: mltrack's HTTP client, one libcurl easy handle for the process
  * (so connections are kept alive between calls).
  *
- *  - MLTRACK_TOKEN is sent as "Authorization: Bearer <token>"; proxies come
- *    from the usual environment variables (libcurl reads http_proxy,
- *    https_proxy, no_proxy).
+ *  - Every request carries the credentials creds.c settled on (its one
+ *    Authorization line); proxies come from the usual environment variables
+ *    (libcurl reads http_proxy, https_proxy, no_proxy).  A 401 says where
+ *    the credentials came from, a 429 when to try again.  Nothing here
+ *    prints a header or a URL with its userinfo.
  *  - Connection errors and 5xx answers are retried with exponential backoff
  *    (MLTRACK_HTTP_RETRIES attempts in all, default 4); a 4xx is final.
  *  - Transfers of files stream: nothing is held whole in memory, every byte
@@ -23,6 +25,7 @@
 #include <openssl/evp.h>
 
 #include "cli.h"
+#include "mt_redact.h"
 #include "mt_util.h"
 
 #define MAX_JSON_REPLY (256L * 1024 * 1024)
@@ -54,6 +57,8 @@ int cli_client_init(struct cli_fail *f)
 		}
 		env_attempts = max_attempts = (int)n;
 	}
+	if (cli_cred_load(f))
+		return -1;
 	if (curl)
 		return 0;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) || !(curl = curl_easy_init())) {
@@ -93,6 +98,7 @@ int cli_fail_set(struct cli_fail *f, int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(f->msg, sizeof(f->msg), fmt, ap);
 	va_end(ap);
+	mt_redact_inplace(f->msg, sizeof(f->msg));
 	return -1;
 }
 
@@ -148,6 +154,7 @@ static int buf_add(struct buf *b, const void *data, size_t n)
 struct hdrs {
 	char etag[80];
 	char content_range[96];
+	char retry_after[32];
 };
 
 static size_t on_header(char *data, size_t size, size_t nitems, void *arg)
@@ -169,6 +176,10 @@ static size_t on_header(char *data, size_t size, size_t nitems, void *arg)
 		dst = h->content_range;
 		dsz = sizeof(h->content_range);
 		k = 14;
+	} else if (n > 12 && strncasecmp(data, "Retry-After:", 12) == 0) {
+		dst = h->retry_after;
+		dsz = sizeof(h->retry_after);
+		k = 12;
 	}
 	if (dst) {
 		size_t e = n;
@@ -184,7 +195,6 @@ static size_t on_header(char *data, size_t size, size_t nitems, void *arg)
 
 static struct curl_slist *common(const char *url, struct hdrs *h, char *errbuf)
 {
-	const char *token = getenv("MLTRACK_TOKEN");
 	struct curl_slist *hl = NULL;
 
 	curl_easy_reset(curl);
@@ -200,15 +210,7 @@ static struct curl_slist *common(const char *url, struct hdrs *h, char *errbuf)
 	curl_easy_setopt(curl, CURLOPT_USERAGENT, "mltrack/" MLTRACK_VERSION);
 	curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(curl, CURLOPT_HEADERDATA, h);
-	if (token && *token) {
-		char *v = malloc(strlen(token) + 32);
-
-		if (v) {
-			sprintf(v, "Authorization: Bearer %s", token);
-			hl = curl_slist_append(hl, v);
-			free(v);
-		}
-	}
+	hl = cli_cred_header(hl);
 	memset(h, 0, sizeof(*h));
 	errbuf[0] = 0;
 	return hl;
@@ -245,7 +247,8 @@ static void backoff(int attempt)
 
 /* Fill f from a non-2xx answer: MLflow's {"error_code", "message"} when the
  * body is that, else the status. */
-static void fail_from_body(struct cli_fail *f, long status, const struct buf *b)
+static void fail_from_body(struct cli_fail *f, long status, const struct buf *b,
+			   const struct hdrs *h)
 {
 	json_t *j = b->p ? json_loadb(b->p, b->n, 0, NULL) : NULL;
 	const char *code = j ? json_string_value(json_object_get(j, "error_code")) : NULL;
@@ -263,6 +266,8 @@ static void fail_from_body(struct cli_fail *f, long status, const struct buf *b)
 	else
 		snprintf(f->msg, sizeof(f->msg), "the server answered HTTP %ld", status);
 	json_decref(j);
+	cli_cred_explain(f, h->retry_after);
+	mt_redact_inplace(f->msg, sizeof(f->msg));
 }
 
 static void fail_from_curl(struct cli_fail *f, CURLcode rc, const char *errbuf)
@@ -272,6 +277,7 @@ static void fail_from_curl(struct cli_fail *f, CURLcode rc, const char *errbuf)
 	f->code = CLI_SERVER;
 	snprintf(f->msg, sizeof(f->msg), "cannot reach %s: %s", cli_tracking_uri,
 		 errbuf[0] ? errbuf : curl_easy_strerror(rc));
+	mt_redact_inplace(f->msg, sizeof(f->msg));
 }
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
@@ -353,7 +359,7 @@ int cli_api_ex(const char *method, const char *path, const char *const *query, j
 			curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
 			if (status >= 200 && status < 300)
 				break;
-			fail_from_body(f, status, &b);
+			fail_from_body(f, status, &b, &h);
 		} else if (cc == CURLE_WRITE_ERROR) {
 			cli_fail_set(f, CLI_SERVER, "the server's answer to %s is over %ld MB", path,
 			      MAX_JSON_REPLY >> 20);
@@ -526,7 +532,7 @@ int cli_put_file(const char *path, const char *local, long long size, char sha25
 			curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
 			if (status >= 200 && status < 300)
 				break;
-			fail_from_body(f, status, &x.err);
+			fail_from_body(f, status, &x.err, &h);
 		} else {
 			fail_from_curl(f, cc, errbuf);
 		}
@@ -731,7 +737,7 @@ static int get_file(const char *path, const char *dest, long long expect_size,
 		if (cc == CURLE_OK && (x.status == 200 || x.status == 206))
 			break;
 		if (cc == CURLE_OK)
-			fail_from_body(f, x.status, &x.err);
+			fail_from_body(f, x.status, &x.err, &h);
 		else
 			fail_from_curl(f, cc, errbuf);
 		if (!f->transient || attempt + 1 >= max_attempts)

@@ -30,6 +30,7 @@
 #include "fields.h"
 #include "guard.h"
 #include "mt_http.h"
+#include "mt_redact.h"
 #include "mt_json.h"
 #include "mt_limits.h"
 #include "mt_util.h"
@@ -784,8 +785,11 @@ static int http_error(struct mg_connection *conn, int status, const char *errmsg
 
 static int log_message(const struct mg_connection *conn, const char *message)
 {
+	char line[1024];
+
 	(void)conn;
-	fprintf(stderr, "mltrackd: http: %s\n", message);
+	mt_redact_copy(line, sizeof(line), message);
+	fprintf(stderr, "mltrackd: http: %s\n", line);
 	return 1;
 }
 

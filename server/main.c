@@ -28,6 +28,7 @@
 #include "auth.h"
 #include "authz.h"
 #include "guard.h"
+#include "mt_redact.h"
 #include "mt_util.h"
 #include "server.h"
 
@@ -197,11 +198,14 @@ int main(int argc, char **argv)
 	static char artroot[PATH_MAX];
 	sigset_t sigs;
 	int sig, embedded, dry_run = 0, gc, insecure_no_auth = 0, admin;
+	char *dburl_arg = NULL; /* --database-url's value, in argv */
 	int given[NOPTS] = { 0 };
-	char **sub = calloc((size_t)argc + 1, sizeof(*sub)); /* an admin command's arguments */
+	/* An admin command's arguments; static, so the early returns (usage
+	 * errors, migrate, routes) leave it reachable, not leaked. */
+	static char **sub;
 	int nsub = 0;
 
-	if (!sub)
+	if (!(sub = calloc((size_t)argc + 1, sizeof(*sub))))
 		return die_usage("%s", "out of memory");
 
 	for (size_t i = 0; i < NOPTS; i++)
@@ -255,10 +259,14 @@ int main(int argc, char **argv)
 				if (i + 1 >= argc)
 					return die_usage("option '%s' needs a value", a);
 				val[k] = argv[++i];
+				if (k == O_DBURL)
+					dburl_arg = argv[i];
 				break;
 			}
 			if (strncmp(a, opts[k].flag, fl) == 0 && a[fl] == '=') {
 				val[k] = a + fl + 1;
+				if (k == O_DBURL)
+					dburl_arg = argv[i] + fl + 1;
 				break;
 			}
 		}
@@ -307,7 +315,6 @@ int main(int argc, char **argv)
 			       mt_routes[i].flags & R_PREFIX ? "{path}" : "",
 			       authz_class(&mt_routes[i], cls, sizeof(cls)));
 		}
-		free(sub);
 		return authz_init(&err) ? die_usage("%s", err.msg) : 0;
 	}
 
@@ -316,6 +323,20 @@ int main(int argc, char **argv)
 	if (val[1] && parse_port(val[1], &mt_cfg.port))
 		return die_usage("invalid port '%s'", val[1]);
 	mt_cfg.database_url = val[2] && *val[2] ? val[2] : NULL;
+	if (mt_cfg.database_url) {
+		/* Its password is never printed: every error message is masked
+		 * (mt_redact), libpq's quoting of a bad URL included.  Given on
+		 * the command line, it is also overwritten there, so ps shows
+		 * stars (MLTRACK_DATABASE_URL or ~/.pgpass keep it out of ps
+		 * altogether; docs/security.md). */
+		char *copy = strdup(mt_cfg.database_url);
+
+		if (!copy || mt_redact_add_conninfo(copy))
+			return die_usage("%s", "out of memory");
+		if (dburl_arg && dburl_arg == val[2])
+			mt_redact_conninfo_hide(dburl_arg);
+		mt_cfg.database_url = copy;
+	}
 	mt_cfg.data_dir = val[3] && *val[3] ? val[3] : "./mltrack-data";
 	if (val[4] && *val[4]) {
 		mt_cfg.artifacts_root = val[4];
@@ -360,11 +381,9 @@ int main(int argc, char **argv)
 		for (k = 0; k + 1 < sizeof(up) && val[O_DEFAULT_PERM][k]; k++)
 			up[k] = (char)toupper((unsigned char)val[O_DEFAULT_PERM][k]);
 		up[k] = '\0';
-		if (mt_perm_parse(up, &p)) {
-			free(sub);
+		if (mt_perm_parse(up, &p))
 			return die_usage("invalid default permission '%s' (READ, EDIT, MANAGE or "
 					 "NO_PERMISSIONS)", val[O_DEFAULT_PERM]);
-		}
 		mt_cfg.default_permission = p;
 	}
 	if (guard_init(mt_cfg.host, &err))
@@ -375,6 +394,7 @@ int main(int argc, char **argv)
 	mt_cfg.web_root = find_web_root();
 	/* From the environment only: a flag would show in ps. */
 	mt_cfg.admin_token = getenv("MLTRACK_ADMIN_TOKEN");
+	mt_redact_add(mt_cfg.admin_token);
 
 	/* Signals are taken by sigwait() in this thread only; every thread
 	 * started from here on (CivetWeb's) inherits the block.  gc keeps the
