@@ -1,6 +1,6 @@
 #!/bin/sh
 # tests/bench/authz.sh BUILD_DIR: what authentication and authorization cost
-# per request (docs/PERFORMANCE.md, "Authentication and authorization").
+# per request (docs/PERFORMANCE.md, "Authorization (issue 13)").
 #
 # Two mltrackd on two databases of one throwaway PostgreSQL cluster: one
 # never has a user, the other has an admin and a user with EDIT on the
