@@ -51,6 +51,8 @@ int authz_check(struct mt_req *req);
  * the authenticated caller MANAGE on what it created.  0, or -1 with
  * req->err. */
 int authz_created(struct mt_req *req);
+/* /metrics lines: decisions by outcome and the time they took. */
+void authz_metrics(FILE *f);
 /* The route's class as `mltrackd routes` prints it ("run:EDIT",
  * "model:EDIT+promote+stage", "public"...): static, or in buf. */
 const char *authz_class(const struct mt_route *r, char *buf, size_t size);

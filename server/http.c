@@ -220,6 +220,7 @@ void http_metrics_render(struct mt_req *req)
 		(double)atomic_load(&hist_sum_ns) / 1e9);
 	fprintf(f, "mltrack_http_request_duration_seconds_count %llu\n", atomic_load(&hist_count));
 	auth_metrics(f);
+	authz_metrics(f);
 	conns_metrics(f);
 	{
 		int open, idle, max;

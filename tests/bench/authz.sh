@@ -8,7 +8,10 @@
 # time is 1/throughput; BENCH_SECONDS (default 10) per run, the best of
 # BENCH_REPEAT (default 3) runs, the cases interleaved; and the CPU time
 # mltrackd and PostgreSQL spent per request (less disturbed by other load
-# on the machine than throughput).  runs/get and runs/log-metric, each:
+# on the machine than throughput), and, from mltrackd's /metrics, the time
+# spent authorizing and authenticating (mltrack_authz_seconds_total,
+# mltrack_auth_seconds_total; lookups included, other load on the machine
+# hardly).  runs/get and runs/log-metric, each:
 #   off     no user exists: nothing is checked
 #   admin   an admin's token: the token is looked up, authorization skipped
 #   user    the user's token: the token is looked up, and the permission
@@ -93,8 +96,21 @@ ticks() {
 		sed 's/^.*) //' | awk '{t += $12 + $13} END {print t}'
 }
 
+# The auth-on server's own counters (/metrics): "authz-seconds authz-count
+# auth-seconds auth-count", the token methods' for authentication.
+counters() {
+	curl -s -H "Authorization: Bearer $ADMIN" "$BASE/metrics" | awk '
+		/^mltrack_authz_seconds_total / {zs = $2}
+		/^mltrack_authz_total\{/ {zn += $2}
+		/^mltrack_auth_seconds_total\{method="token"\}/ {as = $2}
+		/^mltrack_auth_total\{method="token"\}/ {an = $2}
+		END {print zs, zn, as, an}'
+}
+
 # one CASE WHAT: "requests/s CPU-us/request" of one wrk run (fails on any
-# non-2xx answer).
+# non-2xx answer); for the auth-on cases, the microseconds authorization
+# and authentication took per request inside mltrackd are appended to
+# $WORK/inproc.CASE.WHAT.
 one() {
 	case $1 in
 	off) u=$BASE_OFF d=benchoff h="" ;;
@@ -103,12 +119,16 @@ one() {
 	scoped) u=$BASE d=benchon h="Authorization: Bearer $SCOPED" ;;
 	esac
 	pid=$(cat "$WORK/$d.pid")
+	[ "$1" = off ] || c0=$(counters)
 	t0=$(ticks "$pid")
 	r=$(wrk -t1 -c1 -d"${DUR}s" -s "$WORK/$d/$2.lua" ${h:+-H "$h"} "$u" 2>&1 |
 		awk '/Non-2xx/ {bad = 1} /requests in/ {n = $1} /Requests\/sec/ {rps = $2}
 		     END {print bad ? "ERR" : rps " " n}')
 	t1=$(ticks "$pid")
 	[ "$r" = ERR ] && fail "$1 $2: requests were refused"
+	[ "$1" = off ] || echo "$c0 $(counters)" | awk '{
+		printf "%.1f %.1f\n", ($5 - $1) * 1e6 / ($6 - $2), ($7 - $3) * 1e6 / ($8 - $4) }' \
+		>>"$WORK/inproc.$1.$2"
 	echo "$r $t0 $t1 $(getconf CLK_TCK)" | awk '{printf "%s %.1f\n", $1, ($4 - $3) * 1e6 / $5 / $2}'
 }
 
@@ -126,6 +146,13 @@ for what in get metric; do
 		done
 	done
 	name=$( [ $what = get ] && echo runs/get || echo runs/log-metric)
+	for c in admin user scoped; do
+		sort -n "$WORK/inproc.$c.$what" | awk -v n="$name" -v c="$c" '
+			{z[NR] = $1; a[NR] = $2}
+			END {m = int((NR + 1) / 2)
+			     printf "%-16s %-7s inside mltrackd, median of %d runs: authorization " \
+				"%5.1f us/req, authentication %5.1f us/req\n", n, c, NR, z[m], a[m]}'
+	done
 	for c in off admin user scoped; do
 		eval "v=\$rps_$c cpu=\$cpu_$c"
 		echo "$name $c $v $rps_off $rps_admin $cpu $cpu_off $cpu_admin" | awk '{
