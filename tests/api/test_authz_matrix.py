@@ -481,6 +481,13 @@ class TestMatrix(unittest.TestCase):
         self.assertEqual(failures, [], "\n".join(failures))
         self.assertGreater(len(refused), 500)
         self.assertGreater(len(allowed), 500)
+        # /metrics counts the decisions: every 403 above was one.
+        text = SRV.call("GET", "/metrics", headers=SRV.as_admin()).body
+        counts = dict(line.rsplit(" ", 1) for line in text.splitlines()
+                      if line.startswith("mltrack_authz_total{"))
+        self.assertGreaterEqual(int(counts['mltrack_authz_total{outcome="refused"}']),
+                                sum(1 for c in refused if c[4] == 403))
+        self.assertIn("mltrack_authz_seconds_total ", text)
 
 
 if __name__ == "__main__":
