@@ -161,6 +161,9 @@ static const struct mt_field sampled[] = {
 static const struct mt_field auth_token_create[] = {
 	STR("name", REQ), I64("expires_in_days", 0), END
 };
+static const struct mt_field auth_session[] = {
+	STR("username", REQ), STR("password", REQ), END
+};
 static const struct mt_field auth_token_list[] = { STR("username", 0), END };
 static const struct mt_field auth_token_revoke[] = { STR("id", REQ), END };
 static const struct mt_field gate_set[] = {
@@ -240,6 +243,7 @@ static const struct {
 	{ "POST", MLF "runs/set-tag",                      log_param },
 	{ "POST", MLF "runs/update",                       run_update },
 	{ "GET",  ART "artifacts",                         art_list },
+	{ "POST", EXT "auth/session",                      auth_session },
 	{ "POST", EXT "auth/tokens/create",                auth_token_create },
 	{ "GET",  EXT "auth/tokens/list",                  auth_token_list },
 	{ "POST", EXT "auth/tokens/revoke",                auth_token_revoke },

@@ -28,6 +28,7 @@
 #include "guard.h"
 #include "mt_util.h"
 #include "server.h"
+#include "session.h"
 
 struct mt_config mt_cfg;
 
@@ -61,9 +62,16 @@ static const struct opt {
 	  "any IP on 0.0.0.0 or ::); '*': no Host check" },
 	{ "--cors-origin", "MLTRACK_CORS_ORIGINS", "ORIGIN",
 	  "let web pages from this origin (scheme://host[:port]) call the API (default: none)" },
+	{ "--session-idle-timeout", "MLTRACK_SESSION_IDLE_TIMEOUT", "DURATION",
+	  "end a dashboard session unused for this long: 90s, 30m, 8h, 2d (default "
+	  SESSION_IDLE_DEFAULT ")" },
+	{ "--session-lifetime", "MLTRACK_SESSION_LIFETIME", "DURATION",
+	  "end a dashboard session this long after its login, used or not (default "
+	  SESSION_LIFETIME_DEFAULT ")" },
 };
 enum { O_HOST, O_PORT, O_DBURL, O_DATADIR, O_ARTROOT, O_THREADS, O_MAXART, O_POOL, O_STMT_TO,
-       O_REQ_TO, O_KA_TO, O_PER_ADDR, O_ALLOWED_HOST, O_CORS_ORIGIN, O_COUNT };
+       O_REQ_TO, O_KA_TO, O_PER_ADDR, O_ALLOWED_HOST, O_CORS_ORIGIN, O_SESSION_IDLE,
+       O_SESSION_LIFETIME, O_COUNT };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 _Static_assert(NOPTS == O_COUNT, "opts[] and the O_* names must match");
 
@@ -323,6 +331,8 @@ int main(int argc, char **argv)
 	if (parse_int(val[O_PER_ADDR], 0, 1000000, &mt_cfg.max_conns_per_addr))
 		return die_usage("invalid connection cap '%s'", val[O_PER_ADDR]);
 	if (guard_init(mt_cfg.host, &err))
+		return die_usage("%s", err.msg);
+	if (session_config(val[O_SESSION_IDLE], val[O_SESSION_LIFETIME], &err))
 		return die_usage("%s", err.msg);
 	mt_cfg.web_root = find_web_root();
 	/* From the environment only: a flag would show in ps. */

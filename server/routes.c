@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "session.h"
 #include "web.h"
 
 #define MLF "/api/2.0/mlflow/"
@@ -85,6 +86,8 @@ const struct mt_route mt_routes[] = {
 	{ "POST", ART "mpu/abort/",                        api_artifacts_mpu,           R_PREFIX | R_WRITE },
 	{ "POST", ART "mpu/complete/",                     api_artifacts_mpu,           R_PREFIX | R_WRITE },
 	{ "POST", ART "mpu/create/",                       api_artifacts_mpu,           R_PREFIX | R_WRITE },
+	{ "DELETE", EXT "auth/session",                    api_session_logout,          R_READ },
+	{ "POST", EXT "auth/session",                      api_session_login,           R_PUBLIC | R_BODY },
 	{ "POST", EXT "auth/tokens/create",                api_auth_tokens_create,      R_BODY | R_READ },
 	{ "GET",  EXT "auth/tokens/list",                  api_auth_tokens_list,        R_READ },
 	{ "POST", EXT "auth/tokens/revoke",                api_auth_tokens_revoke,      R_BODY | R_READ },
