@@ -5,7 +5,7 @@
 // when its metric's latest value moved.
 import { h, fill, fmtTime, fmtDuration, runDuration, fmtNum, fmtBytes, kv, statusBadge, emptyState,
   section, color } from '../util.js';
-import { get, post, MLF, errorBox, artifactUrl, proxyRoot, proxyUrl, sampled, ApiError } from '../api.js';
+import { get, post, apiFetch, MLF, errorBox, artifactUrl, proxyRoot, proxyUrl, sampled, ApiError } from '../api.js';
 import { LineChart, sparkline, toXY } from '../chart.js';
 
 const LOG_PATH = 'mltrack/output.log';
@@ -205,7 +205,7 @@ async function loadLog(box, run, ctx) {
   const more = h('button', { type: 'button', text: 'Load earlier output' });
   const info = h('span', { class: 'muted' });
   const fetchRange = async (range) => {
-    const res = await fetch(url, { headers: { Range: range }, signal: ctx.signal });
+    const res = await apiFetch(url, { headers: { Range: range }, signal: ctx.signal });
     if (res.status === 404) return null;
     if (res.status === 416) return { text: '', from: 0, total: 0 };
     if (!res.ok && res.status !== 206) {
