@@ -20,4 +20,5 @@ Suite *make_bundle_suite(void);
 Suite *make_sample_suite(void);
 Suite *make_http_suite(void);
 Suite *make_fields_suite(void);
+Suite *make_cookie_suite(void);
 #endif
