@@ -1,12 +1,15 @@
 /* auth.c: authentication of every request (see auth.h). */
+#include <arpa/inet.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/params.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 #include "auth.h"
@@ -25,6 +28,22 @@
  * costs. */
 static const char dummy_hash[] =
 	"$pbkdf2-sha256$600000$C1ra6aIzl7gwIEH0l198tw$Mc5frap95t6FIQy2oaGB7323pAmX518XV24yaBeUTac";
+
+/* /metrics: authentications by method (none, password, token, session,
+ * refused) and the time they took. */
+static const char *const count_methods[] = { "none", "password", "token", "session", "proxy",
+					      "refused" };
+#define NCOUNT (sizeof(count_methods) / sizeof(count_methods[0]))
+static atomic_ullong auth_n[NCOUNT], auth_ns[NCOUNT];
+
+/* Reverse proxies (--trusted-proxy) and the header that names the user. */
+#define MAX_PROXIES 16
+static struct {
+	unsigned char addr[MAX_PROXIES][16];
+	int family[MAX_PROXIES];
+	int n;
+	const char *user_header;
+} proxies;
 
 static atomic_int enabled;          /* a user exists: sticky once seen */
 static atomic_llong checked_at_ms;  /* last look while off */
@@ -72,6 +91,89 @@ int auth_enabled(struct mt_req *req, int *on)
 	return 0;
 }
 
+/* Parse an IP literal into bytes[16]; its family, or 0. */
+static int parse_ip(const char *s, unsigned char bytes[16])
+{
+	memset(bytes, 0, 16);
+	if (inet_pton(AF_INET, s, bytes) == 1)
+		return AF_INET;
+	if (inet_pton(AF_INET6, s, bytes) == 1)
+		return AF_INET6;
+	return 0;
+}
+
+int auth_trust_proxy(const char *addr, struct mt_err *err)
+{
+	unsigned char b[16];
+	int fam = parse_ip(addr, b);
+
+	if (!fam)
+		return mt_err_set(err, MT_EINVAL, "--trusted-proxy '%s' is not an IP address", addr);
+	if (proxies.n == MAX_PROXIES)
+		return mt_err_set(err, MT_EINVAL, "at most %d --trusted-proxy addresses", MAX_PROXIES);
+	memcpy(proxies.addr[proxies.n], b, 16);
+	proxies.family[proxies.n++] = fam;
+	return 0;
+}
+
+int auth_proxy_user_header(const char *name, struct mt_err *err)
+{
+	static const char *const never[] = { "authorization", "cookie", "host", "x-forwarded-for",
+					     "content-type", "content-length", NULL };
+
+	if (!proxies.n)
+		return mt_err_set(err, MT_EINVAL, "--proxy-user-header needs --trusted-proxy: the "
+						  "address of the proxy that sets it");
+	for (const char *p = name; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'))
+			return mt_err_set(err, MT_EINVAL, "invalid header name '%s'", name);
+	for (int i = 0; never[i]; i++)
+		if (strcasecmp(name, never[i]) == 0)
+			return mt_err_set(err, MT_EINVAL, "--proxy-user-header cannot be %s", name);
+	if (!*name)
+		return mt_err_set(err, MT_EINVAL, "--proxy-user-header needs a header name");
+	proxies.user_header = name;
+	return 0;
+}
+
+static int from_trusted_proxy(struct mt_req *req)
+{
+	unsigned char b[16];
+	int fam;
+
+	if (!proxies.n || !(fam = parse_ip(req->ri->remote_addr, b)))
+		return 0;
+	for (int i = 0; i < proxies.n; i++)
+		if (proxies.family[i] == fam && memcmp(proxies.addr[i], b, 16) == 0)
+			return 1;
+	return 0;
+}
+
+const char *auth_client_addr(struct mt_req *req)
+{
+	const char *xff;
+
+	if (from_trusted_proxy(req) && (xff = mg_get_header(req->conn, "X-Forwarded-For"))) {
+		const char *last = strrchr(xff, ',');
+		char ip[64];
+		size_t n;
+
+		last = last ? last + 1 : xff;
+		last += strspn(last, " \t");
+		n = strcspn(last, " \t");
+		if (n > 0 && n < sizeof(ip)) {
+			unsigned char b[16];
+
+			memcpy(ip, last, n);
+			ip[n] = '\0';
+			if (parse_ip(ip, b))
+				return mt_arena_strdup(req->arena, ip);
+		}
+	}
+	return req->ri->remote_addr[0] ? req->ri->remote_addr : "?";
+}
+
 static int loopback(const char *host)
 {
 	return strcmp(host, "localhost") == 0 || strcmp(host, "::1") == 0 ||
@@ -112,26 +214,25 @@ int auth_startup(const char *host, int insecure, struct mt_err *err)
 
 /* ---- the password cache ---- */
 
-static void pw_mac(const struct sql_user *u, const char *password, unsigned char mac[32])
+/* 0, or -1 (no memory: then nothing is cached or looked up). */
+static int pw_mac(const struct sql_user *u, const char *password, unsigned char mac[32])
 {
-	EVP_MAC *m = EVP_MAC_fetch(NULL, "HMAC", NULL);
-	EVP_MAC_CTX *c = m ? EVP_MAC_CTX_new(m) : NULL;
-	OSSL_PARAM params[2] = { OSSL_PARAM_construct_utf8_string("digest", "SHA256", 0),
-				 OSSL_PARAM_construct_end() };
-	char id[32];
-	size_t n = 0;
+	size_t hl = strlen(u->password_hash), pl = strlen(password);
+	char stack[512], *buf = hl + pl + 32 <= sizeof(stack) ? stack : malloc(hl + pl + 32);
+	unsigned int n = 32;
+	int k;
 
-	memset(mac, 0, 32);
-	snprintf(id, sizeof(id), "%lld", u->id);
-	if (c && EVP_MAC_init(c, pwcache.key, sizeof(pwcache.key), params)) {
-		EVP_MAC_update(c, (const unsigned char *)id, strlen(id) + 1);
-		EVP_MAC_update(c, (const unsigned char *)u->password_hash,
-			       strlen(u->password_hash) + 1);
-		EVP_MAC_update(c, (const unsigned char *)password, strlen(password));
-		EVP_MAC_final(c, mac, &n, 32);
-	}
-	EVP_MAC_CTX_free(c);
-	EVP_MAC_free(m);
+	if (!buf)
+		return -1;
+	k = snprintf(buf, 32, "%lld", u->id) + 1;
+	memcpy(buf + k, u->password_hash, hl + 1);
+	memcpy(buf + k + hl + 1, password, pl);
+	HMAC(EVP_sha256(), pwcache.key, sizeof(pwcache.key), (const unsigned char *)buf,
+	     (size_t)k + hl + 1 + pl, mac, &n);
+	OPENSSL_cleanse(buf, (size_t)k + hl + 1 + pl);
+	if (buf != stack)
+		free(buf);
+	return 0;
 }
 
 static int pw_cached(const unsigned char mac[32])
@@ -160,7 +261,7 @@ static void pw_remember(const unsigned char mac[32])
 
 static const char *addr(struct mt_req *req)
 {
-	return req->ri->remote_addr[0] ? req->ri->remote_addr : "?";
+	return auth_client_addr(req);
 }
 
 static int unauth(struct mt_req *req, const char *why)
@@ -259,6 +360,7 @@ int auth_password(struct mt_req *req, const char *user, const char *password)
 	struct sql_user u;
 	unsigned char mac[32];
 	const char *keys[2];
+	int have_mac = 0;
 	long long starts[2];
 	int found = 0, counts[2], ok;
 
@@ -271,8 +373,8 @@ int auth_password(struct mt_req *req, const char *user, const char *password)
 	if (over_limit(req, user, counts, starts))
 		return -1;
 	if (found) {
-		pw_mac(&u, password, mac);
-		if (pw_cached(mac))
+		have_mac = pw_mac(&u, password, mac) == 0;
+		if (have_mac && pw_cached(mac))
 			goto in;
 	}
 	/* The KDF takes a while: hold no database connection meanwhile. */
@@ -281,7 +383,8 @@ int auth_password(struct mt_req *req, const char *user, const char *password)
 	if (ok != 1 || !found)
 		return failed_login(req, user, keys, !found ? "no such user" :
 						     ok < 0 ? "stored hash unreadable" : "wrong password");
-	pw_remember(mac);
+	if (have_mac)
+		pw_remember(mac);
 	if (counts[0]) {
 		struct mt_err ignored = MT_ERR_INIT;
 
@@ -290,6 +393,27 @@ int auth_password(struct mt_req *req, const char *user, const char *password)
 in:
 	req->who.authenticated = 1;
 	req->who.method = "password";
+	req->who.user_id = u.id;
+	req->who.username = u.username;
+	req->who.is_admin = u.is_admin;
+	return 0;
+}
+
+/* The user a trusted proxy authenticated (its --proxy-user-header). */
+static int by_proxy(struct mt_req *req, const char *name)
+{
+	struct sql_user u;
+	int found = 0;
+
+	if (sql_user_get(req, name, &u, &found, &req->err))
+		return -1;
+	if (!found) {
+		fprintf(stderr, "mltrackd: the proxy at %s named user '%s', who does not exist\n",
+			req->ri->remote_addr, mt_auth_username_invalid(name) ? "(invalid name)" : name);
+		return unauth(req, "the user your proxy authenticated is not a user of this server");
+	}
+	req->who.authenticated = 1;
+	req->who.method = "proxy";
 	req->who.user_id = u.id;
 	req->who.username = u.username;
 	req->who.is_admin = u.is_admin;
@@ -307,6 +431,12 @@ int auth_request(struct mt_req *req)
 		return -1;
 	if (!on)
 		return 0;
+	if (proxies.user_header && from_trusted_proxy(req)) {
+		const char *name = mg_get_header(req->conn, proxies.user_header);
+
+		if (name && *name)
+			return by_proxy(req, name);
+	}
 	switch (mt_auth_parse_header(mg_get_header(req->conn, "Authorization"), buf,
 				     MT_CREDENTIAL_MAX + 1, &cred)) {
 	case MT_AUTH_NONE: {
@@ -340,4 +470,31 @@ const char *auth_actor(struct mt_req *req)
 		return mt_arena_printf(req->arena, "%s (token %s)", req->who.username,
 				       req->who.token_name);
 	return req->who.username;
+}
+
+void auth_count(struct mt_req *req, long long ns)
+{
+	size_t i = NCOUNT - 1; /* refused */
+
+	if (req->err.code == MT_OK)
+		for (i = 0; i < NCOUNT - 1; i++)
+			if (req->who.method && strcmp(req->who.method, count_methods[i]) == 0)
+				break;
+	atomic_fetch_add_explicit(&auth_n[i], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&auth_ns[i], (unsigned long long)(ns > 0 ? ns : 0),
+				  memory_order_relaxed);
+}
+
+void auth_metrics(FILE *f)
+{
+	fputs("# HELP mltrack_auth_total Requests authenticated, by method (refused: 401/429).\n"
+	      "# TYPE mltrack_auth_total counter\n", f);
+	for (size_t i = 0; i < NCOUNT; i++)
+		fprintf(f, "mltrack_auth_total{method=\"%s\"} %llu\n", count_methods[i],
+			atomic_load(&auth_n[i]));
+	fputs("# HELP mltrack_auth_seconds_total Time spent authenticating, by method.\n"
+	      "# TYPE mltrack_auth_seconds_total counter\n", f);
+	for (size_t i = 0; i < NCOUNT; i++)
+		fprintf(f, "mltrack_auth_seconds_total{method=\"%s\"} %.6f\n", count_methods[i],
+			(double)atomic_load(&auth_ns[i]) / 1e9);
 }

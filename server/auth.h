@@ -24,12 +24,25 @@
 #ifndef MT_AUTH_SERVER_H
 #define MT_AUTH_SERVER_H
 
+#include <stdio.h>
+
 #include "server.h"
 
 #define AUTH_FAIL_WINDOW_MS (15LL * 60 * 1000)
 #define AUTH_FAIL_PER_USER 10   /* per (user, address) and window */
 #define AUTH_FAIL_PER_ADDR 100  /* per address and window */
 
+/* --trusted-proxy ADDR (an IP literal; repeatable): requests from it may
+ * name the client in X-Forwarded-For (its last address) and, with
+ * --proxy-user-header, the user. */
+int auth_trust_proxy(const char *addr, struct mt_err *err);
+/* --proxy-user-header NAME: a request from a trusted proxy carrying it is
+ * the user it names (who must exist), method "proxy".  Needs a trusted
+ * proxy: an error otherwise. */
+int auth_proxy_user_header(const char *name, struct mt_err *err);
+/* The client's address: the socket's peer, or for a trusted proxy the last
+ * address of its X-Forwarded-For. */
+const char *auth_client_addr(struct mt_req *req);
 /* The per-process key of the password cache.  0, or -1 with err. */
 int auth_init(struct mt_err *err);
 /* At start, with the pool up: refuse a non-loopback host while no user
@@ -47,6 +60,10 @@ int auth_request(struct mt_req *req);
  * cache) and fill req->who with method "password"; for other ways in (the
  * dashboard's login form).  0, or -1 with req->err (401 or 429). */
 int auth_password(struct mt_req *req, const char *user, const char *password);
+/* Count one authentication of ns nanoseconds (by method and outcome), and
+ * write the counters in Prometheus's text format (for /metrics). */
+void auth_count(struct mt_req *req, long long ns);
+void auth_metrics(FILE *f);
 /* The name the audit trail records: the user, "user (token NAME)" for a
  * token, "anonymous" while authentication is off. */
 const char *auth_actor(struct mt_req *req);

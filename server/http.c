@@ -218,6 +218,7 @@ void http_metrics_render(struct mt_req *req)
 	fprintf(f, "mltrack_http_request_duration_seconds_sum %.6f\n",
 		(double)atomic_load(&hist_sum_ns) / 1e9);
 	fprintf(f, "mltrack_http_request_duration_seconds_count %llu\n", atomic_load(&hist_count));
+	auth_metrics(f);
 	conns_metrics(f);
 	{
 		int open, idle, max;
@@ -676,7 +677,17 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
 		goto done;
 	}
 	/* Who is asking, before a byte of the body is read (auth.c). */
-	rc = route_public(req.route) ? 0 : auth_request(&req);
+	if (route_public(req.route)) {
+		rc = 0;
+	} else {
+		long long a0 = mt_mono_ns();
+
+		rc = auth_request(&req);
+		auth_count(&req, mt_mono_ns() - a0);
+		/* The body may be slow to come: hold no connection meanwhile
+		 * (the handler borrows one again at its first query). */
+		db_release(w);
+	}
 	if (rc == 0 && (req.route->flags & R_BODY))
 		rc = parse_json_body(&req);
 	else if (rc == 0)

@@ -62,6 +62,12 @@ static const struct opt {
 	  "any IP on 0.0.0.0 or ::); '*': no Host check" },
 	{ "--cors-origin", "MLTRACK_CORS_ORIGINS", "ORIGIN",
 	  "let web pages from this origin (scheme://host[:port]) call the API (default: none)" },
+	{ "--trusted-proxy", "MLTRACK_TRUSTED_PROXIES", "ADDR",
+	  "a reverse proxy's IP address: its X-Forwarded-For names the client (for the login "
+	  "rate limit), and its --proxy-user-header the user" },
+	{ "--proxy-user-header", "MLTRACK_PROXY_USER_HEADER", "NAME",
+	  "trust this header (e.g. X-Forwarded-User) from a --trusted-proxy to name the user, "
+	  "who must exist; without a password (default: none)" },
 	{ "--session-idle-timeout", "MLTRACK_SESSION_IDLE_TIMEOUT", "DURATION",
 	  "end a dashboard session unused for this long: 90s, 30m, 8h, 2d (default "
 	  SESSION_IDLE_DEFAULT ")" },
@@ -70,8 +76,8 @@ static const struct opt {
 	  SESSION_LIFETIME_DEFAULT ")" },
 };
 enum { O_HOST, O_PORT, O_DBURL, O_DATADIR, O_ARTROOT, O_THREADS, O_MAXART, O_POOL, O_STMT_TO,
-       O_REQ_TO, O_KA_TO, O_PER_ADDR, O_ALLOWED_HOST, O_CORS_ORIGIN, O_SESSION_IDLE,
-       O_SESSION_LIFETIME, O_COUNT };
+       O_REQ_TO, O_KA_TO, O_PER_ADDR, O_ALLOWED_HOST, O_CORS_ORIGIN, O_TRUSTED_PROXY,
+       O_PROXY_USER_HEADER, O_SESSION_IDLE, O_SESSION_LIFETIME, O_COUNT };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 _Static_assert(NOPTS == O_COUNT, "opts[] and the O_* names must match");
 
@@ -79,7 +85,16 @@ _Static_assert(NOPTS == O_COUNT, "opts[] and the O_* names must match");
  * their variable is a comma-separated list. */
 static int repeatable(const char *flag)
 {
-	return strcmp(flag, "--allowed-host") == 0 || strcmp(flag, "--cors-origin") == 0;
+	return strcmp(flag, "--allowed-host") == 0 || strcmp(flag, "--cors-origin") == 0 ||
+	       strcmp(flag, "--trusted-proxy") == 0;
+}
+
+/* One value of a repeatable option. */
+static int config_repeatable(const char *flag, const char *value, struct mt_err *err)
+{
+	if (strcmp(flag, "--trusted-proxy") == 0)
+		return auth_trust_proxy(value, err);
+	return guard_config(flag, value, err);
 }
 
 static void usage(FILE *f)
@@ -252,7 +267,7 @@ int main(int argc, char **argv)
 			return die_usage("unknown option '%s'", a);
 		if (repeatable(opts[k].flag)) {
 			given[k] = 1;
-			if (guard_config(opts[k].flag, val[k], &err))
+			if (config_repeatable(opts[k].flag, val[k], &err))
 				return die_usage("%s", err.msg);
 		}
 	}
@@ -272,7 +287,7 @@ int main(int argc, char **argv)
 			len = strlen(item);
 			while (len && (item[len - 1] == ' ' || item[len - 1] == '\t'))
 				item[--len] = '\0';
-			if (*item && guard_config(opts[k].flag, item, &err)) {
+			if (*item && config_repeatable(opts[k].flag, item, &err)) {
 				free(list);
 				return die_usage("%s (in the environment)", err.msg);
 			}
@@ -331,6 +346,9 @@ int main(int argc, char **argv)
 	if (parse_int(val[O_PER_ADDR], 0, 1000000, &mt_cfg.max_conns_per_addr))
 		return die_usage("invalid connection cap '%s'", val[O_PER_ADDR]);
 	if (guard_init(mt_cfg.host, &err))
+		return die_usage("%s", err.msg);
+	if (val[O_PROXY_USER_HEADER] && *val[O_PROXY_USER_HEADER] &&
+	    auth_proxy_user_header(val[O_PROXY_USER_HEADER], &err))
 		return die_usage("%s", err.msg);
 	if (session_config(val[O_SESSION_IDLE], val[O_SESSION_LIFETIME], &err))
 		return die_usage("%s", err.msg);

@@ -124,7 +124,9 @@ req OPTIONS /api/2.0/mlflow/runs/create -H 'Origin: http://c.example' -H 'Access
 stop
 
 # ---- 3. bound to a wildcard address: any IP literal, no DNS name ----
-start --host 0.0.0.0
+# (No user is defined: a non-loopback bind then needs --insecure-no-auth;
+# tests/api/test_auth.py tests the refusal.)
+start --host 0.0.0.0 --insecure-no-auth
 for h in "10.1.2.3:$port" 192.168.0.7 "[fe80::1]:$port" "[2001:db8::5]" localhost; do
 	req GET /api/2.0/mlflow/experiments/get?experiment_id=0 -H "Host: $h"
 	[ "$CODE" = 200 ] || fail "wildcard bind, Host $h: $CODE"

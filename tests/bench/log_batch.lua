@@ -12,6 +12,11 @@ function init(args)
 	seq = 0
 end
 
+-- BENCH_AUTH: an Authorization header value for every request (the auth
+-- section, tests/bench/auth.sh).
+local headers = { ["Content-Type"] = "application/json" }
+if os.getenv("BENCH_AUTH") then headers["Authorization"] = os.getenv("BENCH_AUTH") end
+
 function request()
 	seq = seq + 1
 	local parts = {}
@@ -22,7 +27,7 @@ function request()
 	end
 	local body = '{"run_id":"' .. run .. '","metrics":[' .. table.concat(parts, ",") .. ']}'
 	return wrk.format("POST", "/api/2.0/mlflow/runs/log-batch",
-		{ ["Content-Type"] = "application/json" }, body)
+		headers, body)
 end
 
 function response(status, headers, body)

@@ -18,12 +18,15 @@
 #   9. slow clients: normal requests timed (p50/p99/max) while 100 slow
 #      clients of each kind hold connections from 127.0.0.2-101, and
 #      mltrackd's RSS idle and under that load (tests/bench/slow.sh)
+#  10. authentication: per-request cost of a token and of Basic
+#      user:password on serial runs/get, and log-batch with a token against
+#      the same without auth (tests/bench/auth.sh)
 # Output is the table that docs/PERFORMANCE.md records.
 #
 # Environment:
 #   BENCH_SECONDS      length of each wrk run (default 15)
 #   BENCH_ONLY         sections to run, space- or comma-separated, from
-#                      batch metric search history memory artifacts cli web slow
+#                      batch metric search history memory artifacts cli web slow auth
 #                      (default: all of them)
 #   BENCH_SLOW_SECONDS how long requests are timed in each slow-client case
 #                      (default 15)
@@ -36,7 +39,7 @@ BUILD=$(cd "$1" && pwd)
 DUR=${BENCH_SECONDS:-15}
 . "$ROOT/tests/lib.sh"
 
-SECTIONS="batch metric search history memory artifacts cli web slow"
+SECTIONS="batch metric search history memory artifacts cli web slow auth"
 ONLY=$(echo "${BENCH_ONLY:-$SECTIONS}" | tr ',' ' ')
 for s in $ONLY; do
 	case " $SECTIONS " in
@@ -50,7 +53,7 @@ ART_MB=${BENCH_ARTIFACT_MB:-1024}
 case $ART_MB in
 '' | *[!0-9]* | 0*) fail "BENCH_ARTIFACT_MB must be a whole number of MiB from 1, not '$ART_MB'" ;;
 esac
-if want batch || want metric || want search || want history; then
+if want batch || want metric || want search || want history || want auth; then
 	command -v wrk >/dev/null || { echo "bench: wrk is missing (make deps)"; exit 1; }
 fi
 
@@ -228,6 +231,10 @@ fi
 
 if want slow; then
 	. "$ROOT/tests/bench/slow.sh"
+fi
+
+if want auth; then
+	. "$ROOT/tests/bench/auth.sh"
 fi
 
 echo

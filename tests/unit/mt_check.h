@@ -20,5 +20,6 @@ Suite *make_bundle_suite(void);
 Suite *make_sample_suite(void);
 Suite *make_http_suite(void);
 Suite *make_fields_suite(void);
+Suite *make_auth_suite(void);
 Suite *make_cookie_suite(void);
 #endif
