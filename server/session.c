@@ -74,7 +74,7 @@ static long long touch_every_ms(void)
 
 static const char *addr(struct mt_req *req)
 {
-	return req->ri->remote_addr[0] ? req->ri->remote_addr : "?";
+	return auth_client_addr(req);
 }
 
 /* The cookie may only travel over TLS when the browser reached us over TLS:
