@@ -1,10 +1,10 @@
 """Dashboard sessions (issue 13, item 2): POST/DELETE mltrack/auth/session.
 
-The harness's server has no user (authentication off), so this suite starts
-its own mltrackd ($MLTRACK_TEST_MLTRACKD) on a database of its own in the
-harness's cluster, with users made by `mltrackd user add --password-stdin`,
-and a second one with a 2-second idle timeout on the same database for the
-idle expiry (and to show that servers share sessions).
+The harness's server has no user (authentication off), so this suite runs
+its own mltrackd on a database of its own (authsrv.AuthServer), with users
+made by `mltrackd user add --password-stdin`, and a second one with a
+2-second idle timeout on the same database for the idle expiry (and to show
+that servers share sessions).
 
 Checked: the cookie's attributes (HttpOnly, SameSite=Strict, Path=/, Secure
 only over TLS or behind a proxy that says https), the CSRF token required for
@@ -16,101 +16,33 @@ user's deletion ending their sessions, malformed cookies, and that no session
 id, CSRF token or password reaches the server's log.
 """
 
+import base64
 import hashlib
-import http.client
-import json
-import os
 import re
-import shutil
-import socket
-import subprocess
-import tempfile
 import time
 import unittest
 import uuid
 
+import authsrv
 import mtapi
 
-MLTRACKD = os.environ.get("MLTRACK_TEST_MLTRACKD")
-PGCONN = os.environ.get("MLTRACK_TEST_PGCONN")
-PSQL = os.environ.get("MLTRACK_TEST_PSQL", "psql")
 MLF = "/api/2.0/mlflow/"
 EXT = "/api/2.0/mltrack/"
 SESSION_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+class SameDatabase(authsrv.AuthServer):
+    """A second mltrackd on the database of `first` (which creates and drops
+    it): a login on one is a session on the other."""
 
+    def __init__(self, first, name, args=()):
+        super().__init__(name, args)
+        self.dbname, self.conninfo = first.dbname, first.conninfo
 
-class Server:
-    """An mltrackd of this suite, on `conn`, logging to a file."""
-
-    def __init__(self, conn, workdir, name, *flags):
-        self.port = free_port()
-        self.log = os.path.join(workdir, name + ".log")
-        self.logf = open(self.log, "wb")
-        self.proc = subprocess.Popen(
-            [MLTRACKD, "--database-url", conn, "--port", str(self.port),
-             "--data-dir", os.path.join(workdir, name + "-data"), *flags],
-            stdout=self.logf, stderr=subprocess.STDOUT)
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                if self.call("GET", "/readyz").status == 200:
-                    return
-            except OSError:
-                pass
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.1)
-        self.stop()
-        raise AssertionError("mltrackd did not start: " + read(self.log)[-2000:])
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.logf.close()
-        return self.proc.returncode
-
-    def call(self, method, path, body=None, headers=None, raw=None):
-        hdrs = {"User-Agent": "mltrack-session-tests"}
-        data = None
-        if raw is not None:
-            data = raw.encode() if isinstance(raw, str) else raw
-        elif body is not None:
-            data = json.dumps(body).encode()
-            hdrs["Content-Type"] = "application/json"
-        hdrs.update(headers or {})
-        if data is not None or method in ("POST", "PUT", "PATCH"):
-            hdrs["Content-Length"] = str(len(data or b""))
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-        try:
-            conn.request(method, path, body=data, headers=hdrs)
-            r = conn.getresponse()
-            text = r.read().decode("utf-8", "replace")
-            status, rh = r.status, r.headers
-        finally:
-            conn.close()
-        try:
-            parsed = json.loads(text) if text.strip() else {}
-        except ValueError:
-            parsed = text
-        return mtapi.Resp(status, rh, parsed)
-
-
-def read(path):
-    with open(path, errors="replace") as f:
-        return f.read()
+    def _admin_sql(self, sql):
+        if sql.startswith(("CREATE DATABASE", "DROP DATABASE")):
+            return ""
+        return super()._admin_sql(sql)
 
 
 def parse_set_cookie(value):
@@ -124,57 +56,42 @@ def parse_set_cookie(value):
     return name, val, attrs
 
 
-@unittest.skipUnless(MLTRACKD and PGCONN, "MLTRACK_TEST_MLTRACKD and MLTRACK_TEST_PGCONN are "
-                     "not set (run tests/run-api.sh)")
 class SessionTest(unittest.TestCase):
-    secrets = set()   # session ids and CSRF tokens handed out
+    secrets = set()   # session ids, CSRF tokens and API tokens handed out
     passwords = {}
+    srv = idle_srv = None
 
     @classmethod
     def setUpClass(cls):
-        cls.work = tempfile.mkdtemp(prefix="mltrack-sessions.")
-        cls.db = "sessions_" + uuid.uuid4().hex[:12]
-        mtapi.psql("CREATE DATABASE " + cls.db)
-        cls.conn = re.sub(r"dbname=\S+", "dbname=" + cls.db, PGCONN)
-        if "dbname=" not in cls.conn:
-            cls.conn += " dbname=" + cls.db
+        cls.srv = authsrv.AuthServer("sessions")
+        cls.srv.start()
         for user in ("alice", "bob", "carol", "dave", "erin"):
             cls.add_user(user)
-        cls.srv = Server(cls.conn, cls.work, "a")
-        cls.idle_srv = None
 
     @classmethod
     def tearDownClass(cls):
-        # A graceful stop exits 0; under ASan that includes LeakSanitizer's verdict.
-        bad = []
-        for s in (cls.srv, cls.idle_srv):
-            if s:
-                rc = s.stop()
-                text = read(s.log)
-                if rc != 0 or re.search("AddressSanitizer|runtime error|LeakSanitizer", text):
-                    bad.append("%s exited %s:\n%s" % (s.log, rc, text[-3000:]))
-        if not bad:
-            shutil.rmtree(cls.work, ignore_errors=True)
-        if bad:
-            raise AssertionError("\n".join(bad))
+        # Each stop checks a clean exit (under ASan: no leak, no error).
+        try:
+            if cls.idle_srv:
+                cls.idle_srv.stop()
+        finally:
+            if cls.srv:
+                cls.srv.stop()
 
     @classmethod
     def add_user(cls, user, cmd="add"):
         pw = "pw-" + uuid.uuid4().hex
-        p = subprocess.run([MLTRACKD, "user", cmd, user, "--password-stdin", "--database-url", cls.conn],
-                           input=pw + "\n", capture_output=True, text=True, timeout=120)
+        p = cls.srv.cmd("user", cmd, user, "--password-stdin", stdin=pw + "\n")
         if p.returncode != 0:
             raise AssertionError("mltrackd user %s %s: %s" % (cmd, user, p.stderr))
         cls.passwords[user] = pw
+        if cmd == "add":
+            cls.srv.wait_auth_on()
         return pw
 
     @classmethod
     def db_q(cls, sql):
-        p = subprocess.run([PSQL, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", cls.conn,
-                            "-c", sql], capture_output=True, text=True, timeout=60)
-        if p.returncode != 0:
-            raise AssertionError("psql: " + p.stderr)
-        return p.stdout.strip()
+        return cls.srv.sql(sql)
 
     # ---- helpers ----
 
@@ -210,7 +127,6 @@ class SessionTest(unittest.TestCase):
         return r.status == 200
 
     def basic(self, user):
-        import base64
         return "Basic " + base64.b64encode(("%s:%s" % (user, self.passwords[user])).encode()).decode()
 
     def assert_cleared(self, r):
@@ -275,10 +191,10 @@ class SessionTest(unittest.TestCase):
         self.assertEqual(r.status, 401)
         r = self.srv.call("POST", EXT + "auth/session", {"username": "alice", "password": "a\x00b"})
         self.assertEqual(r.status, 400, "a NUL in a JSON string")
-        self.assertNotIn("forged line", read(self.srv.log))
+        self.assertNotIn("forged line", self.srv.log())
         # From a page of another origin (login CSRF): refused, whatever the password.
         for h in ({"Origin": "http://evil.example"},
-                  {"Origin": "http://127.0.0.1:%d" % free_port()},
+                  {"Origin": "http://127.0.0.1:%d" % (self.srv.port + 1)},
                   {"Origin": "null"},
                   {"Sec-Fetch-Site": "cross-site"},
                   {"Sec-Fetch-Site": "same-site"}):
@@ -385,12 +301,12 @@ class SessionTest(unittest.TestCase):
         self.assertIn("expired", r.body["message"])
         self.assert_cleared(r)
         self.assertEqual(self.row(sid), "0", "the expired session's row stays")
-        self.assertIn("session of user 'alice' expired (lifetime)", read(self.srv.log))
+        self.assertIn("session of user 'alice' expired (lifetime)", self.srv.log())
 
     def test_idle_timeout_and_servers_share_sessions(self):
         if not self.idle_srv:
-            type(self).idle_srv = Server(self.conn, self.work, "idle", "--session-idle-timeout", "2s",
-                                         "--session-lifetime", "1h")
+            type(self).idle_srv = SameDatabase(self.srv, "idle", ("--session-idle-timeout", "2s",
+                                                                  "--session-lifetime", "1h")).start()
         b = self.idle_srv
         # A login on one server is a session on every server of the database.
         sid, csrf, _, _ = self.login("erin")
@@ -412,7 +328,7 @@ class SessionTest(unittest.TestCase):
         self.assertEqual(r.status, 401)
         self.assert_cleared(r)
         self.assertEqual(self.row(sid), "0")
-        self.assertIn("session of user 'erin' expired (idle)", read(b.log))
+        self.assertIn("session of user 'erin' expired (idle)", b.log())
 
     def test_last_seen_written_at_most_once_a_minute(self):
         sid, _, _, _ = self.login("alice")
@@ -470,8 +386,7 @@ class SessionTest(unittest.TestCase):
     def test_deleted_user_sessions_go(self):
         sid, _, _, _ = self.login("dave")
         self.assertEqual(self.row(sid), "1")
-        p = subprocess.run([MLTRACKD, "user", "del", "dave", "--database-url", self.conn],
-                           capture_output=True, text=True, timeout=60)
+        p = self.srv.cmd("user", "del", "dave")
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertEqual(self.row(sid), "0")
         self.assertEqual(self.srv.call("GET", EXT + "auth/whoami", headers=self.jar(sid)).status, 401)
@@ -495,8 +410,7 @@ class SessionTest(unittest.TestCase):
 
     def test_zz_no_secret_in_the_log(self):
         self.assertGreaterEqual(len(self.secrets), 6)
-        logs = [self.srv.log] + ([self.idle_srv.log] if self.idle_srv else [])
-        text = "".join(read(p) for p in logs)
+        text = self.srv.log() + (self.idle_srv.log() if self.idle_srv else "")
         self.assertIn("session started for user 'alice'", text)
         for s in self.secrets:
             self.assertNotIn(s, text, "a session id, CSRF token or API token is in the log")
