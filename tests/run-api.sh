@@ -39,8 +39,6 @@ export MLTRACK_TEST_URL="$BASE"
 export MLTRACK_TEST_ARTIFACTS="$WORK/data/artifacts"
 export MLTRACK_TEST_LOG="$WORK/mltrackd.log"
 export MLTRACK_CLI="$BUILD/mltrack"
-# Suites that need a server of their own (test_sessions.py: one with users).
-export MLTRACK_TEST_MLTRACKD="$BUILD/mltrackd"
 # The database itself, for suites that set up what only an older mltrackd
 # (or a hand edit) could have stored (mtapi.psql).
 export MLTRACK_TEST_PGCONN="$PGCONN" MLTRACK_TEST_PSQL="$PG_BINDIR/psql"
