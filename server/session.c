@@ -250,7 +250,12 @@ int api_session_login(struct mt_req *req)
 	expires = now + lifetime_ms;
 	{
 		struct mt_err ignored = MT_ERR_INIT;
+		char old[65];
 
+		/* A login from a browser that still holds a session ends that
+		 * one: its cookie is about to be replaced. */
+		if (cookie_hash(req, old) == 0)
+			sql_session_delete(req, old, &ignored);
 		sql_session_sweep_user(req, req->who.user_id, now, now - idle_ms, &ignored);
 	}
 	rc = sql_session_insert(req, hash, req->who.user_id, csrf, now, expires, &req->err);

@@ -20,7 +20,8 @@
  *     at its absolute end (--session-lifetime, 24h after the login),
  *     whichever comes first: the request is 401, the row deleted and the
  *     cookie cleared;
- *   - at logout (DELETE .../auth/session);
+ *   - at logout (DELETE .../auth/session), or when the same browser logs
+ *     in again (the cookie it sends is replaced);
  *   - when its user is deleted (ON DELETE CASCADE) or its user's password
  *     changes (sql_auth.c's user_set_password deletes them all).
  * last_seen is written at most once a minute (or a half of the idle

@@ -271,6 +271,13 @@ class SessionTest(unittest.TestCase):
 
     # ---- logout and expiry ----
 
+    def test_login_again_replaces_the_session(self):
+        sid, _, _, _ = self.login("alice")
+        sid2, _, _, _ = self.login("alice", headers=self.jar(sid))
+        self.assertNotEqual(sid, sid2)
+        self.assertEqual((self.row(sid), self.row(sid2)), ("0", "1"))
+        self.assertEqual(self.srv.call("GET", EXT + "auth/whoami", headers=self.jar(sid)).status, 401)
+
     def test_logout(self):
         sid, csrf, _, _ = self.login("alice")
         r = self.srv.call("DELETE", EXT + "auth/session", headers=self.with_session(sid))
