@@ -56,6 +56,10 @@ static int parse_duration(const char *s, long long *ms)
 
 int session_config(const char *idle, const char *lifetime, struct mt_err *err)
 {
+	if (idle && !*idle)
+		idle = NULL;
+	if (lifetime && !*lifetime)
+		lifetime = NULL;
 	if (parse_duration(idle ? idle : SESSION_IDLE_DEFAULT, &idle_ms))
 		return mt_err_set(err, MT_EINVAL, "invalid --session-idle-timeout '%s' (a number "
 				  "with s, m, h or d, e.g. 30m; 1s to 365d)", idle);

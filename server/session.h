@@ -47,7 +47,7 @@
 #define SESSION_IDLE_DEFAULT "8h"
 #define SESSION_LIFETIME_DEFAULT "24h"
 
-/* The two durations (NULL: the default), each a whole number with an
+/* The two durations (NULL or "": the default), each a whole number with an
  * optional unit s, m, h or d (no unit: seconds), 1 s to 365 d.  -1 with err
  * (MT_EINVAL, naming the flag) when one does not parse. */
 int session_config(const char *idle, const char *lifetime, struct mt_err *err);

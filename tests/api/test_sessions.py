@@ -19,6 +19,7 @@ id, CSRF token or password reaches the server's log.
 import base64
 import hashlib
 import re
+import subprocess
 import time
 import unittest
 import uuid
@@ -397,6 +398,19 @@ class SessionTest(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertEqual(self.row(sid), "0")
         self.assertEqual(self.srv.call("GET", EXT + "auth/whoami", headers=self.jar(sid)).status, 401)
+
+    # ---- the flags ----
+
+    def test_duration_flags(self):
+        for flag in ("--session-idle-timeout", "--session-lifetime"):
+            for bad in ("0", "-5m", "1x", "5 m", "366d", "1.5h", "99999999999999999999"):
+                p = subprocess.run([self.srv.mltrackd, flag, bad, "--port", "1", "--database-url",
+                                    "host=/nonexistent"], capture_output=True, text=True, timeout=30)
+                self.assertEqual(p.returncode, 2, (flag, bad, p.stderr))
+                self.assertIn("invalid %s '%s'" % (flag, bad), p.stderr)
+        p = subprocess.run([self.srv.mltrackd, "--help"], capture_output=True, text=True, timeout=30)
+        self.assertRegex(p.stdout, r"--session-idle-timeout DURATION\n.*default 8h\) \[MLTRACK_SESSION_IDLE_TIMEOUT\]")
+        self.assertRegex(p.stdout, r"--session-lifetime DURATION\n.*default 24h\) \[MLTRACK_SESSION_LIFETIME\]")
 
     # ---- cookies that are not ours ----
 
