@@ -31,8 +31,16 @@ LIBS_COMMON := -ljansson -lcrypto -lpthread
 # libarchive (lib/mt_bundle.c): linked into the server and the tests; the CLI
 # loads it on first use instead (cli/archive_lazy.c), so commands that never
 # touch a bundle do not pay for loading it.
-LIBS_SERVER := -lcivetweb -lpq -larchive $(LIBS_COMMON)
-LIBS_CLI := -lcurl -lgit2 $(LIBS_COMMON)
+# -lssl: mltrackd builds its own SSL_CTX for HTTPS (server/tls.c).  Debian's
+# CivetWeb loads OpenSSL itself, with dlopen("libssl.so"), and looks up
+# SSL_get_peer_certificate, which OpenSSL 3 no longer exports (civetweb
+# issue #1334): mltrackd is linked under that SONAME, so that dlopen finds
+# mltrackd (and through it the libssl.so.3 it links), and exports its own
+# SSL_get_peer_certificate.  server/tls.c explains and checks it at start.
+LIBS_SERVER := -lcivetweb -lpq -larchive -lssl $(LIBS_COMMON)
+SERVER_LDFLAGS := -Wl,-soname,libssl.so -Wl,--export-dynamic-symbol=SSL_get_peer_certificate
+# -lssl: the CLI looks at libcurl's TLS handshakes (cli/client.c, on_tls_msg).
+LIBS_CLI := -lcurl -lgit2 -lssl $(LIBS_COMMON)
 LIBS_CHECK := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm)
 
 LIB_SRC := $(wildcard lib/*.c)
@@ -98,7 +106,7 @@ $(B)/libmltrack.a: $(LIB_OBJ)
 	ar rcs $@ $^
 
 $(B)/mltrackd: $(SERVER_OBJ) $(B)/libmltrack.a
-	$(CC) $(LDOPT) -o $@ $(SERVER_OBJ) $(B)/libmltrack.a $(LIBS_SERVER)
+	$(CC) $(LDOPT) $(SERVER_LDFLAGS) -o $@ $(SERVER_OBJ) $(B)/libmltrack.a $(LIBS_SERVER)
 
 $(B)/mltrack: $(CLI_OBJ) $(B)/libmltrack.a
 	$(CC) $(LDOPT) -o $@ $(CLI_OBJ) $(B)/libmltrack.a $(LIBS_CLI)

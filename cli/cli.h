@@ -5,8 +5,9 @@
  *  - options (opt.c): a command's options and positional arguments are one
  *    static table that drives parsing, `--help` and the usage line, so help
  *    cannot drift from behaviour (STYLE 2.8);
- *  - the HTTP client (client.c): one libcurl handle, keep-alive, bearer token,
- *    retries with backoff on connection errors and 5xx, never on 4xx;
+ *  - the HTTP client (client.c): one libcurl handle, keep-alive, the
+ *    credentials of creds.c, retries with backoff on connection errors and
+ *    5xx, never on 4xx;
  *  - progress (progress.c): a bar on stderr when it is a terminal.
  *
  * Errors: every failure is printed once, by cli_error() ("mltrack: <msg>"),
@@ -90,7 +91,11 @@ int cli_group(const char *group, const char *summary, const struct cli_sub *subs
 	      char **argv);
 
 /* Global settings, from the global options and the environment. */
-extern const char *cli_tracking_uri; /* without a trailing '/' */
+extern const char *cli_tracking_uri; /* without a trailing '/' or user:password@ */
+/* The URI as given (its userinfo kept: the environment of `mltrack run`'s
+ * command gets it), and its userinfo's parts ("" when none), decoded. */
+extern const char *cli_tracking_uri_given;
+extern const char *cli_uri_user, *cli_uri_password;
 extern int cli_quiet;                /* -q: no progress, no chatter */
 extern const char *cli_uri_flag;     /* --tracking-uri, before or after the command */
 /* Settle cli_tracking_uri from the flag and the environment. */
@@ -108,8 +113,14 @@ struct cli_fail {
 	char msg[512];
 };
 
-/* Check the tracking URI and set up the client (again: a no-op).  0 or -1. */
+/* Check the tracking URI and the TLS variables (MLTRACK_CA_BUNDLE, ...;
+ * client.c) and set up the client (again: a no-op).  0 or -1. */
 int cli_client_init(struct cli_fail *f);
+/* For a command mltrack runs (mltrack run): the TLS settings in force, in
+ * the variables MLflow's client reads (MLFLOW_TRACKING_SERVER_CERT_PATH,
+ * MLFLOW_TRACKING_INSECURE_TLS, MLFLOW_TRACKING_CLIENT_CERT_PATH), where
+ * they are not set already.  After cli_client_init. */
+void cli_client_child_env(void);
 void cli_client_cleanup(void);
 /* Attempts per request (0: MLTRACK_HTTP_RETRIES, default 4), the connect
  * timeout (0: 10 s) and the time a JSON call may take (0: 120 s; a file
@@ -153,6 +164,80 @@ int cli_put_file(const char *path, const char *local, long long size, char sha25
  * or -1 with f filled (a digest mismatch is CLI_CHECK_FAILED). */
 int cli_get_file(const char *path, const char *dest, long long expect_size,
 		 struct cli_progress *p, int *skipped, struct cli_fail *f);
+
+/* ---- credentials (creds.c) ---- */
+
+/* Where the credentials a request sends come from, in the order they are
+ * looked for (creds.c explains the order). */
+enum cli_cred_source {
+	CLI_CRED_NONE,
+	CLI_CRED_URI,           /* user:password@ in the tracking URI: Basic */
+	CLI_CRED_MLTRACK_TOKEN, /* Bearer */
+	CLI_CRED_MLFLOW_BASIC,  /* MLFLOW_TRACKING_USERNAME + _PASSWORD */
+	CLI_CRED_MLFLOW_TOKEN,  /* Bearer */
+	CLI_CRED_FILE,          /* ~/.mltrack/credentials: Bearer */
+	CLI_CRED_EXPLICIT,      /* set by a command for its calls (login, logout) */
+};
+
+#define CLI_SECRET_MAX 2048
+
+struct cli_cred {
+	enum cli_cred_source source;
+	char user[256];                  /* Basic when not empty, else Bearer */
+	char secret[CLI_SECRET_MAX + 1]; /* the password or the token */
+	char token_name[128];            /* CLI_CRED_FILE: as stored */
+	char stored_user[256];           /* CLI_CRED_FILE: as stored */
+};
+
+/* What the credentials file holds for one tracking URI. */
+struct cli_stored {
+	char username[256];
+	char token_name[128];
+	char token[CLI_SECRET_MAX + 1];
+	int by_login; /* created by `mltrack login` (revoked when replaced) */
+};
+
+struct curl_slist;
+
+/* Find the credentials in force (once per process; cli_client_init calls
+ * it) and register every secret in reach with mt_redact.  0, or -1 with f
+ * (a credentials file others could read, a control character in a
+ * variable: CLI_USAGE). */
+int cli_cred_load(struct cli_fail *f);
+/* Send these instead: CLI_CRED_EXPLICIT with user (NULL: Bearer) and
+ * secret, or CLI_CRED_NONE for nothing; any other source goes back to what
+ * cli_cred_load found.  0, or -1 with f. */
+int cli_cred_use(enum cli_cred_source src, const char *user, const char *secret,
+		 struct cli_fail *f);
+/* The credentials requests send now (borrowed). */
+const struct cli_cred *cli_cred_current(void);
+/* Append the Authorization line, if any, to a request's headers: the one
+ * place every request gets its credentials (client.c). */
+struct curl_slist *cli_cred_header(struct curl_slist *hl);
+/* "MLTRACK_TOKEN", the credentials file's path, ... (borrowed, static). */
+const char *cli_cred_source_name(enum cli_cred_source src);
+/* Reword a 401 to say where the credentials came from and what to do, and
+ * a 429 to say when to try again (retry_after: the header, or NULL). */
+void cli_cred_explain(struct cli_fail *f, const char *retry_after);
+/* Before `mltrack run` starts its command: hand a token of ours on as
+ * MLFLOW_TRACKING_TOKEN when the environment has no MLflow credentials. */
+void cli_cred_export_child(void);
+/* Mask secrets in the "value" of each {key, value} of list (tags, params
+ * the CLI records). */
+void cli_cred_scrub_kv(json_t *list);
+
+/* The credentials file's section for the tracking URI (scheme and host in
+ * lower case; borrowed, static). */
+const char *cli_cred_uri_key(void);
+/* ~/.mltrack/credentials into out.  0, or -1 (no home, too long). */
+int cli_credfile_path(char *out, size_t n);
+/* The entry of key: *found, and out.  0, or -1 with f (the file or its
+ * directory is others' to read or change: refused, with how to fix). */
+int cli_creds_lookup(const char *key, struct cli_stored *out, int *found, struct cli_fail *f);
+/* Store s as key's entry (replacing it), atomically.  0, or -1 with f. */
+int cli_creds_store(const char *key, const struct cli_stored *s, struct cli_fail *f);
+/* Remove key's entry: *had says whether there was one.  0, or -1 with f. */
+int cli_creds_forget(const char *key, int *had, struct cli_fail *f);
 
 /* ---- progress (progress.c) ---- */
 
@@ -217,6 +302,9 @@ int cmd_model(int argc, char **argv);
  * (cmd_model.c). */
 const char *cli_stage_name(const char *s, int allow_none);
 int cmd_gate(int argc, char **argv);
+int cmd_login(int argc, char **argv);
+int cmd_logout(int argc, char **argv);
+int cmd_whoami(int argc, char **argv);
 
 /* Shared with `mltrack run --artifacts`: upload each of locals (files or
  * directories, placed as DEST/basename) to the run; quiet: no progress bar

@@ -2,9 +2,18 @@
  * client.c: mltrack's HTTP client, one libcurl easy handle for the process
  * (so connections are kept alive between calls).
  *
- *  - MLTRACK_TOKEN is sent as "Authorization: Bearer <token>"; proxies come
- *    from the usual environment variables (libcurl reads http_proxy,
- *    https_proxy, no_proxy).
+ *  - Every request carries the credentials creds.c settled on (its one
+ *    Authorization line); proxies come from the usual environment variables
+ *    (libcurl reads http_proxy, https_proxy, no_proxy).  A 401 says where
+ *    the credentials came from, a 429 when to try again.  Nothing here
+ *    prints a header or a URL with its userinfo.
+ *  - https:// servers are verified against the system's CAs, or the CA file
+ *    MLTRACK_CA_BUNDLE (MLflow's MLFLOW_TRACKING_SERVER_CERT_PATH) names;
+ *    MLTRACK_INSECURE_TLS / MLFLOW_TRACKING_INSECURE_TLS turn verification
+ *    off, with a warning; MLTRACK_CLIENT_CERT and MLTRACK_CLIENT_KEY (MLflow's
+ *    MLFLOW_TRACKING_CLIENT_CERT_PATH: both in one PEM file) are presented to
+ *    servers that ask for a client certificate.  Every request (JSON calls,
+ *    uploads, downloads, the spool's) is set up by common(), and so by these.
  *  - Connection errors and 5xx answers are retried with exponential backoff
  *    (MLTRACK_HTTP_RETRIES attempts in all, default 4); a 4xx is final.
  *  - Transfers of files stream: nothing is held whole in memory, every byte
@@ -15,14 +24,17 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
 #include <openssl/evp.h>
+#include <openssl/ssl.h>
 
 #include "cli.h"
+#include "mt_redact.h"
 #include "mt_util.h"
 
 #define MAX_JSON_REPLY (256L * 1024 * 1024)
@@ -30,6 +42,144 @@
 static CURL *curl;
 static int max_attempts = 4, env_attempts = 4;
 static long connect_ms = 10000, total_ms = 0;
+
+/* ---- TLS settings, from the environment (read once) ---- */
+
+static struct {
+	int read;             /* tls_settings() ran and succeeded */
+	const char *ca;       /* CA file verifying the server, NULL: the system's */
+	const char *ca_var;   /* the variable that named it */
+	int insecure;         /* verification off */
+	const char *insecure_var;
+	const char *cert;     /* client certificate (PEM), NULL: none */
+	const char *key;      /* its key (PEM): the cert file itself when NULL */
+	const char *cert_var;
+} tls;
+
+/* The first of two variables that is set and not empty (its name in *var). */
+static const char *env2(const char *a, const char *b, const char **var)
+{
+	const char *v = getenv(a);
+
+	*var = a;
+	if (v && *v)
+		return v;
+	v = getenv(b);
+	*var = b;
+	return v && *v ? v : NULL;
+}
+
+static int tls_file(struct cli_fail *f, const char *var, const char *path)
+{
+	if (access(path, R_OK) == 0)
+		return 0;
+	return cli_fail_set(f, CLI_USAGE, "%s: cannot read '%s': %s", var, path, strerror(errno));
+}
+
+/* Read and check the TLS variables; warn once when verification is off. */
+static int tls_settings(struct cli_fail *f)
+{
+	const char *v, *var;
+
+	if (tls.read)
+		return 0;
+	if ((v = env2("MLTRACK_INSECURE_TLS", "MLFLOW_TRACKING_INSECURE_TLS", &var))) {
+		/* MLflow's boolean variables: true, false, 1, 0, any case. */
+		if (strcasecmp(v, "true") == 0 || strcmp(v, "1") == 0)
+			tls.insecure = 1;
+		else if (strcasecmp(v, "false") != 0 && strcmp(v, "0") != 0)
+			return cli_fail_set(f, CLI_USAGE, "%s must be true or false, not '%s'", var, v);
+		tls.insecure_var = var;
+	}
+	if ((tls.ca = env2("MLTRACK_CA_BUNDLE", "MLFLOW_TRACKING_SERVER_CERT_PATH", &tls.ca_var))) {
+		if (tls.insecure)
+			return cli_fail_set(f, CLI_USAGE, "%s and %s contradict each other: set only one",
+					    tls.insecure_var, tls.ca_var);
+		if (tls_file(f, tls.ca_var, tls.ca))
+			return -1;
+	}
+	tls.cert = getenv("MLTRACK_CLIENT_CERT");
+	tls.key = getenv("MLTRACK_CLIENT_KEY");
+	tls.cert_var = "MLTRACK_CLIENT_CERT";
+	if (tls.cert && !*tls.cert)
+		tls.cert = NULL;
+	if (tls.key && !*tls.key)
+		tls.key = NULL;
+	if (tls.key && !tls.cert)
+		return cli_fail_set(f, CLI_USAGE, "MLTRACK_CLIENT_KEY needs MLTRACK_CLIENT_CERT "
+				    "(the certificate that goes with the key)");
+	if (!tls.cert && (v = getenv("MLFLOW_TRACKING_CLIENT_CERT_PATH")) && *v) {
+		tls.cert = v; /* certificate and key in one file, as MLflow takes it */
+		tls.cert_var = "MLFLOW_TRACKING_CLIENT_CERT_PATH";
+	}
+	if ((tls.cert && tls_file(f, tls.cert_var, tls.cert)) ||
+	    (tls.key && tls_file(f, "MLTRACK_CLIENT_KEY", tls.key)))
+		return -1;
+	if (tls.insecure && strncmp(cli_tracking_uri, "https://", 8) == 0)
+		cli_warn("%s is set: the server's certificate is not verified, so anyone on the way "
+			 "to %s can read and change what is sent", tls.insecure_var, cli_tracking_uri);
+	tls.read = 1;
+	return 0;
+}
+
+/* Whether the server asked for a client certificate during the last
+ * handshake (a CertificateRequest seen by on_tls_msg): then a connection it
+ * closes is its refusal of ours, or of our having none.  Reset by common(). */
+static int tls_cert_asked;
+
+static void on_tls_msg(int write_p, int version, int content_type, const void *buf,
+		       size_t len, SSL *ssl, void *arg)
+{
+	(void)version;
+	(void)ssl;
+	(void)arg;
+	if (!write_p && content_type == SSL3_RT_HANDSHAKE && len > 0 &&
+	    ((const unsigned char *)buf)[0] == SSL3_MT_CERTIFICATE_REQUEST)
+		tls_cert_asked = 1;
+}
+
+/* libcurl's OpenSSL context for a new connection (CURLOPT_SSL_CTX_FUNCTION). */
+static CURLcode on_ssl_ctx(CURL *c, void *ssl_ctx, void *arg)
+{
+	(void)c;
+	(void)arg;
+	SSL_CTX_set_msg_callback(ssl_ctx, on_tls_msg);
+	return CURLE_OK;
+}
+
+/* The TLS settings on the handle (after curl_easy_reset). */
+static void tls_apply(void)
+{
+	tls_cert_asked = 0;
+	/* Not built in (libcurl on another TLS library): no diagnosis, no harm. */
+	curl_easy_setopt(curl, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx);
+	if (tls.insecure) {
+		curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 0L);
+		curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 0L);
+	} else if (tls.ca) {
+		curl_easy_setopt(curl, CURLOPT_CAINFO, tls.ca);
+	}
+	if (tls.cert) {
+		curl_easy_setopt(curl, CURLOPT_SSLCERT, tls.cert);
+		curl_easy_setopt(curl, CURLOPT_SSLCERTTYPE, "PEM");
+		curl_easy_setopt(curl, CURLOPT_SSLKEY, tls.key ? tls.key : tls.cert);
+		curl_easy_setopt(curl, CURLOPT_SSLKEYTYPE, "PEM");
+	}
+}
+
+void cli_client_child_env(void)
+{
+	if (!tls.read)
+		return;
+	if (tls.ca && !getenv("MLFLOW_TRACKING_SERVER_CERT_PATH"))
+		setenv("MLFLOW_TRACKING_SERVER_CERT_PATH", tls.ca, 1);
+	if (tls.insecure && !getenv("MLFLOW_TRACKING_INSECURE_TLS"))
+		setenv("MLFLOW_TRACKING_INSECURE_TLS", "true", 1);
+	/* MLflow takes a client certificate only as one file with its key. */
+	if (tls.cert && (!tls.key || strcmp(tls.key, tls.cert) == 0) &&
+	    !getenv("MLFLOW_TRACKING_CLIENT_CERT_PATH"))
+		setenv("MLFLOW_TRACKING_CLIENT_CERT_PATH", tls.cert, 1);
+}
 
 int cli_client_init(struct cli_fail *f)
 {
@@ -43,6 +193,8 @@ int cli_client_init(struct cli_fail *f)
 			 "tracking URI '%s' is not an http:// or https:// address", cli_tracking_uri);
 		return -1;
 	}
+	if (tls_settings(f))
+		return -1;
 	if (r && *r) {
 		char *end;
 		long n = strtol(r, &end, 10);
@@ -54,6 +206,8 @@ int cli_client_init(struct cli_fail *f)
 		}
 		env_attempts = max_attempts = (int)n;
 	}
+	if (cli_cred_load(f))
+		return -1;
 	if (curl)
 		return 0;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) || !(curl = curl_easy_init())) {
@@ -93,6 +247,7 @@ int cli_fail_set(struct cli_fail *f, int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(f->msg, sizeof(f->msg), fmt, ap);
 	va_end(ap);
+	mt_redact_inplace(f->msg, sizeof(f->msg));
 	return -1;
 }
 
@@ -148,6 +303,7 @@ static int buf_add(struct buf *b, const void *data, size_t n)
 struct hdrs {
 	char etag[80];
 	char content_range[96];
+	char retry_after[32];
 };
 
 static size_t on_header(char *data, size_t size, size_t nitems, void *arg)
@@ -169,6 +325,10 @@ static size_t on_header(char *data, size_t size, size_t nitems, void *arg)
 		dst = h->content_range;
 		dsz = sizeof(h->content_range);
 		k = 14;
+	} else if (n > 12 && strncasecmp(data, "Retry-After:", 12) == 0) {
+		dst = h->retry_after;
+		dsz = sizeof(h->retry_after);
+		k = 12;
 	}
 	if (dst) {
 		size_t e = n;
@@ -184,7 +344,6 @@ static size_t on_header(char *data, size_t size, size_t nitems, void *arg)
 
 static struct curl_slist *common(const char *url, struct hdrs *h, char *errbuf)
 {
-	const char *token = getenv("MLTRACK_TOKEN");
 	struct curl_slist *hl = NULL;
 
 	curl_easy_reset(curl);
@@ -200,15 +359,8 @@ static struct curl_slist *common(const char *url, struct hdrs *h, char *errbuf)
 	curl_easy_setopt(curl, CURLOPT_USERAGENT, "mltrack/" MLTRACK_VERSION);
 	curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(curl, CURLOPT_HEADERDATA, h);
-	if (token && *token) {
-		char *v = malloc(strlen(token) + 32);
-
-		if (v) {
-			sprintf(v, "Authorization: Bearer %s", token);
-			hl = curl_slist_append(hl, v);
-			free(v);
-		}
-	}
+	tls_apply();
+	hl = cli_cred_header(hl);
 	memset(h, 0, sizeof(*h));
 	errbuf[0] = 0;
 	return hl;
@@ -245,7 +397,8 @@ static void backoff(int attempt)
 
 /* Fill f from a non-2xx answer: MLflow's {"error_code", "message"} when the
  * body is that, else the status. */
-static void fail_from_body(struct cli_fail *f, long status, const struct buf *b)
+static void fail_from_body(struct cli_fail *f, long status, const struct buf *b,
+			   const struct hdrs *h)
 {
 	json_t *j = b->p ? json_loadb(b->p, b->n, 0, NULL) : NULL;
 	const char *code = j ? json_string_value(json_object_get(j, "error_code")) : NULL;
@@ -263,15 +416,86 @@ static void fail_from_body(struct cli_fail *f, long status, const struct buf *b)
 	else
 		snprintf(f->msg, sizeof(f->msg), "the server answered HTTP %ld", status);
 	json_decref(j);
+	cli_cred_explain(f, h->retry_after);
+	mt_redact_inplace(f->msg, sizeof(f->msg));
+}
+
+/* A TLS failure with a cause worth naming (and not worth retrying): the
+ * message into f, 1; else 0. */
+static int fail_tls(struct cli_fail *f, CURLcode rc, const char *why)
+{
+	switch (rc) {
+	case CURLE_PEER_FAILED_VERIFICATION:
+		if (tls.ca)
+			snprintf(f->msg, sizeof(f->msg),
+				 "cannot verify the server's certificate for %s: %s; is '%s' (%s) the "
+				 "CA that signed it?", cli_tracking_uri, why, tls.ca, tls.ca_var);
+		else
+			snprintf(f->msg, sizeof(f->msg),
+				 "cannot verify the server's certificate for %s: %s; set "
+				 "MLTRACK_CA_BUNDLE to its CA file", cli_tracking_uri, why);
+		return 1;
+	case CURLE_SSL_CACERT_BADFILE:
+		f->code = CLI_USAGE;
+		snprintf(f->msg, sizeof(f->msg), "cannot use the CA file '%s' (%s): %s",
+			 tls.ca ? tls.ca : "(system default)", tls.ca ? tls.ca_var : "", why);
+		return 1;
+	case CURLE_SSL_CERTPROBLEM:
+		f->code = CLI_USAGE;
+		snprintf(f->msg, sizeof(f->msg), "cannot use the client certificate '%s' (%s): %s",
+			 tls.cert ? tls.cert : "?", tls.cert ? tls.cert_var : "", why);
+		return 1;
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_SEND_ERROR:
+	case CURLE_GOT_NOTHING:
+		/* The server's refusal of the handshake is an answer, not an
+		 * outage; so is a server that speaks plain HTTP. */
+		if (strncmp(cli_tracking_uri, "https://", 8) != 0)
+			return 0;
+		if (strstr(why, "wrong version number")) {
+			snprintf(f->msg, sizeof(f->msg), "%s does not speak TLS (%s); use http://",
+				 cli_tracking_uri, why);
+			return 1;
+		}
+		/* A server that asks for a client certificate and closes the
+		 * connection refused ours, or our having none (under TLS 1.3
+		 * its alert comes after the handshake, and a client that is
+		 * quick to send its request may see only the closed socket). */
+		if (tls_cert_asked && !tls.cert) {
+			snprintf(f->msg, sizeof(f->msg),
+				 "the server at %s requires a client certificate (%s); set "
+				 "MLTRACK_CLIENT_CERT and MLTRACK_CLIENT_KEY", cli_tracking_uri, why);
+			return 1;
+		}
+		if (tls_cert_asked || strstr(why, " alert ")) {
+			snprintf(f->msg, sizeof(f->msg),
+				 "the server at %s refused the TLS connection: %s%s%s%s", cli_tracking_uri,
+				 why, tls.cert ? "; does it accept the client certificate '" : "",
+				 tls.cert ? tls.cert : "", tls.cert ? "'?" : "");
+			return 1;
+		}
+		return 0;
+	default:
+		return 0;
+	}
 }
 
 static void fail_from_curl(struct cli_fail *f, CURLcode rc, const char *errbuf)
 {
+	const char *why = errbuf[0] ? errbuf : curl_easy_strerror(rc);
+
 	f->status = 0;
-	f->transient = transient_curl(rc);
 	f->code = CLI_SERVER;
-	snprintf(f->msg, sizeof(f->msg), "cannot reach %s: %s", cli_tracking_uri,
-		 errbuf[0] ? errbuf : curl_easy_strerror(rc));
+	if (fail_tls(f, rc, why)) {
+		f->transient = 0;
+	} else {
+		f->transient = transient_curl(rc);
+		snprintf(f->msg, sizeof(f->msg), "cannot reach %s: %s%s", cli_tracking_uri, why,
+			 rc == CURLE_GOT_NOTHING && strncmp(cli_tracking_uri, "http://", 7) == 0
+				 ? " (if the server serves HTTPS, use https://)" : "");
+	}
+	mt_redact_inplace(f->msg, sizeof(f->msg));
 }
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
@@ -353,7 +577,7 @@ int cli_api_ex(const char *method, const char *path, const char *const *query, j
 			curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
 			if (status >= 200 && status < 300)
 				break;
-			fail_from_body(f, status, &b);
+			fail_from_body(f, status, &b, &h);
 		} else if (cc == CURLE_WRITE_ERROR) {
 			cli_fail_set(f, CLI_SERVER, "the server's answer to %s is over %ld MB", path,
 			      MAX_JSON_REPLY >> 20);
@@ -526,7 +750,7 @@ int cli_put_file(const char *path, const char *local, long long size, char sha25
 			curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
 			if (status >= 200 && status < 300)
 				break;
-			fail_from_body(f, status, &x.err);
+			fail_from_body(f, status, &x.err, &h);
 		} else {
 			fail_from_curl(f, cc, errbuf);
 		}
@@ -731,7 +955,7 @@ static int get_file(const char *path, const char *dest, long long expect_size,
 		if (cc == CURLE_OK && (x.status == 200 || x.status == 206))
 			break;
 		if (cc == CURLE_OK)
-			fail_from_body(f, x.status, &x.err);
+			fail_from_body(f, x.status, &x.err, &h);
 		else
 			fail_from_curl(f, cc, errbuf);
 		if (!f->transient || attempt + 1 >= max_attempts)

@@ -23,6 +23,7 @@
 #include "cli.h"
 #include "mt_json.h"
 #include "mt_limits.h"
+#include "mt_redact.h"
 #include "mt_spool.h"
 #include "mt_util.h"
 #include "mt_validate.h"
@@ -254,26 +255,39 @@ static int log_kv(const struct cli_spec *spec, const char *what, size_t max,
 		  const char *endpoint, int argc, char **argv)
 {
 	struct mt_err err = { 0 };
+	struct cli_fail ignored;
 	const char *run;
+	char *masked = NULL;
 	int rc;
 
 	if ((rc = cli_parse(spec, argc, argv)))
 		return rc < 0 ? CLI_OK : rc;
+	/* No credential in reach, nor a URL's password, is ever recorded
+	 * (creds.c): the value is masked first.  A credentials file that
+	 * cannot be used is reported when the server is asked, not here. */
+	cli_cred_load(&ignored);
+	if (mt_redact_needed(o_value) && (masked = mt_redact_dup(o_value)))
+		o_value = masked;
 	if (mt_validate_key(what, o_key, &err) ||
-	    mt_validate_value_len(what, o_key, o_value, max, &err))
+	    mt_validate_value_len(what, o_key, o_value, max, &err)) {
+		free(masked);
 		return cli_error(CLI_USAGE, "%s", err.msg);
+	}
 	{
 		json_t *kv = json_pack("{s:s, s:s}", "key", o_key, "value", o_value);
 
 		rc = spool_into_run(strcmp(what, "param") == 0 ? "params" : "tags", kv);
 		json_decref(kv);
-		if (rc >= 0)
-			return rc;
 	}
-	if (!(run = pick_run()))
-		return CLI_USAGE;
-	return post(endpoint, json_pack("{s:s, s:s, s:s, s:s}", "run_id", run, "run_uuid", run,
-					"key", o_key, "value", o_value));
+	if (rc < 0) {
+		if (!(run = pick_run()))
+			rc = CLI_USAGE;
+		else
+			rc = post(endpoint, json_pack("{s:s, s:s, s:s, s:s}", "run_id", run, "run_uuid",
+						      run, "key", o_key, "value", o_value));
+	}
+	free(masked);
+	return rc;
 }
 
 static int cmd_param(int argc, char **argv)

@@ -43,6 +43,7 @@
 #include "mt_cmdflags.h"
 #include "mt_json.h"
 #include "mt_limits.h"
+#include "mt_redact.h"
 #include "mt_scrape.h"
 #include "mt_spool.h"
 #include "mt_util.h"
@@ -86,7 +87,9 @@ static const struct cli_spec run_spec = {
 	"The command sees MLTRACK_RUN_ID, MLFLOW_RUN_ID, MLFLOW_TRACKING_URI and\n"
 	"MLFLOW_EXPERIMENT_ID, so an MLflow client inside it logs to the same run.\n"
 	"When the server cannot be reached the command runs anyway and everything is\n"
-	"spooled for `mltrack sync`.  Exit status: the command's (128+N for signal N).",
+	"spooled for `mltrack sync`.  Credentials (MLTRACK_TOKEN and the others of\n"
+	"mltrack --help, stored tokens) and URL passwords are recorded as *** in params,\n"
+	"tags and output.log.  Exit status: the command's (128+N for signal N).",
 	1,
 };
 
@@ -115,6 +118,7 @@ struct run {
 	double last_sample;
 	struct mt_scraper *scraper;
 	int log_fd;
+	struct mt_redact_stream log_masked; /* secrets kept out of output.log */
 	/* Output waiting for the scraper thread: the pump only copies bytes,
 	 * so the command never waits for scraping (or a slow --scrape regex). */
 	struct chunk *q_head, *q_tail;
@@ -625,6 +629,13 @@ static int open_stream(struct stream *s, int ours, int *child_end)
 	return 0;
 }
 
+static int log_out(void *arg, const char *p, size_t n)
+{
+	struct run *r = arg;
+
+	return r->log_fd < 0 || mt_write_all(r->log_fd, p, n) == 0 ? 0 : -1;
+}
+
 /* Copy what is readable on s; 0 at end of stream. */
 static int pump(struct run *r, struct stream *s)
 {
@@ -642,7 +653,9 @@ static int pump(struct run *r, struct stream *s)
 	 * stdout (a pager that quit) stops the copy, not the run. */
 	if (s->out >= 0 && mt_write_all(s->out, buf, (size_t)n))
 		s->out = -1;
-	if (r->log_fd >= 0 && mt_write_all(r->log_fd, buf, (size_t)n))
+	/* The log is uploaded: the credentials in reach are masked in it (the
+	 * command may print its environment), not in what passes through. */
+	if (r->log_fd >= 0 && mt_redact_stream_write(&r->log_masked, buf, (size_t)n, log_out, r))
 		r->log_fd = -1;
 	if (r->scraper)
 		queue_output(r, s->which, buf, (size_t)n);
@@ -1000,6 +1013,10 @@ int cmd_run(int argc, char **argv)
 		json_array_append_new(tags, kv("mltrack.git.dirty", git.dirty ? "true" : "false"));
 	}
 	trace("git provenance");
+	/* No credential in reach, nor a URL's password (a --db-url argument),
+	 * becomes a tag or a param, nor reaches the spool (creds.c). */
+	cli_cred_scrub_kv(tags);
+	cli_cred_scrub_kv(params);
 	/* The tags go with the creation (one request less); params follow. */
 	json_object_set_new(rec, "tags", tags);
 	journal(&r, rec);
@@ -1038,13 +1055,17 @@ int cmd_run(int argc, char **argv)
 	cli_client_patience(1, 2000, 5000);
 
 	write_id_file(r.run_id);
-	set_env("MLTRACK_TRACKING_URI", cli_tracking_uri);
+	/* The URI as given: a user:password@ in it is how the command's
+	 * clients authenticate too. */
+	set_env("MLTRACK_TRACKING_URI", cli_tracking_uri_given);
 	set_env("MLTRACK_RUN_ID", r.run_id);
+	cli_cred_export_child();
 	/* `mltrack log` inside the command writes to this run's journal. */
 	set_env("MLTRACK_SPOOL_RUN", r.spool.dir);
 	if (r.run_id[0]) {
 		/* An MLflow client in the command logs into this run. */
-		set_env("MLFLOW_TRACKING_URI", cli_tracking_uri);
+		set_env("MLFLOW_TRACKING_URI", cli_tracking_uri_given);
+		cli_client_child_env();
 		set_env("MLFLOW_RUN_ID", r.run_id);
 		if (first.experiment_id[0])
 			set_env("MLFLOW_EXPERIMENT_ID", first.experiment_id);
@@ -1197,6 +1218,10 @@ int cmd_run(int argc, char **argv)
 		pthread_mutex_lock(&r.mu);
 		flush_pending_locked(&r);
 		pthread_mutex_unlock(&r.mu);
+		if (mt_redact_stream_finish(&r.log_masked, log_out, &r) && r.log_fd >= 0) {
+			close(r.log_fd);
+			r.log_fd = -1;
+		}
 		if (r.log_fd >= 0) {
 			struct stat lst;
 			int empty = fstat(r.log_fd, &lst) == 0 && lst.st_size == 0;

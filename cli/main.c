@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "mt_redact.h"
 #include "spool.h"
 
 struct cli_cmd {
@@ -25,18 +26,30 @@ static const struct cli_cmd commands[] = {
 	{ "experiments", cmd_experiments, "list and create experiments" },
 	{ "model", cmd_model, "register, promote and pull models (verified bundles)" },
 	{ "gate", cmd_gate, "promotion gates: rules a version must pass to enter a stage" },
+	{ "login", cmd_login, "log in to the server and keep a token in ~/.mltrack/credentials" },
+	{ "logout", cmd_logout, "revoke the stored token and forget it" },
+	{ "whoami", cmd_whoami, "who the server takes you for, and how" },
 	{ NULL, NULL, NULL },
 };
+
+/* One line on stderr, secrets masked (mt_redact: the credentials in
+ * force, URL passwords), whatever the message quotes. */
+static void say(const char *prefix, const char *fmt, va_list ap)
+{
+	char msg[4096];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	mt_redact_inplace(msg, sizeof(msg));
+	fprintf(stderr, "%s%s\n", prefix, msg);
+}
 
 int cli_error(int code, const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("mltrack: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	say("mltrack: ", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	return code;
 }
 
@@ -44,11 +57,9 @@ void cli_warn(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("mltrack: warning: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	say("mltrack: warning: ", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 static void usage(FILE *f)
@@ -61,7 +72,20 @@ static void usage(FILE *f)
 		"  -q, --quiet         no progress bars or chatter\n"
 		"  -h, --help          show this help\n"
 		"  --version           print the version\n\n"
-		"MLTRACK_TOKEN authenticates to the server when it requires a token.\n\n");
+		"credentials, the first found: user:password@ in the tracking URI;\n"
+		"MLTRACK_TOKEN; MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD;\n"
+		"MLFLOW_TRACKING_TOKEN; the token `mltrack login` stored for the URI in\n"
+		"~/.mltrack/credentials (see mltrack login --help).\n\n"
+		"environment:\n"
+		"  MLTRACK_CA_BUNDLE=FILE    verify an https:// server against the CA\n"
+		"                            certificates in FILE (PEM) instead of the system's\n"
+		"                            [MLFLOW_TRACKING_SERVER_CERT_PATH]\n"
+		"  MLTRACK_INSECURE_TLS=true do not verify the server's certificate (warns)\n"
+		"                            [MLFLOW_TRACKING_INSECURE_TLS]\n"
+		"  MLTRACK_CLIENT_CERT=FILE  a client certificate (PEM) for servers that\n"
+		"  MLTRACK_CLIENT_KEY=FILE   require one, and its key (default: in the same\n"
+		"                            file) [MLFLOW_TRACKING_CLIENT_CERT_PATH: both]\n"
+		"  MLTRACK_HTTP_RETRIES=N    attempts per request (default 4)\n\n");
 	if (!commands[0].name) {
 		fprintf(f, "No commands are available in this version yet.\n");
 		return;
@@ -74,13 +98,17 @@ static void usage(FILE *f)
 }
 
 /* Every command first uploads what earlier runs spooled, briefly and quietly
- * (run and sync do their own). */
+ * (run and sync do their own; login, logout and whoami deal with credentials
+ * only). */
 static void quick_sync(const struct cli_spec *spec)
 {
 	struct cli_fail f;
 
-	if (strcmp(spec->name, "run") == 0 || strcmp(spec->name, "sync") == 0)
-		return;
+	static const char *const own[] = { "run", "sync", "login", "logout", "whoami" };
+
+	for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
+		if (strcmp(spec->name, own[i]) == 0)
+			return;
 	if (cli_client_init(&f) == 0)
 		cli_sync_all(1, 2000);
 }

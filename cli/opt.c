@@ -11,8 +11,11 @@
 #include <string.h>
 
 #include "cli.h"
+#include "mt_redact.h"
 
 const char *cli_tracking_uri = "http://127.0.0.1:5170";
+const char *cli_tracking_uri_given = "http://127.0.0.1:5170";
+const char *cli_uri_user = "", *cli_uri_password = "";
 void (*cli_parsed_hook)(const struct cli_spec *spec);
 int cli_quiet;
 
@@ -93,7 +96,7 @@ static void reset(const struct cli_opt *t)
 void cli_apply_globals(void)
 {
 	const char *v = cli_uri_flag;
-	static char buf[2048];
+	static char buf[2048], bare[2048], user[256], password[CLI_SECRET_MAX + 1];
 	size_t n;
 
 	if (!v || !*v)
@@ -106,7 +109,17 @@ void cli_apply_globals(void)
 	while (n > 0 && v[n - 1] == '/')
 		n--;
 	snprintf(buf, sizeof(buf), "%.*s", (int)n, v);
-	cli_tracking_uri = buf;
+	cli_tracking_uri_given = buf;
+	/* user:password@ are credentials (creds.c), never part of what is
+	 * printed; a URI whose parts do not fit is used as given. */
+	if (mt_url_userinfo(buf, bare, sizeof(bare), user, sizeof(user), password,
+			    sizeof(password)) < 0) {
+		snprintf(bare, sizeof(bare), "%s", buf);
+		user[0] = password[0] = '\0';
+	}
+	cli_tracking_uri = bare;
+	cli_uri_user = user;
+	cli_uri_password = password;
 }
 
 /* The value after the option at *i, consuming it; NULL at the end. */

@@ -595,6 +595,14 @@ int cli_sync_all(int quick, long budget_ms)
 			server_down = 1; /* the others would fail the same way */
 			if (!quick)
 				rc = cli_fail_report(&f);
+		} else if (f.status == 401 || f.status == 429) {
+			/* The credentials are refused: the others' would be too.
+			 * Everything stays spooled for a sync with credentials
+			 * that work (none of them is in the spool). */
+			server_down = 1;
+			failed++;
+			if (!quick)
+				rc = cli_error(CLI_SERVER, "spooled run %s: %s", *name, f.msg);
 		} else {
 			failed++;
 			if (!quick || f.code != CLI_SERVER)
@@ -630,7 +638,9 @@ static const struct cli_spec sync_spec = {
 	"removed once the server has acknowledged all of it; running sync again, or\n"
 	"after a crash halfway, adds nothing twice.  Runs still being written by a\n"
 	"live `mltrack run` are left to it.  Every other command starts with a quick\n"
-	"sync of its own (at most a few seconds, silent when the server is down).",
+	"sync of its own (at most a few seconds, silent when the server is down).\n"
+	"Runs are sent with the credentials in force now (none is in the spool); when\n"
+	"the server refuses them, sync stops and keeps every spooled run.",
 	0,
 };
 

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "mt_redact.h"
+
 static const struct {
 	const char *name;
 	int http;
@@ -74,6 +76,7 @@ int mt_err_set(struct mt_err *err, enum mt_code code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
 	va_end(ap);
+	mt_redact_inplace(err->msg, sizeof(err->msg));
 	one_line(err->msg);
 	err->log_detail[0] = '\0';
 	err->retryable = 0;
@@ -89,6 +92,7 @@ int mt_err_detail(struct mt_err *err, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err->log_detail, sizeof(err->log_detail), fmt, ap);
 	va_end(ap);
+	mt_redact_inplace(err->log_detail, sizeof(err->log_detail));
 	one_line(err->log_detail);
 	return -1;
 }

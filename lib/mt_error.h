@@ -13,7 +13,9 @@
  *
  * struct mt_err carries a one-line message that is safe to send to a client
  * and a log_detail that goes to stderr only (SQLSTATE, libpq text), in the
- * way PostgreSQL splits errmsg from errdetail_log.
+ * way PostgreSQL splits errmsg from errdetail_log.  Both have secrets masked
+ * (mt_redact.h: registered values and URL passwords), so a message may quote
+ * a libpq error or a URL without leaking a password.
  *
  * Fallible functions return 0 or -1 and take `struct mt_err *err` last;
  * mt_err_set() returns -1 so that `return mt_err_set(...)` reads naturally.

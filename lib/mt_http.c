@@ -213,13 +213,15 @@ static int same_host(const struct mt_http_host *a, const struct mt_http_host *b)
 	return a->kind == b->kind && strcmp(a->name, b->name) == 0;
 }
 
-int mt_http_same_origin(const struct mt_http_origin *o, const struct mt_http_host *h)
+int mt_http_same_origin(const struct mt_http_origin *o, const struct mt_http_host *h, int tls)
 {
 	if (!same_host(&o->host, h))
 		return 0;
+	if (tls && strcmp(o->scheme, "https") != 0)
+		return 0;
 	if (h->port >= 0)
 		return o->host.port == h->port;
-	return o->host.port == default_port(o->scheme);
+	return o->host.port == default_port(tls ? "https" : o->scheme);
 }
 
 void mt_http_policy_init(struct mt_http_policy *p)
@@ -395,7 +397,7 @@ int mt_http_check(struct mt_http_verdict *out, const struct mt_http_policy *p,
 	/* 3. A state-changing request from another origin. */
 	if (!mt_http_state_changing(r->method) || out->grant)
 		return 0;
-	if (ov && !(origin_ok && have_host && mt_http_same_origin(&origin, &host)))
+	if (ov && !(origin_ok && have_host && mt_http_same_origin(&origin, &host, p->tls)))
 		return mt_err_set(err, MT_EPERM,
 				  "Cross-origin request blocked: origin '%s' is not this server's "
 				  "origin and not allowed by --cors-origin", q(qb, ov));

@@ -75,15 +75,18 @@ int mt_http_parse_origin(struct mt_http_origin *out, const char *value, int allo
  * out, IPv6 bracketed) into buf.  Returns buf. */
 const char *mt_http_origin_str(char *buf, size_t size, const struct mt_http_origin *o);
 /* o is the origin of a page served by the server the request names in its
- * Host header (h): same host and port (a Host without a port means the
- * origin's default port).  The scheme is not compared: the server speaks
- * plain HTTP, and behind a TLS proxy its pages are https. */
-int mt_http_same_origin(const struct mt_http_origin *o, const struct mt_http_host *h);
+ * Host header (h): same host and port.  tls 0 (the server speaks plain
+ * HTTP): the scheme is not compared, since behind a TLS proxy the server's
+ * pages are https, and a Host without a port means the origin's default
+ * port.  tls 1 (the server speaks HTTPS itself, --tls-cert): its origin is
+ * https://Host only, and a Host without a port means 443. */
+int mt_http_same_origin(const struct mt_http_origin *o, const struct mt_http_host *h, int tls);
 
 /* What the server answers to and grants CORS to (process lifetime). */
 struct mt_http_policy {
 	int any_host; /* "*" given: no Host check (a proxy in front does it) */
 	int any_ip;   /* bound to a wildcard address: every IP literal too */
+	int tls;      /* the server speaks HTTPS itself (mt_http_same_origin) */
 	size_t nhosts;
 	struct mt_http_host hosts[MT_HTTP_LIST_MAX + 4];
 	size_t norigins;
@@ -137,7 +140,7 @@ struct mt_http_verdict {
  *     granted, else MT_EPERM;
  *  3. a state-changing method is refused (MT_EPERM) when Origin is present
  *     and is neither granted nor the server's own origin (same_origin with
- *     the Host), or when Sec-Fetch-Site is cross-site or same-site and the
+ *     the Host and p->tls), or when Sec-Fetch-Site is cross-site or same-site and the
  *     origin is not granted.  Without Origin and Sec-Fetch-Site (curl,
  *     MLflow's clients, mltrack) nothing is refused here.
  * 0 with *out filled, or -1 with err.

@@ -23,6 +23,20 @@
  * refused.  Scans are serialised and at most one per 10 ms (one skipped is
  * run by the watchdog below, within 100 ms); below the cap they cost
  * nothing.
+ *
+ * Under TLS (--tls-cert) CivetWeb calls init_connection only after the
+ * handshake, so by then the server has written to every socket (its half
+ * of the handshake), and a 429 written as plain text would break the TLS
+ * stream.  The cap works differently there, and more simply: the handshake
+ * was run by this very thread, so tls_thread_take() names the socket being
+ * opened.  conns_open counts the connections of each peer address that got
+ * through; when the address has cap of them already, the new one is
+ * answered 429 through TLS and shut down.  A handshake itself holds a
+ * worker for at most --request-timeout before any of this runs.
+ *
+ * Every connection that was counted carries a non-NULL conn_data, and
+ * conns_close only uncounts those: CivetWeb calls connection_close also
+ * for a connection whose handshake failed, which init_connection never saw.
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -36,8 +50,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "guard.h"
 #include "mt_util.h"
 #include "server.h"
+#include "tls.h"
 
 /*
  * Body deadlines: CivetWeb's mg_read() fills its buffer before it returns
@@ -268,12 +284,134 @@ static void enforce_cap(void)
 	pthread_mutex_unlock(&cs.scan);
 }
 
+/* ---- the cap under TLS: connections per peer address ---- */
+
+/* A TLS connection that was let in: its conn_data (owned; freed when it
+ * closes). */
+struct tls_conn {
+	struct sockaddr_storage peer;
+};
+
+/* Addresses with TLS connections open, and how many (an unsorted array:
+ * at most one entry per worker). */
+static struct {
+	pthread_mutex_t mu;
+	struct addr_count {
+		struct sockaddr_storage peer;
+		int n;
+	} *v;
+	int n, size;
+} by_addr = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+/* Count one more connection of peer, unless it has cap of them already
+ * (cap 0: no cap).  0: counted.  > 0: not counted, the address has that
+ * many.  -1: not counted, out of memory. */
+static int addr_take(const struct sockaddr_storage *peer, int cap)
+{
+	int i, rc = 0;
+
+	pthread_mutex_lock(&by_addr.mu);
+	for (i = 0; i < by_addr.n && addr_cmp(&by_addr.v[i].peer, peer) != 0; i++)
+		;
+	if (i == by_addr.n) {
+		if (by_addr.n == by_addr.size) {
+			int size = by_addr.size ? by_addr.size * 2 : 64;
+			struct addr_count *v = realloc(by_addr.v, (size_t)size * sizeof(*v));
+
+			if (!v) {
+				rc = -1;
+				goto out;
+			}
+			by_addr.v = v;
+			by_addr.size = size;
+		}
+		by_addr.v[i].peer = *peer;
+		by_addr.v[i].n = 0;
+		by_addr.n++;
+	}
+	if (cap > 0 && by_addr.v[i].n >= cap)
+		rc = by_addr.v[i].n;
+	else
+		by_addr.v[i].n++;
+out:
+	pthread_mutex_unlock(&by_addr.mu);
+	return rc;
+}
+
+static void addr_drop(const struct sockaddr_storage *peer)
+{
+	pthread_mutex_lock(&by_addr.mu);
+	for (int i = 0; i < by_addr.n; i++) {
+		if (addr_cmp(&by_addr.v[i].peer, peer) == 0) {
+			if (--by_addr.v[i].n <= 0)
+				by_addr.v[i] = by_addr.v[--by_addr.n];
+			break;
+		}
+	}
+	if (by_addr.n == 0) {
+		free(by_addr.v);
+		by_addr.v = NULL;
+		by_addr.size = 0;
+	}
+	pthread_mutex_unlock(&by_addr.mu);
+}
+
+/* A connection whose TLS handshake this thread has just run. */
+static int open_tls(int fd, void *ssl, void **conn_data)
+{
+	struct tls_conn *tc = calloc(1, sizeof(*tc));
+	socklen_t len = sizeof(struct sockaddr_storage);
+	int rc;
+
+	if (!tc || getpeername(fd, (struct sockaddr *)&tc->peer, &len) != 0 ||
+	    (tc->peer.ss_family != AF_INET && tc->peer.ss_family != AF_INET6)) {
+		/* Not a peer we can count (or no memory): let it in uncounted,
+		 * as the plain path does when a scan cannot run. */
+		free(tc);
+		return 0;
+	}
+	rc = addr_take(&tc->peer, cs.cap);
+	if (rc == 0) {
+		atomic_fetch_add(&cs.active, 1);
+		*conn_data = tc;
+		return 0;
+	}
+	if (rc > 0) {
+		char addr[INET6_ADDRSTRLEN], body[256], resp[640];
+		int blen, rlen;
+
+		addr_text(&tc->peer, addr, sizeof(addr));
+		atomic_fetch_add(&cs.refused, 1);
+		fprintf(stderr, "mltrackd: refused a connection from %s: %d open "
+			"(--max-connections-per-address %d)\n", addr, rc, cs.cap);
+		blen = snprintf(body, sizeof(body),
+				"{\"error_code\":\"RESOURCE_EXHAUSTED\",\"message\":\"Too many "
+				"connections from %s (at most %d at a time), please retry\"}", addr,
+				cs.cap);
+		rlen = snprintf(resp, sizeof(resp),
+				"HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\n"
+				"Content-Length: %d\r\nRetry-After: 1\r\nConnection: close\r\n"
+				"X-Content-Type-Options: nosniff\r\n"
+				"Strict-Transport-Security: " GUARD_HSTS "\r\n\r\n%s",
+				blen, body);
+		tls_send(ssl, resp, (size_t)rlen);
+		shutdown(fd, SHUT_RDWR);
+	}
+	free(tc);
+	return 0;
+}
+
 int conns_open(const struct mg_connection *conn, void **conn_data)
 {
-	int n = atomic_fetch_add(&cs.active, 1) + 1;
+	int n, fd;
+	void *ssl;
 
 	(void)conn;
 	*conn_data = NULL;
+	if (tls_thread_take(&fd, &ssl) == 0)
+		return open_tls(fd, ssl, conn_data);
+	n = atomic_fetch_add(&cs.active, 1) + 1;
+	*conn_data = &cs; /* counted */
 	if (cs.cap > 0 && n > cs.cap)
 		enforce_cap();
 	return 0;
@@ -281,7 +419,16 @@ int conns_open(const struct mg_connection *conn, void **conn_data)
 
 void conns_close(const struct mg_connection *conn)
 {
-	(void)conn;
+	void *data = mg_get_user_connection_data(conn);
+
+	if (!data)
+		return; /* never counted: its handshake failed, or it was refused */
+	if (data != &cs) {
+		struct tls_conn *tc = data;
+
+		addr_drop(&tc->peer);
+		free(tc);
+	}
 	atomic_fetch_sub(&cs.active, 1);
 }
 

@@ -42,9 +42,10 @@ int guard_config(const char *flag, const char *value, struct mt_err *err)
 	return mt_err_set(err, MT_EINVAL, "unknown option '%s'", flag);
 }
 
-int guard_init(const char *bind_host, struct mt_err *err)
+int guard_init(const char *bind_host, int tls, struct mt_err *err)
 {
 	ready();
+	policy.tls = tls;
 	return mt_http_policy_defaults(&policy, bind_host, err);
 }
 
@@ -93,6 +94,10 @@ static int security_headers(struct mg_connection *conn, const char *out[][2])
 	out[n++][1] = "nosniff";
 	out[n][0] = "X-Frame-Options";
 	out[n++][1] = "DENY";
+	if (policy.tls) {
+		out[n][0] = "Strict-Transport-Security";
+		out[n++][1] = GUARD_HSTS;
+	}
 	if (policy.norigins) {
 		/* The answer depends on Origin: no cache may hand one origin's
 		 * grant to another. */
@@ -110,7 +115,7 @@ static int security_headers(struct mg_connection *conn, const char *out[][2])
 
 void guard_headers(struct mg_connection *conn)
 {
-	const char *h[5][2];
+	const char *h[6][2];
 	int n = security_headers(conn, h);
 
 	for (int i = 0; i < n; i++)
@@ -119,7 +124,7 @@ void guard_headers(struct mg_connection *conn)
 
 void guard_header_lines(struct mg_connection *conn, char *buf, size_t size)
 {
-	const char *h[5][2];
+	const char *h[6][2];
 	int n = security_headers(conn, h);
 	size_t len = 0;
 

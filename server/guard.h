@@ -10,8 +10,10 @@
  * are lib/mt_http's; this file applies them to CivetWeb's request.
  *
  * guard_headers() adds X-Content-Type-Options: nosniff, X-Frame-Options:
- * DENY and, for an origin --cors-origin allows, Access-Control-Allow-Origin
- * (with Vary: Origin) to an answer whose head is being built
+ * DENY, Strict-Transport-Security when the server speaks HTTPS itself
+ * (--tls-cert) and, for an origin --cors-origin allows,
+ * Access-Control-Allow-Origin (with Vary: Origin) to an answer whose head
+ * is being built
  * (mg_response_header_start called, mg_response_header_send not yet).
  * Every answer mltrackd builds calls it: JSON and errors (http.c),
  * CivetWeb's own errors (http_error), artifacts, the dashboard.
@@ -25,10 +27,16 @@
 
 /* Configuration, before http_start(): a value of --allowed-host
  * (MLTRACK_ALLOWED_HOSTS) or --cors-origin (MLTRACK_CORS_ORIGINS), by flag
- * name; then guard_init() adds the defaults for the address bound to.
- * Errors are usage errors (MT_EINVAL). */
+ * name; then guard_init() adds the defaults for the address bound to, and
+ * says whether the server speaks HTTPS itself (tls: its own origin is
+ * https://Host, and every answer carries HSTS).  Errors are usage errors
+ * (MT_EINVAL). */
 int guard_config(const char *flag, const char *value, struct mt_err *err);
-int guard_init(const char *bind_host, struct mt_err *err);
+int guard_init(const char *bind_host, int tls, struct mt_err *err);
+
+/* HSTS under --tls-cert: a year, as browsers' preload lists expect; no
+ * includeSubDomains (other services on the same domain are not ours). */
+#define GUARD_HSTS "max-age=31536000"
 
 /* 0: go on, with *path (decoded, dot segments resolved; "/ajax-api/" not
  * yet mapped) and *rawpath (decoded as sent, or NULL) in the request's

@@ -29,11 +29,13 @@
 #include "fields.h"
 #include "guard.h"
 #include "mt_http.h"
+#include "mt_redact.h"
 #include "mt_json.h"
 #include "mt_limits.h"
 #include "mt_util.h"
 #include "mt_validate.h"
 #include "server.h"
+#include "tls.h"
 #include "web.h"
 
 /* ---- /metrics counters (process lifetime, lock-free) ---- */
@@ -779,8 +781,11 @@ static int http_error(struct mg_connection *conn, int status, const char *errmsg
 
 static int log_message(const struct mg_connection *conn, const char *message)
 {
+	char line[1024];
+
 	(void)conn;
-	fprintf(stderr, "mltrackd: http: %s\n", message);
+	mt_redact_copy(line, sizeof(line), message);
+	fprintf(stderr, "mltrackd: http: %s\n", line);
 	return 1;
 }
 
@@ -799,10 +804,13 @@ int http_start(struct mg_context **out, struct mt_err *err)
 		return mt_err_set(err, MT_EINTERNAL, "route table too large");
 	if (fields_init(err))
 		return -1;
+	/* A trailing 's': HTTPS only on the port (tls.c's SSL_CTX). */
 	if (strchr(mt_cfg.host, ':'))
-		snprintf(ports, sizeof(ports), "[%s]:%d", mt_cfg.host, mt_cfg.port);
+		snprintf(ports, sizeof(ports), "[%s]:%d%s", mt_cfg.host, mt_cfg.port,
+			 tls_on() ? "s" : "");
 	else
-		snprintf(ports, sizeof(ports), "%s:%d", mt_cfg.host, mt_cfg.port);
+		snprintf(ports, sizeof(ports), "%s:%d%s", mt_cfg.host, mt_cfg.port,
+			 tls_on() ? "s" : "");
 	snprintf(threads, sizeof(threads), "%d", mt_cfg.threads);
 	opts[n++] = "listening_ports";
 	opts[n++] = ports;
@@ -827,7 +835,9 @@ int http_start(struct mg_context **out, struct mt_err *err)
 	/* What CivetWeb answers by itself (an error page when http_error
 	 * cannot) carries the headers guard_headers() gives the rest. */
 	opts[n++] = "additional_header";
-	opts[n++] = "X-Content-Type-Options: nosniff\r\nX-Frame-Options: DENY";
+	opts[n++] = tls_on() ? "X-Content-Type-Options: nosniff\r\nX-Frame-Options: DENY\r\n"
+			       "Strict-Transport-Security: " GUARD_HSTS
+			     : "X-Content-Type-Options: nosniff\r\nX-Frame-Options: DENY";
 	/* No CORS unless guard.c grants it: CivetWeb would answer every
 	 * preflight with "*" and the requested method. */
 	opts[n++] = "access_control_allow_origin";
@@ -845,6 +855,8 @@ int http_start(struct mg_context **out, struct mt_err *err)
 	cb.connection_close = conns_close;
 	cb.log_message = log_message;
 	cb.http_error = http_error;
+	if (tls_on())
+		cb.external_ssl_ctx = tls_civetweb_ctx;
 	memset(&init, 0, sizeof(init));
 	init.callbacks = &cb;
 	init.configuration_options = opts;

@@ -1,7 +1,8 @@
 /*
  * main.c: mltrackd's entry point: options (flags win over MLTRACK_*
  * environment), the database (embedded or --database-url), migrations, the
- * HTTP server, and a graceful stop on SIGTERM/SIGINT.
+ * HTTP(S) server, a graceful stop on SIGTERM/SIGINT and, with TLS, the
+ * certificate reloaded on SIGHUP (tls.c).
  *
  *   mltrackd [options]            serve
  *   mltrackd migrate [options]    apply pending migrations and exit
@@ -26,9 +27,11 @@
 #include "admin_cmd.h"
 #include "auth.h"
 #include "guard.h"
+#include "mt_redact.h"
 #include "mt_util.h"
 #include "server.h"
 #include "session.h"
+#include "tls.h"
 
 struct mt_config mt_cfg;
 
@@ -68,6 +71,11 @@ static const struct opt {
 	{ "--proxy-user-header", "MLTRACK_PROXY_USER_HEADER", "NAME",
 	  "trust this header (e.g. X-Forwarded-User) from a --trusted-proxy to name the user, "
 	  "who must exist; without a password (default: none)" },
+	{ "--tls-cert", "MLTRACK_TLS_CERT", "FILE",
+	  "serve HTTPS only, with this PEM certificate chain (needs --tls-key; reloaded on SIGHUP)" },
+	{ "--tls-key", "MLTRACK_TLS_KEY", "FILE", "the certificate's private key (PEM, no passphrase)" },
+	{ "--tls-client-ca", "MLTRACK_TLS_CLIENT_CA", "FILE",
+	  "require client certificates signed by a CA in this PEM file" },
 	{ "--session-idle-timeout", "MLTRACK_SESSION_IDLE_TIMEOUT", "DURATION",
 	  "end a dashboard session unused for this long: 90s, 30m, 8h, 2d (default "
 	  SESSION_IDLE_DEFAULT ")" },
@@ -77,7 +85,8 @@ static const struct opt {
 };
 enum { O_HOST, O_PORT, O_DBURL, O_DATADIR, O_ARTROOT, O_THREADS, O_MAXART, O_POOL, O_STMT_TO,
        O_REQ_TO, O_KA_TO, O_PER_ADDR, O_ALLOWED_HOST, O_CORS_ORIGIN, O_TRUSTED_PROXY,
-       O_PROXY_USER_HEADER, O_SESSION_IDLE, O_SESSION_LIFETIME, O_COUNT };
+       O_PROXY_USER_HEADER, O_TLS_CERT, O_TLS_KEY, O_TLS_CLIENT_CA,
+       O_SESSION_IDLE, O_SESSION_LIFETIME, O_COUNT };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 _Static_assert(NOPTS == O_COUNT, "opts[] and the O_* names must match");
 
@@ -128,6 +137,9 @@ static void usage(FILE *f)
 		"--version", "print the version");
 	fprintf(f, "\nenvironment:\n  %-22s %s\n", "MLTRACK_ADMIN_TOKEN",
 		"a bearer token that may force a model past a failing gate");
+	fprintf(f, "\nsignals:\n  %-22s %s\n  %-22s %s\n", "SIGTERM, SIGINT",
+		"finish requests in flight, then exit", "SIGHUP",
+		"with --tls-cert: reload the certificate, key and client CA files");
 }
 
 static int die_usage(const char *fmt, const char *arg)
@@ -198,11 +210,14 @@ int main(int argc, char **argv)
 	static char artroot[PATH_MAX];
 	sigset_t sigs;
 	int sig, embedded, dry_run = 0, gc, insecure_no_auth = 0, admin;
+	char *dburl_arg = NULL; /* --database-url's value, in argv */
 	int given[NOPTS] = { 0 };
-	char **sub = calloc((size_t)argc + 1, sizeof(*sub)); /* an admin command's arguments */
+	/* An admin command's arguments; static, so the early returns (usage
+	 * errors, migrate, routes) leave it reachable, not leaked. */
+	static char **sub;
 	int nsub = 0;
 
-	if (!sub)
+	if (!(sub = calloc((size_t)argc + 1, sizeof(*sub))))
 		return die_usage("%s", "out of memory");
 
 	for (size_t i = 0; i < NOPTS; i++)
@@ -256,10 +271,14 @@ int main(int argc, char **argv)
 				if (i + 1 >= argc)
 					return die_usage("option '%s' needs a value", a);
 				val[k] = argv[++i];
+				if (k == O_DBURL)
+					dburl_arg = argv[i];
 				break;
 			}
 			if (strncmp(a, opts[k].flag, fl) == 0 && a[fl] == '=') {
 				val[k] = a + fl + 1;
+				if (k == O_DBURL)
+					dburl_arg = argv[i] + fl + 1;
 				break;
 			}
 		}
@@ -310,6 +329,20 @@ int main(int argc, char **argv)
 	if (val[1] && parse_port(val[1], &mt_cfg.port))
 		return die_usage("invalid port '%s'", val[1]);
 	mt_cfg.database_url = val[2] && *val[2] ? val[2] : NULL;
+	if (mt_cfg.database_url) {
+		/* Its password is never printed: every error message is masked
+		 * (mt_redact), libpq's quoting of a bad URL included.  Given on
+		 * the command line, it is also overwritten there, so ps shows
+		 * stars (MLTRACK_DATABASE_URL or ~/.pgpass keep it out of ps
+		 * altogether; docs/security.md). */
+		char *copy = strdup(mt_cfg.database_url);
+
+		if (!copy || mt_redact_add_conninfo(copy))
+			return die_usage("%s", "out of memory");
+		if (dburl_arg && dburl_arg == val[2])
+			mt_redact_conninfo_hide(dburl_arg);
+		mt_cfg.database_url = copy;
+	}
 	mt_cfg.data_dir = val[3] && *val[3] ? val[3] : "./mltrack-data";
 	if (val[4] && *val[4]) {
 		mt_cfg.artifacts_root = val[4];
@@ -345,7 +378,16 @@ int main(int argc, char **argv)
 	mt_cfg.max_conns_per_addr = 64;
 	if (parse_int(val[O_PER_ADDR], 0, 1000000, &mt_cfg.max_conns_per_addr))
 		return die_usage("invalid connection cap '%s'", val[O_PER_ADDR]);
-	if (guard_init(mt_cfg.host, &err))
+	mt_cfg.tls_cert = val[O_TLS_CERT] && *val[O_TLS_CERT] ? val[O_TLS_CERT] : NULL;
+	mt_cfg.tls_key = val[O_TLS_KEY] && *val[O_TLS_KEY] ? val[O_TLS_KEY] : NULL;
+	mt_cfg.tls_client_ca = val[O_TLS_CLIENT_CA] && *val[O_TLS_CLIENT_CA] ? val[O_TLS_CLIENT_CA]
+									     : NULL;
+	if (!mt_cfg.tls_cert != !mt_cfg.tls_key)
+		return die_usage("%s", mt_cfg.tls_cert ? "--tls-cert needs --tls-key (the certificate's key)"
+						       : "--tls-key needs --tls-cert (the certificate)");
+	if (mt_cfg.tls_client_ca && !mt_cfg.tls_cert)
+		return die_usage("%s", "--tls-client-ca needs --tls-cert and --tls-key");
+	if (guard_init(mt_cfg.host, mt_cfg.tls_cert != NULL, &err))
 		return die_usage("%s", err.msg);
 	if (val[O_PROXY_USER_HEADER] && *val[O_PROXY_USER_HEADER] &&
 	    auth_proxy_user_header(val[O_PROXY_USER_HEADER], &err))
@@ -355,6 +397,7 @@ int main(int argc, char **argv)
 	mt_cfg.web_root = find_web_root();
 	/* From the environment only: a flag would show in ps. */
 	mt_cfg.admin_token = getenv("MLTRACK_ADMIN_TOKEN");
+	mt_redact_add(mt_cfg.admin_token);
 
 	/* Signals are taken by sigwait() in this thread only; every thread
 	 * started from here on (CivetWeb's) inherits the block.  gc keeps the
@@ -363,9 +406,27 @@ int main(int argc, char **argv)
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
+	/* SIGHUP reloads the certificate; without TLS it keeps its default
+	 * meaning (the terminal went away: stop). */
+	if (mt_cfg.tls_cert && !cmd)
+		sigaddset(&sigs, SIGHUP);
 	if (!gc && !admin)
 		pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
+
+	/* The certificate before anything starts: a bad file is reported
+	 * before the database is touched and nothing listens. */
+	if (mt_cfg.tls_cert && !cmd) {
+		char desc[512];
+
+		if (tls_init(mt_cfg.tls_cert, mt_cfg.tls_key, mt_cfg.tls_client_ca, &err)) {
+			fprintf(stderr, "mltrackd: %s\n", err.msg);
+			return 2;
+		}
+		fprintf(stderr, "mltrackd: TLS certificate %s: %s%s\n", mt_cfg.tls_cert,
+			tls_describe(desc, sizeof(desc)),
+			mt_cfg.tls_client_ca ? "; client certificates required" : "");
+	}
 
 	embedded = !mt_cfg.database_url;
 	if (embedded && (gc || admin)) {
@@ -412,15 +473,30 @@ int main(int argc, char **argv)
 	mg_init_library(0);
 	if (http_start(&ctx, &err))
 		goto fail;
-	fprintf(stderr, "mltrackd %s listening on http://%s:%d (%s database)\n", MLTRACK_VERSION,
-		mt_cfg.host, mt_cfg.port, embedded ? "embedded" : "external");
+	fprintf(stderr, "mltrackd %s listening on %s://%s%s%s:%d (%s database)\n", MLTRACK_VERSION,
+		tls_on() ? "https" : "http", strchr(mt_cfg.host, ':') ? "[" : "", mt_cfg.host,
+		strchr(mt_cfg.host, ':') ? "]" : "", mt_cfg.port, embedded ? "embedded" : "external");
 
-	while (sigwait(&sigs, &sig) != 0)
-		;
+	for (;;) {
+		char desc[512];
+
+		if (sigwait(&sigs, &sig) != 0)
+			continue;
+		if (sig != SIGHUP)
+			break;
+		if (tls_reload(&err))
+			fprintf(stderr, "mltrackd: SIGHUP: TLS reload failed, still serving %s: %s\n",
+				tls_describe(desc, sizeof(desc)), err.msg);
+		else
+			fprintf(stderr, "mltrackd: SIGHUP: TLS certificate reloaded: %s\n",
+				tls_describe(desc, sizeof(desc)));
+		mt_err_clear(&err);
+	}
 	fprintf(stderr, "mltrackd: %s received, finishing requests in flight\n",
 		sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	mg_stop(ctx);
 	mg_exit_library();
+	tls_free(); /* no connection is left on any certificate */
 	db_pool_free(); /* the workers are gone: every connection is back */
 	conns_watch_stop();
 	pgembed_stop();
@@ -436,6 +512,7 @@ fail:
 		fprintf(stderr, "mltrackd: detail: %s\n", err.log_detail);
 	if (ctx)
 		mg_stop(ctx);
+	tls_free();
 	db_pool_free();
 	conns_watch_stop();
 	pgembed_stop();

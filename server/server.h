@@ -51,6 +51,9 @@ struct mt_config {
 	int max_conns_per_addr;     /* connections served at once per client address; 0: no cap */
 	const char *web_root;       /* resolved next to the executable */
 	const char *admin_token;    /* MLTRACK_ADMIN_TOKEN: may force gated transitions */
+	const char *tls_cert;       /* --tls-cert: PEM chain; NULL: plain HTTP (tls.h) */
+	const char *tls_key;        /* --tls-key */
+	const char *tls_client_ca;  /* --tls-client-ca: clients need a certificate */
 	char conninfo[1024];        /* what workers connect with */
 };
 

@@ -208,7 +208,8 @@ static int login_origin_ok(struct mt_req *req)
 	if (sfs && (strcasecmp(sfs, "cross-site") == 0 || strcasecmp(sfs, "same-site") == 0))
 		return mt_err_set(&req->err, MT_EPERM, "a login from another site is refused");
 	if (o && (!host || mt_http_parse_origin(&origin, o, 0, &ignored) ||
-		  mt_http_parse_host(&h, host, &ignored) || !mt_http_same_origin(&origin, &h)))
+		  mt_http_parse_host(&h, host, &ignored) ||
+		  !mt_http_same_origin(&origin, &h, req->ri->is_ssl)))
 		return mt_err_set(&req->err, MT_EPERM,
 				  "a login from a page of another origin is refused");
 	return 0;

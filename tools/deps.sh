@@ -9,8 +9,9 @@ PACKAGES="gcc make pkg-config libc6-dev
 libcivetweb-dev libjansson-dev libpq-dev libssl-dev libcurl4-openssl-dev
 libgit2-dev libarchive-dev check libsubunit-dev
 postgresql git procps nodejs"
-# ... what the tests and benchmarks add (make test, make bench) ...
-TEST_PACKAGES="python3 curl wrk chromium fonts-dejavu-core"
+# ... what the tests and benchmarks add (make test, make bench; openssl:
+# t0170-tls.sh makes a throwaway CA and certificates with it) ...
+TEST_PACKAGES="python3 curl openssl wrk chromium fonts-dejavu-core"
 # ... and what only the benchmarks use (--bench: make bench, make deps).  Not
 # in CI's install: nginx's package starts a server on port 80 when it is
 # installed, which fails where that port is taken.

@@ -21,25 +21,30 @@
 #  10. authentication: per-request cost of a token and of Basic
 #      user:password on serial runs/get, and log-batch with a token against
 #      the same without auth (tests/bench/auth.sh)
+#  11. TLS: per-request cost over a kept-alive connection and the cost of a
+#      handshake, HTTPS against HTTP (tests/bench/tls.sh)
 # Output is the table that docs/PERFORMANCE.md records.
 #
 # Environment:
 #   BENCH_SECONDS      length of each wrk run (default 15)
 #   BENCH_ONLY         sections to run, space- or comma-separated, from
 #                      batch metric search history memory artifacts cli web slow auth
+#                      tls
 #                      (default: all of them)
 #   BENCH_SLOW_SECONDS how long requests are timed in each slow-client case
 #                      (default 15)
 #   BENCH_SLOW_FLAGS   extra mltrackd flags for that section (e.g. --threads 128)
 #   BENCH_SLOW_PROXY   0: skip its case through nginx (deploy/nginx/mltrack.conf)
 #   BENCH_ARTIFACT_MB  size of the artifact file in MiB (default 1024)
+#   BENCH_TLS_N        requests over one kept-alive connection (default 1000)
+#   BENCH_TLS_NEW      new connections, one request each (default 300)
 set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=$(cd "$1" && pwd)
 DUR=${BENCH_SECONDS:-15}
 . "$ROOT/tests/lib.sh"
 
-SECTIONS="batch metric search history memory artifacts cli web slow auth"
+SECTIONS="batch metric search history memory artifacts cli web slow auth tls"
 ONLY=$(echo "${BENCH_ONLY:-$SECTIONS}" | tr ',' ' ')
 for s in $ONLY; do
 	case " $SECTIONS " in
@@ -235,6 +240,10 @@ fi
 
 if want auth; then
 	. "$ROOT/tests/bench/auth.sh"
+fi
+
+if want tls; then
+	. "$ROOT/tests/bench/tls.sh"
 fi
 
 echo

@@ -13,7 +13,8 @@
  * Then the target's path is decoded (mt_http_decode_path), the framing rule
  * is applied (mt_http_framing, 64 headers as CivetWeb keeps), and the
  * request decision (mt_http_check) is taken under three policies: loopback
- * with an extra host name and two CORS origins, bound to 0.0.0.0, and '*'.
+ * with an extra host name and two CORS origins, bound to 0.0.0.0 and
+ * serving HTTPS itself (--tls-cert: its own origin is https only), and '*'.
  * Beyond "no crash, no leak, no out-of-bounds read" (ASan, UBSan, LSan),
  * these properties must hold, else abort():
  *  - decoding refuses exactly the paths containing "%00"; what it accepts
@@ -239,7 +240,7 @@ static void check_decision(const struct mt_http_policy *p, const char *method,
 	if (!mt_http_state_changing(method) || v.grant)
 		return;
 	if (ov && !(norigin == 1 && have_host && mt_http_parse_origin(&origin, ov, 0, &err) == 0 &&
-		    mt_http_same_origin(&origin, &host)))
+		    mt_http_same_origin(&origin, &host, p->tls)))
 		fail("state-changing request from another origin passed", ov);
 	if (sfs && (strcasecmp(sfs, "cross-site") == 0 || strcasecmp(sfs, "same-site") == 0))
 		fail("state-changing cross-site request passed", sfs);
@@ -265,6 +266,7 @@ static void init_policies(void)
 	    mt_http_policy_defaults(&policies[2], "::1", &err) ||
 	    mt_http_policy_add_host(&policies[2], "*", &err))
 		fail("policy set-up", err.msg);
+	policies[1].tls = 1;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

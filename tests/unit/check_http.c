@@ -130,25 +130,40 @@ START_TEST(test_origin)
 }
 END_TEST
 
+/* tls: the server speaks HTTPS itself (--tls-cert). */
 static const struct {
 	const char *origin, *host;
-	int same;
+	int tls, same;
 } sames[] = {
-	{ "http://127.0.0.1:5170", "127.0.0.1:5170", 1 },
-	{ "http://LOCALHOST:5170", "localhost:5170", 1 },
-	{ "http://localhost:5170", "127.0.0.1:5170", 0 },
-	{ "http://127.0.0.1:5171", "127.0.0.1:5170", 0 },
-	{ "http://127.0.0.1", "127.0.0.1:5170", 0 },
-	{ "http://127.0.0.1", "127.0.0.1", 1 },
-	{ "http://127.0.0.1:80", "127.0.0.1", 1 },
-	{ "https://m.example", "m.example", 1 },
-	{ "https://m.example", "m.example:443", 1 },
-	{ "https://m.example:8443", "m.example", 0 },
-	{ "http://m.example:443", "m.example", 0 },
-	{ "http://[::1]:5170", "[::1]:5170", 1 },
-	{ "http://[0::1]:5170", "[::1]:5170", 1 },
-	{ "http://[::1]:5170", "127.0.0.1:5170", 0 },
-	{ "http://m.example.evil:5170", "m.example:5170", 0 },
+	{ "http://127.0.0.1:5170", "127.0.0.1:5170", 0, 1 },
+	{ "http://LOCALHOST:5170", "localhost:5170", 0, 1 },
+	{ "http://localhost:5170", "127.0.0.1:5170", 0, 0 },
+	{ "http://127.0.0.1:5171", "127.0.0.1:5170", 0, 0 },
+	{ "http://127.0.0.1", "127.0.0.1:5170", 0, 0 },
+	{ "http://127.0.0.1", "127.0.0.1", 0, 1 },
+	{ "http://127.0.0.1:80", "127.0.0.1", 0, 1 },
+	{ "https://m.example", "m.example", 0, 1 },
+	{ "https://m.example", "m.example:443", 0, 1 },
+	{ "https://m.example:8443", "m.example", 0, 0 },
+	{ "http://m.example:443", "m.example", 0, 0 },
+	{ "http://[::1]:5170", "[::1]:5170", 0, 1 },
+	{ "http://[0::1]:5170", "[::1]:5170", 0, 1 },
+	{ "http://[::1]:5170", "127.0.0.1:5170", 0, 0 },
+	{ "http://m.example.evil:5170", "m.example:5170", 0, 0 },
+	/* Behind a TLS proxy (tls 0) an https page is the server's own. */
+	{ "https://127.0.0.1:5170", "127.0.0.1:5170", 0, 1 },
+	/* Serving HTTPS itself: only https://Host is its own origin. */
+	{ "https://127.0.0.1:5170", "127.0.0.1:5170", 1, 1 },
+	{ "https://LOCALHOST:5170", "localhost:5170", 1, 1 },
+	{ "http://127.0.0.1:5170", "127.0.0.1:5170", 1, 0 },
+	{ "https://localhost:5170", "127.0.0.1:5170", 1, 0 },
+	{ "https://127.0.0.1:5171", "127.0.0.1:5170", 1, 0 },
+	{ "https://m.example", "m.example", 1, 1 },
+	{ "https://m.example:443", "m.example", 1, 1 },
+	{ "http://m.example", "m.example", 1, 0 },      /* port 80: another server */
+	{ "http://m.example:443", "m.example", 1, 0 },  /* the scheme differs */
+	{ "https://m.example:8443", "m.example", 1, 0 },
+	{ "https://[::1]:5170", "[::1]:5170", 1, 1 },
 };
 
 START_TEST(test_same_origin)
@@ -159,13 +174,13 @@ START_TEST(test_same_origin)
 
 	ck_assert_int_eq(mt_http_parse_origin(&o, sames[_i].origin, 0, &err), 0);
 	ck_assert_int_eq(mt_http_parse_host(&h, sames[_i].host, &err), 0);
-	ck_assert_msg(mt_http_same_origin(&o, &h) == sames[_i].same, "%s vs Host %s",
-		      sames[_i].origin, sames[_i].host);
+	ck_assert_msg(mt_http_same_origin(&o, &h, sames[_i].tls) == sames[_i].same,
+		      "%s vs Host %s (tls %d)", sames[_i].origin, sames[_i].host, sames[_i].tls);
 }
 END_TEST
 
 /* ---- the policy and the request decision ---- */
-enum { P_LOCAL, P_WILD, P_ANY, P_V6 };
+enum { P_LOCAL, P_WILD, P_ANY, P_V6, P_TLS };
 
 static void policy(struct mt_http_policy *p, int which)
 {
@@ -189,6 +204,11 @@ static void policy(struct mt_http_policy *p, int which)
 		break;
 	case P_V6:
 		ck_assert_int_eq(mt_http_policy_defaults(p, "2001:db8::1", &err), 0);
+		break;
+	case P_TLS: /* --tls-cert: the server's own origin is https://Host */
+		ck_assert_int_eq(mt_http_policy_defaults(p, "127.0.0.1", &err), 0);
+		ck_assert_int_eq(mt_http_policy_add_host(p, "mltrack.example", &err), 0);
+		p->tls = 1;
 		break;
 	}
 }
@@ -258,6 +278,12 @@ static const struct {
 	{ P_ANY, "POST", "Host: proxy.example\nOrigin: https://proxy.example", 0, PASS, 0 },
 	{ P_ANY, "POST", "Host: proxy.example\nOrigin: https://other.example", 0, E_PERM, 0 },
 	{ P_ANY, "POST", "Origin: https://proxy.example", 0, E_PERM, 0 },
+	{ P_TLS, "POST", "Host: 127.0.0.1:5170\nOrigin: https://127.0.0.1:5170", 0, PASS, 0 },
+	{ P_TLS, "POST", "Host: mltrack.example\nOrigin: https://mltrack.example", 0, PASS, 0 },
+	{ P_TLS, "POST", "Host: 127.0.0.1:5170\nOrigin: http://127.0.0.1:5170", 0, E_PERM, 0 },
+	{ P_TLS, "POST", "Host: mltrack.example\nOrigin: http://mltrack.example", 0, E_PERM, 0 },
+	{ P_TLS, "DELETE", "Host: localhost:5170\nOrigin: https://localhost:5170\n"
+	  "Sec-Fetch-Site: same-origin", 0, PASS, 0 },
 	/* reads from anywhere pass; granted origins get the grant */
 	{ P_LOCAL, "GET", "Host: 127.0.0.1:5170\nOrigin: http://evil.example", 0, PASS, 0 },
 	{ P_LOCAL, "GET", "Host: 127.0.0.1:5170\nSec-Fetch-Site: cross-site", 0, PASS, 0 },

@@ -21,5 +21,6 @@ Suite *make_sample_suite(void);
 Suite *make_http_suite(void);
 Suite *make_fields_suite(void);
 Suite *make_auth_suite(void);
+Suite *make_redact_suite(void);
 Suite *make_cookie_suite(void);
 #endif
