@@ -7,7 +7,7 @@
  *   user passwd NAME [--password-stdin]
  *   user del NAME
  *   user list
- *   token create --user NAME --name TOKEN [--expires DAYS]
+ *   token create --user NAME --name TOKEN [--expires DAYS] [--scope SCOPE]
  *   token list [--user NAME] [--all]
  *   token revoke ID | --user NAME --name TOKEN
  *
@@ -31,6 +31,7 @@
 
 #include "admin_cmd.h"
 #include "mt_auth.h"
+#include "mt_scope.h"
 #include "mt_util.h"
 #include "sql_auth.h"
 
@@ -40,6 +41,7 @@ static const struct admin_flag {
 } flags[] = {
 	{ "--admin", 0 }, { "--password-stdin", 0 }, { "--all", 0 },
 	{ "--user", 1 },  { "--name", 1 },           { "--expires", 1 },
+	{ "--scope", 1 },
 };
 
 int admin_flag(const char *flag)
@@ -68,9 +70,12 @@ void admin_usage(FILE *f)
 		"  user del NAME\n"
 		"            delete a user and their tokens (not the last admin)\n"
 		"  user list list the users\n"
-		"  token create --user NAME --name TOKEN [--expires DAYS]\n"
+		"  token create --user NAME --name TOKEN [--expires DAYS] [--scope SCOPE]\n"
 		"            create an API token for a user; it is printed once, on standard\n"
-		"            output, and only its hash is kept\n"
+		"            output, and only its hash is kept.  A scope narrows it to\n"
+		"            comma-separated grants: read:*, experiment:ID:LEVEL,\n"
+		"            model:NAME:LEVEL, model:NAME:promote:Staging|Production\n"
+		"            (LEVEL: READ, EDIT or MANAGE; docs/security.md)\n"
 		"  token list [--user NAME] [--all]\n"
 		"            list live tokens (--all: revoked ones too)\n"
 		"  token revoke ID | --user NAME --name TOKEN\n"
@@ -83,7 +88,7 @@ struct args {
 	const char *pos[4];
 	int npos;
 	int admin, password_stdin, all;
-	const char *user, *name, *expires;
+	const char *user, *name, *expires, *scope;
 };
 
 static int parse_args(int argc, char **argv, struct args *a, struct mt_err *err)
@@ -110,6 +115,8 @@ static int parse_args(int argc, char **argv, struct args *a, struct mt_err *err)
 			a->name = argv[++i];
 		else if (i + 1 < argc && strcmp(s, "--expires") == 0)
 			a->expires = argv[++i];
+		else if (i + 1 < argc && strcmp(s, "--scope") == 0)
+			a->scope = argv[++i];
 		else
 			return mt_err_set(err, MT_EBADREQ, "unknown option '%s'", s);
 	}
@@ -322,12 +329,19 @@ static int token_create(struct mt_req *req, const struct args *a, struct mt_err 
 {
 	char token[MT_TOKEN_LEN + 1], hash[65], prefix[MT_TOKEN_SHOWN + 1];
 	struct sql_user u;
+	struct mt_scope grants;
+	const char *scope = NULL;
 	long long id, expires = 0, now = mt_now_ms();
 	int found = 0;
 
 	if (!a->user || !a->name || a->npos != 1)
 		return mt_err_set(err, MT_EBADREQ, "usage: mltrackd token create --user NAME "
-						   "--name TOKEN [--expires DAYS]");
+						   "--name TOKEN [--expires DAYS] [--scope SCOPE]");
+	if (a->scope) {
+		if (mt_scope_parse(&grants, a->scope, req->arena, err))
+			return -1;
+		scope = mt_scope_format(&grants, req->arena);
+	}
 	if (!*a->name || strlen(a->name) > 100)
 		return mt_err_set(err, MT_EINVAL, "a token name has 1 to 100 characters");
 	if (a->expires) {
@@ -350,15 +364,16 @@ static int token_create(struct mt_req *req, const struct args *a, struct mt_err 
 	mt_auth_sha256_hex(token, hash);
 	memcpy(prefix, token, MT_TOKEN_SHOWN);
 	prefix[MT_TOKEN_SHOWN] = '\0';
-	if (sql_token_insert(req, u.id, a->name, hash, prefix, NULL, now, expires, &id, err)) {
+	if (sql_token_insert(req, u.id, a->name, hash, prefix, scope, now, expires, &id, err)) {
 		OPENSSL_cleanse(token, sizeof(token));
 		return -1;
 	}
 	printf("%s\n", token);
 	fflush(stdout);
 	OPENSSL_cleanse(token, sizeof(token));
-	fprintf(stderr, "mltrackd: token %lld '%s' for %s%s; shown once, keep it now\n", id, a->name,
-		a->user, expires ? "" : ", never expires");
+	fprintf(stderr, "mltrackd: token %lld '%s' for %s%s%s%s; shown once, keep it now\n", id,
+		a->name, a->user, expires ? "" : ", never expires", scope ? ", scope " : "",
+		scope ? scope : "");
 	return 0;
 }
 

@@ -17,6 +17,22 @@ int api_auth_tokens_create(struct mt_req *req);
 int api_auth_tokens_list(struct mt_req *req);
 int api_auth_tokens_revoke(struct mt_req *req);
 
+/* api_users.c: MLflow's auth REST API (users/..., experiments/permissions/...,
+ * registered-models/permissions/...) */
+int api_users_create(struct mt_req *req);
+int api_users_get(struct mt_req *req);
+int api_users_update_password(struct mt_req *req);
+int api_users_update_admin(struct mt_req *req);
+int api_users_delete(struct mt_req *req);
+int api_users_exp_perm_create(struct mt_req *req);
+int api_users_exp_perm_get(struct mt_req *req);
+int api_users_exp_perm_update(struct mt_req *req);
+int api_users_exp_perm_delete(struct mt_req *req);
+int api_users_model_perm_create(struct mt_req *req);
+int api_users_model_perm_get(struct mt_req *req);
+int api_users_model_perm_update(struct mt_req *req);
+int api_users_model_perm_delete(struct mt_req *req);
+
 /* api_experiments.c */
 int api_experiments_create(struct mt_req *req);
 int api_experiments_get(struct mt_req *req);

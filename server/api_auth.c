@@ -2,8 +2,9 @@
  * api_auth.c: mltrack's own authentication endpoints.
  *
  *   GET  /api/2.0/mltrack/auth/whoami         who the request authenticated as
- *   POST /api/2.0/mltrack/auth/tokens/create  {name, expires_in_days?}: a token
- *                                              for the caller, shown once
+ *   POST /api/2.0/mltrack/auth/tokens/create  {name, expires_in_days?, scope?}: a
+ *                                              token for the caller, shown once;
+ *                                              a scope narrows it (lib/mt_scope.h)
  *   GET  /api/2.0/mltrack/auth/tokens/list    the caller's tokens (an admin:
  *                                              ?username=, or everyone's)
  *   POST /api/2.0/mltrack/auth/tokens/revoke  {id}: the caller's token (an
@@ -12,7 +13,8 @@
  *
  * Tokens are created only by a caller who gave a password (or holds a
  * dashboard session): a token cannot mint another, so a leaked token, or a
- * narrowed one, cannot widen or outlive itself.
+ * narrowed one, cannot widen or outlive itself.  The route table says so
+ * (AZ_PASSWORD: authz.c refuses a token before this runs).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +25,7 @@
 #include "auth.h"
 #include "mt_auth.h"
 #include "mt_json.h"
+#include "mt_scope.h"
 #include "mt_util.h"
 #include "sql_auth.h"
 
@@ -83,17 +86,18 @@ static int need_auth(struct mt_req *req)
 
 int api_auth_tokens_create(struct mt_req *req)
 {
-	const char *name = NULL;
+	const char *name = NULL, *scope = NULL;
 	json_t *days = json_object_get(req->body, "expires_in_days");
+	struct mt_scope grants;
 	char token[MT_TOKEN_LEN + 1], hash[65], prefix[MT_TOKEN_SHOWN + 1];
 	struct sql_token t = { 0 };
 	long long now = mt_now_ms(), expires = 0, id;
 
-	if (need_auth(req) || req_str(req, "name", &name))
+	if (need_auth(req) || req_str(req, "name", &name) || req_opt_str(req, "scope", &scope))
 		return -1;
-	if (req->who.token_id)
-		return mt_err_set(&req->err, MT_EPERM,
-				  "a token cannot create tokens: log in with a password");
+	if (scope && (mt_scope_parse(&grants, scope, req->arena, &req->err) ||
+		      !(scope = mt_scope_format(&grants, req->arena))))
+		return -1;
 	if (!*name || strlen(name) > 100)
 		return mt_err_set(&req->err, MT_EINVAL, "a token name has 1 to 100 characters");
 	if (days && !json_is_null(days)) {
@@ -109,7 +113,7 @@ int api_auth_tokens_create(struct mt_req *req)
 	mt_auth_sha256_hex(token, hash);
 	memcpy(prefix, token, MT_TOKEN_SHOWN);
 	prefix[MT_TOKEN_SHOWN] = '\0';
-	if (sql_token_insert(req, req->who.user_id, name, hash, prefix, NULL, now, expires, &id,
+	if (sql_token_insert(req, req->who.user_id, name, hash, prefix, scope, now, expires, &id,
 			     &req->err)) {
 		OPENSSL_cleanse(token, sizeof(token));
 		return -1;
@@ -120,6 +124,7 @@ int api_auth_tokens_create(struct mt_req *req)
 	t.prefix = prefix;
 	t.created_at = now;
 	t.expires_at = expires;
+	t.scope = scope;
 	json_object_set_new(req_resp(req), "token", token_json(req, &t));
 	json_object_set_new(req_resp(req), "secret", json_string(token));
 	OPENSSL_cleanse(token, sizeof(token));

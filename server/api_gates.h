@@ -13,7 +13,7 @@
 struct gate_move {
 	const char *name, *version, *stage; /* stage canonical */
 	int archive;                        /* archive_existing_versions */
-	int force;                          /* past a failing gate (admin only) */
+	int force;                          /* past a failing gate (authz.c allowed it) */
 	const char *reason;                 /* or NULL */
 };
 
@@ -34,7 +34,7 @@ int gate_transition(struct mt_req *req, const struct gate_move *m, json_t **vers
 struct gate_alias_move {
 	const char *name, *alias;
 	const char *version; /* the version to point at, or NULL: delete the alias */
-	int force;           /* past a failing gate (admin only) */
+	int force;           /* past a failing gate (authz.c allowed it) */
 	const char *reason;  /* or NULL */
 };
 

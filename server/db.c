@@ -55,6 +55,7 @@ static const struct db_stmt_table *const tables[] = {
 	&sql_logged_models_table,
 	&sql_auth_table,
 	&sql_sessions_table,
+	&sql_authz_table,
 };
 
 /* ---- the pool (process lifetime) ---- */

@@ -159,7 +159,32 @@ static const struct mt_field sampled[] = {
 	RUN_ID, STR("metric_key", REQ), I64("max_points", 0), STR("run_uuid", 0), END
 };
 static const struct mt_field auth_token_create[] = {
-	STR("name", REQ), I64("expires_in_days", 0), END
+	STR("name", REQ), I64("expires_in_days", 0), STR("scope", 0), END
+};
+static const struct mt_field auth_permission[] = {
+	STR("experiment_id", 0), STR("name", 0), END
+};
+
+/* ---- MLflow's auth API (mlflow/server/auth/__init__.py: the order its
+ * handlers read their parameters in) ---- */
+static const struct mt_field user_new[] = {
+	STR("username", REQ), STR("password", REQ), END
+};
+static const struct mt_field user_name[] = { STR("username", REQ), END };
+static const struct mt_field user_admin[] = {
+	STR("username", REQ), BOOL("is_admin"), END
+};
+static const struct mt_field exp_perm[] = {
+	STR("experiment_id", REQ), STR("username", REQ), STR("permission", REQ), END
+};
+static const struct mt_field exp_perm_key[] = {
+	STR("experiment_id", REQ), STR("username", REQ), END
+};
+static const struct mt_field model_perm[] = {
+	STR("name", REQ), STR("username", REQ), STR("permission", REQ), END
+};
+static const struct mt_field model_perm_key[] = {
+	STR("name", REQ), STR("username", REQ), END
 };
 static const struct mt_field auth_session[] = {
 	STR("username", REQ), STR("password", REQ), END
@@ -201,6 +226,10 @@ static const struct {
 	{ "GET",  MLF "experiments/get-by-name",           exp_by_name },
 	{ "POST", MLF "experiments/create",                exp_create },
 	{ "POST", MLF "experiments/delete",                exp_id },
+	{ "POST", MLF "experiments/permissions/create",    exp_perm },
+	{ "DELETE", MLF "experiments/permissions/delete",  exp_perm_key },
+	{ "GET",  MLF "experiments/permissions/get",       exp_perm_key },
+	{ "PATCH", MLF "experiments/permissions/update",   exp_perm },
 	{ "POST", MLF "experiments/restore",               exp_id },
 	{ "GET",  MLF "experiments/search",                exp_search },
 	{ "POST", MLF "experiments/search",                exp_search },
@@ -226,6 +255,10 @@ static const struct {
 	{ "GET",  MLF "registered-models/get",             rm_name },
 	{ "GET",  MLF "registered-models/get-latest-versions", rm_latest },
 	{ "POST", MLF "registered-models/get-latest-versions", rm_latest },
+	{ "POST", MLF "registered-models/permissions/create", model_perm },
+	{ "DELETE", MLF "registered-models/permissions/delete", model_perm_key },
+	{ "GET",  MLF "registered-models/permissions/get", model_perm_key },
+	{ "PATCH", MLF "registered-models/permissions/update", model_perm },
 	{ "POST", MLF "registered-models/rename",          rm_rename },
 	{ "GET",  MLF "registered-models/search",          search_paged },
 	{ "POST", MLF "registered-models/set-tag",         rm_set_tag },
@@ -242,7 +275,13 @@ static const struct {
 	{ "POST", MLF "runs/search",                       run_search },
 	{ "POST", MLF "runs/set-tag",                      log_param },
 	{ "POST", MLF "runs/update",                       run_update },
+	{ "POST", MLF "users/create",                      user_new },
+	{ "DELETE", MLF "users/delete",                    user_name },
+	{ "GET",  MLF "users/get",                         user_name },
+	{ "PATCH", MLF "users/update-admin",               user_admin },
+	{ "PATCH", MLF "users/update-password",            user_new },
 	{ "GET",  ART "artifacts",                         art_list },
+	{ "GET",  EXT "auth/permission",                   auth_permission },
 	{ "POST", EXT "auth/session",                      auth_session },
 	{ "POST", EXT "auth/tokens/create",                auth_token_create },
 	{ "GET",  EXT "auth/tokens/list",                  auth_token_list },

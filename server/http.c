@@ -26,6 +26,7 @@
 #include <strings.h>
 
 #include "auth.h"
+#include "authz.h"
 #include "fields.h"
 #include "guard.h"
 #include "mt_http.h"
@@ -521,7 +522,10 @@ int http_txn(struct mt_req *req, mt_txn_fn fn, void *arg)
 static int route_fn(struct mt_req *req, void *arg)
 {
 	(void)arg;
-	return req->route->fn(req);
+	/* A creator's MANAGE row commits with what it created. */
+	if (req->route->fn(req) || authz_created(req))
+		return -1;
+	return 0;
 }
 
 static int run_handler(struct mt_req *req)
@@ -698,6 +702,9 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
 	 * the handler reads or writes anything (fields.c). */
 	if (rc == 0)
 		rc = fields_check(&req);
+	/* May the caller do this: the route's resource class (authz.c). */
+	if (rc == 0)
+		rc = authz_check(&req);
 	if (rc == 0)
 		rc = run_handler(&req);
 	db_release(w); /* before the reply: a slow reader holds no connection */
@@ -802,7 +809,7 @@ int http_start(struct mg_context **out, struct mt_err *err)
 
 	if (mt_routes_count > MAX_ROUTES)
 		return mt_err_set(err, MT_EINTERNAL, "route table too large");
-	if (fields_init(err))
+	if (fields_init(err) || authz_init(err))
 		return -1;
 	/* A trailing 's': HTTPS only on the port (tls.c's SSL_CTX). */
 	if (strchr(mt_cfg.host, ':'))

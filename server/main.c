@@ -16,6 +16,7 @@
  *   mltrackd user|token ...       manage users and API tokens on the database
  *                                 (admin_cmd.c)
  */
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -26,6 +27,7 @@
 
 #include "admin_cmd.h"
 #include "auth.h"
+#include "authz.h"
 #include "guard.h"
 #include "mt_redact.h"
 #include "mt_util.h"
@@ -82,11 +84,14 @@ static const struct opt {
 	{ "--session-lifetime", "MLTRACK_SESSION_LIFETIME", "DURATION",
 	  "end a dashboard session this long after its login, used or not (default "
 	  SESSION_LIFETIME_DEFAULT ")" },
+	{ "--default-permission", "MLTRACK_DEFAULT_PERMISSION", "PERM",
+	  "a user's permission where no row gives one: READ, EDIT, MANAGE or "
+	  "NO_PERMISSIONS (default READ, as MLflow)" },
 };
 enum { O_HOST, O_PORT, O_DBURL, O_DATADIR, O_ARTROOT, O_THREADS, O_MAXART, O_POOL, O_STMT_TO,
        O_REQ_TO, O_KA_TO, O_PER_ADDR, O_ALLOWED_HOST, O_CORS_ORIGIN, O_TRUSTED_PROXY,
        O_PROXY_USER_HEADER, O_TLS_CERT, O_TLS_KEY, O_TLS_CLIENT_CA,
-       O_SESSION_IDLE, O_SESSION_LIFETIME, O_COUNT };
+       O_SESSION_IDLE, O_SESSION_LIFETIME, O_DEFAULT_PERM, O_COUNT };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 _Static_assert(NOPTS == O_COUNT, "opts[] and the O_* names must match");
 
@@ -135,8 +140,9 @@ static void usage(FILE *f)
 	fprintf(f, "  %-22s %s\n", "--dry-run", "gc: report what would be removed, remove nothing");
 	fprintf(f, "  %-22s %s\n  %-22s %s\n", "-h, --help", "show this help",
 		"--version", "print the version");
-	fprintf(f, "\nenvironment:\n  %-22s %s\n", "MLTRACK_ADMIN_TOKEN",
-		"a bearer token that may force a model past a failing gate");
+	fprintf(f, "\nenvironment:\n  %-22s %s\n  %-22s %s\n", "MLTRACK_ADMIN_TOKEN",
+		"a bearer token that may force a model past a failing gate while no",
+		"", "user exists (once users exist: MANAGE on the model)");
 	fprintf(f, "\nsignals:\n  %-22s %s\n  %-22s %s\n", "SIGTERM, SIGINT",
 		"finish requests in flight, then exit", "SIGHUP",
 		"with --tls-cert: reload the certificate, key and client CA files");
@@ -318,10 +324,16 @@ int main(int argc, char **argv)
 	if (dry_run && !gc)
 		return die_usage("%s is an option of gc only", "--dry-run");
 	if (cmd && strcmp(cmd, "routes") == 0) {
-		for (size_t i = 0; i < mt_routes_count; i++)
-			printf("%s %s%s\n", mt_routes[i].method, mt_routes[i].path,
-			       mt_routes[i].flags & R_PREFIX ? "{path}" : "");
-		return 0;
+		/* METHOD PATH CLASS: the class is what authorization needs
+		 * (authz.h), e.g. run:EDIT, model:EDIT+promote+stage, public. */
+		for (size_t i = 0; i < mt_routes_count; i++) {
+			char cls[128];
+
+			printf("%s %s%s %s\n", mt_routes[i].method, mt_routes[i].path,
+			       mt_routes[i].flags & R_PREFIX ? "{path}" : "",
+			       authz_class(&mt_routes[i], cls, sizeof(cls)));
+		}
+		return authz_init(&err) ? die_usage("%s", err.msg) : 0;
 	}
 
 	mt_cfg.host = val[0] && *val[0] ? val[0] : "127.0.0.1";
@@ -387,6 +399,20 @@ int main(int argc, char **argv)
 						       : "--tls-key needs --tls-cert (the certificate)");
 	if (mt_cfg.tls_client_ca && !mt_cfg.tls_cert)
 		return die_usage("%s", "--tls-client-ca needs --tls-cert and --tls-key");
+	mt_cfg.default_permission = MT_PERM_READ;
+	if (val[O_DEFAULT_PERM] && *val[O_DEFAULT_PERM]) {
+		enum mt_perm p;
+		char up[32];
+		size_t k;
+
+		for (k = 0; k + 1 < sizeof(up) && val[O_DEFAULT_PERM][k]; k++)
+			up[k] = (char)toupper((unsigned char)val[O_DEFAULT_PERM][k]);
+		up[k] = '\0';
+		if (mt_perm_parse(up, &p))
+			return die_usage("invalid default permission '%s' (READ, EDIT, MANAGE or "
+					 "NO_PERMISSIONS)", val[O_DEFAULT_PERM]);
+		mt_cfg.default_permission = p;
+	}
 	if (guard_init(mt_cfg.host, mt_cfg.tls_cert != NULL, &err))
 		return die_usage("%s", err.msg);
 	if (val[O_PROXY_USER_HEADER] && *val[O_PROXY_USER_HEADER] &&

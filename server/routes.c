@@ -5,112 +5,139 @@
  * dispatcher, so the mirror needs no rows.  A "{name}" segment is MLflow's
  * path parameter: it matches one segment, and the handler finds it (and
  * those after it) in req->subpath.  schema/openapi.yaml documents
- * exactly these rows; tests/api/check_openapi.sh compares the two.
+ * exactly these rows; tests/api/t0060-openapi.sh compares the two.
+ *
+ * The last column is what authorization needs (authz.h): the resource the
+ * route touches, found in the request (experiment_id, run_id, name...), the
+ * permission needed on it (READ, EDIT, MANAGE) and refinements (a promote
+ * grant may do it, "force" needs MANAGE...).  The dispatcher checks it
+ * before the handler runs; a row without one stops the server at start
+ * (authz_init) and fails tests/api/test_authz_matrix.py.  Needs follow
+ * MLflow's auth plugin (2.9.2), except that renaming needs MANAGE.
  */
 #include <string.h>
 
 #include "api.h"
 #include "session.h"
+#include "authz.h"
+#include "mt_scope.h"
 #include "web.h"
 
 #define MLF "/api/2.0/mlflow/"
 #define EXT "/api/2.0/mltrack/"
 #define ART "/api/2.0/mlflow-artifacts/"
+/* The authorization columns (server.h, authz.c): the resource the route
+ * touches, the permission it needs there and how that need is refined. */
+#define A(res, need, az) RES_##res, MT_PERM_##need, (az)
 
 const struct mt_route mt_routes[] = {
-	{ "GET",  MLF "artifacts/list",                    api_artifacts_list_run,      R_READ },
-	{ "GET",  MLF "experiments/get",                   api_experiments_get,         R_READ },
-	{ "GET",  MLF "experiments/get-by-name",           api_experiments_get_by_name, R_READ },
-	{ "POST", MLF "experiments/create",                api_experiments_create,      R_BODY | R_TXN | R_WRITE },
-	{ "POST", MLF "experiments/delete",                api_experiments_delete,      R_BODY | R_TXN | R_WRITE },
-	{ "POST", MLF "experiments/restore",               api_experiments_restore,     R_BODY | R_TXN | R_WRITE },
-	{ "GET",  MLF "experiments/search",                api_experiments_search,      R_READ },
-	{ "POST", MLF "experiments/search",                api_experiments_search,      R_BODY | R_READ },
-	{ "POST", MLF "experiments/search-datasets",       api_ui_search_datasets,      R_BODY | R_READ },
-	{ "POST", MLF "experiments/set-experiment-tag",    api_experiments_set_tag,     R_BODY | R_TXN | R_WRITE },
-	{ "POST", MLF "experiments/update",                api_experiments_update,      R_BODY | R_TXN | R_WRITE },
-	{ "GET",  MLF "metrics/get-history",               api_metrics_get_history,     R_READ | R_RAW },
-	{ "GET",  MLF "metrics/get-history-bulk",          api_ui_history_bulk,         R_READ },
-	{ "GET",  MLF "metrics/get-history-bulk-interval", api_metrics_bulk_interval,   R_READ },
-	{ "POST", MLF "logged-models",                     api_lm_create,               R_BODY | R_TXN | R_WRITE },
-	{ "POST", MLF "logged-models/search",              api_lm_search,               R_BODY | R_READ },
-	{ "DELETE", MLF "logged-models/{model_id}",        api_lm_delete,               R_BODY | R_TXN | R_WRITE },
-	{ "GET",  MLF "logged-models/{model_id}",          api_lm_get,                  R_READ },
-	{ "PATCH", MLF "logged-models/{model_id}",         api_lm_finalize,             R_BODY | R_TXN | R_WRITE },
-	{ "GET",  MLF "logged-models/{model_id}/artifacts/directories", api_lm_list_artifacts, R_READ },
-	{ "POST", MLF "logged-models/{model_id}/params",   api_lm_log_params,           R_BODY | R_TXN | R_WRITE },
-	{ "PATCH", MLF "logged-models/{model_id}/tags",    api_lm_set_tags,             R_BODY | R_TXN | R_WRITE },
-	{ "DELETE", MLF "logged-models/{model_id}/tags/{tag_key}", api_lm_delete_tag,   R_BODY | R_TXN | R_WRITE },
-	{ "POST", MLF "model-versions/create",             api_model_versions_create,   R_BODY | R_TXN | R_WRITE },
-	{ "DELETE", MLF "model-versions/delete",           api_model_versions_delete,   R_BODY | R_TXN | R_WRITE },
-	{ "DELETE", MLF "model-versions/delete-tag",       api_model_versions_delete_tag, R_BODY | R_TXN | R_WRITE },
-	{ "GET",  MLF "model-versions/get",                api_model_versions_get,      R_READ },
-	{ "GET",  MLF "model-versions/get-download-uri",   api_model_versions_download_uri, R_READ },
-	{ "GET",  MLF "model-versions/search",             api_model_versions_search,   R_READ },
-	{ "POST", MLF "model-versions/set-tag",            api_model_versions_set_tag,  R_BODY | R_TXN | R_WRITE },
-	{ "POST", MLF "model-versions/transition-stage",   api_model_versions_transition, R_BODY | R_WRITE }, /* own txn */
-	{ "PATCH", MLF "model-versions/update",            api_model_versions_update,   R_BODY | R_TXN | R_WRITE },
-	{ "DELETE", MLF "registered-models/alias",         api_reg_alias_delete,        R_BODY | R_WRITE }, /* own txn */
-	{ "GET",  MLF "registered-models/alias",           api_reg_alias_get,           R_READ },
-	{ "POST", MLF "registered-models/alias",           api_reg_alias_set,           R_BODY | R_WRITE }, /* own txn */
-	{ "POST", MLF "registered-models/create",          api_reg_models_create,       R_BODY | R_TXN | R_WRITE },
-	{ "DELETE", MLF "registered-models/delete",        api_reg_models_delete,       R_BODY | R_TXN | R_WRITE },
-	{ "DELETE", MLF "registered-models/delete-tag",    api_reg_models_delete_tag,   R_BODY | R_TXN | R_WRITE },
-	{ "GET",  MLF "registered-models/get",             api_reg_models_get,          R_READ },
-	{ "GET",  MLF "registered-models/get-latest-versions", api_reg_models_latest_versions, R_READ },
-	{ "POST", MLF "registered-models/get-latest-versions", api_reg_models_latest_versions, R_BODY | R_READ },
-	{ "POST", MLF "registered-models/rename",          api_reg_models_rename,       R_BODY | R_TXN | R_WRITE },
-	{ "GET",  MLF "registered-models/search",          api_reg_models_search,       R_READ },
-	{ "POST", MLF "registered-models/set-tag",         api_reg_models_set_tag,      R_BODY | R_TXN | R_WRITE },
-	{ "PATCH", MLF "registered-models/update",         api_reg_models_update,       R_BODY | R_TXN | R_WRITE },
-	{ "POST", MLF "runs/create",                       api_runs_create,             R_BODY | R_TXN | R_WRITE },
-	{ "POST", MLF "runs/create-promptlab-run",         api_ui_promptlab_run,        R_BODY | R_WRITE }, /* own txns */
-	{ "POST", MLF "runs/delete",                       api_runs_delete,             R_BODY | R_TXN | R_WRITE },
-	{ "POST", MLF "runs/delete-tag",                   api_runs_delete_tag,         R_BODY | R_TXN | R_WRITE },
-	{ "GET",  MLF "runs/get",                          api_runs_get,                R_READ },
-	{ "POST", MLF "runs/log-batch",                    api_runs_log_batch,          R_BODY | R_TXN | R_WRITE },
-	{ "POST", MLF "runs/log-inputs",                   api_runs_log_inputs,         R_BODY | R_TXN | R_WRITE },
-	{ "POST", MLF "runs/log-metric",                   api_runs_log_metric,         R_BODY | R_WRITE }, /* one statement */
-	{ "POST", MLF "runs/log-model",                    api_runs_log_model,          R_BODY | R_TXN | R_WRITE },
-	{ "POST", MLF "runs/log-parameter",                api_runs_log_parameter,      R_BODY | R_TXN | R_WRITE },
-	{ "POST", MLF "runs/outputs",                      api_runs_log_outputs,        R_BODY | R_TXN | R_WRITE },
-	{ "POST", MLF "runs/restore",                      api_runs_restore,            R_BODY | R_TXN | R_WRITE },
-	{ "POST", MLF "runs/search",                       api_runs_search,             R_BODY | R_READ },
-	{ "POST", MLF "runs/set-tag",                      api_runs_set_tag,            R_BODY | R_TXN | R_WRITE },
-	{ "POST", MLF "runs/update",                       api_runs_update,             R_BODY | R_TXN | R_WRITE },
-	{ "POST", MLF "upload-artifact",                   api_ui_upload_artifact,      R_STREAM | R_RAW | R_WRITE }, /* own txn */
-	{ "GET",  ART "artifacts",                         api_artifacts_list,          R_READ },
-	{ "DELETE", ART "artifacts/",                      api_artifacts_delete,        R_PREFIX | R_TXN | R_WRITE },
-	{ "GET",  ART "artifacts/",                        api_artifacts_get,           R_PREFIX | R_RAW | R_READ },
-	{ "PUT",  ART "artifacts/",                        api_artifacts_put,           R_PREFIX | R_STREAM | R_WRITE }, /* own txn */
-	{ "POST", ART "mpu/abort/",                        api_artifacts_mpu,           R_PREFIX | R_WRITE },
-	{ "POST", ART "mpu/complete/",                     api_artifacts_mpu,           R_PREFIX | R_WRITE },
-	{ "POST", ART "mpu/create/",                       api_artifacts_mpu,           R_PREFIX | R_WRITE },
-	{ "DELETE", EXT "auth/session",                    api_session_logout,          R_READ },
-	{ "POST", EXT "auth/session",                      api_session_login,           R_PUBLIC | R_BODY },
-	{ "POST", EXT "auth/tokens/create",                api_auth_tokens_create,      R_BODY | R_READ },
-	{ "GET",  EXT "auth/tokens/list",                  api_auth_tokens_list,        R_READ },
-	{ "POST", EXT "auth/tokens/revoke",                api_auth_tokens_revoke,      R_BODY | R_READ },
-	{ "GET",  EXT "auth/whoami",                       api_auth_whoami,             R_READ },
-	{ "PUT",  EXT "bundles/",                          api_bundles_put,             R_PREFIX | R_STREAM | R_WRITE }, /* own txn */
-	{ "GET",  EXT "experiments/summary",               api_web_experiments_summary, R_READ },
-	{ "POST", EXT "gates/check",                       api_gates_check,             R_BODY | R_TXN | R_READ },
-	{ "GET",  EXT "gates/get",                         api_gates_get,               R_READ },
-	{ "POST", EXT "gates/set",                         api_gates_set,               R_BODY | R_TXN | R_WRITE },
-	{ "GET",  EXT "metrics/get-history-sampled",       api_metrics_sampled,         R_READ },
-	{ "GET",  EXT "model-versions/get",                api_gates_version_get,       R_READ },
-	{ "POST", EXT "model-versions/transition-stage",   api_gates_transition,        R_BODY | R_WRITE }, /* own txn */
-	{ "GET",  EXT "model-versions/transitions",        api_gates_transitions,       R_READ },
-	{ "DELETE", EXT "registered-models/alias",         api_gates_alias_delete,      R_BODY | R_WRITE }, /* own txn */
-	{ "POST", EXT "registered-models/alias",           api_gates_alias_set,         R_BODY | R_WRITE }, /* own txn */
-	{ "GET",  EXT "registered-models/history",         api_gates_history,           R_READ },
-	{ "GET",  "/get-artifact",                         api_ui_get_artifact,         R_RAW | R_READ },
-	{ "GET",  "/health",                               api_health,                  R_PUBLIC | R_NODB | R_RAW },
-	{ "GET",  "/healthz",                              api_healthz,                 R_PUBLIC | R_NODB },
-	{ "GET",  "/metrics",                              api_metrics,                 R_NODB | R_RAW | R_READ },
-	{ "GET",  "/model-versions/get-artifact",          api_ui_model_version_artifact, R_RAW | R_READ },
-	{ "GET",  "/readyz",                               api_readyz,                  R_PUBLIC | R_NODB | R_RAW },
-	{ "GET",  "/version",                              api_version,                 R_PUBLIC | R_NODB | R_RAW },
+	{ "GET",  MLF "artifacts/list",                    api_artifacts_list_run,      0, A(RUN, READ, 0) },
+	{ "GET",  MLF "experiments/get",                   api_experiments_get,         0, A(EXPERIMENT, READ, 0) },
+	{ "GET",  MLF "experiments/get-by-name",           api_experiments_get_by_name, 0, A(EXPERIMENT_NAME, READ, 0) },
+	{ "POST", MLF "experiments/permissions/create",    api_users_exp_perm_create,   R_BODY | R_TXN, A(EXPERIMENT, MANAGE, AZ_UNSCOPED) },
+	{ "DELETE", MLF "experiments/permissions/delete",  api_users_exp_perm_delete,   R_BODY | R_TXN, A(EXPERIMENT, MANAGE, AZ_UNSCOPED) },
+	{ "GET",  MLF "experiments/permissions/get",       api_users_exp_perm_get,      0, A(EXPERIMENT, MANAGE, AZ_UNSCOPED) },
+	{ "PATCH", MLF "experiments/permissions/update",   api_users_exp_perm_update,   R_BODY | R_TXN, A(EXPERIMENT, MANAGE, AZ_UNSCOPED) },
+	{ "POST", MLF "experiments/create",                api_experiments_create,      R_BODY | R_TXN, A(ANY, NONE, AZ_UNSCOPED | AZ_CREATOR) },
+	{ "POST", MLF "experiments/delete",                api_experiments_delete,      R_BODY | R_TXN, A(EXPERIMENT, MANAGE, 0) },
+	{ "POST", MLF "experiments/restore",               api_experiments_restore,     R_BODY | R_TXN, A(EXPERIMENT, MANAGE, 0) },
+	{ "GET",  MLF "experiments/search",                api_experiments_search,      0, A(SEARCH, NONE, 0) },
+	{ "POST", MLF "experiments/search",                api_experiments_search,      R_BODY, A(SEARCH, NONE, 0) },
+	{ "POST", MLF "experiments/search-datasets",       api_ui_search_datasets,      R_BODY, A(SEARCH, NONE, 0) },
+	{ "POST", MLF "experiments/set-experiment-tag",    api_experiments_set_tag,     R_BODY | R_TXN, A(EXPERIMENT, EDIT, 0) },
+	{ "POST", MLF "experiments/update",                api_experiments_update,      R_BODY | R_TXN, A(EXPERIMENT, MANAGE, 0) },
+	{ "GET",  MLF "metrics/get-history",               api_metrics_get_history,     R_RAW, A(RUN, READ, 0) },
+	{ "GET",  MLF "metrics/get-history-bulk",          api_ui_history_bulk,         0, A(RUNS, READ, 0) },
+	{ "GET",  MLF "metrics/get-history-bulk-interval", api_metrics_bulk_interval,   0, A(RUNS, READ, 0) },
+	{ "POST", MLF "logged-models",                     api_lm_create,               R_BODY | R_TXN, A(EXPERIMENT, EDIT, 0) },
+	{ "POST", MLF "logged-models/search",              api_lm_search,               R_BODY, A(SEARCH, NONE, 0) },
+	{ "DELETE", MLF "logged-models/{model_id}",        api_lm_delete,               R_BODY | R_TXN, A(LOGGED_MODEL, MANAGE, 0) },
+	{ "GET",  MLF "logged-models/{model_id}",          api_lm_get,                  0, A(LOGGED_MODEL, READ, 0) },
+	{ "PATCH", MLF "logged-models/{model_id}",         api_lm_finalize,             R_BODY | R_TXN, A(LOGGED_MODEL, EDIT, 0) },
+	{ "GET",  MLF "logged-models/{model_id}/artifacts/directories", api_lm_list_artifacts, 0, A(LOGGED_MODEL, READ, 0) },
+	{ "POST", MLF "logged-models/{model_id}/params",   api_lm_log_params,           R_BODY | R_TXN, A(LOGGED_MODEL, EDIT, 0) },
+	{ "PATCH", MLF "logged-models/{model_id}/tags",    api_lm_set_tags,             R_BODY | R_TXN, A(LOGGED_MODEL, EDIT, 0) },
+	{ "DELETE", MLF "logged-models/{model_id}/tags/{tag_key}", api_lm_delete_tag,   R_BODY | R_TXN, A(LOGGED_MODEL, EDIT, 0) },
+	{ "POST", MLF "model-versions/create",             api_model_versions_create,   R_BODY | R_TXN, A(MODEL, EDIT, AZ_PROMOTE | AZ_LINKS) },
+	{ "DELETE", MLF "model-versions/delete",           api_model_versions_delete,   R_BODY | R_TXN, A(MODEL, MANAGE, 0) },
+	{ "DELETE", MLF "model-versions/delete-tag",       api_model_versions_delete_tag, R_BODY | R_TXN, A(MODEL, MANAGE, 0) },
+	{ "GET",  MLF "model-versions/get",                api_model_versions_get,      0, A(MODEL, READ, 0) },
+	{ "GET",  MLF "model-versions/get-download-uri",   api_model_versions_download_uri, 0, A(MODEL, READ, 0) },
+	{ "GET",  MLF "model-versions/search",             api_model_versions_search,   0, A(SEARCH, NONE, 0) },
+	{ "POST", MLF "model-versions/set-tag",            api_model_versions_set_tag,  R_BODY | R_TXN, A(MODEL, EDIT, AZ_PROMOTE) },
+	{ "POST", MLF "model-versions/transition-stage",   api_model_versions_transition, R_BODY, A(MODEL, EDIT, AZ_PROMOTE | AZ_STAGE) }, /* own txn */
+	{ "PATCH", MLF "model-versions/update",            api_model_versions_update,   R_BODY | R_TXN, A(MODEL, EDIT, AZ_PROMOTE) },
+	{ "DELETE", MLF "registered-models/alias",         api_reg_alias_delete,        R_BODY, A(MODEL, MANAGE, 0) }, /* own txn */
+	{ "GET",  MLF "registered-models/alias",           api_reg_alias_get,           0, A(MODEL, READ, 0) },
+	{ "POST", MLF "registered-models/alias",           api_reg_alias_set,           R_BODY, A(MODEL, EDIT, 0) }, /* own txn */
+	{ "POST", MLF "registered-models/create",          api_reg_models_create,       R_BODY | R_TXN, A(MODEL_NEW, EDIT, AZ_CREATOR) },
+	{ "DELETE", MLF "registered-models/delete",        api_reg_models_delete,       R_BODY | R_TXN, A(MODEL, MANAGE, 0) },
+	{ "DELETE", MLF "registered-models/delete-tag",    api_reg_models_delete_tag,   R_BODY | R_TXN, A(MODEL, EDIT, 0) },
+	{ "GET",  MLF "registered-models/get",             api_reg_models_get,          0, A(MODEL, READ, 0) },
+	{ "GET",  MLF "registered-models/get-latest-versions", api_reg_models_latest_versions, 0, A(MODEL, READ, 0) },
+	{ "POST", MLF "registered-models/get-latest-versions", api_reg_models_latest_versions, R_BODY, A(MODEL, READ, 0) },
+	{ "POST", MLF "registered-models/permissions/create", api_users_model_perm_create, R_BODY | R_TXN, A(MODEL, MANAGE, AZ_UNSCOPED) },
+	{ "DELETE", MLF "registered-models/permissions/delete", api_users_model_perm_delete, R_BODY | R_TXN, A(MODEL, MANAGE, AZ_UNSCOPED) },
+	{ "GET",  MLF "registered-models/permissions/get", api_users_model_perm_get,    0, A(MODEL, MANAGE, AZ_UNSCOPED) },
+	{ "PATCH", MLF "registered-models/permissions/update", api_users_model_perm_update, R_BODY | R_TXN, A(MODEL, MANAGE, AZ_UNSCOPED) },
+	{ "POST", MLF "registered-models/rename",          api_reg_models_rename,       R_BODY | R_TXN, A(MODEL, MANAGE, 0) },
+	{ "GET",  MLF "registered-models/search",          api_reg_models_search,       0, A(SEARCH, NONE, 0) },
+	{ "POST", MLF "registered-models/set-tag",         api_reg_models_set_tag,      R_BODY | R_TXN, A(MODEL, EDIT, 0) },
+	{ "PATCH", MLF "registered-models/update",         api_reg_models_update,       R_BODY | R_TXN, A(MODEL, EDIT, 0) },
+	{ "POST", MLF "runs/create",                       api_runs_create,             R_BODY | R_TXN, A(EXPERIMENT, EDIT, AZ_EXP0) },
+	{ "POST", MLF "runs/create-promptlab-run",         api_ui_promptlab_run,        R_BODY, A(EXPERIMENT, EDIT, 0) }, /* own txns */
+	{ "POST", MLF "runs/delete",                       api_runs_delete,             R_BODY | R_TXN, A(RUN, MANAGE, 0) },
+	{ "POST", MLF "runs/delete-tag",                   api_runs_delete_tag,         R_BODY | R_TXN, A(RUN, EDIT, 0) },
+	{ "GET",  MLF "runs/get",                          api_runs_get,                0, A(RUN, READ, 0) },
+	{ "POST", MLF "runs/log-batch",                    api_runs_log_batch,          R_BODY | R_TXN, A(RUN, EDIT, AZ_MODEL_REFS) },
+	{ "POST", MLF "runs/log-inputs",                   api_runs_log_inputs,         R_BODY | R_TXN, A(RUN, EDIT, 0) },
+	{ "POST", MLF "runs/log-metric",                   api_runs_log_metric,         R_BODY, A(RUN, EDIT, AZ_MODEL_REFS) }, /* one statement */
+	{ "POST", MLF "runs/log-model",                    api_runs_log_model,          R_BODY | R_TXN, A(RUN, EDIT, 0) },
+	{ "POST", MLF "runs/log-parameter",                api_runs_log_parameter,      R_BODY | R_TXN, A(RUN, EDIT, 0) },
+	{ "POST", MLF "runs/outputs",                      api_runs_log_outputs,        R_BODY | R_TXN, A(RUN, EDIT, AZ_MODEL_REFS) },
+	{ "POST", MLF "runs/restore",                      api_runs_restore,            R_BODY | R_TXN, A(RUN, MANAGE, 0) },
+	{ "POST", MLF "runs/search",                       api_runs_search,             R_BODY, A(SEARCH, NONE, 0) },
+	{ "POST", MLF "runs/set-tag",                      api_runs_set_tag,            R_BODY | R_TXN, A(RUN, EDIT, 0) },
+	{ "POST", MLF "runs/update",                       api_runs_update,             R_BODY | R_TXN, A(RUN, EDIT, 0) },
+	{ "POST", MLF "upload-artifact",                   api_ui_upload_artifact,      R_STREAM | R_RAW, A(RUN, EDIT, 0) }, /* own txn */
+	{ "POST", MLF "users/create",                      api_users_create,            R_BODY, A(ADMIN, NONE, 0) }, /* own txn */
+	{ "DELETE", MLF "users/delete",                    api_users_delete,            R_BODY | R_TXN, A(ADMIN, NONE, 0) },
+	{ "GET",  MLF "users/get",                         api_users_get,               0, A(USER, NONE, AZ_SELF) },
+	{ "PATCH", MLF "users/update-admin",               api_users_update_admin,      R_BODY | R_TXN, A(ADMIN, NONE, 0) },
+	{ "PATCH", MLF "users/update-password",            api_users_update_password,   R_BODY, A(USER, NONE, AZ_SELF | AZ_PASSWORD) }, /* own txn */
+	{ "GET",  ART "artifacts",                         api_artifacts_list,          0, A(ARTIFACT, READ, 0) },
+	{ "DELETE", ART "artifacts/",                      api_artifacts_delete,        R_PREFIX | R_TXN, A(ARTIFACT, EDIT, 0) },
+	{ "GET",  ART "artifacts/",                        api_artifacts_get,           R_PREFIX | R_RAW, A(ARTIFACT, READ, 0) },
+	{ "PUT",  ART "artifacts/",                        api_artifacts_put,           R_PREFIX | R_STREAM, A(ARTIFACT, EDIT, 0) }, /* own txn */
+	{ "POST", ART "mpu/abort/",                        api_artifacts_mpu,           R_PREFIX, A(ARTIFACT, EDIT, 0) },
+	{ "POST", ART "mpu/complete/",                     api_artifacts_mpu,           R_PREFIX, A(ARTIFACT, EDIT, 0) },
+	{ "POST", ART "mpu/create/",                       api_artifacts_mpu,           R_PREFIX, A(ARTIFACT, EDIT, 0) },
+	{ "GET",  EXT "auth/permission",                   api_authz_permission,        0, A(ANY, NONE, 0) },
+	{ "DELETE", EXT "auth/session",                    api_session_logout,          0, A(ANY, NONE, 0) },
+	{ "POST", EXT "auth/session",                      api_session_login,           R_PUBLIC | R_BODY, A(PUBLIC, NONE, 0) },
+	{ "POST", EXT "auth/tokens/create",                api_auth_tokens_create,      R_BODY, A(ANY, NONE, AZ_PASSWORD) },
+	{ "GET",  EXT "auth/tokens/list",                  api_auth_tokens_list,        0, A(ANY, NONE, AZ_UNSCOPED) },
+	{ "POST", EXT "auth/tokens/revoke",                api_auth_tokens_revoke,      R_BODY, A(TOKEN, NONE, 0) },
+	{ "GET",  EXT "auth/whoami",                       api_auth_whoami,             0, A(ANY, NONE, 0) },
+	{ "PUT",  EXT "bundles/",                          api_bundles_put,             R_PREFIX | R_STREAM, A(BUNDLE, NONE, 0) }, /* own txn */
+	{ "GET",  EXT "experiments/summary",               api_web_experiments_summary, 0, A(SEARCH, NONE, 0) },
+	{ "POST", EXT "gates/check",                       api_gates_check,             R_BODY | R_TXN, A(MODEL, READ, 0) },
+	{ "GET",  EXT "gates/get",                         api_gates_get,               0, A(MODEL, READ, 0) },
+	{ "POST", EXT "gates/set",                         api_gates_set,               R_BODY | R_TXN, A(MODEL, MANAGE, 0) },
+	{ "GET",  EXT "metrics/get-history-sampled",       api_metrics_sampled,         0, A(RUN, READ, 0) },
+	{ "GET",  EXT "model-versions/get",                api_gates_version_get,       0, A(MODEL, READ, 0) },
+	{ "POST", EXT "model-versions/transition-stage",   api_gates_transition,        R_BODY, A(MODEL, EDIT, AZ_PROMOTE | AZ_STAGE | AZ_FORCE) }, /* own txn */
+	{ "GET",  EXT "model-versions/transitions",        api_gates_transitions,       0, A(MODEL, READ, 0) },
+	{ "DELETE", EXT "registered-models/alias",         api_gates_alias_delete,      R_BODY, A(MODEL, MANAGE, 0) }, /* own txn */
+	{ "POST", EXT "registered-models/alias",           api_gates_alias_set,         R_BODY, A(MODEL, EDIT, AZ_FORCE) }, /* own txn */
+	{ "GET",  EXT "registered-models/history",         api_gates_history,           0, A(MODEL, READ, 0) },
+	{ "GET",  "/get-artifact",                         api_ui_get_artifact,         R_RAW, A(RUN, READ, 0) },
+	{ "GET",  "/health",                               api_health,                  R_PUBLIC | R_NODB | R_RAW, A(PUBLIC, NONE, 0) },
+	{ "GET",  "/healthz",                              api_healthz,                 R_PUBLIC | R_NODB, A(PUBLIC, NONE, 0) },
+	{ "GET",  "/metrics",                              api_metrics,                 R_NODB | R_RAW, A(ANY, NONE, 0) },
+	{ "GET",  "/model-versions/get-artifact",          api_ui_model_version_artifact, R_RAW, A(MODEL, READ, 0) },
+	{ "GET",  "/readyz",                               api_readyz,                  R_PUBLIC | R_NODB | R_RAW, A(PUBLIC, NONE, 0) },
+	{ "GET",  "/version",                              api_version,                 R_PUBLIC | R_NODB | R_RAW, A(PUBLIC, NONE, 0) },
 };
 
 const size_t mt_routes_count = sizeof(mt_routes) / sizeof(mt_routes[0]);

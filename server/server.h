@@ -50,7 +50,10 @@ struct mt_config {
 	int keep_alive_timeout_ms;  /* an idle kept-alive connection */
 	int max_conns_per_addr;     /* connections served at once per client address; 0: no cap */
 	const char *web_root;       /* resolved next to the executable */
-	const char *admin_token;    /* MLTRACK_ADMIN_TOKEN: may force gated transitions */
+	const char *admin_token;    /* MLTRACK_ADMIN_TOKEN: may force gated transitions
+				     * while no user exists (authz.c) */
+	int default_permission;     /* enum mt_perm: a user's permission on an experiment
+				     * or registered model without a row (authz.c) */
 	const char *tls_cert;       /* --tls-cert: PEM chain; NULL: plain HTTP (tls.h) */
 	const char *tls_key;        /* --tls-key */
 	const char *tls_client_ca;  /* --tls-client-ca: clients need a certificate */
@@ -73,6 +76,7 @@ struct mt_worker {
 
 /* ---- requests ---- */
 struct mt_route;
+struct mt_scope;
 
 /* Who sent the request (auth.c): set before the handler runs. */
 struct mt_identity {
@@ -85,6 +89,7 @@ struct mt_identity {
 	const char *token_name;
 	const char *scope;
 	const char *csrf_token; /* a session (session.c): what its changes must carry */
+	const struct mt_scope *grants; /* scope parsed, once, by authz.c (arena) */
 };
 
 struct mt_req {
@@ -118,8 +123,8 @@ typedef int (*mt_handler_fn)(struct mt_req *req);
 enum mt_route_flags {
 	R_BODY   = 1 << 0,  /* parse a JSON body (POST/PATCH/DELETE) */
 	R_TXN    = 1 << 1,  /* wrap in BEGIN/COMMIT; roll back on failure */
-	R_READ   = 1 << 2,  /* permission needed: read */
-	R_WRITE  = 1 << 3,  /* permission needed: write */
+	R_READ   = 1 << 2,  /* unused: what a route needs is its resource class */
+	R_WRITE  = 1 << 3,  /* unused: what a route needs is its resource class */
 	R_PREFIX = 1 << 4,  /* path is a prefix; the rest is req->subpath */
 	R_NODB   = 1 << 5,  /* needs no database connection */
 	R_RAW    = 1 << 6,  /* handler writes its own reply (req->status set) */
@@ -128,11 +133,56 @@ enum mt_route_flags {
 	R_PUBLIC = 1 << 8,  /* answered without authentication (probes, /version) */
 };
 
+/* What a route touches, for authorization (authz.h): the dispatcher finds
+ * the resource in the request and checks the caller's permission on it
+ * before the handler runs.  Every row has one; RES_UNSET fails start-up. */
+enum mt_resource {
+	RES_UNSET = 0,
+	RES_PUBLIC,           /* no authentication at all (R_PUBLIC) */
+	RES_ANY,              /* any authenticated caller */
+	RES_SEARCH,           /* any caller; the answer holds only what it may read */
+	RES_ADMIN,            /* admins only */
+	RES_USER,             /* users/...: admins, or the user named by username (AZ_SELF) */
+	RES_TOKEN,            /* tokens/revoke: a scoped token only itself */
+	RES_BUNDLE,           /* a bundle upload: anyone who may register a version */
+	RES_EXPERIMENT,       /* experiment_id */
+	RES_EXPERIMENT_NAME,  /* experiment_name */
+	RES_RUN,              /* run_id (or run_uuid): its experiment */
+	RES_RUNS,             /* run_ids / run_id (repeated): their experiments */
+	RES_LOGGED_MODEL,     /* {model_id} in the path: its experiment */
+	RES_ARTIFACT,         /* an artifact path "<experiment id>/...": that experiment */
+	RES_MODEL,            /* name: the registered model (versions: their model's) */
+	RES_MODEL_NEW,        /* registered-models/create: name, for a scoped token */
+	RES_COUNT
+};
+
+/* How a route's need is refined (authz.c). */
+enum mt_authz_flags {
+	AZ_UNSCOPED = 1 << 0, /* a scoped token is refused outright */
+	AZ_PASSWORD = 1 << 1, /* needs a password login or a session, not a token
+			       * (for RES_USER: only when acting on oneself) */
+	AZ_SELF     = 1 << 2, /* RES_USER: the user may act on themself */
+	AZ_PROMOTE  = 1 << 3, /* RES_MODEL EDIT: a promote grant may do it */
+	AZ_STAGE    = 1 << 4, /* "stage" is a target stage: a promote grant's limit applies */
+	AZ_FORCE    = 1 << 5, /* "force": true needs MANAGE (no user: the admin token) */
+	AZ_CREATOR  = 1 << 6, /* the caller gets MANAGE on what the route created */
+	AZ_EXP0     = 1 << 7, /* RES_EXPERIMENT: no experiment_id means "0" */
+	AZ_LINKS    = 1 << 8, /* model-versions/create: the run, logged model, artifacts
+			       * or version it is made from must be readable (by the
+			       * owner: a scope does not narrow this) */
+	AZ_MODEL_REFS = 1 << 9, /* the logged models a run's metrics or outputs name
+			       * (model_id) need the same permission, on their
+			       * experiments: points are written to them */
+};
+
 struct mt_route {
 	const char *method;
 	const char *path;
 	mt_handler_fn fn;
 	unsigned flags;
+	unsigned char res;    /* enum mt_resource */
+	unsigned char need;   /* enum mt_perm on that resource */
+	unsigned short az;    /* enum mt_authz_flags */
 };
 
 /* routes.c */
@@ -192,6 +242,7 @@ extern const struct db_stmt_table sql_registry_table;
 extern const struct db_stmt_table sql_logged_models_table;
 extern const struct db_stmt_table sql_auth_table;
 extern const struct db_stmt_table sql_sessions_table;
+extern const struct db_stmt_table sql_authz_table;
 
 /* The pool (server only; one-shot commands connect on their own): size
  * connections at most, opened on demand, each with every statement

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "mt_filter.h"
+#include "sql_authz.h"
 #include "sql_experiments.h"
 
 #define EXP_COLS "experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time"
@@ -283,6 +284,7 @@ int sql_exp_search(struct mt_req *req, const struct mt_filter *f,
 		sqlb_add(&b, "lifecycle_stage = 'deleted'");
 	else
 		sqlb_add(&b, "TRUE");
+	sqlz_exp_filter(&b, req, "e.experiment_id"); /* only what the caller may read */
 	for (size_t i = 0; i < f->n; i++) {
 		const struct mt_filter_clause *c = &f->clauses[i];
 

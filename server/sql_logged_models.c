@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "mt_filter.h"
+#include "sql_authz.h"
 #include "sql_experiments.h"
 #include "sql_logged_models.h"
 #include "sql_runs.h"
@@ -473,15 +474,22 @@ static int where_clause(struct sqlb *b, const struct lm_search *s,
  * both directions; then newest first unless creation time was ordered
  * on, then model_id.  Offset paging, as MLflow pages.
  */
-int sql_lm_search(struct mt_req *req, const struct lm_search *s, json_t *list, int *more,
+int sql_lm_search(struct mt_req *req, const struct lm_search *search, json_t *list, int *more,
 		  struct mt_err *err)
 {
+	struct lm_search readable = *search;
+	const struct lm_search *s = &readable;
 	struct sqlb b, ord;
 	const char *from = "";
 	int has_metric_filter = 0, created = 0, n;
 	size_t nexists = 0;
 	PGresult *r;
 
+	/* Only the experiments the caller may read (sql_authz.h). */
+	if (sqlz_readable_experiments(req, readable.exp_ids, &readable.nexp, err))
+		return -1;
+	if (readable.nexp == 0)
+		return 0;
 	sqlb_init(&b, req->arena);
 	sqlb_init(&ord, req->arena);
 	for (size_t i = 0; i < s->norder; i++) {

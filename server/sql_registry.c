@@ -8,6 +8,7 @@
 #include "mt_json.h"
 #include "sql_artifacts.h"
 #include "sql_experiments.h" /* struct sqlb */
+#include "sql_authz.h"
 #include "sql_registry.h"
 
 /* A version with its tags and aliases as JSON arrays built by PostgreSQL
@@ -424,6 +425,7 @@ int sql_reg_model_search(struct mt_req *req, const struct mt_filter *f,
 
 	sqlb_init(&b, req->arena);
 	sqlb_add(&b, MODEL_SELECT "WHERE TRUE");
+	sqlz_model_filter(&b, req, "m.id", "m.name"); /* only what the caller may read */
 	if (!prompts)
 		sqlb_add(&b, " AND NOT EXISTS (SELECT 1 FROM registered_model_tags p WHERE "
 			 "p.model_id = m.id AND p.key = '" PROMPT_TAG "' AND p.value = 'true')");
@@ -664,6 +666,7 @@ int sql_reg_version_search(struct mt_req *req, const struct mt_filter *f,
 
 	sqlb_init(&b, req->arena);
 	sqlb_add(&b, VER_SELECT "WHERE " VISIBLE);
+	sqlz_model_filter(&b, req, "m.id", "m.name"); /* only what the caller may read */
 	if (!prompts)
 		sqlb_add(&b, " AND NOT EXISTS (SELECT 1 FROM model_version_tags p WHERE "
 			 "p.model_id = v.model_id AND p.key = '" PROMPT_TAG "' AND p.value = 'true')");

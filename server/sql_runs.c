@@ -6,6 +6,7 @@
 
 #include "mt_filter.h"
 #include "mt_json.h"
+#include "sql_authz.h"
 #include "sql_experiments.h"
 #include "sql_runs.h"
 
@@ -429,9 +430,15 @@ int sql_runs_tag_locked(struct mt_req *req, const char *run_id, const char *key,
 int sql_runs_dataset_summaries(struct mt_req *req, const char **exp_ids, size_t n,
 			       json_t *list, struct mt_err *err)
 {
-	const char *v[1] = { db_array_text(req->arena, exp_ids, n) };
-	PGresult *r = db_exec(req, "run_dataset_summaries", 1, v, err);
+	const char *v[1];
+	PGresult *r;
 
+	if (sqlz_readable_experiments(req, exp_ids, &n, err))
+		return -1;
+	if (n == 0)
+		return 0;
+	v[0] = db_array_text(req->arena, exp_ids, n);
+	r = db_exec(req, "run_dataset_summaries", 1, v, err);
 	if (!r)
 		return -1;
 	for (int i = 0; i < PQntuples(r); i++) {
@@ -994,6 +1001,12 @@ int sql_runs_search(struct mt_req *req, const char **exp_ids, size_t nexp,
 	int named_start = 0, e, joins = 0;
 	const char *from = "";
 
+	/* Only the experiments the caller may read (the list is the caller's:
+	 * an unreadable one is left out, as MLflow's auth plugin filters). */
+	if (sqlz_readable_experiments(req, exp_ids, &nexp, err))
+		return -1;
+	if (nexp == 0)
+		return 0;
 	sqlb_init(&b, req->arena);
 	sqlb_init(&ord, req->arena);
 	for (size_t i = 0; i < f->n; i++) {

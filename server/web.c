@@ -30,6 +30,7 @@
 #include "mt_util.h"
 #include "guard.h"
 #include "server.h"
+#include "sql_authz.h"
 #include "web.h"
 
 #define WEB_MAX_FILES 256
@@ -290,6 +291,8 @@ int api_web_experiments_summary(struct mt_req *req)
 			return mt_err_set(&req->err, MT_EINVAL,
 					  "Invalid experiment id '%s' in experiment_ids", ids[i]);
 	}
+	if (sqlz_readable_experiments(req, ids, &n, &req->err)) /* only what it may read */
+		return -1;
 	v[0] = db_array_text(req->arena, ids, n);
 	r = db_exec_sql(req,
 			"SELECT e.experiment_id, count(r.run_id), "

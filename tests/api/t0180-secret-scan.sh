@@ -133,6 +133,14 @@ LOGIN_TOKEN=$(sed -n 's/^token = //p' "$S/home/.mltrack/credentials")
 secret "token from mltrack login" "$LOGIN_TOKEN"
 expect 0 cli -- whoami
 expect 0 cli -- experiments create scan-exp
+# bob's runs go into alice's experiment: she gives him EDIT on it (authorization,
+# docs/security.md "Permissions"; the default is READ).
+SCAN_EXP=$(curl -s -H "Authorization: Bearer $LOGIN_TOKEN" \
+	"$BASE/api/2.0/mlflow/experiments/get-by-name?experiment_name=scan-exp" |
+	json_get experiment experiment_id)
+curl -sf -o /dev/null -H "Authorization: Bearer $LOGIN_TOKEN" -H 'Content-Type: application/json' \
+	-d "{\"experiment_id\":\"$SCAN_EXP\",\"username\":\"bob\",\"permission\":\"EDIT\"}" \
+	"$BASE/api/2.0/mlflow/experiments/permissions/create" || fail "cannot give bob EDIT"
 # wrapped URI ARGS: mltrack run with MLTRACK_TOKEN; the command's output
 # passes through unchanged (it prints the token: kept aside, not scanned);
 # the run's params, tags and output.log are scanned where they are kept.
