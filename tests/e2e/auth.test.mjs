@@ -63,7 +63,11 @@ before(async () => {
   const model = `auth-model-${Date.now()}`;
   await api.post(`${MLF}registered-models/create`, { name: model, description: 'orig' });
   await api.post(`${MLF}model-versions/create`, { name: model, source: 's3://bucket/model', run_id: runs[0] });
-  fx = { exp, runs, model };
+  // What the reader may not see at all (MLflow's permission API; the
+  // default permission, READ, covers the rest).
+  const { experiment_id: hidden } = await api.post(`${MLF}experiments/create`, { name: `auth-hidden-${Date.now()}` });
+  await api.post(`${MLF}experiments/permissions/create`, { experiment_id: hidden, username: 'reader', permission: 'NO_PERMISSIONS' });
+  fx = { exp, runs, model, hidden };
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: [...CHROMIUM_ARGS, '--host-resolver-rules=MAP evil.test 127.0.0.1'],
@@ -133,15 +137,24 @@ async function experimentExists(name) {
 
 test('authentication off (no user): no login page, no user menu', { skip: skip || !OFF }, async () => {
   const context = await browser.newContext();
+  const asked = [];
+  context.on('request', (r) => { if (/\/auth\/(permission|session)/.test(r.url())) asked.push(r.url()); });
   const page = await open(context, `${OFF}/`);
   await page.locator('main h1').filter({ hasText: 'Experiments' }).waitFor();
   await page.waitForFunction(() => !document.querySelector('main').textContent.includes('Loading'));
   assert.equal(await page.locator('[data-testid=username]').count(), 0);
   assert.equal(await page.locator('[data-testid=logout]').count(), 0);
   assert.ok(await page.locator('#user-menu').isHidden());
+  const first = page.locator('main table a[href^="/experiments/"]').first();
+  if (await first.count()) {
+    await first.click();
+    await page.locator('.runs-foot, .empty').first().waitFor();
+    assert.equal(await page.locator('[data-testid=access]').count(), 0);
+  }
   await page.goto(`${OFF}/login?next=/models`);
   await page.waitForURL(`${OFF}/models`);
   assert.deepEqual(await context.cookies(OFF), []);
+  assert.deepEqual(asked, [], 'asked about sessions or permissions with authentication off');
   await context.close();
 });
 
@@ -342,6 +355,57 @@ test('a page of another origin cannot use the session, nor log the browser in', 
     assert.match(log, /missing CSRF token on POST \/api\/2\.0\/mlflow\/experiments\/create for user 'admin'/);
   }
   await context.close();
+});
+
+test('a read-only user sees no write controls; what they may not read says so', { skip }, async () => {
+  const { context, page } = await loggedIn('reader', `/experiments/${fx.exp}`);
+  const changes = [];
+  context.on('request', (r) => {
+    const u = new URL(r.url());
+    if (r.method() !== 'GET' && !/\/(runs|experiments|logged-models)\/search$/.test(u.pathname)) changes.push(`${r.method()} ${u.pathname}`);
+  });
+  const readOnly = async (what) => {
+    const badge = page.locator('[data-testid=access]');
+    await badge.waitFor();
+    assert.equal(await badge.textContent(), 'read only', what);
+    // Nothing on the page would change data: no control marked as a write,
+    // no button that names a change.
+    assert.equal(await page.locator('[data-write]').count(), 0, what);
+    const buttons = (await page.locator('main button:visible').allTextContents()).map((t) => t.trim());
+    for (const b of buttons) assert.doesNotMatch(b, /delete|rename|edit|transition|promote|alias|archive|tag/i, `${what}: button "${b}"`);
+  };
+  await page.waitForFunction(() => document.querySelector('[data-testid=runs]')?.dataset.ready);
+  await readOnly('experiment page');
+  await page.screenshot({ path: `${SCREENS}/25-read-only.png` });
+  await page.locator('.runs-row [data-col=name] a').first().click();
+  await page.waitForURL(/\/runs\//);
+  await page.locator('[data-testid=run-status]').waitFor();
+  await readOnly('run page');
+  await page.goto(`${BASE}/models/${encodeURIComponent(fx.model)}`);
+  await page.locator('main h1').filter({ hasText: fx.model }).waitFor();
+  await readOnly('model page');
+  assert.deepEqual(changes, [], 'the read-only pages sent changes');
+  // What the reader may not read: the server's refusal in words, no login page.
+  allow(page, /status of 403/);
+  await page.goto(`${BASE}/experiments/${fx.hidden}`);
+  const err = page.locator('main .error');
+  await err.waitFor();
+  assert.match(await err.textContent(), /could not be shown: .*permission/i);
+  assert.match(page.url(), new RegExp(`/experiments/${fx.hidden}$`));
+  assert.equal(await page.locator('[data-testid=username]').textContent(), 'reader');
+  // ...and the experiments list leaves it out.
+  await page.goto(`${BASE}/`);
+  await page.locator(`tr[data-experiment-id="${fx.exp}"]`).waitFor();
+  assert.equal(await page.locator(`tr[data-experiment-id="${fx.hidden}"]`).count(), 0);
+  await context.close();
+  // The admin (MANAGE) sees no badge on the same page.
+  const adm = await loggedIn('admin', `/experiments/${fx.exp}`);
+  await adm.page.waitForFunction(() => document.querySelector('[data-testid=runs]')?.dataset.ready);
+  const level = await adm.page.evaluate(async (id) =>
+    (await (await fetch(`/api/2.0/mltrack/auth/permission?experiment_id=${id}`)).json()).permission, fx.exp);
+  assert.equal(level, 'MANAGE');
+  assert.equal(await adm.page.locator('[data-testid=access]:visible').count(), 0);
+  await adm.context.close();
 });
 
 test('session expiry: the next action goes to the login page, and back after logging in', { skip }, async () => {

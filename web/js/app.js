@@ -1,7 +1,7 @@
 // The dashboard's router: real paths (DESIGN §9), one page module each.
 import { h, clear } from './util.js';
 import { errorBox, ApiError, setUnauthenticatedHandler } from './api.js';
-import { auth, whoami, logout, sessionLost, setLogoutHandler } from './auth.js';
+import { auth, whoami, logout, sessionLost, setLogoutHandler, forgetPermissions } from './auth.js';
 // Pages are loaded when first visited: the runs table does not wait for the
 // chart library.
 const pages = {
@@ -63,6 +63,7 @@ async function route() {
     current = null;
   }
   clear(main);
+  forgetPermissions();
   const path = location.pathname;
   let page = null, args = [], section = '';
   for (const [re, mod, sec] of routes) {

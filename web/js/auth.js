@@ -3,7 +3,7 @@
 // Once users exist the dashboard logs in with a session cookie (HttpOnly:
 // scripts never see it) and keeps the session's CSRF token in memory only.
 import { h, fill } from './util.js';
-import { request, setCsrfToken, EXT } from './api.js';
+import { request, get, setCsrfToken, EXT } from './api.js';
 
 export const auth = {
   known: false,     // whoami answered (or said 401)
@@ -14,6 +14,7 @@ export const auth = {
 
 function set({ enabled, user = null, method = 'none', csrf = null }) {
   Object.assign(auth, { known: true, enabled, user, method });
+  permissions.clear();
   setCsrfToken(csrf);
   renderUserMenu();
 }
@@ -74,4 +75,48 @@ function renderUserMenu() {
     auth.method === 'session'
       ? h('button', { type: 'button', 'data-testid': 'logout', text: 'Log out', onclick: () => onLogout && onLogout() })
       : null);
+}
+
+// ---- what the user may do ----
+
+const permissions = new Map(); // "experiment_id=1" or "name=m" -> Promise of a level
+const WRITES = new Set(['EDIT', 'MANAGE']);
+
+// The user's permission on an experiment ({ experiment_id }) or a registered
+// model ({ name }): READ, EDIT, MANAGE or NO_PERMISSIONS, from
+// GET /api/2.0/mltrack/auth/permission (asked once per page view and login).
+// With authentication off everyone may do everything, and nobody is asked.
+export function permission(what) {
+  if (!auth.enabled) return Promise.resolve('MANAGE');
+  const key = new URLSearchParams(what).toString();
+  if (!permissions.has(key)) {
+    const p = get(`${EXT}auth/permission`, what).then((r) => r.permission);
+    p.catch(() => permissions.delete(key));
+    permissions.set(key, p);
+  }
+  return permissions.get(key);
+}
+
+// Whether a level lets the user change things.  The dashboard has no control
+// that changes data today (it reads; changes go through mltrack, MLflow's
+// client or the API): one added later shows only when this holds.
+export const mayWrite = (level) => WRITES.has(level);
+
+// Permissions change (an admin grants one): each page view asks afresh.
+export function forgetPermissions() { permissions.clear(); }
+
+// A badge for the page's heading when the user may only read what the page
+// shows; nothing with authentication off or with the right to change it.
+export function accessBadge(what) {
+  const badge = h('span', { class: 'badge access', 'data-testid': 'access', hidden: true });
+  if (!auth.enabled) return null;
+  permission(what).then((level) => {
+    if (mayWrite(level)) return;
+    badge.textContent = level === 'READ' ? 'read only' : 'no access';
+    badge.title = level === 'READ'
+      ? 'You may read this; changing it needs the EDIT permission (ask an admin or its owner).'
+      : 'You have no permission here.';
+    badge.hidden = false;
+  }).catch(() => { /* the page says what failed */ });
+  return badge;
 }
