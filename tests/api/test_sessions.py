@@ -58,7 +58,7 @@ def parse_set_cookie(value):
 
 
 class SessionTest(unittest.TestCase):
-    secrets = set()   # session ids, CSRF tokens and API tokens handed out
+    secrets = set()   # passwords, session ids, CSRF tokens and API tokens handed out
     passwords = {}
     srv = idle_srv = None
 
@@ -86,6 +86,7 @@ class SessionTest(unittest.TestCase):
         if p.returncode != 0:
             raise AssertionError("mltrackd user %s %s: %s" % (cmd, user, p.stderr))
         cls.passwords[user] = pw
+        cls.secrets.add(pw)
         if cmd == "add":
             cls.srv.wait_auth_on()
         return pw
@@ -389,6 +390,25 @@ class SessionTest(unittest.TestCase):
         self.assertEqual(r.status, 200)
         r = self.srv.call("POST", EXT + "auth/session", {"username": "bob", "password": old_pw})
         self.assertEqual(r.status, 401)
+        self.login("bob")
+
+    def test_password_change_through_the_api_ends_the_callers_session_too(self):
+        # MLflow's users/update-password, from the dashboard's own session:
+        # every session of the user ends, this one included (documented).
+        sid, csrf, _, _ = self.login("bob")
+        other, _, _, _ = self.login("bob")
+        pw = "pw-" + uuid.uuid4().hex
+        r = self.srv.call("PATCH", MLF + "users/update-password", {"username": "bob", "password": pw},
+                          headers=self.with_session(sid))
+        self.assertEqual(r.status, 403, "without the CSRF token")
+        r = self.srv.call("PATCH", MLF + "users/update-password", {"username": "bob", "password": pw},
+                          headers=self.with_session(sid, csrf))
+        self.assertEqual(r.status, 200, r.body)
+        type(self).passwords["bob"] = pw
+        self.secrets.add(pw)
+        for s in (sid, other):
+            self.assertEqual(self.srv.call("GET", EXT + "auth/whoami", headers=self.jar(s)).status, 401)
+            self.assertEqual(self.row(s), "0")
         self.login("bob")
 
     def test_deleted_user_sessions_go(self):
