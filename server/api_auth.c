@@ -61,6 +61,9 @@ int api_auth_whoami(struct mt_req *req)
 		return 0;
 	json_object_set_new(r, "user", json_pack("{s:s, s:b}", "username", req->who.username,
 						 "is_admin", req->who.is_admin));
+	/* A reloaded dashboard page finds its session's CSRF token here. */
+	if (req->who.csrf_token)
+		json_object_set_new(r, "csrf_token", json_string(req->who.csrf_token));
 	if (req->who.token_id) {
 		json_t *t = json_pack("{s:s, s:s}", "id", mt_arena_printf(req->arena, "%lld", req->who.token_id), "name",
 				      req->who.token_name);

@@ -15,6 +15,7 @@
 #include "auth.h"
 #include "mt_auth.h"
 #include "mt_util.h"
+#include "session.h"
 #include "sql_auth.h"
 
 #define AUTH_RECHECK_MS 1000          /* while off: how often to look for a first user */
@@ -438,9 +439,15 @@ int auth_request(struct mt_req *req)
 	}
 	switch (mt_auth_parse_header(mg_get_header(req->conn, "Authorization"), buf,
 				     MT_CREDENTIAL_MAX + 1, &cred)) {
-	case MT_AUTH_NONE:
+	case MT_AUTH_NONE: {
+		/* The dashboard's session cookie (session.c). */
+		int rc = session_request(req);
+
+		if (rc <= 0)
+			return rc;
 		return unauth(req, "authentication required: send a token (Authorization: Bearer) "
 				   "or a user name and password (Authorization: Basic)");
+	}
 	case MT_AUTH_INVALID:
 		return unauth(req, mt_arena_printf(req->arena, "malformed Authorization header: %s",
 						   cred.why));

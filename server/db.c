@@ -54,6 +54,7 @@ static const struct db_stmt_table *const tables[] = {
 	&sql_gates_table,
 	&sql_logged_models_table,
 	&sql_auth_table,
+	&sql_sessions_table,
 	&sql_authz_table,
 };
 

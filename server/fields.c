@@ -186,6 +186,9 @@ static const struct mt_field model_perm[] = {
 static const struct mt_field model_perm_key[] = {
 	STR("name", REQ), STR("username", REQ), END
 };
+static const struct mt_field auth_session[] = {
+	STR("username", REQ), STR("password", REQ), END
+};
 static const struct mt_field auth_token_list[] = { STR("username", 0), END };
 static const struct mt_field auth_token_revoke[] = { STR("id", REQ), END };
 static const struct mt_field gate_set[] = {
@@ -279,6 +282,7 @@ static const struct {
 	{ "PATCH", MLF "users/update-password",            user_new },
 	{ "GET",  ART "artifacts",                         art_list },
 	{ "GET",  EXT "auth/permission",                   auth_permission },
+	{ "POST", EXT "auth/session",                      auth_session },
 	{ "POST", EXT "auth/tokens/create",                auth_token_create },
 	{ "GET",  EXT "auth/tokens/list",                  auth_token_list },
 	{ "POST", EXT "auth/tokens/revoke",                auth_token_revoke },

@@ -131,6 +131,8 @@ static void send_body(struct mt_req *req, int status, const char *ctype,
 	}
 	if (req->etag && status < 300)
 		mg_response_header_add(req->conn, "ETag", req->etag, -1);
+	if (req->set_cookie)
+		mg_response_header_add(req->conn, "Set-Cookie", req->set_cookie, -1);
 	mg_response_header_send(req->conn);
 	if (len && strcmp(req->ri->request_method, "HEAD") != 0)
 		mg_write(req->conn, body, len);

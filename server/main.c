@@ -32,6 +32,7 @@
 #include "mt_redact.h"
 #include "mt_util.h"
 #include "server.h"
+#include "session.h"
 #include "tls.h"
 
 struct mt_config mt_cfg;
@@ -77,13 +78,20 @@ static const struct opt {
 	{ "--tls-key", "MLTRACK_TLS_KEY", "FILE", "the certificate's private key (PEM, no passphrase)" },
 	{ "--tls-client-ca", "MLTRACK_TLS_CLIENT_CA", "FILE",
 	  "require client certificates signed by a CA in this PEM file" },
+	{ "--session-idle-timeout", "MLTRACK_SESSION_IDLE_TIMEOUT", "DURATION",
+	  "end a dashboard session unused for this long: 90s, 30m, 8h, 2d (default "
+	  SESSION_IDLE_DEFAULT ")" },
+	{ "--session-lifetime", "MLTRACK_SESSION_LIFETIME", "DURATION",
+	  "end a dashboard session this long after its login, used or not (default "
+	  SESSION_LIFETIME_DEFAULT ")" },
 	{ "--default-permission", "MLTRACK_DEFAULT_PERMISSION", "PERM",
 	  "a user's permission where no row gives one: READ, EDIT, MANAGE or "
 	  "NO_PERMISSIONS (default READ, as MLflow)" },
 };
 enum { O_HOST, O_PORT, O_DBURL, O_DATADIR, O_ARTROOT, O_THREADS, O_MAXART, O_POOL, O_STMT_TO,
        O_REQ_TO, O_KA_TO, O_PER_ADDR, O_ALLOWED_HOST, O_CORS_ORIGIN, O_TRUSTED_PROXY,
-       O_PROXY_USER_HEADER, O_TLS_CERT, O_TLS_KEY, O_TLS_CLIENT_CA, O_DEFAULT_PERM, O_COUNT };
+       O_PROXY_USER_HEADER, O_TLS_CERT, O_TLS_KEY, O_TLS_CLIENT_CA,
+       O_SESSION_IDLE, O_SESSION_LIFETIME, O_DEFAULT_PERM, O_COUNT };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 _Static_assert(NOPTS == O_COUNT, "opts[] and the O_* names must match");
 
@@ -409,6 +417,8 @@ int main(int argc, char **argv)
 		return die_usage("%s", err.msg);
 	if (val[O_PROXY_USER_HEADER] && *val[O_PROXY_USER_HEADER] &&
 	    auth_proxy_user_header(val[O_PROXY_USER_HEADER], &err))
+		return die_usage("%s", err.msg);
+	if (session_config(val[O_SESSION_IDLE], val[O_SESSION_LIFETIME], &err))
 		return die_usage("%s", err.msg);
 	mt_cfg.web_root = find_web_root();
 	/* From the environment only: a flag would show in ps. */

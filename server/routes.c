@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "session.h"
 #include "authz.h"
 #include "mt_scope.h"
 #include "web.h"
@@ -112,6 +113,8 @@ const struct mt_route mt_routes[] = {
 	{ "POST", ART "mpu/complete/",                     api_artifacts_mpu,           R_PREFIX, A(ARTIFACT, EDIT, 0) },
 	{ "POST", ART "mpu/create/",                       api_artifacts_mpu,           R_PREFIX, A(ARTIFACT, EDIT, 0) },
 	{ "GET",  EXT "auth/permission",                   api_authz_permission,        0, A(ANY, NONE, 0) },
+	{ "DELETE", EXT "auth/session",                    api_session_logout,          0, A(ANY, NONE, 0) },
+	{ "POST", EXT "auth/session",                      api_session_login,           R_PUBLIC | R_BODY, A(PUBLIC, NONE, 0) },
 	{ "POST", EXT "auth/tokens/create",                api_auth_tokens_create,      R_BODY, A(ANY, NONE, AZ_PASSWORD) },
 	{ "GET",  EXT "auth/tokens/list",                  api_auth_tokens_list,        0, A(ANY, NONE, AZ_UNSCOPED) },
 	{ "POST", EXT "auth/tokens/revoke",                api_auth_tokens_revoke,      R_BODY, A(TOKEN, NONE, 0) },

@@ -88,6 +88,7 @@ struct mt_identity {
 	long long token_id;     /* a token: its id, name and scope (NULL: unscoped) */
 	const char *token_name;
 	const char *scope;
+	const char *csrf_token; /* a session (session.c): what its changes must carry */
 	const struct mt_scope *grants; /* scope parsed, once, by authz.c (arena) */
 };
 
@@ -112,6 +113,7 @@ struct mt_req {
 	long long start_ns;   /* monotonic, when the dispatcher got the request */
 	struct mt_identity who;
 	const char *retry_after; /* 429: seconds, sent as Retry-After */
+	const char *set_cookie;  /* a Set-Cookie value for the answer (session.c) */
 	struct mt_err err;
 	json_t *err_extra;    /* more members of the error answer (request-owned) */
 };
@@ -239,6 +241,7 @@ extern const struct db_stmt_table sql_gates_table;
 extern const struct db_stmt_table sql_registry_table;
 extern const struct db_stmt_table sql_logged_models_table;
 extern const struct db_stmt_table sql_auth_table;
+extern const struct db_stmt_table sql_sessions_table;
 extern const struct db_stmt_table sql_authz_table;
 
 /* The pool (server only; one-shot commands connect on their own): size

@@ -28,8 +28,12 @@ static const struct db_stmt stmts[] = {
 	{ "user_insert",
 	  "INSERT INTO users (username, password_hash, is_admin, created_at, updated_at) "
 	  "VALUES ($1, $2, $3, $4, $4) RETURNING id" },
+	/* A new password ends every dashboard session of the user
+	 * (session.h); API tokens stay. */
 	{ "user_set_password",
-	  "UPDATE users SET password_hash = $2, updated_at = $3 WHERE username = $1 RETURNING id" },
+	  "WITH u AS (UPDATE users SET password_hash = $2, updated_at = $3 WHERE username = $1 "
+	  "RETURNING id), s AS (DELETE FROM sessions WHERE user_id IN (SELECT id FROM u)) "
+	  "SELECT id FROM u" },
 	{ "user_set_admin",
 	  "UPDATE users SET is_admin = $2, updated_at = $3 WHERE username = $1 RETURNING id" },
 	{ "user_delete", "DELETE FROM users WHERE username = $1 RETURNING id" },

@@ -51,7 +51,8 @@ int sql_user_list(struct mt_req *req, struct sql_user **out, int *n, struct mt_e
 /* RESOURCE_ALREADY_EXISTS when the name is taken. */
 int sql_user_insert(struct mt_req *req, const char *username, const char *password_hash,
 		    int is_admin, long long now, long long *id, struct mt_err *err);
-/* RESOURCE_DOES_NOT_EXIST when there is no such user (for the three). */
+/* RESOURCE_DOES_NOT_EXIST when there is no such user (for the three).  A
+ * new password ends the user's dashboard sessions. */
 int sql_user_set_password(struct mt_req *req, const char *username, const char *password_hash,
 			  long long now, struct mt_err *err);
 int sql_user_set_admin(struct mt_req *req, const char *username, int is_admin, long long now,

@@ -6,8 +6,8 @@
  * kilobytes), with its SHA-256 as the ETag.  Requests are answered from that
  * table only, so no request path ever reaches the file system: there is
  * nothing to traverse and no directory to list.  The page paths of §9 (/,
- * /experiments/<id>, /runs/<id>, /compare, /models, /models/<name>) answer
- * index.html; the browser-side router reads the path.
+ * /experiments/<id>, /runs/<id>, /compare, /models, /models/<name>) and
+ * /login answer index.html; the browser-side router reads the path.
  *
  * Every answer carries Content-Security-Policy: default-src 'self';
  * frame-ancestors 'none', the headers of guard_headers() (nosniff,
@@ -167,7 +167,8 @@ int web_is_page(const char *path)
 	static const char *const one_segment[] = { "/experiments/", "/runs/" };
 
 	if (strcmp(path, "/") == 0 || strcmp(path, "/compare") == 0 ||
-	    strcmp(path, "/models") == 0 || strcmp(path, "/models/") == 0)
+	    strcmp(path, "/models") == 0 || strcmp(path, "/models/") == 0 ||
+	    strcmp(path, "/login") == 0)
 		return 1;
 	if (strncmp(path, "/models/", 8) == 0 && path[8])
 		return 1;

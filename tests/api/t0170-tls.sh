@@ -479,6 +479,15 @@ get "$EXPURL" -u "alice:$PASS"
 [ "$CODE" = 200 ] || fail "Basic over HTTPS: $CODE $BODY"
 get "$EXPURL" -H "Authorization: Bearer $TOKEN"
 [ "$CODE" = 200 ] || fail "a bearer token over HTTPS: $CODE $BODY"
+# The dashboard's login over HTTPS: its session cookie is Secure.
+get /api/2.0/mltrack/auth/session -X POST -H 'Content-Type: application/json' \
+	-d "{\"username\": \"alice\", \"password\": \"$PASS\"}"
+[ "$CODE" = 200 ] || fail "a dashboard login over HTTPS: $CODE $BODY"
+SID=$(printf '%s\n' "$HDRS" | sed -n 's/^set-cookie: mltrack_session=\([a-z0-9_-]*\); path=\/; httponly; samesite=strict; secure$/\1/p')
+[ -n "$SID" ] || fail "the session cookie over HTTPS is not Secure: $HDRS"
+SID=$(sed -n 's/^[Ss]et-[Cc]ookie: mltrack_session=\([A-Za-z0-9_-]*\);.*/\1/p' hdrs)
+get /api/2.0/mltrack/auth/whoami -H "Cookie: mltrack_session=$SID"
+[ "$CODE" = 200 ] || fail "the session over HTTPS: $CODE $BODY"
 get /readyz
 [ "$CODE" = 200 ] || fail "probe with authentication on: $CODE"
 URI="https://127.0.0.1:$port"
@@ -492,7 +501,8 @@ DBURL=$PGCONN
 psql_q "DROP DATABASE $db WITH (FORCE)" >/dev/null
 grep -qF -- "$TOKEN" "$log" && fail "the token in the server log"
 grep -qF -- "$PASS" "$log" && fail "the password in the server log"
-echo "9. authentication over HTTPS: 401 without credentials, Basic, bearer token, the CLI's token"
+grep -qF -- "$SID" "$log" && fail "the session id in the server log"
+echo "9. authentication over HTTPS: 401 without credentials, Basic, bearer token, a Secure session cookie, the CLI's token"
 
 # ---- 10. without TLS no HSTS; logs ----
 port=$(free_port)

@@ -129,6 +129,8 @@ EXPECTED = {
     "POST ART/mpu/complete/{path}": "artifact:EDIT",
     "POST ART/mpu/create/{path}": "artifact:EDIT",
     "GET EXT/auth/permission": "any",
+    "DELETE EXT/auth/session": "any",
+    "POST EXT/auth/session": "public",
     "POST EXT/auth/tokens/create": "any+password",
     "GET EXT/auth/tokens/list": "any+unscoped",
     "POST EXT/auth/tokens/revoke": "token",

@@ -11,11 +11,12 @@ import { execFileSync } from 'node:child_process';
 const MLF = '/api/2.0/mlflow/';
 const EXT = '/api/2.0/mltrack/';
 
-export function client(base) {
+// headers: sent with every request (an Authorization for a server with users).
+export function client(base, { headers = {} } = {}) {
   async function call(method, path, body, { expect = [200] } = {}) {
     const res = await fetch(base + path, {
       method,
-      headers: body !== undefined ? { 'Content-Type': 'application/json' } : undefined,
+      headers: { ...headers, ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}) },
       body: body !== undefined ? JSON.stringify(body) : undefined,
     });
     const text = await res.text();
@@ -27,7 +28,7 @@ export function client(base) {
     post: (p, b, o) => call('POST', p, b, o),
     get: (p, q) => call('GET', p + (q ? `?${new URLSearchParams(q)}` : '')),
     async put(path, data) {
-      const res = await fetch(base + path, { method: 'PUT', body: data });
+      const res = await fetch(base + path, { method: 'PUT', headers, body: data });
       if (!res.ok) throw new Error(`PUT ${path} -> ${res.status}: ${await res.text()}`);
     },
   };

@@ -22,5 +22,6 @@ Suite *make_http_suite(void);
 Suite *make_fields_suite(void);
 Suite *make_auth_suite(void);
 Suite *make_redact_suite(void);
+Suite *make_cookie_suite(void);
 Suite *make_scope_suite(void);
 #endif

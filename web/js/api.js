@@ -2,12 +2,39 @@
 import { h } from './util.js';
 
 export class ApiError extends Error {
-  constructor(message, status, code, body) {
+  constructor(message, status, code, body, retryAfter) {
     super(message);
     this.status = status;
     this.code = code;
     this.body = body;
+    this.retryAfter = retryAfter; // seconds, from a 429's Retry-After
   }
+}
+
+// The dashboard session's CSRF token (auth.js sets it from the login's answer
+// or whoami).  In memory only: never in localStorage or a cookie, so no other
+// page and no script of another origin can read it.
+let csrfToken = null;
+let onUnauthenticated = null;
+
+export function setCsrfToken(token) { csrfToken = token || null; }
+// fn() is called when the server answers 401: the session ended (app.js
+// shows the login page).
+export function setUnauthenticatedHandler(fn) { onUnauthenticated = fn; }
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+// The dashboard's one fetch: every request to mltrackd goes through here.  A
+// request that may change something carries the session's CSRF token; a 401
+// (no session, or it expired) sends the user to the login page unless the
+// caller handles it itself ({ login: true }: the login form, whoami).
+export async function apiFetch(url, { login = false, ...init } = {}) {
+  const method = (init.method || 'GET').toUpperCase();
+  const headers = new Headers(init.headers || {});
+  if (csrfToken && !SAFE_METHODS.has(method)) headers.set('X-CSRF-Token', csrfToken);
+  const res = await fetch(url, { ...init, method, headers, credentials: 'same-origin' });
+  if (res.status === 401 && !login && onUnauthenticated) onUnauthenticated();
+  return res;
 }
 
 function query(params) {
@@ -21,12 +48,13 @@ function query(params) {
   return s ? `?${s}` : '';
 }
 
-async function request(method, path, { params, body, signal } = {}) {
+export async function request(method, path, { params, body, signal, login } = {}) {
   let res;
   try {
-    res = await fetch(path + query(params), {
+    res = await apiFetch(path + query(params), {
       method,
       signal,
+      login,
       headers: body ? { 'Content-Type': 'application/json' } : undefined,
       body: body ? JSON.stringify(body) : undefined,
     });
@@ -38,9 +66,10 @@ async function request(method, path, { params, body, signal } = {}) {
   let json = null;
   try { json = text ? JSON.parse(text) : {}; } catch { json = null; }
   if (!res.ok) {
+    const retry = Number(res.headers.get('Retry-After')) || undefined;
     if (json && json.message)
-      throw new ApiError(json.message, res.status, json.error_code, json);
-    throw new ApiError(`The server answered ${res.status} ${res.statusText}`, res.status, 'HTTP');
+      throw new ApiError(json.message, res.status, json.error_code, json, retry);
+    throw new ApiError(`The server answered ${res.status} ${res.statusText}`, res.status, 'HTTP', null, retry);
   }
   if (json === null) throw new ApiError('The server sent an answer that is not JSON', res.status, 'HTTP');
   return json;
@@ -48,6 +77,7 @@ async function request(method, path, { params, body, signal } = {}) {
 
 export const get = (path, params, opts) => request('GET', path, { ...opts, params });
 export const post = (path, body, opts) => request('POST', path, { ...opts, body });
+export const del = (path, body, opts) => request('DELETE', path, { ...opts, body });
 
 export const MLF = '/api/2.0/mlflow/';
 export const EXT = '/api/2.0/mltrack/';

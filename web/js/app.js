@@ -1,6 +1,7 @@
 // The dashboard's router: real paths (DESIGN §9), one page module each.
 import { h, clear } from './util.js';
-import { errorBox, ApiError } from './api.js';
+import { errorBox, ApiError, setUnauthenticatedHandler } from './api.js';
+import { auth, whoami, logout, sessionLost, setLogoutHandler, forgetPermissions } from './auth.js';
 // Pages are loaded when first visited: the runs table does not wait for the
 // chart library.
 const pages = {
@@ -10,6 +11,7 @@ const pages = {
   compare: () => import('./pages/compare.js'),
   models: () => import('./pages/models.js'),
   model: () => import('./pages/model.js'),
+  login: () => import('./pages/login.js'),
 };
 
 const routes = [
@@ -19,6 +21,7 @@ const routes = [
   [/^\/compare$/, 'compare', 'experiments'],
   [/^\/models\/?$/, 'models', 'models'],
   [/^\/models\/(.+)$/, 'model', 'models'],
+  [/^\/login$/, 'login', ''],
 ];
 
 let current = null; // { cleanup, controller }
@@ -29,6 +32,29 @@ export function navigate(url, { replace = false } = {}) {
   route();
 }
 
+// The login page, then back to `next` (this page by default).
+function toLogin({ expired = false, next = location.pathname + location.search + location.hash } = {}) {
+  const q = new URLSearchParams();
+  if (next && next !== '/') q.set('next', next);
+  if (expired) q.set('expired', '1');
+  const s = q.toString();
+  navigate(`/login${s ? `?${s}` : ''}`, { replace: true });
+}
+
+// Any API answer 401 while the dashboard thought itself logged in (or
+// before it knew better): the session is gone; log in again.
+setUnauthenticatedHandler(() => {
+  if (location.pathname === '/login') return;
+  const had = !!auth.user;
+  sessionLost();
+  toLogin({ expired: had });
+});
+
+setLogoutHandler(async () => {
+  try { await logout(); } catch (e) { console.warn('logout:', e.message); }
+  toLogin({ next: '/' });
+});
+
 async function route() {
   const main = document.getElementById('main');
   if (current) {
@@ -37,6 +63,7 @@ async function route() {
     current = null;
   }
   clear(main);
+  forgetPermissions();
   const path = location.pathname;
   let page = null, args = [], section = '';
   for (const [re, mod, sec] of routes) {
@@ -46,6 +73,11 @@ async function route() {
   for (const a of document.querySelectorAll('[data-nav]'))
     if (a.dataset.nav === section) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
+  // Users exist and this browser has no session: the login page first.
+  if (auth.enabled && !auth.user && page && page !== 'login') {
+    toLogin();
+    return;
+  }
   if (!page) {
     main.append(h('h1', { text: 'Not found' }),
       h('p', {}, 'There is no dashboard page at ', h('code', { text: path }), '. ', h('a', { href: '/' }, 'See the experiments.')));
@@ -80,4 +112,5 @@ document.addEventListener('click', (ev) => {
   navigate(url.pathname + url.search);
 });
 window.addEventListener('popstate', route);
-route();
+// Who we are first: whether to show the login page and the user menu.
+whoami().finally(route);

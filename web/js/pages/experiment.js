@@ -7,6 +7,7 @@
 import { h, clear, fmtTime, fmtDuration, runDuration, fmtNum, kv, statusBadge, emptyState,
   shortSha, localGet, localSet } from '../util.js';
 import { get, post, MLF, EXT, errorBox } from '../api.js';
+import { accessBadge } from '../auth.js';
 
 const ROW = 30;
 const FIRST_PAGE = 200;
@@ -62,7 +63,8 @@ export async function render(main, ctx, expId) {
 
   main.append(
     h('div', { class: 'crumbs' }, h('a', { href: '/', text: 'Experiments' }), ' / '),
-    h('div', { class: 'head' }, h('h1', { text: exp.name }), h('span', { class: 'muted', text: `#${exp.experiment_id}` })),
+    h('div', { class: 'head' }, h('h1', { text: exp.name }), h('span', { class: 'muted', text: `#${exp.experiment_id}` }),
+      accessBadge({ experiment_id: exp.experiment_id })),
     h('div', { class: 'facts' }, h('span', { class: 'run-total' }),
       exp.creation_time ? h('span', {}, 'created ', h('b', { text: fmtTime(exp.creation_time) })) : null,
       exp.artifact_location ? h('span', {}, 'artifacts ', h('b', { class: 'mono', text: exp.artifact_location })) : null),

@@ -2,6 +2,7 @@
 // digest and provenance, and the stage transition history with gate reports.
 import { h, add, fmtTime, fmtBytes, shortSha, kv, emptyState, section } from '../util.js';
 import { get, MLF, EXT, errorBox } from '../api.js';
+import { accessBadge } from '../auth.js';
 
 export async function render(main, ctx, name) {
   document.title = `${name} · models · mltrack`;
@@ -24,7 +25,7 @@ export async function render(main, ctx, name) {
   for (const a of model.aliases || []) aliases.set(a.version, [...(aliases.get(a.version) || []), a.alias]);
   add(main,
     h('div', { class: 'crumbs' }, h('a', { href: '/models', text: 'Models' }), ' / '),
-    h('div', { class: 'head' }, h('h1', { text: model.name })),
+    h('div', { class: 'head' }, h('h1', { text: model.name }), accessBadge({ name: model.name })),
     h('div', { class: 'facts' },
       model.creation_timestamp ? h('span', {}, 'created ', h('b', { text: fmtTime(model.creation_timestamp) })) : null,
       model.last_updated_timestamp ? h('span', {}, 'updated ', h('b', { text: fmtTime(model.last_updated_timestamp) })) : null,

@@ -5,8 +5,9 @@
 // when its metric's latest value moved.
 import { h, fill, fmtTime, fmtDuration, runDuration, fmtNum, fmtBytes, kv, statusBadge, emptyState,
   section, color } from '../util.js';
-import { get, post, MLF, errorBox, artifactUrl, proxyRoot, proxyUrl, sampled, ApiError } from '../api.js';
+import { get, post, apiFetch, MLF, errorBox, artifactUrl, proxyRoot, proxyUrl, sampled, ApiError } from '../api.js';
 import { LineChart, sparkline, toXY } from '../chart.js';
+import { accessBadge } from '../auth.js';
 
 const LOG_PATH = 'mltrack/output.log';
 const LOG_CHUNK = 64 * 1024;
@@ -35,7 +36,8 @@ export async function render(main, ctx, runId) {
     h('div', { class: 'crumbs' }, h('a', { href: '/', text: 'Experiments' }), ' / ',
       h('a', { href: `/experiments/${encodeURIComponent(run.info.experiment_id)}`, text: exp ? exp.name : `#${run.info.experiment_id}` }), ' / '),
     h('div', { class: 'head' }, h('h1', { text: title }), statusEl,
-      h('a', { class: 'button', href: `/compare?runs=${encodeURIComponent(runId)}`, text: 'Open in compare' })),
+      h('a', { class: 'button', href: `/compare?runs=${encodeURIComponent(runId)}`, text: 'Open in compare' }),
+      accessBadge({ experiment_id: run.info.experiment_id })),
     facts,
     h('div', { class: 'cols2' },
       h('div', {}, section('Provenance', provenance(run)), section('Parameters', paramsTable(run))),
@@ -205,7 +207,7 @@ async function loadLog(box, run, ctx) {
   const more = h('button', { type: 'button', text: 'Load earlier output' });
   const info = h('span', { class: 'muted' });
   const fetchRange = async (range) => {
-    const res = await fetch(url, { headers: { Range: range }, signal: ctx.signal });
+    const res = await apiFetch(url, { headers: { Range: range }, signal: ctx.signal });
     if (res.status === 404) return null;
     if (res.status === 416) return { text: '', from: 0, total: 0 };
     if (!res.ok && res.status !== 206) {
