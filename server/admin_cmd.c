@@ -391,12 +391,13 @@ static int token_list(struct mt_req *req, const struct args *a, struct mt_err *e
 		printf("no tokens\n");
 		return 0;
 	}
-	printf("%-6s %-16s %-20s %-13s %-20s %-20s %s\n", "ID", "USER", "NAME", "TOKEN",
-	       "EXPIRES", "LAST USED", a->all ? "REVOKED" : "");
+	printf("%-6s %-16s %-20s %-16s %-21s %-21s %-28s%s\n", "ID", "USER", "NAME", "TOKEN",
+	       "EXPIRES", "LAST USED", "SCOPE", a->all ? " REVOKED" : "");
 	for (int i = 0; i < n; i++)
-		printf("%-6lld %-16s %-20s %-13s %-20s %-20s %s\n", t[i].id, t[i].username,
+		printf("%-6lld %-16s %-20s %-16s %-21s %-21s %-28s%s%s\n", t[i].id, t[i].username,
 		       t[i].name, mt_arena_printf(req->arena, "%s...", t[i].prefix),
 		       when(t[i].expires_at, b1, sizeof(b1)), when(t[i].last_used_at, b2, sizeof(b2)),
+		       t[i].scope ? t[i].scope : "(all of the user's rights)", a->all ? " " : "",
 		       a->all ? when(t[i].revoked_at, b3, sizeof(b3)) : "");
 	return 0;
 }

@@ -204,6 +204,13 @@ class AuthTest(unittest.TestCase):
         self.assertIn("ci-job", p.stdout)
         self.assertIn(secret[:12], p.stdout)
         self.assertNotIn(secret, p.stdout)
+        self.assertIn("(all of the user's rights)", p.stdout)
+        scoped = self.srv.create_token("bob", "reader", "--scope", "read:*")
+        AuthTest.secrets.append(scoped)
+        p = self.srv.cmd("token", "list", "--user", "bob")
+        line = [l for l in p.stdout.splitlines() if " reader " in l]
+        self.assertEqual(len(line), 1, p.stdout)
+        self.assertIn("read:*", line[0])
         p = self.srv.cmd("token", "revoke", "--user", "bob", "--name", "ci-job")
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertUnauth(self.call("GET", EXT + "auth/whoami", token=secret))
