@@ -5,6 +5,7 @@
 #include <strings.h>
 
 #include "mt_scope.h"
+#include "mt_util.h"
 #include "mt_validate.h"
 
 static const char *const perm_names[] = { "NO_PERMISSIONS", "READ", "EDIT", "MANAGE" };
@@ -43,17 +44,6 @@ static int bad(struct mt_err *err, const struct where *w, const char *why)
 			  why);
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* A NAME field decoded into arena memory, or NULL with why. */
 static char *decode_name(const char *s, size_t len, struct mt_arena *a, const char **why)
 {
@@ -64,8 +54,8 @@ static char *decode_name(const char *s, size_t len, struct mt_arena *a, const ch
 		unsigned char c = (unsigned char)s[i];
 
 		if (c == '%') {
-			int hi = i + 2 < len ? hexval(s[i + 1]) : -1;
-			int lo = i + 2 < len ? hexval(s[i + 2]) : -1;
+			int hi = i + 2 < len ? mt_hexval(s[i + 1]) : -1;
+			int lo = i + 2 < len ? mt_hexval(s[i + 2]) : -1;
 
 			if (hi < 0 || lo < 0) {
 				*why = "'%' in a model name starts %XX, two hex digits";

@@ -30,8 +30,8 @@
 #include <openssl/crypto.h>
 
 #include "admin_cmd.h"
+#include "auth.h"
 #include "mt_auth.h"
-#include "mt_scope.h"
 #include "mt_util.h"
 #include "sql_auth.h"
 
@@ -327,23 +327,15 @@ static int user_list(struct mt_req *req, const struct args *a, struct mt_err *er
 
 static int token_create(struct mt_req *req, const struct args *a, struct mt_err *err)
 {
-	char token[MT_TOKEN_LEN + 1], hash[65], prefix[MT_TOKEN_SHOWN + 1];
+	char token[MT_TOKEN_LEN + 1];
 	struct sql_user u;
-	struct mt_scope grants;
-	const char *scope = NULL;
-	long long id, expires = 0, now = mt_now_ms();
+	struct sql_token t;
+	long long expires = 0, now = mt_now_ms();
 	int found = 0;
 
 	if (!a->user || !a->name || a->npos != 1)
 		return mt_err_set(err, MT_EBADREQ, "usage: mltrackd token create --user NAME "
 						   "--name TOKEN [--expires DAYS] [--scope SCOPE]");
-	if (a->scope) {
-		if (mt_scope_parse(&grants, a->scope, req->arena, err))
-			return -1;
-		scope = mt_scope_format(&grants, req->arena);
-	}
-	if (!*a->name || strlen(a->name) > 100)
-		return mt_err_set(err, MT_EINVAL, "a token name has 1 to 100 characters");
 	if (a->expires) {
 		char *end;
 		long d;
@@ -359,21 +351,14 @@ static int token_create(struct mt_req *req, const struct args *a, struct mt_err 
 		return -1;
 	if (!found)
 		return mt_err_set(err, MT_ENOTFOUND, "no user named '%s'", a->user);
-	if (mt_auth_token_new(token))
-		return mt_err_set(err, MT_EINTERNAL, "cannot draw random bytes for the token");
-	mt_auth_sha256_hex(token, hash);
-	memcpy(prefix, token, MT_TOKEN_SHOWN);
-	prefix[MT_TOKEN_SHOWN] = '\0';
-	if (sql_token_insert(req, u.id, a->name, hash, prefix, scope, now, expires, &id, err)) {
-		OPENSSL_cleanse(token, sizeof(token));
+	if (auth_token_issue(req, u.id, a->name, a->scope, expires, token, &t, err))
 		return -1;
-	}
 	printf("%s\n", token);
 	fflush(stdout);
 	OPENSSL_cleanse(token, sizeof(token));
-	fprintf(stderr, "mltrackd: token %lld '%s' for %s%s%s%s; shown once, keep it now\n", id,
-		a->name, a->user, expires ? "" : ", never expires", scope ? ", scope " : "",
-		scope ? scope : "");
+	fprintf(stderr, "mltrackd: token %lld '%s' for %s%s%s%s; shown once, keep it now\n", t.id,
+		a->name, a->user, expires ? "" : ", never expires", t.scope ? ", scope " : "",
+		t.scope ? t.scope : "");
 	return 0;
 }
 
@@ -423,38 +408,36 @@ static int token_revoke(struct mt_req *req, const struct args *a, struct mt_err 
 	return 0;
 }
 
+static const struct {
+	const char *cmd, *sub;
+	int (*fn)(struct mt_req *req, const struct args *a, struct mt_err *err);
+} commands[] = {
+	{ "user", "add", user_add },         { "user", "passwd", user_passwd },
+	{ "user", "del", user_del },         { "user", "list", user_list },
+	{ "token", "create", token_create }, { "token", "list", token_list },
+	{ "token", "revoke", token_revoke },
+};
+
 int admin_run(const char *cmd, int argc, char **argv, struct mt_err *err)
 {
 	struct mt_worker w;
 	struct mt_req req;
 	struct args a;
 	const char *sub;
+	int (*fn)(struct mt_req *, const struct args *, struct mt_err *) = NULL;
 	int rc = -1;
 
 	if (parse_args(argc, argv, &a, err))
 		return -1;
 	sub = a.npos ? a.pos[0] : "";
-	memset(&w, 0, sizeof(w));
-	memset(&req, 0, sizeof(req));
-	mt_arena_init(&w.arena);
-	req.w = &w;
-	req.arena = &w.arena;
+	db_oneshot(&w, &req);
 	if (db_ensure(&w, err))
 		goto done;
-	if (strcmp(cmd, "user") == 0 && strcmp(sub, "add") == 0)
-		rc = user_add(&req, &a, err);
-	else if (strcmp(cmd, "user") == 0 && strcmp(sub, "passwd") == 0)
-		rc = user_passwd(&req, &a, err);
-	else if (strcmp(cmd, "user") == 0 && strcmp(sub, "del") == 0)
-		rc = user_del(&req, &a, err);
-	else if (strcmp(cmd, "user") == 0 && strcmp(sub, "list") == 0)
-		rc = user_list(&req, &a, err);
-	else if (strcmp(cmd, "token") == 0 && strcmp(sub, "create") == 0)
-		rc = token_create(&req, &a, err);
-	else if (strcmp(cmd, "token") == 0 && strcmp(sub, "list") == 0)
-		rc = token_list(&req, &a, err);
-	else if (strcmp(cmd, "token") == 0 && strcmp(sub, "revoke") == 0)
-		rc = token_revoke(&req, &a, err);
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(cmd, commands[i].cmd) == 0 && strcmp(sub, commands[i].sub) == 0)
+			fn = commands[i].fn;
+	if (fn)
+		rc = fn(&req, &a, err);
 	else
 		mt_err_set(err, MT_EBADREQ, "unknown command '%s %s' (user add|passwd|del|list, "
 					    "token create|list|revoke)", cmd, sub);

@@ -25,7 +25,6 @@
 #include "auth.h"
 #include "mt_auth.h"
 #include "mt_json.h"
-#include "mt_scope.h"
 #include "mt_util.h"
 #include "sql_auth.h"
 
@@ -88,18 +87,12 @@ int api_auth_tokens_create(struct mt_req *req)
 {
 	const char *name = NULL, *scope = NULL;
 	json_t *days = json_object_get(req->body, "expires_in_days");
-	struct mt_scope grants;
-	char token[MT_TOKEN_LEN + 1], hash[65], prefix[MT_TOKEN_SHOWN + 1];
-	struct sql_token t = { 0 };
-	long long now = mt_now_ms(), expires = 0, id;
+	char token[MT_TOKEN_LEN + 1];
+	struct sql_token t;
+	long long now = mt_now_ms(), expires = 0;
 
 	if (need_auth(req) || req_str(req, "name", &name) || req_opt_str(req, "scope", &scope))
 		return -1;
-	if (scope && (mt_scope_parse(&grants, scope, req->arena, &req->err) ||
-		      !(scope = mt_scope_format(&grants, req->arena))))
-		return -1;
-	if (!*name || strlen(name) > 100)
-		return mt_err_set(&req->err, MT_EINVAL, "a token name has 1 to 100 characters");
 	if (days && !json_is_null(days)) {
 		if (!json_is_integer(days) || json_integer_value(days) < 1 ||
 		    json_integer_value(days) > MAX_TOKEN_DAYS)
@@ -108,23 +101,9 @@ int api_auth_tokens_create(struct mt_req *req)
 					  MAX_TOKEN_DAYS);
 		expires = now + json_integer_value(days) * 86400000LL;
 	}
-	if (mt_auth_token_new(token))
-		return mt_err_set(&req->err, MT_EINTERNAL, "cannot draw random bytes for the token");
-	mt_auth_sha256_hex(token, hash);
-	memcpy(prefix, token, MT_TOKEN_SHOWN);
-	prefix[MT_TOKEN_SHOWN] = '\0';
-	if (sql_token_insert(req, req->who.user_id, name, hash, prefix, scope, now, expires, &id,
-			     &req->err)) {
-		OPENSSL_cleanse(token, sizeof(token));
+	if (auth_token_issue(req, req->who.user_id, name, scope, expires, token, &t, &req->err))
 		return -1;
-	}
-	t.id = id;
-	t.name = name;
 	t.username = req->who.username;
-	t.prefix = prefix;
-	t.created_at = now;
-	t.expires_at = expires;
-	t.scope = scope;
 	json_object_set_new(req_resp(req), "token", token_json(req, &t));
 	json_object_set_new(req_resp(req), "secret", json_string(token));
 	OPENSSL_cleanse(token, sizeof(token));

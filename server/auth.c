@@ -14,6 +14,7 @@
 
 #include "auth.h"
 #include "mt_auth.h"
+#include "mt_scope.h"
 #include "mt_util.h"
 #include "session.h"
 #include "sql_auth.h"
@@ -186,11 +187,7 @@ int auth_startup(const char *host, int insecure, struct mt_err *err)
 	struct mt_req req;
 	int any = 0, rc;
 
-	memset(&w, 0, sizeof(w));
-	memset(&req, 0, sizeof(req));
-	mt_arena_init(&w.arena);
-	req.w = &w;
-	req.arena = &w.arena;
+	db_oneshot(&w, &req);
 	rc = db_ensure(&w, err) || sql_auth_any_user(&req, &any, err) ? -1 : 0;
 	db_release(&w);
 	mt_arena_release(&w.arena);
@@ -344,11 +341,7 @@ static int by_token(struct mt_req *req, const char *secret, const char *user)
 
 		sql_token_touch(req, t.id, now, &ignored);
 	}
-	req->who.authenticated = 1;
-	req->who.method = "token";
-	req->who.user_id = t.user_id;
-	req->who.username = t.username;
-	req->who.is_admin = t.user_is_admin;
+	auth_identify(req, "token", t.user_id, t.username, t.user_is_admin);
 	req->who.token_id = t.id;
 	req->who.token_name = t.name;
 	req->who.scope = t.scope;
@@ -391,11 +384,7 @@ int auth_password(struct mt_req *req, const char *user, const char *password)
 		sql_fail_clear(req, keys[0], &ignored);
 	}
 in:
-	req->who.authenticated = 1;
-	req->who.method = "password";
-	req->who.user_id = u.id;
-	req->who.username = u.username;
-	req->who.is_admin = u.is_admin;
+	auth_identify(req, "password", u.id, u.username, u.is_admin);
 	return 0;
 }
 
@@ -412,12 +401,52 @@ static int by_proxy(struct mt_req *req, const char *name)
 			req->ri->remote_addr, mt_auth_username_invalid(name) ? "(invalid name)" : name);
 		return unauth(req, "the user your proxy authenticated is not a user of this server");
 	}
-	req->who.authenticated = 1;
-	req->who.method = "proxy";
-	req->who.user_id = u.id;
-	req->who.username = u.username;
-	req->who.is_admin = u.is_admin;
+	auth_identify(req, "proxy", u.id, u.username, u.is_admin);
 	return 0;
+}
+
+int auth_token_issue(struct mt_req *req, long long user_id, const char *name,
+		     const char *scope, long long expires_at, char *token, struct sql_token *t,
+		     struct mt_err *err)
+{
+	struct mt_scope grants;
+	char hash[65], *prefix;
+	long long now = mt_now_ms();
+
+	if (!*name || strlen(name) > 100)
+		return mt_err_set(err, MT_EINVAL, "a token name has 1 to 100 characters");
+	if (scope && (mt_scope_parse(&grants, scope, req->arena, err) ||
+		      !(scope = mt_scope_format(&grants, req->arena))))
+		return -1;
+	if (mt_auth_token_new(token))
+		return mt_err_set(err, MT_EINTERNAL, "cannot draw random bytes for the token");
+	mt_auth_sha256_hex(token, hash);
+	prefix = mt_arena_alloc(req->arena, MT_TOKEN_SHOWN + 1);
+	memcpy(prefix, token, MT_TOKEN_SHOWN);
+	prefix[MT_TOKEN_SHOWN] = '\0';
+	memset(t, 0, sizeof(*t));
+	if (sql_token_insert(req, user_id, name, hash, prefix, scope, now, expires_at, &t->id,
+			     err)) {
+		OPENSSL_cleanse(token, MT_TOKEN_LEN + 1);
+		return -1;
+	}
+	t->name = name;
+	t->prefix = prefix;
+	t->scope = scope;
+	t->created_at = now;
+	t->expires_at = expires_at;
+	t->user_id = user_id;
+	return 0;
+}
+
+void auth_identify(struct mt_req *req, const char *method, long long user_id,
+		   const char *username, int is_admin)
+{
+	req->who.authenticated = 1;
+	req->who.method = method;
+	req->who.user_id = user_id;
+	req->who.username = username;
+	req->who.is_admin = is_admin;
 }
 
 int auth_request(struct mt_req *req)

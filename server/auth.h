@@ -27,6 +27,7 @@
 #include <stdio.h>
 
 #include "server.h"
+#include "sql_auth.h"
 
 #define AUTH_FAIL_WINDOW_MS (15LL * 60 * 1000)
 #define AUTH_FAIL_PER_USER 10   /* per (user, address) and window */
@@ -64,6 +65,18 @@ int auth_password(struct mt_req *req, const char *user, const char *password);
  * write the counters in Prometheus's text format (for /metrics). */
 void auth_count(struct mt_req *req, long long ns);
 void auth_metrics(FILE *f);
+/* Make a token for user_id: its name checked (1 to 100 characters), its
+ * scope (NULL: none) checked and put in canonical form, the secret drawn
+ * into token (MT_TOKEN_LEN + 1 bytes; the caller shows it once and cleanses
+ * it) and only its hash stored.  *t describes the token (username is the
+ * caller's to add).  0, or -1 with err (token cleansed). */
+int auth_token_issue(struct mt_req *req, long long user_id, const char *name,
+		     const char *scope, long long expires_at, char *token, struct sql_token *t,
+		     struct mt_err *err);
+/* req->who is the user: authenticated by method ("password", "token",
+ * "session", "proxy"); the token fields are the caller's to add. */
+void auth_identify(struct mt_req *req, const char *method, long long user_id,
+		   const char *username, int is_admin);
 /* The name the audit trail records: the user, "user (token NAME)" for a
  * token, "anonymous" while authentication is off. */
 const char *auth_actor(struct mt_req *req);

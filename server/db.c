@@ -418,6 +418,15 @@ static PGresult *send_failed(struct mt_req *req, PGconn *c, struct mt_err *err)
 	return NULL;
 }
 
+void db_oneshot(struct mt_worker *w, struct mt_req *req)
+{
+	memset(w, 0, sizeof(*w));
+	memset(req, 0, sizeof(*req));
+	mt_arena_init(&w->arena);
+	req->w = w;
+	req->arena = &w->arena;
+}
+
 PGresult *db_exec(struct mt_req *req, const char *stmt, int n,
 		  const char *const *values, struct mt_err *err)
 {

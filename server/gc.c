@@ -264,11 +264,7 @@ int gc_run(int dry_run, struct mt_err *err)
 	char blobs[64], orphans[64], tmps[64];
 	int rc = -1;
 
-	memset(&w, 0, sizeof(w));
-	memset(&req, 0, sizeof(req));
-	mt_arena_init(&w.arena);
-	req.w = &w;
-	req.arena = &w.arena;
+	db_oneshot(&w, &req);
 	if (db_ensure(&w, err) || pass_blobs(&req, dry_run, &st, err) ||
 	    pass_orphans(&req, dry_run, &st, err) ||
 	    store_tmp_sweep(0, dry_run, &st.tmps, &st.tmp_bytes, err) ||

@@ -269,6 +269,10 @@ PGresult *db_exec(struct mt_req *req, const char *stmt, int n,
 PGresult *db_exec_sql(struct mt_req *req, const char *sql, int n,
 		      const char *const *values, struct mt_err *err);
 int db_command(struct mt_worker *w, const char *sql, struct mt_err *err);
+/* A worker and a request for one-shot work outside any HTTP request (gc,
+ * the admin commands, start-up checks): zeroed, the request on the
+ * worker's arena.  The caller releases w->arena and the connection. */
+void db_oneshot(struct mt_worker *w, struct mt_req *req);
 /* Run `copy_sql` (COPY ... FROM STDIN) and send data (COPY text format). */
 int db_copy_in(struct mt_req *req, const char *copy_sql, const char *data, size_t len,
 	       struct mt_err *err);

@@ -172,11 +172,7 @@ int session_request(struct mt_req *req)
 
 		sql_session_touch(req, hash, now, &ignored);
 	}
-	req->who.authenticated = 1;
-	req->who.method = "session";
-	req->who.user_id = s.user_id;
-	req->who.username = s.username;
-	req->who.is_admin = s.is_admin;
+	auth_identify(req, "session", s.user_id, s.username, s.is_admin);
 	req->who.csrf_token = s.csrf_token;
 	if (!state_changing(req->ri->request_method))
 		return 0;
