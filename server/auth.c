@@ -13,6 +13,7 @@
 #include <openssl/rand.h>
 
 #include "auth.h"
+#include "authcache.h"
 #include "mt_auth.h"
 #include "mt_scope.h"
 #include "mt_util.h"
@@ -323,8 +324,16 @@ static int by_token(struct mt_req *req, const char *secret, const char *user)
 		return unauth(req, "the token is not an mltrack token (mlt_...)");
 	}
 	mt_auth_sha256_hex(secret, hash);
-	if (sql_token_by_hash(req, hash, &t, &found, &req->err))
-		return -1;
+	if (!authcache_token_get(hash, req->arena, &t)) {
+		unsigned long long gen = authcache_gen();
+
+		if (sql_token_by_hash(req, hash, &t, &found, &req->err))
+			return -1;
+		if (found)
+			authcache_token_put(gen, hash, &t);
+	} else {
+		found = 1;
+	}
 	if (!found || (user && strcmp(user, t.username) != 0)) {
 		fprintf(stderr, "mltrackd: authentication failed from %s: unknown token %.*s...\n",
 			addr(req), MT_TOKEN_SHOWN, secret);
@@ -340,12 +349,23 @@ static int by_token(struct mt_req *req, const char *secret, const char *user)
 		struct mt_err ignored = MT_ERR_INIT;
 
 		sql_token_touch(req, t.id, now, &ignored);
+		authcache_token_touched(hash, now);
 	}
 	auth_identify(req, "token", t.user_id, t.username, t.user_is_admin);
 	req->who.token_id = t.id;
 	req->who.token_name = t.name;
 	req->who.scope = t.scope;
 	return 0;
+}
+
+/* A login the cache can answer: the user and both failure counters known
+ * (authcache.h).  1, or 0: ask PostgreSQL. */
+static int cached_login(struct mt_req *req, const char *user, const char *const keys[2],
+			long long since, struct sql_user *u, int counts[2], long long starts[2])
+{
+	return authcache_user_get(user, req->arena, u) &&
+	       authcache_failures(keys[0], since, &counts[0], &starts[0]) &&
+	       authcache_failures(keys[1], since, &counts[1], &starts[1]);
 }
 
 int auth_password(struct mt_req *req, const char *user, const char *password)
@@ -355,12 +375,20 @@ int auth_password(struct mt_req *req, const char *user, const char *password)
 	const char *keys[2];
 	int have_mac = 0;
 	long long starts[2];
-	int found = 0, counts[2], ok;
+	int found = 0, cached, counts[2], ok;
+	long long since = mt_now_ms() - AUTH_FAIL_WINDOW_MS;
 
 	fail_keys(req, user, keys);
-	if (sql_user_login(req, user, keys, mt_now_ms() - AUTH_FAIL_WINDOW_MS, &u, &found, counts,
-			   starts, &req->err))
-		return -1;
+	if ((cached = cached_login(req, user, keys, since, &u, counts, starts))) {
+		found = 1;
+	} else {
+		unsigned long long gen = authcache_gen();
+
+		if (sql_user_login(req, user, keys, since, &u, &found, counts, starts, &req->err))
+			return -1;
+		if (found)
+			authcache_user_put(gen, &u);
+	}
 	/* Before the cache: past the limit even the right password waits, or
 	 * a guesser would tell a hit (200) from a miss (429). */
 	if (over_limit(req, user, counts, starts))
@@ -378,7 +406,9 @@ int auth_password(struct mt_req *req, const char *user, const char *password)
 						     ok < 0 ? "stored hash unreadable" : "wrong password");
 	if (have_mac)
 		pw_remember(mac);
-	if (counts[0]) {
+	/* The cache keeps only counters that reached a limit: clear the
+	 * user's, which may be under it. */
+	if (counts[0] || cached) {
 		struct mt_err ignored = MT_ERR_INIT;
 
 		sql_fail_clear(req, keys[0], &ignored);
@@ -394,8 +424,16 @@ static int by_proxy(struct mt_req *req, const char *name)
 	struct sql_user u;
 	int found = 0;
 
-	if (sql_user_get(req, name, &u, &found, &req->err))
-		return -1;
+	if (authcache_user_get(name, req->arena, &u)) {
+		found = 1;
+	} else {
+		unsigned long long gen = authcache_gen();
+
+		if (sql_user_get(req, name, &u, &found, &req->err))
+			return -1;
+		if (found)
+			authcache_user_put(gen, &u);
+	}
 	if (!found) {
 		fprintf(stderr, "mltrackd: the proxy at %s named user '%s', who does not exist\n",
 			req->ri->remote_addr, mt_auth_username_invalid(name) ? "(invalid name)" : name);

@@ -26,6 +26,7 @@
 #include <strings.h>
 
 #include "auth.h"
+#include "authcache.h"
 #include "authz.h"
 #include "fields.h"
 #include "guard.h"
@@ -222,6 +223,7 @@ void http_metrics_render(struct mt_req *req)
 		(double)atomic_load(&hist_sum_ns) / 1e9);
 	fprintf(f, "mltrack_http_request_duration_seconds_count %llu\n", atomic_load(&hist_count));
 	auth_metrics(f);
+	authcache_metrics(f);
 	authz_metrics(f);
 	conns_metrics(f);
 	{
@@ -529,7 +531,7 @@ static int route_fn(struct mt_req *req, void *arg)
 	return 0;
 }
 
-static int run_handler(struct mt_req *req)
+static int run_route(struct mt_req *req)
 {
 	const struct mt_route *r = req->route;
 
@@ -543,6 +545,17 @@ static int run_handler(struct mt_req *req)
 		if ((r->flags & (R_NODB | R_STREAM)) || !should_retry(req, attempt, 0, 0))
 			return -1;
 	}
+}
+
+static int run_handler(struct mt_req *req)
+{
+	int rc = run_route(req);
+
+	/* After the commit: this server's next request sees the change at
+	 * once; the others when its notification reaches them. */
+	if (req->auth_changed)
+		authcache_invalidate();
+	return rc;
 }
 
 /* The path for the log: decoded, so "%0a" would start a line of its own

@@ -27,6 +27,7 @@
 
 #include "admin_cmd.h"
 #include "auth.h"
+#include "authcache.h"
 #include "authz.h"
 #include "guard.h"
 #include "mt_redact.h"
@@ -492,7 +493,7 @@ int main(int argc, char **argv)
 	free(sub);
 	sub = NULL;
 	if (auth_init(&err) || store_prepare(&err) || db_pool_init(mt_cfg.db_pool, &err) ||
-	    auth_startup(mt_cfg.host, insecure_no_auth, &err) ||
+	    auth_startup(mt_cfg.host, insecure_no_auth, &err) || authcache_start(&err) ||
 	    conns_init(mt_cfg.max_conns_per_addr, mt_cfg.port, &err) ||
 	    conns_watch_start(mt_cfg.threads, &err))
 		goto fail;
@@ -524,6 +525,7 @@ int main(int argc, char **argv)
 	mg_exit_library();
 	tls_free(); /* no connection is left on any certificate */
 	db_pool_free(); /* the workers are gone: every connection is back */
+	authcache_stop();
 	conns_watch_stop();
 	pgembed_stop();
 	fprintf(stderr, "mltrackd: stopped\n");
@@ -540,6 +542,7 @@ fail:
 		mg_stop(ctx);
 	tls_free();
 	db_pool_free();
+	authcache_stop();
 	conns_watch_stop();
 	pgembed_stop();
 	return mt_code_exit(err.code) ? mt_code_exit(err.code) : 1;

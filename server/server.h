@@ -112,6 +112,9 @@ struct mt_req {
 	int client_fd_looked; /* looked up already (found or not) */
 	long long start_ns;   /* monotonic, when the dispatcher got the request */
 	struct mt_identity who;
+	int auth_changed;     /* users, tokens or permissions were written: the
+			       * dispatcher drops the auth cache after the
+			       * handler (authcache.h) */
 	const char *retry_after; /* 429: seconds, sent as Retry-After */
 	const char *set_cookie;  /* a Set-Cookie value for the answer (session.c) */
 	struct mt_err err;

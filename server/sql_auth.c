@@ -65,6 +65,15 @@ static const struct db_stmt stmts[] = {
 
 const struct db_stmt_table sql_auth_table = { stmts, sizeof(stmts) / sizeof(stmts[0]) };
 
+/* A statement that writes users or tokens: the auth cache is dropped
+ * after the handler (authcache.h). */
+static PGresult *changed(struct mt_req *req, const char *stmt, int n, const char *const *v,
+			 struct mt_err *err)
+{
+	req->auth_changed = 1;
+	return db_exec(req, stmt, n, v, err);
+}
+
 static const char *i64s(struct mt_req *req, long long v)
 {
 	return mt_arena_printf(req->arena, "%lld", v);
@@ -171,7 +180,7 @@ int sql_user_insert(struct mt_req *req, const char *username, const char *passwo
 		    int is_admin, long long now, long long *id, struct mt_err *err)
 {
 	const char *v[4] = { username, password_hash, is_admin ? "true" : "false", i64s(req, now) };
-	PGresult *res = db_exec(req, "user_insert", 4, v, err);
+	PGresult *res = changed(req, "user_insert", 4, v, err);
 
 	if (!res) {
 		if (err->code == MT_EEXISTS)
@@ -196,7 +205,7 @@ int sql_user_set_password(struct mt_req *req, const char *username, const char *
 {
 	const char *v[3] = { username, password_hash, i64s(req, now) };
 
-	return one_row(db_exec(req, "user_set_password", 3, v, err), username, err);
+	return one_row(changed(req, "user_set_password", 3, v, err), username, err);
 }
 
 int sql_user_set_admin(struct mt_req *req, const char *username, int is_admin, long long now,
@@ -204,14 +213,14 @@ int sql_user_set_admin(struct mt_req *req, const char *username, int is_admin, l
 {
 	const char *v[3] = { username, is_admin ? "true" : "false", i64s(req, now) };
 
-	return one_row(db_exec(req, "user_set_admin", 3, v, err), username, err);
+	return one_row(changed(req, "user_set_admin", 3, v, err), username, err);
 }
 
 int sql_user_delete(struct mt_req *req, const char *username, struct mt_err *err)
 {
 	const char *v[1] = { username };
 
-	return one_row(db_exec(req, "user_delete", 1, v, err), username, err);
+	return one_row(changed(req, "user_delete", 1, v, err), username, err);
 }
 
 int sql_user_admins_locked(struct mt_req *req, long long *count, struct mt_err *err)
@@ -276,7 +285,7 @@ int sql_token_revoke(struct mt_req *req, long long id, const char *owner, const 
 		     long long now, struct sql_token *t, struct mt_err *err)
 {
 	const char *v[4] = { id ? i64s(req, id) : NULL, owner, name, i64s(req, now) };
-	PGresult *res = db_exec(req, "token_revoke", 4, v, err);
+	PGresult *res = changed(req, "token_revoke", 4, v, err);
 
 	if (!res)
 		return -1;

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "authcache.h"
 #include "authz.h"
 #include "sql_authz.h"
 #include "sql_experiments.h" /* struct sqlb */
@@ -94,6 +95,15 @@ static const struct db_stmt stmts[] = {
 
 const struct db_stmt_table sql_authz_table = { stmts, sizeof(stmts) / sizeof(stmts[0]) };
 
+/* A statement that writes permission rows: the auth cache is dropped
+ * after the handler (authcache.h). */
+static PGresult *changed(struct mt_req *req, const char *stmt, int n, const char *const *v,
+			 struct mt_err *err)
+{
+	req->auth_changed = 1;
+	return db_exec(req, stmt, n, v, err);
+}
+
 static const char *i64s(struct mt_req *req, long long v)
 {
 	return mt_arena_printf(req->arena, "%lld", v);
@@ -107,18 +117,26 @@ static const char *str(struct mt_req *req, PGresult *res, int row, int col)
 
 /* ---- a request's resource ---- */
 
+/* The permission rows of experiments and the experiments of runs are
+ * cached (authcache.h): a request on a run costs no round trip once its
+ * run and its user's row on the experiment were looked up. */
 int sqlz_experiment(struct mt_req *req, const char *id, long long user_id, struct sqlz_perm *out,
 		    struct mt_err *err)
 {
 	const char *v[2] = { id, i64s(req, user_id) };
-	PGresult *res = db_exec(req, "authz_exp", 2, v, err);
+	long long exp = strtoll(id, NULL, 10);
+	unsigned long long gen = authcache_gen();
+	PGresult *res;
 
 	memset(out, 0, sizeof(*out));
-	if (!res)
-		return -1;
 	out->found = 1;
-	out->experiment_id = strtoll(id, NULL, 10);
+	out->experiment_id = exp;
+	if (authcache_perm_get(user_id, exp, req->arena, &out->permission))
+		return 0;
+	if (!(res = db_exec(req, "authz_exp", 2, v, err)))
+		return -1;
 	out->permission = PQntuples(res) ? str(req, res, 0, 0) : NULL;
+	authcache_perm_put(gen, user_id, exp, out->permission);
 	return 0;
 }
 
@@ -149,7 +167,18 @@ int sqlz_experiment_name(struct mt_req *req, const char *name, long long user_id
 int sqlz_run(struct mt_req *req, const char *run_id, long long user_id, struct sqlz_perm *out,
 	     struct mt_err *err)
 {
-	return exp_row(req, "authz_run", run_id, user_id, out, err);
+	unsigned long long gen = authcache_gen();
+	long long exp;
+
+	if (authcache_run_get(run_id, &exp))
+		return sqlz_experiment(req, i64s(req, exp), user_id, out, err);
+	if (exp_row(req, "authz_run", run_id, user_id, out, err))
+		return -1;
+	if (out->found) {
+		authcache_run_put(run_id, out->experiment_id);
+		authcache_perm_put(gen, user_id, out->experiment_id, out->permission);
+	}
+	return 0;
 }
 
 int sqlz_logged_model(struct mt_req *req, const char *model_id, long long user_id,
@@ -315,7 +344,7 @@ int sqlz_grant_experiment(struct mt_req *req, const char *experiment_id, long lo
 {
 	const char *v[3] = { experiment_id, i64s(req, user_id), permission };
 
-	return db_exec(req, "authz_grant_exp", 3, v, err) ? 0 : -1;
+	return changed(req, "authz_grant_exp", 3, v, err) ? 0 : -1;
 }
 
 int sqlz_grant_model(struct mt_req *req, const char *name, long long user_id,
@@ -323,7 +352,7 @@ int sqlz_grant_model(struct mt_req *req, const char *name, long long user_id,
 {
 	const char *v[3] = { name, i64s(req, user_id), permission };
 
-	return db_exec(req, "authz_grant_model", 3, v, err) ? 0 : -1;
+	return changed(req, "authz_grant_model", 3, v, err) ? 0 : -1;
 }
 
 int sqlz_experiment_exists(struct mt_req *req, const char *id, int *found, struct mt_err *err)
@@ -385,7 +414,7 @@ static int perm_write(struct mt_req *req, const char *stmt, const char *key, lon
 		      const char *permission, int *found, struct mt_err *err)
 {
 	const char *v[3] = { key, i64s(req, user_id), permission };
-	PGresult *res = db_exec(req, stmt, permission ? 3 : 2, v, err);
+	PGresult *res = changed(req, stmt, permission ? 3 : 2, v, err);
 
 	if (!res)
 		return -1;

@@ -16,6 +16,7 @@ database.
     r = srv.call("GET", "/api/2.0/mlflow/experiments/search", auth=("alice", "alicepass1"))
     r = srv.call("POST", ..., body={...}, token=srv.create_token("alice", "ci"))
     srv.stop()
+    peer = srv.peer().start()            # another mltrackd on the same database
 """
 
 import base64
@@ -47,14 +48,16 @@ def basic(user, password):
 
 
 class AuthServer:
-    def __init__(self, name, args=()):
+    def __init__(self, name, args=(), database=None):
         conn = os.environ.get("MLTRACK_TEST_PGCONN")
         cli = os.environ.get("MLTRACK_CLI")
         if not conn or not cli:
             raise unittest.SkipTest("MLTRACK_TEST_PGCONN and MLTRACK_CLI are not set")
         self.mltrackd = os.path.join(os.path.dirname(cli), "mltrackd")
         self.admin_conn = conn
-        self.dbname = "mt_%s_%s" % (name, uuid.uuid4().hex[:8])
+        # database: another server's, shared (created and dropped by it).
+        self.shared = database is not None
+        self.dbname = database or "mt_%s_%s" % (name, uuid.uuid4().hex[:8])
         self.conninfo = conn.replace("dbname=postgres", "") + " dbname=" + self.dbname
         self.args = list(args)
         self.proc = None
@@ -63,7 +66,8 @@ class AuthServer:
 
     # ---- life ----
     def start(self):
-        self._admin_sql("CREATE DATABASE %s" % self.dbname)
+        if not self.shared:
+            self._admin_sql("CREATE DATABASE %s" % self.dbname)
         self.dir = tempfile.mkdtemp(prefix="mt-authsrv-")
         self.port = _free_port()
         self.log_path = os.path.join(self.dir, "mltrackd.log")
@@ -101,10 +105,24 @@ class AuthServer:
         if rc != 0:
             raise AssertionError("mltrackd exited %s:\n%s" % (rc, log[-4000:]))
         try:
-            self._admin_sql("DROP DATABASE IF EXISTS %s WITH (FORCE)" % self.dbname)
+            if not self.shared:
+                self._admin_sql("DROP DATABASE IF EXISTS %s WITH (FORCE)" % self.dbname)
         finally:
             if os.environ.get("KEEP") is None:
                 shutil.rmtree(self.dir, ignore_errors=True)
+
+    def peer(self, args=()):
+        """A second mltrackd on this server's database, as when several
+        serve one database; stop it before this one."""
+        return AuthServer("peer", args, database=self.dbname)
+
+    def metric(self, name, **kw):
+        """The value of one /metrics line (its name with labels), as a float."""
+        text = self.call("GET", "/metrics", **kw).body
+        for line in text.splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[-1])
+        raise AssertionError("no metric %s in:\n%s" % (name, text))
 
     def log(self):
         try:
