@@ -2,6 +2,7 @@
 #include "mt_json.h"
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -319,23 +320,75 @@ bad:
 
 /* ---- numbers and values as MLflow (Python) writes them ---- */
 
+/* Python's layout of the significant digits digits[0..nd) (no leading or
+ * trailing zeros, nd >= 1) with the decimal point after decpt of them:
+ * fixed for decpt -3 to 16, else d.ddde+XX. */
+static size_t fmt_digits(char *out, int neg, const char *digits, int nd, int decpt)
+{
+	int n = 0;
+
+	if (neg)
+		out[n++] = '-';
+	if (decpt > -4 && decpt <= 16) {
+		if (decpt <= 0) {
+			out[n++] = '0';
+			out[n++] = '.';
+			for (int i = 0; i < -decpt; i++)
+				out[n++] = '0';
+			memcpy(out + n, digits, (size_t)nd);
+			n += nd;
+		} else if (decpt >= nd) {
+			memcpy(out + n, digits, (size_t)nd);
+			n += nd;
+			for (int i = nd; i < decpt; i++)
+				out[n++] = '0';
+			out[n++] = '.';
+			out[n++] = '0';
+		} else {
+			memcpy(out + n, digits, (size_t)decpt);
+			n += decpt;
+			out[n++] = '.';
+			memcpy(out + n, digits + decpt, (size_t)(nd - decpt));
+			n += nd - decpt;
+		}
+	} else {
+		int e = decpt - 1;
+
+		out[n++] = digits[0];
+		if (nd > 1) {
+			out[n++] = '.';
+			memcpy(out + n, digits + 1, (size_t)(nd - 1));
+			n += nd - 1;
+		}
+		n += sprintf(out + n, "e%c%02d", e < 0 ? '-' : '+', e < 0 ? -e : e);
+	}
+	out[n] = '\0';
+	return (size_t)n;
+}
+
 size_t mt_json_fmt_double(char *out, double v)
 {
 	char sci[40], digits[24];
-	int prec, exp10, decpt, nd = 0, n = 0;
+	int prec, nd = 0;
 	const char *p;
 
 	if (isnan(v))
 		return (size_t)sprintf(out, "NaN");
 	if (isinf(v))
 		return (size_t)sprintf(out, "%s", v > 0 ? "Infinity" : "-Infinity");
-	/* The shortest of %.0e .. %.16e that reads back to v: 17
-	 * significant digits always do. */
-	for (prec = 0; prec < 17; prec++) {
+	/* The shortest digits that read back to v.  Any decimal of at most 15
+	 * significant digits survives a trip through a double (DBL_DIG), so
+	 * when one reads back to v, v printed to 15 digits is that decimal
+	 * with zeros after it; else the correctly rounded 16 digits read back
+	 * if any 16 do (they are the nearest); 17 always do.  Subnormals hold
+	 * fewer digits: every length is tried. */
+	for (prec = fabs(v) < DBL_MIN ? 0 : 14; prec < 16; prec++) {
 		snprintf(sci, sizeof(sci), "%.*e", prec, v);
 		if (strtod(sci, NULL) == v)
 			break;
 	}
+	if (prec == 16)
+		snprintf(sci, sizeof(sci), "%.16e", v);
 	/* sci is [-]d[.ddd]e(+|-)XX: split into digits and exponent. */
 	p = sci;
 	if (*p == '-')
@@ -345,33 +398,59 @@ size_t mt_json_fmt_double(char *out, double v)
 			digits[nd++] = *p;
 	while (nd > 1 && digits[nd - 1] == '0')
 		nd--;
-	digits[nd] = '\0';
-	exp10 = atoi(p + 1);
-	decpt = exp10 + 1; /* digits[0] sits just before the point at decpt 1 */
-	if (signbit(v))
-		out[n++] = '-';
-	if (decpt > -4 && decpt <= 16) {
-		if (decpt <= 0) {
-			n += sprintf(out + n, "0.");
-			for (int i = 0; i < -decpt; i++)
-				out[n++] = '0';
-			n += sprintf(out + n, "%s", digits);
-		} else if (decpt >= nd) {
-			n += sprintf(out + n, "%s", digits);
-			for (int i = nd; i < decpt; i++)
-				out[n++] = '0';
-			n += sprintf(out + n, ".0");
-		} else {
-			n += sprintf(out + n, "%.*s.%s", decpt, digits, digits + decpt);
-		}
-	} else {
-		out[n++] = digits[0];
-		if (nd > 1)
-			n += sprintf(out + n, ".%s", digits + 1);
-		n += sprintf(out + n, "e%c%02d", exp10 < 0 ? '-' : '+', exp10 < 0 ? -exp10 : exp10);
+	if (nd == 1 && digits[0] == '0') /* zero: its exponent is +00 */
+		return fmt_digits(out, signbit(v) != 0, "0", 1, 1);
+	return fmt_digits(out, signbit(v) != 0, digits, nd, atoi(p + 1) + 1);
+}
+
+size_t mt_json_fmt_pg_float8(char *out, const char *text)
+{
+	char digits[24];
+	int nd = 0, decpt = 0, seen_point = 0, neg = 0, lead = 1;
+	const char *p = text;
+	long e = 0;
+
+	if (strcmp(p, "NaN") == 0 || strcmp(p, "Infinity") == 0 || strcmp(p, "-Infinity") == 0)
+		return (size_t)sprintf(out, "%s", p);
+	if (*p == '-') {
+		neg = 1;
+		p++;
 	}
-	out[n] = '\0';
-	return (size_t)n;
+	if (!(*p >= '0' && *p <= '9') && *p != '.')
+		return 0;
+	for (; (*p >= '0' && *p <= '9') || *p == '.'; p++) {
+		if (*p == '.') {
+			if (seen_point++)
+				return 0;
+			continue;
+		}
+		if (lead && *p == '0') {
+			if (seen_point)
+				decpt--; /* 0.00ddd */
+			continue;
+		}
+		lead = 0;
+		if (nd == 20)
+			return 0; /* longer than any shortest double (17) */
+		digits[nd++] = *p;
+		if (!seen_point)
+			decpt++;
+	}
+	if (*p == 'e' || *p == 'E') {
+		char *end;
+
+		e = strtol(p + 1, &end, 10);
+		if (end == p + 1 || e < -400 || e > 400)
+			return 0;
+		p = end;
+	}
+	if (*p)
+		return 0;
+	while (nd > 0 && digits[nd - 1] == '0')
+		nd--;
+	if (nd == 0)
+		return fmt_digits(out, neg, "0", 1, 1);
+	return fmt_digits(out, neg, digits, nd, decpt + (int)e);
 }
 
 struct dbuf {

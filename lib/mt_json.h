@@ -56,6 +56,12 @@ int mt_json_str_list(const char ***out, size_t *n, json_t *obj, const char *key,
  * out has room for MT_JSON_DOUBLE_MAX bytes; returns the length. */
 #define MT_JSON_DOUBLE_MAX 32
 size_t mt_json_fmt_double(char *out, double v);
+/* The same from the text PostgreSQL gives for a float8 (float8out with
+ * extra_float_digits >= 1, which mltrackd sets on every connection: the
+ * shortest digits that read back, "1.5e-07", "123.25", "1e+16", "-0"), by
+ * moving digits only: no conversion to double and back.  0 when text is
+ * not such a number (the caller then parses it). */
+size_t mt_json_fmt_pg_float8(char *out, const char *text);
 
 /* json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY), except that reals are
  * written by mt_json_fmt_double (jansson writes %.17g: 0.98999999999999999).

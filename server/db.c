@@ -114,12 +114,19 @@ static int prepare_all(PGconn *conn, struct mt_err *err)
 }
 
 /* A new connection, prepared; a pooled one also gets the statement timeout.
- * Owned by the caller (PQfinish), NULL on failure. */
+ * Every one gets extra_float_digits 1 (PostgreSQL's default, set in case
+ * the server or the database says otherwise): a float8 then comes as its
+ * shortest exact digits, which answers copy as they are
+ * (mt_json_fmt_pg_float8).  Owned by the caller (PQfinish), NULL on
+ * failure. */
 static PGconn *connect_new(int pooled, struct mt_err *err)
 {
 	static const char *const keys[] = { "dbname", "fallback_application_name", NULL };
 	const char *vals[] = { mt_cfg.conninfo, "mltrackd", NULL };
 	PGconn *c = PQconnectdbParams(keys, vals, 1);
+	char sql[96];
+	PGresult *r;
+	int n;
 
 	if (PQstatus(c) != CONNECTION_OK) {
 		mt_err_set(err, MT_EUNAVAIL, "Database unavailable, please retry");
@@ -127,20 +134,18 @@ static PGconn *connect_new(int pooled, struct mt_err *err)
 		PQfinish(c);
 		return NULL;
 	}
-	if (pooled && mt_cfg.statement_timeout_ms > 0) {
-		char sql[64];
-		PGresult *r;
-
-		snprintf(sql, sizeof(sql), "SET statement_timeout = %d", mt_cfg.statement_timeout_ms);
-		r = PQexec(c, sql);
-		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-			db_err_from_result(r, c, err);
-			PQclear(r);
-			PQfinish(c);
-			return NULL;
-		}
+	n = snprintf(sql, sizeof(sql), "SET extra_float_digits = 1");
+	if (pooled && mt_cfg.statement_timeout_ms > 0)
+		snprintf(sql + n, sizeof(sql) - (size_t)n, "; SET statement_timeout = %d",
+			 mt_cfg.statement_timeout_ms);
+	r = PQexec(c, sql);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		db_err_from_result(r, c, err);
 		PQclear(r);
+		PQfinish(c);
+		return NULL;
 	}
+	PQclear(r);
 	if (prepare_all(c, err)) {
 		PQfinish(c);
 		return NULL;

@@ -1,5 +1,6 @@
 /* check_json.c: lenient proto-JSON reading and page tokens. */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -236,6 +237,93 @@ START_TEST(test_fmt_double)
 }
 END_TEST
 
+/* The same values as PostgreSQL's float8out writes them. */
+static const char *const pg_texts[] = {
+	"0.99", "1e-07", "1e+300", "100", "0.30000000000000004", "-0", "0", "0.0001", "1e-05",
+	"1e+16", "9.999999999999998e+15", "1.5e+16", "123.456", "-2.5", "5e-324",
+	"1.7976931348623157e+308", "1234567", "0.000123", "3.14159",
+};
+
+_Static_assert(sizeof(pg_texts) / sizeof(pg_texts[0]) == sizeof(fmt_cases) / sizeof(fmt_cases[0]),
+	       "one PostgreSQL text per case");
+
+START_TEST(test_fmt_pg_float8)
+{
+	char out[MT_JSON_DOUBLE_MAX];
+	size_t n = mt_json_fmt_pg_float8(out, pg_texts[_i]);
+
+	ck_assert_str_eq(out, fmt_cases[_i].want);
+	ck_assert_uint_eq(n, strlen(fmt_cases[_i].want));
+}
+END_TEST
+
+/* The shortest digits found the slow way: every precision from 1 digit. */
+static int shortest_prec(double v)
+{
+	char sci[40];
+	int prec;
+
+	for (prec = 0; prec < 16; prec++) {
+		snprintf(sci, sizeof(sci), "%.*e", prec, v);
+		if (strtod(sci, NULL) == v)
+			break;
+	}
+	return prec;
+}
+
+/* Random doubles of every exponent: mt_json_fmt_double reads back exactly
+ * with the fewest digits, and mt_json_fmt_pg_float8 gives the same text
+ * from those digits however they are laid out (exponent or fixed, as
+ * PostgreSQL may write them). */
+START_TEST(test_fmt_random)
+{
+	unsigned seed = 4242;
+
+	for (int i = 0; i < 20000; i++) {
+		uint64_t bits = ((uint64_t)rand_r(&seed) << 42) ^ ((uint64_t)rand_r(&seed) << 21) ^
+				(uint64_t)rand_r(&seed);
+		char out[MT_JSON_DOUBLE_MAX], pg[MT_JSON_DOUBLE_MAX], text[64];
+		int prec, nsig = 0;
+		double v;
+
+		if (i % 4 == 0) /* short decimals, as people log them */
+			v = (double)(rand_r(&seed) % 100000) / 1000.0 * (rand_r(&seed) % 2 ? 1 : -1);
+		else
+			memcpy(&v, &bits, sizeof(v));
+		if (!isfinite(v))
+			continue;
+		mt_json_fmt_double(out, v);
+		ck_assert_msg(strtod(out, NULL) == v, "%s does not read back", out);
+		prec = shortest_prec(v);
+		for (const char *c = out; *c && *c != 'e'; c++)
+			nsig += *c >= '1' && *c <= '9' ? 1 : 0;
+		ck_assert_msg(nsig <= prec + 1, "%s: more than %d digits", out, prec + 1);
+		snprintf(text, sizeof(text), "%.*e", prec, v);
+		ck_assert_uint_gt(mt_json_fmt_pg_float8(pg, text), 0);
+		ck_assert_str_eq(pg, out);
+		snprintf(text, sizeof(text), "%.*g", prec + 1, v);
+		ck_assert_uint_gt(mt_json_fmt_pg_float8(pg, text), 0);
+		ck_assert_str_eq(pg, out);
+	}
+}
+END_TEST
+
+START_TEST(test_fmt_pg_float8_other)
+{
+	char out[MT_JSON_DOUBLE_MAX];
+
+	ck_assert_uint_eq(mt_json_fmt_pg_float8(out, "NaN"), 3);
+	ck_assert_str_eq(out, "NaN");
+	mt_json_fmt_pg_float8(out, "-Infinity");
+	ck_assert_str_eq(out, "-Infinity");
+	for (const char *const *bad = (const char *const[]){ "", "-", "x", "1..2", "1e", "1e+x",
+							   "1 ", "1e999", "12345678901234567890123",
+							   NULL };
+	     *bad; bad++)
+		ck_assert_msg(mt_json_fmt_pg_float8(out, *bad) == 0, "'%s' accepted", *bad);
+}
+END_TEST
+
 START_TEST(test_fmt_nonfinite)
 {
 	char out[MT_JSON_DOUBLE_MAX];
@@ -340,6 +428,9 @@ Suite *make_json_suite(void)
 	tcase_add_test(tc, test_history_token);
 	tcase_add_test(tc, test_double_out);
 	tcase_add_loop_test(tc, test_fmt_double, 0, sizeof(fmt_cases) / sizeof(fmt_cases[0]));
+	tcase_add_loop_test(tc, test_fmt_pg_float8, 0, sizeof(pg_texts) / sizeof(pg_texts[0]));
+	tcase_add_test(tc, test_fmt_random);
+	tcase_add_test(tc, test_fmt_pg_float8_other);
 	tcase_add_test(tc, test_fmt_nonfinite);
 	tcase_add_test(tc, test_dumps);
 	tcase_add_loop_test(tc, test_pystr, 0, sizeof(pystr_cases) / sizeof(pystr_cases[0]));
