@@ -156,8 +156,27 @@ if want metric; then
 	metric_rps=$(rps "$WORK/metric")
 	metric_p50=$(to_ms "$(p50 "$WORK/metric")")
 	echo "log-metric: $metric_rps calls/s, p50 ${metric_p50} ms"
-	row "log-metric, 4 clients" "$metric_rps calls/s" ">= 5000"
-	row "log-metric p50" "$metric_p50 ms" "< 1 ms"
+	# PostgreSQL's own limit: the same statement (history insert and
+	# latest upsert, one durable commit each) from 4 pgbench clients on
+	# their own runs, no HTTP, no mltrackd.
+	prun=$(new_runs 4 "$exp" | tr '\n' ' ')
+	cat >"$WORK/one.sql" <<EOF
+\\set c random(1, 4)
+\\set s random(1, 1000000000)
+WITH r AS (SELECT lifecycle_stage FROM runs WHERE run_id = (string_to_array('$prun', ' '))[:c]),
+ok AS (SELECT 1 FROM r WHERE lifecycle_stage = 'active'),
+h AS (INSERT INTO metrics (run_id, key, step, timestamp, value)
+      SELECT (string_to_array('$prun', ' '))[:c], 'loss', :s, :s, :s + 0.5 FROM ok ON CONFLICT DO NOTHING)
+INSERT INTO latest_metrics AS l (run_id, key, step, timestamp, value)
+      SELECT (string_to_array('$prun', ' '))[:c], 'loss', :s, :s, :s + 0.5 FROM ok
+      ON CONFLICT (run_id, key) DO UPDATE SET step = excluded.step, timestamp = excluded.timestamp,
+      value = excluded.value;
+EOF
+	pg_tps=$("$PG_BINDIR/pgbench" -n -M prepared -c 4 -j 2 -T "$DUR" -f "$WORK/one.sql" "$PGCONN" 2>&1 |
+		awk '/^tps = / {printf "%.0f", $3} /latency average/ {lat = $4} END {printf " %s", lat}')
+	echo "PostgreSQL alone, the same statement from 4 pgbench clients: ${pg_tps% *} commits/s, mean latency ${pg_tps#* } ms"
+	row "log-metric, 4 clients" "$metric_rps calls/s (PostgreSQL alone: ${pg_tps% *} commits/s)" ">= 5000"
+	row "log-metric p50" "$metric_p50 ms (PostgreSQL alone, mean: ${pg_tps#* } ms)" "< 1 ms"
 fi
 
 if want search; then
