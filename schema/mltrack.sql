@@ -34,6 +34,15 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION public.mltrack_runs_deleted() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    DELETE FROM metrics m USING gone g WHERE m.run_id = g.run_id;
+    RETURN NULL;
+END
+$$;
+
 CREATE FUNCTION public.stage_transitions_append_only() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
@@ -570,6 +579,8 @@ CREATE TRIGGER experiment_permissions_announce AFTER INSERT OR DELETE OR UPDATE 
 
 CREATE TRIGGER registered_model_permissions_announce AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON public.registered_model_permissions FOR EACH STATEMENT EXECUTE FUNCTION public.mltrack_auth_changed();
 
+CREATE TRIGGER runs_delete_metrics AFTER DELETE ON public.runs REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION public.mltrack_runs_deleted();
+
 CREATE TRIGGER stage_transitions_no_change BEFORE DELETE OR UPDATE ON public.stage_transitions FOR EACH ROW EXECUTE FUNCTION public.stage_transitions_append_only();
 
 CREATE TRIGGER stage_transitions_no_truncate BEFORE TRUNCATE ON public.stage_transitions FOR EACH STATEMENT EXECUTE FUNCTION public.stage_transitions_append_only();
@@ -620,9 +631,6 @@ ALTER TABLE ONLY public.metric_extra_keys
 
 ALTER TABLE ONLY public.metric_samples
     ADD CONSTRAINT metric_samples_run_id_fkey FOREIGN KEY (run_id) REFERENCES public.runs(run_id) ON DELETE CASCADE;
-
-ALTER TABLE ONLY public.metrics
-    ADD CONSTRAINT metrics_run_id_fkey FOREIGN KEY (run_id) REFERENCES public.runs(run_id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY public.model_aliases
     ADD CONSTRAINT model_aliases_model_id_fkey FOREIGN KEY (model_id) REFERENCES public.registered_models(id) ON DELETE CASCADE;

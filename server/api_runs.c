@@ -29,6 +29,16 @@ static int require_active_run(struct mt_req *req, const char *run_id)
 	return api_check_active(req, "run", run_id, stage);
 }
 
+/* The same, holding the run until the commit: before writing points. */
+static int require_active_run_for_points(struct mt_req *req, const char *run_id)
+{
+	const char *stage;
+
+	if (sql_runs_stage_for_points(req, run_id, &stage, &req->err))
+		return -1;
+	return api_check_active(req, "run", run_id, stage);
+}
+
 /* A list field of objects with key/value; parallel arena arrays out. */
 static int kv_list(struct mt_req *req, json_t *arr, const char *what, const char ***keys,
 		   const char ***values, size_t *n)
@@ -450,7 +460,7 @@ int api_runs_log_batch(struct mt_req *req)
 	nt = dedupe_last(req->arena, tk, tv, nt);
 	/* MLflow's order of work: params, metrics, tags.  It all commits or
 	 * nothing does (R_TXN). */
-	if (require_active_run(req, id) || check_models(req, &m) ||
+	if (require_active_run_for_points(req, id) || check_models(req, &m) ||
 	    sql_runs_log_params(req, id, pk, pv, np, &req->err) ||
 	    sql_runs_log_metrics(req, id, &m, &req->err) ||
 	    sql_runs_set_tags(req, id, tk, tv, nt, &req->err))

@@ -43,6 +43,10 @@ static const struct db_stmt stmts[] = {
 	  "SELECT run_id, dataset_id, key, value FROM run_input_tags "
 	  "WHERE run_id = ANY($1::text[]) ORDER BY run_id, dataset_id, key" },
 	{ "run_stage", "SELECT lifecycle_stage FROM runs WHERE run_id = $1" },
+	/* Before writing points: metrics has no foreign key to runs (it cost
+	 * a lookup and a lock per point; migration 0010), so the writer holds
+	 * the run's row until it commits, once per batch. */
+	{ "run_stage_for_points", "SELECT lifecycle_stage FROM runs WHERE run_id = $1 FOR KEY SHARE" },
 	{ "run_update",
 	  "UPDATE runs SET status = COALESCE($2, status), end_time = COALESCE($3::bigint, end_time), "
 	  "name = COALESCE($4, name) WHERE run_id = $1" },
@@ -87,7 +91,7 @@ static const struct db_stmt stmts[] = {
 	 * both writes are atomic as a single statement.  Returns the run's
 	 * stage (no row: no such run); nothing is written unless active. */
 	{ "run_metric_log_one",
-	  "WITH r AS (SELECT lifecycle_stage FROM runs WHERE run_id = $1), "
+	  "WITH r AS (SELECT lifecycle_stage FROM runs WHERE run_id = $1 FOR KEY SHARE), "
 	  "ok AS (SELECT 1 FROM r WHERE lifecycle_stage = 'active'), "
 	  "h AS (INSERT INTO metrics (run_id, key, step, timestamp, value) "
 	  "      SELECT $1, $2, $3, $4, $5 FROM ok ON CONFLICT DO NOTHING), "
@@ -100,7 +104,7 @@ static const struct db_stmt stmts[] = {
 	 * written unless the model exists too; the history keeps the point
 	 * as first logged, the model gets its own row. */
 	{ "run_metric_log_one_x",
-	  "WITH r AS (SELECT lifecycle_stage FROM runs WHERE run_id = $1), "
+	  "WITH r AS (SELECT lifecycle_stage FROM runs WHERE run_id = $1 FOR KEY SHARE), "
 	  "lm AS (SELECT 1 FROM logged_models WHERE model_id = $6::text), "
 	  "ok AS (SELECT 1 FROM r WHERE lifecycle_stage = 'active' "
 	  "       AND ($6::text IS NULL OR EXISTS (SELECT 1 FROM lm))), "
@@ -398,9 +402,10 @@ int sql_runs_insert(struct mt_req *req, const struct run_new *r, struct mt_err *
 	return db_exec(req, "run_insert", 6, v, err) ? 0 : -1;
 }
 
-int sql_runs_stage(struct mt_req *req, const char *run_id, const char **out, struct mt_err *err)
+static int stage(struct mt_req *req, const char *stmt, const char *run_id, const char **out,
+		 struct mt_err *err)
 {
-	PGresult *r = db_exec(req, "run_stage", 1, &run_id, err);
+	PGresult *r = db_exec(req, stmt, 1, &run_id, err);
 
 	if (!r)
 		return -1;
@@ -408,6 +413,17 @@ int sql_runs_stage(struct mt_req *req, const char *run_id, const char **out, str
 		return mt_err_set(err, MT_ENOTFOUND, "Run with id=%s not found", run_id);
 	*out = PQgetvalue(r, 0, 0);
 	return 0;
+}
+
+int sql_runs_stage(struct mt_req *req, const char *run_id, const char **out, struct mt_err *err)
+{
+	return stage(req, "run_stage", run_id, out, err);
+}
+
+int sql_runs_stage_for_points(struct mt_req *req, const char *run_id, const char **out,
+			      struct mt_err *err)
+{
+	return stage(req, "run_stage_for_points", run_id, out, err);
 }
 
 int sql_runs_tag_locked(struct mt_req *req, const char *run_id, const char *key,

@@ -32,6 +32,11 @@ int sql_runs_get(struct mt_req *req, const char *run_id, json_t **out, struct mt
 int sql_runs_info(struct mt_req *req, const char *run_id, json_t **out, struct mt_err *err);
 /* lifecycle_stage of a run, or ENOTFOUND. */
 int sql_runs_stage(struct mt_req *req, const char *run_id, const char **out, struct mt_err *err);
+/* The same, holding the run's row (FOR KEY SHARE) until the transaction
+ * ends: what a transaction that writes points calls first, since metrics
+ * has no foreign key to runs (migration 0010). */
+int sql_runs_stage_for_points(struct mt_req *req, const char *run_id, const char **out,
+			      struct mt_err *err);
 /* Lock the run (FOR UPDATE, inside a transaction) and read its stage and
  * the tag key (*value NULL when the run has no such tag); ENOTFOUND as
  * sql_runs_stage.  Both strings live until the request ends. */

@@ -1,6 +1,9 @@
 """runs/log-metric, metrics/get-history, metrics/get-history-bulk-interval and
 mltrack's metrics/get-history-sampled (MLFLOW-API.md sections 1, 2, 3, 7, 13)."""
 
+import os
+import time
+import uuid
 import unittest
 
 import mtapi
@@ -137,6 +140,69 @@ class TestLogMetric(mtapi.ApiTestCase):
         self.assertEmptyOk(post("runs/log-metric", dict(body, value=0.5)))
         self.assertEqual(history(rid, "m"), [metric("m", 0.25, 7, 1234),
                                              metric("m", 0.5, 7, 1234)])
+
+
+class TestPointsNeedTheirRun(mtapi.ApiTestCase):
+    """metrics has no foreign key to runs (it cost a lookup and a lock per
+    point; migration 0010): the writers lock the run once per batch, and a
+    trigger deletes a run's points with the run."""
+
+    def points(self, rid):
+        return int(mtapi.psql("SELECT count(*) FROM metrics WHERE run_id = %s" % mtapi.sql_str(rid)))
+
+    def batch(self, rid, n, step0=0):
+        return post("runs/log-batch", {"run_id": rid, "metrics": [
+            {"key": "k%d" % (i % 3), "value": i + 0.5, "timestamp": 1000 + i, "step": step0 + i}
+            for i in range(n)]})
+
+    def test_no_run_no_points(self):
+        ghost = uuid.uuid4().hex
+        for n in (1, 5, 100):  # a statement, and COPY from 32 points
+            r = self.batch(ghost, n)
+            self.assertEqual(r.status, 404, r)
+            self.assertEqual(r.body["error_code"], "RESOURCE_DOES_NOT_EXIST")
+        r = post("runs/log-metric", {"run_id": ghost, "key": "m", "value": 1, "timestamp": 1})
+        self.assertEqual(r.status, 404, r)
+        self.assertEqual(self.points(ghost), 0)
+
+    def test_a_deleted_run_takes_its_points(self):
+        rid = new_run()
+        self.assertEmptyOk(self.batch(rid, 100))
+        self.assertEmptyOk(post("runs/log-metric", {"run_id": rid, "key": "m", "value": 1,
+                                                    "timestamp": 1}))
+        self.assertEqual(self.points(rid), 101)
+        mtapi.psql("DELETE FROM runs WHERE run_id = %s" % mtapi.sql_str(rid))
+        self.assertEqual(self.points(rid), 0)
+        self.assertEqual(mtapi.psql("SELECT count(*) FROM latest_metrics WHERE run_id = %s"
+                                    % mtapi.sql_str(rid)), "0")
+
+    def test_a_batch_waits_for_a_deletion_in_flight(self):
+        # A deletion holds the run's row for a second; a batch and a single
+        # point sent meanwhile wait for it, then find no run and write
+        # nothing (no point outlives its run).
+        import subprocess
+        rid = new_run()
+        self.assertEmptyOk(self.batch(rid, 40))
+        p = subprocess.Popen([os.environ.get("MLTRACK_TEST_PSQL", "psql"), "-X", "-q", "-d",
+                              os.environ["MLTRACK_TEST_PGCONN"], "-c",
+                              "DELETE FROM runs WHERE run_id = %s; SELECT pg_sleep(1)"
+                              % mtapi.sql_str(rid)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            deadline = time.time() + 10
+            while mtapi.psql("SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+                             "WHERE c.relname = 'runs' AND l.mode = 'RowExclusiveLock' "
+                             "AND l.pid <> pg_backend_pid()") == "0":
+                self.assertLess(time.time(), deadline, "the deletion never started")
+                time.sleep(0.02)
+            r = self.batch(rid, 40, step0=1000)
+            self.assertEqual(r.status, 404, r)
+            r = post("runs/log-metric", {"run_id": rid, "key": "m", "value": 1, "timestamp": 1})
+            self.assertEqual(r.status, 404, r)
+        finally:
+            _, err = p.communicate(timeout=30)
+        self.assertEqual(p.returncode, 0, err)
+        self.assertEqual(self.points(rid), 0)
 
 
 class TestGetHistory(mtapi.ApiTestCase):
