@@ -18,6 +18,8 @@
 
 #define RETRY_MS 1000
 #define POLL_MS 200
+#define PING_EVERY_MS 3000
+#define PING_TIMEOUT_MS 3000
 
 /* ---- one table: string keys, a few numbers and strings per entry ---- */
 
@@ -449,8 +451,11 @@ static int subscribe(PGconn *c)
 
 static void *listen_main(void *arg)
 {
-	static const char *const keys[] = { "dbname", "application_name", NULL };
-	const char *vals[] = { mt_cfg.conninfo, "mltrackd-listen", NULL };
+	static const char *const keys[] = { "dbname", "application_name", "keepalives",
+					    "keepalives_idle", "keepalives_interval",
+					    "keepalives_count", NULL };
+	const char *vals[] = { mt_cfg.conninfo, "mltrackd-listen", "1", "5", "2", "3", NULL };
+	long long last_ok, ping_sent;
 	int said = 0;
 
 	(void)arg;
@@ -474,17 +479,40 @@ static void *listen_main(void *arg)
 		pthread_mutex_unlock(&gen_mu);
 		atomic_store(&listening, 1);
 		atomic_fetch_add(&reconnects, 1);
+		last_ok = mt_mono_ns() / 1000000;
+		ping_sent = 0;
 		while (!atomic_load(&stopping)) {
 			struct pollfd p = { PQsocket(c), POLLIN, 0 };
+			long long now = mt_mono_ns() / 1000000;
 			PGnotify *n;
-			int rc = poll(&p, 1, POLL_MS);
+			int rc;
 
+			/* A connection can die without a word (a network cut):
+			 * ask something every PING_EVERY_MS, give up after
+			 * PING_TIMEOUT_MS without an answer. */
+			if (ping_sent && now - ping_sent > PING_TIMEOUT_MS)
+				break;
+			if (!ping_sent && now - last_ok >= PING_EVERY_MS) {
+				if (!PQsendQuery(c, "SELECT 1"))
+					break;
+				ping_sent = now;
+			}
+			rc = poll(&p, 1, POLL_MS);
 			if (rc < 0 && errno != EINTR)
 				break;
 			if (rc <= 0)
 				continue;
 			if (!PQconsumeInput(c))
 				break;
+			while (ping_sent && !PQisBusy(c)) {
+				PGresult *r = PQgetResult(c);
+
+				if (!r) {
+					ping_sent = 0;
+					last_ok = mt_mono_ns() / 1000000;
+				}
+				PQclear(r);
+			}
 			while ((n = PQnotifies(c))) {
 				on_notify(n->extra);
 				PQfreemem(n);

@@ -17,7 +17,10 @@
  * While the listening connection is down, nothing is served from the
  * cache: every lookup goes to PostgreSQL, as without a cache, until the
  * thread has listened again (it retries every second) and reloaded the
- * failed-login counters.
+ * failed-login counters.  A connection that dies without a word (a
+ * network cut) is noticed by a query every 3 s that must be answered
+ * within 3 s (and TCP keepalives): a revocation made during such a cut
+ * may be missed for up to about 6 s.
  *
  * What is cached, each bounded (the whole table is dropped when full):
  *   tokens       by the SHA-256 of the secret: the row and its owner
