@@ -104,7 +104,10 @@ to_ms() { # wrk prints 812.00us / 1.23ms / 1.02s
 	}'
 }
 # row NAME RESULT [TARGET]: a line of the results table printed at the end.
-row() { printf '| %s | %s | %s |\n' "$1" "$2" "${3:-}" >>"$WORK/table"; }
+# row NAME RESULT [TARGET [POSTGRESQL]]: one line of the table; POSTGRESQL is
+# what PostgreSQL alone did with the same rows in this run (the limit the
+# result is measured against), where there is one.
+row() { printf '| %s | %s | %s | %s |\n' "$1" "$2" "${4:-}" "${3:-}" >>"$WORK/table"; }
 : >"$WORK/table"
 exp=""
 bench_exp() { # the experiment of sections 1, 2 and 4, made on first use
@@ -142,8 +145,7 @@ if want batch; then
 	ratio=$(awk -v p="$pps" -v c="$copy_rate" 'BEGIN {printf "%.2f", p / c}')
 	echo "COPY of the same $points rows: $copy_rate rows/s; log-batch/COPY = $ratio"
 	psql_q "DROP TABLE bench_copy" >/dev/null
-	row "log-batch, 1000 metrics/request, 4 clients" "$pps points/s"
-	row "COPY of the same rows, same database" "$copy_rate rows/s"
+	row "log-batch, 1000 metrics/request, 4 clients" "$pps points/s" "" "COPY: $copy_rate rows/s"
 	row "log-batch / COPY" "$ratio" ">= 0.8"
 fi
 
@@ -175,8 +177,9 @@ EOF
 	pg_tps=$("$PG_BINDIR/pgbench" -n -M prepared -c 4 -j 2 -T "$DUR" -f "$WORK/one.sql" "$PGCONN" 2>&1 |
 		awk '/^tps = / {printf "%.0f", $3} /latency average/ {lat = $4} END {printf " %s", lat}')
 	echo "PostgreSQL alone, the same statement from 4 pgbench clients: ${pg_tps% *} commits/s, mean latency ${pg_tps#* } ms"
-	row "log-metric, 4 clients" "$metric_rps calls/s (PostgreSQL alone: ${pg_tps% *} commits/s)" ">= 5000"
-	row "log-metric p50" "$metric_p50 ms (PostgreSQL alone, mean: ${pg_tps#* } ms)" "< 1 ms"
+	row "log-metric, 4 clients" "$metric_rps calls/s" ">= 5000" \
+		"the same statement, 4 pgbench clients: ${pg_tps% *} commits/s"
+	row "log-metric p50" "$metric_p50 ms" "< 1 ms" "mean ${pg_tps#* } ms"
 fi
 
 if want search; then
@@ -269,7 +272,8 @@ PY
 	done
 	copy_ms=$(( ($(date +%s%N) - t0) / 3000000 ))
 	echo "get-history, 100,000 points in 4 pages: ${full_ms} ms (PostgreSQL alone, COPY to psql, its start included: ${copy_ms} ms)"
-	row "full metrics/get-history, 100k points, every page, median of 7" "$full_ms ms (COPY alone: $copy_ms ms)" "< 150 ms"
+	row "full metrics/get-history, 100k points, every page, median of 7" "$full_ms ms" "< 150 ms" \
+		"COPY of the rows to psql: $copy_ms ms"
 fi
 
 # Before section 6, so that this stays the peak of sections 1-4 (section 6
@@ -304,7 +308,28 @@ if want tls; then
 	. "$ROOT/tests/bench/tls.sh"
 fi
 
+# The table, headed by when, where and what it measured; also written into
+# docs/PERFORMANCE.md between its bench markers when every section ran
+# (BENCH_WRITE=0 keeps the file as it is).
+{
+	echo "\`make bench\` on $(date -u '+%Y-%m-%d %H:%M UTC'), commit" \
+		"$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" \
+		diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes)'), load average" \
+		"$(cut -d' ' -f1-3 /proc/loadavg), BENCH_SECONDS=$DUR."
+	echo
+	echo "| Benchmark | mltrackd | PostgreSQL alone, same run | Target |"
+	echo "| --- | --- | --- | --- |"
+	cat "$WORK/table"
+} >"$WORK/report"
 echo
-echo "| Benchmark | Result | Target |"
-echo "| --- | --- | --- |"
-cat "$WORK/table"
+cat "$WORK/report"
+if [ -z "${BENCH_ONLY:-}" ] && [ "${BENCH_WRITE:-1}" = 1 ]; then
+	doc="$ROOT/docs/PERFORMANCE.md"
+	if grep -q '^<!-- bench:begin -->$' "$doc" && grep -q '^<!-- bench:end -->$' "$doc"; then
+		awk -v rep="$WORK/report" '
+			/^<!-- bench:begin -->$/ { print; while ((getline l < rep) > 0) print l; skip = 1; next }
+			/^<!-- bench:end -->$/ { skip = 0 }
+			!skip' "$doc" >"$WORK/doc.new" && cat "$WORK/doc.new" >"$doc"
+		echo "bench: the table is in docs/PERFORMANCE.md (\"The latest make bench\")"
+	fi
+fi
