@@ -23,6 +23,12 @@
 #define RUN_COLS "r.run_id, r.experiment_id, r.name, r.user_id, r.status, r.start_time, " \
 		 "r.end_time, r.artifact_uri, r.lifecycle_stage"
 
+/* What params, tags and latest_metrics carry of their run for search's
+ * indexes (migration 0010): experiment_id and start_time, neither of which
+ * changes once the run exists.  $1 is the run. */
+#define RUN_EXP "(SELECT experiment_id FROM runs WHERE run_id = $1)"
+#define RUN_START "(SELECT start_time FROM runs WHERE run_id = $1)"
+
 static const struct db_stmt stmts[] = {
 	{ "run_insert",
 	  "INSERT INTO runs (run_id, experiment_id, name, user_id, status, start_time, artifact_uri) "
@@ -50,13 +56,15 @@ static const struct db_stmt stmts[] = {
 	  "UPDATE runs SET lifecycle_stage = $2, deleted_time = $3::bigint WHERE run_id = $1" },
 	{ "run_params_log",
 	  "WITH t AS (SELECT * FROM unnest($2::text[], $3::text[]) AS t(k, v)), "
-	  "ins AS (INSERT INTO params (run_id, key, value) SELECT $1, k, v FROM t ORDER BY k "
+	  "ins AS (INSERT INTO params (run_id, key, value, experiment_id, start_time) "
+	  "        SELECT $1, k, v, " RUN_EXP ", " RUN_START " FROM t ORDER BY k "
 	  "        ON CONFLICT (run_id, key) DO NOTHING) "
 	  "SELECT t.k, p.value, t.v FROM t JOIN params p ON p.run_id = $1 AND p.key = t.k "
 	  "WHERE p.value <> t.v" },
 	{ "run_tags_set",
-	  "INSERT INTO tags (run_id, key, value) "
-	  "SELECT $1, k, v FROM unnest($2::text[], $3::text[]) AS t(k, v) ORDER BY k "
+	  "INSERT INTO tags (run_id, key, value, experiment_id, start_time) "
+	  "SELECT $1, k, v, " RUN_EXP ", " RUN_START " FROM unnest($2::text[], $3::text[]) AS t(k, v) "
+	  "ORDER BY k "
 	  "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value" },
 	{ "run_rename", "UPDATE runs SET name = $2 WHERE run_id = $1" },
 	{ "run_tag_delete", "DELETE FROM tags WHERE run_id = $1 AND key = $2" },
@@ -74,25 +82,27 @@ static const struct db_stmt stmts[] = {
 	  "           AS u(k, s, t, v)), "
 	  "h AS (INSERT INTO metrics (run_id, key, step, timestamp, value) "
 	  "      SELECT $1, k, s, t, v FROM u ORDER BY k, s, t, v ON CONFLICT DO NOTHING) "
-	  "INSERT INTO latest_metrics AS l (run_id, key, step, timestamp, value) "
-	  "SELECT DISTINCT ON (k) $1, k, s, t, v FROM u ORDER BY k, s DESC, t DESC, v DESC "
+	  "INSERT INTO latest_metrics AS l (run_id, key, step, timestamp, value, experiment_id, "
+	  "start_time) SELECT DISTINCT ON (k) $1, k, s, t, v, " RUN_EXP ", " RUN_START " FROM u "
+	  "ORDER BY k, s DESC, t DESC, v DESC "
 	  "ON CONFLICT (run_id, key) DO UPDATE SET " LATEST_MERGE },
 	/* The latest point per key of a batch already in history (COPY path). */
 	{ "run_latest_log",
-	  "INSERT INTO latest_metrics AS l (run_id, key, step, timestamp, value) "
-	  "SELECT $1, k, s, t, v FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::float8[]) "
-	  "AS u(k, s, t, v) ORDER BY k "
+	  "INSERT INTO latest_metrics AS l (run_id, key, step, timestamp, value, experiment_id, "
+	  "start_time) SELECT $1, k, s, t, v, " RUN_EXP ", " RUN_START " "
+	  "FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::float8[]) AS u(k, s, t, v) "
+	  "ORDER BY k "
 	  "ON CONFLICT (run_id, key) DO UPDATE SET " LATEST_MERGE },
 	/* One point, one statement, no explicit transaction: the run check and
 	 * both writes are atomic as a single statement.  Returns the run's
 	 * stage (no row: no such run); nothing is written unless active. */
 	{ "run_metric_log_one",
-	  "WITH r AS (SELECT lifecycle_stage FROM runs WHERE run_id = $1), "
-	  "ok AS (SELECT 1 FROM r WHERE lifecycle_stage = 'active'), "
+	  "WITH r AS (SELECT lifecycle_stage, experiment_id, start_time FROM runs WHERE run_id = $1), "
+	  "ok AS (SELECT experiment_id, start_time FROM r WHERE lifecycle_stage = 'active'), "
 	  "h AS (INSERT INTO metrics (run_id, key, step, timestamp, value) "
 	  "      SELECT $1, $2, $3, $4, $5 FROM ok ON CONFLICT DO NOTHING), "
-	  "l AS (INSERT INTO latest_metrics AS l (run_id, key, step, timestamp, value) "
-	  "      SELECT $1, $2, $3, $4, $5 FROM ok "
+	  "l AS (INSERT INTO latest_metrics AS l (run_id, key, step, timestamp, value, experiment_id, "
+	  "      start_time) SELECT $1, $2, $3, $4, $5, experiment_id, start_time FROM ok "
 	  "      ON CONFLICT (run_id, key) DO UPDATE SET " LATEST_MERGE ") "
 	  "SELECT lifecycle_stage FROM r" },
 	/* The same for a point carrying MLflow 3's fields ($6 model_id, $7
@@ -100,15 +110,16 @@ static const struct db_stmt stmts[] = {
 	 * written unless the model exists too; the history keeps the point
 	 * as first logged, the model gets its own row. */
 	{ "run_metric_log_one_x",
-	  "WITH r AS (SELECT lifecycle_stage FROM runs WHERE run_id = $1), "
+	  "WITH r AS (SELECT lifecycle_stage, experiment_id, start_time FROM runs WHERE run_id = $1), "
 	  "lm AS (SELECT 1 FROM logged_models WHERE model_id = $6::text), "
-	  "ok AS (SELECT 1 FROM r WHERE lifecycle_stage = 'active' "
+	  "ok AS (SELECT experiment_id, start_time FROM r WHERE lifecycle_stage = 'active' "
 	  "       AND ($6::text IS NULL OR EXISTS (SELECT 1 FROM lm))), "
 	  "h AS (INSERT INTO metrics (run_id, key, step, timestamp, value, model_id, dataset_name, "
 	  "      dataset_digest) SELECT $1, $2, $3::bigint, $4::bigint, $5::float8, $6::text, "
 	  "      $7::text, $8::text FROM ok ON CONFLICT DO NOTHING), "
-	  "l AS (INSERT INTO latest_metrics AS l (run_id, key, step, timestamp, value) "
-	  "      SELECT $1, $2, $3::bigint, $4::bigint, $5::float8 FROM ok "
+	  "l AS (INSERT INTO latest_metrics AS l (run_id, key, step, timestamp, value, experiment_id, "
+	  "      start_time) SELECT $1, $2, $3::bigint, $4::bigint, $5::float8, experiment_id, "
+	  "      start_time FROM ok "
 	  "      ON CONFLICT (run_id, key) DO UPDATE SET " LATEST_MERGE "), "
 	  "x AS (INSERT INTO metric_extra_keys (run_id, key) SELECT $1, $2 FROM ok "
 	  "      ON CONFLICT DO NOTHING), "
@@ -125,8 +136,9 @@ static const struct db_stmt stmts[] = {
 	  "h AS (INSERT INTO metrics (run_id, key, step, timestamp, value, model_id, dataset_name, "
 	  "      dataset_digest) SELECT $1, k, s, t, v, mi, dn, dd FROM u ORDER BY k, s, t, v "
 	  "      ON CONFLICT DO NOTHING) "
-	  "INSERT INTO latest_metrics AS l (run_id, key, step, timestamp, value) "
-	  "SELECT DISTINCT ON (k) $1, k, s, t, v FROM u ORDER BY k, s DESC, t DESC, v DESC "
+	  "INSERT INTO latest_metrics AS l (run_id, key, step, timestamp, value, experiment_id, "
+	  "start_time) SELECT DISTINCT ON (k) $1, k, s, t, v, " RUN_EXP ", " RUN_START " FROM u "
+	  "ORDER BY k, s DESC, t DESC, v DESC "
 	  "ON CONFLICT (run_id, key) DO UPDATE SET " LATEST_MERGE },
 	{ "run_extra_keys",
 	  "INSERT INTO metric_extra_keys (run_id, key) SELECT $1, k FROM unnest($2::text[]) AS k "
