@@ -58,6 +58,9 @@ struct mt_config {
 	const char *tls_key;        /* --tls-key */
 	const char *tls_client_ca;  /* --tls-client-ca: clients need a certificate */
 	char conninfo[1024];        /* what workers connect with */
+	int search_plan;            /* MLTRACK_SEARCH_PLAN: 0, or 'A', 'B', 'C' to make
+				     * runs/search take that plan where it can
+				     * (sql_search.c; for tests and diagnosis) */
 };
 
 extern struct mt_config mt_cfg;

@@ -20,8 +20,7 @@
 	"timestamp = CASE WHEN " NEWER " THEN excluded.timestamp ELSE l.timestamp END, " \
 	"value = CASE WHEN " NEWER " THEN excluded.value ELSE l.value END"
 
-#define RUN_COLS "r.run_id, r.experiment_id, r.name, r.user_id, r.status, r.start_time, " \
-		 "r.end_time, r.artifact_uri, r.lifecycle_stage"
+#define RUN_COLS SQL_RUN_COLS
 
 /* What params, tags and latest_metrics carry of their run for search's
  * indexes (migration 0010): experiment_id and start_time, neither of which
@@ -253,7 +252,7 @@ static json_t *list_in(json_t *obj, const char *key)
 
 /* Build Run objects for the rows of `rows` (RUN_COLS) into list, in order,
  * then fill their data and inputs with one query per child table. */
-static int fill_runs(struct mt_req *req, PGresult *rows, json_t *list, struct mt_err *err)
+int sql_runs_fill(struct mt_req *req, PGresult *rows, json_t *list, struct mt_err *err)
 {
 	int n = PQntuples(rows);
 	const char **ids;
@@ -383,7 +382,7 @@ int sql_runs_get(struct mt_req *req, const char *run_id, json_t **out, struct mt
 	if (!r)
 		return -1;
 	list = req_own(req, json_array());
-	if (fill_runs(req, r, list, err))
+	if (sql_runs_fill(req, r, list, err))
 		return -1;
 	*out = json_array_get(list, 0);
 	return 0;
@@ -912,227 +911,4 @@ int sql_runs_log_input(struct mt_req *req, const char *run_id, json_t *dataset,
 			return -1;
 	}
 	return 0;
-}
-
-/* ---- runs/search ---- */
-static const char *attr_col(const char *key)
-{
-	if (strcmp(key, "run_name") == 0)
-		return "r.name";
-	if (strcmp(key, "run_id") == 0)
-		return "r.run_id";
-	if (strcmp(key, "status") == 0)
-		return "r.status";
-	if (strcmp(key, "user_id") == 0)
-		return "r.user_id";
-	if (strcmp(key, "artifact_uri") == 0)
-		return "r.artifact_uri";
-	if (strcmp(key, "start_time") == 0 || strcmp(key, "created") == 0)
-		return "r.start_time";
-	if (strcmp(key, "end_time") == 0)
-		return "r.end_time";
-	return NULL;
-}
-
-static const char *child_table(int kind)
-{
-	return kind == MT_FK_METRIC ? "latest_metrics" : kind == MT_FK_PARAM ? "params" : "tags";
-}
-
-static int where_clause(struct sqlb *b, const struct mt_filter_clause *c, struct mt_err *err)
-{
-	if (c->kind == MT_FK_METRIC || c->kind == MT_FK_PARAM || c->kind == MT_FK_TAG) {
-		return 0; /* joined in sql_runs_search */
-	} else if (c->kind == MT_FK_ATTR) {
-		const char *col = attr_col(c->key);
-
-		if (!col)
-			return mt_err_set(err, MT_EINVAL, "Invalid attribute key '%s'", c->key);
-		if (c->op == MT_OP_IN || c->op == MT_OP_NOT_IN) {
-			int v = sqlb_param(b, db_array_text(b->a, (const char *const *)c->list, c->nlist));
-
-			sqlb_add(b, " AND %s%s = ANY($%d::text[])", c->op == MT_OP_NOT_IN ? "NOT " : "",
-				 col, v);
-		} else if (c->is_num) {
-			sqlb_add(b, " AND %s %s %s", col, sqlb_op(c->op), sqlb_num(b, c));
-		} else {
-			int v = sqlb_param(b, c->str);
-
-			sqlb_add(b, " AND %s %s $%d", col, sqlb_op(c->op), v);
-		}
-	} else {
-		/* datasets.name / digest / context, compared with a value or a list */
-		const char *cmp;
-		int list = c->op == MT_OP_IN || c->op == MT_OP_NOT_IN;
-		int v = sqlb_param(b, list ? db_array_text(b->a, (const char *const *)c->list, c->nlist)
-					   : c->str ? c->str : "");
-		const char *col = strcmp(c->key, "context") == 0 ? "it.value" :
-				  strcmp(c->key, "digest") == 0 ? "d.digest" : "d.name";
-
-		cmp = list ? mt_arena_printf(b->a, "%s%s = ANY($%d::text[])",
-					     c->op == MT_OP_NOT_IN ? "NOT " : "", col, v)
-			   : mt_arena_printf(b->a, "%s %s $%d", col, sqlb_op(c->op), v);
-		if (strcmp(c->key, "context") == 0)
-			sqlb_add(b, " AND EXISTS (SELECT 1 FROM run_input_tags it WHERE it.run_id = r.run_id "
-				 "AND it.key = 'mlflow.data.context' AND %s)", cmp);
-		else
-			sqlb_add(b, " AND EXISTS (SELECT 1 FROM run_inputs ri JOIN datasets d USING "
-				 "(dataset_id) WHERE ri.run_id = r.run_id AND %s)", cmp);
-	}
-	return 0;
-}
-
-/* Joins PostgreSQL may reorder freely (its join_collapse_limit is 8). */
-#define SEARCH_FREE_JOINS 8
-
-/* The first clause on clause i's metric, param or tag key. */
-static size_t first_of_key(const struct mt_filter *f, size_t i)
-{
-	for (size_t j = 0; j < i; j++)
-		if (f->clauses[j].kind == f->clauses[i].kind &&
-		    strcmp(f->clauses[j].key, f->clauses[i].key) == 0)
-			return j;
-	return i;
-}
-
-/*
- * Metric, param and tag clauses become inner joins f<i> (one row per run: the
- * key is unique per run), so a run without the key never matches.  An
- * order_by on a metric that a clause already filters reuses that join and
- * orders by the plain value, which lets PostgreSQL walk the (key, value)
- * index and stop at the page size; other order keys are LEFT JOINs with
- * missing values (and NaN metrics) last in both directions.
- */
-int sql_runs_search(struct mt_req *req, const char **exp_ids, size_t nexp,
-		    const struct mt_filter *f, const struct mt_order_list *o, int view,
-		    long long limit, long long offset, json_t *list, struct mt_err *err)
-{
-	struct sqlb b, ord;
-	struct mt_err rerr = MT_ERR_INIT;
-	PGresult *r;
-	int named_start = 0, e, joins = 0;
-	const char *from = "";
-
-	/* Only the experiments the caller may read (the list is the caller's:
-	 * an unreadable one is left out, as MLflow's auth plugin filters). */
-	if (sqlz_readable_experiments(req, exp_ids, &nexp, err))
-		return -1;
-	if (nexp == 0)
-		return 0;
-	sqlb_init(&b, req->arena);
-	sqlb_init(&ord, req->arena);
-	for (size_t i = 0; i < f->n; i++) {
-		const struct mt_filter_clause *c = &f->clauses[i];
-		int k;
-
-		if (c->kind != MT_FK_METRIC && c->kind != MT_FK_PARAM && c->kind != MT_FK_TAG)
-			continue;
-		/* One join per key: the clauses on a key it already joined are
-		 * conditions of that join (a join is what costs the planner). */
-		if (first_of_key(f, i) != i)
-			continue;
-		joins++;
-		k = sqlb_param(&b, c->key);
-		from = mt_arena_printf(req->arena, "%s JOIN %s f%zu ON f%zu.run_id = r.run_id "
-				       "AND f%zu.key = $%d", from, child_table(c->kind), i, i, i, k);
-		for (size_t j = i; j < f->n; j++) {
-			const struct mt_filter_clause *cj = &f->clauses[j];
-			int v;
-
-			if (cj->kind != c->kind || strcmp(cj->key, c->key) != 0)
-				continue;
-			if (c->kind == MT_FK_METRIC) {
-				v = sqlb_param(&b, mt_arena_printf(req->arena, "%.17g", cj->num));
-				from = mt_arena_printf(req->arena, "%s AND f%zu.value <> 'NaN'::float8 "
-						       "AND f%zu.value %s $%d::float8", from, i, i,
-						       sqlb_op(cj->op), v);
-			} else {
-				v = sqlb_param(&b, cj->str);
-				from = mt_arena_printf(req->arena, "%s AND f%zu.value %s $%d", from, i,
-						       sqlb_op(cj->op), v);
-			}
-		}
-	}
-	for (size_t i = 0; o && i < o->n; i++) {
-		const struct mt_order *it = &o->items[i];
-		const char *dir = it->asc ? "ASC" : "DESC";
-		size_t j;
-
-		if (it->kind == MT_FK_ATTR) {
-			const char *col = attr_col(it->key);
-
-			if (!col)
-				return mt_err_set(err, MT_EINVAL, "Invalid order_by key '%s'", it->key);
-			if (strcmp(col, "r.start_time") == 0)
-				named_start = 1;
-			sqlb_add(&ord, "%s %s NULLS LAST, ", col, dir);
-			continue;
-		}
-		for (j = 0; j < f->n; j++)
-			if (f->clauses[j].kind == it->kind && strcmp(f->clauses[j].key, it->key) == 0)
-				break;
-		if (j < f->n) {
-			/* Filtered: every row has a (non-NaN) value. */
-			sqlb_add(&ord, "f%zu.value %s, ", j, dir);
-			continue;
-		}
-		{
-			int k = sqlb_param(&b, it->key);
-
-			joins++;
-			from = mt_arena_printf(req->arena, "%s LEFT JOIN %s o%zu ON o%zu.run_id = r.run_id "
-					       "AND o%zu.key = $%d", from, child_table(it->kind), i, i, i, k);
-		}
-		if (it->kind == MT_FK_METRIC)
-			sqlb_add(&ord, "(o%zu.value IS NULL), (o%zu.value = 'NaN'::float8), "
-				 "o%zu.value %s, ", i, i, i, dir);
-		else
-			sqlb_add(&ord, "(o%zu.value IS NULL), o%zu.value %s, ", i, i, dir);
-	}
-	if (nexp == 1) {
-		e = sqlb_param(&b, exp_ids[0]);
-		b.sql = mt_arena_printf(req->arena, "SELECT " RUN_COLS " FROM runs r%s%s "
-					"WHERE r.experiment_id = $%d::bigint", from, b.sql, e);
-	} else {
-		e = sqlb_param(&b, db_array_text(req->arena, exp_ids, nexp));
-		b.sql = mt_arena_printf(req->arena, "SELECT " RUN_COLS " FROM runs r%s%s "
-					"WHERE r.experiment_id = ANY($%d::bigint[])", from, b.sql, e);
-	}
-	sqlb_add(&b, "%s", view == 1 ? " AND r.lifecycle_stage = 'active'" :
-			   view == 2 ? " AND r.lifecycle_stage = 'deleted'" : "");
-	for (size_t i = 0; i < f->n; i++) {
-		if (where_clause(&b, &f->clauses[i], err))
-			return -1;
-		joins += f->clauses[i].kind == MT_FK_DATASET; /* an EXISTS: a semi-join */
-	}
-	{
-		int l = sqlb_param(&b, mt_arena_printf(req->arena, "%lld", limit));
-		int of = sqlb_param(&b, mt_arena_printf(req->arena, "%lld", offset));
-
-		sqlb_add(&b, " ORDER BY %s%sr.run_id ASC LIMIT $%d::bigint OFFSET $%d::bigint", ord.sql,
-			 named_start ? "" : "r.start_time DESC NULLS LAST, ", l, of);
-	}
-	/* Many joins: PostgreSQL's join search over them grows much faster
-	 * than their number (planning 20 key joins took 4 s, 30 took 15 s;
-	 * docs/PERFORMANCE.md), so past a few the joins are planned in the
-	 * order written, each one choosing its own method and side. */
-	/* SET LOCAL in a transaction of its own (when the caller has none):
-	 * a session setting would outlive the statement on a pooled
-	 * connection, and on PgBouncer in transaction mode would reach another
-	 * client's queries. */
-	if (joins > SEARCH_FREE_JOINS) {
-		int own = !req->in_txn;
-
-		if (own && db_command(req->w, "BEGIN", err))
-			return -1;
-		r = db_command(req->w, "SET LOCAL join_collapse_limit = 1", err) ? NULL :
-		    db_exec_sql(req, b.sql, b.n, b.params, err);
-		if (own && db_command(req->w, r ? "COMMIT" : "ROLLBACK", r ? err : &rerr))
-			return -1;
-	} else {
-		r = db_exec_sql(req, b.sql, b.n, b.params, err);
-	}
-	if (!r)
-		return -1;
-	return fill_runs(req, r, list, err);
 }
