@@ -409,11 +409,24 @@ size_t mt_json_fmt_double(char *out, double v)
 	if (isinf(v))
 		return (size_t)sprintf(out, "%s", v > 0 ? "Infinity" : "-Infinity");
 	/* The shortest of %.0e .. %.16e that reads back to v: 17
-	 * significant digits always do. */
-	for (prec = 0; prec < 17; prec++) {
+	 * significant digits always do, and a precision that reads back
+	 * makes every longer one read back too (each is v correctly rounded
+	 * to more digits), so the search halves the range each step: five
+	 * tries instead of up to seventeen for a value like random()'s. */
+	{
+		int lo = 0, hi = 16;
+
+		while (lo < hi) {
+			int mid = (lo + hi) / 2;
+
+			snprintf(sci, sizeof(sci), "%.*e", mid, v);
+			if (strtod(sci, NULL) == v)
+				hi = mid;
+			else
+				lo = mid + 1;
+		}
+		prec = lo;
 		snprintf(sci, sizeof(sci), "%.*e", prec, v);
-		if (strtod(sci, NULL) == v)
-			break;
 	}
 	/* sci is [-]d[.ddd]e(+|-)XX: split into digits and exponent. */
 	p = sci;
