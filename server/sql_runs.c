@@ -33,20 +33,27 @@ static const struct db_stmt stmts[] = {
 	  "INSERT INTO runs (run_id, experiment_id, name, user_id, status, start_time, artifact_uri) "
 	  "VALUES ($1, $2, $3, $4, 'RUNNING', $5, $6)" },
 	{ "run_rows", "SELECT " RUN_COLS " FROM runs r WHERE r.run_id = ANY($1::text[])" },
-	{ "run_params",
-	  "SELECT run_id, key, value FROM params WHERE run_id = ANY($1::text[]) ORDER BY run_id, key" },
-	{ "run_tags",
-	  "SELECT run_id, key, value FROM tags WHERE run_id = ANY($1::text[]) ORDER BY run_id, key" },
-	{ "run_latest",
-	  "SELECT run_id, key, value, timestamp, step FROM latest_metrics "
-	  "WHERE run_id = ANY($1::text[]) ORDER BY run_id, key" },
-	{ "run_inputs",
-	  "SELECT ri.run_id, d.dataset_id, d.name, d.digest, d.source_type, d.source, d.schema, d.profile "
-	  "FROM run_inputs ri JOIN datasets d USING (dataset_id) "
-	  "WHERE ri.run_id = ANY($1::text[]) ORDER BY ri.run_id, d.dataset_id" },
-	{ "run_input_tags",
-	  "SELECT run_id, dataset_id, key, value FROM run_input_tags "
-	  "WHERE run_id = ANY($1::text[]) ORDER BY run_id, dataset_id, key" },
+	/* Everything a Run object carries besides its row, for a page of runs
+	 * in one round trip: each kind of child (k) in the order MLflow lists
+	 * it, by run, then n (a model's step, a dataset's id), then key. */
+	{ "run_children",
+	  "SELECT 0 AS k, run_id, NULL::bigint AS n, key, value::text AS a, timestamp::text AS b, "
+	  "step::text AS c, NULL AS d, NULL AS e, NULL AS f "
+	  "FROM latest_metrics WHERE run_id = ANY($1::text[]) "
+	  "UNION ALL SELECT 1, run_id, NULL, key, value, NULL, NULL, NULL, NULL, NULL "
+	  "FROM params WHERE run_id = ANY($1::text[]) "
+	  "UNION ALL SELECT 2, run_id, NULL, key, value, NULL, NULL, NULL, NULL, NULL "
+	  "FROM tags WHERE run_id = ANY($1::text[]) "
+	  "UNION ALL SELECT 3, ri.run_id, d.dataset_id, NULL, d.name, d.digest, d.source_type, "
+	  "d.source, d.schema, d.profile "
+	  "FROM run_inputs ri JOIN datasets d USING (dataset_id) WHERE ri.run_id = ANY($1::text[]) "
+	  "UNION ALL SELECT 4, run_id, dataset_id, key, value, NULL, NULL, NULL, NULL, NULL "
+	  "FROM run_input_tags WHERE run_id = ANY($1::text[]) "
+	  "UNION ALL SELECT 5, run_id, step, model_id, NULL, NULL, NULL, NULL, NULL, NULL "
+	  "FROM run_model_outputs WHERE run_id = ANY($1::text[]) "
+	  "UNION ALL SELECT 6, run_id, NULL, model_id, NULL, NULL, NULL, NULL, NULL, NULL "
+	  "FROM run_model_inputs WHERE run_id = ANY($1::text[]) "
+	  "ORDER BY 1, 2, 3, 4" },
 	{ "run_stage", "SELECT lifecycle_stage FROM runs WHERE run_id = $1" },
 	{ "run_update",
 	  "UPDATE runs SET status = COALESCE($2, status), end_time = COALESCE($3::bigint, end_time), "
@@ -251,19 +258,20 @@ static json_t *list_in(json_t *obj, const char *key)
 }
 
 /* Build Run objects for the rows of `rows` (RUN_COLS) into list, in order,
- * then fill their data and inputs with one query per child table. */
+ * then fill their data, inputs and outputs from one query (run_children). */
 int sql_runs_fill(struct mt_req *req, PGresult *rows, json_t *list, struct mt_err *err)
 {
 	int n = PQntuples(rows);
 	const char **ids;
 	const char *arr;
-	json_t *byid;
-	PGresult *r, *models;
+	json_t *byid, *byds;
+	PGresult *r;
 
 	if (n == 0)
 		return 0;
 	ids = mt_arena_alloc(req->arena, sizeof(*ids) * (size_t)n);
 	byid = req_own(req, json_object());
+	byds = req_own(req, json_object());
 	for (int i = 0; i < n; i++) {
 		json_t *run = json_object();
 
@@ -276,87 +284,64 @@ int sql_runs_fill(struct mt_req *req, PGresult *rows, json_t *list, struct mt_er
 		json_array_append_new(list, run);
 	}
 	arr = db_array_text(req->arena, ids, (size_t)n);
-
-	if (!(r = db_exec(req, "run_latest", 1, &arr, err)))
+	if (!(r = db_exec(req, "run_children", 1, &arr, err)))
 		return -1;
 	for (int i = 0; i < PQntuples(r); i++) {
-		json_t *data = json_object_get(json_object_get(byid, PQgetvalue(r, i, 0)), "data");
+		json_t *run = json_object_get(byid, PQgetvalue(r, i, 1));
+		const char *key = PQgetvalue(r, i, 3), *a = PQgetvalue(r, i, 4);
 
-		json_array_append_new(list_in(data, "metrics"),
-				      sql_metric_json(PQgetvalue(r, i, 1), PQgetvalue(r, i, 2),
-						      PQgetvalue(r, i, 3), PQgetvalue(r, i, 4)));
-	}
-	for (int pass = 0; pass < 2; pass++) {
-		const char *field = pass ? "tags" : "params";
-
-		if (!(r = db_exec(req, pass ? "run_tags" : "run_params", 1, &arr, err)))
-			return -1;
-		for (int i = 0; i < PQntuples(r); i++) {
-			json_t *data = json_object_get(json_object_get(byid, PQgetvalue(r, i, 0)), "data");
-
-			json_array_append_new(list_in(data, field),
-					      json_pack("{s:s,s:s}", "key", PQgetvalue(r, i, 1),
-							"value", PQgetvalue(r, i, 2)));
-		}
-	}
-	/* MLflow 3: the models a run produced (outputs) and used (inputs,
-	 * after its datasets below, in the proto's order). */
-	if (!(models = db_exec(req, "run_models", 1, &arr, err)))
-		return -1;
-	for (int i = 0; i < PQntuples(models); i++) {
-		json_t *out = json_object_get(json_object_get(byid, PQgetvalue(models, i, 0)),
-					      "outputs");
-
-		if (PQgetisnull(models, i, 2))
+		if (!run)
 			continue;
-		json_array_append_new(list_in(out, "model_outputs"),
-				      json_pack("{s:s,s:I}", "model_id", PQgetvalue(models, i, 1),
-						"step", (json_int_t)atoll(PQgetvalue(models, i, 2))));
-	}
-	if (!(r = db_exec(req, "run_inputs", 1, &arr, err)))
-		return -1;
-	if (PQntuples(r)) {
-		PGresult *t = db_exec(req, "run_input_tags", 1, &arr, err);
-		json_t *byds = req_own(req, json_object());
-
-		if (!t)
-			return -1;
-		for (int i = 0; i < PQntuples(r); i++) {
-			json_t *inputs = json_object_get(json_object_get(byid, PQgetvalue(r, i, 0)),
-							 "inputs");
+		switch (atoi(PQgetvalue(r, i, 0))) {
+		case 0:
+			json_array_append_new(list_in(json_object_get(run, "data"), "metrics"),
+					      sql_metric_json(key, a, PQgetvalue(r, i, 5),
+							      PQgetvalue(r, i, 6)));
+			break;
+		case 1:
+		case 2:
+			json_array_append_new(list_in(json_object_get(run, "data"),
+						      *PQgetvalue(r, i, 0) == '1' ? "params" : "tags"),
+					      json_pack("{s:s,s:s}", "key", key, "value", a));
+			break;
+		case 3: {
 			json_t *ds = json_object(), *di = json_object();
 
-			json_object_set_new(ds, "name", json_string(PQgetvalue(r, i, 2)));
-			json_object_set_new(ds, "digest", json_string(PQgetvalue(r, i, 3)));
-			json_object_set_new(ds, "source_type", json_string(PQgetvalue(r, i, 4)));
-			json_object_set_new(ds, "source", json_string(PQgetvalue(r, i, 5)));
-			if (!PQgetisnull(r, i, 6))
-				json_object_set_new(ds, "schema", json_string(PQgetvalue(r, i, 6)));
-			if (!PQgetisnull(r, i, 7))
-				json_object_set_new(ds, "profile", json_string(PQgetvalue(r, i, 7)));
+			json_object_set_new(ds, "name", json_string(a));
+			json_object_set_new(ds, "digest", json_string(PQgetvalue(r, i, 5)));
+			json_object_set_new(ds, "source_type", json_string(PQgetvalue(r, i, 6)));
+			json_object_set_new(ds, "source", json_string(PQgetvalue(r, i, 7)));
+			if (!PQgetisnull(r, i, 8))
+				json_object_set_new(ds, "schema", json_string(PQgetvalue(r, i, 8)));
+			if (!PQgetisnull(r, i, 9))
+				json_object_set_new(ds, "profile", json_string(PQgetvalue(r, i, 9)));
 			json_object_set_new(di, "dataset", ds);
-			json_array_append_new(list_in(inputs, "dataset_inputs"), di);
-			json_object_set(byds, mt_arena_printf(req->arena, "%s/%s", PQgetvalue(r, i, 0),
-							      PQgetvalue(r, i, 1)), di);
+			json_array_append_new(list_in(json_object_get(run, "inputs"), "dataset_inputs"),
+					      di);
+			json_object_set(byds, mt_arena_printf(req->arena, "%s/%s", PQgetvalue(r, i, 1),
+							      PQgetvalue(r, i, 2)), di);
+			break;
 		}
-		for (int i = 0; i < PQntuples(t); i++) {
+		case 4: {
 			json_t *di = json_object_get(byds, mt_arena_printf(req->arena, "%s/%s",
-									   PQgetvalue(t, i, 0),
-									   PQgetvalue(t, i, 1)));
+									   PQgetvalue(r, i, 1),
+									   PQgetvalue(r, i, 2)));
 
 			if (di)
 				json_array_append_new(list_in(di, "tags"),
-						      json_pack("{s:s,s:s}", "key", PQgetvalue(t, i, 2),
-								"value", PQgetvalue(t, i, 3)));
+						      json_pack("{s:s,s:s}", "key", key, "value", a));
+			break;
 		}
-	}
-	for (int i = 0; i < PQntuples(models); i++) {
-		json_t *in = json_object_get(json_object_get(byid, PQgetvalue(models, i, 0)),
-					     "inputs");
-
-		if (PQgetisnull(models, i, 2))
-			json_array_append_new(list_in(in, "model_inputs"),
-					      json_pack("{s:s}", "model_id", PQgetvalue(models, i, 1)));
+		case 5: /* MLflow 3: the models a run produced... */
+			json_array_append_new(list_in(json_object_get(run, "outputs"), "model_outputs"),
+					      json_pack("{s:s,s:I}", "model_id", key, "step",
+							(json_int_t)atoll(PQgetvalue(r, i, 2))));
+			break;
+		case 6: /* ...and used: after its datasets, the proto's order */
+			json_array_append_new(list_in(json_object_get(run, "inputs"), "model_inputs"),
+					      json_pack("{s:s}", "model_id", key));
+			break;
+		}
 	}
 	return 0;
 }
