@@ -224,12 +224,32 @@ static const char *dataset_cond(struct srch *s, struct sqlb *b, const struct mt_
 		 "WHERE ri.run_id = %s AND %s OFFSET 0)", run, cmp);
 }
 
+/* Whether a clause on (kind, key) is an equality: the run's row is then
+ * found by its value in the search index (below). */
+static int has_eq(struct srch *s, int kind, const char *key)
+{
+	for (size_t i = 0; i < s->f->n; i++)
+		if (names(&s->f->clauses[i], kind, key) && s->f->clauses[i].op == MT_OP_EQ)
+			return 1;
+	return 0;
+}
+
 /* " AND <probe>" on the run `run` for every metric, param and tag key the
  * filter names (skipping skip_kind/skip_key, which the plan's driver
- * checks) and every dataset clause.  A probe is a subplan: one lookup by
- * the run's primary key, made only for rows that got this far. */
-static const char *probes(struct srch *s, struct sqlb *b, const char *run, int skip_kind,
-			  const char *skip_key)
+ * checks) and every dataset clause.  A probe is a subplan: one lookup of
+ * the run, made only for rows that got this far.
+ *
+ * A key with an equality clause is looked up where the value puts it in
+ * the search index, (experiment, key, value, start_time) of the run (exp
+ * and st, when the caller has them): a few neighbouring entries of one
+ * experiment's range instead of the whole table's primary key, and no
+ * heap page (half the time of a primary-key probe in a million-run
+ * table).  The run id is compared after the range is found (`|| ''`), so
+ * that the primary key, which could serve the same probe, is not a path
+ * PostgreSQL may choose.  A run without a start_time, whose range would
+ * be every such run with the value, is looked up by primary key. */
+static const char *probes(struct srch *s, struct sqlb *b, const char *run, const char *exp,
+			  const char *st, int skip_kind, const char *skip_key)
 {
 	const char *out = "";
 
@@ -237,14 +257,21 @@ static const char *probes(struct srch *s, struct sqlb *b, const char *run, int s
 		const struct mt_filter_clause *c = &s->f->clauses[i];
 
 		if (keyed(c)) {
+			const char *kc, *pk;
 			int k;
 
 			if (first_of_key(s->f, i) != i || (skip_key && names(c, skip_kind, skip_key)))
 				continue;
 			k = sqlb_param(b, c->key);
-			out = P("%s AND EXISTS (SELECT 1 FROM %s p WHERE p.run_id = %s AND p.key = $%d%s "
-				"OFFSET 0)", out, table(c->kind), run, k,
-				key_conds(s, b, c->kind, c->key, "p.value"));
+			kc = key_conds(s, b, c->kind, c->key, "p.value");
+			pk = P("EXISTS (SELECT 1 FROM %s p WHERE p.run_id = %s AND p.key = $%d%s OFFSET 0)",
+			       table(c->kind), run, k, kc);
+			if (exp && st && has_eq(s, c->kind, c->key))
+				pk = P("CASE WHEN %s IS NULL THEN %s ELSE EXISTS (SELECT 1 FROM %s p WHERE "
+				       "p.experiment_id = %s AND p.key = $%d%s AND p.start_time = %s AND "
+				       "p.run_id || '' = %s OFFSET 0) END", st, pk, table(c->kind), exp, k,
+				       kc, st, run);
+			out = P("%s AND %s", out, pk);
 		} else if (c->kind == MT_FK_DATASET) {
 			out = P("%s AND %s", out, dataset_cond(s, b, c, run));
 		}
@@ -480,7 +507,7 @@ static const char *seg_sql(struct srch *s, struct sqlb *b, enum seg sg, const ch
 				   key_conds(s, b, k0->kind, k0->key, "d.value"));
 
 		for (size_t j = 0; j < s->nexp; j++)
-			drv = P("%s%sSELECT d.run_id, d.value, d.start_time FROM %s d WHERE "
+			drv = P("%s%sSELECT d.run_id, d.value, d.start_time, d.experiment_id FROM %s d WHERE "
 				"d.experiment_id = $%d::bigint AND d.key = $%d%s%s", drv,
 				j ? " UNION ALL " : "", table(k0->kind), ep[j], k, kc, bound);
 		dord = sg == S_NAN ? "start_time DESC NULLS LAST, run_id" :
@@ -489,7 +516,8 @@ static const char *seg_sql(struct srch *s, struct sqlb *b, enum seg sg, const ch
 			"CROSS JOIN LATERAL (SELECT " SQL_RUN_COLS " FROM runs r WHERE r.run_id = "
 			"d.run_id%s OFFSET 0) r WHERE TRUE%s%s",
 			tuple_cols(s, e), drv, dord, order_probes(s, b, 1, "d.run_id"), attrs,
-			probes(s, b, "d.run_id", k0->kind, k0->key), cond);
+			probes(s, b, "d.run_id", "d.experiment_id", "d.start_time", k0->kind, k0->key),
+			cond);
 	} else {
 		const char *sc = sg == S_NN || sg == S_MISSING_NN ? " AND r.start_time IS NOT NULL" :
 				 sg == S_NULL || sg == S_MISSING_NULL ? " AND r.start_time IS NULL" : "";
@@ -509,7 +537,7 @@ static const char *seg_sql(struct srch *s, struct sqlb *b, enum seg sg, const ch
 		dord = sg == S_NULL || sg == S_MISSING_NULL ? "run_id" : pre;
 		sql = P("SELECT r.*%s FROM (%s ORDER BY %s OFFSET 0) r%s WHERE TRUE%s%s%s%s",
 			tuple_cols(s, e), drv, dord, order_probes(s, b, 1, "r.run_id"), attrs, miss,
-			probes(s, b, "r.run_id", -1, NULL), cond);
+			probes(s, b, "r.run_id", "r.experiment_id", "r.start_time", -1, NULL), cond);
 	}
 	return P("(%s ORDER BY %s LIMIT $%d::bigint)", sql, order_list(s, e), lim);
 }
@@ -572,7 +600,8 @@ static const char *plan_bc(struct srch *s, struct sqlb *b, const struct cand *c,
 	if (!c) {
 		sql = P("SELECT " SQL_RUN_COLS "%s FROM runs r%s WHERE r.experiment_id = "
 			"ANY($%d::bigint[])%s%s%s", tuple_cols(s, e), order_probes(s, b, 0, "r.run_id"),
-			ea, attrs, probes(s, b, "r.run_id", -1, NULL), cond);
+			ea, attrs, probes(s, b, "r.run_id", "r.experiment_id", "r.start_time", -1, NULL),
+			cond);
 	} else {
 		const char *drv;
 
@@ -595,7 +624,8 @@ static const char *plan_bc(struct srch *s, struct sqlb *b, const struct cand *c,
 			SQL_RUN_COLS " FROM runs r WHERE r.run_id = c.run_id%s OFFSET 0) r%s "
 			"WHERE TRUE%s%s", tuple_cols(s, e), drv, attrs,
 			order_probes(s, b, 0, "c.run_id"),
-			probes(s, b, "c.run_id", c->ri ? -1 : c->kind, c->ri ? NULL : c->key), cond);
+			probes(s, b, "c.run_id", "r.experiment_id", "r.start_time", c->ri ? -1 : c->kind,
+			       c->ri ? NULL : c->key), cond);
 	}
 	return P("%s ORDER BY %s", sql, order_list(s, e));
 }
