@@ -240,6 +240,85 @@ int mt_page_token_decode(long long *out, const char *token, struct mt_err *err)
 	return rc;
 }
 
+static const char *b64(struct mt_arena *a, const char *raw, size_t n)
+{
+	char *out = mt_arena_alloc(a, 4 * (n + 2) / 3 + 4);
+
+	EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)raw, (int)n);
+	return out;
+}
+
+const char *mt_runs_token_encode(struct mt_arena *a, long long offset, const char *sig,
+				 const char *const *keys, size_t nkeys)
+{
+	json_t *j = json_object(), *k = json_array();
+	const char *out = NULL;
+	char *text;
+
+	json_object_set_new(j, "offset", json_integer(offset));
+	json_object_set_new(j, "s", json_string(sig));
+	for (size_t i = 0; i < nkeys; i++)
+		json_array_append_new(k, json_string(keys[i]));
+	json_object_set_new(j, "k", k);
+	text = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	if (text && strlen(text) <= MT_RUNS_TOKEN_MAX)
+		out = b64(a, text, strlen(text));
+	free(text);
+	return out ? out : mt_page_token_encode(a, offset);
+}
+
+int mt_runs_token_decode(struct mt_arena *a, long long *offset, const char **sig,
+			 const char ***keys, size_t *nkeys, const char *token, struct mt_err *err)
+{
+	size_t n = token ? strlen(token) : 0;
+	unsigned char *raw;
+	int len, pad = 0, rc = -1;
+	json_t *j, *off, *s, *k;
+
+	*sig = NULL;
+	*keys = NULL;
+	*nkeys = 0;
+	if (n == 0 || n % 4 != 0 || n / 4 * 3 > MT_RUNS_TOKEN_MAX + 2)
+		return mt_err_set(err, MT_EINVAL, "Invalid page token, could not base64-decode");
+	raw = mt_arena_alloc(a, n / 4 * 3 + 1);
+	len = EVP_DecodeBlock(raw, (const unsigned char *)token, (int)n);
+	if (len < 0)
+		return mt_err_set(err, MT_EINVAL, "Invalid page token, could not base64-decode");
+	if (token[n - 1] == '=')
+		pad++;
+	if (token[n - 2] == '=')
+		pad++;
+	len -= pad;
+	j = memchr(raw, '\0', (size_t)len) ? NULL : json_loadb((const char *)raw, (size_t)len, 0, NULL);
+	off = j ? json_object_get(j, "offset") : NULL;
+	if (!off || !json_is_integer(off) || json_integer_value(off) < 0) {
+		mt_err_set(err, MT_EINVAL, "Invalid page token, decoded value=%.*s",
+			   len > 64 ? 64 : len, (const char *)raw);
+		for (char *p = err->msg; *p; p++)
+			if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+				*p = '?';
+		goto done;
+	}
+	*offset = json_integer_value(off);
+	rc = 0;
+	s = json_object_get(j, "s");
+	k = json_object_get(j, "k");
+	if (!json_is_string(s) || !json_is_array(k))
+		goto done;
+	for (size_t i = 0; i < json_array_size(k); i++)
+		if (!json_is_string(json_array_get(k, i)))
+			goto done;
+	*keys = mt_arena_alloc(a, sizeof(**keys) * (json_array_size(k) + 1));
+	for (size_t i = 0; i < json_array_size(k); i++)
+		(*keys)[i] = mt_arena_strdup(a, json_string_value(json_array_get(k, i)));
+	*nkeys = json_array_size(k);
+	*sig = mt_arena_strdup(a, json_string_value(s));
+done:
+	json_decref(j);
+	return rc;
+}
+
 /* The token's text, base64-decoded into raw (NUL-terminated), or -1. */
 static int token_raw(char *raw, size_t size, const char *token)
 {

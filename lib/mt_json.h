@@ -97,6 +97,21 @@ json_t *mt_json_double_new(double v);
 const char *mt_page_token_encode(struct mt_arena *a, long long offset);
 int mt_page_token_decode(long long *out, const char *token, struct mt_err *err);
 
+/* runs/search's page tokens: MLflow's {"offset": N}, and with it the
+ * search's keyset: "s", a signature of the search it came from, and "k",
+ * the sort key of the page's last row as strings, so that the next page
+ * starts after that row instead of counting rows again (server/sql_search.c).
+ * A keyset longer than MT_RUNS_TOKEN_MAX bytes of JSON is left out (the
+ * token then pages by offset).  Decoding accepts any token
+ * mt_page_token_decode() does, with its errors; *sig and *keys are NULL
+ * (and *nkeys 0) unless the token carries a well-formed keyset.  All
+ * strings are arena memory. */
+#define MT_RUNS_TOKEN_MAX 8192
+const char *mt_runs_token_encode(struct mt_arena *a, long long offset, const char *sig,
+				 const char *const *keys, size_t nkeys);
+int mt_runs_token_decode(struct mt_arena *a, long long *offset, const char **sig,
+			 const char ***keys, size_t *nkeys, const char *token, struct mt_err *err);
+
 /* metrics/get-history's page tokens: a keyset cursor, the last point sent
  * in the metrics primary key's order (step, timestamp, value), as base64 of
  * {"step": N, "timestamp": N, "value": X} (X a number, or "NaN",

@@ -167,7 +167,9 @@ CREATE TABLE public.latest_metrics (
     step bigint NOT NULL,
     "timestamp" bigint NOT NULL,
     value double precision NOT NULL,
-    version bigint DEFAULT 1 NOT NULL
+    version bigint DEFAULT 1 NOT NULL,
+    experiment_id bigint NOT NULL,
+    start_time bigint
 );
 
 CREATE TABLE public.logged_model_metrics (
@@ -277,7 +279,9 @@ CREATE TABLE public.model_versions (
 CREATE TABLE public.params (
     run_id text NOT NULL,
     key text NOT NULL,
-    value text NOT NULL
+    value text NOT NULL,
+    experiment_id bigint NOT NULL,
+    start_time bigint
 );
 
 CREATE TABLE public.registered_model_permissions (
@@ -396,7 +400,9 @@ ALTER SEQUENCE public.stage_transitions_id_seq OWNED BY public.stage_transitions
 CREATE TABLE public.tags (
     run_id text NOT NULL,
     key text NOT NULL,
-    value text NOT NULL
+    value text NOT NULL,
+    experiment_id bigint NOT NULL,
+    start_time bigint
 );
 
 CREATE TABLE public.users (
@@ -547,7 +553,9 @@ CREATE INDEX artifacts_sha_idx ON public.artifacts USING btree (sha256);
 
 CREATE INDEX experiment_permissions_user ON public.experiment_permissions USING btree (user_id);
 
-CREATE INDEX latest_metrics_key_value_idx ON public.latest_metrics USING btree (key, value);
+CREATE INDEX latest_metrics_search_asc ON public.latest_metrics USING btree (experiment_id, key, value, start_time DESC NULLS LAST, run_id);
+
+CREATE INDEX latest_metrics_search_desc ON public.latest_metrics USING btree (experiment_id, key, value DESC, start_time DESC NULLS LAST, run_id);
 
 CREATE INDEX logged_models_experiment_idx ON public.logged_models USING btree (experiment_id, creation_timestamp_ms DESC, model_id);
 
@@ -559,15 +567,23 @@ CREATE INDEX model_versions_run_idx ON public.model_versions USING btree (run_id
 
 CREATE INDEX model_versions_stage_idx ON public.model_versions USING btree (model_id, current_stage, version);
 
+CREATE INDEX params_search_asc ON public.params USING btree (experiment_id, key, value, start_time DESC NULLS LAST, run_id);
+
+CREATE INDEX params_search_desc ON public.params USING btree (experiment_id, key, value DESC, start_time DESC NULLS LAST, run_id);
+
 CREATE INDEX registered_model_permissions_user ON public.registered_model_permissions USING btree (user_id);
 
 CREATE INDEX registered_models_updated_idx ON public.registered_models USING btree (last_updated_time, name);
 
-CREATE INDEX runs_experiment_start_idx ON public.runs USING btree (experiment_id, start_time DESC, run_id);
+CREATE INDEX runs_experiment_start_idx ON public.runs USING btree (experiment_id, start_time DESC NULLS LAST, run_id);
 
 CREATE INDEX sessions_user ON public.sessions USING btree (user_id);
 
 CREATE INDEX stage_transitions_model_idx ON public.stage_transitions USING btree (model_id, id);
+
+CREATE INDEX tags_search_asc ON public.tags USING btree (experiment_id, key, value, start_time DESC NULLS LAST, run_id);
+
+CREATE INDEX tags_search_desc ON public.tags USING btree (experiment_id, key, value DESC, start_time DESC NULLS LAST, run_id);
 
 CREATE TRIGGER api_tokens_announce AFTER DELETE OR UPDATE OF user_id, name, token_hash, scope, expires_at, revoked_at OR TRUNCATE ON public.api_tokens FOR EACH STATEMENT EXECUTE FUNCTION public.mltrack_auth_changed();
 

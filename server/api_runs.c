@@ -714,14 +714,40 @@ int api_runs_delete_tag(struct mt_req *req)
 	return sql_runs_delete_tag(req, id, key, &req->err);
 }
 
+/* What a runs/search page token's keyset belongs to: the same
+ * experiments, filter, order and view (FNV-1a, hex).  A token from another
+ * search pages by its offset, as MLflow's do. */
+static const char *search_sig(struct mt_req *req, const char *const *exps, size_t nexp,
+			      const char *filter, const char *const *order, size_t norder, int view)
+{
+	unsigned long long h = 1469598103934665603ULL;
+	const char *part;
+
+	for (size_t i = 0; i < nexp + norder + 3; i++) {
+		part = i < nexp ? exps[i] : i < nexp + norder ? order[i - nexp] :
+		       i == nexp + norder ? (filter ? filter : "") :
+		       i == nexp + norder + 1 ? mt_arena_printf(req->arena, "%d", view) : "|";
+		for (const unsigned char *p = (const unsigned char *)part; ; p++) {
+			h = (h ^ *p) * 1099511628211ULL; /* the NUL separates the parts */
+			if (!*p)
+				break;
+		}
+		h = (h ^ (i < nexp ? 1 : i < nexp + norder ? 2 : 3)) * 1099511628211ULL;
+	}
+	return mt_arena_printf(req->arena, "%016llx", h);
+}
+
 int api_runs_search(struct mt_req *req)
 {
-	const char **exps, **order, *filter, *token;
+	const char **exps, **order, *filter, *token, *sig;
 	size_t nexp, norder, keep = 0;
-	long long max = MT_SEARCH_RUNS_DEFAULT, offset = 0;
+	long long max = MT_SEARCH_RUNS_DEFAULT;
 	int have_max, view, rc = -1;
 	struct mt_filter f = { 0 };
 	struct mt_order_list o = { 0 };
+	struct runs_page page = { 0 };
+	const char *tsig = NULL, **tkeys = NULL;
+	size_t ntkeys = 0;
 	json_t *list;
 
 	if (mt_json_str_list(&exps, &nexp, req->body, "experiment_ids", req->arena, &req->err) ||
@@ -747,7 +773,8 @@ int api_runs_search(struct mt_req *req)
 		if (n && n <= 18 && strspn(exps[i], "0123456789") == n)
 			exps[keep++] = exps[i];
 	}
-	if (token && *token && mt_page_token_decode(&offset, token, &req->err))
+	if (token && *token && mt_runs_token_decode(req->arena, &page.offset, &tsig, &tkeys, &ntkeys,
+						    token, &req->err))
 		return -1;
 	if (mt_filter_parse(&f, MT_FE_RUNS, filter, &req->err) ||
 	    mt_order_parse(&o, MT_FE_RUNS, order, norder, &req->err))
@@ -756,14 +783,20 @@ int api_runs_search(struct mt_req *req)
 		rc = 0;
 		goto done;
 	}
+	sig = search_sig(req, exps, keep, filter, order, norder, view);
+	if (tsig && strcmp(tsig, sig) == 0) {
+		page.after = tkeys;
+		page.nafter = ntkeys;
+	}
 	list = req_own(req, json_array());
-	if (sql_runs_search(req, exps, keep, &f, &o, view, max, offset, list, &req->err))
+	if (sql_runs_search(req, exps, keep, &f, &o, view, max, &page, list, &req->err))
 		goto done;
 	if (json_array_size(list))
 		json_object_set(req_resp(req), "runs", list);
 	if ((long long)json_array_size(list) == max)
 		mt_json_set_str(req_resp(req), "next_page_token",
-				mt_page_token_encode(req->arena, offset + max));
+				mt_runs_token_encode(req->arena, page.offset + max, sig,
+						     page.last, page.nlast));
 	rc = 0;
 done:
 	mt_filter_release(&f);

@@ -39,6 +39,8 @@
 #include <float.h>
 #include <time.h>
 
+#include <libpq-events.h>
+
 #include "server.h"
 
 #define DB_POOL_WAIT_MS 5000   /* longest wait for a free connection */
@@ -113,6 +115,47 @@ static int prepare_all(PGconn *conn, struct mt_err *err)
 	return 0;
 }
 
+/* ---- statements built at run time, prepared once per connection ---- */
+#define DB_SQL_CACHE 32
+
+/* Kept with the connection (libpq instance data), freed with it. */
+struct sql_cache {
+	unsigned long long tick;
+	struct {
+		unsigned long long hash, used;
+		char *sql;    /* owned; NULL: a free slot */
+	} e[DB_SQL_CACHE];    /* slot i is the prepared statement "dyn_<i>" */
+};
+
+static int sql_cache_event(PGEventId id, void *info, void *pass)
+{
+	(void)pass;
+	if (id == PGEVT_CONNRESET || id == PGEVT_CONNDESTROY) {
+		PGconn *c = id == PGEVT_CONNRESET ? ((PGEventConnReset *)info)->conn :
+						    ((PGEventConnDestroy *)info)->conn;
+		struct sql_cache *sc = PQinstanceData(c, sql_cache_event);
+
+		if (sc) {
+			for (int i = 0; i < DB_SQL_CACHE; i++) {
+				free(sc->e[i].sql);
+				sc->e[i].sql = NULL;
+			}
+			if (id == PGEVT_CONNDESTROY)
+				free(sc);
+		}
+	}
+	return 1;
+}
+
+static unsigned long long sql_hash(const char *s)
+{
+	unsigned long long h = 1469598103934665603ULL;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
 /* A new connection, prepared; a pooled one also gets the statement timeout.
  * Every one gets extra_float_digits 1 (PostgreSQL's default, set in case
  * the server or the database says otherwise): a float8 then comes as its
@@ -149,6 +192,14 @@ static PGconn *connect_new(int pooled, struct mt_err *err)
 	if (prepare_all(c, err)) {
 		PQfinish(c);
 		return NULL;
+	}
+	{
+		struct sql_cache *sc = calloc(1, sizeof(*sc));
+
+		/* Without it (out of memory) db_exec_sql_cached just does not cache. */
+		if (sc && (!PQregisterEventProc(c, sql_cache_event, "mltrack-sql-cache", NULL) ||
+			   !PQsetInstanceData(c, sql_cache_event, sc)))
+			free(sc);
 	}
 	return c;
 }
@@ -453,6 +504,66 @@ PGresult *db_exec_sql(struct mt_req *req, const char *sql, int n,
 	if (!c)
 		return NULL;
 	if (!PQsendQueryParams(c, sql, n, NULL, values, NULL, NULL, 0))
+		return send_failed(req, c, err);
+	wait_result(req, c);
+	return finish(req, collect(c), err);
+}
+
+PGresult *db_exec_sql_cached(struct mt_req *req, const char *sql, int n,
+			     const char *const *values, struct mt_err *err)
+{
+	PGconn *c = conn_for(req, err);
+	struct sql_cache *sc;
+	unsigned long long h;
+	char name[16];
+	int slot = -1;
+
+	if (!c)
+		return NULL;
+	if (!(sc = PQinstanceData(c, sql_cache_event)))
+		return db_exec_sql(req, sql, n, values, err);
+	h = sql_hash(sql);
+	for (int i = 0; i < DB_SQL_CACHE && slot < 0; i++)
+		if (sc->e[i].sql && sc->e[i].hash == h && strcmp(sc->e[i].sql, sql) == 0)
+			slot = i;
+	if (slot < 0) {
+		char *copy = strdup(sql);
+		PGresult *res;
+
+		if (!copy)
+			return db_exec_sql(req, sql, n, values, err);
+		/* A free slot, else the least recently used one. */
+		slot = 0;
+		for (int i = 0; i < DB_SQL_CACHE; i++)
+			if (!sc->e[i].sql || (sc->e[slot].sql && sc->e[i].used < sc->e[slot].used))
+				slot = i;
+		snprintf(name, sizeof(name), "dyn_%d", slot);
+		if (sc->e[slot].sql) {
+			free(sc->e[slot].sql);
+			sc->e[slot].sql = NULL;
+			res = PQexec(c, mt_arena_printf(req->arena, "DEALLOCATE %s", name));
+			if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+				db_err_from_result(res, c, err);
+				PQclear(res);
+				free(copy);
+				return NULL;
+			}
+			PQclear(res);
+		}
+		res = PQprepare(c, name, sql, n, NULL);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			db_err_from_result(res, c, err);
+			PQclear(res);
+			free(copy);
+			return NULL;
+		}
+		PQclear(res);
+		sc->e[slot].sql = copy;
+		sc->e[slot].hash = h;
+	}
+	sc->e[slot].used = ++sc->tick;
+	snprintf(name, sizeof(name), "dyn_%d", slot);
+	if (!PQsendQueryPrepared(c, name, n, values, NULL, NULL, 0))
 		return send_failed(req, c, err);
 	wait_result(req, c);
 	return finish(req, collect(c), err);

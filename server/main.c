@@ -425,6 +425,13 @@ int main(int argc, char **argv)
 	/* From the environment only: a flag would show in ps. */
 	mt_cfg.admin_token = getenv("MLTRACK_ADMIN_TOKEN");
 	mt_redact_add(mt_cfg.admin_token);
+	{
+		const char *plan = getenv("MLTRACK_SEARCH_PLAN");
+
+		if (plan && *plan && (strlen(plan) != 1 || !strchr("ABC", plan[0])))
+			return die_usage("MLTRACK_SEARCH_PLAN must be A, B or C, not '%s'", plan);
+		mt_cfg.search_plan = plan && *plan ? plan[0] : 0;
+	}
 
 	/* Signals are taken by sigwait() in this thread only; every thread
 	 * started from here on (CivetWeb's) inherits the block.  gc keeps the

@@ -58,6 +58,9 @@ struct mt_config {
 	const char *tls_key;        /* --tls-key */
 	const char *tls_client_ca;  /* --tls-client-ca: clients need a certificate */
 	char conninfo[1024];        /* what workers connect with */
+	int search_plan;            /* MLTRACK_SEARCH_PLAN: 0, or 'A', 'B', 'C' to make
+				     * runs/search take that plan where it can
+				     * (sql_search.c; for tests and diagnosis) */
 };
 
 extern struct mt_config mt_cfg;
@@ -271,6 +274,14 @@ PGresult *db_exec(struct mt_req *req, const char *stmt, int n,
 /* Execute ad-hoc parameterised SQL (search queries built at run time). */
 PGresult *db_exec_sql(struct mt_req *req, const char *sql, int n,
 		      const char *const *values, struct mt_err *err);
+/* The same, with sql prepared on the connection the first time it is seen
+ * there and kept (the DB_SQL_CACHE last used), so that PostgreSQL parses
+ * and plans it once per connection, not once per request: for statements
+ * whose text repeats (runs/search's, which keep every value a parameter).
+ * Under plan_cache_mode = force_generic_plan the plan does not depend on
+ * the values either. */
+PGresult *db_exec_sql_cached(struct mt_req *req, const char *sql, int n,
+			     const char *const *values, struct mt_err *err);
 int db_command(struct mt_worker *w, const char *sql, struct mt_err *err);
 /* A worker and a request for one-shot work outside any HTTP request (gc,
  * the admin commands, start-up checks): zeroed, the request on the

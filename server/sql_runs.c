@@ -20,28 +20,40 @@
 	"timestamp = CASE WHEN " NEWER " THEN excluded.timestamp ELSE l.timestamp END, " \
 	"value = CASE WHEN " NEWER " THEN excluded.value ELSE l.value END"
 
-#define RUN_COLS "r.run_id, r.experiment_id, r.name, r.user_id, r.status, r.start_time, " \
-		 "r.end_time, r.artifact_uri, r.lifecycle_stage"
+#define RUN_COLS SQL_RUN_COLS
+
+/* What params, tags and latest_metrics carry of their run for search's
+ * indexes (migration 0011): experiment_id and start_time, neither of which
+ * changes once the run exists.  $1 is the run. */
+#define RUN_EXP "(SELECT experiment_id FROM runs WHERE run_id = $1)"
+#define RUN_START "(SELECT start_time FROM runs WHERE run_id = $1)"
 
 static const struct db_stmt stmts[] = {
 	{ "run_insert",
 	  "INSERT INTO runs (run_id, experiment_id, name, user_id, status, start_time, artifact_uri) "
 	  "VALUES ($1, $2, $3, $4, 'RUNNING', $5, $6)" },
 	{ "run_rows", "SELECT " RUN_COLS " FROM runs r WHERE r.run_id = ANY($1::text[])" },
-	{ "run_params",
-	  "SELECT run_id, key, value FROM params WHERE run_id = ANY($1::text[]) ORDER BY run_id, key" },
-	{ "run_tags",
-	  "SELECT run_id, key, value FROM tags WHERE run_id = ANY($1::text[]) ORDER BY run_id, key" },
-	{ "run_latest",
-	  "SELECT run_id, key, value, timestamp, step FROM latest_metrics "
-	  "WHERE run_id = ANY($1::text[]) ORDER BY run_id, key" },
-	{ "run_inputs",
-	  "SELECT ri.run_id, d.dataset_id, d.name, d.digest, d.source_type, d.source, d.schema, d.profile "
-	  "FROM run_inputs ri JOIN datasets d USING (dataset_id) "
-	  "WHERE ri.run_id = ANY($1::text[]) ORDER BY ri.run_id, d.dataset_id" },
-	{ "run_input_tags",
-	  "SELECT run_id, dataset_id, key, value FROM run_input_tags "
-	  "WHERE run_id = ANY($1::text[]) ORDER BY run_id, dataset_id, key" },
+	/* Everything a Run object carries besides its row, for a page of runs
+	 * in one round trip: each kind of child (k) in the order MLflow lists
+	 * it, by run, then n (a model's step, a dataset's id), then key. */
+	{ "run_children",
+	  "SELECT 0 AS k, run_id, NULL::bigint AS n, key, value::text AS a, timestamp::text AS b, "
+	  "step::text AS c, NULL AS d, NULL AS e, NULL AS f "
+	  "FROM latest_metrics WHERE run_id = ANY($1::text[]) "
+	  "UNION ALL SELECT 1, run_id, NULL, key, value, NULL, NULL, NULL, NULL, NULL "
+	  "FROM params WHERE run_id = ANY($1::text[]) "
+	  "UNION ALL SELECT 2, run_id, NULL, key, value, NULL, NULL, NULL, NULL, NULL "
+	  "FROM tags WHERE run_id = ANY($1::text[]) "
+	  "UNION ALL SELECT 3, ri.run_id, d.dataset_id, NULL, d.name, d.digest, d.source_type, "
+	  "d.source, d.schema, d.profile "
+	  "FROM run_inputs ri JOIN datasets d USING (dataset_id) WHERE ri.run_id = ANY($1::text[]) "
+	  "UNION ALL SELECT 4, run_id, dataset_id, key, value, NULL, NULL, NULL, NULL, NULL "
+	  "FROM run_input_tags WHERE run_id = ANY($1::text[]) "
+	  "UNION ALL SELECT 5, run_id, step, model_id, NULL, NULL, NULL, NULL, NULL, NULL "
+	  "FROM run_model_outputs WHERE run_id = ANY($1::text[]) "
+	  "UNION ALL SELECT 6, run_id, NULL, model_id, NULL, NULL, NULL, NULL, NULL, NULL "
+	  "FROM run_model_inputs WHERE run_id = ANY($1::text[]) "
+	  "ORDER BY 1, 2, 3, 4" },
 	{ "run_stage", "SELECT lifecycle_stage FROM runs WHERE run_id = $1" },
 	/* Before writing points: metrics has no foreign key to runs (it cost
 	 * a lookup and a lock per point; migration 0010), so the writer holds
@@ -54,13 +66,15 @@ static const struct db_stmt stmts[] = {
 	  "UPDATE runs SET lifecycle_stage = $2, deleted_time = $3::bigint WHERE run_id = $1" },
 	{ "run_params_log",
 	  "WITH t AS (SELECT * FROM unnest($2::text[], $3::text[]) AS t(k, v)), "
-	  "ins AS (INSERT INTO params (run_id, key, value) SELECT $1, k, v FROM t ORDER BY k "
+	  "ins AS (INSERT INTO params (run_id, key, value, experiment_id, start_time) "
+	  "        SELECT $1, k, v, " RUN_EXP ", " RUN_START " FROM t ORDER BY k "
 	  "        ON CONFLICT (run_id, key) DO NOTHING) "
 	  "SELECT t.k, p.value, t.v FROM t JOIN params p ON p.run_id = $1 AND p.key = t.k "
 	  "WHERE p.value <> t.v" },
 	{ "run_tags_set",
-	  "INSERT INTO tags (run_id, key, value) "
-	  "SELECT $1, k, v FROM unnest($2::text[], $3::text[]) AS t(k, v) ORDER BY k "
+	  "INSERT INTO tags (run_id, key, value, experiment_id, start_time) "
+	  "SELECT $1, k, v, " RUN_EXP ", " RUN_START " FROM unnest($2::text[], $3::text[]) AS t(k, v) "
+	  "ORDER BY k "
 	  "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value" },
 	{ "run_rename", "UPDATE runs SET name = $2 WHERE run_id = $1" },
 	{ "run_tag_delete", "DELETE FROM tags WHERE run_id = $1 AND key = $2" },
@@ -78,25 +92,28 @@ static const struct db_stmt stmts[] = {
 	  "           AS u(k, s, t, v)), "
 	  "h AS (INSERT INTO metrics (run_id, key, step, timestamp, value) "
 	  "      SELECT $1, k, s, t, v FROM u ORDER BY k, s, t, v ON CONFLICT DO NOTHING) "
-	  "INSERT INTO latest_metrics AS l (run_id, key, step, timestamp, value) "
-	  "SELECT DISTINCT ON (k) $1, k, s, t, v FROM u ORDER BY k, s DESC, t DESC, v DESC "
+	  "INSERT INTO latest_metrics AS l (run_id, key, step, timestamp, value, experiment_id, "
+	  "start_time) SELECT DISTINCT ON (k) $1, k, s, t, v, " RUN_EXP ", " RUN_START " FROM u "
+	  "ORDER BY k, s DESC, t DESC, v DESC "
 	  "ON CONFLICT (run_id, key) DO UPDATE SET " LATEST_MERGE },
 	/* The latest point per key of a batch already in history (COPY path). */
 	{ "run_latest_log",
-	  "INSERT INTO latest_metrics AS l (run_id, key, step, timestamp, value) "
-	  "SELECT $1, k, s, t, v FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::float8[]) "
-	  "AS u(k, s, t, v) ORDER BY k "
+	  "INSERT INTO latest_metrics AS l (run_id, key, step, timestamp, value, experiment_id, "
+	  "start_time) SELECT $1, k, s, t, v, " RUN_EXP ", " RUN_START " "
+	  "FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::float8[]) AS u(k, s, t, v) "
+	  "ORDER BY k "
 	  "ON CONFLICT (run_id, key) DO UPDATE SET " LATEST_MERGE },
 	/* One point, one statement, no explicit transaction: the run check and
 	 * both writes are atomic as a single statement.  Returns the run's
 	 * stage (no row: no such run); nothing is written unless active. */
 	{ "run_metric_log_one",
-	  "WITH r AS (SELECT lifecycle_stage FROM runs WHERE run_id = $1 FOR KEY SHARE), "
-	  "ok AS (SELECT 1 FROM r WHERE lifecycle_stage = 'active'), "
+	  "WITH r AS (SELECT lifecycle_stage, experiment_id, start_time FROM runs WHERE run_id = $1 "
+	  "FOR KEY SHARE), "
+	  "ok AS (SELECT experiment_id, start_time FROM r WHERE lifecycle_stage = 'active'), "
 	  "h AS (INSERT INTO metrics (run_id, key, step, timestamp, value) "
 	  "      SELECT $1, $2, $3, $4, $5 FROM ok ON CONFLICT DO NOTHING), "
-	  "l AS (INSERT INTO latest_metrics AS l (run_id, key, step, timestamp, value) "
-	  "      SELECT $1, $2, $3, $4, $5 FROM ok "
+	  "l AS (INSERT INTO latest_metrics AS l (run_id, key, step, timestamp, value, experiment_id, "
+	  "      start_time) SELECT $1, $2, $3, $4, $5, experiment_id, start_time FROM ok "
 	  "      ON CONFLICT (run_id, key) DO UPDATE SET " LATEST_MERGE ") "
 	  "SELECT lifecycle_stage FROM r" },
 	/* The same for a point carrying MLflow 3's fields ($6 model_id, $7
@@ -104,15 +121,17 @@ static const struct db_stmt stmts[] = {
 	 * written unless the model exists too; the history keeps the point
 	 * as first logged, the model gets its own row. */
 	{ "run_metric_log_one_x",
-	  "WITH r AS (SELECT lifecycle_stage FROM runs WHERE run_id = $1 FOR KEY SHARE), "
+	  "WITH r AS (SELECT lifecycle_stage, experiment_id, start_time FROM runs WHERE run_id = $1 "
+	  "FOR KEY SHARE), "
 	  "lm AS (SELECT 1 FROM logged_models WHERE model_id = $6::text), "
-	  "ok AS (SELECT 1 FROM r WHERE lifecycle_stage = 'active' "
+	  "ok AS (SELECT experiment_id, start_time FROM r WHERE lifecycle_stage = 'active' "
 	  "       AND ($6::text IS NULL OR EXISTS (SELECT 1 FROM lm))), "
 	  "h AS (INSERT INTO metrics (run_id, key, step, timestamp, value, model_id, dataset_name, "
 	  "      dataset_digest) SELECT $1, $2, $3::bigint, $4::bigint, $5::float8, $6::text, "
 	  "      $7::text, $8::text FROM ok ON CONFLICT DO NOTHING), "
-	  "l AS (INSERT INTO latest_metrics AS l (run_id, key, step, timestamp, value) "
-	  "      SELECT $1, $2, $3::bigint, $4::bigint, $5::float8 FROM ok "
+	  "l AS (INSERT INTO latest_metrics AS l (run_id, key, step, timestamp, value, experiment_id, "
+	  "      start_time) SELECT $1, $2, $3::bigint, $4::bigint, $5::float8, experiment_id, "
+	  "      start_time FROM ok "
 	  "      ON CONFLICT (run_id, key) DO UPDATE SET " LATEST_MERGE "), "
 	  "x AS (INSERT INTO metric_extra_keys (run_id, key) SELECT $1, $2 FROM ok "
 	  "      ON CONFLICT DO NOTHING), "
@@ -129,8 +148,9 @@ static const struct db_stmt stmts[] = {
 	  "h AS (INSERT INTO metrics (run_id, key, step, timestamp, value, model_id, dataset_name, "
 	  "      dataset_digest) SELECT $1, k, s, t, v, mi, dn, dd FROM u ORDER BY k, s, t, v "
 	  "      ON CONFLICT DO NOTHING) "
-	  "INSERT INTO latest_metrics AS l (run_id, key, step, timestamp, value) "
-	  "SELECT DISTINCT ON (k) $1, k, s, t, v FROM u ORDER BY k, s DESC, t DESC, v DESC "
+	  "INSERT INTO latest_metrics AS l (run_id, key, step, timestamp, value, experiment_id, "
+	  "start_time) SELECT DISTINCT ON (k) $1, k, s, t, v, " RUN_EXP ", " RUN_START " FROM u "
+	  "ORDER BY k, s DESC, t DESC, v DESC "
 	  "ON CONFLICT (run_id, key) DO UPDATE SET " LATEST_MERGE },
 	{ "run_extra_keys",
 	  "INSERT INTO metric_extra_keys (run_id, key) SELECT $1, k FROM unnest($2::text[]) AS k "
@@ -244,19 +264,20 @@ static json_t *list_in(json_t *obj, const char *key)
 }
 
 /* Build Run objects for the rows of `rows` (RUN_COLS) into list, in order,
- * then fill their data and inputs with one query per child table. */
-static int fill_runs(struct mt_req *req, PGresult *rows, json_t *list, struct mt_err *err)
+ * then fill their data, inputs and outputs from one query (run_children). */
+int sql_runs_fill(struct mt_req *req, PGresult *rows, json_t *list, struct mt_err *err)
 {
 	int n = PQntuples(rows);
 	const char **ids;
 	const char *arr;
-	json_t *byid;
-	PGresult *r, *models;
+	json_t *byid, *byds;
+	PGresult *r;
 
 	if (n == 0)
 		return 0;
 	ids = mt_arena_alloc(req->arena, sizeof(*ids) * (size_t)n);
 	byid = req_own(req, json_object());
+	byds = req_own(req, json_object());
 	for (int i = 0; i < n; i++) {
 		json_t *run = json_object();
 
@@ -269,87 +290,64 @@ static int fill_runs(struct mt_req *req, PGresult *rows, json_t *list, struct mt
 		json_array_append_new(list, run);
 	}
 	arr = db_array_text(req->arena, ids, (size_t)n);
-
-	if (!(r = db_exec(req, "run_latest", 1, &arr, err)))
+	if (!(r = db_exec(req, "run_children", 1, &arr, err)))
 		return -1;
 	for (int i = 0; i < PQntuples(r); i++) {
-		json_t *data = json_object_get(json_object_get(byid, PQgetvalue(r, i, 0)), "data");
+		json_t *run = json_object_get(byid, PQgetvalue(r, i, 1));
+		const char *key = PQgetvalue(r, i, 3), *a = PQgetvalue(r, i, 4);
 
-		json_array_append_new(list_in(data, "metrics"),
-				      sql_metric_json(PQgetvalue(r, i, 1), PQgetvalue(r, i, 2),
-						      PQgetvalue(r, i, 3), PQgetvalue(r, i, 4)));
-	}
-	for (int pass = 0; pass < 2; pass++) {
-		const char *field = pass ? "tags" : "params";
-
-		if (!(r = db_exec(req, pass ? "run_tags" : "run_params", 1, &arr, err)))
-			return -1;
-		for (int i = 0; i < PQntuples(r); i++) {
-			json_t *data = json_object_get(json_object_get(byid, PQgetvalue(r, i, 0)), "data");
-
-			json_array_append_new(list_in(data, field),
-					      json_pack("{s:s,s:s}", "key", PQgetvalue(r, i, 1),
-							"value", PQgetvalue(r, i, 2)));
-		}
-	}
-	/* MLflow 3: the models a run produced (outputs) and used (inputs,
-	 * after its datasets below, in the proto's order). */
-	if (!(models = db_exec(req, "run_models", 1, &arr, err)))
-		return -1;
-	for (int i = 0; i < PQntuples(models); i++) {
-		json_t *out = json_object_get(json_object_get(byid, PQgetvalue(models, i, 0)),
-					      "outputs");
-
-		if (PQgetisnull(models, i, 2))
+		if (!run)
 			continue;
-		json_array_append_new(list_in(out, "model_outputs"),
-				      json_pack("{s:s,s:I}", "model_id", PQgetvalue(models, i, 1),
-						"step", (json_int_t)atoll(PQgetvalue(models, i, 2))));
-	}
-	if (!(r = db_exec(req, "run_inputs", 1, &arr, err)))
-		return -1;
-	if (PQntuples(r)) {
-		PGresult *t = db_exec(req, "run_input_tags", 1, &arr, err);
-		json_t *byds = req_own(req, json_object());
-
-		if (!t)
-			return -1;
-		for (int i = 0; i < PQntuples(r); i++) {
-			json_t *inputs = json_object_get(json_object_get(byid, PQgetvalue(r, i, 0)),
-							 "inputs");
+		switch (atoi(PQgetvalue(r, i, 0))) {
+		case 0:
+			json_array_append_new(list_in(json_object_get(run, "data"), "metrics"),
+					      sql_metric_json(key, a, PQgetvalue(r, i, 5),
+							      PQgetvalue(r, i, 6)));
+			break;
+		case 1:
+		case 2:
+			json_array_append_new(list_in(json_object_get(run, "data"),
+						      *PQgetvalue(r, i, 0) == '1' ? "params" : "tags"),
+					      json_pack("{s:s,s:s}", "key", key, "value", a));
+			break;
+		case 3: {
 			json_t *ds = json_object(), *di = json_object();
 
-			json_object_set_new(ds, "name", json_string(PQgetvalue(r, i, 2)));
-			json_object_set_new(ds, "digest", json_string(PQgetvalue(r, i, 3)));
-			json_object_set_new(ds, "source_type", json_string(PQgetvalue(r, i, 4)));
-			json_object_set_new(ds, "source", json_string(PQgetvalue(r, i, 5)));
-			if (!PQgetisnull(r, i, 6))
-				json_object_set_new(ds, "schema", json_string(PQgetvalue(r, i, 6)));
-			if (!PQgetisnull(r, i, 7))
-				json_object_set_new(ds, "profile", json_string(PQgetvalue(r, i, 7)));
+			json_object_set_new(ds, "name", json_string(a));
+			json_object_set_new(ds, "digest", json_string(PQgetvalue(r, i, 5)));
+			json_object_set_new(ds, "source_type", json_string(PQgetvalue(r, i, 6)));
+			json_object_set_new(ds, "source", json_string(PQgetvalue(r, i, 7)));
+			if (!PQgetisnull(r, i, 8))
+				json_object_set_new(ds, "schema", json_string(PQgetvalue(r, i, 8)));
+			if (!PQgetisnull(r, i, 9))
+				json_object_set_new(ds, "profile", json_string(PQgetvalue(r, i, 9)));
 			json_object_set_new(di, "dataset", ds);
-			json_array_append_new(list_in(inputs, "dataset_inputs"), di);
-			json_object_set(byds, mt_arena_printf(req->arena, "%s/%s", PQgetvalue(r, i, 0),
-							      PQgetvalue(r, i, 1)), di);
+			json_array_append_new(list_in(json_object_get(run, "inputs"), "dataset_inputs"),
+					      di);
+			json_object_set(byds, mt_arena_printf(req->arena, "%s/%s", PQgetvalue(r, i, 1),
+							      PQgetvalue(r, i, 2)), di);
+			break;
 		}
-		for (int i = 0; i < PQntuples(t); i++) {
+		case 4: {
 			json_t *di = json_object_get(byds, mt_arena_printf(req->arena, "%s/%s",
-									   PQgetvalue(t, i, 0),
-									   PQgetvalue(t, i, 1)));
+									   PQgetvalue(r, i, 1),
+									   PQgetvalue(r, i, 2)));
 
 			if (di)
 				json_array_append_new(list_in(di, "tags"),
-						      json_pack("{s:s,s:s}", "key", PQgetvalue(t, i, 2),
-								"value", PQgetvalue(t, i, 3)));
+						      json_pack("{s:s,s:s}", "key", key, "value", a));
+			break;
 		}
-	}
-	for (int i = 0; i < PQntuples(models); i++) {
-		json_t *in = json_object_get(json_object_get(byid, PQgetvalue(models, i, 0)),
-					     "inputs");
-
-		if (PQgetisnull(models, i, 2))
-			json_array_append_new(list_in(in, "model_inputs"),
-					      json_pack("{s:s}", "model_id", PQgetvalue(models, i, 1)));
+		case 5: /* MLflow 3: the models a run produced... */
+			json_array_append_new(list_in(json_object_get(run, "outputs"), "model_outputs"),
+					      json_pack("{s:s,s:I}", "model_id", key, "step",
+							(json_int_t)atoll(PQgetvalue(r, i, 2))));
+			break;
+		case 6: /* ...and used: after its datasets, the proto's order */
+			json_array_append_new(list_in(json_object_get(run, "inputs"), "model_inputs"),
+					      json_pack("{s:s}", "model_id", key));
+			break;
+		}
 	}
 	return 0;
 }
@@ -375,7 +373,7 @@ int sql_runs_get(struct mt_req *req, const char *run_id, json_t **out, struct mt
 	if (!r)
 		return -1;
 	list = req_own(req, json_array());
-	if (fill_runs(req, r, list, err))
+	if (sql_runs_fill(req, r, list, err))
 		return -1;
 	*out = json_array_get(list, 0);
 	return 0;
@@ -916,227 +914,4 @@ int sql_runs_log_input(struct mt_req *req, const char *run_id, json_t *dataset,
 			return -1;
 	}
 	return 0;
-}
-
-/* ---- runs/search ---- */
-static const char *attr_col(const char *key)
-{
-	if (strcmp(key, "run_name") == 0)
-		return "r.name";
-	if (strcmp(key, "run_id") == 0)
-		return "r.run_id";
-	if (strcmp(key, "status") == 0)
-		return "r.status";
-	if (strcmp(key, "user_id") == 0)
-		return "r.user_id";
-	if (strcmp(key, "artifact_uri") == 0)
-		return "r.artifact_uri";
-	if (strcmp(key, "start_time") == 0 || strcmp(key, "created") == 0)
-		return "r.start_time";
-	if (strcmp(key, "end_time") == 0)
-		return "r.end_time";
-	return NULL;
-}
-
-static const char *child_table(int kind)
-{
-	return kind == MT_FK_METRIC ? "latest_metrics" : kind == MT_FK_PARAM ? "params" : "tags";
-}
-
-static int where_clause(struct sqlb *b, const struct mt_filter_clause *c, struct mt_err *err)
-{
-	if (c->kind == MT_FK_METRIC || c->kind == MT_FK_PARAM || c->kind == MT_FK_TAG) {
-		return 0; /* joined in sql_runs_search */
-	} else if (c->kind == MT_FK_ATTR) {
-		const char *col = attr_col(c->key);
-
-		if (!col)
-			return mt_err_set(err, MT_EINVAL, "Invalid attribute key '%s'", c->key);
-		if (c->op == MT_OP_IN || c->op == MT_OP_NOT_IN) {
-			int v = sqlb_param(b, db_array_text(b->a, (const char *const *)c->list, c->nlist));
-
-			sqlb_add(b, " AND %s%s = ANY($%d::text[])", c->op == MT_OP_NOT_IN ? "NOT " : "",
-				 col, v);
-		} else if (c->is_num) {
-			sqlb_add(b, " AND %s %s %s", col, sqlb_op(c->op), sqlb_num(b, c));
-		} else {
-			int v = sqlb_param(b, c->str);
-
-			sqlb_add(b, " AND %s %s $%d", col, sqlb_op(c->op), v);
-		}
-	} else {
-		/* datasets.name / digest / context, compared with a value or a list */
-		const char *cmp;
-		int list = c->op == MT_OP_IN || c->op == MT_OP_NOT_IN;
-		int v = sqlb_param(b, list ? db_array_text(b->a, (const char *const *)c->list, c->nlist)
-					   : c->str ? c->str : "");
-		const char *col = strcmp(c->key, "context") == 0 ? "it.value" :
-				  strcmp(c->key, "digest") == 0 ? "d.digest" : "d.name";
-
-		cmp = list ? mt_arena_printf(b->a, "%s%s = ANY($%d::text[])",
-					     c->op == MT_OP_NOT_IN ? "NOT " : "", col, v)
-			   : mt_arena_printf(b->a, "%s %s $%d", col, sqlb_op(c->op), v);
-		if (strcmp(c->key, "context") == 0)
-			sqlb_add(b, " AND EXISTS (SELECT 1 FROM run_input_tags it WHERE it.run_id = r.run_id "
-				 "AND it.key = 'mlflow.data.context' AND %s)", cmp);
-		else
-			sqlb_add(b, " AND EXISTS (SELECT 1 FROM run_inputs ri JOIN datasets d USING "
-				 "(dataset_id) WHERE ri.run_id = r.run_id AND %s)", cmp);
-	}
-	return 0;
-}
-
-/* Joins PostgreSQL may reorder freely (its join_collapse_limit is 8). */
-#define SEARCH_FREE_JOINS 8
-
-/* The first clause on clause i's metric, param or tag key. */
-static size_t first_of_key(const struct mt_filter *f, size_t i)
-{
-	for (size_t j = 0; j < i; j++)
-		if (f->clauses[j].kind == f->clauses[i].kind &&
-		    strcmp(f->clauses[j].key, f->clauses[i].key) == 0)
-			return j;
-	return i;
-}
-
-/*
- * Metric, param and tag clauses become inner joins f<i> (one row per run: the
- * key is unique per run), so a run without the key never matches.  An
- * order_by on a metric that a clause already filters reuses that join and
- * orders by the plain value, which lets PostgreSQL walk the (key, value)
- * index and stop at the page size; other order keys are LEFT JOINs with
- * missing values (and NaN metrics) last in both directions.
- */
-int sql_runs_search(struct mt_req *req, const char **exp_ids, size_t nexp,
-		    const struct mt_filter *f, const struct mt_order_list *o, int view,
-		    long long limit, long long offset, json_t *list, struct mt_err *err)
-{
-	struct sqlb b, ord;
-	struct mt_err rerr = MT_ERR_INIT;
-	PGresult *r;
-	int named_start = 0, e, joins = 0;
-	const char *from = "";
-
-	/* Only the experiments the caller may read (the list is the caller's:
-	 * an unreadable one is left out, as MLflow's auth plugin filters). */
-	if (sqlz_readable_experiments(req, exp_ids, &nexp, err))
-		return -1;
-	if (nexp == 0)
-		return 0;
-	sqlb_init(&b, req->arena);
-	sqlb_init(&ord, req->arena);
-	for (size_t i = 0; i < f->n; i++) {
-		const struct mt_filter_clause *c = &f->clauses[i];
-		int k;
-
-		if (c->kind != MT_FK_METRIC && c->kind != MT_FK_PARAM && c->kind != MT_FK_TAG)
-			continue;
-		/* One join per key: the clauses on a key it already joined are
-		 * conditions of that join (a join is what costs the planner). */
-		if (first_of_key(f, i) != i)
-			continue;
-		joins++;
-		k = sqlb_param(&b, c->key);
-		from = mt_arena_printf(req->arena, "%s JOIN %s f%zu ON f%zu.run_id = r.run_id "
-				       "AND f%zu.key = $%d", from, child_table(c->kind), i, i, i, k);
-		for (size_t j = i; j < f->n; j++) {
-			const struct mt_filter_clause *cj = &f->clauses[j];
-			int v;
-
-			if (cj->kind != c->kind || strcmp(cj->key, c->key) != 0)
-				continue;
-			if (c->kind == MT_FK_METRIC) {
-				v = sqlb_param(&b, mt_arena_printf(req->arena, "%.17g", cj->num));
-				from = mt_arena_printf(req->arena, "%s AND f%zu.value <> 'NaN'::float8 "
-						       "AND f%zu.value %s $%d::float8", from, i, i,
-						       sqlb_op(cj->op), v);
-			} else {
-				v = sqlb_param(&b, cj->str);
-				from = mt_arena_printf(req->arena, "%s AND f%zu.value %s $%d", from, i,
-						       sqlb_op(cj->op), v);
-			}
-		}
-	}
-	for (size_t i = 0; o && i < o->n; i++) {
-		const struct mt_order *it = &o->items[i];
-		const char *dir = it->asc ? "ASC" : "DESC";
-		size_t j;
-
-		if (it->kind == MT_FK_ATTR) {
-			const char *col = attr_col(it->key);
-
-			if (!col)
-				return mt_err_set(err, MT_EINVAL, "Invalid order_by key '%s'", it->key);
-			if (strcmp(col, "r.start_time") == 0)
-				named_start = 1;
-			sqlb_add(&ord, "%s %s NULLS LAST, ", col, dir);
-			continue;
-		}
-		for (j = 0; j < f->n; j++)
-			if (f->clauses[j].kind == it->kind && strcmp(f->clauses[j].key, it->key) == 0)
-				break;
-		if (j < f->n) {
-			/* Filtered: every row has a (non-NaN) value. */
-			sqlb_add(&ord, "f%zu.value %s, ", j, dir);
-			continue;
-		}
-		{
-			int k = sqlb_param(&b, it->key);
-
-			joins++;
-			from = mt_arena_printf(req->arena, "%s LEFT JOIN %s o%zu ON o%zu.run_id = r.run_id "
-					       "AND o%zu.key = $%d", from, child_table(it->kind), i, i, i, k);
-		}
-		if (it->kind == MT_FK_METRIC)
-			sqlb_add(&ord, "(o%zu.value IS NULL), (o%zu.value = 'NaN'::float8), "
-				 "o%zu.value %s, ", i, i, i, dir);
-		else
-			sqlb_add(&ord, "(o%zu.value IS NULL), o%zu.value %s, ", i, i, dir);
-	}
-	if (nexp == 1) {
-		e = sqlb_param(&b, exp_ids[0]);
-		b.sql = mt_arena_printf(req->arena, "SELECT " RUN_COLS " FROM runs r%s%s "
-					"WHERE r.experiment_id = $%d::bigint", from, b.sql, e);
-	} else {
-		e = sqlb_param(&b, db_array_text(req->arena, exp_ids, nexp));
-		b.sql = mt_arena_printf(req->arena, "SELECT " RUN_COLS " FROM runs r%s%s "
-					"WHERE r.experiment_id = ANY($%d::bigint[])", from, b.sql, e);
-	}
-	sqlb_add(&b, "%s", view == 1 ? " AND r.lifecycle_stage = 'active'" :
-			   view == 2 ? " AND r.lifecycle_stage = 'deleted'" : "");
-	for (size_t i = 0; i < f->n; i++) {
-		if (where_clause(&b, &f->clauses[i], err))
-			return -1;
-		joins += f->clauses[i].kind == MT_FK_DATASET; /* an EXISTS: a semi-join */
-	}
-	{
-		int l = sqlb_param(&b, mt_arena_printf(req->arena, "%lld", limit));
-		int of = sqlb_param(&b, mt_arena_printf(req->arena, "%lld", offset));
-
-		sqlb_add(&b, " ORDER BY %s%sr.run_id ASC LIMIT $%d::bigint OFFSET $%d::bigint", ord.sql,
-			 named_start ? "" : "r.start_time DESC NULLS LAST, ", l, of);
-	}
-	/* Many joins: PostgreSQL's join search over them grows much faster
-	 * than their number (planning 20 key joins took 4 s, 30 took 15 s;
-	 * docs/PERFORMANCE.md), so past a few the joins are planned in the
-	 * order written, each one choosing its own method and side. */
-	/* SET LOCAL in a transaction of its own (when the caller has none):
-	 * a session setting would outlive the statement on a pooled
-	 * connection, and on PgBouncer in transaction mode would reach another
-	 * client's queries. */
-	if (joins > SEARCH_FREE_JOINS) {
-		int own = !req->in_txn;
-
-		if (own && db_command(req->w, "BEGIN", err))
-			return -1;
-		r = db_command(req->w, "SET LOCAL join_collapse_limit = 1", err) ? NULL :
-		    db_exec_sql(req, b.sql, b.n, b.params, err);
-		if (own && db_command(req->w, r ? "COMMIT" : "ROLLBACK", r ? err : &rerr))
-			return -1;
-	} else {
-		r = db_exec_sql(req, b.sql, b.n, b.params, err);
-	}
-	if (!r)
-		return -1;
-	return fill_runs(req, r, list, err);
 }

@@ -7,6 +7,10 @@
 struct mt_filter;
 struct mt_order_list;
 
+/* A run's row as sql_runs_fill() reads it (columns 0-8), runs aliased r. */
+#define SQL_RUN_COLS "r.run_id, r.experiment_id, r.name, r.user_id, r.status, r.start_time, " \
+		     "r.end_time, r.artifact_uri, r.lifecycle_stage"
+
 struct run_new {
 	const char *run_id, *experiment_id, *name, *user_id, *artifact_uri;
 	long long start_time;
@@ -83,10 +87,27 @@ int sql_runs_log_model_inputs(struct mt_req *req, const char *run_id, const char
 int sql_runs_log_input(struct mt_req *req, const char *run_id, json_t *dataset,
 		       const char **tag_keys, const char **tag_values, size_t ntags,
 		       struct mt_err *err);
-/* view: 1 active, 2 deleted, 3 all.  Appends Run objects to list. */
+/* Run objects for the rows of `rows` (SQL_RUN_COLS first), in order, with
+ * their data and inputs, appended to list. */
+int sql_runs_fill(struct mt_req *req, PGresult *rows, json_t *list, struct mt_err *err);
+
+/* Where a runs/search page starts, and (out) where it ended.  after is the
+ * previous page's last row as sql_runs_search() described it (keyset), or
+ * NULL: then the page starts offset rows into the result. */
+struct runs_page {
+	long long offset;
+	const char *const *after;
+	size_t nafter;
+	const char **last;   /* out: the page's last row (arena strings), NULL: none */
+	size_t nlast;
+};
+
+/* runs/search (SQL in sql_search.c).  view: 1 active, 2 deleted, 3 all.
+ * Appends at most limit Run objects to list.  A page->after that does not
+ * describe a row of this search's order is INVALID_PARAMETER_VALUE. */
 int sql_runs_search(struct mt_req *req, const char **exp_ids, size_t nexp,
 		    const struct mt_filter *f, const struct mt_order_list *o, int view,
-		    long long limit, long long offset, json_t *list, struct mt_err *err);
+		    long long limit, struct runs_page *page, json_t *list, struct mt_err *err);
 
 /* The Metric JSON object MLflow sends (a new reference), from PostgreSQL's
  * text of the fields or from their values. */

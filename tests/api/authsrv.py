@@ -48,7 +48,7 @@ def basic(user, password):
 
 
 class AuthServer:
-    def __init__(self, name, args=(), database=None):
+    def __init__(self, name, args=(), database=None, env=None):
         conn = os.environ.get("MLTRACK_TEST_PGCONN")
         cli = os.environ.get("MLTRACK_CLI")
         if not conn or not cli:
@@ -60,6 +60,7 @@ class AuthServer:
         self.dbname = database or "mt_%s_%s" % (name, uuid.uuid4().hex[:8])
         self.conninfo = conn.replace("dbname=postgres", "") + " dbname=" + self.dbname
         self.args = list(args)
+        self.env = dict(env or {})    # more environment for mltrackd
         self.proc = None
         self.dir = None
         self.port = None
@@ -75,7 +76,8 @@ class AuthServer:
         self.proc = subprocess.Popen(
             [self.mltrackd, "--database-url", self.conninfo, "--port", str(self.port),
              "--data-dir", os.path.join(self.dir, "data")] + self.args,
-            stdout=self._log, stderr=subprocess.STDOUT)
+            stdout=self._log, stderr=subprocess.STDOUT,
+            env=dict(os.environ, **self.env) if self.env else None)
         deadline = time.time() + 60
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -111,10 +113,10 @@ class AuthServer:
             if os.environ.get("KEEP") is None:
                 shutil.rmtree(self.dir, ignore_errors=True)
 
-    def peer(self, args=()):
+    def peer(self, args=(), env=None):
         """A second mltrackd on this server's database, as when several
         serve one database; stop it before this one."""
-        return AuthServer("peer", args, database=self.dbname)
+        return AuthServer("peer", args, database=self.dbname, env=env)
 
     def metric(self, name, **kw):
         """The value of one /metrics line (its name with labels), as a float."""

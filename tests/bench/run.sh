@@ -198,14 +198,15 @@ if want search; then
 	psql_q "INSERT INTO runs (run_id, experiment_id, name, status, start_time, artifact_uri)
 		SELECT md5('run' || i), $sexp, 'run-' || i, 'FINISHED', 1700000000000 + i, 'mlflow-artifacts:/x'
 		FROM generate_series(1, 100000) i" >/dev/null
-	psql_q "INSERT INTO latest_metrics (run_id, key, step, timestamp, value)
-		SELECT md5('run' || i), k, 100, 1700000000000 + i, random()
+	psql_q "INSERT INTO latest_metrics (run_id, key, step, timestamp, value, experiment_id, start_time)
+		SELECT md5('run' || i), k, 100, 1700000000000 + i, random(), $sexp, 1700000000000 + i
 		FROM generate_series(1, 100000) i, (VALUES ('acc'), ('loss'), ('f1')) AS ks(k)" >/dev/null
-	psql_q "INSERT INTO params (run_id, key, value)
-		SELECT md5('run' || i), k, (i % 7)::text FROM generate_series(1, 100000) i,
+	psql_q "INSERT INTO params (run_id, key, value, experiment_id, start_time)
+		SELECT md5('run' || i), k, (i % 7)::text, $sexp, 1700000000000 + i FROM generate_series(1, 100000) i,
 		(VALUES ('lr'), ('batch'), ('opt')) AS ks(k)" >/dev/null
-	psql_q "INSERT INTO tags (run_id, key, value)
-		SELECT md5('run' || i), 'mlflow.runName', 'run-' || i FROM generate_series(1, 100000) i" >/dev/null
+	psql_q "INSERT INTO tags (run_id, key, value, experiment_id, start_time)
+		SELECT md5('run' || i), 'mlflow.runName', 'run-' || i, $sexp, 1700000000000 + i
+		FROM generate_series(1, 100000) i" >/dev/null
 	psql_q "VACUUM ANALYZE" >/dev/null
 	for max in 100 1000; do
 		body="{\"experiment_ids\":[\"$sexp\"],\"filter\":\"metrics.acc > 0.5\",\"order_by\":[\"metrics.acc DESC\"],\"max_results\":$max}"
@@ -226,9 +227,10 @@ if want history; then
 		SELECT '$srun', 'loss', i, 1700000000000 + i, sin(i / 1000.0) + random() / 10
 		FROM generate_series(1, 1000000) i" >/dev/null
 	# What the write path keeps alongside history (loaded directly here for speed).
-	psql_q "INSERT INTO latest_metrics (run_id, key, step, timestamp, value)
-		SELECT run_id, key, step, timestamp, value FROM metrics
-		WHERE run_id = '$srun' AND key = 'loss' ORDER BY step DESC LIMIT 1" >/dev/null
+	psql_q "INSERT INTO latest_metrics (run_id, key, step, timestamp, value, experiment_id, start_time)
+		SELECT m.run_id, key, step, timestamp, value, r.experiment_id, r.start_time
+		FROM metrics m JOIN runs r USING (run_id)
+		WHERE m.run_id = '$srun' AND key = 'loss' ORDER BY step DESC LIMIT 1" >/dev/null
 	psql_q "VACUUM ANALYZE metrics" >/dev/null
 	# The first read computes the sample in SQL; later reads of the unchanged
 	# series come from metric_samples.  Both are reported.

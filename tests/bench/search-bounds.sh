@@ -44,12 +44,14 @@ EXP=$(curl -sf -H 'Content-Type: application/json' -d '{"name":"bench-bounds"}' 
 psql_q "INSERT INTO runs (run_id, experiment_id, name, status, start_time, artifact_uri)
 	SELECT md5('b' || i), $EXP, 'run-' || i, 'FINISHED', 1700000000000 + i, 'mlflow-artifacts:/x'
 	FROM generate_series(1, $RUNS) i" >/dev/null
-psql_q "INSERT INTO params (run_id, key, value) SELECT md5('b' || i), 'p' || k, 'v' || (i % 97)
+psql_q "INSERT INTO params (run_id, key, value, experiment_id, start_time)
+	SELECT md5('b' || i), 'p' || k, 'v' || (i % 97), $EXP, 1700000000000 + i
 	FROM generate_series(1, $RUNS) i, generate_series(0, 49) k" >/dev/null
-psql_q "INSERT INTO latest_metrics (run_id, key, step, timestamp, value)
-	SELECT md5('b' || i), 'm' || k, 100, 1700000000000 + i, random()
+psql_q "INSERT INTO latest_metrics (run_id, key, step, timestamp, value, experiment_id, start_time)
+	SELECT md5('b' || i), 'm' || k, 100, 1700000000000 + i, random(), $EXP, 1700000000000 + i
 	FROM generate_series(1, $RUNS) i, generate_series(0, 19) k" >/dev/null
-psql_q "INSERT INTO tags (run_id, key, value) SELECT md5('b' || i), 't' || k, 'tag-' || (i % 13)
+psql_q "INSERT INTO tags (run_id, key, value, experiment_id, start_time)
+	SELECT md5('b' || i), 't' || k, 'tag-' || (i % 13), $EXP, 1700000000000 + i
 	FROM generate_series(1, $RUNS) i, generate_series(0, 4) k" >/dev/null
 psql_q "VACUUM ANALYZE" >/dev/null
 

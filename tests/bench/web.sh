@@ -17,14 +17,16 @@ psql_q "INSERT INTO runs (run_id, experiment_id, name, user_id, status, start_ti
 	SELECT md5('web' || i), $wexp, 'run-' || i, 'bench', 'FINISHED', 1700000000000 + i * 1000,
 		1700000000000 + i * 1000 + 60000 + i, 'mlflow-artifacts:/$wexp/' || md5('web' || i) || '/artifacts'
 	FROM generate_series(1, 10000) i" >/dev/null
-psql_q "INSERT INTO latest_metrics (run_id, key, step, timestamp, value)
-	SELECT md5('web' || i), k, 100, 1700000000000 + i, random()
+# latest_metrics, params and tags carry their run's experiment_id and
+# start_time (migration 0011).
+psql_q "INSERT INTO latest_metrics (run_id, key, step, timestamp, value, experiment_id, start_time)
+	SELECT md5('web' || i), k, 100, 1700000000000 + i, random(), $wexp, 1700000000000 + i * 1000
 	FROM generate_series(1, 10000) i, (VALUES ('acc'), ('loss'), ('f1')) AS ks(k)" >/dev/null
-psql_q "INSERT INTO params (run_id, key, value)
-	SELECT md5('web' || i), k, (i % 7)::text FROM generate_series(1, 10000) i,
-	(VALUES ('lr'), ('batch'), ('opt')) AS ks(k)" >/dev/null
-psql_q "INSERT INTO tags (run_id, key, value)
-	SELECT md5('web' || i), k, v FROM generate_series(1, 10000) i,
+psql_q "INSERT INTO params (run_id, key, value, experiment_id, start_time)
+	SELECT md5('web' || i), k, (i % 7)::text, $wexp, 1700000000000 + i * 1000
+	FROM generate_series(1, 10000) i, (VALUES ('lr'), ('batch'), ('opt')) AS ks(k)" >/dev/null
+psql_q "INSERT INTO tags (run_id, key, value, experiment_id, start_time)
+	SELECT md5('web' || i), k, v, $wexp, 1700000000000 + i * 1000 FROM generate_series(1, 10000) i,
 	LATERAL (VALUES ('mlflow.runName', 'run-' || i), ('mlflow.source.git.commit', md5('c' || i)),
 		('mlflow.source.git.branch', 'main')) AS kv(k, v)" >/dev/null
 wruns=""
@@ -35,8 +37,9 @@ for n in 1 2; do
 	psql_q "INSERT INTO metrics (run_id, key, step, timestamp, value)
 		SELECT '$r', 'loss', i, 1700000000000 + i, exp(-i / 200000.0) + $n * random() / 20
 		FROM generate_series(1, 1000000) i" >/dev/null
-	psql_q "INSERT INTO latest_metrics (run_id, key, step, timestamp, value)
-		VALUES ('$r', 'loss', 1000000, 1700000000000 + 1000000, 0.01)" >/dev/null
+	psql_q "INSERT INTO latest_metrics (run_id, key, step, timestamp, value, experiment_id, start_time)
+		SELECT run_id, 'loss', 1000000, 1700000000000 + 1000000, 0.01, experiment_id, start_time
+		FROM runs WHERE run_id = '$r'" >/dev/null
 done
 psql_q "VACUUM ANALYZE" >/dev/null
 MLTRACK_CHROMIUM="$CHROMIUM" node "$ROOT/tests/bench/web.mjs" "$BASE" "$wexp" "$wruns" >"$WORK/web.json" ||

@@ -308,6 +308,47 @@ START_TEST(test_fmt_random)
 }
 END_TEST
 
+/* The shortest precision found from 15 digits up: the same as trying
+ * every precision from the shortest, for doubles of every kind (random
+ * bit patterns, random()'s values, short decimals, integers). */
+START_TEST(test_fmt_double_shortest)
+{
+	unsigned long long x = 88172645463325252ULL;
+
+	for (int i = 0; i < 200000; i++) {
+		char out[MT_JSON_DOUBLE_MAX], sci[40], want[40];
+		double v;
+		int prec;
+
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		switch (i % 4) {
+		case 0: memcpy(&v, &x, sizeof(v)); break;
+		case 1: v = (double)(x >> 11) / 9007199254740992.0; break;
+		case 2: v = (double)(x % 100000) / 1000.0; break;
+		default: v = (double)(long long)(x % 2000000000) - 1e9; break;
+		}
+		if (!isfinite(v))
+			continue;
+		for (prec = 0; prec < 17; prec++) {
+			snprintf(sci, sizeof(sci), "%.*e", prec, v);
+			if (strtod(sci, NULL) == v)
+				break;
+		}
+		snprintf(want, sizeof(want), "%.*e", prec, v);
+		mt_json_fmt_double(out, v);
+		ck_assert(strtod(out, NULL) == v);
+		/* The same digits: out read back in %e at that precision. */
+		snprintf(sci, sizeof(sci), "%.*e", prec, strtod(out, NULL));
+		ck_assert_str_eq(sci, want);
+		/* And no shorter: one digit less does not read back. */
+		if (prec > 0) {
+			snprintf(sci, sizeof(sci), "%.*e", prec - 1, v);
+			ck_assert(strtod(sci, NULL) != v);
+		}
+	}
+}
+END_TEST
+
 START_TEST(test_fmt_pg_float8_other)
 {
 	char out[MT_JSON_DOUBLE_MAX];
@@ -431,6 +472,7 @@ Suite *make_json_suite(void)
 	tcase_add_loop_test(tc, test_fmt_pg_float8, 0, sizeof(pg_texts) / sizeof(pg_texts[0]));
 	tcase_add_test(tc, test_fmt_random);
 	tcase_add_test(tc, test_fmt_pg_float8_other);
+	tcase_add_test(tc, test_fmt_double_shortest);
 	tcase_add_test(tc, test_fmt_nonfinite);
 	tcase_add_test(tc, test_dumps);
 	tcase_add_loop_test(tc, test_pystr, 0, sizeof(pystr_cases) / sizeof(pystr_cases[0]));
