@@ -40,7 +40,9 @@ LIBS_COMMON := -ljansson -lcrypto -lpthread
 LIBS_SERVER := -lcivetweb -lpq -larchive -lssl $(LIBS_COMMON)
 SERVER_LDFLAGS := -Wl,-soname,libssl.so -Wl,--export-dynamic-symbol=SSL_get_peer_certificate
 # -lssl: the CLI looks at libcurl's TLS handshakes (cli/client.c, on_tls_msg).
-LIBS_CLI := -lcurl -lgit2 -lssl $(LIBS_COMMON)
+# libgit2 is not linked either: cli/git_lazy.c loads it when `mltrack run`
+# starts inside a git work tree.
+LIBS_CLI := -lcurl -lssl $(LIBS_COMMON)
 LIBS_CHECK := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm)
 
 LIB_SRC := $(wildcard lib/*.c)
@@ -112,8 +114,8 @@ $(B)/mltrack: $(CLI_OBJ) $(B)/libmltrack.a
 	$(CC) $(LDOPT) -o $@ $(CLI_OBJ) $(B)/libmltrack.a $(LIBS_CLI)
 
 # A test driver for cli/git.c (tests/cli/test_git_provenance.py).
-$(B)/git_probe: $(B)/obj/tests/cli/git_probe.o $(B)/obj/cli/git.o $(B)/libmltrack.a
-	$(CC) $(LDOPT) -o $@ $^ -lgit2 $(LIBS_COMMON)
+$(B)/git_probe: $(B)/obj/tests/cli/git_probe.o $(B)/obj/cli/git.o $(B)/obj/cli/git_lazy.o $(B)/libmltrack.a
+	$(CC) $(LDOPT) -o $@ $^ $(LIBS_COMMON)
 
 $(B)/unit_tests: $(UNIT_OBJ) $(B)/libmltrack.a
 	$(CC) $(LDOPT) -o $@ $(UNIT_OBJ) $(B)/libmltrack.a $(LIBS_CHECK) -larchive $(LIBS_COMMON)
