@@ -135,3 +135,30 @@ int cli_git_load(char *err, size_t n)
 		snprintf(err, n, "%s", load_error);
 	return -1;
 }
+
+/*
+ * libgit2's start (git_libgit2_init) also starts its HTTPS transport, and
+ * Debian's libgit2, built with mbedTLS, then parses the whole system CA
+ * bundle (/etc/ssl/certs/ca-certificates.crt, ~140 certificates, PEM):
+ * about 5 ms of CPU in each `mltrack run`, a fifth of all it spends, for
+ * certificates that mltrack never uses, because it asks libgit2 for local
+ * reads only (git.h: no fetch, no clone, no remote of any kind).  There is
+ * no libgit2 option to skip it (the init functions all run), so mltrack
+ * defines mbedtls_x509_crt_parse_file itself, and the executable exports it
+ * (-Wl,--export-dynamic-symbol, Makefile): the libgit2 loaded above binds
+ * to it before its own libmbedx509, as any library binds to a symbol the
+ * executable exports, and its CA chain stays empty.  Were libgit2 ever asked
+ * to talk HTTPS in this process, every certificate would fail verification:
+ * the failure is closed, not open.  Nothing else in mltrack uses mbedTLS
+ * (libcurl uses OpenSSL).  A libgit2 built on OpenSSL never calls it.
+ */
+#if __has_include(<mbedtls/x509_crt.h>)
+#include <mbedtls/x509_crt.h>
+
+int mbedtls_x509_crt_parse_file(mbedtls_x509_crt *chain, const char *path)
+{
+	(void)chain;
+	(void)path;
+	return 0; /* no certificate added, none failed */
+}
+#endif
