@@ -202,15 +202,32 @@ static void *scrape_thread(void *arg)
 	return NULL;
 }
 
-/* MLTRACK_TRACE=1: where the time of a run goes, on stderr. */
+/* MLTRACK_TRACE=1: where the time of a run goes, on stderr, in
+ * milliseconds since cmd_run began.  What came before, the exec and the
+ * loading of the libraries, no clock in the process can time; the first
+ * line gives the CPU time spent on it (counted from the fork that made the
+ * process, so a little of the caller's work is in it).  The first call is
+ * made by the main thread before any other thread starts. */
 static int trace_on = -1;
 static double trace_t0;
+
+static double cpu_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec * 1000 + (double)ts.tv_nsec / 1e6;
+}
 
 static void trace(const char *what)
 {
 	if (trace_on < 0) {
 		trace_on = getenv("MLTRACK_TRACE") && *getenv("MLTRACK_TRACE");
 		trace_t0 = cli_now();
+		if (trace_on)
+			fprintf(stderr, "mltrack: trace %7.1f ms  %s (CPU so far: %.1f ms, the exec "
+				"and loading the libraries)\n", 0.0, what, cpu_ms());
+		return;
 	}
 	if (trace_on)
 		fprintf(stderr, "mltrack: trace %7.1f ms  %s\n", (cli_now() - trace_t0) * 1000, what);
@@ -910,15 +927,81 @@ static double tv_s(struct timeval tv)
 	return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
 }
 
+/* ---- git provenance, beside the run's creation ---- */
+
+/* Loading libgit2 and reading the tree take about as long as creating the
+ * run, which is mostly waiting on the server, so the provenance is read in
+ * a thread meanwhile.  The command starts once both are done: the
+ * provenance describes the tree the command starts from, not one it may
+ * already be changing.  Its tags follow the creation as a batch record,
+ * with the patch of a dirty tree (the first push after the command
+ * started, or the end, sends them). */
+struct provenance {
+	pthread_t th;
+	int started;
+	struct cli_git git;
+	char patch[4200];
+	long long patch_bytes; /* -1: no patch written */
+	char err[256], patch_err[256];
+	int rc;
+};
+
+static void *provenance_thread(void *arg)
+{
+	struct provenance *p = arg;
+
+	p->rc = cli_git_provenance_patch(&p->git, ".", p->patch, &p->patch_bytes, p->patch_err,
+					 sizeof(p->patch_err), p->err, sizeof(p->err));
+	trace("git provenance read (provenance thread)");
+	return NULL;
+}
+
+static void provenance_start(struct provenance *p, const char *spool_dir)
+{
+	snprintf(p->patch, sizeof(p->patch), "%s/uncommitted.patch", spool_dir);
+	p->started = pthread_create(&p->th, NULL, provenance_thread, p) == 0;
+	if (!p->started) /* no thread to be had: read it here */
+		provenance_thread(p);
+}
+
+/* Wait for the provenance and journal what it found. */
+static void provenance_finish(struct provenance *p, struct run *r)
+{
+	json_t *tags = json_array();
+
+	if (p->started)
+		pthread_join(p->th, NULL);
+	trace("git provenance joined");
+	if (p->rc)
+		cli_warn("git provenance not recorded: %s", p->err);
+	if (p->git.found) {
+		if (p->git.commit[0])
+			json_array_append_new(tags, kv("mlflow.source.git.commit", p->git.commit));
+		if (p->git.branch[0])
+			json_array_append_new(tags, kv("mlflow.source.git.branch", p->git.branch));
+		if (p->git.repo_url[0])
+			json_array_append_new(tags,
+					      kv("mlflow.source.git.repoURL", p->git.repo_url));
+		json_array_append_new(tags, kv("mltrack.git.dirty", p->git.dirty ? "true" : "false"));
+	}
+	cli_cred_scrub_kv(tags);
+	journal_kv(r, "tags", tags);
+	if (p->patch_err[0])
+		cli_warn("uncommitted changes not recorded: %s", p->patch_err);
+	else if (p->patch_bytes >= 0)
+		journal(r, json_pack("{s:s, s:s, s:s}", "t", "artifact", "local", p->patch, "dest",
+				     "mltrack"));
+}
+
 int cmd_run(int argc, char **argv)
 {
 	struct run r = { .log_fd = -1 };
 	struct stream st[2] = { { .fd = -1, .which = MT_SCRAPE_STDOUT },
 				{ .fd = -1, .which = MT_SCRAPE_STDERR } };
 	json_t *params, *tags, *explicit_params, *rec;
-	char path[4300], err[256], *cmdline;
+	char path[4300], *cmdline;
 	int rc, out_end = -1, err_end = -1, exec_errno = 0, status = 0, forwarded = 0;
-	struct cli_git git = { 0 };
+	struct provenance prov = { 0 };
 	struct cli_push first;
 	struct cli_fail f;
 	struct sigaction sa = { 0 };
@@ -983,6 +1066,7 @@ int cmd_run(int argc, char **argv)
 	pthread_cond_init(&r.cv, NULL);
 	pthread_mutex_init(&r.q_mu, NULL);
 	pthread_cond_init(&r.q_cv, NULL);
+	provenance_start(&prov, r.spool.dir);
 
 	/* What the run starts with: creation, params, tags. */
 	exp = o_exp && *o_exp ? o_exp : getenv("MLFLOW_EXPERIMENT_NAME");
@@ -1001,36 +1085,15 @@ int cmd_run(int argc, char **argv)
 	json_array_append_new(tags, kv("mlflow.source.name", source_name(o_cmd.n, cmd)));
 	json_array_append_new(tags, kv("mlflow.source.type", "LOCAL"));
 	json_array_append_new(tags, kv("mlflow.user", user_name()));
-	if (cli_git_provenance(&git, ".", err, sizeof(err)))
-		cli_warn("git provenance not recorded: %s", err);
-	if (git.found) {
-		if (git.commit[0])
-			json_array_append_new(tags, kv("mlflow.source.git.commit", git.commit));
-		if (git.branch[0])
-			json_array_append_new(tags, kv("mlflow.source.git.branch", git.branch));
-		if (git.repo_url[0])
-			json_array_append_new(tags, kv("mlflow.source.git.repoURL", git.repo_url));
-		json_array_append_new(tags, kv("mltrack.git.dirty", git.dirty ? "true" : "false"));
-	}
-	trace("git provenance");
 	/* No credential in reach, nor a URL's password (a --db-url argument),
 	 * becomes a tag or a param, nor reaches the spool (creds.c). */
 	cli_cred_scrub_kv(tags);
 	cli_cred_scrub_kv(params);
-	/* The tags go with the creation (one request less); params follow. */
+	/* The tags go with the creation (one request less); params follow.
+	 * The provenance thread's tags come after the creation. */
 	json_object_set_new(rec, "tags", tags);
 	journal(&r, rec);
 	journal_kv(&r, "params", params);
-	if (git.found && git.dirty) {
-		long long bytes;
-
-		snprintf(path, sizeof(path), "%s/uncommitted.patch", r.spool.dir);
-		if (cli_git_diff(".", path, &bytes, err, sizeof(err)))
-			cli_warn("uncommitted changes not recorded: %s", err);
-		else
-			journal(&r, json_pack("{s:s, s:s, s:s}", "t", "artifact", "local", path, "dest",
-					      "mltrack"));
-	}
 	snprintf(path, sizeof(path), "%s/output.log", r.spool.dir);
 	r.log_fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 
@@ -1038,7 +1101,9 @@ int cmd_run(int argc, char **argv)
 	 * can be told its id; otherwise it starts anyway, spooled. */
 	trace("journal written");
 	cli_client_patience(1, 2000, 3000);
-	if (cli_spool_push(r.spool.dir, 1, &first, &f) == 0) {
+	rc = cli_spool_push(r.spool.dir, 1, &first, &f);
+	trace("creation answered");
+	if (rc == 0) {
 		snprintf(r.run_id, sizeof(r.run_id), "%s", first.run_id);
 		r.online = 1;
 	} else if (f.transient || (f.code == CLI_SERVER && !f.status)) {
@@ -1053,6 +1118,10 @@ int cmd_run(int argc, char **argv)
 	/* The sender retries by itself: one attempt per call, and no call may
 	 * hold the end of the run up for long. */
 	cli_client_patience(1, 2000, 5000);
+	/* The provenance describes the tree the command starts from: it is
+	 * complete before the command starts (and before the environment
+	 * changes under libgit2's getenv). */
+	provenance_finish(&prov, &r);
 
 	write_id_file(r.run_id);
 	/* The URI as given: a user:password@ in it is how the command's
