@@ -1099,7 +1099,7 @@ int cmd_run(int argc, char **argv)
 
 	/* Create the run now if the server answers quickly, so the command
 	 * can be told its id; otherwise it starts anyway, spooled. */
-	trace("journal written");
+	trace("run journaled");
 	cli_client_patience(1, 2000, 3000);
 	rc = cli_spool_push(r.spool.dir, 1, &first, &f);
 	trace("creation answered");
@@ -1157,7 +1157,7 @@ int cmd_run(int argc, char **argv)
 	if (open_stream(&st[0], STDOUT_FILENO, &out_end) ||
 	    open_stream(&st[1], STDERR_FILENO, &err_end))
 		return cli_error(CLI_USAGE, "cannot create the command's output: %s", strerror(errno));
-	trace("run created");
+	trace("ready to start the command");
 	t0 = cli_now();
 	r.child = start_child(cmd, out_end, err_end, &exec_errno);
 	trace("exec confirmed");
@@ -1333,7 +1333,7 @@ int cmd_run(int argc, char **argv)
 			pthread_mutex_unlock(&r.mu);
 			trace("end journaled");
 			pthread_join(th, NULL);
-			trace("sender done");
+			trace("sender done: everything sent");
 		} else {
 			/* No sender was started: one push says how the run failed. */
 			struct cli_push p;

@@ -11,8 +11,12 @@
 #    which also covers sending all the points; and the points that arrived.
 #    The same command piped to cat is measured too: the price of a pipe
 #    alone, which any wrapper that sees the output pays.
-# Both against this run's mltrackd with durable PostgreSQL, over loopback,
-# run from a small clean git work tree (so provenance is included).
+# 3. Where the time of `mltrack run -- true` goes: MLTRACK_TRACE=1 over 15
+#    runs, the median moment of each phase, the CPU time before cmd_run and
+#    what lies outside it (docs/PERFORMANCE.md's phase table).
+# All against this run's mltrackd with durable PostgreSQL, over loopback,
+# run from a small clean git work tree (so provenance is included).  The
+# load average goes with the figures: the machine may be shared.
 echo "== 7. mltrack run: overhead and a command printing 100,000 metric lines"
 export MLTRACK_TRACKING_URI="$BASE" MLTRACK_SPOOL_DIR="$WORK/spool" HOME="$WORK"
 # Where a user runs training: a small, clean git work tree (provenance is
@@ -46,10 +50,12 @@ def api(path, body=None):
 
 alone, wrapped = [], []
 timed([cli, "-q", "run", "-e", "bench-cli", "--", "true"])  # warm: experiment exists
+load_before = float(open("/proc/loadavg").read().split()[0])
 for _ in range(30):
     alone.append(timed(["true"]))
     wrapped.append(timed([cli, "-q", "run", "-e", "bench-cli", "--", "true"]))
 over = statistics.median(wrapped) * 1000 - statistics.median(alone) * 1000
+load_after = float(open("/proc/loadavg").read().split()[0])
 
 def timed_piped(cmd):
     # The cheapest capture there is: the command's stdout a pipe that cat
@@ -89,7 +95,7 @@ cp = statistics.median(child_piped)
 print(json.dumps({
     "true_alone_ms": statistics.median(alone) * 1000,
     "true_wrapped_ms": statistics.median(wrapped) * 1000,
-    "overhead_ms": over,
+    "overhead_ms": over, "load_before": load_before, "load_after": load_after,
     "child_alone_ms": ca * 1000, "child_wrapped_ms": cw * 1000,
     "child_ratio": cw / ca, "total_ms": statistics.median(total) * 1000,
     "child_piped_ms": cp * 1000, "piped_ratio": cp / ca, "child_ratio_piped": cw / cp,
@@ -97,13 +103,51 @@ print(json.dumps({
 }))
 PY
 cli_json=$(cat "$WORK/cli.out")
-echo "where the time of one 'mltrack run -- true' goes (MLTRACK_TRACE=1):"
-MLTRACK_TRACE=1 "$BUILD/mltrack" -q run -e bench-cli -- true 2>&1 | sed 's/^/  /'
+echo "where the time of 'mltrack run -- true' goes (MLTRACK_TRACE=1, medians of 15 runs):"
+python3 - "$BUILD/mltrack" <<'PY' || fail "cli trace failed"
+# Each trace line is a moment since cmd_run began; the first also gives the
+# CPU time spent before it (exec, loading the libraries).  The wall time,
+# measured here from the spawn to the exit, minus the last moment is what
+# no trace can see: the exec and loading before cmd_run, the exit after.
+import os, re, statistics, subprocess, sys, time
+cli = sys.argv[1]
+at, cpu, wall, order = {}, [], [], []
+env = dict(os.environ, MLTRACK_TRACE="1")
+for _ in range(15):
+    t = time.perf_counter()
+    p = subprocess.run([cli, "-q", "run", "-e", "bench-cli", "--", "true"], env=env,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wall.append((time.perf_counter() - t) * 1000)
+    for line in p.stderr.splitlines():
+        m = re.match(r"mltrack: trace +([0-9.]+) ms  (.*)", line)
+        if not m:
+            continue
+        what = m.group(2)
+        c = re.search(r"CPU so far: ([0-9.]+) ms", what)
+        if c:
+            cpu.append(float(c.group(1)))
+            what = "start"
+        if what not in at:
+            at[what] = []
+            order.append(what)
+        at[what].append(float(m.group(1)))
+med = lambda v: statistics.median(v)
+print("  %7.1f ms  CPU before cmd_run: the exec and loading the libraries" % med(cpu))
+prev = 0.0
+for what in order:
+    m = med(at[what])
+    print("  %7.1f ms  %-45s (+%.1f)" % (m, what, m - prev))
+    prev = m
+last = order[-1]
+print("  %7.1f ms  wall, spawn to exit; outside cmd_run (exec, loading, exit): %.1f ms" %
+      (med(wall), med([w - c for w, c in zip(wall, at[last])])))
+PY
 echo "and of one run of the 100,000-line command:"
 MLTRACK_TRACE=1 "$BUILD/mltrack" -q run -e bench-cli-trace -- "$WORK/hundredk.sh" 2>&1 >/dev/null | sed 's/^/  /'
 cj() { echo "$cli_json" | python3 -c 'import json,sys; v=json.load(sys.stdin)[sys.argv[1]]; print(v if isinstance(v, list) else "%.1f" % v)' "$1"; }
-echo "mltrack run -- true: $(cj true_wrapped_ms) ms median; true alone $(cj true_alone_ms) ms; overhead $(cj overhead_ms) ms"
+echo "mltrack run -- true: $(cj true_wrapped_ms) ms median; true alone $(cj true_alone_ms) ms; overhead $(cj overhead_ms) ms; load average $(cj load_before) before, $(cj load_after) after"
 echo "100,000 metric lines: command alone $(cj child_alone_ms) ms, into a pipe drained by cat $(cj child_piped_ms) ms (ratio $(cj piped_ratio)), under mltrack $(cj child_wrapped_ms) ms (ratio $(cj child_ratio)); mltrack until all points sent $(cj total_ms) ms; points stored per run $(cj points)"
+row "mltrack run -- true, wall time (median of 30)" "$(cj true_wrapped_ms) ms (load $(cj load_before) before, $(cj load_after) after)" "< 25 ms"
 row "mltrack run -- true, overhead over true (median of 30)" "$(cj overhead_ms) ms" "< 30 ms"
 row "100k metric lines: the command's wall time under mltrack / alone" "$(cj child_ratio)" "<= 1.10"
 row "100k metric lines: the same, against the command piped to cat" "$(cj child_ratio_piped) (piped / alone: $(cj piped_ratio))" ""
