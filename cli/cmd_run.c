@@ -106,7 +106,8 @@ struct run {
 	} pending;
 	double pending_since;
 	int finishing;       /* the command ended: send the rest and stop */
-	int sent_all;        /* the sender saw the end acknowledged */
+	int sent_all;        /* the end was acknowledged */
+	int failed;          /* the server refused something: stop sending */
 	int closed;          /* the end record is written: nothing more goes in */
 	int online;          /* the last push reached the server */
 	int said_offline;
@@ -524,11 +525,35 @@ static void say_offline(struct run *r, const struct cli_fail *f)
 		f->msg, r->spool.dir);
 }
 
+/* Push what the journal holds, once, and note the outcome in r. */
+static int push_once(struct run *r, struct cli_push *p, struct cli_fail *f)
+{
+	int rc;
+
+	if (!r->online) /* nothing acknowledges it now: make it durable here */
+		cli_spool_flush(&r->spool);
+	rc = cli_spool_push(r->spool.dir, 1, p, f);
+	if (p->run_id[0])
+		snprintf(r->run_id, sizeof(r->run_id), "%s", p->run_id);
+	if (rc == 0) {
+		r->online = 1;
+	} else if (f->transient || (f->code == CLI_SERVER && !f->status)) {
+		r->online = 0;
+		say_offline(r, f);
+	} else {
+		cli_error(f->code, "%s", f->msg);
+		r->failed = 1; /* the spool keeps it all for `mltrack sync` */
+	}
+	return rc;
+}
+
+/* The sender thread, while the command runs: a push every half second
+ * (every three while the server is away) and the system samples.  It stops
+ * when the command has ended; send_rest() sends the end. */
 static void *sender(void *arg)
 {
 	struct run *r = arg;
-	double deadline = 0, next_sample = cli_now() + r->sample_every;
-	int idle = 0;
+	double next_sample = cli_now() + r->sample_every;
 
 	lower_priority();
 	/* The baseline the first sample compares with: the command has just
@@ -536,22 +561,18 @@ static void *sender(void *arg)
 	 * here would compete with the command for the CPU it is starting on). */
 	r->last_cpu_ticks = 0;
 	r->last_sample = cli_now();
-	for (;;) {
+	while (!r->failed) {
 		struct cli_push p;
 		struct cli_fail f;
 		struct timespec ts;
 		double wait = r->online ? 0.5 : 3.0;
-		int finishing, rc, was_online;
 
 		if (r->sample_every > 0 && next_sample - cli_now() < wait)
 			wait = next_sample > cli_now() ? next_sample - cli_now() : 0.001;
 		pthread_mutex_lock(&r->mu);
 		/* The end is looked for under the lock, so its signal is not lost
-		 * between the look and the wait; once it came, only a retry after
-		 * a push that got nowhere waits (briefly). */
-		if (r->finishing)
-			wait = idle ? 0.2 : 0;
-		if (wait > 0) {
+		 * between the look and the wait. */
+		if (!r->finishing) {
 			clock_gettime(CLOCK_REALTIME, &ts);
 			ts.tv_sec += (time_t)wait;
 			ts.tv_nsec += (long)((wait - (double)(time_t)wait) * 1e9);
@@ -561,47 +582,52 @@ static void *sender(void *arg)
 			}
 			pthread_cond_timedwait(&r->cv, &r->mu, &ts);
 		}
-		finishing = r->finishing;
+		if (r->finishing) {
+			pthread_mutex_unlock(&r->mu);
+			break;
+		}
 		/* Scraped metrics wait at most a quarter second for company. */
-		if (r->pending.n && (finishing || cli_now() - r->pending_since >= 0.25))
+		if (r->pending.n && cli_now() - r->pending_since >= 0.25)
 			flush_pending_locked(r);
 		pthread_mutex_unlock(&r->mu);
-		if (!finishing && r->sample_every > 0 && cli_now() >= next_sample) {
+		if (r->sample_every > 0 && cli_now() >= next_sample) {
 			sample_system(r);
 			next_sample = cli_now() + r->sample_every;
 		}
-		if (!r->online) /* nothing acknowledges it now: make it durable here */
-			cli_spool_flush(&r->spool);
-		was_online = r->online;
-		rc = cli_spool_push(r->spool.dir, 1, &p, &f);
-		idle = rc || !p.progressed;
-		if (p.run_id[0])
-			snprintf(r->run_id, sizeof(r->run_id), "%s", p.run_id);
-		if (rc == 0) {
-			r->online = 1;
-			if (finishing && p.ended) {
-				r->sent_all = 1;
-				break;
-			}
-		} else if (f.transient || (f.code == CLI_SERVER && !f.status)) {
-			r->online = 0;
-			say_offline(r, &f);
-		} else {
-			cli_error(f.code, "%s", f.msg);
-			break; /* the spool keeps it all for `mltrack sync` */
-		}
-		if (finishing) {
-			/* Once the command is done, a server that was answering gets
-			 * ten seconds to take the rest; one that was not, one more try. */
-			if (deadline == 0)
-				deadline = cli_now() + (was_online ? 10 : 0);
-			if ((rc || !p.progressed) && cli_now() >= deadline) {
-				say_offline(r, &f);
-				break;
-			}
-		}
+		push_once(r, &p, &f);
 	}
 	return NULL;
+}
+
+/* The rest of the run, the end record last, once the command has ended and
+ * the sender thread has stopped.  Sent from the main thread, at its own
+ * priority: the sender thread runs at nice 10, and on a busy machine the
+ * end would wait for it.  A server that was answering gets ten seconds to
+ * take the rest; one that was not, one more try. */
+static void send_rest(struct run *r)
+{
+	double deadline = cli_now() + (r->online ? 10 : 0);
+
+	while (!r->failed) {
+		struct cli_push p;
+		struct cli_fail f;
+		struct timespec pause = { 0, 200000000L };
+		int rc = push_once(r, &p, &f);
+
+		if (rc == 0 && p.ended) {
+			r->sent_all = 1;
+			return;
+		}
+		if (r->failed)
+			return;
+		if (rc == 0 && p.progressed)
+			continue;
+		if (cli_now() >= deadline) {
+			say_offline(r, &f);
+			return;
+		}
+		nanosleep(&pause, NULL);
+	}
 }
 
 /* ---- the command ---- */
@@ -1333,7 +1359,9 @@ int cmd_run(int argc, char **argv)
 			pthread_mutex_unlock(&r.mu);
 			trace("end journaled");
 			pthread_join(th, NULL);
-			trace("sender done: everything sent");
+			trace("sender thread stopped");
+			send_rest(&r);
+			trace("end sent: everything acknowledged");
 		} else {
 			/* No sender was started: one push says how the run failed. */
 			struct cli_push p;
