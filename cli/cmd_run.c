@@ -9,7 +9,10 @@
  *    records (every 250 ms, or per 1000 points);
  *  - the sender (nice 10) pushes the journal to the server every half second
  *    (spool.c) and samples the system metrics; a slow or absent server only
- *    makes the journal grow, it never holds up the command's output;
+ *    makes the journal grow, it never holds up the command's output; once
+ *    the command has ended, the main thread sends the rest;
+ *  - before the command starts, a thread reads the git provenance while the
+ *    main thread creates the run;
  *  - the command itself, whose stdout and stderr are pseudo-terminals when
  *    ours are terminals (so it keeps line buffering and progress bars) and
  *    pipes otherwise (as it would have had without us).
