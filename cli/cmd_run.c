@@ -867,14 +867,21 @@ static const char *source_name(int argc, char **argv)
 	return argv[0];
 }
 
+/* $USER, else the account's name: the password database is read (NSS, a
+ * try at nscd's socket, /etc/passwd) only when $USER is not set, and once. */
 static const char *user_name(void)
 {
-	struct passwd *pw = getpwuid(getuid());
+	static char name[256];
 	const char *u = getenv("USER");
+	struct passwd *pw;
 
 	if (u && *u)
 		return u;
-	return pw ? pw->pw_name : "unknown";
+	if (!name[0]) {
+		pw = getpwuid(getuid());
+		snprintf(name, sizeof(name), "%s", pw && pw->pw_name[0] ? pw->pw_name : "unknown");
+	}
+	return name;
 }
 
 /* KEY=VALUE pairs of -p/-t into list; a malformed one is a usage error. */
