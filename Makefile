@@ -40,7 +40,12 @@ LIBS_COMMON := -ljansson -lcrypto -lpthread
 LIBS_SERVER := -lcivetweb -lpq -larchive -lssl $(LIBS_COMMON)
 SERVER_LDFLAGS := -Wl,-soname,libssl.so -Wl,--export-dynamic-symbol=SSL_get_peer_certificate
 # -lssl: the CLI looks at libcurl's TLS handshakes (cli/client.c, on_tls_msg).
-LIBS_CLI := -lcurl -lgit2 -lssl $(LIBS_COMMON)
+# libgit2 is not linked either: cli/git_lazy.c loads it when `mltrack run`
+# starts inside a git work tree.
+LIBS_CLI := -lcurl -lssl $(LIBS_COMMON)
+# libgit2's start parses the system CA bundle, which mltrack never uses;
+# cli/git_lazy.c gives it a parse that loads nothing (see there).
+CLI_LDFLAGS := -Wl,--export-dynamic-symbol=mbedtls_x509_crt_parse_file
 LIBS_CHECK := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm)
 
 LIB_SRC := $(wildcard lib/*.c)
@@ -109,11 +114,11 @@ $(B)/mltrackd: $(SERVER_OBJ) $(B)/libmltrack.a
 	$(CC) $(LDOPT) $(SERVER_LDFLAGS) -o $@ $(SERVER_OBJ) $(B)/libmltrack.a $(LIBS_SERVER)
 
 $(B)/mltrack: $(CLI_OBJ) $(B)/libmltrack.a
-	$(CC) $(LDOPT) -o $@ $(CLI_OBJ) $(B)/libmltrack.a $(LIBS_CLI)
+	$(CC) $(LDOPT) $(CLI_LDFLAGS) -o $@ $(CLI_OBJ) $(B)/libmltrack.a $(LIBS_CLI)
 
 # A test driver for cli/git.c (tests/cli/test_git_provenance.py).
-$(B)/git_probe: $(B)/obj/tests/cli/git_probe.o $(B)/obj/cli/git.o $(B)/libmltrack.a
-	$(CC) $(LDOPT) -o $@ $^ -lgit2 $(LIBS_COMMON)
+$(B)/git_probe: $(B)/obj/tests/cli/git_probe.o $(B)/obj/cli/git.o $(B)/obj/cli/git_lazy.o $(B)/libmltrack.a
+	$(CC) $(LDOPT) $(CLI_LDFLAGS) -o $@ $^ $(LIBS_COMMON)
 
 $(B)/unit_tests: $(UNIT_OBJ) $(B)/libmltrack.a
 	$(CC) $(LDOPT) -o $@ $(UNIT_OBJ) $(B)/libmltrack.a $(LIBS_CHECK) -larchive $(LIBS_COMMON)

@@ -9,7 +9,10 @@
  *    records (every 250 ms, or per 1000 points);
  *  - the sender (nice 10) pushes the journal to the server every half second
  *    (spool.c) and samples the system metrics; a slow or absent server only
- *    makes the journal grow, it never holds up the command's output;
+ *    makes the journal grow, it never holds up the command's output; once
+ *    the command has ended, the main thread sends the rest;
+ *  - before the command starts, a thread reads the git provenance while the
+ *    main thread creates the run;
  *  - the command itself, whose stdout and stderr are pseudo-terminals when
  *    ours are terminals (so it keeps line buffering and progress bars) and
  *    pipes otherwise (as it would have had without us).
@@ -106,7 +109,8 @@ struct run {
 	} pending;
 	double pending_since;
 	int finishing;       /* the command ended: send the rest and stop */
-	int sent_all;        /* the sender saw the end acknowledged */
+	int sent_all;        /* the end was acknowledged */
+	int failed;          /* the server refused something: stop sending */
 	int closed;          /* the end record is written: nothing more goes in */
 	int online;          /* the last push reached the server */
 	int said_offline;
@@ -202,15 +206,32 @@ static void *scrape_thread(void *arg)
 	return NULL;
 }
 
-/* MLTRACK_TRACE=1: where the time of a run goes, on stderr. */
+/* MLTRACK_TRACE=1: where the time of a run goes, on stderr, in
+ * milliseconds since cmd_run began.  What came before, the exec and the
+ * loading of the libraries, no clock in the process can time; the first
+ * line gives the CPU time spent on it (counted from the fork that made the
+ * process, so a little of the caller's work is in it).  The first call is
+ * made by the main thread before any other thread starts. */
 static int trace_on = -1;
 static double trace_t0;
+
+static double cpu_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec * 1000 + (double)ts.tv_nsec / 1e6;
+}
 
 static void trace(const char *what)
 {
 	if (trace_on < 0) {
 		trace_on = getenv("MLTRACK_TRACE") && *getenv("MLTRACK_TRACE");
 		trace_t0 = cli_now();
+		if (trace_on)
+			fprintf(stderr, "mltrack: trace %7.1f ms  %s (CPU so far: %.1f ms, the exec "
+				"and loading the libraries)\n", 0.0, what, cpu_ms());
+		return;
 	}
 	if (trace_on)
 		fprintf(stderr, "mltrack: trace %7.1f ms  %s\n", (cli_now() - trace_t0) * 1000, what);
@@ -507,11 +528,35 @@ static void say_offline(struct run *r, const struct cli_fail *f)
 		f->msg, r->spool.dir);
 }
 
+/* Push what the journal holds, once, and note the outcome in r. */
+static int push_once(struct run *r, struct cli_push *p, struct cli_fail *f)
+{
+	int rc;
+
+	if (!r->online) /* nothing acknowledges it now: make it durable here */
+		cli_spool_flush(&r->spool);
+	rc = cli_spool_push(r->spool.dir, 1, p, f);
+	if (p->run_id[0])
+		snprintf(r->run_id, sizeof(r->run_id), "%s", p->run_id);
+	if (rc == 0) {
+		r->online = 1;
+	} else if (f->transient || (f->code == CLI_SERVER && !f->status)) {
+		r->online = 0;
+		say_offline(r, f);
+	} else {
+		cli_error(f->code, "%s", f->msg);
+		r->failed = 1; /* the spool keeps it all for `mltrack sync` */
+	}
+	return rc;
+}
+
+/* The sender thread, while the command runs: a push every half second
+ * (every three while the server is away) and the system samples.  It stops
+ * when the command has ended; send_rest() sends the end. */
 static void *sender(void *arg)
 {
 	struct run *r = arg;
-	double deadline = 0, next_sample = cli_now() + r->sample_every;
-	int idle = 0;
+	double next_sample = cli_now() + r->sample_every;
 
 	lower_priority();
 	/* The baseline the first sample compares with: the command has just
@@ -519,22 +564,18 @@ static void *sender(void *arg)
 	 * here would compete with the command for the CPU it is starting on). */
 	r->last_cpu_ticks = 0;
 	r->last_sample = cli_now();
-	for (;;) {
+	while (!r->failed) {
 		struct cli_push p;
 		struct cli_fail f;
 		struct timespec ts;
 		double wait = r->online ? 0.5 : 3.0;
-		int finishing, rc, was_online;
 
 		if (r->sample_every > 0 && next_sample - cli_now() < wait)
 			wait = next_sample > cli_now() ? next_sample - cli_now() : 0.001;
 		pthread_mutex_lock(&r->mu);
 		/* The end is looked for under the lock, so its signal is not lost
-		 * between the look and the wait; once it came, only a retry after
-		 * a push that got nowhere waits (briefly). */
-		if (r->finishing)
-			wait = idle ? 0.2 : 0;
-		if (wait > 0) {
+		 * between the look and the wait. */
+		if (!r->finishing) {
 			clock_gettime(CLOCK_REALTIME, &ts);
 			ts.tv_sec += (time_t)wait;
 			ts.tv_nsec += (long)((wait - (double)(time_t)wait) * 1e9);
@@ -544,47 +585,52 @@ static void *sender(void *arg)
 			}
 			pthread_cond_timedwait(&r->cv, &r->mu, &ts);
 		}
-		finishing = r->finishing;
+		if (r->finishing) {
+			pthread_mutex_unlock(&r->mu);
+			break;
+		}
 		/* Scraped metrics wait at most a quarter second for company. */
-		if (r->pending.n && (finishing || cli_now() - r->pending_since >= 0.25))
+		if (r->pending.n && cli_now() - r->pending_since >= 0.25)
 			flush_pending_locked(r);
 		pthread_mutex_unlock(&r->mu);
-		if (!finishing && r->sample_every > 0 && cli_now() >= next_sample) {
+		if (r->sample_every > 0 && cli_now() >= next_sample) {
 			sample_system(r);
 			next_sample = cli_now() + r->sample_every;
 		}
-		if (!r->online) /* nothing acknowledges it now: make it durable here */
-			cli_spool_flush(&r->spool);
-		was_online = r->online;
-		rc = cli_spool_push(r->spool.dir, 1, &p, &f);
-		idle = rc || !p.progressed;
-		if (p.run_id[0])
-			snprintf(r->run_id, sizeof(r->run_id), "%s", p.run_id);
-		if (rc == 0) {
-			r->online = 1;
-			if (finishing && p.ended) {
-				r->sent_all = 1;
-				break;
-			}
-		} else if (f.transient || (f.code == CLI_SERVER && !f.status)) {
-			r->online = 0;
-			say_offline(r, &f);
-		} else {
-			cli_error(f.code, "%s", f.msg);
-			break; /* the spool keeps it all for `mltrack sync` */
-		}
-		if (finishing) {
-			/* Once the command is done, a server that was answering gets
-			 * ten seconds to take the rest; one that was not, one more try. */
-			if (deadline == 0)
-				deadline = cli_now() + (was_online ? 10 : 0);
-			if ((rc || !p.progressed) && cli_now() >= deadline) {
-				say_offline(r, &f);
-				break;
-			}
-		}
+		push_once(r, &p, &f);
 	}
 	return NULL;
+}
+
+/* The rest of the run, the end record last, once the command has ended and
+ * the sender thread has stopped.  Sent from the main thread, at its own
+ * priority: the sender thread runs at nice 10, and on a busy machine the
+ * end would wait for it.  A server that was answering gets ten seconds to
+ * take the rest; one that was not, one more try. */
+static void send_rest(struct run *r)
+{
+	double deadline = cli_now() + (r->online ? 10 : 0);
+
+	while (!r->failed) {
+		struct cli_push p;
+		struct cli_fail f;
+		struct timespec pause = { 0, 200000000L };
+		int rc = push_once(r, &p, &f);
+
+		if (rc == 0 && p.ended) {
+			r->sent_all = 1;
+			return;
+		}
+		if (r->failed)
+			return;
+		if (rc == 0 && p.progressed)
+			continue;
+		if (cli_now() >= deadline) {
+			say_offline(r, &f);
+			return;
+		}
+		nanosleep(&pause, NULL);
+	}
 }
 
 /* ---- the command ---- */
@@ -821,14 +867,21 @@ static const char *source_name(int argc, char **argv)
 	return argv[0];
 }
 
+/* $USER, else the account's name: the password database is read (NSS, a
+ * try at nscd's socket, /etc/passwd) only when $USER is not set, and once. */
 static const char *user_name(void)
 {
-	struct passwd *pw = getpwuid(getuid());
+	static char name[256];
 	const char *u = getenv("USER");
+	struct passwd *pw;
 
 	if (u && *u)
 		return u;
-	return pw ? pw->pw_name : "unknown";
+	if (!name[0]) {
+		pw = getpwuid(getuid());
+		snprintf(name, sizeof(name), "%s", pw && pw->pw_name[0] ? pw->pw_name : "unknown");
+	}
+	return name;
 }
 
 /* KEY=VALUE pairs of -p/-t into list; a malformed one is a usage error. */
@@ -910,15 +963,81 @@ static double tv_s(struct timeval tv)
 	return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
 }
 
+/* ---- git provenance, beside the run's creation ---- */
+
+/* Loading libgit2 and reading the tree take about as long as creating the
+ * run, which is mostly waiting on the server, so the provenance is read in
+ * a thread meanwhile.  The command starts once both are done: the
+ * provenance describes the tree the command starts from, not one it may
+ * already be changing.  Its tags follow the creation as a batch record,
+ * with the patch of a dirty tree (the first push after the command
+ * started, or the end, sends them). */
+struct provenance {
+	pthread_t th;
+	int started;
+	struct cli_git git;
+	char patch[4200];
+	long long patch_bytes; /* -1: no patch written */
+	char err[256], patch_err[256];
+	int rc;
+};
+
+static void *provenance_thread(void *arg)
+{
+	struct provenance *p = arg;
+
+	p->rc = cli_git_provenance_patch(&p->git, ".", p->patch, &p->patch_bytes, p->patch_err,
+					 sizeof(p->patch_err), p->err, sizeof(p->err));
+	trace("git provenance read (provenance thread)");
+	return NULL;
+}
+
+static void provenance_start(struct provenance *p, const char *spool_dir)
+{
+	snprintf(p->patch, sizeof(p->patch), "%s/uncommitted.patch", spool_dir);
+	p->started = pthread_create(&p->th, NULL, provenance_thread, p) == 0;
+	if (!p->started) /* no thread to be had: read it here */
+		provenance_thread(p);
+}
+
+/* Wait for the provenance and journal what it found. */
+static void provenance_finish(struct provenance *p, struct run *r)
+{
+	json_t *tags = json_array();
+
+	if (p->started)
+		pthread_join(p->th, NULL);
+	trace("git provenance joined");
+	if (p->rc)
+		cli_warn("git provenance not recorded: %s", p->err);
+	if (p->git.found) {
+		if (p->git.commit[0])
+			json_array_append_new(tags, kv("mlflow.source.git.commit", p->git.commit));
+		if (p->git.branch[0])
+			json_array_append_new(tags, kv("mlflow.source.git.branch", p->git.branch));
+		if (p->git.repo_url[0])
+			json_array_append_new(tags,
+					      kv("mlflow.source.git.repoURL", p->git.repo_url));
+		json_array_append_new(tags, kv("mltrack.git.dirty", p->git.dirty ? "true" : "false"));
+	}
+	cli_cred_scrub_kv(tags);
+	journal_kv(r, "tags", tags);
+	if (p->patch_err[0])
+		cli_warn("uncommitted changes not recorded: %s", p->patch_err);
+	else if (p->patch_bytes >= 0)
+		journal(r, json_pack("{s:s, s:s, s:s}", "t", "artifact", "local", p->patch, "dest",
+				     "mltrack"));
+}
+
 int cmd_run(int argc, char **argv)
 {
 	struct run r = { .log_fd = -1 };
 	struct stream st[2] = { { .fd = -1, .which = MT_SCRAPE_STDOUT },
 				{ .fd = -1, .which = MT_SCRAPE_STDERR } };
 	json_t *params, *tags, *explicit_params, *rec;
-	char path[4300], err[256], *cmdline;
+	char path[4300], *cmdline;
 	int rc, out_end = -1, err_end = -1, exec_errno = 0, status = 0, forwarded = 0;
-	struct cli_git git = { 0 };
+	struct provenance prov = { 0 };
 	struct cli_push first;
 	struct cli_fail f;
 	struct sigaction sa = { 0 };
@@ -983,6 +1102,7 @@ int cmd_run(int argc, char **argv)
 	pthread_cond_init(&r.cv, NULL);
 	pthread_mutex_init(&r.q_mu, NULL);
 	pthread_cond_init(&r.q_cv, NULL);
+	provenance_start(&prov, r.spool.dir);
 
 	/* What the run starts with: creation, params, tags. */
 	exp = o_exp && *o_exp ? o_exp : getenv("MLFLOW_EXPERIMENT_NAME");
@@ -1001,44 +1121,25 @@ int cmd_run(int argc, char **argv)
 	json_array_append_new(tags, kv("mlflow.source.name", source_name(o_cmd.n, cmd)));
 	json_array_append_new(tags, kv("mlflow.source.type", "LOCAL"));
 	json_array_append_new(tags, kv("mlflow.user", user_name()));
-	if (cli_git_provenance(&git, ".", err, sizeof(err)))
-		cli_warn("git provenance not recorded: %s", err);
-	if (git.found) {
-		if (git.commit[0])
-			json_array_append_new(tags, kv("mlflow.source.git.commit", git.commit));
-		if (git.branch[0])
-			json_array_append_new(tags, kv("mlflow.source.git.branch", git.branch));
-		if (git.repo_url[0])
-			json_array_append_new(tags, kv("mlflow.source.git.repoURL", git.repo_url));
-		json_array_append_new(tags, kv("mltrack.git.dirty", git.dirty ? "true" : "false"));
-	}
-	trace("git provenance");
 	/* No credential in reach, nor a URL's password (a --db-url argument),
 	 * becomes a tag or a param, nor reaches the spool (creds.c). */
 	cli_cred_scrub_kv(tags);
 	cli_cred_scrub_kv(params);
-	/* The tags go with the creation (one request less); params follow. */
+	/* The tags go with the creation (one request less); params follow.
+	 * The provenance thread's tags come after the creation. */
 	json_object_set_new(rec, "tags", tags);
 	journal(&r, rec);
 	journal_kv(&r, "params", params);
-	if (git.found && git.dirty) {
-		long long bytes;
-
-		snprintf(path, sizeof(path), "%s/uncommitted.patch", r.spool.dir);
-		if (cli_git_diff(".", path, &bytes, err, sizeof(err)))
-			cli_warn("uncommitted changes not recorded: %s", err);
-		else
-			journal(&r, json_pack("{s:s, s:s, s:s}", "t", "artifact", "local", path, "dest",
-					      "mltrack"));
-	}
 	snprintf(path, sizeof(path), "%s/output.log", r.spool.dir);
 	r.log_fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 
 	/* Create the run now if the server answers quickly, so the command
 	 * can be told its id; otherwise it starts anyway, spooled. */
-	trace("journal written");
+	trace("run journaled");
 	cli_client_patience(1, 2000, 3000);
-	if (cli_spool_push(r.spool.dir, 1, &first, &f) == 0) {
+	rc = cli_spool_push(r.spool.dir, 1, &first, &f);
+	trace("creation answered");
+	if (rc == 0) {
 		snprintf(r.run_id, sizeof(r.run_id), "%s", first.run_id);
 		r.online = 1;
 	} else if (f.transient || (f.code == CLI_SERVER && !f.status)) {
@@ -1053,6 +1154,10 @@ int cmd_run(int argc, char **argv)
 	/* The sender retries by itself: one attempt per call, and no call may
 	 * hold the end of the run up for long. */
 	cli_client_patience(1, 2000, 5000);
+	/* The provenance describes the tree the command starts from: it is
+	 * complete before the command starts (and before the environment
+	 * changes under libgit2's getenv). */
+	provenance_finish(&prov, &r);
 
 	write_id_file(r.run_id);
 	/* The URI as given: a user:password@ in it is how the command's
@@ -1088,7 +1193,7 @@ int cmd_run(int argc, char **argv)
 	if (open_stream(&st[0], STDOUT_FILENO, &out_end) ||
 	    open_stream(&st[1], STDERR_FILENO, &err_end))
 		return cli_error(CLI_USAGE, "cannot create the command's output: %s", strerror(errno));
-	trace("run created");
+	trace("ready to start the command");
 	t0 = cli_now();
 	r.child = start_child(cmd, out_end, err_end, &exec_errno);
 	trace("exec confirmed");
@@ -1264,7 +1369,9 @@ int cmd_run(int argc, char **argv)
 			pthread_mutex_unlock(&r.mu);
 			trace("end journaled");
 			pthread_join(th, NULL);
-			trace("sender done");
+			trace("sender thread stopped");
+			send_rest(&r);
+			trace("end sent: everything acknowledged");
 		} else {
 			/* No sender was started: one push says how the run failed. */
 			struct cli_push p;

@@ -377,55 +377,6 @@ static int maybe_in_repo(const char *dir)
 	return found;
 }
 
-int cli_git_provenance(struct cli_git *out, const char *dir, char *err, size_t n)
-{
-	git_repository *repo = NULL;
-	git_diff *diff = NULL;
-	const char *wd;
-	size_t len;
-	int rc, ret = -1;
-
-	memset(out, 0, sizeof(*out));
-	if (err && n)
-		err[0] = '\0';
-	/* Most runs outside a repository should not pay for libgit2's start. */
-	if (!maybe_in_repo(dir))
-		return 0;
-	if (git_libgit2_init() < 0)
-		return errf(err, n, "cannot initialise libgit2");
-	rc = open_worktree(&repo, dir, err, n);
-	if (rc <= 0) {
-		ret = rc;
-		goto done;
-	}
-	wd = git_repository_workdir(repo);
-	len = strlen(wd);
-	while (len > 1 && wd[len - 1] == '/')
-		len--;
-	if (len >= sizeof(out->root)) {
-		errf(err, n, "the work tree's path is too long");
-		goto done;
-	}
-	memcpy(out->root, wd, len);
-	out->root[len] = '\0';
-	if (read_head(out, repo, err, n) < 0 || find_remote(out, repo, err, n) < 0 ||
-	    diff_head(&diff, repo, err, n) < 0)
-		goto done;
-	out->dirty = git_diff_num_deltas(diff) > 0;
-	out->found = 1;
-	ret = 0;
-done:
-	if (ret < 0) {
-		memset(out, 0, sizeof(*out));
-		if (err && n)
-			one_line(err);
-	}
-	git_diff_free(diff);
-	git_repository_free(repo);
-	git_libgit2_shutdown();
-	return ret;
-}
-
 struct patch_sink {
 	FILE *f;
 	long long bytes;
@@ -452,30 +403,17 @@ static int print_line(const git_diff_delta *delta, const git_diff_hunk *hunk,
 	return 0;
 }
 
-int cli_git_diff(const char *dir, const char *path, long long *bytes, char *err, size_t n)
+/* Write diff as a unified patch to path (created or truncated); a failed
+ * write removes the file.  0 with *bytes, or -1 with err. */
+static int write_patch(git_diff *diff, const char *path, long long *bytes, char *err, size_t n)
 {
-	git_repository *repo = NULL;
-	git_diff *diff = NULL;
 	struct patch_sink sink = { NULL, 0 };
-	int rc, created = 0, ret = -1;
+	int rc, ret = -1;
 
-	*bytes = 0;
-	if (err && n)
-		err[0] = '\0';
-	if (git_libgit2_init() < 0)
-		return errf(err, n, "cannot initialise libgit2");
-	rc = open_worktree(&repo, dir, err, n);
-	if (rc == 0)
-		errf(err, n, "'%s' is not inside a git work tree", dir);
-	if (rc <= 0 || diff_head(&diff, repo, err, n) < 0)
-		goto done;
 	/* "e": the descriptor is not inherited by `mltrack run`'s child */
 	sink.f = fopen(path, "wbe");
-	if (!sink.f) {
-		errf(err, n, "cannot create '%s': %m", path);
-		goto done;
-	}
-	created = 1;
+	if (!sink.f)
+		return errf(err, n, "cannot create '%s': %m", path);
 	rc = git_diff_print(diff, GIT_DIFF_FORMAT_PATCH, print_line, &sink);
 	if (rc < 0 && !ferror(sink.f)) {
 		errf(err, n, "cannot write the diff: %s", git_msg());
@@ -496,15 +434,113 @@ int cli_git_diff(const char *dir, const char *path, long long *bytes, char *err,
 done:
 	if (sink.f)
 		fclose(sink.f);
-	if (ret < 0) {
+	if (ret < 0)
+		unlink(path);
+	return ret;
+}
+
+/* cli_git_provenance, and with path the patch of a dirty tree (see git.h). */
+static int provenance(struct cli_git *out, const char *dir, const char *path, long long *bytes,
+		      char *perr, size_t pn, char *err, size_t n)
+{
+	git_repository *repo = NULL;
+	git_diff *diff = NULL;
+	const char *wd;
+	size_t len;
+	int rc, ret = -1;
+
+	memset(out, 0, sizeof(*out));
+	if (err && n)
+		err[0] = '\0';
+	if (bytes)
+		*bytes = -1;
+	if (perr && pn)
+		perr[0] = '\0';
+	/* Most runs outside a repository should not pay for libgit2's start,
+	 * nor for loading it. */
+	if (!maybe_in_repo(dir))
+		return 0;
+	if (cli_git_load(err, n) < 0) {
 		if (err && n)
 			one_line(err);
-		if (created)
-			unlink(path);
+		return -1;
+	}
+	if (git_libgit2_init() < 0)
+		return errf(err, n, "cannot initialise libgit2");
+	rc = open_worktree(&repo, dir, err, n);
+	if (rc <= 0) {
+		ret = rc;
+		goto done;
+	}
+	wd = git_repository_workdir(repo);
+	len = strlen(wd);
+	while (len > 1 && wd[len - 1] == '/')
+		len--;
+	if (len >= sizeof(out->root)) {
+		errf(err, n, "the work tree's path is too long");
+		goto done;
+	}
+	memcpy(out->root, wd, len);
+	out->root[len] = '\0';
+	if (read_head(out, repo, err, n) < 0 || find_remote(out, repo, err, n) < 0 ||
+	    diff_head(&diff, repo, err, n) < 0)
+		goto done;
+	out->dirty = git_diff_num_deltas(diff) > 0;
+	out->found = 1;
+	ret = 0;
+	/* The patch comes from the very comparison that said "dirty". */
+	if (path && out->dirty && write_patch(diff, path, bytes, perr, pn) < 0 && perr && pn)
+		one_line(perr);
+done:
+	if (ret < 0) {
+		memset(out, 0, sizeof(*out));
+		if (err && n)
+			one_line(err);
 	}
 	git_diff_free(diff);
 	git_repository_free(repo);
 	git_libgit2_shutdown();
+	return ret;
+}
+
+int cli_git_provenance(struct cli_git *out, const char *dir, char *err, size_t n)
+{
+	return provenance(out, dir, NULL, NULL, NULL, 0, err, n);
+}
+
+int cli_git_provenance_patch(struct cli_git *out, const char *dir, const char *path,
+			     long long *bytes, char *patch_err, size_t pn, char *err, size_t n)
+{
+	return provenance(out, dir, path, bytes, patch_err, pn, err, n);
+}
+
+int cli_git_diff(const char *dir, const char *path, long long *bytes, char *err, size_t n)
+{
+	git_repository *repo = NULL;
+	git_diff *diff = NULL;
+	int rc, ret = -1;
+
+	*bytes = 0;
+	if (err && n)
+		err[0] = '\0';
+	if (cli_git_load(err, n) < 0)
+		goto done_unloaded;
+	if (git_libgit2_init() < 0)
+		return errf(err, n, "cannot initialise libgit2");
+	rc = open_worktree(&repo, dir, err, n);
+	if (rc == 0)
+		errf(err, n, "'%s' is not inside a git work tree", dir);
+	if (rc <= 0 || diff_head(&diff, repo, err, n) < 0 ||
+	    write_patch(diff, path, bytes, err, n) < 0)
+		goto done;
+	ret = 0;
+done:
+	git_diff_free(diff);
+	git_repository_free(repo);
+	git_libgit2_shutdown();
+done_unloaded:
+	if (ret < 0 && err && n)
+		one_line(err);
 	return ret;
 }
 

@@ -5,7 +5,9 @@
  * Read-only and self-contained: libgit2 is initialised and shut down inside
  * each call (git_libgit2_init is reference-counted), nothing is written to the
  * repository (no index refresh), and the functions depend on nothing else in
- * cli/, so a test driver can link this file alone (tests/cli/git_probe.c).
+ * cli/ but git_lazy.c, so a test driver can link these two files alone
+ * (tests/cli/git_probe.c).  libgit2 itself is loaded on first use
+ * (git_lazy.c), and only when dir is inside something that has a .git.
  *
  * The repository is found like git finds it: from dir upwards, not across a
  * filesystem boundary; GIT_DIR and the other GIT_* variables are ignored.  A
@@ -47,6 +49,16 @@ struct cli_git {
  * another user, a work tree too deep for root. */
 int cli_git_provenance(struct cli_git *out, const char *dir, char *err, size_t n);
 
+/* cli_git_provenance, and when the tree is dirty also the patch that
+ * cli_git_diff would write to path, made from the same comparison of the
+ * work tree with HEAD (one start of libgit2, one look at the tree; the
+ * dirty flag and the patch cannot disagree).  *bytes is the patch's size,
+ * or -1 when none was written: the tree is clean, not a work tree, or the
+ * write failed, which patch_err (size pn) then says in one line while the
+ * provenance stands.  Returns as cli_git_provenance. */
+int cli_git_provenance_patch(struct cli_git *out, const char *dir, const char *path,
+			     long long *bytes, char *patch_err, size_t pn, char *err, size_t n);
+
 /* Write the uncommitted changes of tracked files in the work tree containing
  * dir, HEAD's tree against the working directory (staged changes included,
  * like `git diff HEAD`; on an unborn branch everything in the index is
@@ -68,5 +80,10 @@ int cli_git_diff(const char *dir, const char *path, long long *bytes, char *err,
  * "scheme://", as git parses it.  Query strings are left alone.  When the
  * result does not fit, out is "". */
 void cli_git_strip_credentials(char *out, size_t n, const char *url);
+
+/* Load libgit2 (git_lazy.c), once per process; the functions above do it
+ * themselves.  0, or -1 with a one-line reason in err (size n) when the
+ * library cannot be loaded or is not the version of the headers. */
+int cli_git_load(char *err, size_t n);
 
 #endif

@@ -143,6 +143,40 @@ class TestProvenance(GitCase):
         with open(os.path.join(clone, "new.txt")) as f:
             self.assertEqual(f.read(), "brand new line\n")
 
+    def test_provenance_and_patch_in_one_pass(self):
+        # What `mltrack run` calls: provenance and, for a dirty tree only,
+        # the patch from the same comparison; the same bytes as --diff.
+        self.init()
+        p = os.path.join(self.tmp, "one-pass.diff")
+        r = self.run_probe("--dirty-patch", p, self.repo)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        g = json.loads(r.stdout)
+        self.assertFalse(g["dirty"])
+        self.assertEqual((g["patch_bytes"], g["patch_err"]), (-1, ""))
+        self.assertFalse(os.path.exists(p), "a clean tree got a patch")
+        self.write("a.txt", "one\nTWO\nthree\n")
+        self.write("new.txt", "brand new line\n")
+        self.git("add", "new.txt")
+        r = self.run_probe("--dirty-patch", p, self.repo)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        g = json.loads(r.stdout)
+        self.assertTrue(g["dirty"])
+        with open(p, "rb") as f:
+            one_pass = f.read()
+        self.assertEqual(g["patch_bytes"], len(one_pass))
+        self.assertEqual(g["patch_err"], "")
+        _, separate = self.probe()
+        self.assertEqual(one_pass, separate)
+        # A patch that cannot be written leaves the provenance standing.
+        r = self.run_probe("--dirty-patch", os.path.join(self.tmp, "no", "dir", "p"), self.repo)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        g = json.loads(r.stdout)
+        self.assertTrue(g["found"])
+        self.assertTrue(g["dirty"])
+        self.assertEqual(g["commit"], self.git("rev-parse", "HEAD"))
+        self.assertEqual(g["patch_bytes"], -1)
+        self.assertIn("cannot create", g["patch_err"])
+
     def test_staged_only_change_is_dirty(self):
         self.init()
         self.write("a.txt", "staged\n")

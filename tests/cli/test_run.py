@@ -6,6 +6,7 @@ what the server recorded through the REST API.
 """
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -371,6 +372,123 @@ class TestProvenance(RunCase):
         self.assertIn("-print('v1')", patch)
         self.assertIn("+print('v2')", patch)
         self.assertNotIn("untracked", patch)
+
+
+class TestProvenanceAfterCreation(RunCase):
+    """The provenance is read beside the run's creation and follows it as a
+    batch record: it must arrive however soon or however badly the run
+    ends, and travel with the spool when the server is away."""
+
+    git = TestProvenance.git
+
+    def repo(self, dirty):
+        repo = os.path.join(self.tmp, "repo")
+        os.makedirs(repo)
+        self.git("init", "-q", repo, cwd=self.tmp)
+        with open(os.path.join(repo, "train.py"), "w") as f:
+            f.write("print('v1')\n")
+        self.git("add", "train.py", cwd=repo)
+        self.git("commit", "-q", "-m", "one", cwd=repo)
+        self.git("remote", "add", "origin", "https://git.example.com/team/model.git", cwd=repo)
+        if dirty:
+            with open(os.path.join(repo, "train.py"), "w") as f:
+                f.write("print('v2')\n")
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True,
+                              text=True).stdout.strip()
+        return repo, head
+
+    def assert_provenance(self, run, head, dirty):
+        tags = mtapi.kv(run["data"]["tags"])
+        self.assertEqual(tags["mlflow.source.git.commit"], head)
+        self.assertEqual(tags["mlflow.source.git.branch"], "main")
+        self.assertEqual(tags["mlflow.source.git.repoURL"], "https://git.example.com/team/model.git")
+        self.assertEqual(tags["mltrack.git.dirty"], "true" if dirty else "false")
+        self.assertEqual(tags["mlflow.source.type"], "LOCAL")  # the creation's tags too
+        if dirty:
+            patch = self.artifact(run["info"]["run_id"], "mltrack/uncommitted.patch")
+            self.assertIn("+print('v2')", patch)
+
+    def test_command_that_exits_at_once(self):
+        repo, head = self.repo(dirty=True)
+        self.mltrack("run", "-e", self.exp, "--", "true", cwd=repo, check=0)
+        run = self.only_run()
+        self.assertEqual(run["info"]["status"], "FINISHED")
+        self.assert_provenance(run, head, dirty=True)
+
+    def test_command_killed_by_a_signal(self):
+        repo, head = self.repo(dirty=False)
+        self.mltrack("run", "-e", self.exp, "--", "sh", "-c", "kill -KILL $$", cwd=repo,
+                     check=137)
+        run = self.only_run()
+        self.assertEqual(run["info"]["status"], "KILLED")
+        self.assert_provenance(run, head, dirty=False)
+
+    def test_server_down_spooled_then_synced(self):
+        repo, head = self.repo(dirty=True)
+        p = self.mltrack("run", "-e", self.exp, "--", "true", cwd=repo, uri=DEAD, check=0)
+        self.assertIn(b"spooled", p.stderr)
+        self.assertEqual(self.runs(), [])
+        self.assertEqual(len(self.spooled()), 1)
+        self.mltrack("sync", check=0)
+        self.assertEqual(self.spooled(), [])
+        run = self.only_run()
+        self.assertEqual(run["info"]["status"], "FINISHED")
+        self.assert_provenance(run, head, dirty=True)
+
+    def test_mltrack_killed_with_its_command_then_synced(self):
+        # Killed before any push after the creation (the server is away):
+        # the provenance is in the journal, and sync sends it.
+        repo, head = self.repo(dirty=True)
+        mark = os.path.join(self.tmp, "started")
+        proc = subprocess.Popen([CLI, "run", "-e", self.exp, "--", "sh", "-c",
+                                 "touch %s; sleep 30" % mark],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                env=self.env(uri=DEAD), cwd=repo, start_new_session=True)
+        self.wait_for_file(mark)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        self.mltrack("sync", check=0)
+        run = self.only_run()
+        self.assertEqual(run["info"]["status"], "KILLED")
+        self.assert_provenance(run, head, dirty=True)
+
+    def test_killed_while_the_server_answers(self):
+        # The same with the server up: the creation reached it, the
+        # provenance may or may not have; sync completes it.
+        repo, head = self.repo(dirty=True)
+        mark = os.path.join(self.tmp, "started")
+        proc = subprocess.Popen([CLI, "run", "-e", self.exp, "--", "sh", "-c",
+                                 "touch %s; sleep 30" % mark],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                env=self.env(), cwd=repo, start_new_session=True)
+        self.wait_for_file(mark)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        self.mltrack("sync", check=0)
+        run = self.only_run()
+        self.assertEqual(run["info"]["status"], "KILLED")
+        self.assert_provenance(run, head, dirty=True)
+
+    def test_libgit2_that_cannot_be_loaded(self):
+        # A broken installation: the run goes on, without provenance.
+        repo, _ = self.repo(dirty=True)
+        try:  # the library mltrack was built for: libgit2.so.<LIBGIT2_SOVERSION>
+            with open("/usr/include/git2/version.h") as f:
+                soversion = re.search(r'#define LIBGIT2_SOVERSION\s+"([^"]+)"', f.read()).group(1)
+        except (OSError, AttributeError):
+            self.skipTest("no git2/version.h to name the library")
+        libdir = os.path.join(self.tmp, "lib")
+        os.makedirs(libdir)
+        with open(os.path.join(libdir, "libgit2.so." + soversion), "w") as f:
+            f.write("not a library\n")
+        p = self.mltrack("run", "-e", self.exp, "--", "true", cwd=repo, check=0,
+                         LD_LIBRARY_PATH=libdir)
+        self.assertIn(b"git provenance not recorded: cannot load libgit2.so.", p.stderr)
+        run = self.only_run()
+        self.assertEqual(run["info"]["status"], "FINISHED")
+        tags = mtapi.kv(run["data"]["tags"])
+        self.assertNotIn("mlflow.source.git.commit", tags)
+        self.assertEqual(tags["mlflow.source.name"], "true")
 
 
 class TestSpool(RunCase):
