@@ -1,0 +1,333 @@
+/* mt_rollup.c: block aggregates for get-history-sampled (see mt_rollup.h). */
+#include <string.h>
+
+#include "mt_rollup.h"
+
+__extension__ typedef __int128 i128;
+__extension__ typedef unsigned __int128 u128;
+
+int mt_rollup_cmp(double a, double b)
+{
+	if (a != a)
+		return b != b ? 0 : 1;
+	if (b != b)
+		return -1;
+	return a < b ? -1 : a > b;
+}
+
+static i128 width(int lvl)
+{
+	return (i128)1 << (2 * lvl);
+}
+
+static i128 fdiv(i128 a, i128 w)
+{
+	i128 q = a / w;
+
+	if (a % w != 0 && a < 0)
+		q--;
+	return q;
+}
+
+long long mt_rollup_blk(long long step, int lvl)
+{
+	return (long long)fdiv(step, width(lvl));
+}
+
+long long mt_rollup_blk_first(int lvl, long long blk)
+{
+	return (long long)((i128)blk * width(lvl));
+}
+
+long long mt_rollup_blk_last(int lvl, long long blk)
+{
+	return (long long)((i128)blk * width(lvl) + width(lvl) - 1);
+}
+
+void mt_rollup_acc_init(struct mt_rollup_acc *acc)
+{
+	memset(acc, 0, sizeof(*acc));
+}
+
+/* As mt_sample_add does within a bucket: strict comparisons keep the
+ * earliest of equal values; each pick answers its group's first value. */
+void mt_rollup_acc_point(struct mt_rollup_acc *acc, long long step, long long ts, double v)
+{
+	struct mt_rollup_agg *a = &acc->a;
+
+	if (a->n == 0) {
+		a->first = a->lo = a->hi = a->last = (struct mt_rollup_pick){ step, ts, v };
+		a->vlo = a->vhi = v;
+		acc->gstep = step;
+		acc->gts = ts;
+		acc->gfirst = v;
+		a->n = 1;
+		return;
+	}
+	if (step != acc->gstep || ts != acc->gts) {
+		acc->gstep = step;
+		acc->gts = ts;
+		acc->gfirst = v;
+	}
+	if (mt_rollup_cmp(v, a->vlo) < 0) {
+		a->vlo = v;
+		a->lo = (struct mt_rollup_pick){ step, ts, acc->gfirst };
+	}
+	if (mt_rollup_cmp(v, a->vhi) > 0) {
+		a->vhi = v;
+		a->hi = (struct mt_rollup_pick){ step, ts, acc->gfirst };
+	}
+	a->last = (struct mt_rollup_pick){ step, ts, acc->gfirst };
+	a->n++;
+}
+
+void mt_rollup_merge(struct mt_rollup_agg *a, const struct mt_rollup_agg *b)
+{
+	if (b->n == 0)
+		return;
+	if (a->n == 0) {
+		*a = *b;
+		return;
+	}
+	if (mt_rollup_cmp(b->vlo, a->vlo) < 0) {
+		a->vlo = b->vlo;
+		a->lo = b->lo;
+	}
+	if (mt_rollup_cmp(b->vhi, a->vhi) > 0) {
+		a->vhi = b->vhi;
+		a->hi = b->hi;
+	}
+	a->last = b->last;
+	a->n += b->n;
+}
+
+void mt_rollup_from_points(struct mt_arena *ar, int lvl, const struct mt_sample_point *p,
+			   size_t n, struct mt_rollup_block **out, size_t *nout)
+{
+	struct mt_rollup_block *b = mt_arena_alloc(ar, sizeof(*b) * (n ? n : 1));
+	struct mt_rollup_acc acc;
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		long long blk = mt_rollup_blk(p[i].step, lvl);
+
+		if (k == 0 || b[k - 1].blk != blk) {
+			if (k)
+				b[k - 1].a = acc.a;
+			mt_rollup_acc_init(&acc);
+			b[k++] = (struct mt_rollup_block){ .lvl = lvl, .blk = blk };
+		}
+		mt_rollup_acc_point(&acc, p[i].step, p[i].timestamp, p[i].value);
+	}
+	if (k)
+		b[k - 1].a = acc.a;
+	*out = b;
+	*nout = k;
+}
+
+void mt_rollup_parents(struct mt_arena *ar, const struct mt_rollup_block *c, size_t n,
+		       struct mt_rollup_block **out, size_t *nout)
+{
+	struct mt_rollup_block *b = mt_arena_alloc(ar, sizeof(*b) * (n ? n : 1));
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		long long pb = (long long)fdiv(c[i].blk, 4);
+
+		if (k == 0 || b[k - 1].blk != pb)
+			b[k++] = (struct mt_rollup_block){ .lvl = c[i].lvl + 1, .blk = pb };
+		mt_rollup_merge(&b[k - 1].a, &c[i].a);
+	}
+	*out = b;
+	*nout = k;
+}
+
+/* ---- the plan of a read ---- */
+
+struct plan {
+	struct mt_arena *ar;
+	struct mt_rollup_range *r;
+	size_t n, cap;
+	size_t last[MT_ROLLUP_LMAX + 1]; /* 1 + index of each level's last range */
+};
+
+static void emit(struct plan *p, int lvl, long long lo, long long hi)
+{
+	size_t k = p->last[lvl];
+
+	if (k && p->r[k - 1].hi + 1 == lo) { /* hi < lo: no overflow */
+		p->r[k - 1].hi = hi;
+		return;
+	}
+	if (p->n == p->cap) {
+		size_t cap = p->cap ? 2 * p->cap : 64;
+		struct mt_rollup_range *r = mt_arena_alloc(p->ar, sizeof(*r) * cap);
+
+		if (p->n)
+			memcpy(r, p->r, sizeof(*r) * p->n);
+		p->r = r;
+		p->cap = cap;
+	}
+	p->r[p->n++] = (struct mt_rollup_range){ lvl, lo, hi };
+	p->last[lvl] = p->n;
+}
+
+/* Steps [a, end): the coarsest aligned whole blocks that fit, raw steps
+ * where none does (or everywhere, raw). */
+static void cover(struct plan *p, i128 a, i128 end, int raw)
+{
+	while (a < end) {
+		unsigned long long ua = (unsigned long long)(long long)a;
+		int az = ua ? __builtin_ctzll(ua) / 2 : MT_ROLLUP_LMAX;
+		int lvl = 0;
+		i128 w;
+
+		while (!raw && lvl < MT_ROLLUP_LMAX && lvl + 1 <= az && width(lvl + 1) <= end - a)
+			lvl++;
+		if (!raw && lvl >= MT_ROLLUP_LMIN) {
+			w = width(lvl);
+			emit(p, lvl, (long long)fdiv(a, w), (long long)fdiv(a, w));
+			a += w;
+			continue;
+		}
+		w = width(MT_ROLLUP_LMIN);
+		{
+			i128 next = raw ? end : fdiv(a, w) * w + w;
+
+			if (next > end)
+				next = end;
+			emit(p, 0, (long long)a, (long long)(next - 1));
+			a = next;
+		}
+	}
+}
+
+void mt_rollup_plan(struct mt_arena *ar, long long min_step, long long max_step,
+		    long long max_points, int dirty, long long dirty_lo, long long dirty_hi,
+		    struct mt_rollup_range **out, size_t *nout)
+{
+	struct plan p = { .ar = ar };
+	unsigned long long nb = (unsigned long long)(max_points / 4 > 0 ? max_points / 4 : 1);
+	u128 w = (u128)((unsigned long long)max_step - (unsigned long long)min_step) + 1;
+	i128 dlo = dirty_lo, dend = (i128)dirty_hi + 1;
+
+	for (unsigned long long k = 0; k < nb; k++) {
+		i128 s = min_step + (i128)((k * w + nb - 1) / nb);
+		i128 e = min_step + (i128)(((k + 1) * w + nb - 1) / nb);
+
+		if (s >= e)
+			continue;
+		if (!dirty || dend <= s || dlo >= e) {
+			cover(&p, s, e, 0);
+			continue;
+		}
+		if (s < dlo)
+			cover(&p, s, dlo, 0);
+		cover(&p, s > dlo ? s : dlo, e < dend ? e : dend, 1);
+		if (dend < e)
+			cover(&p, dend, e, 0);
+	}
+	*out = p.r;
+	*nout = p.n;
+}
+
+/* ---- the answer ---- */
+
+struct mt_rollup_sampler {
+	long long min_step, count;
+	unsigned long long nb, bucket;
+	u128 w;
+	int open;
+	struct mt_rollup_acc acc;
+	struct mt_sample_point *out;
+	size_t nout;
+};
+
+struct mt_rollup_sampler *mt_rollup_sampler_new(struct mt_arena *ar, long long min_step,
+						long long max_step, long long max_points)
+{
+	struct mt_rollup_sampler *s = mt_arena_alloc(ar, sizeof(*s));
+	long long nb = max_points / 4 > 0 ? max_points / 4 : 1;
+
+	memset(s, 0, sizeof(*s));
+	s->min_step = min_step;
+	s->nb = (unsigned long long)nb;
+	s->w = (u128)((unsigned long long)max_step - (unsigned long long)min_step) + 1;
+	s->out = mt_arena_alloc(ar, sizeof(*s->out) * 4 * (size_t)nb);
+	return s;
+}
+
+static int pick_before(const struct mt_rollup_pick *a, const struct mt_rollup_pick *b)
+{
+	return a->step < b->step || (a->step == b->step && a->ts < b->ts);
+}
+
+/* The bucket's picks, each (step, timestamp) once, in order (as
+ * mt_sample's flush_bucket). */
+static void flush(struct mt_rollup_sampler *s)
+{
+	const struct mt_rollup_agg *a = &s->acc.a;
+	struct mt_rollup_pick p[4] = { a->first, a->lo, a->hi, a->last };
+
+	if (!s->open)
+		return;
+	for (int i = 1; i < 4; i++)
+		for (int j = i; j > 0 && pick_before(&p[j], &p[j - 1]); j--) {
+			struct mt_rollup_pick t = p[j];
+
+			p[j] = p[j - 1];
+			p[j - 1] = t;
+		}
+	for (int i = 0; i < 4; i++) {
+		if (i > 0 && p[i].step == p[i - 1].step && p[i].ts == p[i - 1].ts)
+			continue;
+		s->out[s->nout++] = (struct mt_sample_point){ p[i].step, p[i].ts, p[i].value };
+	}
+	s->open = 0;
+}
+
+static void enter(struct mt_rollup_sampler *s, long long step)
+{
+	u128 off = (u128)((unsigned long long)step - (unsigned long long)s->min_step);
+	unsigned long long b = (unsigned long long)(off * s->nb / s->w);
+
+	if (s->open && b == s->bucket)
+		return;
+	flush(s);
+	mt_rollup_acc_init(&s->acc);
+	s->bucket = b;
+	s->open = 1;
+}
+
+void mt_rollup_sampler_point(struct mt_rollup_sampler *s, long long step, long long ts, double v)
+{
+	enter(s, step);
+	mt_rollup_acc_point(&s->acc, step, ts, v);
+	s->count++;
+}
+
+void mt_rollup_sampler_block(struct mt_rollup_sampler *s, const struct mt_rollup_block *b)
+{
+	if (b->a.n == 0)
+		return;
+	enter(s, b->a.first.step);
+	mt_rollup_merge(&s->acc.a, &b->a);
+	/* the next point is at a later step: a new (step, timestamp) */
+	s->acc.gstep = b->a.last.step;
+	s->acc.gts = b->a.last.ts;
+	s->acc.gfirst = b->a.last.value;
+	s->count += b->a.n;
+}
+
+void mt_rollup_sampler_finish(struct mt_rollup_sampler *s, const struct mt_sample_point **out,
+			      size_t *n)
+{
+	flush(s);
+	*out = s->out;
+	*n = s->nout;
+}
+
+long long mt_rollup_sampler_count(const struct mt_rollup_sampler *s)
+{
+	return s->count;
+}

@@ -1,0 +1,283 @@
+/* check_rollup.c: get-history-sampled from block aggregates (lib/mt_rollup)
+ * against the one pass over every point (lib/mt_sample, itself checked
+ * against the SQL it replaced in check_sample.c). */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mt_check.h"
+#include "mt_rollup.h"
+
+static struct mt_arena arena;
+
+static void setup(void)
+{
+	mt_arena_init(&arena);
+}
+
+static void teardown(void)
+{
+	mt_arena_release(&arena);
+}
+
+static int pt_cmp(const void *x, const void *y)
+{
+	const struct mt_sample_point *a = x, *b = y;
+
+	if (a->step != b->step)
+		return a->step < b->step ? -1 : 1;
+	if (a->timestamp != b->timestamp)
+		return a->timestamp < b->timestamp ? -1 : 1;
+	return mt_rollup_cmp(a->value, b->value);
+}
+
+static int blk_cmp(const void *x, const void *y)
+{
+	const struct mt_rollup_block *a = x, *b = y;
+
+	if (a->lvl != b->lvl)
+		return a->lvl < b->lvl ? -1 : 1;
+	return a->blk < b->blk ? -1 : a->blk > b->blk;
+}
+
+static int range_cmp(const void *x, const void *y)
+{
+	const struct mt_rollup_range *a = x, *b = y;
+
+	return a->lo < b->lo ? -1 : a->lo > b->lo;
+}
+
+/* A block or a raw point, in step order for the sampler. */
+struct item {
+	long long step, ts;
+	double v;
+	const struct mt_rollup_block *b;
+};
+
+static int item_cmp(const void *x, const void *y)
+{
+	const struct item *a = x, *b = y;
+	struct mt_sample_point pa = { a->step, a->ts, a->v }, pb = { b->step, b->ts, b->v };
+
+	return pt_cmp(&pa, &pb);
+}
+
+/* Every level of the rollup of sorted p, as the server keeps it. */
+static struct mt_rollup_block *build_all(const struct mt_sample_point *p, size_t n, size_t *nall)
+{
+	struct mt_rollup_block *lv, *all = NULL;
+	size_t nlv, k = 0;
+
+	mt_rollup_from_points(&arena, MT_ROLLUP_LMIN, p, n, &lv, &nlv);
+	all = malloc(sizeof(*all) * nlv * (MT_ROLLUP_LMAX - MT_ROLLUP_LMIN + 1));
+	for (int l = MT_ROLLUP_LMIN;; l++) {
+		memcpy(all + k, lv, sizeof(*lv) * nlv);
+		k += nlv;
+		if (l == MT_ROLLUP_LMAX)
+			break;
+		mt_rollup_parents(&arena, lv, nlv, &lv, &nlv);
+	}
+	*nall = k;
+	return all;
+}
+
+/* The answer from the rollup for max_points, with steps [dlo, dhi] dirty
+ * (their blocks poisoned: the plan must not read them). */
+static void run_case(const struct mt_sample_point *p, size_t n, long long max_points, int dirty,
+		     long long dlo, long long dhi)
+{
+	size_t nall, nr, nraw = 0, ni = 0, nblk = 0, ngot, nwant;
+	struct mt_rollup_block *all = build_all(p, n, &nall);
+	struct mt_rollup_range *r, *raw;
+	struct item *it;
+	struct mt_rollup_sampler *rs;
+	struct mt_sample *s;
+	const struct mt_sample_point *got, *want;
+	struct mt_err err = MT_ERR_INIT;
+
+	for (size_t i = 0; i < nall; i++)
+		if (dirty && mt_rollup_blk_first(all[i].lvl, all[i].blk) <= dhi &&
+		    mt_rollup_blk_last(all[i].lvl, all[i].blk) >= dlo)
+			all[i].a.vlo = all[i].a.vhi = -INFINITY, all[i].a.n = -1000000;
+	mt_rollup_plan(&arena, p[0].step, p[n - 1].step, max_points, dirty, dlo, dhi, &r, &nr);
+	for (size_t i = 0; i < nr; i++)
+		if (r[i].lvl)
+			nblk += (size_t)(r[i].hi - r[i].lo) + 1;
+	raw = malloc(sizeof(*raw) * (nr + 1));
+	it = malloc(sizeof(*it) * (n + nblk + 1));
+	for (size_t i = 0; i < nr; i++) {
+		if (r[i].lvl == 0) {
+			raw[nraw++] = r[i];
+			continue;
+		}
+		ck_assert_int_ge(r[i].lvl, MT_ROLLUP_LMIN);
+		ck_assert_int_le(r[i].lvl, MT_ROLLUP_LMAX);
+		for (long long b = r[i].lo;; b++) {
+			struct mt_rollup_block key = { .lvl = r[i].lvl, .blk = b }, *f;
+
+			ck_assert(!dirty || mt_rollup_blk_first(r[i].lvl, b) > dhi ||
+				  mt_rollup_blk_last(r[i].lvl, b) < dlo);
+			f = bsearch(&key, all, nall, sizeof(*all), blk_cmp);
+			if (f) {
+				ck_assert_uint_lt(ni, n + nblk);
+				it[ni++] = (struct item){ f->a.first.step, f->a.first.ts, f->a.first.value, f };
+			}
+			if (b == r[i].hi)
+				break;
+		}
+	}
+	qsort(raw, nraw, sizeof(*raw), range_cmp);
+	for (size_t i = 0; i < n; i++) {
+		size_t lo = 0, hi = nraw;
+
+		while (hi - lo > 1) {
+			size_t mid = (lo + hi) / 2;
+
+			if (raw[mid].lo <= p[i].step)
+				lo = mid;
+			else
+				hi = mid;
+		}
+		if (nraw && raw[lo].lo <= p[i].step && p[i].step <= raw[lo].hi)
+			it[ni++] = (struct item){ p[i].step, p[i].timestamp, p[i].value, NULL };
+	}
+	qsort(it, ni, sizeof(*it), item_cmp);
+	rs = mt_rollup_sampler_new(&arena, p[0].step, p[n - 1].step, max_points);
+	for (size_t i = 0; i < ni; i++) {
+		if (it[i].b)
+			mt_rollup_sampler_block(rs, it[i].b);
+		else
+			mt_rollup_sampler_point(rs, it[i].step, it[i].ts, it[i].v);
+	}
+	ck_assert_int_eq(mt_rollup_sampler_count(rs), (long long)n);
+	mt_rollup_sampler_finish(rs, &got, &ngot);
+
+	s = mt_sample_new(&arena, p[0].step, p[n - 1].step, max_points);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_int_eq(mt_sample_add(s, p[i].step, p[i].timestamp, p[i].value, &err), 0);
+	ck_assert_int_eq(mt_sample_finish(s, &want, &nwant, &err), 0);
+	if ((long long)n > max_points) {
+		ck_assert_uint_eq(ngot, nwant);
+		for (size_t i = 0; i < ngot; i++) {
+			ck_assert_int_eq(got[i].step, want[i].step);
+			ck_assert_int_eq(got[i].timestamp, want[i].timestamp);
+			ck_assert_int_eq(mt_rollup_cmp(got[i].value, want[i].value), 0);
+			ck_assert_int_eq(signbit(got[i].value), signbit(want[i].value));
+		}
+	}
+	free(it);
+	free(raw);
+	free(all);
+}
+
+static long long rnd_step(unsigned *seed, int wide)
+{
+	if (wide == 0)
+		return rand_r(seed) % 500;
+	if (wide == 1)
+		return (long long)(((uint64_t)rand_r(seed) << 44) ^ ((uint64_t)rand_r(seed) << 13) ^
+				   (uint64_t)rand_r(seed));
+	if (wide == 2)
+		return rand_r(seed) % 4 == 0 ? (rand_r(seed) % 2 ? INT64_MAX - rand_r(seed) % 3
+								 : INT64_MIN + rand_r(seed) % 3)
+					     : (long long)rand_r(seed) - RAND_MAX / 2;
+	return rand_r(seed) % 100000 - 50000;
+}
+
+/* Random series (repeated (step, timestamp), repeated values, NaN,
+ * infinities, -0, small and int64-wide steps), random max_points, with and
+ * without a dirty range. */
+START_TEST(test_matches_sample)
+{
+	static const double special[] = { NAN, INFINITY, -INFINITY, 0.0, -0.0, 1.0, -1.0 };
+	unsigned seed = 4242;
+
+	for (int round = 0; round < 400; round++) {
+		size_t n = (size_t)rand_r(&seed) % 3000 + 1;
+		struct mt_sample_point *p = malloc(sizeof(*p) * n);
+		int wide = round % 4;
+		size_t m = 0;
+
+		for (size_t i = 0; i < n; i++) {
+			p[m].step = rnd_step(&seed, wide);
+			p[m].timestamp = rand_r(&seed) % 3;
+			p[m].value = rand_r(&seed) % 5 == 0 ? special[rand_r(&seed) % 7]
+							    : (double)(rand_r(&seed) % 20);
+			m++;
+		}
+		qsort(p, m, sizeof(*p), pt_cmp);
+		n = m;
+		m = 0;
+		for (size_t i = 0; i < n; i++) /* the primary key: no equal points */
+			if (m == 0 || pt_cmp(&p[m - 1], &p[i]) != 0)
+				p[m++] = p[i];
+		for (int k = 0; k < 4; k++) {
+			long long max_points = (long long)(rand_r(&seed) % 400) + 1;
+			long long a = p[(size_t)rand_r(&seed) % m].step;
+			long long b = p[(size_t)rand_r(&seed) % m].step;
+
+			if (k == 3)
+				max_points = (long long)(rand_r(&seed) % 8) + 1;
+			run_case(p, m, max_points, k == 0, a < b ? a : b, a < b ? b : a);
+			mt_arena_reset(&arena);
+		}
+		free(p);
+	}
+}
+END_TEST
+
+/* Long series: every step, a million wide; reads whole blocks. */
+START_TEST(test_long_series)
+{
+	size_t n = 100000;
+	struct mt_sample_point *p = malloc(sizeof(*p) * n);
+
+	for (size_t i = 0; i < n; i++)
+		p[i] = (struct mt_sample_point){ (long long)i * 5 - 7, (long long)i,
+						 sin((double)i / 1000.0) + (double)(i % 7) / 10 };
+	run_case(p, n, 1000, 0, 0, 0);
+	run_case(p, n, 1000, 1, 999000, 999010);
+	run_case(p, n, 10000, 1, -7, -7);
+	run_case(p, n, 4, 0, 0, 0);
+	free(p);
+}
+END_TEST
+
+/* Blocks at the ends of int64, and the plan of a range of one step. */
+START_TEST(test_block_bounds)
+{
+	struct mt_rollup_range *r;
+	size_t nr;
+
+	ck_assert_int_eq(mt_rollup_blk(INT64_MIN, MT_ROLLUP_LMAX), -2);
+	ck_assert_int_eq(mt_rollup_blk(INT64_MAX, MT_ROLLUP_LMAX), 1);
+	ck_assert_int_eq(mt_rollup_blk(-1, 2), -1);
+	ck_assert_int_eq(mt_rollup_blk(-16, 2), -1);
+	ck_assert_int_eq(mt_rollup_blk(-17, 2), -2);
+	ck_assert_int_eq(mt_rollup_blk_first(MT_ROLLUP_LMAX, -2), INT64_MIN);
+	ck_assert_int_eq(mt_rollup_blk_last(MT_ROLLUP_LMAX, 1), INT64_MAX);
+	mt_rollup_plan(&arena, INT64_MIN, INT64_MAX, 4, 0, 0, 0, &r, &nr);
+	ck_assert_uint_eq(nr, 1);
+	ck_assert_int_eq(r[0].lvl, MT_ROLLUP_LMAX);
+	ck_assert_int_eq(r[0].lo, -2);
+	ck_assert_int_eq(r[0].hi, 1);
+	mt_rollup_plan(&arena, 5, 5, 100, 0, 0, 0, &r, &nr);
+	ck_assert_uint_eq(nr, 1);
+	ck_assert_int_eq(r[0].lvl, 0);
+}
+END_TEST
+
+Suite *make_rollup_suite(void)
+{
+	Suite *s = suite_create("rollup");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_matches_sample);
+	tcase_add_test(tc, test_long_series);
+	tcase_add_test(tc, test_block_bounds);
+	suite_add_tcase(s, tc);
+	return s;
+}
