@@ -101,28 +101,57 @@ void mt_rollup_merge(struct mt_rollup_agg *a, const struct mt_rollup_agg *b)
 	a->n += b->n;
 }
 
-void mt_rollup_from_points(struct mt_arena *ar, int lvl, const struct mt_sample_point *p,
-			   size_t n, struct mt_rollup_block **out, size_t *nout)
+void mt_rollup_builder_init(struct mt_rollup_builder *bd, struct mt_arena *ar, int lvl)
 {
-	struct mt_rollup_block *b = mt_arena_alloc(ar, sizeof(*b) * (n ? n : 1));
-	struct mt_rollup_acc acc;
-	size_t k = 0;
+	memset(bd, 0, sizeof(*bd));
+	bd->ar = ar;
+	bd->lvl = lvl;
+}
 
-	for (size_t i = 0; i < n; i++) {
-		long long blk = mt_rollup_blk(p[i].step, lvl);
+static void builder_close(struct mt_rollup_builder *bd)
+{
+	if (bd->n)
+		bd->b[bd->n - 1].a = bd->acc.a;
+}
 
-		if (k == 0 || b[k - 1].blk != blk) {
-			if (k)
-				b[k - 1].a = acc.a;
-			mt_rollup_acc_init(&acc);
-			b[k++] = (struct mt_rollup_block){ .lvl = lvl, .blk = blk };
-		}
-		mt_rollup_acc_point(&acc, p[i].step, p[i].timestamp, p[i].value);
+int mt_rollup_builder_point(void *ctx, long long step, long long ts, double v, struct mt_err *err)
+{
+	struct mt_rollup_builder *bd = ctx;
+	long long blk = mt_rollup_blk(step, bd->lvl);
+
+	if (bd->n && (step < bd->pstep || (step == bd->pstep && ts < bd->pts) ||
+		      (step == bd->pstep && ts == bd->pts && mt_rollup_cmp(v, bd->pv) <= 0))) {
+		mt_err_set(err, MT_EINTERNAL, "sampled history: points out of order");
+		return mt_err_detail(err, "(%lld, %lld, %g) after (%lld, %lld, %g)", step, ts, v,
+				     bd->pstep, bd->pts, bd->pv);
 	}
-	if (k)
-		b[k - 1].a = acc.a;
-	*out = b;
-	*nout = k;
+	bd->pstep = step;
+	bd->pts = ts;
+	bd->pv = v;
+	if (bd->n == 0 || bd->b[bd->n - 1].blk != blk) {
+		builder_close(bd);
+		if (bd->n == bd->cap) {
+			size_t cap = bd->cap ? 2 * bd->cap : 256;
+			struct mt_rollup_block *b = mt_arena_alloc(bd->ar, sizeof(*b) * cap);
+
+			if (bd->n)
+				memcpy(b, bd->b, sizeof(*b) * bd->n);
+			bd->b = b;
+			bd->cap = cap;
+		}
+		bd->b[bd->n++] = (struct mt_rollup_block){ .lvl = bd->lvl, .blk = blk };
+		mt_rollup_acc_init(&bd->acc);
+	}
+	mt_rollup_acc_point(&bd->acc, step, ts, v);
+	return 0;
+}
+
+void mt_rollup_builder_finish(struct mt_rollup_builder *bd, struct mt_rollup_block **out,
+			      size_t *nout)
+{
+	builder_close(bd);
+	*out = bd->b;
+	*nout = bd->n;
 }
 
 void mt_rollup_parents(struct mt_arena *ar, const struct mt_rollup_block *c, size_t n,

@@ -84,10 +84,24 @@ void mt_rollup_acc_point(struct mt_rollup_acc *acc, long long step, long long ts
  * with them, appended to a. */
 void mt_rollup_merge(struct mt_rollup_agg *a, const struct mt_rollup_agg *b);
 
-/* The blocks of level lvl (>= MT_ROLLUP_LMIN) holding sorted points p[0..n):
- * *out (arena), *nout, in blk order. */
-void mt_rollup_from_points(struct mt_arena *ar, int lvl, const struct mt_sample_point *p,
-			   size_t n, struct mt_rollup_block **out, size_t *nout);
+/* The blocks of level lvl (>= MT_ROLLUP_LMIN) of points streamed in series
+ * order (mt_rollup_builder_point is an mt_copy_point_fn): init, a point at
+ * a time (-1, MT_EINTERNAL, when one is out of order or repeated), finish
+ * for the blocks (arena memory, in blk order). */
+struct mt_rollup_builder {
+	struct mt_arena *ar;
+	int lvl;
+	struct mt_rollup_block *b;
+	size_t n, cap;
+	struct mt_rollup_acc acc;
+	long long pstep, pts;
+	double pv;
+};
+void mt_rollup_builder_init(struct mt_rollup_builder *bd, struct mt_arena *ar, int lvl);
+int mt_rollup_builder_point(void *bd, long long step, long long ts, double v, struct mt_err *err);
+void mt_rollup_builder_finish(struct mt_rollup_builder *bd, struct mt_rollup_block **out,
+			      size_t *nout);
+
 /* The parents (level + 1) of blocks c[0..n) of one level, in blk order:
  * *out (arena), *nout. */
 void mt_rollup_parents(struct mt_arena *ar, const struct mt_rollup_block *c, size_t n,

@@ -69,7 +69,17 @@ static struct mt_rollup_block *build_all(const struct mt_sample_point *p, size_t
 	struct mt_rollup_block *lv, *all = NULL;
 	size_t nlv, k = 0;
 
-	mt_rollup_from_points(&arena, MT_ROLLUP_LMIN, p, n, &lv, &nlv);
+	struct mt_rollup_builder bd;
+	struct mt_err err = MT_ERR_INIT;
+
+	mt_rollup_builder_init(&bd, &arena, MT_ROLLUP_LMIN);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_int_eq(mt_rollup_builder_point(&bd, p[i].step, p[i].timestamp, p[i].value,
+							 &err), 0);
+	if (n > 1) /* out of order, or a point again: refused */
+		ck_assert_int_eq(mt_rollup_builder_point(&bd, p[n - 1].step, p[n - 1].timestamp,
+							 p[n - 1].value, &err), -1);
+	mt_rollup_builder_finish(&bd, &lv, &nlv);
 	all = malloc(sizeof(*all) * nlv * (MT_ROLLUP_LMAX - MT_ROLLUP_LMIN + 1));
 	for (int l = MT_ROLLUP_LMIN;; l++) {
 		memcpy(all + k, lv, sizeof(*lv) * nlv);
