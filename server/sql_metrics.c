@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "mt_limits.h"
+#include "mt_rollup.h"
 #include "mt_sample.h"
 #include "sql_metrics.h"
 #include "sql_runs.h"
@@ -50,7 +51,10 @@ static const struct db_stmt stmts[] = {
 	  "FROM metrics "
 	  "WHERE run_id = ANY($1::text[]) AND key = $2 "
 	  "ORDER BY run_id, timestamp, step, value LIMIT $3" },
-	{ "met_version", "SELECT version FROM latest_metrics WHERE run_id = $1 AND key = $2" },
+	/* The series' version (metric_samples) and dirty step range
+	 * (metric_rollup): NULL when its rollup is current. */
+	{ "met_state",
+	  "SELECT version, dirty_lo, dirty_hi FROM latest_metrics WHERE run_id = $1 AND key = $2" },
 	{ "met_sample_get",
 	  "SELECT $2::text, u.v, u.t, u.s, u.dn, u.dd, u.mi FROM metric_samples m, "
 	  "unnest(m.steps, m.timestamps, m.vals, m.dataset_names, m.dataset_digests, m.model_ids) "
@@ -80,9 +84,42 @@ static const struct db_stmt stmts[] = {
 	 * for this transaction only. */
 	{ "met_range",
 	  "SELECT set_config('mltrack.sample_run', $1, true), "
-	  "set_config('mltrack.sample_key', $2, true), r.lo, r.hi "
+	  "set_config('mltrack.sample_key', $2, true), r.lo, r.hi, "
+	  "l.dirty_lo, l.dirty_hi, l.run_id IS NULL "
 	  "FROM (SELECT min(step) AS lo, max(step) AS hi FROM metrics "
-	  "      WHERE run_id = $1 AND key = $2) r" },
+	  "      WHERE run_id = $1 AND key = $2) r "
+	  "LEFT JOIN latest_metrics l ON l.run_id = $1 AND l.key = $2" },
+	/* ---- metric_rollup (lib/mt_rollup.h, migration 0011) ---- */
+	/* One rebuilder per series at a time; writers never take it. */
+	{ "met_rollup_lock", "SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))" },
+	/* The series and step range MET_ROLLUP_COPY reads (this transaction). */
+	{ "met_rollup_scope",
+	  "SELECT set_config('mltrack.sample_run', $1, true), "
+	  "set_config('mltrack.sample_key', $2, true), "
+	  "set_config('mltrack.sample_lo', $3::bigint::text, true), "
+	  "set_config('mltrack.sample_hi', $4::bigint::text, true)" },
+	/* Blocks by ranges of (level, first blk, last blk). */
+	{ "met_rollup_rows",
+	  "SELECT m.lvl, m.blk, m.n, m.f_step, m.f_ts, m.f_val, m.l_step, m.l_ts, m.l_val, "
+	  "m.lo_step, m.lo_ts, m.lo_val, m.hi_step, m.hi_ts, m.hi_val, m.hi_max "
+	  "FROM unnest($3::int[], $4::bigint[], $5::bigint[]) AS r(l, a, b) "
+	  "JOIN metric_rollup m ON m.run_id = $1 AND m.key = $2 AND m.lvl = r.l "
+	  "AND m.blk BETWEEN r.a AND r.b" },
+	{ "met_rollup_delete",
+	  "DELETE FROM metric_rollup m USING unnest($3::int[], $4::bigint[], $5::bigint[]) "
+	  "AS r(l, a, b) "
+	  "WHERE m.run_id = $1 AND m.key = $2 AND m.lvl = r.l AND m.blk BETWEEN r.a AND r.b" },
+	/* Clean again, unless a writer committed since the rebuild read the
+	 * version ($3): then its steps stay dirty for the next read. */
+	{ "met_rollup_clean",
+	  "UPDATE latest_metrics SET dirty_lo = NULL, dirty_hi = NULL "
+	  "WHERE run_id = $1 AND key = $2 AND version = $3::bigint" },
+	/* The points of some step ranges, in series order. */
+	{ "met_raw_ranges",
+	  "SELECT m.step, m.timestamp, m.value "
+	  "FROM unnest($3::bigint[], $4::bigint[]) AS r(a, b) "
+	  "JOIN metrics m ON m.run_id = $1 AND m.key = $2 AND m.step BETWEEN r.a AND r.b "
+	  "ORDER BY m.step, m.timestamp, m.value" },
 };
 
 const struct db_stmt_table sql_metrics_table = { stmts, sizeof(stmts) / sizeof(stmts[0]) };
@@ -300,11 +337,27 @@ int sql_metrics_history_bulk(struct mt_req *req, const char **run_ids, size_t n,
 	"AND key = current_setting('mltrack.sample_key') " \
 	"ORDER BY step, timestamp, value) TO STDOUT"
 
-/* Read the COPY into s to its end, even after a failure, so the connection
- * is left ready for the next command. */
-static int copy_into(PGconn *c, struct mt_sample *s, struct mt_err *err)
+/* The points of the steps met_rollup_scope set, the same way. */
+#define MET_ROLLUP_COPY \
+	"COPY (SELECT step, timestamp, value FROM metrics " \
+	"WHERE run_id = current_setting('mltrack.sample_run') " \
+	"AND key = current_setting('mltrack.sample_key') " \
+	"AND step BETWEEN current_setting('mltrack.sample_lo')::bigint " \
+	"AND current_setting('mltrack.sample_hi')::bigint " \
+	"ORDER BY step, timestamp, value) TO STDOUT"
+
+#define MET_ROLLUP_COPY_IN \
+	"COPY metric_rollup (run_id, key, lvl, blk, n, f_step, f_ts, f_val, l_step, l_ts, l_val, " \
+	"lo_step, lo_ts, lo_val, hi_step, hi_ts, hi_val, hi_max) FROM STDIN"
+
+typedef int copy_feed_fn(void *ctx, const void *buf, size_t len, struct mt_err *err);
+
+/* Run a COPY ... TO STDOUT into feed to its end, even after a failure, so
+ * the connection is left ready for the next command. */
+static int copy_out(PGconn *c, const char *sql, copy_feed_fn *feed, void *ctx,
+		    struct mt_err *err)
 {
-	PGresult *r = PQexec(c, MET_SAMPLED_COPY);
+	PGresult *r = PQexec(c, sql);
 	char *buf;
 	int len, rc = 0;
 
@@ -316,7 +369,7 @@ static int copy_into(PGconn *c, struct mt_sample *s, struct mt_err *err)
 	PQclear(r);
 	while ((len = PQgetCopyData(c, &buf, 0)) > 0) {
 		if (rc == 0)
-			rc = mt_sample_feed(s, buf, (size_t)len, err);
+			rc = feed(ctx, buf, (size_t)len, err);
 		PQfreemem(buf);
 	}
 	if (len == -2 && rc == 0) {
@@ -331,15 +384,342 @@ static int copy_into(PGconn *c, struct mt_sample *s, struct mt_err *err)
 	return rc;
 }
 
-/* The sample of a series of at least one point, read in one pass in one
- * snapshot (the step range must hold for the rows the COPY reads). */
+static int feed_sample(void *ctx, const void *buf, size_t len, struct mt_err *err)
+{
+	return mt_sample_feed(ctx, buf, len, err);
+}
+
+struct rollup_feed {
+	struct mt_copy_lines lines;
+	struct mt_rollup_builder bd;
+};
+
+static int feed_rollup(void *ctx, const void *buf, size_t len, struct mt_err *err)
+{
+	struct rollup_feed *f = ctx;
+
+	return mt_copy_lines_feed(&f->lines, buf, len, mt_rollup_builder_point, &f->bd, err);
+}
+
+/* ---- metric_rollup ----
+ *
+ * Writers only widen latest_metrics' dirty step range (sql_runs.c).  The
+ * blocks of metric_rollup that do not overlap the dirty range are exact
+ * for the committed points; the others are rebuilt by the first sampled
+ * read after writes (rollup_rebuild) or, until then, read as raw points.
+ * Invariant, for any snapshot: a block that does not overlap the dirty
+ * range in that snapshot aggregates exactly the points that snapshot sees.
+ * A writer keeps it (it widens the range over every step it writes); a
+ * rebuild keeps it because it recomputes every block over the range it
+ * read (level 2 from the points, each level above from its children), and
+ * clears the range only if the version it read is still current, i.e. no
+ * writer committed since: one that did leaves the range dirty, and one
+ * that commits later widens it again. */
+
+static long long ll(PGresult *r, int i, int c)
+{
+	return strtoll(PQgetvalue(r, i, c), NULL, 10);
+}
+
+static double dbl(PGresult *r, int i, int c)
+{
+	return strtod(PQgetvalue(r, i, c), NULL);
+}
+
+/* Rows of met_rollup_rows as blocks (arena). */
+static struct mt_rollup_block *parse_blocks(struct mt_arena *a, PGresult *r, size_t *n)
+{
+	struct mt_rollup_block *b = mt_arena_alloc(a, sizeof(*b) * ((size_t)PQntuples(r) + 1));
+
+	for (int i = 0; i < PQntuples(r); i++) {
+		struct mt_rollup_agg *g = &b[i].a;
+
+		b[i].lvl = (int)ll(r, i, 0);
+		b[i].blk = ll(r, i, 1);
+		g->n = ll(r, i, 2);
+		g->first = (struct mt_rollup_pick){ ll(r, i, 3), ll(r, i, 4), dbl(r, i, 5) };
+		g->last = (struct mt_rollup_pick){ ll(r, i, 6), ll(r, i, 7), dbl(r, i, 8) };
+		g->lo = (struct mt_rollup_pick){ ll(r, i, 9), ll(r, i, 10), dbl(r, i, 11) };
+		g->hi = (struct mt_rollup_pick){ ll(r, i, 12), ll(r, i, 13), dbl(r, i, 14) };
+		g->vlo = g->lo.value;
+		g->vhi = dbl(r, i, 15);
+	}
+	*n = (size_t)PQntuples(r);
+	return b;
+}
+
+/* Blocks of the ranges (lvl[i], a[i]..b[i]). */
+static PGresult *fetch_blocks(struct mt_req *req, const char *run_id, const char *key,
+			      const long long *lvl, const long long *a, const long long *b,
+			      size_t n, struct mt_err *err)
+{
+	const char *v[5] = { run_id, key, db_array_i64(req->arena, lvl, n),
+			     db_array_i64(req->arena, a, n), db_array_i64(req->arena, b, n) };
+
+	return db_exec(req, "met_rollup_rows", 5, v, err);
+}
+
+static int blk_cmp(const void *x, const void *y)
+{
+	const struct mt_rollup_block *a = x, *b = y;
+
+	if (a->lvl != b->lvl)
+		return a->lvl < b->lvl ? -1 : 1;
+	return a->blk < b->blk ? -1 : a->blk > b->blk;
+}
+
+static int first_cmp(const void *x, const void *y)
+{
+	const struct mt_rollup_block *a = x, *b = y;
+
+	return a->a.first.step < b->a.first.step ? -1 : a->a.first.step > b->a.first.step;
+}
+
+/* s as a field of COPY text (arena). */
+static const char *copy_text(struct mt_arena *a, const char *s)
+{
+	char *out = mt_arena_alloc(a, 2 * strlen(s) + 1), *p = out;
+
+	for (; *s; s++) {
+		switch (*s) {
+		case '\\': *p++ = '\\'; *p++ = '\\'; break;
+		case '\t': *p++ = '\\'; *p++ = 't'; break;
+		case '\n': *p++ = '\\'; *p++ = 'n'; break;
+		case '\r': *p++ = '\\'; *p++ = 'r'; break;
+		default: *p++ = *s;
+		}
+	}
+	*p = '\0';
+	return out;
+}
+
+/* Write blocks b[0..n) of (run_id, key) with COPY. */
+static int put_blocks(struct mt_req *req, const char *run_id, const char *key,
+		      const struct mt_rollup_block *b, size_t n, struct mt_err *err)
+{
+	const char *rq = copy_text(req->arena, run_id), *kq = copy_text(req->arena, key);
+	size_t per = strlen(rq) + strlen(kq) + 16 * 26 + 8, len = 0;
+	char *data = mt_arena_alloc(req->arena, per * n + 1);
+
+	for (size_t i = 0; i < n; i++) {
+		const struct mt_rollup_agg *g = &b[i].a;
+
+		len += (size_t)snprintf(data + len, per + 1,
+					"%s\t%s\t%d\t%lld\t%lld\t%lld\t%lld\t%s\t%lld\t%lld\t%s"
+					"\t%lld\t%lld\t%s\t%lld\t%lld\t%s\t%s\n",
+					rq, kq, b[i].lvl, b[i].blk, g->n, g->first.step, g->first.ts,
+					f64s(req->arena, g->first.value), g->last.step, g->last.ts,
+					f64s(req->arena, g->last.value), g->lo.step, g->lo.ts,
+					f64s(req->arena, g->lo.value), g->hi.step, g->hi.ts,
+					f64s(req->arena, g->hi.value), f64s(req->arena, g->vhi));
+	}
+	return n == 0 ? 0 : db_copy_in(req, MET_ROLLUP_COPY_IN, data, len, err);
+}
+
+/*
+ * Rebuild the blocks over the series' dirty step range, in one
+ * transaction: the points of that range (widened to whole level-2 blocks)
+ * make level 2; each level above is made from the level below, the
+ * recomputed blocks with their clean neighbours read back; the old blocks
+ * over the range are replaced.  Serialized per series by an advisory lock
+ * that writers never take, so a rebuild never delays log-batch.
+ */
+static int rollup_rebuild(struct mt_req *req, const char *run_id, const char *key,
+			  struct mt_err *err)
+{
+	const char *v[5] = { run_id, key };
+	struct mt_err rerr = MT_ERR_INIT;
+	struct rollup_feed *f = mt_arena_alloc(req->arena, sizeof(*f));
+	struct mt_rollup_block *cur, *nb = NULL, *out;
+	long long lvl[2 * MT_ROLLUP_LMAX], ra[2 * MT_ROLLUP_LMAX], rb[2 * MT_ROLLUP_LMAX];
+	long long dlo, dhi;
+	size_t ncur, nnb = 0, nout, cap, nr = 0;
+	const char *version;
+	PGresult *r;
+	int rc = -1;
+
+	if (db_command(req->w, "BEGIN", err))
+		return -1;
+	if (db_command(req->w, "SET LOCAL jit = off", err) ||
+	    !db_exec(req, "met_rollup_lock", 2, v, err) ||
+	    !(r = db_exec(req, "met_state", 2, v, err)))
+		goto out;
+	if (PQntuples(r) == 0 || PQgetisnull(r, 0, 1)) {
+		rc = 0; /* clean, or rebuilt by another reader meanwhile */
+		goto out;
+	}
+	version = PQgetvalue(r, 0, 0);
+	dlo = ll(r, 0, 1);
+	dhi = ll(r, 0, 2);
+
+	/* level 2 from the points */
+	v[2] = mt_arena_printf(req->arena, "%lld",
+			       mt_rollup_blk_first(MT_ROLLUP_LMIN, mt_rollup_blk(dlo, MT_ROLLUP_LMIN)));
+	v[3] = mt_arena_printf(req->arena, "%lld",
+			       mt_rollup_blk_last(MT_ROLLUP_LMIN, mt_rollup_blk(dhi, MT_ROLLUP_LMIN)));
+	if (!db_exec(req, "met_rollup_scope", 4, v, err))
+		goto out;
+	memset(&f->lines, 0, sizeof(f->lines));
+	mt_rollup_builder_init(&f->bd, req->arena, MT_ROLLUP_LMIN);
+	if (copy_out(req->w->conn, MET_ROLLUP_COPY, feed_rollup, f, err) ||
+	    mt_copy_lines_end(&f->lines, err))
+		goto out;
+	mt_rollup_builder_finish(&f->bd, &cur, &ncur);
+
+	/* the clean neighbours of the range's blocks, every level below the top */
+	for (int l = MT_ROLLUP_LMIN; l < MT_ROLLUP_LMAX; l++) {
+		long long a = mt_rollup_blk(dlo, l + 1) * 4, b = mt_rollup_blk(dlo, l) - 1;
+		long long c = mt_rollup_blk(dhi, l) + 1, d = mt_rollup_blk(dhi, l + 1) * 4 + 3;
+
+		if (a <= b) {
+			lvl[nr] = l;
+			ra[nr] = a;
+			rb[nr++] = b;
+		}
+		if (c <= d) {
+			lvl[nr] = l;
+			ra[nr] = c;
+			rb[nr++] = d;
+		}
+	}
+	if (nr) {
+		if (!(r = fetch_blocks(req, run_id, key, lvl, ra, rb, nr, err)))
+			goto out;
+		nb = parse_blocks(req->arena, r, &nnb);
+		qsort(nb, nnb, sizeof(*nb), blk_cmp);
+	}
+
+	/* every level up */
+	cap = ncur * 2 + nnb + 64;
+	out = mt_arena_alloc(req->arena, sizeof(*out) * cap);
+	memcpy(out, cur, sizeof(*cur) * ncur);
+	nout = ncur;
+	for (int l = MT_ROLLUP_LMIN, k = 0; l < MT_ROLLUP_LMAX; l++) {
+		size_t nch = 0, k0;
+		struct mt_rollup_block *ch;
+
+		for (k0 = (size_t)k; (size_t)k < nnb && nb[k].lvl == l; k++)
+			;
+		ch = mt_arena_alloc(req->arena, sizeof(*ch) * (ncur + ((size_t)k - k0) + 1));
+		memcpy(ch, cur, sizeof(*cur) * ncur);
+		nch = ncur;
+		memcpy(ch + nch, nb + k0, sizeof(*nb) * ((size_t)k - k0));
+		nch += (size_t)k - k0;
+		qsort(ch, nch, sizeof(*ch), blk_cmp);
+		mt_rollup_parents(req->arena, ch, nch, &cur, &ncur);
+		if (nout + ncur > cap) {
+			struct mt_rollup_block *o;
+
+			cap = 2 * (nout + ncur);
+			o = mt_arena_alloc(req->arena, sizeof(*o) * cap);
+			memcpy(o, out, sizeof(*out) * nout);
+			out = o;
+		}
+		memcpy(out + nout, cur, sizeof(*cur) * ncur);
+		nout += ncur;
+	}
+
+	/* replace the range's blocks at every level */
+	nr = 0;
+	for (int l = MT_ROLLUP_LMIN; l <= MT_ROLLUP_LMAX; l++) {
+		lvl[nr] = l;
+		ra[nr] = mt_rollup_blk(dlo, l);
+		rb[nr++] = mt_rollup_blk(dhi, l);
+	}
+	v[2] = db_array_i64(req->arena, lvl, nr);
+	v[3] = db_array_i64(req->arena, ra, nr);
+	v[4] = db_array_i64(req->arena, rb, nr);
+	if (!db_exec(req, "met_rollup_delete", 5, v, err) ||
+	    put_blocks(req, run_id, key, out, nout, err))
+		goto out;
+	v[2] = version;
+	if (!db_exec(req, "met_rollup_clean", 3, v, err))
+		goto out;
+	rc = 0;
+out:
+	if (db_command(req->w, rc == 0 ? "COMMIT" : "ROLLBACK", &rerr) && rc == 0) {
+		*err = rerr;
+		rc = -1;
+	}
+	return rc;
+}
+
+/* Dirty ranges wider than this many steps are not read raw around the
+ * rollup: the whole series is read instead (only when a rebuild could not
+ * run, or a writer committed between it and the read). */
+#define ROLLUP_RAW_MAX_STEPS 65536
+
+/* The answer from metric_rollup, in the read's snapshot: the plan's blocks
+ * and raw points into a sampler; *rs NULL when the rollup cannot serve. */
+static int rollup_read(struct mt_req *req, const char *run_id, const char *key,
+		       long long lo, long long hi, long long max_points, int dirty, long long dlo,
+		       long long dhi, struct mt_rollup_sampler **rs, struct mt_err *err)
+{
+	const char *v[4] = { run_id, key };
+	struct mt_rollup_range *rg;
+	struct mt_rollup_block *b = NULL;
+	long long *lvl, *ba, *bb, *sa, *sb;
+	size_t nrg, nbr = 0, nraw = 0, nb = 0, i = 0;
+	PGresult *r, *raw = NULL;
+	int j = 0;
+
+	*rs = NULL;
+	if (dirty && (unsigned long long)dhi - (unsigned long long)dlo >= ROLLUP_RAW_MAX_STEPS)
+		return 0;
+	mt_rollup_plan(req->arena, lo, hi, max_points, dirty, dlo, dhi, &rg, &nrg);
+	lvl = mt_arena_alloc(req->arena, sizeof(long long) * (nrg + 1));
+	ba = mt_arena_alloc(req->arena, sizeof(long long) * (nrg + 1));
+	bb = mt_arena_alloc(req->arena, sizeof(long long) * (nrg + 1));
+	sa = mt_arena_alloc(req->arena, sizeof(long long) * (nrg + 1));
+	sb = mt_arena_alloc(req->arena, sizeof(long long) * (nrg + 1));
+	for (size_t k = 0; k < nrg; k++) {
+		if (rg[k].lvl == 0) {
+			sa[nraw] = rg[k].lo;
+			sb[nraw++] = rg[k].hi;
+		} else {
+			lvl[nbr] = rg[k].lvl;
+			ba[nbr] = rg[k].lo;
+			bb[nbr++] = rg[k].hi;
+		}
+	}
+	if (nbr) {
+		if (!(r = fetch_blocks(req, run_id, key, lvl, ba, bb, nbr, err)))
+			return -1;
+		b = parse_blocks(req->arena, r, &nb);
+		qsort(b, nb, sizeof(*b), first_cmp);
+	}
+	if (nraw) {
+		v[2] = db_array_i64(req->arena, sa, nraw);
+		v[3] = db_array_i64(req->arena, sb, nraw);
+		if (!(raw = db_exec(req, "met_raw_ranges", 4, v, err)))
+			return -1;
+	}
+	/* blocks and raw steps are disjoint: merge them in step order */
+	*rs = mt_rollup_sampler_new(req->arena, lo, hi, max_points);
+	while (i < nb || (raw && j < PQntuples(raw))) {
+		if (i < nb && (!raw || j >= PQntuples(raw) || b[i].a.first.step < ll(raw, j, 0))) {
+			mt_rollup_sampler_block(*rs, &b[i++]);
+			continue;
+		}
+		mt_rollup_sampler_point(*rs, ll(raw, j, 0), ll(raw, j, 1), dbl(raw, j, 2));
+		j++;
+	}
+	return 0;
+}
+
+/* The sample of a series, read in one snapshot: from the rollup when it
+ * can serve and the series has more than max_points points, else in one
+ * pass over every point (the step range must hold for the rows the COPY
+ * reads). */
 static int compute(struct mt_req *req, const char *run_id, const char *key,
 		   long long max_points, const struct mt_sample_point **pts, size_t *n,
 		   struct mt_err *err)
 {
 	const char *v[2] = { run_id, key };
 	struct mt_err rerr = MT_ERR_INIT;
+	struct mt_rollup_sampler *rs = NULL;
 	struct mt_sample *s;
+	long long lo, hi;
 	PGresult *r;
 	int rc = -1;
 
@@ -354,9 +734,21 @@ static int compute(struct mt_req *req, const char *run_id, const char *key,
 		rc = 0; /* no points: the series was deleted meanwhile */
 		goto out;
 	}
-	s = mt_sample_new(req->arena, atoll(PQgetvalue(r, 0, 2)), atoll(PQgetvalue(r, 0, 3)),
-			  max_points);
-	if (copy_into(req->w->conn, s, err) == 0 && mt_sample_finish(s, pts, n, err) == 0)
+	lo = ll(r, 0, 2);
+	hi = ll(r, 0, 3);
+	if (strcmp(PQgetvalue(r, 0, 6), "f") == 0 &&
+	    rollup_read(req, run_id, key, lo, hi, max_points, !PQgetisnull(r, 0, 4),
+			PQgetisnull(r, 0, 4) ? 0 : ll(r, 0, 4), PQgetisnull(r, 0, 5) ? 0 : ll(r, 0, 5),
+			&rs, err))
+		goto out;
+	if (rs && mt_rollup_sampler_count(rs) > max_points) {
+		mt_rollup_sampler_finish(rs, pts, n);
+		rc = 0;
+		goto out;
+	}
+	s = mt_sample_new(req->arena, lo, hi, max_points);
+	if (copy_out(req->w->conn, MET_SAMPLED_COPY, feed_sample, s, err) == 0 &&
+	    mt_sample_finish(s, pts, n, err) == 0)
 		rc = 0;
 out:
 	if (db_command(req->w, rc == 0 ? "COMMIT" : "ROLLBACK", &rerr) && rc == 0) {
@@ -468,13 +860,15 @@ int sql_metrics_sampled(struct mt_req *req, const char *run_id, const char *key,
 	const struct mt_sample_point *pts;
 	struct sample_extras x;
 	size_t n;
-	PGresult *r = db_exec(req, "met_version", 2, v, err);
+	int dirty;
+	PGresult *r = db_exec(req, "met_state", 2, v, err);
 
 	if (!r)
 		return -1;
 	if (PQntuples(r) == 0)
 		return 0; /* the run has no such metric */
 	version = PQgetvalue(r, 0, 0);
+	dirty = !PQgetisnull(r, 0, 1);
 	v[2] = max;
 	v[3] = version;
 	if (!(r = db_exec(req, "met_sample_get", 4, v, err)))
@@ -482,6 +876,19 @@ int sql_metrics_sampled(struct mt_req *req, const char *run_id, const char *key,
 	if (PQntuples(r) > 0) {
 		add_points(r, list);
 		return 0;
+	}
+	if (dirty) {
+		struct mt_err rerr = MT_ERR_INIT;
+
+		/* Not fatal: the read below is exact either way. */
+		if (rollup_rebuild(req, run_id, key, &rerr)) {
+			if (rerr.code == MT_EUNAVAIL) {
+				*err = rerr;
+				return -1;
+			}
+			fprintf(stderr, "mltrackd: sampled-history rollup not rebuilt: %s\n",
+				rerr.log_detail);
+		}
 	}
 	if (compute(req, run_id, key, max_points, &pts, &n, err))
 		return -1;
