@@ -1,4 +1,5 @@
 /* mt_rollup.c: block aggregates for get-history-sampled (see mt_rollup.h). */
+#include <stdlib.h>
 #include <string.h>
 
 #include "mt_rollup.h"
@@ -101,10 +102,9 @@ void mt_rollup_merge(struct mt_rollup_agg *a, const struct mt_rollup_agg *b)
 	a->n += b->n;
 }
 
-void mt_rollup_builder_init(struct mt_rollup_builder *bd, struct mt_arena *ar, int lvl)
+void mt_rollup_builder_init(struct mt_rollup_builder *bd, int lvl)
 {
 	memset(bd, 0, sizeof(*bd));
-	bd->ar = ar;
 	bd->lvl = lvl;
 }
 
@@ -132,10 +132,10 @@ int mt_rollup_builder_point(void *ctx, long long step, long long ts, double v, s
 		builder_close(bd);
 		if (bd->n == bd->cap) {
 			size_t cap = bd->cap ? 2 * bd->cap : 256;
-			struct mt_rollup_block *b = mt_arena_alloc(bd->ar, sizeof(*b) * cap);
+			struct mt_rollup_block *b = realloc(bd->b, sizeof(*b) * cap);
 
-			if (bd->n)
-				memcpy(b, bd->b, sizeof(*b) * bd->n);
+			if (!b)
+				return mt_err_set(err, MT_EINTERNAL, "out of memory");
 			bd->b = b;
 			bd->cap = cap;
 		}
@@ -152,23 +152,30 @@ void mt_rollup_builder_finish(struct mt_rollup_builder *bd, struct mt_rollup_blo
 	builder_close(bd);
 	*out = bd->b;
 	*nout = bd->n;
+	bd->b = NULL;
+	bd->n = bd->cap = 0;
 }
 
-void mt_rollup_parents(struct mt_arena *ar, const struct mt_rollup_block *c, size_t n,
-		       struct mt_rollup_block **out, size_t *nout)
+void mt_rollup_builder_release(struct mt_rollup_builder *bd)
 {
-	struct mt_rollup_block *b = mt_arena_alloc(ar, sizeof(*b) * (n ? n : 1));
+	free(bd->b);
+	bd->b = NULL;
+	bd->n = bd->cap = 0;
+}
+
+size_t mt_rollup_parents(struct mt_rollup_block *c, size_t n)
+{
 	size_t k = 0;
 
 	for (size_t i = 0; i < n; i++) {
-		long long pb = (long long)fdiv(c[i].blk, 4);
+		struct mt_rollup_block ci = c[i]; /* c[k - 1] may be c[i] */
+		long long pb = (long long)fdiv(ci.blk, 4);
 
-		if (k == 0 || b[k - 1].blk != pb)
-			b[k++] = (struct mt_rollup_block){ .lvl = c[i].lvl + 1, .blk = pb };
-		mt_rollup_merge(&b[k - 1].a, &c[i].a);
+		if (k == 0 || c[k - 1].blk != pb)
+			c[k++] = (struct mt_rollup_block){ .lvl = ci.lvl + 1, .blk = pb };
+		mt_rollup_merge(&c[k - 1].a, &ci.a);
 	}
-	*out = b;
-	*nout = k;
+	return k;
 }
 
 /* ---- the plan of a read ---- */
@@ -231,6 +238,15 @@ static void cover(struct plan *p, i128 a, i128 end, int raw)
 	}
 }
 
+static int range_cmp(const void *x, const void *y)
+{
+	const struct mt_rollup_range *a = x, *b = y;
+
+	if (a->lvl != b->lvl)
+		return a->lvl < b->lvl ? -1 : 1;
+	return a->lo < b->lo ? -1 : a->lo > b->lo;
+}
+
 void mt_rollup_plan(struct mt_arena *ar, long long min_step, long long max_step,
 		    long long max_points, int dirty, long long dirty_lo, long long dirty_hi,
 		    struct mt_rollup_range **out, size_t *nout)
@@ -256,8 +272,42 @@ void mt_rollup_plan(struct mt_arena *ar, long long min_step, long long max_step,
 		if (dend < e)
 			cover(&p, dend, e, 0);
 	}
+	if (p.n)
+		qsort(p.r, p.n, sizeof(*p.r), range_cmp);
 	*out = p.r;
 	*nout = p.n;
+}
+
+size_t mt_rollup_coalesce(const struct mt_rollup_range *r, size_t n, long long gap,
+			  struct mt_rollup_range *out)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (k && out[k - 1].lvl == r[i].lvl &&
+		    (i128)r[i].lo - out[k - 1].hi - 1 <= (i128)gap) {
+			out[k - 1].hi = r[i].hi;
+			continue;
+		}
+		out[k++] = r[i];
+	}
+	return k;
+}
+
+int mt_rollup_wanted(const struct mt_rollup_range *r, size_t n, int lvl, long long x)
+{
+	size_t lo = 0, hi = n;
+
+	/* the first range after (lvl, x) */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (r[mid].lvl < lvl || (r[mid].lvl == lvl && r[mid].lo <= x))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo > 0 && r[lo - 1].lvl == lvl && r[lo - 1].lo <= x && x <= r[lo - 1].hi;
 }
 
 /* ---- the answer ---- */

@@ -87,25 +87,28 @@ void mt_rollup_merge(struct mt_rollup_agg *a, const struct mt_rollup_agg *b);
 /* The blocks of level lvl (>= MT_ROLLUP_LMIN) of points streamed in series
  * order (mt_rollup_builder_point is an mt_copy_point_fn): init, a point at
  * a time (-1, MT_EINTERNAL, when one is out of order or repeated), finish
- * for the blocks (arena memory, in blk order). */
+ * for the blocks, in blk order: *out is owned by the caller (free()), NULL
+ * when there are none.  The memory is malloc'd, not the arena's: a rebuild
+ * of a whole series frees its levels as it goes. */
 struct mt_rollup_builder {
-	struct mt_arena *ar;
 	int lvl;
 	struct mt_rollup_block *b;
 	size_t n, cap;
+	int oom;
 	struct mt_rollup_acc acc;
 	long long pstep, pts;
 	double pv;
 };
-void mt_rollup_builder_init(struct mt_rollup_builder *bd, struct mt_arena *ar, int lvl);
+void mt_rollup_builder_init(struct mt_rollup_builder *bd, int lvl);
 int mt_rollup_builder_point(void *bd, long long step, long long ts, double v, struct mt_err *err);
 void mt_rollup_builder_finish(struct mt_rollup_builder *bd, struct mt_rollup_block **out,
 			      size_t *nout);
+/* Free what an unfinished builder holds. */
+void mt_rollup_builder_release(struct mt_rollup_builder *bd);
 
-/* The parents (level + 1) of blocks c[0..n) of one level, in blk order:
- * *out (arena), *nout. */
-void mt_rollup_parents(struct mt_arena *ar, const struct mt_rollup_block *c, size_t n,
-		       struct mt_rollup_block **out, size_t *nout);
+/* The parents (level + 1) of blocks c[0..n) of one level in blk order,
+ * written over c[0..k), in blk order; returns k. */
+size_t mt_rollup_parents(struct mt_rollup_block *c, size_t n);
 
 /* The ranges to read for the answer over [min_step, max_step] with
  * max_points (mt_sample.h): whole blocks and raw steps, disjoint,
@@ -114,6 +117,16 @@ void mt_rollup_parents(struct mt_arena *ar, const struct mt_rollup_block *c, siz
 void mt_rollup_plan(struct mt_arena *ar, long long min_step, long long max_step,
 		    long long max_points, int dirty, long long dirty_lo, long long dirty_hi,
 		    struct mt_rollup_range **out, size_t *nout);
+
+/* What to fetch for plan r[0..n): its ranges of one level less than gap + 1
+ * apart (blocks, or steps for lvl 0) made one, since reading a few rows
+ * more costs less than another index descent; returns the count written
+ * to out (room for n).  What the merged ranges bring beyond the plan
+ * (which may be stale blocks) is dropped with mt_rollup_wanted. */
+size_t mt_rollup_coalesce(const struct mt_rollup_range *r, size_t n, long long gap,
+			  struct mt_rollup_range *out);
+/* Whether the plan r[0..n) reads block x of level lvl (lvl 0: raw step x). */
+int mt_rollup_wanted(const struct mt_rollup_range *r, size_t n, int lvl, long long x);
 
 /* The answer from blocks and points given in step order (each block whole
  * inside one bucket, as the plan's are; points in series order). */
