@@ -178,6 +178,118 @@ size_t mt_rollup_parents(struct mt_rollup_block *c, size_t n)
 	return k;
 }
 
+/* ---- a rebuild, streaming ---- */
+
+static int cascade_push(struct mt_rollup_cascade *c, int lvl, const struct mt_rollup_block *ch,
+			struct mt_err *err);
+
+/* Hand the open block of lvl to emit and to its parent. */
+static int cascade_close(struct mt_rollup_cascade *c, int lvl, struct mt_err *err)
+{
+	struct mt_rollup_block b = c->open[lvl];
+
+	c->open[lvl].lvl = 0;
+	if (b.lvl == 0 || b.a.n == 0)
+		return 0;
+	if (c->emit(c->ctx, &b, err))
+		return -1;
+	return lvl < MT_ROLLUP_LMAX ? cascade_push(c, lvl + 1, &b, err) : 0;
+}
+
+/* Open block blk of lvl, closing the one open before it. */
+static int cascade_open(struct mt_rollup_cascade *c, int lvl, long long blk, struct mt_err *err)
+{
+	if (c->open[lvl].lvl && c->open[lvl].blk == blk)
+		return 0;
+	if (c->open[lvl].lvl && cascade_close(c, lvl, err))
+		return -1;
+	c->open[lvl] = (struct mt_rollup_block){ .lvl = lvl, .blk = blk };
+	if (lvl == MT_ROLLUP_LMIN)
+		mt_rollup_acc_init(&c->acc);
+	return 0;
+}
+
+/* A complete child (level lvl - 1) into its parent at lvl. */
+static int cascade_push(struct mt_rollup_cascade *c, int lvl, const struct mt_rollup_block *ch,
+			struct mt_err *err)
+{
+	if (cascade_open(c, lvl, (long long)fdiv(ch->blk, 4), err))
+		return -1;
+	mt_rollup_merge(&c->open[lvl].a, &ch->a);
+	return 0;
+}
+
+static int cascade_bad(struct mt_err *err, const struct mt_rollup_block *b)
+{
+	mt_err_set(err, MT_EINTERNAL, "sampled history: a rollup neighbour out of place");
+	return mt_err_detail(err, "level %d block %lld", b->lvl, b->blk);
+}
+
+int mt_rollup_cascade_init(struct mt_rollup_cascade *c, long long dlo, long long dhi,
+			   const struct mt_rollup_block *left, size_t nleft,
+			   mt_rollup_emit_fn *emit, void *ctx, struct mt_err *err)
+{
+	memset(c, 0, sizeof(*c));
+	c->dlo = dlo;
+	c->dhi = dhi;
+	c->emit = emit;
+	c->ctx = ctx;
+	for (int l = MT_ROLLUP_LMIN; l <= MT_ROLLUP_LMAX; l++)
+		c->open[l] = (struct mt_rollup_block){ .lvl = l, .blk = mt_rollup_blk(dlo, l) };
+	mt_rollup_acc_init(&c->acc);
+	for (size_t i = 0; i < nleft; i++) {
+		const struct mt_rollup_block *b = &left[i];
+
+		if (b->lvl < MT_ROLLUP_LMIN || b->lvl >= MT_ROLLUP_LMAX ||
+		    b->blk >= mt_rollup_blk(dlo, b->lvl) ||
+		    fdiv(b->blk, 4) != c->open[b->lvl + 1].blk)
+			return cascade_bad(err, b);
+		mt_rollup_merge(&c->open[b->lvl + 1].a, &b->a);
+	}
+	return 0;
+}
+
+int mt_rollup_cascade_point(void *ctx, long long step, long long ts, double v, struct mt_err *err)
+{
+	struct mt_rollup_cascade *c = ctx;
+
+	if (c->npoints && (step < c->pstep || (step == c->pstep && ts < c->pts) ||
+			   (step == c->pstep && ts == c->pts && mt_rollup_cmp(v, c->pv) <= 0))) {
+		mt_err_set(err, MT_EINTERNAL, "sampled history: points out of order");
+		return mt_err_detail(err, "(%lld, %lld, %g) after (%lld, %lld, %g)", step, ts, v,
+				     c->pstep, c->pts, c->pv);
+	}
+	c->pstep = step;
+	c->pts = ts;
+	c->pv = v;
+	c->npoints++;
+	if (cascade_open(c, MT_ROLLUP_LMIN, mt_rollup_blk(step, MT_ROLLUP_LMIN), err))
+		return -1;
+	mt_rollup_acc_point(&c->acc, step, ts, v);
+	c->open[MT_ROLLUP_LMIN].a = c->acc.a;
+	return 0;
+}
+
+int mt_rollup_cascade_finish(struct mt_rollup_cascade *c, const struct mt_rollup_block *right,
+			     size_t nright, struct mt_err *err)
+{
+	size_t k = 0;
+
+	for (int l = MT_ROLLUP_LMIN; l <= MT_ROLLUP_LMAX; l++) {
+		if (cascade_open(c, l, mt_rollup_blk(c->dhi, l), err))
+			return -1;
+		for (; k < nright && right[k].lvl == l - 1; k++) {
+			if (right[k].blk <= mt_rollup_blk(c->dhi, l - 1) ||
+			    fdiv(right[k].blk, 4) != c->open[l].blk)
+				return cascade_bad(err, &right[k]);
+			mt_rollup_merge(&c->open[l].a, &right[k].a);
+		}
+		if (cascade_close(c, l, err))
+			return -1;
+	}
+	return k == nright ? 0 : cascade_bad(err, &right[k]);
+}
+
 /* ---- the plan of a read ---- */
 
 struct plan {

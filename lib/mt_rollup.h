@@ -110,6 +110,34 @@ void mt_rollup_builder_release(struct mt_rollup_builder *bd);
  * written over c[0..k), in blk order; returns k. */
 size_t mt_rollup_parents(struct mt_rollup_block *c, size_t n);
 
+/*
+ * A rebuild of the blocks over dirty steps [dlo, dhi], streaming: the
+ * points of the level-2 blocks over the range, in series order, go in one
+ * at a time (mt_rollup_cascade_point is an mt_copy_point_fn); each block
+ * over the range is handed to emit as soon as it is complete (its parent
+ * then takes it in), so memory holds one open block per level.  The clean
+ * blocks beside the range that complete its blocks' parents, of levels
+ * MT_ROLLUP_LMIN to MT_ROLLUP_LMAX - 1, are given up front, sorted by
+ * (lvl, blk): those left of the range and those right of it.  Empty blocks
+ * are not emitted.  emit's -1 stops the cascade.
+ */
+typedef int mt_rollup_emit_fn(void *ctx, const struct mt_rollup_block *b, struct mt_err *err);
+struct mt_rollup_cascade {
+	long long dlo, dhi;
+	struct mt_rollup_block open[MT_ROLLUP_LMAX + 1]; /* lvl 0: none open */
+	struct mt_rollup_acc acc;                        /* of open[MT_ROLLUP_LMIN] */
+	long long npoints, pstep, pts;
+	double pv;
+	mt_rollup_emit_fn *emit;
+	void *ctx;
+};
+int mt_rollup_cascade_init(struct mt_rollup_cascade *c, long long dlo, long long dhi,
+			   const struct mt_rollup_block *left, size_t nleft,
+			   mt_rollup_emit_fn *emit, void *ctx, struct mt_err *err);
+int mt_rollup_cascade_point(void *c, long long step, long long ts, double v, struct mt_err *err);
+int mt_rollup_cascade_finish(struct mt_rollup_cascade *c, const struct mt_rollup_block *right,
+			     size_t nright, struct mt_err *err);
+
 /* The ranges to read for the answer over [min_step, max_step] with
  * max_points (mt_sample.h): whole blocks and raw steps, disjoint,
  * contiguous ones of a level merged; the steps [dirty_lo, dirty_hi] (when dirty) are

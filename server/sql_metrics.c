@@ -92,12 +92,16 @@ static const struct db_stmt stmts[] = {
 	/* ---- metric_rollup (lib/mt_rollup.h, migration 0011) ---- */
 	/* One rebuilder per series at a time; writers never take it. */
 	{ "met_rollup_lock", "SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))" },
-	/* The series and step range MET_ROLLUP_COPY reads (this transaction). */
-	{ "met_rollup_scope",
-	  "SELECT set_config('mltrack.sample_run', $1, true), "
-	  "set_config('mltrack.sample_key', $2, true), "
-	  "set_config('mltrack.sample_lo', $3::bigint::text, true), "
-	  "set_config('mltrack.sample_hi', $4::bigint::text, true)" },
+	/* A rebuild's points, a page at a time in series order: the first,
+	 * and the one after a point, up to step $4. */
+	{ "met_rollup_points_first",
+	  "SELECT step, timestamp, value FROM metrics WHERE run_id = $1 AND key = $2 "
+	  "AND step BETWEEN $3::bigint AND $4::bigint ORDER BY step, timestamp, value LIMIT $5" },
+	{ "met_rollup_points_after",
+	  "SELECT step, timestamp, value FROM metrics WHERE run_id = $1 AND key = $2 "
+	  "AND (step, timestamp, value) > ($5::bigint, $6::bigint, $7::float8) "
+	  "AND step BETWEEN $3::bigint AND $4::bigint "
+	  "ORDER BY step, timestamp, value LIMIT $8" },
 	/* Blocks by ranges of (level, first blk, last blk).  Each range is
 	 * its own index range scan: the LATERAL subquery with OFFSET 0 is not
 	 * flattened into a join, which the planner, estimating each range at
@@ -343,15 +347,6 @@ int sql_metrics_history_bulk(struct mt_req *req, const char **run_ids, size_t n,
 	"AND key = current_setting('mltrack.sample_key') " \
 	"ORDER BY step, timestamp, value) TO STDOUT"
 
-/* The points of the steps met_rollup_scope set, the same way. */
-#define MET_ROLLUP_COPY \
-	"COPY (SELECT step, timestamp, value FROM metrics " \
-	"WHERE run_id = current_setting('mltrack.sample_run') " \
-	"AND key = current_setting('mltrack.sample_key') " \
-	"AND step BETWEEN current_setting('mltrack.sample_lo')::bigint " \
-	"AND current_setting('mltrack.sample_hi')::bigint " \
-	"ORDER BY step, timestamp, value) TO STDOUT"
-
 #define MET_ROLLUP_COPY_IN \
 	"COPY metric_rollup (run_id, key, lvl, blk, n, f_step, f_ts, f_val, l_step, l_ts, l_val, " \
 	"lo_step, lo_ts, lo_val, hi_step, hi_ts, hi_val, hi_max) FROM STDIN"
@@ -393,18 +388,6 @@ static int copy_out(PGconn *c, const char *sql, copy_feed_fn *feed, void *ctx,
 static int feed_sample(void *ctx, const void *buf, size_t len, struct mt_err *err)
 {
 	return mt_sample_feed(ctx, buf, len, err);
-}
-
-struct rollup_feed {
-	struct mt_copy_lines lines;
-	struct mt_rollup_builder bd;
-};
-
-static int feed_rollup(void *ctx, const void *buf, size_t len, struct mt_err *err)
-{
-	struct rollup_feed *f = ctx;
-
-	return mt_copy_lines_feed(&f->lines, buf, len, mt_rollup_builder_point, &f->bd, err);
 }
 
 /* ---- metric_rollup ----
@@ -550,32 +533,92 @@ static int out_block(struct mt_req *req, struct rollup_out *o, const struct mt_r
 	return ++o->rows == ROLLUP_COPY_ROWS ? out_flush(req, o, err) : 0;
 }
 
+struct emit_ctx {
+	struct mt_req *req;
+	struct rollup_out *o;
+};
+
+static int emit_block(void *ctx, const struct mt_rollup_block *b, struct mt_err *err)
+{
+	struct emit_ctx *e = ctx;
+
+	return out_block(e->req, e->o, b, err);
+}
+
+/* Points per page of a rebuild. */
+enum { ROLLUP_PAGE = 20000 };
+
+/* The points of steps [first, last] into the cascade, a page at a time
+ * (each page freed before the next: memory does not grow with the range). */
+static int rebuild_points(struct mt_req *req, const char *run_id, const char *key,
+			  long long first, long long last, struct mt_rollup_cascade *c,
+			  struct mt_err *err)
+{
+	const char *v[8] = { run_id, key, mt_arena_printf(req->arena, "%lld", first),
+			     mt_arena_printf(req->arena, "%lld", last) };
+	const char *page = mt_arena_printf(req->arena, "%d", ROLLUP_PAGE);
+	char after[3][40];
+	int more = 1, after_set = 0;
+
+	while (more) {
+		PGresult *r;
+		int n, rc = 0;
+
+		if (after_set) {
+			v[4] = after[0];
+			v[5] = after[1];
+			v[6] = after[2];
+			v[7] = page;
+		} else {
+			v[4] = page;
+		}
+		r = db_exec_owned(req, after_set ? "met_rollup_points_after" : "met_rollup_points_first",
+				  after_set ? 8 : 5, v, err);
+		if (!r)
+			return -1;
+		n = PQntuples(r);
+		for (int i = 0; i < n && rc == 0; i++)
+			rc = mt_rollup_cascade_point(c, ll(r, i, 0), ll(r, i, 1), dbl(r, i, 2), err);
+		more = rc == 0 && n == ROLLUP_PAGE;
+		if (more) {
+			snprintf(after[0], sizeof(after[0]), "%s", PQgetvalue(r, n - 1, 0));
+			snprintf(after[1], sizeof(after[1]), "%s", PQgetvalue(r, n - 1, 1));
+			snprintf(after[2], sizeof(after[2]), "%s", PQgetvalue(r, n - 1, 2));
+			after_set = 1;
+		}
+		PQclear(r);
+		if (rc)
+			return -1;
+	}
+	return 0;
+}
+
 /*
  * Rebuild the blocks over the series' dirty step range, in one
  * transaction: the points of that range (widened to whole level-2 blocks)
- * make level 2; each level above is made from the level below, the
- * recomputed blocks with their clean neighbours read back; the old blocks
- * over the range are replaced.  Serialized per series by an advisory lock
- * that writers never take, so a rebuild never delays log-batch.  Memory:
- * the level-2 blocks of the range (about 136 bytes per 16 steps), reused
- * for each level above, and one chunk of COPY text.
+ * stream through mt_rollup_cascade, which completes each level's blocks
+ * with their clean neighbours read back first; the old blocks over the
+ * range are replaced.  Serialized per series by an advisory lock that
+ * writers never take, so a rebuild never delays log-batch.  Memory: a page
+ * of points and a chunk of COPY text, whatever the range.
  */
 static int rollup_rebuild(struct mt_req *req, const char *run_id, const char *key,
 			  struct mt_err *err)
 {
 	const char *v[5] = { run_id, key };
 	struct mt_err rerr = MT_ERR_INIT;
-	struct rollup_feed *f = mt_arena_alloc(req->arena, sizeof(*f));
-	struct rollup_out o = { .rq = copy_text(req->arena, run_id), .kq = copy_text(req->arena, key) };
-	struct mt_rollup_block *cur = NULL, *nb = NULL;
+	struct rollup_out o = { .rq = copy_text(req->arena, run_id),
+				.kq = copy_text(req->arena, key) };
+	struct emit_ctx ec = { req, &o };
+	struct mt_rollup_cascade *c = mt_arena_alloc(req->arena, sizeof(*c));
+	struct mt_rollup_block *nb = NULL, *left = NULL, *right = NULL;
 	long long lvl[2 * MT_ROLLUP_LMAX], ra[2 * MT_ROLLUP_LMAX], rb[2 * MT_ROLLUP_LMAX];
 	long long dlo, dhi;
-	size_t ncur = 0, nnb = 0, nr = 0, k = 0;
+	size_t nnb = 0, nr = 0, nl = 0, nright = 0;
 	const char *version;
 	PGresult *r;
 	int rc = -1;
 
-	mt_rollup_builder_init(&f->bd, MT_ROLLUP_LMIN);
 	if (db_command(req->w, "BEGIN", err))
 		return -1;
 	if (db_command(req->w, "SET LOCAL jit = off", err) ||
@@ -590,32 +633,19 @@ static int rollup_rebuild(struct mt_req *req, const char *run_id, const char *ke
 	dlo = ll(r, 0, 1);
 	dhi = ll(r, 0, 2);
 
-	/* level 2 from the points */
-	v[2] = mt_arena_printf(req->arena, "%lld",
-			       mt_rollup_blk_first(MT_ROLLUP_LMIN, mt_rollup_blk(dlo, MT_ROLLUP_LMIN)));
-	v[3] = mt_arena_printf(req->arena, "%lld",
-			       mt_rollup_blk_last(MT_ROLLUP_LMIN, mt_rollup_blk(dhi, MT_ROLLUP_LMIN)));
-	if (!db_exec(req, "met_rollup_scope", 4, v, err))
-		goto out;
-	memset(&f->lines, 0, sizeof(f->lines));
-	if (copy_out(req->w->conn, MET_ROLLUP_COPY, feed_rollup, f, err) ||
-	    mt_copy_lines_end(&f->lines, err))
-		goto out;
-	mt_rollup_builder_finish(&f->bd, &cur, &ncur);
-
 	/* the clean neighbours of the range's blocks, every level below the top */
 	for (int l = MT_ROLLUP_LMIN; l < MT_ROLLUP_LMAX; l++) {
 		long long a = mt_rollup_blk(dlo, l + 1) * 4, b = mt_rollup_blk(dlo, l) - 1;
-		long long c = mt_rollup_blk(dhi, l) + 1, d = mt_rollup_blk(dhi, l + 1) * 4 + 3;
+		long long cc = mt_rollup_blk(dhi, l) + 1, d = mt_rollup_blk(dhi, l + 1) * 4 + 3;
 
 		if (a <= b) {
 			lvl[nr] = l;
 			ra[nr] = a;
 			rb[nr++] = b;
 		}
-		if (c <= d) {
+		if (cc <= d) {
 			lvl[nr] = l;
-			ra[nr] = c;
+			ra[nr] = cc;
 			rb[nr++] = d;
 		}
 	}
@@ -624,6 +654,14 @@ static int rollup_rebuild(struct mt_req *req, const char *run_id, const char *ke
 			goto out;
 		nb = parse_blocks(req->arena, r, &nnb);
 		qsort(nb, nnb, sizeof(*nb), blk_cmp);
+		left = mt_arena_alloc(req->arena, sizeof(*left) * (nnb + 1));
+		right = mt_arena_alloc(req->arena, sizeof(*right) * (nnb + 1));
+		for (size_t i = 0; i < nnb; i++) {
+			if (nb[i].blk < mt_rollup_blk(dlo, nb[i].lvl))
+				left[nl++] = nb[i];
+			else
+				right[nright++] = nb[i];
+		}
 	}
 
 	/* the range's old blocks, every level */
@@ -639,41 +677,19 @@ static int rollup_rebuild(struct mt_req *req, const char *run_id, const char *ke
 	if (!db_exec(req, "met_rollup_delete", 5, v, err))
 		goto out;
 
-	/* the new ones, level by level: each written, then made its parents
-	 * with the neighbours of its level */
-	for (int l = MT_ROLLUP_LMIN;; l++) {
-		size_t k0 = k;
-
-		for (size_t i = 0; i < ncur; i++)
-			if (out_block(req, &o, &cur[i], err))
-				goto out;
-		if (l == MT_ROLLUP_LMAX)
-			break;
-		while (k < nnb && nb[k].lvl == l)
-			k++;
-		if (k > k0) {
-			struct mt_rollup_block *c = realloc(cur, sizeof(*c) * (ncur + k - k0));
-
-			if (!c) {
-				mt_err_set(err, MT_EINTERNAL, "out of memory");
-				goto out;
-			}
-			cur = c;
-			memcpy(cur + ncur, nb + k0, sizeof(*nb) * (k - k0));
-			ncur += k - k0;
-			qsort(cur, ncur, sizeof(*cur), blk_cmp);
-		}
-		ncur = mt_rollup_parents(cur, ncur);
-	}
-	if (out_flush(req, &o, err))
+	/* the new ones */
+	if (mt_rollup_cascade_init(c, dlo, dhi, left, nl, emit_block, &ec, err) ||
+	    rebuild_points(req, run_id, key,
+			   mt_rollup_blk_first(MT_ROLLUP_LMIN, mt_rollup_blk(dlo, MT_ROLLUP_LMIN)),
+			   mt_rollup_blk_last(MT_ROLLUP_LMIN, mt_rollup_blk(dhi, MT_ROLLUP_LMIN)), c,
+			   err) ||
+	    mt_rollup_cascade_finish(c, right, nright, err) || out_flush(req, &o, err))
 		goto out;
 	v[2] = version;
 	if (!db_exec(req, "met_rollup_clean", 3, v, err))
 		goto out;
 	rc = 0;
 out:
-	mt_rollup_builder_release(&f->bd);
-	free(cur);
 	free(o.data);
 	if (db_command(req->w, rc == 0 ? "COMMIT" : "ROLLBACK", &rerr) && rc == 0) {
 		*err = rerr;

@@ -739,18 +739,19 @@ class TestSampledRollup(mtapi.ApiTestCase):
 
     def test_bulk_loaded_series_is_built_on_first_read(self):
         """Points loaded by SQL, with a latest_metrics row that does not name
-        the dirty range (its default: all of int64), are answered exactly."""
+        the dirty range (its default: all of int64), are answered exactly
+        (the first read builds the whole rollup, in several pages of points)."""
         rid = new_run()
         mtapi.psql("INSERT INTO metrics (run_id, key, step, timestamp, value) "
                    "SELECT %s, 'b', i / 3, i %% 3, (i * 7919 %% 1000) / 10.0 "
-                   "FROM generate_series(0, 5999) i" % mtapi.sql_str(rid))
+                   "FROM generate_series(0, 44999) i" % mtapi.sql_str(rid))
         mtapi.psql("INSERT INTO latest_metrics (run_id, key, step, timestamp, value) "
-                   "VALUES (%s, 'b', 1999, 2, 0)" % mtapi.sql_str(rid))
+                   "VALUES (%s, 'b', 14999, 2, 0)" % mtapi.sql_str(rid))
         model = {}
-        self.add(model, [(i // 3, i % 3, (i * 7919 % 1000) / 10.0) for i in range(6000)])
+        self.add(model, [(i // 3, i % 3, (i * 7919 % 1000) / 10.0) for i in range(45000)])
         self.check(rid, "b", model, "first read")
-        self.add(model, [(1000, 5, -1.0), (2500, 0, 500.0)])
-        self.log(rid, "b", [(1000, 5, -1.0), (2500, 0, 500.0)])
+        self.add(model, [(1000, 5, -1.0), (12500, 0, 500.0)])
+        self.log(rid, "b", [(1000, 5, -1.0), (12500, 0, 500.0)])
         self.check(rid, "b", model, "after a write")
 
     def test_concurrent_writers_and_readers(self):

@@ -249,6 +249,149 @@ START_TEST(test_long_series)
 }
 END_TEST
 
+static int blk_order(const void *x, const void *y)
+{
+	const struct mt_rollup_block *a = x, *b = y;
+
+	if (a->lvl != b->lvl)
+		return a->lvl < b->lvl ? -1 : 1;
+	return a->blk < b->blk ? -1 : a->blk > b->blk;
+}
+
+static int pick_eq(const struct mt_rollup_pick *a, const struct mt_rollup_pick *b)
+{
+	return a->step == b->step && a->ts == b->ts && mt_rollup_cmp(a->value, b->value) == 0;
+}
+
+struct emitted {
+	struct mt_rollup_block *b;
+	size_t n, cap;
+	long long dlo, dhi;
+};
+
+static int collect(void *ctx, const struct mt_rollup_block *b, struct mt_err *err)
+{
+	struct emitted *e = ctx;
+
+	(void)err;
+	/* only blocks over the dirty steps, each once, in order per level */
+	ck_assert(mt_rollup_blk(e->dlo, b->lvl) <= b->blk && b->blk <= mt_rollup_blk(e->dhi, b->lvl));
+	ck_assert_int_gt(b->a.n, 0);
+	ck_assert_uint_lt(e->n, e->cap);
+	e->b[e->n++] = *b;
+	return 0;
+}
+
+/* A rollup built from old points, then new points logged over [dlo, dhi]
+ * and the blocks over those steps rebuilt by the cascade with their clean
+ * neighbours: the same rollup as one built from every point. */
+static void cascade_case(const struct mt_sample_point *p, size_t n, const char *old_mask,
+			 long long dlo, long long dhi)
+{
+	struct mt_sample_point *op = malloc(sizeof(*op) * (n + 1));
+	size_t nop = 0, nold, nnew, nl = 0, nr = 0, nres = 0;
+	struct mt_rollup_block *old, *want, *left, *right, *res;
+	struct emitted e = { .dlo = dlo, .dhi = dhi };
+	struct mt_rollup_cascade c;
+	struct mt_err err = MT_ERR_INIT;
+	long long first = mt_rollup_blk_first(MT_ROLLUP_LMIN, mt_rollup_blk(dlo, MT_ROLLUP_LMIN));
+	long long last = mt_rollup_blk_last(MT_ROLLUP_LMIN, mt_rollup_blk(dhi, MT_ROLLUP_LMIN));
+
+	for (size_t i = 0; i < n; i++)
+		if (old_mask[i] || p[i].step < dlo || p[i].step > dhi)
+			op[nop++] = p[i];
+	old = build_all(op, nop, &nold);
+	want = build_all(p, n, &nnew);
+	left = malloc(sizeof(*left) * (nold + 1));
+	right = malloc(sizeof(*right) * (nold + 1));
+	for (size_t i = 0; i < nold; i++) {
+		int l = old[i].lvl;
+
+		if (l == MT_ROLLUP_LMAX)
+			continue;
+		if (old[i].blk >= mt_rollup_blk(dlo, l + 1) * 4 && old[i].blk < mt_rollup_blk(dlo, l))
+			left[nl++] = old[i];
+		if (old[i].blk > mt_rollup_blk(dhi, l) && old[i].blk <= mt_rollup_blk(dhi, l + 1) * 4 + 3)
+			right[nr++] = old[i];
+	}
+	qsort(left, nl, sizeof(*left), blk_order);
+	qsort(right, nr, sizeof(*right), blk_order);
+	e.cap = nnew + 1;
+	e.b = malloc(sizeof(*e.b) * e.cap);
+	ck_assert_int_eq(mt_rollup_cascade_init(&c, dlo, dhi, left, nl, collect, &e, &err), 0);
+	for (size_t i = 0; i < n; i++)
+		if (p[i].step >= first && p[i].step <= last)
+			ck_assert_int_eq(mt_rollup_cascade_point(&c, p[i].step, p[i].timestamp,
+								 p[i].value, &err), 0);
+	ck_assert_msg(mt_rollup_cascade_finish(&c, right, nr, &err) == 0, "%s", err.log_detail);
+
+	/* the old rollup without the blocks over the range, with the new ones */
+	res = malloc(sizeof(*res) * (nold + e.n + 1));
+	for (size_t i = 0; i < nold; i++)
+		if (old[i].blk < mt_rollup_blk(dlo, old[i].lvl) ||
+		    old[i].blk > mt_rollup_blk(dhi, old[i].lvl))
+			res[nres++] = old[i];
+	memcpy(res + nres, e.b, sizeof(*e.b) * e.n);
+	nres += e.n;
+	qsort(res, nres, sizeof(*res), blk_order);
+	qsort(want, nnew, sizeof(*want), blk_order);
+	ck_assert_uint_eq(nres, nnew);
+	for (size_t i = 0; i < nres; i++) {
+		const struct mt_rollup_agg *a = &res[i].a, *b = &want[i].a;
+
+		ck_assert_int_eq(res[i].lvl, want[i].lvl);
+		ck_assert_int_eq(res[i].blk, want[i].blk);
+		ck_assert_int_eq(a->n, b->n);
+		ck_assert(pick_eq(&a->first, &b->first) && pick_eq(&a->last, &b->last));
+		ck_assert(pick_eq(&a->lo, &b->lo) && pick_eq(&a->hi, &b->hi));
+		ck_assert_int_eq(mt_rollup_cmp(a->vhi, b->vhi), 0);
+		ck_assert_int_eq(mt_rollup_cmp(a->vlo, b->vlo), 0);
+	}
+	free(res);
+	free(e.b);
+	free(left);
+	free(right);
+	free(want);
+	free(old);
+	free(op);
+}
+
+START_TEST(test_cascade_rebuild)
+{
+	static const double special[] = { NAN, INFINITY, -INFINITY, 0.0, -0.0, 1.0, -1.0 };
+	unsigned seed = 99;
+
+	for (int round = 0; round < 80; round++) {
+		size_t n = (size_t)rand_r(&seed) % 2000 + 1, m = 0;
+		struct mt_sample_point *p = malloc(sizeof(*p) * n);
+		char *mask = malloc(n);
+		int wide = round % 4;
+
+		for (size_t i = 0; i < n; i++)
+			p[i] = (struct mt_sample_point){ rnd_step(&seed, wide), rand_r(&seed) % 3,
+							 rand_r(&seed) % 5 == 0 ? special[rand_r(&seed) % 7]
+										: (double)(rand_r(&seed) % 20) };
+		qsort(p, n, sizeof(*p), pt_cmp);
+		for (size_t i = 0; i < n; i++)
+			if (m == 0 || pt_cmp(&p[m - 1], &p[i]) != 0)
+				p[m++] = p[i];
+		for (size_t i = 0; i < m; i++)
+			mask[i] = rand_r(&seed) % 3 != 0;
+		for (int k = 0; k < 3; k++) {
+			long long a = p[(size_t)rand_r(&seed) % m].step;
+			long long b = p[(size_t)rand_r(&seed) % m].step;
+
+			if (k == 2) /* the whole of int64, as a series with no rollup yet */
+				a = INT64_MIN, b = INT64_MAX;
+			cascade_case(p, m, mask, a < b ? a : b, a < b ? b : a);
+			mt_arena_reset(&arena);
+		}
+		free(mask);
+		free(p);
+	}
+}
+END_TEST
+
 /* Blocks at the ends of int64, and the plan of a range of one step. */
 START_TEST(test_block_bounds)
 {
@@ -282,6 +425,7 @@ Suite *make_rollup_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_matches_sample);
 	tcase_add_test(tc, test_long_series);
+	tcase_add_test(tc, test_cascade_rebuild);
 	tcase_add_test(tc, test_block_bounds);
 	suite_add_tcase(s, tc);
 	return s;
