@@ -8,9 +8,6 @@
 
 __extension__ typedef unsigned __int128 mt_u128;
 
-/* A line of text COPY: "step\ttimestamp\tvalue\n", at most this long. */
-enum { LINE_MAX_LEN = 128 };
-
 /* A chosen point: where it is (step, timestamp) and the value answered. */
 struct pick {
 	long long step, ts;
@@ -39,9 +36,8 @@ struct mt_sample {
 	struct mt_sample_point *out;   /* 4 per bucket at most */
 	size_t nout;
 
-	/* a line of the COPY split across buffers */
-	char part[LINE_MAX_LEN];
-	size_t npart;
+	/* the COPY being read */
+	struct mt_copy_lines lines;
 };
 
 /* PostgreSQL's float8 order: NaN above everything and equal to itself. */
@@ -175,7 +171,8 @@ static int parse_i64(const char **p, const char *end, long long *out)
 }
 
 /* One line without its newline, NUL-terminated at end. */
-static int parse_line(struct mt_sample *s, const char *p, const char *end, struct mt_err *err)
+static int parse_line(const char *p, const char *end, mt_copy_point_fn *fn, void *ctx,
+		      struct mt_err *err)
 {
 	long long step, ts;
 	double v;
@@ -188,42 +185,58 @@ static int parse_line(struct mt_sample *s, const char *p, const char *end, struc
 	v = strtod(p, &e);
 	if (e != end)
 		return copy_bad(err, "a value that is not one number");
-	return mt_sample_add(s, step, ts, v, err);
+	return fn(ctx, step, ts, v, err);
 }
 
-int mt_sample_feed(struct mt_sample *s, const void *buf, size_t len, struct mt_err *err)
+int mt_copy_lines_feed(struct mt_copy_lines *l, const void *buf, size_t len, mt_copy_point_fn *fn,
+		       void *ctx, struct mt_err *err)
 {
 	const char *p = buf;
-	char line[LINE_MAX_LEN + 1];
+	char line[MT_COPY_LINE_MAX + 1];
 
 	while (len > 0) {
 		const char *nl = memchr(p, '\n', len);
 		size_t k = nl ? (size_t)(nl - p) : len;
 
-		if (s->npart + k >= LINE_MAX_LEN)
+		if (l->npart + k >= MT_COPY_LINE_MAX)
 			return copy_bad(err, "a line too long");
 		if (!nl) { /* the rest of this line comes in the next buffer */
-			memcpy(s->part + s->npart, p, k);
-			s->npart += k;
+			memcpy(l->part + l->npart, p, k);
+			l->npart += k;
 			return 0;
 		}
-		memcpy(line, s->part, s->npart);
-		memcpy(line + s->npart, p, k);
-		line[s->npart + k] = '\0';
-		if (parse_line(s, line, line + s->npart + k, err))
+		memcpy(line, l->part, l->npart);
+		memcpy(line + l->npart, p, k);
+		line[l->npart + k] = '\0';
+		if (parse_line(line, line + l->npart + k, fn, ctx, err))
 			return -1;
-		s->npart = 0;
+		l->npart = 0;
 		p += k + 1;
 		len -= k + 1;
 	}
 	return 0;
 }
 
+int mt_copy_lines_end(const struct mt_copy_lines *l, struct mt_err *err)
+{
+	return l->npart ? copy_bad(err, "the data ends inside a line") : 0;
+}
+
+static int add_point(void *ctx, long long step, long long ts, double v, struct mt_err *err)
+{
+	return mt_sample_add(ctx, step, ts, v, err);
+}
+
+int mt_sample_feed(struct mt_sample *s, const void *buf, size_t len, struct mt_err *err)
+{
+	return mt_copy_lines_feed(&s->lines, buf, len, add_point, s, err);
+}
+
 int mt_sample_finish(struct mt_sample *s, const struct mt_sample_point **out, size_t *n,
 		     struct mt_err *err)
 {
-	if (s->npart)
-		return copy_bad(err, "the data ends inside a line");
+	if (mt_copy_lines_end(&s->lines, err))
+		return -1;
 	if (s->count <= s->max_points) {
 		*out = s->all;
 		*n = (size_t)s->count;

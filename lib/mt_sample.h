@@ -44,6 +44,22 @@ struct mt_sample_point {
 
 struct mt_sample;
 
+/* The lines of a text COPY of (int8, int8, float8) rows, fed in pieces of
+ * any size: each line is checked (two integers in range, one number,
+ * nothing else) and handed to fn, whose -1 stops the feed.  Zero the
+ * struct to start. */
+#define MT_COPY_LINE_MAX 128
+struct mt_copy_lines {
+	char part[MT_COPY_LINE_MAX]; /* a line split across pieces */
+	size_t npart;
+};
+typedef int mt_copy_point_fn(void *ctx, long long step, long long timestamp, double value,
+			     struct mt_err *err);
+int mt_copy_lines_feed(struct mt_copy_lines *l, const void *buf, size_t len, mt_copy_point_fn *fn,
+		       void *ctx, struct mt_err *err);
+/* -1 (MT_EINTERNAL) when the bytes fed end inside a line. */
+int mt_copy_lines_end(const struct mt_copy_lines *l, struct mt_err *err);
+
 /* A new pass (arena memory).  max_points >= 1; min_step <= max_step. */
 struct mt_sample *mt_sample_new(struct mt_arena *a, long long min_step, long long max_step,
 				long long max_points);

@@ -169,7 +169,9 @@ CREATE TABLE public.latest_metrics (
     value double precision NOT NULL,
     version bigint DEFAULT 1 NOT NULL,
     experiment_id bigint NOT NULL,
-    start_time bigint
+    start_time bigint,
+    dirty_lo bigint DEFAULT '-9223372036854775808'::bigint,
+    dirty_hi bigint DEFAULT '9223372036854775807'::bigint
 );
 
 CREATE TABLE public.logged_model_metrics (
@@ -214,6 +216,27 @@ CREATE TABLE public.logged_models (
 CREATE TABLE public.metric_extra_keys (
     run_id text NOT NULL,
     key text NOT NULL
+);
+
+CREATE TABLE public.metric_rollup (
+    run_id text NOT NULL,
+    key text NOT NULL,
+    lvl smallint NOT NULL,
+    blk bigint NOT NULL,
+    n bigint NOT NULL,
+    f_step bigint NOT NULL,
+    f_ts bigint NOT NULL,
+    f_val double precision NOT NULL,
+    l_step bigint NOT NULL,
+    l_ts bigint NOT NULL,
+    l_val double precision NOT NULL,
+    lo_step bigint NOT NULL,
+    lo_ts bigint NOT NULL,
+    lo_val double precision NOT NULL,
+    hi_step bigint NOT NULL,
+    hi_ts bigint NOT NULL,
+    hi_val double precision NOT NULL,
+    hi_max double precision NOT NULL
 );
 
 CREATE TABLE public.metric_samples (
@@ -482,6 +505,9 @@ ALTER TABLE ONLY public.logged_models
 ALTER TABLE ONLY public.metric_extra_keys
     ADD CONSTRAINT metric_extra_keys_pkey PRIMARY KEY (run_id, key);
 
+ALTER TABLE ONLY public.metric_rollup
+    ADD CONSTRAINT metric_rollup_pkey PRIMARY KEY (run_id, key, lvl, blk);
+
 ALTER TABLE ONLY public.metric_samples
     ADD CONSTRAINT metric_samples_pkey PRIMARY KEY (run_id, key, max_points);
 
@@ -644,6 +670,9 @@ ALTER TABLE ONLY public.logged_models
 
 ALTER TABLE ONLY public.metric_extra_keys
     ADD CONSTRAINT metric_extra_keys_run_id_fkey FOREIGN KEY (run_id) REFERENCES public.runs(run_id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.metric_rollup
+    ADD CONSTRAINT metric_rollup_run_id_fkey FOREIGN KEY (run_id) REFERENCES public.runs(run_id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY public.metric_samples
     ADD CONSTRAINT metric_samples_run_id_fkey FOREIGN KEY (run_id) REFERENCES public.runs(run_id) ON DELETE CASCADE;

@@ -496,6 +496,26 @@ PGresult *db_exec(struct mt_req *req, const char *stmt, int n,
 	return finish(req, collect(c), err);
 }
 
+PGresult *db_exec_owned(struct mt_req *req, const char *stmt, int n,
+			const char *const *values, struct mt_err *err)
+{
+	PGconn *c = conn_for(req, err);
+	PGresult *res;
+	ExecStatusType st;
+
+	if (!c)
+		return NULL;
+	if (!PQsendQueryPrepared(c, stmt, n, values, NULL, NULL, 0))
+		return send_failed(req, c, err);
+	wait_result(req, c);
+	res = collect(c);
+	st = PQresultStatus(res);
+	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+		return res;
+	/* finish() maps the error and frees res */
+	return finish(req, res, err);
+}
+
 PGresult *db_exec_sql(struct mt_req *req, const char *sql, int n,
 		      const char *const *values, struct mt_err *err)
 {

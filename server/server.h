@@ -271,6 +271,10 @@ void db_close(struct mt_worker *w);
  * at reset).  On failure returns NULL with err mapped from the SQLSTATE. */
 PGresult *db_exec(struct mt_req *req, const char *stmt, int n,
 		  const char *const *values, struct mt_err *err);
+/* The same, but the result is the caller's to PQclear: for results read
+ * and dropped in a loop, which the request would otherwise hold to its end. */
+PGresult *db_exec_owned(struct mt_req *req, const char *stmt, int n,
+			const char *const *values, struct mt_err *err);
 /* Execute ad-hoc parameterised SQL (search queries built at run time). */
 PGresult *db_exec_sql(struct mt_req *req, const char *sql, int n,
 		      const char *const *values, struct mt_err *err);

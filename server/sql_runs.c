@@ -11,14 +11,18 @@
 #include "sql_runs.h"
 
 /* An upsert of latest_metrics: the newer point by (step, timestamp, value)
- * wins, and every write bumps version, which invalidates cached samples of
- * the series (metric_samples). */
+ * wins, every write bumps version, which invalidates cached samples of
+ * the series (metric_samples), and widens the series' dirty step range by
+ * the steps written (excluded.dirty_lo..dirty_hi), whose blocks of
+ * metric_rollup the next sampled read rebuilds (sql_metrics.c). */
 #define NEWER "(excluded.step, excluded.timestamp, excluded.value) > (l.step, l.timestamp, l.value)"
 #define LATEST_MERGE \
 	"version = l.version + 1, " \
 	"step = CASE WHEN " NEWER " THEN excluded.step ELSE l.step END, " \
 	"timestamp = CASE WHEN " NEWER " THEN excluded.timestamp ELSE l.timestamp END, " \
-	"value = CASE WHEN " NEWER " THEN excluded.value ELSE l.value END"
+	"value = CASE WHEN " NEWER " THEN excluded.value ELSE l.value END, " \
+	"dirty_lo = least(l.dirty_lo, excluded.dirty_lo), " \
+	"dirty_hi = greatest(l.dirty_hi, excluded.dirty_hi)"
 
 #define RUN_COLS SQL_RUN_COLS
 
@@ -93,15 +97,16 @@ static const struct db_stmt stmts[] = {
 	  "h AS (INSERT INTO metrics (run_id, key, step, timestamp, value) "
 	  "      SELECT $1, k, s, t, v FROM u ORDER BY k, s, t, v ON CONFLICT DO NOTHING) "
 	  "INSERT INTO latest_metrics AS l (run_id, key, step, timestamp, value, experiment_id, "
-	  "start_time) SELECT DISTINCT ON (k) $1, k, s, t, v, " RUN_EXP ", " RUN_START " FROM u "
+	  "start_time, dirty_lo, dirty_hi) SELECT DISTINCT ON (k) $1, k, s, t, v, " RUN_EXP ", "
+	  RUN_START ", min(s) OVER (PARTITION BY k), s FROM u "
 	  "ORDER BY k, s DESC, t DESC, v DESC "
 	  "ON CONFLICT (run_id, key) DO UPDATE SET " LATEST_MERGE },
 	/* The latest point per key of a batch already in history (COPY path). */
 	{ "run_latest_log",
 	  "INSERT INTO latest_metrics AS l (run_id, key, step, timestamp, value, experiment_id, "
-	  "start_time) SELECT $1, k, s, t, v, " RUN_EXP ", " RUN_START " "
-	  "FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::float8[]) AS u(k, s, t, v) "
-	  "ORDER BY k "
+	  "start_time, dirty_lo, dirty_hi) SELECT $1, k, s, t, v, " RUN_EXP ", " RUN_START ", lo, s "
+	  "FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::float8[], $6::bigint[]) "
+	  "AS u(k, s, t, v, lo) ORDER BY k "
 	  "ON CONFLICT (run_id, key) DO UPDATE SET " LATEST_MERGE },
 	/* One point, one statement, no explicit transaction: the run check and
 	 * both writes are atomic as a single statement.  Returns the run's
@@ -113,7 +118,8 @@ static const struct db_stmt stmts[] = {
 	  "h AS (INSERT INTO metrics (run_id, key, step, timestamp, value) "
 	  "      SELECT $1, $2, $3, $4, $5 FROM ok ON CONFLICT DO NOTHING), "
 	  "l AS (INSERT INTO latest_metrics AS l (run_id, key, step, timestamp, value, experiment_id, "
-	  "      start_time) SELECT $1, $2, $3, $4, $5, experiment_id, start_time FROM ok "
+	  "      start_time, dirty_lo, dirty_hi) SELECT $1, $2, $3, $4, $5, experiment_id, start_time, "
+	  "      $3, $3 FROM ok "
 	  "      ON CONFLICT (run_id, key) DO UPDATE SET " LATEST_MERGE ") "
 	  "SELECT lifecycle_stage FROM r" },
 	/* The same for a point carrying MLflow 3's fields ($6 model_id, $7
@@ -130,8 +136,8 @@ static const struct db_stmt stmts[] = {
 	  "      dataset_digest) SELECT $1, $2, $3::bigint, $4::bigint, $5::float8, $6::text, "
 	  "      $7::text, $8::text FROM ok ON CONFLICT DO NOTHING), "
 	  "l AS (INSERT INTO latest_metrics AS l (run_id, key, step, timestamp, value, experiment_id, "
-	  "      start_time) SELECT $1, $2, $3::bigint, $4::bigint, $5::float8, experiment_id, "
-	  "      start_time FROM ok "
+	  "      start_time, dirty_lo, dirty_hi) SELECT $1, $2, $3::bigint, $4::bigint, $5::float8, "
+	  "      experiment_id, start_time, $3::bigint, $3::bigint FROM ok "
 	  "      ON CONFLICT (run_id, key) DO UPDATE SET " LATEST_MERGE "), "
 	  "x AS (INSERT INTO metric_extra_keys (run_id, key) SELECT $1, $2 FROM ok "
 	  "      ON CONFLICT DO NOTHING), "
@@ -149,7 +155,8 @@ static const struct db_stmt stmts[] = {
 	  "      dataset_digest) SELECT $1, k, s, t, v, mi, dn, dd FROM u ORDER BY k, s, t, v "
 	  "      ON CONFLICT DO NOTHING) "
 	  "INSERT INTO latest_metrics AS l (run_id, key, step, timestamp, value, experiment_id, "
-	  "start_time) SELECT DISTINCT ON (k) $1, k, s, t, v, " RUN_EXP ", " RUN_START " FROM u "
+	  "start_time, dirty_lo, dirty_hi) SELECT DISTINCT ON (k) $1, k, s, t, v, " RUN_EXP ", "
+	  RUN_START ", min(s) OVER (PARTITION BY k), s FROM u "
 	  "ORDER BY k, s DESC, t DESC, v DESC "
 	  "ON CONFLICT (run_id, key) DO UPDATE SET " LATEST_MERGE },
 	{ "run_extra_keys",
@@ -718,6 +725,32 @@ static int exec_points(struct mt_req *req, const char *stmt, const char *run_id,
 	return db_exec(req, stmt, x ? 8 : 5, v, err) ? 0 : -1;
 }
 
+/* The latest point per key of a batch already in history (last[i]), and
+ * the first step of each key in the batch (lo[i]). */
+static int log_latest(struct mt_req *req, const char *run_id, const struct point *last,
+		      const long long *lo, size_t n, struct mt_err *err)
+{
+	const char **keys = mt_arena_alloc(req->arena, sizeof(char *) * n);
+	long long *steps = mt_arena_alloc(req->arena, sizeof(long long) * n);
+	long long *ts = mt_arena_alloc(req->arena, sizeof(long long) * n);
+	double *vals = mt_arena_alloc(req->arena, sizeof(double) * n);
+	const char *v[6];
+
+	for (size_t i = 0; i < n; i++) {
+		keys[i] = last[i].key;
+		steps[i] = last[i].step;
+		ts[i] = last[i].ts;
+		vals[i] = last[i].value;
+	}
+	v[0] = run_id;
+	v[1] = db_array_text(req->arena, keys, n);
+	v[2] = db_array_i64(req->arena, steps, n);
+	v[3] = db_array_i64(req->arena, ts, n);
+	v[4] = db_array_f64(req->arena, vals, n);
+	v[5] = db_array_i64(req->arena, lo, n);
+	return db_exec(req, "run_latest_log", 6, v, err) ? 0 : -1;
+}
+
 /* What a batch's points with MLflow 3's fields add besides history: the
  * series that hold such points, and each point with a model_id as a row
  * of the model's metrics (every copy of it, one per model). */
@@ -787,6 +820,7 @@ int sql_runs_log_metrics(struct mt_req *req, const char *run_id, const struct me
 			 struct mt_err *err)
 {
 	struct point *p, *last;
+	long long *lo;
 	size_t n = 0, nlast = 0;
 	int x = m->model_ids != NULL;
 	const char *ins = x ? "run_metrics_log_x" : "run_metrics_log";
@@ -830,10 +864,14 @@ int sql_runs_log_metrics(struct mt_req *req, const char *run_id, const struct me
 	if (db_command(req->w, "RELEASE SAVEPOINT metrics_copy", err))
 		return -1;
 	last = mt_arena_alloc(req->arena, sizeof(*last) * n);
-	for (size_t i = 0; i < n; i++)
+	lo = mt_arena_alloc(req->arena, sizeof(*lo) * n);
+	for (size_t i = 0; i < n; i++) {
+		if (i == 0 || strcmp(p[i].key, p[i - 1].key) != 0)
+			lo[nlast] = p[i].step; /* the key's first step: its dirty range's start */
 		if (i + 1 == n || strcmp(p[i].key, p[i + 1].key) != 0)
 			last[nlast++] = p[i];
-	if (exec_points(req, "run_latest_log", run_id, last, nlast, 0, err))
+	}
+	if (log_latest(req, run_id, last, lo, nlast, err))
 		return -1;
 	return x ? log_extras(req, run_id, m, err) : 0;
 }

@@ -588,3 +588,219 @@ class TestSampledCache(mtapi.ApiTestCase):
         self.assertEqual(len(self.sampled(rid, "s", 100)), 1)
         mtapi.log_metric(rid, "s", 2.0, step=2, timestamp=20)
         self.assertEqual([m["value"] for m in self.sampled(rid, "s", 100)], [1.0, 2.0])
+
+
+def _pgkey(v):
+    """PostgreSQL's float8 order: NaN above every number, -0 == 0."""
+    return (1, 0.0) if v != v else (0, v)
+
+
+def _sample_reference(pts, max_points):
+    """The answer of get-history-sampled (lib/mt_sample.h) from every point
+    of a series, pts sorted by (step, timestamp, value), no duplicates."""
+    if len(pts) <= max_points:
+        return list(pts)
+    nb = max(max_points // 4, 1)
+    lo, width = pts[0][0], pts[-1][0] - pts[0][0] + 1
+    chosen, i = set(), 0
+    while i < len(pts):
+        b = (pts[i][0] - lo) * nb // width
+        j = imin = imax = i
+        while j < len(pts) and (pts[j][0] - lo) * nb // width == b:
+            if _pgkey(pts[j][2]) < _pgkey(pts[imin][2]):
+                imin = j
+            if _pgkey(pts[j][2]) > _pgkey(pts[imax][2]):
+                imax = j
+            j += 1
+        chosen.update(pts[k][:2] for k in (i, imin, imax, j - 1))
+        i = j
+    out, seen = [], set()
+    for p in pts:
+        if p[:2] in chosen and p[:2] not in seen:
+            out.append(p)
+            seen.add(p[:2])
+    return out
+
+
+def _wire(v):
+    """A value as sent (JSON has no NaN or infinities)."""
+    if v != v:
+        return "NaN"
+    if v in (float("inf"), float("-inf")):
+        return "Infinity" if v > 0 else "-Infinity"
+    return v
+
+
+def _as_answered(v):
+    """A value as answers carry it (infinities clamped, as MLflow does)."""
+    if v != v:
+        return "NaN"
+    if v in (float("inf"), float("-inf")):
+        return DBL_MAX if v > 0 else -DBL_MAX
+    return v
+
+
+class TestSampledRollup(mtapi.ApiTestCase):
+    """get-history-sampled answered from metric_rollup (lib/mt_rollup.h) must
+    equal the answer computed from every point, after every write: batches
+    of both write paths (COPY from 32 points), log-metric, out-of-order
+    steps, replays, points sharing a (step, timestamp), NaN, infinities, -0,
+    int64-wide steps; and concurrent writers and readers never see a stale
+    answer once a write is acknowledged."""
+
+    MAX_POINTS = (4, 8, 40, 100, 400)
+    SPECIAL = (float("nan"), float("inf"), float("-inf"), 0.0, -0.0)
+
+    def sampled(self, rid, key, n):
+        r = mtapi.mt_get("metrics/get-history-sampled", run_id=rid, metric_key=key, max_points=n)
+        self.assertOk(r)
+        return [(p["step"], p["timestamp"], p["value"]) for p in r.body.get("metrics", [])]
+
+    def check(self, rid, key, model, what):
+        pts = sorted(model.values(), key=lambda p: (p[0], p[1], _pgkey(p[2])))
+        for n in self.MAX_POINTS:
+            want = [(s, t, _as_answered(v)) for s, t, v in _sample_reference(pts, n)]
+            self.assertEqual(self.sampled(rid, key, n), want, "%s, max_points=%d" % (what, n))
+
+    @staticmethod
+    def add(model, pts):
+        for s, t, v in pts:
+            k = (s, t, "nan" if v != v else v + 0.0)  # -0 and 0 are one point
+            model.setdefault(k, (s, t, v))
+
+    def log(self, rid, key, pts):
+        if len(pts) == 1:
+            s, t, v = pts[0]
+            self.assertEmptyOk(mtapi.post("runs/log-metric", {"run_id": rid, "key": key,
+                                                              "value": _wire(v), "timestamp": t,
+                                                              "step": s}))
+            return
+        body = {"run_id": rid, "metrics": [{"key": key, "value": _wire(v), "timestamp": t,
+                                            "step": s} for s, t, v in pts]}
+        self.assertEmptyOk(mtapi.post("runs/log-batch", body))
+
+    def value(self, rng):
+        return rng.choice(self.SPECIAL) if rng.random() < 0.1 else float(rng.randrange(-30, 30))
+
+    def test_random_batches_match_the_full_series(self):
+        import random
+        rng = random.Random(1414)
+        rid, model, top, logged = new_run(), {}, 0, []
+        for batch in range(14):
+            n = rng.choice((1, 5, 31, 32, 200, 700))
+            pts = []
+            for _ in range(n):
+                r = rng.random()
+                if r < 0.6 or not logged:      # appended steps
+                    top += rng.randrange(1, 4)
+                    s = top
+                elif r < 0.8:                    # out of order: an old step
+                    s = rng.randrange(-50, top + 1)
+                elif r < 0.9:                    # a (step, timestamp) again, another value
+                    s, t, _ = rng.choice(logged)
+                    pts.append((s, t, self.value(rng)))
+                    continue
+                else:                            # a replay
+                    pts.append(rng.choice(logged))
+                    continue
+                pts.append((s, rng.randrange(3), self.value(rng)))
+            self.log(rid, "r", pts)
+            self.add(model, pts)
+            logged += pts
+            self.check(rid, "r", model, "after batch %d" % batch)
+        # the rollup served: clean, with blocks of several levels
+        out = mtapi.psql("SELECT (SELECT count(*) FROM latest_metrics WHERE run_id = %s "
+                         "AND key = 'r' AND dirty_lo IS NULL), (SELECT count(DISTINCT lvl) "
+                         "FROM metric_rollup WHERE run_id = %s AND key = 'r')"
+                         % (mtapi.sql_str(rid), mtapi.sql_str(rid)))
+        clean, levels = out.strip().split("|")
+        self.assertEqual(clean, "1")
+        self.assertGreater(int(levels), 3)
+
+    def test_int64_wide_steps(self):
+        import random
+        rng = random.Random(77)
+        rid, model = new_run(), {}
+        for batch in range(6):
+            pts = []
+            for _ in range(rng.choice((3, 40, 300))):
+                r = rng.random()
+                if r < 0.2:
+                    s = rng.choice((-2 ** 63, 2 ** 63 - 1)) + rng.randrange(-2, 3)
+                    s = max(-2 ** 63, min(2 ** 63 - 1, s))
+                elif r < 0.6:
+                    s = rng.randrange(-2 ** 63, 2 ** 63)
+                else:
+                    s = rng.randrange(-5000, 5000)
+                pts.append((s, rng.randrange(2), self.value(rng)))
+            self.log(rid, "w", pts)
+            self.add(model, pts)
+            self.check(rid, "w", model, "after batch %d" % batch)
+
+    def test_bulk_loaded_series_is_built_on_first_read(self):
+        """Points loaded by SQL, with a latest_metrics row that does not name
+        the dirty range (its default: all of int64), are answered exactly
+        (the first read builds the whole rollup, in several pages of points)."""
+        rid = new_run()
+        mtapi.psql("INSERT INTO metrics (run_id, key, step, timestamp, value) "
+                   "SELECT %s, 'b', i / 3, i %% 3, (i * 7919 %% 1000) / 10.0 "
+                   "FROM generate_series(0, 44999) i" % mtapi.sql_str(rid))
+        mtapi.psql("INSERT INTO latest_metrics (run_id, key, step, timestamp, value, "
+                   "experiment_id, start_time) SELECT run_id, 'b', 14999, 2, 0, experiment_id, "
+                   "start_time FROM runs WHERE run_id = %s" % mtapi.sql_str(rid))
+        model = {}
+        self.add(model, [(i // 3, i % 3, (i * 7919 % 1000) / 10.0) for i in range(45000)])
+        self.check(rid, "b", model, "first read")
+        self.add(model, [(1000, 5, -1.0), (12500, 0, 500.0)])
+        self.log(rid, "b", [(1000, 5, -1.0), (12500, 0, 500.0)])
+        self.check(rid, "b", model, "after a write")
+
+    def test_concurrent_writers_and_readers(self):
+        import random
+        import threading
+        rid, failures, lock = new_run(), [], threading.Lock()
+        state = {"low": 0.0, "step": 0}
+        stop = threading.Event()
+
+        def writer(seed):
+            rng = random.Random(seed)
+            try:
+                for _ in range(12):
+                    with lock:
+                        state["low"] -= 1.0
+                        low = state["low"]
+                        state["step"] += 40
+                        base = state["step"]
+                    pts = [(base + i if rng.random() < 0.8 else rng.randrange(0, base + 1),
+                            rng.randrange(2), float(rng.randrange(0, 100))) for i in range(40)]
+                    pts[rng.randrange(40)] = (rng.randrange(0, base + 40), 7, low)
+                    self.log(rid, "c", pts)
+                    # acknowledged: the next read must see the new minimum
+                    got = self.sampled(rid, "c", 4)
+                    if min(v for _, _, v in got) > low:
+                        failures.append("min %r after logging %r" % (got, low))
+            except Exception as e:  # noqa: BLE001 (reported below)
+                failures.append(repr(e))
+
+        def reader(seed):
+            rng = random.Random(seed)
+            while not stop.is_set():
+                try:
+                    self.sampled(rid, "c", rng.choice(self.MAX_POINTS))
+                except Exception as e:  # noqa: BLE001
+                    failures.append(repr(e))
+                    return
+
+        writers = [threading.Thread(target=writer, args=(i,)) for i in range(3)]
+        readers = [threading.Thread(target=reader, args=(10 + i,)) for i in range(2)]
+        for t in writers + readers:
+            t.start()
+        for t in writers:
+            t.join()
+        stop.set()
+        for t in readers:
+            t.join()
+        self.assertEqual(failures, [])
+        model = {}
+        self.add(model, [(p["step"], p["timestamp"], p["value"]) for p in history(rid, "c")])
+        self.check(rid, "c", model, "after the writers")

@@ -20,14 +20,14 @@ psql_q "INSERT INTO runs (run_id, experiment_id, name, status, start_time, artif
 	SELECT md5('scale' || i), $scale_exp, 'scale-' || i, 'FINISHED', 1700000000000 + i,
 	       'mlflow-artifacts:/scale/' || i
 	FROM generate_series(1, $SCALE_RUNS) i" >/dev/null
-psql_q "INSERT INTO latest_metrics (run_id, key, step, timestamp, value)
-	SELECT md5('scale' || i), k, 100, 1700000000000 + i, random()
+psql_q "INSERT INTO latest_metrics (run_id, key, step, timestamp, value, experiment_id, start_time)
+	SELECT md5('scale' || i), k, 100, 1700000000000 + i, random(), $scale_exp, 1700000000000 + i
 	FROM generate_series(1, $SCALE_RUNS) i, (VALUES ('acc'), ('loss'), ('f1')) AS ks(k)" >/dev/null
-psql_q "INSERT INTO params (run_id, key, value)
-	SELECT md5('scale' || i), k, (i % 7)::text
+psql_q "INSERT INTO params (run_id, key, value, experiment_id, start_time)
+	SELECT md5('scale' || i), k, (i % 7)::text, $scale_exp, 1700000000000 + i
 	FROM generate_series(1, $SCALE_RUNS) i, (VALUES ('lr'), ('depth')) AS ks(k)" >/dev/null
-psql_q "INSERT INTO tags (run_id, key, value)
-	SELECT md5('scale' || i), 'team', 'team-' || (i % 13)
+psql_q "INSERT INTO tags (run_id, key, value, experiment_id, start_time)
+	SELECT md5('scale' || i), 'team', 'team-' || (i % 13), $scale_exp, 1700000000000 + i
 	FROM generate_series(1, $SCALE_RUNS) i" >/dev/null
 echo "scale: $SCALE_RUNS runs with their metrics, params and tags in $(( $(date +%s) - t0 )) s"
 

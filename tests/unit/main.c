@@ -20,6 +20,7 @@ int main(void)
 	srunner_add_suite(sr, make_spool_suite());
 	srunner_add_suite(sr, make_bundle_suite());
 	srunner_add_suite(sr, make_sample_suite());
+	srunner_add_suite(sr, make_rollup_suite());
 	srunner_add_suite(sr, make_http_suite());
 	srunner_add_suite(sr, make_fields_suite());
 	srunner_add_suite(sr, make_auth_suite());

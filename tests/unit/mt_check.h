@@ -18,6 +18,7 @@ Suite *make_cmdflags_suite(void);
 Suite *make_spool_suite(void);
 Suite *make_bundle_suite(void);
 Suite *make_sample_suite(void);
+Suite *make_rollup_suite(void);
 Suite *make_http_suite(void);
 Suite *make_fields_suite(void);
 Suite *make_auth_suite(void);
