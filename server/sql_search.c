@@ -439,7 +439,7 @@ static int token_vs(struct srch *s, const int *gs, size_t n)
 
 /* One segment of plan A, or "" when the token's row lies past it. */
 static const char *seg_sql(struct srch *s, struct sqlb *b, enum seg sg, const char *attrs,
-			   int lim)
+			   int lim, int budget)
 {
 	const struct item *k0 = &s->it[0];
 	int table_drv = sg == S_PRESENT || sg == S_NAN;
@@ -449,6 +449,8 @@ static const char *seg_sql(struct srch *s, struct sqlb *b, enum seg sg, const ch
 	int pos = token_vs(s, gs, split ? 2 : 1);
 	struct ex *e = mt_arena_alloc(s->a, sizeof(*e) * s->nit);
 	const char *drv = "", *bound = "", *cond = "", *dord, *sql, *pre;
+	/* The driver, fenced: OFFSET 0, or LIMIT budget (candidates). */
+	const char *fence = budget ? P("LIMIT $%d::bigint", budget) : "OFFSET 0";
 	int *ep;
 
 	if (pos > 0)
@@ -463,6 +465,14 @@ static const char *seg_sql(struct srch *s, struct sqlb *b, enum seg sg, const ch
 		e[0] = (struct ex){ "0", "r.start_time",
 				    k0->asc ? "r.start_time ASC NULLS FIRST" :
 					      "r.start_time DESC NULLS LAST", 0 };
+		break;
+	case S_NULL:
+		/* NULL everywhere here; ordered on all the same, by the index's
+		 * own order, so that the index is what gives run_id's order
+		 * (`start_time IS NULL` makes no equivalence PostgreSQL could
+		 * use to drop start_time, and ordering by run_id alone would let
+		 * it walk the primary key over every experiment's runs). */
+		e[0] = (struct ex){ "1", zero(k0->vt), "r.start_time DESC NULLS LAST", 0 };
 		break;
 	default:
 		e[0] = (struct ex){ P("%d", gs[0]), zero(k0->vt), NULL, 1 };
@@ -479,7 +489,7 @@ static const char *seg_sql(struct srch *s, struct sqlb *b, enum seg sg, const ch
 		       (struct ex){ "0", "r.start_time",
 				    st->asc ? "r.start_time ASC NULLS FIRST" :
 					      "r.start_time DESC NULLS LAST", 0 } :
-		       (struct ex){ "1", "0::bigint", NULL, 1 };
+		       (struct ex){ "1", "0::bigint", "r.start_time DESC NULLS LAST", 0 };
 	}
 	if (pos == 0) {
 		/* In this segment: after the token's row, with the index range
@@ -512,10 +522,10 @@ static const char *seg_sql(struct srch *s, struct sqlb *b, enum seg sg, const ch
 				j ? " UNION ALL " : "", table(k0->kind), ep[j], k, kc, bound);
 		dord = sg == S_NAN ? "start_time DESC NULLS LAST, run_id" :
 		       P("value %s, start_time DESC NULLS LAST, run_id", dir(k0->asc));
-		sql = P("SELECT " SQL_RUN_COLS "%s FROM (%s ORDER BY %s OFFSET 0) d%s "
+		sql = P("SELECT " SQL_RUN_COLS "%s FROM (%s ORDER BY %s %s) d%s "
 			"CROSS JOIN LATERAL (SELECT " SQL_RUN_COLS " FROM runs r WHERE r.run_id = "
 			"d.run_id%s OFFSET 0) r WHERE TRUE%s%s",
-			tuple_cols(s, e), drv, dord, order_probes(s, b, 1, "d.run_id"), attrs,
+			tuple_cols(s, e), drv, dord, fence, order_probes(s, b, 1, "d.run_id"), attrs,
 			probes(s, b, "d.run_id", "d.experiment_id", "d.start_time", k0->kind, k0->key),
 			cond);
 	} else {
@@ -534,22 +544,24 @@ static const char *seg_sql(struct srch *s, struct sqlb *b, enum seg sg, const ch
 				"$%d::bigint%s%s", drv, j ? " UNION ALL " : "", ep[j], sc, bound);
 		pre = (sg == S_NN && k0->asc) || (sg == S_MISSING_NN && s->it[1].asc) ?
 		      "start_time ASC NULLS FIRST" : "start_time DESC NULLS LAST, run_id";
-		dord = sg == S_NULL || sg == S_MISSING_NULL ? "run_id" : pre;
-		sql = P("SELECT r.*%s FROM (%s ORDER BY %s OFFSET 0) r%s WHERE TRUE%s%s%s%s",
-			tuple_cols(s, e), drv, dord, order_probes(s, b, 1, "r.run_id"), attrs, miss,
+		dord = sg == S_NULL || sg == S_MISSING_NULL ? "start_time DESC NULLS LAST, run_id" : pre;
+		sql = P("SELECT r.*%s FROM (%s ORDER BY %s %s) r%s WHERE TRUE%s%s%s%s",
+			tuple_cols(s, e), drv, dord, fence, order_probes(s, b, 1, "r.run_id"), attrs, miss,
 			probes(s, b, "r.run_id", "r.experiment_id", "r.start_time", -1, NULL), cond);
 	}
 	return P("(%s ORDER BY %s LIMIT $%d::bigint)", sql, order_list(s, e), lim);
 }
 
-/* Plan A: the segments after each other. */
-static const char *plan_a(struct srch *s, struct sqlb *b, const char *attrs)
+/* Plan A: the segments after each other; each reads at most budget
+ * candidates when budget > 0. */
+static const char *plan_a(struct srch *s, struct sqlb *b, const char *attrs, long long budget)
 {
 	const struct item *k0 = &s->it[0];
 	enum seg segs[4];
 	size_t n = 0;
 	const char *u = "";
 	int lim = sqlb_param(b, P("%lld", s->limit + s->offset));
+	int bp = budget > 0 ? sqlb_param(b, P("%lld", budget)) : 0;
 
 	if (k0->kind == MT_FK_ATTR) {
 		segs[n++] = S_NN;
@@ -566,7 +578,7 @@ static const char *plan_a(struct srch *s, struct sqlb *b, const char *attrs)
 		}
 	}
 	for (size_t i = 0; i < n; i++) {
-		const char *q = seg_sql(s, b, segs[i], attrs, lim);
+		const char *q = seg_sql(s, b, segs[i], attrs, lim, bp);
 
 		if (*q)
 			u = *u ? P("%s UNION ALL %s", u, q) : q;
@@ -598,10 +610,13 @@ static const char *plan_bc(struct srch *s, struct sqlb *b, const struct cand *c,
 	if (s->after)
 		cond = after_pred(s, b, e);
 	if (!c) {
-		sql = P("SELECT " SQL_RUN_COLS "%s FROM runs r%s WHERE r.experiment_id = "
-			"ANY($%d::bigint[])%s%s%s", tuple_cols(s, e), order_probes(s, b, 0, "r.run_id"),
-			ea, attrs, probes(s, b, "r.run_id", "r.experiment_id", "r.start_time", -1, NULL),
-			cond);
+		/* Fenced, so that the sort is the only way to the order: left
+		 * free, an order PostgreSQL can read off the primary key (run_id)
+		 * would walk every experiment's runs instead. */
+		sql = P("SELECT " SQL_RUN_COLS "%s FROM (SELECT " SQL_RUN_COLS " FROM runs r WHERE "
+			"r.experiment_id = ANY($%d::bigint[]) OFFSET 0) r%s WHERE TRUE%s%s%s",
+			tuple_cols(s, e), ea, order_probes(s, b, 0, "r.run_id"), attrs,
+			probes(s, b, "r.run_id", "r.experiment_id", "r.start_time", -1, NULL), cond);
 	} else {
 		const char *drv;
 
@@ -760,7 +775,39 @@ bad:
 	return mt_err_set(err, MT_EINVAL, "Invalid page token: it does not fit this search's order");
 }
 
-/* Run the statement of plan A, B or C inside the search's transaction. */
+/* Build and run one plan: 'A' (budget > 0: each segment reads at most that
+ * many candidates), 'B' from the clause c, or 'C'. */
+static PGresult *run_plan(struct srch *s, int plan, const struct cand *c, long long budget,
+			  struct mt_err *err)
+{
+	struct sqlb b;
+	const char *attrs = "", *sql;
+	int l, of;
+
+	sqlb_init(&b, s->a);
+	if (attr_conds(s, &b, &attrs, err))
+		return NULL;
+	if (plan != 'A')
+		sql = plan_bc(s, &b, plan == 'B' ? c : NULL, attrs);
+	else if (!(sql = plan_a(s, &b, attrs, budget)))
+		return db_exec_sql(s->req, "SELECT 1 WHERE false", 0, NULL, err);
+	l = sqlb_param(&b, P("%lld", s->limit));
+	of = sqlb_param(&b, P("%lld", s->after ? 0 : s->offset));
+	return db_exec_sql_cached(s->req, P("%s LIMIT $%d::bigint OFFSET $%d::bigint", sql, l, of),
+				  b.n, b.params, err);
+}
+
+/*
+ * Choose the plan and run it inside the search's transaction.  Without
+ * statistics, what is known is counted: the matches of each clause that
+ * could drive plan B, up to a cap.  A clause over the cap leaves plan A
+ * (its page costs the rows asked for over the fraction that passes the
+ * filter, whatever that is).  A clause under it bounds plan B's cost
+ * (about three lookups per match); when it matches no more runs than the
+ * page asks for, B is as cheap as A can be; between the two, A is tried
+ * first with at most twice B's matches as candidates, and B follows when
+ * that did not fill the page.
+ */
 static PGresult *choose_and_run(struct srch *s, struct mt_err *err)
 {
 	const struct item *k0 = &s->it[0];
@@ -769,37 +816,29 @@ static PGresult *choose_and_run(struct srch *s, struct mt_err *err)
 	long long want = s->limit + s->offset;
 	long long cap = want * 2 > B_CAP ? want * 2 : B_CAP;
 	struct cand *c = NULL, *best = NULL;
-	size_t nc;
-	struct sqlb b;
-	const char *attrs = "", *sql;
-	int l, of;
-
+	size_t nc = 0;
 	int force = mt_cfg.search_plan;
+	PGresult *r;
 
-	if (force == 'C' || (force == 'A' && can_a)) {
-		nc = 0;
-	} else if (candidates(s, can_a && k0->kind != MT_FK_ATTR ? (int)k0->kind : -1,
-			      can_a && k0->kind != MT_FK_ATTR ? k0->key : NULL, cap, &c, &nc, err)) {
+	if (force == 'C')
+		return run_plan(s, 'C', NULL, 0, err);
+	if (!(force == 'A' && can_a) &&
+	    candidates(s, can_a && k0->kind != MT_FK_ATTR ? (int)k0->kind : -1,
+		       can_a && k0->kind != MT_FK_ATTR ? k0->key : NULL, cap, &c, &nc, err))
 		return NULL;
-	}
 	for (size_t i = 0; i < nc; i++)
 		if (!best || c[i].n < best->n)
 			best = &c[i];
-	sqlb_init(&b, s->a);
-	if (attr_conds(s, &b, &attrs, err))
-		return NULL;
-	if (force == 'C') {
-		sql = plan_bc(s, &b, NULL, attrs);
-	} else if (can_a && force != 'B' && (force == 'A' || !(best && best->n <= cap))) {
-		if (!(sql = plan_a(s, &b, attrs)))
-			return db_exec_sql(s->req, "SELECT 1 WHERE false", 0, NULL, err);
-	} else {
-		sql = plan_bc(s, &b, best, attrs);
-	}
-	l = sqlb_param(&b, P("%lld", s->limit));
-	of = sqlb_param(&b, P("%lld", s->after ? 0 : s->offset));
-	return db_exec_sql_cached(s->req, P("%s LIMIT $%d::bigint OFFSET $%d::bigint", sql, l, of),
-				  b.n, b.params, err);
+	if (force == 'B' && best)
+		return run_plan(s, 'B', best, 0, err);
+	if (can_a && (force == 'A' || !best || best->n > cap))
+		return run_plan(s, 'A', NULL, 0, err);
+	if (!can_a || best->n <= want)
+		return run_plan(s, best ? 'B' : 'C', best, 0, err);
+	r = run_plan(s, 'A', NULL, 2 * best->n, err);
+	if (!r || PQntuples(r) >= s->limit)
+		return r;
+	return run_plan(s, 'B', best, 0, err);
 }
 
 int sql_runs_search(struct mt_req *req, const char **exp_ids, size_t nexp,
