@@ -84,7 +84,10 @@ void mt_rollup_acc_point(struct mt_rollup_acc *acc, long long step, long long ts
  * with them, appended to a. */
 void mt_rollup_merge(struct mt_rollup_agg *a, const struct mt_rollup_agg *b);
 
-/* The blocks of level lvl (>= MT_ROLLUP_LMIN) of points streamed in series
+/* The rollup of a whole series from scratch, the definition the server's
+ * streaming rebuild (mt_rollup_cascade, below) is checked against
+ * (tests/unit/check_rollup.c).
+ * The blocks of level lvl (>= MT_ROLLUP_LMIN) of points streamed in series
  * order (mt_rollup_builder_point is an mt_copy_point_fn): init, a point at
  * a time (-1, MT_EINTERNAL, when one is out of order or repeated), finish
  * for the blocks, in blk order: *out is owned by the caller (free()), NULL

@@ -123,13 +123,14 @@ static const struct db_stmt stmts[] = {
 	{ "met_rollup_clean",
 	  "UPDATE latest_metrics SET dirty_lo = NULL, dirty_hi = NULL "
 	  "WHERE run_id = $1 AND key = $2 AND version = $3::bigint" },
-	/* The points of some step ranges, in series order. */
-	{ "met_raw_ranges",
-	  "SELECT m.step, m.timestamp, m.value "
-	  "FROM unnest($3::bigint[], $4::bigint[]) AS r(a, b) "
-	  "CROSS JOIN LATERAL (SELECT step, timestamp, value FROM metrics x WHERE x.run_id = $1 "
-	  "AND x.key = $2 AND x.step BETWEEN r.a AND r.b OFFSET 0) m "
-	  "ORDER BY m.step, m.timestamp, m.value" },
+	/* The ranges MET_ROLLUP_BLOCKS_COPY and MET_ROLLUP_RAW_COPY read (this
+	 * transaction; the run and key are met_range's). */
+	{ "met_read_ranges",
+	  "SELECT set_config('mltrack.rl', $1::int[]::text, true), "
+	  "set_config('mltrack.ra', $2::bigint[]::text, true), "
+	  "set_config('mltrack.rb', $3::bigint[]::text, true), "
+	  "set_config('mltrack.sa', $4::bigint[]::text, true), "
+	  "set_config('mltrack.sb', $5::bigint[]::text, true)" },
 };
 
 const struct db_stmt_table sql_metrics_table = { stmts, sizeof(stmts) / sizeof(stmts[0]) };
@@ -347,6 +348,28 @@ int sql_metrics_history_bulk(struct mt_req *req, const char **run_ids, size_t n,
 	"AND key = current_setting('mltrack.sample_key') " \
 	"ORDER BY step, timestamp, value) TO STDOUT"
 
+/* A read's blocks and raw points, streamed (a PGresult of the ~6,000
+ * block rows of a read took 3-5 MB per worker thread, kept by malloc):
+ * each range one index range scan, as met_rollup_rows. */
+#define MET_ROLLUP_BLOCKS_COPY \
+	"COPY (SELECT m.lvl, m.blk, m.n, m.f_step, m.f_ts, m.f_val, m.l_step, m.l_ts, m.l_val, " \
+	"m.lo_step, m.lo_ts, m.lo_val, m.hi_step, m.hi_ts, m.hi_val, m.hi_max " \
+	"FROM unnest(current_setting('mltrack.rl')::int[], current_setting('mltrack.ra')::bigint[], " \
+	"current_setting('mltrack.rb')::bigint[]) AS r(l, a, b) " \
+	"CROSS JOIN LATERAL (SELECT * FROM metric_rollup x " \
+	"WHERE x.run_id = current_setting('mltrack.sample_run') " \
+	"AND x.key = current_setting('mltrack.sample_key') " \
+	"AND x.lvl = r.l AND x.blk BETWEEN r.a AND r.b OFFSET 0) m) TO STDOUT"
+#define MET_ROLLUP_RAW_COPY \
+	"COPY (SELECT m.step, m.timestamp, m.value " \
+	"FROM unnest(current_setting('mltrack.sa')::bigint[], " \
+	"current_setting('mltrack.sb')::bigint[]) AS r(a, b) " \
+	"CROSS JOIN LATERAL (SELECT step, timestamp, value FROM metrics x " \
+	"WHERE x.run_id = current_setting('mltrack.sample_run') " \
+	"AND x.key = current_setting('mltrack.sample_key') " \
+	"AND x.step BETWEEN r.a AND r.b OFFSET 0) m " \
+	"ORDER BY m.step, m.timestamp, m.value) TO STDOUT"
+
 #define MET_ROLLUP_COPY_IN \
 	"COPY metric_rollup (run_id, key, lvl, blk, n, f_step, f_ts, f_val, l_step, l_ts, l_val, " \
 	"lo_step, lo_ts, lo_val, hi_step, hi_ts, hi_val, hi_max) FROM STDIN"
@@ -495,7 +518,7 @@ static const char *f64_copy(char buf[32], double x)
 
 /* Rows of metric_rollup for COPY, sent every ROLLUP_COPY_ROWS rows, so a
  * whole series' rebuild holds one chunk of text at a time (malloc'd). */
-enum { ROLLUP_COPY_ROWS = 4096 };
+enum { ROLLUP_COPY_ROWS = 1024 };
 
 struct rollup_out {
 	const char *rq, *kq; /* run_id and key as COPY text */
@@ -546,7 +569,7 @@ static int emit_block(void *ctx, const struct mt_rollup_block *b, struct mt_err 
 }
 
 /* Points per page of a rebuild. */
-enum { ROLLUP_PAGE = 20000 };
+enum { ROLLUP_PAGE = 5000 };
 
 /* The points of steps [first, last] into the cascade, a page at a time
  * (each page freed before the next: memory does not grow with the range). */
@@ -709,19 +732,96 @@ out:
  * machine). */
 #define ROLLUP_FETCH_GAP 24
 
-/* The answer from metric_rollup, in the read's snapshot: the plan's blocks
- * and raw points into a sampler; *rs NULL when the rollup cannot serve. */
-static int rollup_read(struct mt_req *req, const char *run_id, const char *key,
-		       long long lo, long long hi, long long max_points, int dirty, long long dlo,
-		       long long dhi, struct mt_rollup_sampler **rs, struct mt_err *err)
+/* A read in progress: the plan, the wanted blocks (arena, grown), the
+ * sampler, and the next block to hand it. */
+struct rollup_reading {
+	struct mt_arena *a;
+	const struct mt_rollup_range *rg;
+	size_t nrg;
+	struct mt_rollup_block *b;
+	size_t nb, cap, next;
+	struct mt_rollup_sampler *rs;
+	struct mt_copy_lines lines;
+};
+
+/* One row of MET_ROLLUP_BLOCKS_COPY (libpq hands COPY rows whole). */
+static int feed_block(void *ctx, const void *buf, size_t len, struct mt_err *err)
 {
-	const char *v[4] = { run_id, key };
+	struct rollup_reading *rr = ctx;
+	char line[512], *p = line, *e;
+	long long f[16];
+	double d[16];
+	struct mt_rollup_block blk;
+
+	if (len == 0 || len >= sizeof(line) || ((const char *)buf)[len - 1] != '\n') {
+		mt_err_set(err, MT_EINTERNAL, "sampled history: unreadable COPY data");
+		return mt_err_detail(err, "COPY: a rollup row of %zu bytes", len);
+	}
+	memcpy(line, buf, len);
+	line[len - 1] = '\0';
+	for (int i = 0; i < 16; i++) {
+		f[i] = strtoll(p, &e, 10);
+		d[i] = strtod(p, &e);
+		e = strchr(p, '\t');
+		p = e ? e + 1 : p + strlen(p);
+	}
+	blk.lvl = (int)f[0];
+	blk.blk = f[1];
+	if (!mt_rollup_wanted(rr->rg, rr->nrg, blk.lvl, blk.blk))
+		return 0; /* brought by a coalesced range: maybe stale */
+	blk.a.n = f[2];
+	blk.a.first = (struct mt_rollup_pick){ f[3], f[4], d[5] };
+	blk.a.last = (struct mt_rollup_pick){ f[6], f[7], d[8] };
+	blk.a.lo = (struct mt_rollup_pick){ f[9], f[10], d[11] };
+	blk.a.hi = (struct mt_rollup_pick){ f[12], f[13], d[14] };
+	blk.a.vlo = blk.a.lo.value;
+	blk.a.vhi = d[15];
+	if (rr->nb == rr->cap) {
+		size_t cap = rr->cap ? 2 * rr->cap : 1024;
+		struct mt_rollup_block *nb = mt_arena_alloc(rr->a, sizeof(*nb) * cap);
+
+		if (rr->nb)
+			memcpy(nb, rr->b, sizeof(*nb) * rr->nb);
+		rr->b = nb;
+		rr->cap = cap;
+	}
+	rr->b[rr->nb++] = blk;
+	return 0;
+}
+
+/* A raw point, in series order: the blocks before it first. */
+static int raw_point(void *ctx, long long step, long long ts, double v, struct mt_err *err)
+{
+	struct rollup_reading *rr = ctx;
+
+	(void)err;
+	if (!mt_rollup_wanted(rr->rg, rr->nrg, 0, step))
+		return 0;
+	while (rr->next < rr->nb && rr->b[rr->next].a.first.step < step)
+		mt_rollup_sampler_block(rr->rs, &rr->b[rr->next++]);
+	mt_rollup_sampler_point(rr->rs, step, ts, v);
+	return 0;
+}
+
+static int feed_raw(void *ctx, const void *buf, size_t len, struct mt_err *err)
+{
+	struct rollup_reading *rr = ctx;
+
+	return mt_copy_lines_feed(&rr->lines, buf, len, raw_point, rr, err);
+}
+
+/* The answer from metric_rollup, in the read's snapshot (met_range set the
+ * run and key): the plan's blocks and raw points into a sampler, both
+ * streamed by COPY; *rs NULL when the rollup cannot serve. */
+static int rollup_read(struct mt_req *req, long long lo, long long hi, long long max_points,
+		       int dirty, long long dlo, long long dhi, struct mt_rollup_sampler **rs,
+		       struct mt_err *err)
+{
+	struct rollup_reading *rr = mt_arena_alloc(req->arena, sizeof(*rr));
 	struct mt_rollup_range *rg, *fr;
-	struct mt_rollup_block *b = NULL;
 	long long *lvl, *ba, *bb, *sa, *sb;
-	size_t nrg, nfr, nbr = 0, nraw = 0, nb = 0, i = 0;
-	PGresult *r, *raw = NULL;
-	int j = 0, nrows = 0;
+	size_t nrg, nfr, nbr = 0, nraw = 0;
+	const char *v[5];
 
 	*rs = NULL;
 	if (dirty && (unsigned long long)dhi - (unsigned long long)dlo >= ROLLUP_RAW_MAX_STEPS)
@@ -744,43 +844,28 @@ static int rollup_read(struct mt_req *req, const char *run_id, const char *key,
 			bb[nbr++] = fr[k].hi;
 		}
 	}
-	if (nbr) {
-		/* what the merged ranges bring beyond the plan is dropped: those
-		 * blocks may lie over the dirty steps */
-		size_t k = 0;
-
-		if (!(r = fetch_blocks(req, run_id, key, lvl, ba, bb, nbr, err)))
-			return -1;
-		b = parse_blocks(req->arena, r, &nb);
-		for (size_t m = 0; m < nb; m++)
-			if (mt_rollup_wanted(rg, nrg, b[m].lvl, b[m].blk))
-				b[k++] = b[m];
-		nb = k;
-		qsort(b, nb, sizeof(*b), first_cmp);
-	}
-	if (nraw) {
-		v[2] = db_array_i64(req->arena, sa, nraw);
-		v[3] = db_array_i64(req->arena, sb, nraw);
-		if (!(raw = db_exec(req, "met_raw_ranges", 4, v, err)))
-			return -1;
-		nrows = PQntuples(raw);
-	}
-	/* blocks and raw steps are disjoint: merge them in step order */
-	*rs = mt_rollup_sampler_new(req->arena, lo, hi, max_points);
-	while (i < nb || j < nrows) {
-		long long step = j < nrows ? ll(raw, j, 0) : 0;
-
-		if (j < nrows && !mt_rollup_wanted(rg, nrg, 0, step)) {
-			j++;
-			continue;
-		}
-		if (i < nb && (j >= nrows || b[i].a.first.step < step)) {
-			mt_rollup_sampler_block(*rs, &b[i++]);
-			continue;
-		}
-		mt_rollup_sampler_point(*rs, step, ll(raw, j, 1), dbl(raw, j, 2));
-		j++;
-	}
+	v[0] = db_array_i64(req->arena, lvl, nbr);
+	v[1] = db_array_i64(req->arena, ba, nbr);
+	v[2] = db_array_i64(req->arena, bb, nbr);
+	v[3] = db_array_i64(req->arena, sa, nraw);
+	v[4] = db_array_i64(req->arena, sb, nraw);
+	if (!db_exec(req, "met_read_ranges", 5, v, err))
+		return -1;
+	memset(rr, 0, sizeof(*rr));
+	rr->a = req->arena;
+	rr->rg = rg;
+	rr->nrg = nrg;
+	rr->rs = mt_rollup_sampler_new(req->arena, lo, hi, max_points);
+	if (nbr && copy_out(req->w->conn, MET_ROLLUP_BLOCKS_COPY, feed_block, rr, err))
+		return -1;
+	qsort(rr->b, rr->nb, sizeof(*rr->b), first_cmp);
+	/* blocks and raw steps are disjoint: merged in step order */
+	if (nraw && (copy_out(req->w->conn, MET_ROLLUP_RAW_COPY, feed_raw, rr, err) ||
+		     mt_copy_lines_end(&rr->lines, err)))
+		return -1;
+	while (rr->next < rr->nb)
+		mt_rollup_sampler_block(rr->rs, &rr->b[rr->next++]);
+	*rs = rr->rs;
 	return 0;
 }
 
@@ -814,7 +899,7 @@ static int compute(struct mt_req *req, const char *run_id, const char *key,
 	lo = ll(r, 0, 2);
 	hi = ll(r, 0, 3);
 	if (strcmp(PQgetvalue(r, 0, 6), "f") == 0 &&
-	    rollup_read(req, run_id, key, lo, hi, max_points, !PQgetisnull(r, 0, 4),
+	    rollup_read(req, lo, hi, max_points, !PQgetisnull(r, 0, 4),
 			PQgetisnull(r, 0, 4) ? 0 : ll(r, 0, 4), PQgetisnull(r, 0, 5) ? 0 : ll(r, 0, 5),
 			&rs, err))
 		goto out;
