@@ -676,7 +676,8 @@ static int rollup_rebuild(struct mt_req *req, const char *run_id, const char *ke
 		if (!(r = fetch_blocks(req, run_id, key, lvl, ra, rb, nr, err)))
 			goto out;
 		nb = parse_blocks(req->arena, r, &nnb);
-		qsort(nb, nnb, sizeof(*nb), blk_cmp);
+		if (nnb)
+			qsort(nb, nnb, sizeof(*nb), blk_cmp);
 		left = mt_arena_alloc(req->arena, sizeof(*left) * (nnb + 1));
 		right = mt_arena_alloc(req->arena, sizeof(*right) * (nnb + 1));
 		for (size_t i = 0; i < nnb; i++) {
@@ -858,7 +859,8 @@ static int rollup_read(struct mt_req *req, long long lo, long long hi, long long
 	rr->rs = mt_rollup_sampler_new(req->arena, lo, hi, max_points);
 	if (nbr && copy_out(req->w->conn, MET_ROLLUP_BLOCKS_COPY, feed_block, rr, err))
 		return -1;
-	qsort(rr->b, rr->nb, sizeof(*rr->b), first_cmp);
+	if (rr->nb) /* qsort's array may not be NULL, even empty */
+		qsort(rr->b, rr->nb, sizeof(*rr->b), first_cmp);
 	/* blocks and raw steps are disjoint: merged in step order */
 	if (nraw && (copy_out(req->w->conn, MET_ROLLUP_RAW_COPY, feed_raw, rr, err) ||
 		     mt_copy_lines_end(&rr->lines, err)))
