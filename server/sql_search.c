@@ -841,12 +841,16 @@ static PGresult *choose_and_run(struct srch *s, struct mt_err *err)
 	return run_plan(s, 'B', best, 0, err);
 }
 
+#define SEARCH_OFFSET_MAX (1LL << 60)
+
 int sql_runs_search(struct mt_req *req, const char **exp_ids, size_t nexp,
 		    const struct mt_filter *f, const struct mt_order_list *o, int view,
 		    long long limit, struct runs_page *page, json_t *list, struct mt_err *err)
 {
+	/* An offset past any table's size answers an empty page all the same;
+	 * capped, limit + offset (and twice it) cannot overflow. */
 	struct srch s = { req, req->arena, f, exp_ids, nexp, view, NULL, 0, NULL, limit,
-			  page->offset };
+			  page->offset < SEARCH_OFFSET_MAX ? page->offset : SEARCH_OFFSET_MAX };
 	struct mt_err rerr = MT_ERR_INIT;
 	int own = !req->in_txn, n, ok;
 	PGresult *r;
