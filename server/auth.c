@@ -303,8 +303,15 @@ static int failed_login(struct mt_req *req, const char *user, const char *const 
 	struct mt_err ignored = MT_ERR_INIT;
 	long long now = mt_now_ms();
 
-	for (int i = 0; i < 2; i++)
-		sql_fail_bump(req, keys[i], now, AUTH_FAIL_WINDOW_MS, &ignored);
+	for (int i = 0; i < 2; i++) {
+		int n;
+		long long start;
+
+		/* Counted here at once, not when the announcement comes back:
+		 * this server's next login sees the limit. */
+		if (sql_fail_bump(req, keys[i], now, AUTH_FAIL_WINDOW_MS, &n, &start, &ignored) == 0)
+			authcache_failure_seen(keys[i], n, start);
+	}
 	fprintf(stderr, "mltrackd: failed login for user '%s' from %s: %s\n", user, addr(req), what);
 	return unauth(req, "invalid username or password");
 }

@@ -363,7 +363,18 @@ static void fail_set(const char *key, long long failures, long long start)
 	struct table *tb = &tables[T_FAIL];
 	long long n[NNUM] = { failures, start };
 	const char *s[NSTR] = { NULL };
+	struct ent *e;
+	int stale;
 
+	/* This server's own count (authcache_failure_seen) may be ahead of an
+	 * announcement still on its way: within one window a count only
+	 * grows, until a deletion (0) starts it again. */
+	pthread_mutex_lock(&tb->mu);
+	stale = failures > 0 && tb->b && (e = *slot(tb, key)) && e->n[1] == start &&
+		e->n[0] > failures;
+	pthread_mutex_unlock(&tb->mu);
+	if (stale)
+		return;
 	if (failures < AUTH_FAIL_PER_USER) {
 		drop(tb, key);
 		return;
@@ -377,6 +388,12 @@ static void fail_set(const char *key, long long failures, long long start)
 	}
 	pthread_mutex_unlock(&tb->mu);
 	put(tb, key, 1, n, s);
+}
+
+void authcache_failure_seen(const char *key, int failures, long long start)
+{
+	if (authcache_gen())
+		fail_set(key, failures, start);
 }
 
 static void fail_clear_all(void)

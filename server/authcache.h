@@ -86,6 +86,10 @@ void authcache_run_put(const char *run_id, long long experiment_id);
  * cannot tell (off, or too many counters to keep). */
 int authcache_failures(const char *key, long long since, int *count, long long *start);
 
+/* A failed-login counter this server just wrote (the database's value):
+ * kept at once, before its announcement comes back. */
+void authcache_failure_seen(const char *key, int failures, long long start);
+
 /* /metrics lines: hits and misses by table, whether it listens. */
 void authcache_metrics(FILE *f);
 

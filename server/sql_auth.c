@@ -59,7 +59,8 @@ static const struct db_stmt stmts[] = {
 	  "INSERT INTO auth_failures AS f (key, failures, window_start) VALUES ($1, 1, $2) "
 	  "ON CONFLICT (key) DO UPDATE SET "
 	  "failures = CASE WHEN f.window_start <= $2 - $3 THEN 1 ELSE f.failures + 1 END, "
-	  "window_start = CASE WHEN f.window_start <= $2 - $3 THEN $2 ELSE f.window_start END" },
+	  "window_start = CASE WHEN f.window_start <= $2 - $3 THEN $2 ELSE f.window_start END "
+	  "RETURNING failures, window_start" },
 	{ "fail_clear", "DELETE FROM auth_failures WHERE key = $1" },
 };
 
@@ -308,11 +309,16 @@ int sql_token_touch(struct mt_req *req, long long id, long long now, struct mt_e
 }
 
 int sql_fail_bump(struct mt_req *req, const char *key, long long now, long long window_ms,
-		  struct mt_err *err)
+		  int *failures, long long *window_start, struct mt_err *err)
 {
 	const char *v[3] = { key, i64s(req, now), i64s(req, window_ms) };
+	PGresult *res = db_exec(req, "fail_bump", 3, v, err);
 
-	return db_exec(req, "fail_bump", 3, v, err) ? 0 : -1;
+	if (!res || PQntuples(res) != 1)
+		return -1;
+	*failures = (int)i64(res, 0, 0);
+	*window_start = i64(res, 0, 1);
+	return 0;
 }
 
 int sql_fail_clear(struct mt_req *req, const char *key, struct mt_err *err)

@@ -83,7 +83,7 @@ int sql_token_touch(struct mt_req *req, long long id, long long now, struct mt_e
 /* Count one failed login under key (a window older than window_ms starts
  * again). */
 int sql_fail_bump(struct mt_req *req, const char *key, long long now, long long window_ms,
-		  struct mt_err *err);
+		  int *failures, long long *window_start, struct mt_err *err);
 int sql_fail_clear(struct mt_req *req, const char *key, struct mt_err *err);
 
 #endif

@@ -134,10 +134,21 @@ class AuthServer:
             return ""
 
     # ---- the operator's commands (on the database, as `mltrackd user|token`) ----
+    # A change made on the database, not through this server (`mltrackd
+    # user|token`, psql), reaches the server's auth cache by NOTIFY when it
+    # commits (docs/security.md "Changes reach every server"): well under a
+    # millisecond on an idle machine, more on a loaded one.  cmd() and sql()
+    # give it this long before the test's next request, as a client of
+    # another server would see it.
+    ANNOUNCE_WAIT = 0.25
+
     def cmd(self, *args, stdin=None):
         """Run `mltrackd ARGS --database-url ...`; returns CompletedProcess."""
-        return subprocess.run([self.mltrackd] + list(args) + ["--database-url", self.conninfo],
-                              input=stdin, capture_output=True, text=True, timeout=60)
+        p = subprocess.run([self.mltrackd] + list(args) + ["--database-url", self.conninfo],
+                           input=stdin, capture_output=True, text=True, timeout=60)
+        if "list" not in args[:2]:
+            time.sleep(self.ANNOUNCE_WAIT)
+        return p
 
     def add_user(self, name, password, admin=False):
         p = self.cmd("user", "add", name, "--password-stdin", *(["--admin"] if admin else []),
@@ -162,7 +173,10 @@ class AuthServer:
         raise AssertionError("authentication did not turn on")
 
     def sql(self, sql):
-        return self._psql(self.conninfo, sql)
+        out = self._psql(self.conninfo, sql)
+        if not sql.lstrip().upper().startswith("SELECT"):
+            time.sleep(self.ANNOUNCE_WAIT)
+        return out
 
     def _admin_sql(self, sql):
         return self._psql(self.admin_conn, sql)
