@@ -99,6 +99,9 @@ wrk_run() { # wrk_run OUT ARGS...: run wrk, keep its report, fail on errors
 	fi
 }
 rps() { awk '/^Requests\/sec:/ {print $2}' "$1"; }
+hwm() { # mltrackd's peak resident memory so far, MB
+	awk '/^VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$SERVER_PID/status"
+}
 p50() { awk '$1 == "50%" {print $2}' "$1"; }
 to_ms() { # wrk prints 812.00us / 1.23ms / 1.02s
 	awk -v v="$1" 'BEGIN {
@@ -143,7 +146,7 @@ if want batch; then
 	batch_rps=$(rps "$WORK/batch")
 	points=$(psql_q "SELECT count(*) FROM metrics")
 	pps=$(awk -v r="$batch_rps" 'BEGIN {printf "%.0f", r * 1000}')
-	echo "log-batch: $batch_rps requests/s = $pps points/s ($points points stored)"
+	echo "log-batch: $batch_rps requests/s = $pps points/s ($points points stored); mltrackd peak RSS so far $(hwm) MB"
 
 	psql_q "CREATE TABLE bench_copy (LIKE metrics INCLUDING ALL)" >/dev/null
 	psql_q "COPY (SELECT * FROM metrics) TO '$PGDIR/points.copy'" >/dev/null
@@ -166,7 +169,7 @@ if want metric; then
 	wrk_run "$WORK/metric" -t4 -c4 -d"${DUR}s" -s "$ROOT/tests/bench/log_metric.lua" "$BASE" -- $runs
 	metric_rps=$(rps "$WORK/metric")
 	metric_p50=$(to_ms "$(p50 "$WORK/metric")")
-	echo "log-metric: $metric_rps calls/s, p50 ${metric_p50} ms"
+	echo "log-metric: $metric_rps calls/s, p50 ${metric_p50} ms; mltrackd peak RSS so far $(hwm) MB"
 	# PostgreSQL's own limit: the same statement (history insert and
 	# latest upsert, one durable commit each) from 4 pgbench clients on
 	# their own runs, no HTTP, no mltrackd.
@@ -217,7 +220,7 @@ if want search; then
 		wrk_run "$WORK/search$max" -t1 -c1 -d"${DUR}s" -s "$ROOT/tests/bench/post.lua" \
 			"$BASE/api/2.0/mlflow/runs/search" -- "$body"
 		eval "search_p50_$max=$(to_ms "$(p50 "$WORK/search$max")")"
-		echo "runs/search max_results=$max: p50 $(to_ms "$(p50 "$WORK/search$max")") ms ($(rps "$WORK/search$max") requests/s)"
+		echo "runs/search max_results=$max: p50 $(to_ms "$(p50 "$WORK/search$max")") ms ($(rps "$WORK/search$max") requests/s); mltrackd peak RSS so far $(hwm) MB"
 	done
 	row "runs/search 100k runs, filter + order, max_results=100, p50" "$search_p50_100 ms" "< 50 ms"
 	row "runs/search 100k runs, filter + order, max_results=1000, p50" "$search_p50_1000 ms"
@@ -248,7 +251,7 @@ if want history; then
 	sampled_p50=$(to_ms "$(p50 "$WORK/sampled")")
 	npts=$(curl -s "$BASE/api/2.0/mltrack/metrics/get-history-sampled?run_id=$srun&metric_key=loss&max_points=1000" |
 		python3 -c 'import sys, json; print(len(json.load(sys.stdin)["metrics"]))')
-	echo "get-history-sampled: p50 ${sampled_p50} ms, $npts points returned"
+	echo "get-history-sampled: p50 ${sampled_p50} ms, $npts points returned; mltrackd peak RSS so far $(hwm) MB"
 	row "get-history-sampled 1M points to 1000, p50 (series unchanged: cached)" "$sampled_p50 ms" "< 50 ms"
 	row "get-history-sampled 1M points to 1000, first read (computed)" "$cold_ms ms"
 	# A live run: a few points logged with log-batch (acknowledged), then the
@@ -326,7 +329,7 @@ fi
 # Before section 6, so that this stays the peak of sections 1-4 (section 6
 # reports its own).
 if want memory; then
-	rss=$(awk '/^VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$SERVER_PID/status")
+	rss=$(hwm)
 	echo "== 5. mltrackd peak resident memory: ${rss} MB"
 	row "mltrackd peak RSS" "$rss MB" "< 32 MB"
 fi
