@@ -44,7 +44,7 @@ while [ "$loaded" -lt "$SCALE_POINTS" ]; do
 	windows=$((windows + 1))
 	[ -n "$first_rate" ] || first_rate=$rate
 	last_rate=$rate
-	echo "scale: window $windows: $rate points/s, $loaded points in all"
+	echo "scale: window $windows: $rate points/s, $loaded points in all (load $(cut -d" " -f1-3 /proc/loadavg))"
 done
 scale_ratio=$(awk -v a="$first_rate" -v b="$last_rate" 'BEGIN {printf "%.2f", b / a}')
 echo "scale: ingest $first_rate points/s at the start, $last_rate at the end: $scale_ratio"
