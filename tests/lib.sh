@@ -91,3 +91,39 @@ for k in sys.argv[1:]:
     v = v[int(k)] if isinstance(v, list) else v[k]
 print(v)' "$@"
 }
+
+# pgb_start DIR: Debian's PgBouncer in transaction pooling mode in front of
+# the harness cluster (pg_start), on a free loopback port; the pooler, not
+# PostgreSQL, decides which server connection each transaction runs on.
+# Sets PGB_CONN (a libpq conninfo through it, dbname to be replaced) and
+# PGB_DIR.  PgBouncer refuses root, so as root it runs as postgres.
+pgb_start() {
+	PGB_DIR=$1
+	PGB_PORT=$(free_port)
+	mkdir -p "$PGB_DIR"
+	[ "$(id -u)" -eq 0 ] && chown postgres "$PGB_DIR"
+	printf '"mltrack" ""\n' >"$PGB_DIR/users.txt"
+	cat >"$PGB_DIR/pgbouncer.ini" <<PGB
+[databases]
+* = host=$PGDIR port=5432 user=mltrack
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $PGB_PORT
+unix_socket_dir =
+auth_type = trust
+auth_file = $PGB_DIR/users.txt
+pool_mode = transaction
+default_pool_size = ${PGB_POOL:-4}
+max_client_conn = 1000
+logfile = $PGB_DIR/pgbouncer.log
+pidfile = $PGB_DIR/pgbouncer.pid
+PGB
+	as_pg /usr/sbin/pgbouncer -d "$PGB_DIR/pgbouncer.ini" ||
+		{ cat "$PGB_DIR/pgbouncer.log"; return 1; }
+	PGB_CONN="host=127.0.0.1 port=$PGB_PORT user=mltrack dbname=postgres"
+}
+
+pgb_down() {
+	[ -n "${PGB_DIR:-}" ] && [ -f "$PGB_DIR/pgbouncer.pid" ] &&
+		kill "$(cat "$PGB_DIR/pgbouncer.pid")" 2>/dev/null || true
+}

@@ -10,8 +10,9 @@ libcivetweb-dev libjansson-dev libpq-dev libssl-dev libcurl4-openssl-dev
 libgit2-dev libarchive-dev check libsubunit-dev
 postgresql git procps nodejs"
 # ... what the tests and benchmarks add (make test, make bench; openssl:
-# t0170-tls.sh makes a throwaway CA and certificates with it) ...
-TEST_PACKAGES="python3 curl openssl wrk chromium fonts-dejavu-core"
+# t0170-tls.sh makes a throwaway CA and certificates with it; pgbouncer:
+# t0040-migrate.sh migrates through it in transaction pooling) ...
+TEST_PACKAGES="python3 curl openssl wrk chromium fonts-dejavu-core pgbouncer"
 # ... and what only the benchmarks use (--bench: make bench, make deps).  Not
 # in CI's install: nginx's package starts a server on port 80 when it is
 # installed, which fails where that port is taken.
