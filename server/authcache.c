@@ -471,7 +471,8 @@ static void *listen_main(void *arg)
 	static const char *const keys[] = { "dbname", "application_name", "keepalives",
 					    "keepalives_idle", "keepalives_interval",
 					    "keepalives_count", NULL };
-	const char *vals[] = { mt_cfg.conninfo, "mltrackd-listen", "1", "5", "2", "3", NULL };
+	const char *vals[] = { mt_cfg.listen_url ? mt_cfg.listen_url : mt_cfg.conninfo,
+			       "mltrackd-listen", "1", "5", "2", "3", NULL };
 	long long last_ok, ping_sent;
 	int said = 0;
 
@@ -558,6 +559,15 @@ static void *listen_main(void *arg)
 
 int authcache_start(struct mt_err *err)
 {
+	/* A pooler in transaction mode would take the LISTEN on whichever
+	 * server connection the statement ran on, and deliver nothing: the
+	 * cache would trust what it never hears change. */
+	if (mt_cfg.pooler && !mt_cfg.listen_url) {
+		fprintf(stderr, "mltrackd: auth cache off: behind --database-pooler, LISTEN "
+			"needs --database-listen-url (PostgreSQL itself); every request looks "
+			"its credentials up\n");
+		return 0;
+	}
 	if (pthread_create(&listener, NULL, listen_main, NULL) != 0)
 		return mt_err_set(err, MT_EINTERNAL, "cannot start the auth cache's thread");
 	atomic_store(&running, 1);

@@ -28,11 +28,20 @@
  * with SQLSTATE 57014, answered 504 DEADLINE_EXCEEDED.  One-shot commands
  * (gc) connect without a pool and without the timeout; migrations have
  * their own connection (migrate.c).
+ *
+ * Behind a pooler in transaction mode (--database-pooler transaction:
+ * PgBouncer), a connection here is a client of the pooler, and each of its
+ * transactions may run on another server connection, so nothing may live
+ * in the session: the statements are checked once, at the first connection,
+ * as unnamed ones, and each is then sent with its text (PQsendQueryParams,
+ * which the pooler passes through), and no session setting is made (the
+ * statement timeout is the pooler's or the role's: docs/operations.md).
  */
 #include <errno.h>
 #include <math.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,12 +104,14 @@ int db_err_from_result(const PGresult *res, PGconn *conn, struct mt_err *err)
 	return mt_err_detail(err, "SQLSTATE %s: %s", state, text);
 }
 
+/* Every statement prepared on conn under its name, or, behind a pooler,
+ * checked as the unnamed statement (which the next one replaces). */
 static int prepare_all(PGconn *conn, struct mt_err *err)
 {
 	for (size_t t = 0; t < sizeof(tables) / sizeof(*tables); t++) {
 		for (size_t i = 0; i < tables[t]->n; i++) {
 			const struct db_stmt *s = &tables[t]->stmts[i];
-			PGresult *res = PQprepare(conn, s->name, s->sql, 0, NULL);
+			PGresult *res = PQprepare(conn, mt_cfg.pooler ? "" : s->name, s->sql, 0, NULL);
 
 			if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 				db_err_from_result(res, conn, err);
@@ -113,6 +124,54 @@ static int prepare_all(PGconn *conn, struct mt_err *err)
 		}
 	}
 	return 0;
+}
+
+/* ---- behind a pooler: each statement's text by its name ---- */
+#define STMT_SLOTS 1024 /* a power of two, over twice the statements */
+
+static const struct db_stmt *stmt_slots[STMT_SLOTS];
+static pthread_once_t stmt_once = PTHREAD_ONCE_INIT;
+
+static unsigned long long sql_hash(const char *s);
+
+static void stmt_index(void)
+{
+	for (size_t t = 0; t < sizeof(tables) / sizeof(*tables); t++)
+		for (size_t i = 0; i < tables[t]->n; i++) {
+			const struct db_stmt *st = &tables[t]->stmts[i];
+			size_t h = (size_t)sql_hash(st->name) & (STMT_SLOTS - 1);
+
+			while (stmt_slots[h])
+				h = (h + 1) & (STMT_SLOTS - 1);
+			stmt_slots[h] = st;
+		}
+}
+
+/* The text of the statement named name; NULL if there is none. */
+static const char *stmt_sql(const char *name)
+{
+	size_t h;
+
+	pthread_once(&stmt_once, stmt_index);
+	for (h = (size_t)sql_hash(name) & (STMT_SLOTS - 1); stmt_slots[h];
+	     h = (h + 1) & (STMT_SLOTS - 1))
+		if (strcmp(stmt_slots[h]->name, name) == 0)
+			return stmt_slots[h]->sql;
+	return NULL;
+}
+
+/* Send statement stmt: by name, or, behind a pooler, with its text. */
+static int send_stmt(PGconn *c, const char *stmt, int n, const char *const *values)
+{
+	const char *sql;
+
+	if (!mt_cfg.pooler)
+		return PQsendQueryPrepared(c, stmt, n, values, NULL, NULL, 0);
+	if (!(sql = stmt_sql(stmt))) {
+		fprintf(stderr, "mltrackd: no statement named %s\n", stmt);
+		return 0;
+	}
+	return PQsendQueryParams(c, sql, n, NULL, values, NULL, NULL, 0);
 }
 
 /* ---- statements built at run time, prepared once per connection ---- */
@@ -176,6 +235,20 @@ static PGconn *connect_new(int pooled, struct mt_err *err)
 		mt_err_detail(err, "connect: %s", PQerrorMessage(c));
 		PQfinish(c);
 		return NULL;
+	}
+	if (mt_cfg.pooler) {
+		/* No session state through a pooler; the statements are
+		 * checked once. */
+		static atomic_int checked;
+
+		if (!atomic_load(&checked)) {
+			if (prepare_all(c, err)) {
+				PQfinish(c);
+				return NULL;
+			}
+			atomic_store(&checked, 1);
+		}
+		return c;
 	}
 	n = snprintf(sql, sizeof(sql), "SET extra_float_digits = 1");
 	if (pooled && mt_cfg.statement_timeout_ms > 0)
@@ -490,7 +563,7 @@ PGresult *db_exec(struct mt_req *req, const char *stmt, int n,
 
 	if (!c)
 		return NULL;
-	if (!PQsendQueryPrepared(c, stmt, n, values, NULL, NULL, 0))
+	if (!send_stmt(c, stmt, n, values))
 		return send_failed(req, c, err);
 	wait_result(req, c);
 	return finish(req, collect(c), err);
@@ -505,7 +578,7 @@ PGresult *db_exec_owned(struct mt_req *req, const char *stmt, int n,
 
 	if (!c)
 		return NULL;
-	if (!PQsendQueryPrepared(c, stmt, n, values, NULL, NULL, 0))
+	if (!send_stmt(c, stmt, n, values))
 		return send_failed(req, c, err);
 	wait_result(req, c);
 	res = collect(c);
@@ -540,7 +613,7 @@ PGresult *db_exec_sql_cached(struct mt_req *req, const char *sql, int n,
 
 	if (!c)
 		return NULL;
-	if (!(sc = PQinstanceData(c, sql_cache_event)))
+	if (mt_cfg.pooler || !(sc = PQinstanceData(c, sql_cache_event)))
 		return db_exec_sql(req, sql, n, values, err);
 	h = sql_hash(sql);
 	for (int i = 0; i < DB_SQL_CACHE && slot < 0; i++)

@@ -56,6 +56,12 @@ static const struct opt {
 	{ "--max-artifact-size", "MLTRACK_MAX_ARTIFACT_SIZE", "BYTES", "largest artifact upload (default 10 GiB)" },
 	{ "--database-pool", "MLTRACK_DATABASE_POOL", "N",
 	  "PostgreSQL connections the workers share (default 16)" },
+	{ "--database-pooler", "MLTRACK_DATABASE_POOLER", "MODE",
+	  "'transaction' when --database-url is a pooler in transaction mode (PgBouncer): "
+	  "no named prepared statements, no session state (default: none)" },
+	{ "--database-listen-url", "MLTRACK_DATABASE_LISTEN_URL", "URL",
+	  "PostgreSQL itself, not a pooler, for the auth cache's LISTEN (default: "
+	  "--database-url; with --database-pooler: no auth cache)" },
 	{ "--statement-timeout", "MLTRACK_STATEMENT_TIMEOUT", "MS",
 	  "cancel a request's statement after MS, 0 for never (default 30000)" },
 	{ "--request-timeout", "MLTRACK_REQUEST_TIMEOUT", "MS",
@@ -90,7 +96,8 @@ static const struct opt {
 	  "a user's permission where no row gives one: READ, EDIT, MANAGE or "
 	  "NO_PERMISSIONS (default READ, as MLflow)" },
 };
-enum { O_HOST, O_PORT, O_DBURL, O_DATADIR, O_ARTROOT, O_THREADS, O_MAXART, O_POOL, O_STMT_TO,
+enum { O_HOST, O_PORT, O_DBURL, O_DATADIR, O_ARTROOT, O_THREADS, O_MAXART, O_POOL, O_POOLER,
+       O_LISTEN_URL, O_STMT_TO,
        O_REQ_TO, O_KA_TO, O_PER_ADDR, O_ALLOWED_HOST, O_CORS_ORIGIN, O_TRUSTED_PROXY,
        O_PROXY_USER_HEADER, O_TLS_CERT, O_TLS_KEY, O_TLS_CLIENT_CA,
        O_SESSION_IDLE, O_SESSION_LIFETIME, O_DEFAULT_PERM, O_COUNT };
@@ -242,6 +249,7 @@ int main(int argc, char **argv)
 	sigset_t sigs;
 	int sig, embedded, dry_run = 0, gc, insecure_no_auth = 0, admin;
 	char *dburl_arg = NULL; /* --database-url's value, in argv */
+	char *listen_arg = NULL; /* --database-listen-url's value, in argv */
 	int given[NOPTS] = { 0 };
 	/* An admin command's arguments; static, so the early returns (usage
 	 * errors, migrate, routes) leave it reachable, not leaked. */
@@ -305,12 +313,16 @@ int main(int argc, char **argv)
 				val[k] = argv[++i];
 				if (k == O_DBURL)
 					dburl_arg = argv[i];
+				if (k == O_LISTEN_URL)
+					listen_arg = argv[i];
 				break;
 			}
 			if (strncmp(a, opts[k].flag, fl) == 0 && a[fl] == '=') {
 				val[k] = a + fl + 1;
 				if (k == O_DBURL)
 					dburl_arg = argv[i] + fl + 1;
+				if (k == O_LISTEN_URL)
+					listen_arg = argv[i] + fl + 1;
 				break;
 			}
 		}
@@ -404,6 +416,21 @@ int main(int argc, char **argv)
 	mt_cfg.db_pool = 16;
 	if (parse_int(val[O_POOL], 1, 1000, &mt_cfg.db_pool))
 		return die_usage("invalid database pool size '%s' (1 to 1000)", val[O_POOL]);
+	if (val[O_POOLER] && *val[O_POOLER] && strcmp(val[O_POOLER], "none") != 0) {
+		if (strcmp(val[O_POOLER], "transaction") != 0)
+			return die_usage("invalid --database-pooler '%s' (transaction or none)",
+					 val[O_POOLER]);
+		mt_cfg.pooler = 1;
+	}
+	if (val[O_LISTEN_URL] && *val[O_LISTEN_URL]) {
+		char *copy = strdup(val[O_LISTEN_URL]);
+
+		if (!copy || mt_redact_add_conninfo(copy))
+			return die_usage("%s", "out of memory");
+		if (listen_arg && listen_arg == val[O_LISTEN_URL])
+			mt_redact_conninfo_hide(listen_arg);
+		mt_cfg.listen_url = copy;
+	}
 	mt_cfg.statement_timeout_ms = 30000;
 	if (parse_int(val[O_STMT_TO], 0, INT_MAX, &mt_cfg.statement_timeout_ms))
 		return die_usage("invalid statement timeout '%s' (milliseconds)", val[O_STMT_TO]);

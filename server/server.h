@@ -58,6 +58,13 @@ struct mt_config {
 	const char *tls_key;        /* --tls-key */
 	const char *tls_client_ca;  /* --tls-client-ca: clients need a certificate */
 	char conninfo[1024];        /* what workers connect with */
+	int pooler;                 /* --database-pooler transaction: a pooler in
+				     * transaction mode (PgBouncer) is between us and
+				     * PostgreSQL: no named prepared statements, no
+				     * session settings, no LISTEN through it (db.c) */
+	const char *listen_url;     /* --database-listen-url: PostgreSQL itself, for the
+				     * auth cache's LISTEN; NULL: conninfo, unless pooler
+				     * (then no auth cache) */
 	int search_plan;            /* MLTRACK_SEARCH_PLAN: 0, or 'A', 'B', 'C' to make
 				     * runs/search take that plan where it can
 				     * (sql_search.c; for tests and diagnosis) */
