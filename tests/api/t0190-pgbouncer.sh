@@ -72,8 +72,14 @@ for s in test_runs test_experiments test_metrics test_batch test_search test_art
 		fail "$s through PgBouncer"
 	}
 done
+# A graceful stop exits 0 (under ASan, LeakSanitizer's verdict included).
+for p in $pids; do
+	kill -TERM "$p"
+	wait "$p" || fail "an mltrackd through PgBouncer exited $? on SIGTERM: $(tail -n 30 "$WORK/a.log" "$WORK/b.log")"
+done
+pids=""
 for name in a b; do
-	if grep -E 'prepared statement|AddressSanitizer|runtime error' "$WORK/$name.log"; then
+	if grep -E 'prepared statement|AddressSanitizer|LeakSanitizer|runtime error' "$WORK/$name.log"; then
 		fail "server $name reported the above"
 	fi
 done
