@@ -448,32 +448,21 @@ struct mt_rollup_sampler *mt_rollup_sampler_new(struct mt_arena *ar, long long m
 	return s;
 }
 
-static int pick_before(const struct mt_rollup_pick *a, const struct mt_rollup_pick *b)
+static struct mt_sample_point as_point(const struct mt_rollup_pick *p)
 {
-	return a->step < b->step || (a->step == b->step && a->ts < b->ts);
+	return (struct mt_sample_point){ p->step, p->ts, p->value };
 }
 
-/* The bucket's picks, each (step, timestamp) once, in order (as
- * mt_sample's flush_bucket). */
+/* The bucket's points, as mt_sample answers a bucket. */
 static void flush(struct mt_rollup_sampler *s)
 {
 	const struct mt_rollup_agg *a = &s->acc.a;
-	struct mt_rollup_pick p[4] = { a->first, a->lo, a->hi, a->last };
+	const struct mt_sample_point picks[4] = { as_point(&a->first), as_point(&a->lo),
+						  as_point(&a->hi), as_point(&a->last) };
 
 	if (!s->open)
 		return;
-	for (int i = 1; i < 4; i++)
-		for (int j = i; j > 0 && pick_before(&p[j], &p[j - 1]); j--) {
-			struct mt_rollup_pick t = p[j];
-
-			p[j] = p[j - 1];
-			p[j - 1] = t;
-		}
-	for (int i = 0; i < 4; i++) {
-		if (i > 0 && p[i].step == p[i - 1].step && p[i].ts == p[i - 1].ts)
-			continue;
-		s->out[s->nout++] = (struct mt_sample_point){ p[i].step, p[i].ts, p[i].value };
-	}
+	s->nout += mt_sample_bucket_points(s->out + s->nout, picks);
 	s->open = 0;
 }
 
