@@ -206,38 +206,63 @@ const char *mt_page_token_encode(struct mt_arena *a, long long offset)
 	return out;
 }
 
-int mt_page_token_decode(long long *out, const char *token, struct mt_err *err)
+/* The token's text, base64-decoded into raw (size bytes; a token whose text
+ * and NUL would not fit is -1), NUL-terminated: its length, or -1. */
+static int token_raw(char *raw, size_t size, const char *token)
 {
 	size_t n = token ? strlen(token) : 0;
-	unsigned char raw[128];
 	int len, pad = 0;
-	json_t *j, *off;
-	int rc = -1;
 
-	if (n == 0 || n % 4 != 0 || n > 4 * (sizeof(raw) / 3))
-		return mt_err_set(err, MT_EINVAL, "Invalid page token, could not base64-decode");
-	len = EVP_DecodeBlock(raw, (const unsigned char *)token, (int)n);
+	if (n == 0 || n % 4 != 0 || n / 4 * 3 >= size)
+		return -1;
+	len = EVP_DecodeBlock((unsigned char *)raw, (const unsigned char *)token, (int)n);
 	if (len < 0)
-		return mt_err_set(err, MT_EINVAL, "Invalid page token, could not base64-decode");
+		return -1;
 	if (token[n - 1] == '=')
 		pad++;
 	if (token[n - 2] == '=')
 		pad++;
 	len -= pad;
-	j = memchr(raw, '\0', (size_t)len) ? NULL : json_loadb((const char *)raw, (size_t)len, 0, NULL);
+	raw[len] = '\0';
+	return len;
+}
+
+/* The JSON of a page token whose text token_raw() decoded into raw (len
+ * bytes, or -1: not base64 of a size that fits), with its "offset", a
+ * non-negative integer, in *offset.  Owned by the caller (json_decref);
+ * NULL with "Invalid page token" in err. */
+static json_t *token_offset(long long *offset, const char *raw, int len, struct mt_err *err)
+{
+	json_t *j, *off;
+
+	if (len < 0) {
+		mt_err_set(err, MT_EINVAL, "Invalid page token, could not base64-decode");
+		return NULL;
+	}
+	j = memchr(raw, '\0', (size_t)len) ? NULL : json_loadb(raw, (size_t)len, 0, NULL);
 	off = j ? json_object_get(j, "offset") : NULL;
 	if (!off || !json_is_integer(off) || json_integer_value(off) < 0) {
 		mt_err_set(err, MT_EINVAL, "Invalid page token, decoded value=%.*s",
-			   len > 64 ? 64 : len, (const char *)raw);
+			   len > 64 ? 64 : len, raw);
 		for (char *p = err->msg; *p; p++)
 			if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
 				*p = '?';
-	} else {
-		*out = json_integer_value(off);
-		rc = 0;
+		json_decref(j);
+		return NULL;
 	}
+	*offset = json_integer_value(off);
+	return j;
+}
+
+int mt_page_token_decode(long long *out, const char *token, struct mt_err *err)
+{
+	char raw[128];
+	json_t *j = token_offset(out, raw, token_raw(raw, sizeof(raw), token), err);
+
+	if (!j)
+		return -1;
 	json_decref(j);
-	return rc;
+	return 0;
 }
 
 static const char *b64(struct mt_arena *a, const char *raw, size_t n)
@@ -271,37 +296,21 @@ const char *mt_runs_token_encode(struct mt_arena *a, long long offset, const cha
 int mt_runs_token_decode(struct mt_arena *a, long long *offset, const char **sig,
 			 const char ***keys, size_t *nkeys, const char *token, struct mt_err *err)
 {
-	size_t n = token ? strlen(token) : 0;
-	unsigned char *raw;
-	int len, pad = 0, rc = -1;
-	json_t *j, *off, *s, *k;
+	size_t size = (token ? strlen(token) : 0) / 4 * 3 + 1;
+	char *raw = NULL;
+	int len = -1;
+	json_t *j, *s, *k;
 
 	*sig = NULL;
 	*keys = NULL;
 	*nkeys = 0;
-	if (n == 0 || n % 4 != 0 || n / 4 * 3 > MT_RUNS_TOKEN_MAX + 2)
-		return mt_err_set(err, MT_EINVAL, "Invalid page token, could not base64-decode");
-	raw = mt_arena_alloc(a, n / 4 * 3 + 1);
-	len = EVP_DecodeBlock(raw, (const unsigned char *)token, (int)n);
-	if (len < 0)
-		return mt_err_set(err, MT_EINVAL, "Invalid page token, could not base64-decode");
-	if (token[n - 1] == '=')
-		pad++;
-	if (token[n - 2] == '=')
-		pad++;
-	len -= pad;
-	j = memchr(raw, '\0', (size_t)len) ? NULL : json_loadb((const char *)raw, (size_t)len, 0, NULL);
-	off = j ? json_object_get(j, "offset") : NULL;
-	if (!off || !json_is_integer(off) || json_integer_value(off) < 0) {
-		mt_err_set(err, MT_EINVAL, "Invalid page token, decoded value=%.*s",
-			   len > 64 ? 64 : len, (const char *)raw);
-		for (char *p = err->msg; *p; p++)
-			if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
-				*p = '?';
-		goto done;
+	/* base64 of MT_RUNS_TOKEN_MAX bytes decodes to 2 more at most, and a NUL */
+	if (size <= MT_RUNS_TOKEN_MAX + 3) {
+		raw = mt_arena_alloc(a, size);
+		len = token_raw(raw, size, token);
 	}
-	*offset = json_integer_value(off);
-	rc = 0;
+	if (!(j = token_offset(offset, raw, len, err)))
+		return -1;
 	s = json_object_get(j, "s");
 	k = json_object_get(j, "k");
 	if (!json_is_string(s) || !json_is_array(k))
@@ -316,27 +325,7 @@ int mt_runs_token_decode(struct mt_arena *a, long long *offset, const char **sig
 	*sig = mt_arena_strdup(a, json_string_value(s));
 done:
 	json_decref(j);
-	return rc;
-}
-
-/* The token's text, base64-decoded into raw (NUL-terminated), or -1. */
-static int token_raw(char *raw, size_t size, const char *token)
-{
-	size_t n = token ? strlen(token) : 0;
-	int len, pad = 0;
-
-	if (n == 0 || n % 4 != 0 || n / 4 * 3 >= size)
-		return -1;
-	len = EVP_DecodeBlock((unsigned char *)raw, (const unsigned char *)token, (int)n);
-	if (len < 0)
-		return -1;
-	if (token[n - 1] == '=')
-		pad++;
-	if (token[n - 2] == '=')
-		pad++;
-	len -= pad;
-	raw[len] = '\0';
-	return len;
+	return 0;
 }
 
 const char *mt_history_token_encode(struct mt_arena *a, const struct mt_history_cursor *c)

@@ -102,6 +102,23 @@ void mt_rollup_merge(struct mt_rollup_agg *a, const struct mt_rollup_agg *b)
 	a->n += b->n;
 }
 
+/* A point that comes after *prev (when there is one, after) in series
+ * order, never the same (step, timestamp, value) twice: 0, and it is the
+ * new *prev; else -1 (MT_EINTERNAL, with both points in the log detail). */
+static int next_point(struct mt_rollup_pick *prev, int after, long long step, long long ts,
+		      double v, struct mt_err *err)
+{
+	if (after && (step < prev->step || (step == prev->step && ts < prev->ts) ||
+		      (step == prev->step && ts == prev->ts &&
+		       mt_rollup_cmp(v, prev->value) <= 0))) {
+		mt_err_set(err, MT_EINTERNAL, "sampled history: points out of order");
+		return mt_err_detail(err, "(%lld, %lld, %g) after (%lld, %lld, %g)", step, ts, v,
+				     prev->step, prev->ts, prev->value);
+	}
+	*prev = (struct mt_rollup_pick){ step, ts, v };
+	return 0;
+}
+
 void mt_rollup_builder_init(struct mt_rollup_builder *bd, int lvl)
 {
 	memset(bd, 0, sizeof(*bd));
@@ -119,15 +136,8 @@ int mt_rollup_builder_point(void *ctx, long long step, long long ts, double v, s
 	struct mt_rollup_builder *bd = ctx;
 	long long blk = mt_rollup_blk(step, bd->lvl);
 
-	if (bd->n && (step < bd->pstep || (step == bd->pstep && ts < bd->pts) ||
-		      (step == bd->pstep && ts == bd->pts && mt_rollup_cmp(v, bd->pv) <= 0))) {
-		mt_err_set(err, MT_EINTERNAL, "sampled history: points out of order");
-		return mt_err_detail(err, "(%lld, %lld, %g) after (%lld, %lld, %g)", step, ts, v,
-				     bd->pstep, bd->pts, bd->pv);
-	}
-	bd->pstep = step;
-	bd->pts = ts;
-	bd->pv = v;
+	if (next_point(&bd->prev, bd->n > 0, step, ts, v, err))
+		return -1;
 	if (bd->n == 0 || bd->b[bd->n - 1].blk != blk) {
 		builder_close(bd);
 		if (bd->n == bd->cap) {
@@ -253,15 +263,8 @@ int mt_rollup_cascade_point(void *ctx, long long step, long long ts, double v, s
 {
 	struct mt_rollup_cascade *c = ctx;
 
-	if (c->npoints && (step < c->pstep || (step == c->pstep && ts < c->pts) ||
-			   (step == c->pstep && ts == c->pts && mt_rollup_cmp(v, c->pv) <= 0))) {
-		mt_err_set(err, MT_EINTERNAL, "sampled history: points out of order");
-		return mt_err_detail(err, "(%lld, %lld, %g) after (%lld, %lld, %g)", step, ts, v,
-				     c->pstep, c->pts, c->pv);
-	}
-	c->pstep = step;
-	c->pts = ts;
-	c->pv = v;
+	if (next_point(&c->prev, c->npoints > 0, step, ts, v, err))
+		return -1;
 	c->npoints++;
 	if (cascade_open(c, MT_ROLLUP_LMIN, mt_rollup_blk(step, MT_ROLLUP_LMIN), err))
 		return -1;
@@ -448,32 +451,21 @@ struct mt_rollup_sampler *mt_rollup_sampler_new(struct mt_arena *ar, long long m
 	return s;
 }
 
-static int pick_before(const struct mt_rollup_pick *a, const struct mt_rollup_pick *b)
+static struct mt_sample_point as_point(const struct mt_rollup_pick *p)
 {
-	return a->step < b->step || (a->step == b->step && a->ts < b->ts);
+	return (struct mt_sample_point){ p->step, p->ts, p->value };
 }
 
-/* The bucket's picks, each (step, timestamp) once, in order (as
- * mt_sample's flush_bucket). */
+/* The bucket's points, as mt_sample answers a bucket. */
 static void flush(struct mt_rollup_sampler *s)
 {
 	const struct mt_rollup_agg *a = &s->acc.a;
-	struct mt_rollup_pick p[4] = { a->first, a->lo, a->hi, a->last };
+	const struct mt_sample_point picks[4] = { as_point(&a->first), as_point(&a->lo),
+						  as_point(&a->hi), as_point(&a->last) };
 
 	if (!s->open)
 		return;
-	for (int i = 1; i < 4; i++)
-		for (int j = i; j > 0 && pick_before(&p[j], &p[j - 1]); j--) {
-			struct mt_rollup_pick t = p[j];
-
-			p[j] = p[j - 1];
-			p[j - 1] = t;
-		}
-	for (int i = 0; i < 4; i++) {
-		if (i > 0 && p[i].step == p[i - 1].step && p[i].ts == p[i - 1].ts)
-			continue;
-		s->out[s->nout++] = (struct mt_sample_point){ p[i].step, p[i].ts, p[i].value };
-	}
+	s->nout += mt_sample_bucket_points(s->out + s->nout, picks);
 	s->open = 0;
 }
 

@@ -99,8 +99,7 @@ struct mt_rollup_builder {
 	size_t n, cap;
 	int oom;
 	struct mt_rollup_acc acc;
-	long long pstep, pts;
-	double pv;
+	struct mt_rollup_pick prev;     /* the point before, when n > 0 */
 };
 void mt_rollup_builder_init(struct mt_rollup_builder *bd, int lvl);
 int mt_rollup_builder_point(void *bd, long long step, long long ts, double v, struct mt_err *err);
@@ -129,8 +128,8 @@ struct mt_rollup_cascade {
 	long long dlo, dhi;
 	struct mt_rollup_block open[MT_ROLLUP_LMAX + 1]; /* lvl 0: none open */
 	struct mt_rollup_acc acc;                        /* of open[MT_ROLLUP_LMIN] */
-	long long npoints, pstep, pts;
-	double pv;
+	long long npoints;
+	struct mt_rollup_pick prev;                      /* the point before, when npoints > 0 */
 	mt_rollup_emit_fn *emit;
 	void *ctx;
 };

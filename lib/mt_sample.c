@@ -8,12 +8,6 @@
 
 __extension__ typedef unsigned __int128 mt_u128;
 
-/* A chosen point: where it is (step, timestamp) and the value answered. */
-struct pick {
-	long long step, ts;
-	double value;
-};
-
 struct mt_sample {
 	long long min_step, max_step, max_points, count;
 	unsigned long long nbuckets;
@@ -26,7 +20,7 @@ struct mt_sample {
 	int open;
 	unsigned long long bucket;
 	mt_u128 bucket_end;            /* offset of the next bucket's first step */
-	struct pick first, last, lo, hi;
+	struct mt_sample_point first, last, lo, hi; /* the bucket's picks */
 	double vlo, vhi;
 
 	/* the (step, timestamp) group being read and its first (smallest) value */
@@ -71,30 +65,39 @@ long long mt_sample_count(const struct mt_sample *s)
 	return s->count;
 }
 
-static int pick_before(const struct pick *a, const struct pick *b)
+static int point_before(const struct mt_sample_point *a, const struct mt_sample_point *b)
 {
-	return a->step < b->step || (a->step == b->step && a->ts < b->ts);
+	return a->step < b->step || (a->step == b->step && a->timestamp < b->timestamp);
 }
 
-/* The finished bucket's picks, each (step, timestamp) once, in order. */
-static void flush_bucket(struct mt_sample *s)
+size_t mt_sample_bucket_points(struct mt_sample_point *out, const struct mt_sample_point picks[4])
 {
-	struct pick p[4] = { s->first, s->lo, s->hi, s->last };
+	struct mt_sample_point p[4] = { picks[0], picks[1], picks[2], picks[3] };
+	size_t n = 0;
 
-	if (!s->open)
-		return;
 	for (int i = 1; i < 4; i++)
-		for (int j = i; j > 0 && pick_before(&p[j], &p[j - 1]); j--) {
-			struct pick t = p[j];
+		for (int j = i; j > 0 && point_before(&p[j], &p[j - 1]); j--) {
+			struct mt_sample_point t = p[j];
 
 			p[j] = p[j - 1];
 			p[j - 1] = t;
 		}
 	for (int i = 0; i < 4; i++) {
-		if (i > 0 && p[i].step == p[i - 1].step && p[i].ts == p[i - 1].ts)
+		if (i > 0 && p[i].step == p[i - 1].step && p[i].timestamp == p[i - 1].timestamp)
 			continue;
-		s->out[s->nout++] = (struct mt_sample_point){ p[i].step, p[i].ts, p[i].value };
+		out[n++] = p[i];
 	}
+	return n;
+}
+
+/* The finished bucket's points, after those of the buckets before it. */
+static void flush_bucket(struct mt_sample *s)
+{
+	const struct mt_sample_point picks[4] = { s->first, s->lo, s->hi, s->last };
+
+	if (!s->open)
+		return;
+	s->nout += mt_sample_bucket_points(s->out + s->nout, picks);
 	s->open = 0;
 }
 
@@ -134,19 +137,19 @@ int mt_sample_add(struct mt_sample *s, long long step, long long ts, double valu
 		s->bucket = (unsigned long long)(off * s->nbuckets / s->width);
 		s->bucket_end = ((s->bucket + 1) * s->width + s->nbuckets - 1) / s->nbuckets;
 		s->open = 1;
-		s->first = s->lo = s->hi = (struct pick){ step, ts, value };
+		s->first = s->lo = s->hi = (struct mt_sample_point){ step, ts, value };
 		s->vlo = s->vhi = value;
 	} else {
 		if (pg_cmp(value, s->vlo) < 0) {
 			s->vlo = value;
-			s->lo = (struct pick){ step, ts, s->gfirst };
+			s->lo = (struct mt_sample_point){ step, ts, s->gfirst };
 		}
 		if (pg_cmp(value, s->vhi) > 0) {
 			s->vhi = value;
-			s->hi = (struct pick){ step, ts, s->gfirst };
+			s->hi = (struct mt_sample_point){ step, ts, s->gfirst };
 		}
 	}
-	s->last = (struct pick){ step, ts, s->gfirst };
+	s->last = (struct mt_sample_point){ step, ts, s->gfirst };
 	return 0;
 }
 

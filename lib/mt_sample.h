@@ -60,6 +60,14 @@ int mt_copy_lines_feed(struct mt_copy_lines *l, const void *buf, size_t len, mt_
 /* -1 (MT_EINTERNAL) when the bytes fed end inside a line. */
 int mt_copy_lines_end(const struct mt_copy_lines *l, struct mt_err *err);
 
+/* The points one bucket answers, from its four picks: the first point, the
+ * earliest with the smallest value, the earliest with the largest, and the
+ * last (each with the value answered at its (step, timestamp)).  They are
+ * written to out (room for 4) in (step, timestamp) order, each (step,
+ * timestamp) once; returns how many (1 to 4).  mt_rollup_sampler's buckets
+ * answer through it too. */
+size_t mt_sample_bucket_points(struct mt_sample_point *out, const struct mt_sample_point picks[4]);
+
 /* A new pass (arena memory).  max_points >= 1; min_step <= max_step. */
 struct mt_sample *mt_sample_new(struct mt_arena *a, long long min_step, long long max_step,
 				long long max_points);

@@ -104,6 +104,17 @@ int db_err_from_result(const PGresult *res, PGconn *conn, struct mt_err *err)
 	return mt_err_detail(err, "SQLSTATE %s: %s", state, text);
 }
 
+/* Frees res: 0 when its status is want, else -1 with its error in err. */
+static int result_check(PGresult *res, ExecStatusType want, PGconn *conn, struct mt_err *err)
+{
+	int rc = 0;
+
+	if (PQresultStatus(res) != want)
+		rc = db_err_from_result(res, conn, err);
+	PQclear(res);
+	return rc;
+}
+
 /* Every statement prepared on conn under its name, or, behind a pooler,
  * checked as the unnamed statement (which the next one replaces). */
 static int prepare_all(PGconn *conn, struct mt_err *err)
@@ -227,7 +238,6 @@ static PGconn *connect_new(int pooled, struct mt_err *err)
 	const char *vals[] = { mt_cfg.conninfo, "mltrackd", NULL };
 	PGconn *c = PQconnectdbParams(keys, vals, 1);
 	char sql[96];
-	PGresult *r;
 	int n;
 
 	if (PQstatus(c) != CONNECTION_OK) {
@@ -254,15 +264,7 @@ static PGconn *connect_new(int pooled, struct mt_err *err)
 	if (pooled && mt_cfg.statement_timeout_ms > 0)
 		snprintf(sql + n, sizeof(sql) - (size_t)n, "; SET statement_timeout = %d",
 			 mt_cfg.statement_timeout_ms);
-	r = PQexec(c, sql);
-	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-		db_err_from_result(r, c, err);
-		PQclear(r);
-		PQfinish(c);
-		return NULL;
-	}
-	PQclear(r);
-	if (prepare_all(c, err)) {
+	if (result_check(PQexec(c, sql), PGRES_COMMAND_OK, c, err) || prepare_all(c, err)) {
 		PQfinish(c);
 		return NULL;
 	}
@@ -621,7 +623,6 @@ PGresult *db_exec_sql_cached(struct mt_req *req, const char *sql, int n,
 			slot = i;
 	if (slot < 0) {
 		char *copy = strdup(sql);
-		PGresult *res;
 
 		if (!copy)
 			return db_exec_sql(req, sql, n, values, err);
@@ -632,25 +633,19 @@ PGresult *db_exec_sql_cached(struct mt_req *req, const char *sql, int n,
 				slot = i;
 		snprintf(name, sizeof(name), "dyn_%d", slot);
 		if (sc->e[slot].sql) {
+			const char *dealloc = mt_arena_printf(req->arena, "DEALLOCATE %s", name);
+
 			free(sc->e[slot].sql);
 			sc->e[slot].sql = NULL;
-			res = PQexec(c, mt_arena_printf(req->arena, "DEALLOCATE %s", name));
-			if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-				db_err_from_result(res, c, err);
-				PQclear(res);
+			if (result_check(PQexec(c, dealloc), PGRES_COMMAND_OK, c, err)) {
 				free(copy);
 				return NULL;
 			}
-			PQclear(res);
 		}
-		res = PQprepare(c, name, sql, n, NULL);
-		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-			db_err_from_result(res, c, err);
-			PQclear(res);
+		if (result_check(PQprepare(c, name, sql, n, NULL), PGRES_COMMAND_OK, c, err)) {
 			free(copy);
 			return NULL;
 		}
-		PQclear(res);
 		sc->e[slot].sql = copy;
 		sc->e[slot].hash = h;
 	}
@@ -683,15 +678,8 @@ int db_copy_in(struct mt_req *req, const char *copy_sql, const char *data, size_
 	PGresult *r;
 	int rc = 0;
 
-	if (!c)
+	if (!c || result_check(PQexec(c, copy_sql), PGRES_COPY_IN, c, err))
 		return -1;
-	r = PQexec(c, copy_sql);
-	if (PQresultStatus(r) != PGRES_COPY_IN) {
-		db_err_from_result(r, c, err);
-		PQclear(r);
-		return -1;
-	}
-	PQclear(r);
 	if (PQputCopyData(c, data, (int)len) != 1 || PQputCopyEnd(c, NULL) != 1) {
 		mt_err_set(err, MT_EUNAVAIL, "Database connection lost");
 		return mt_err_detail(err, "COPY: %s", PQerrorMessage(c));

@@ -686,38 +686,45 @@ static char *copy_text(struct mt_arena *a, const char *run_id, const struct poin
 	return out;
 }
 
-static int exec_points(struct mt_req *req, const char *stmt, const char *run_id,
-		       const struct point *p, size_t n, int x, struct mt_err *err)
+/* out[0..5): run_id, then the keys, steps, timestamps and values of
+ * p[0..n) as arrays (arena memory). */
+static void points_params(struct mt_req *req, const char **out, const char *run_id,
+			  const struct point *p, size_t n)
 {
 	const char **keys = mt_arena_alloc(req->arena, sizeof(char *) * n);
 	long long *steps = mt_arena_alloc(req->arena, sizeof(long long) * n);
 	long long *ts = mt_arena_alloc(req->arena, sizeof(long long) * n);
 	double *vals = mt_arena_alloc(req->arena, sizeof(double) * n);
-	const char **mi = NULL, **dn = NULL, **dd = NULL;
-	const char *v[8];
 
-	if (x) {
-		mi = mt_arena_alloc(req->arena, sizeof(char *) * n);
-		dn = mt_arena_alloc(req->arena, sizeof(char *) * n);
-		dd = mt_arena_alloc(req->arena, sizeof(char *) * n);
-	}
 	for (size_t i = 0; i < n; i++) {
 		keys[i] = p[i].key;
 		steps[i] = p[i].step;
 		ts[i] = p[i].ts;
 		vals[i] = p[i].value;
-		if (x) {
+	}
+	out[0] = run_id;
+	out[1] = db_array_text(req->arena, keys, n);
+	out[2] = db_array_i64(req->arena, steps, n);
+	out[3] = db_array_i64(req->arena, ts, n);
+	out[4] = db_array_f64(req->arena, vals, n);
+}
+
+static int exec_points(struct mt_req *req, const char *stmt, const char *run_id,
+		       const struct point *p, size_t n, int x, struct mt_err *err)
+{
+	const char *v[8];
+
+	points_params(req, v, run_id, p, n);
+	if (x) {
+		const char **mi = mt_arena_alloc(req->arena, sizeof(char *) * n);
+		const char **dn = mt_arena_alloc(req->arena, sizeof(char *) * n);
+		const char **dd = mt_arena_alloc(req->arena, sizeof(char *) * n);
+
+		for (size_t i = 0; i < n; i++) {
 			mi[i] = p[i].mi;
 			dn[i] = p[i].dn;
 			dd[i] = p[i].dd;
 		}
-	}
-	v[0] = run_id;
-	v[1] = db_array_text(req->arena, keys, n);
-	v[2] = db_array_i64(req->arena, steps, n);
-	v[3] = db_array_i64(req->arena, ts, n);
-	v[4] = db_array_f64(req->arena, vals, n);
-	if (x) {
 		v[5] = db_array_text(req->arena, mi, n);
 		v[6] = db_array_text(req->arena, dn, n);
 		v[7] = db_array_text(req->arena, dd, n);
@@ -730,23 +737,9 @@ static int exec_points(struct mt_req *req, const char *stmt, const char *run_id,
 static int log_latest(struct mt_req *req, const char *run_id, const struct point *last,
 		      const long long *lo, size_t n, struct mt_err *err)
 {
-	const char **keys = mt_arena_alloc(req->arena, sizeof(char *) * n);
-	long long *steps = mt_arena_alloc(req->arena, sizeof(long long) * n);
-	long long *ts = mt_arena_alloc(req->arena, sizeof(long long) * n);
-	double *vals = mt_arena_alloc(req->arena, sizeof(double) * n);
 	const char *v[6];
 
-	for (size_t i = 0; i < n; i++) {
-		keys[i] = last[i].key;
-		steps[i] = last[i].step;
-		ts[i] = last[i].ts;
-		vals[i] = last[i].value;
-	}
-	v[0] = run_id;
-	v[1] = db_array_text(req->arena, keys, n);
-	v[2] = db_array_i64(req->arena, steps, n);
-	v[3] = db_array_i64(req->arena, ts, n);
-	v[4] = db_array_f64(req->arena, vals, n);
+	points_params(req, v, run_id, last, n);
 	v[5] = db_array_i64(req->arena, lo, n);
 	return db_exec(req, "run_latest_log", 6, v, err) ? 0 : -1;
 }

@@ -435,15 +435,15 @@ class TestProvenanceAfterCreation(RunCase):
         self.assertEqual(run["info"]["status"], "FINISHED")
         self.assert_provenance(run, head, dirty=True)
 
-    def test_mltrack_killed_with_its_command_then_synced(self):
-        # Killed before any push after the creation (the server is away):
-        # the provenance is in the journal, and sync sends it.
+    def assert_killed_then_synced(self, uri=None):
+        """mltrack run and its command killed once the command runs, then
+        mltrack sync: the run is KILLED, with its provenance."""
         repo, head = self.repo(dirty=True)
         mark = os.path.join(self.tmp, "started")
         proc = subprocess.Popen([CLI, "run", "-e", self.exp, "--", "sh", "-c",
                                  "touch %s; sleep 30" % mark],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                env=self.env(uri=DEAD), cwd=repo, start_new_session=True)
+                                env=self.env(uri), cwd=repo, start_new_session=True)
         self.wait_for_file(mark)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
@@ -452,22 +452,15 @@ class TestProvenanceAfterCreation(RunCase):
         self.assertEqual(run["info"]["status"], "KILLED")
         self.assert_provenance(run, head, dirty=True)
 
+    def test_mltrack_killed_with_its_command_then_synced(self):
+        # Killed before any push after the creation (the server is away):
+        # the provenance is in the journal, and sync sends it.
+        self.assert_killed_then_synced(uri=DEAD)
+
     def test_killed_while_the_server_answers(self):
         # The same with the server up: the creation reached it, the
         # provenance may or may not have; sync completes it.
-        repo, head = self.repo(dirty=True)
-        mark = os.path.join(self.tmp, "started")
-        proc = subprocess.Popen([CLI, "run", "-e", self.exp, "--", "sh", "-c",
-                                 "touch %s; sleep 30" % mark],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                env=self.env(), cwd=repo, start_new_session=True)
-        self.wait_for_file(mark)
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-        self.mltrack("sync", check=0)
-        run = self.only_run()
-        self.assertEqual(run["info"]["status"], "KILLED")
-        self.assert_provenance(run, head, dirty=True)
+        self.assert_killed_then_synced()
 
     def test_libgit2_that_cannot_be_loaded(self):
         # A broken installation: the run goes on, without provenance.
