@@ -66,7 +66,7 @@ SETTINGS := $(B)/.settings
 SETTINGS_NOW := $(CC) $(CFLAGS) $(LDOPT)
 $(shell mkdir -p $(B) && (test -f $(SETTINGS) && test "`cat $(SETTINGS)`" = "$(SETTINGS_NOW)" || echo "$(SETTINGS_NOW)" > $(SETTINGS)))
 
-.PHONY: all run test bench deps deps-check deps-check-runtime deps-check-bench clean schema unit fuzz api asan web e2e
+.PHONY: all run test test-cluster bench deps deps-check deps-check-runtime deps-check-bench clean schema unit fuzz api asan web e2e
 .DEFAULT_GOAL := all
 
 all: $(B)/mltrackd $(B)/mltrack $(B)/git_probe web
@@ -169,6 +169,12 @@ test: deps-check
 	sh tests/run-api.sh build/asan
 	sh tests/run-e2e.sh build/default
 	@echo "make test: all suites passed"
+
+# The scale-out topology on loopback and its faults (tests/cluster/run.sh),
+# under AddressSanitizer + UBSan.
+test-cluster: deps-check
+	$(MAKE) VARIANT=asan all
+	sh tests/cluster/run.sh build/asan
 
 bench: deps-check-bench
 	$(MAKE) VARIANT=default all

@@ -113,6 +113,7 @@ unix_socket_dir =
 auth_type = trust
 auth_file = $PGB_DIR/users.txt
 pool_mode = transaction
+server_login_retry = 1
 default_pool_size = ${PGB_POOL:-4}
 max_client_conn = 1000
 logfile = $PGB_DIR/pgbouncer.log

@@ -1,0 +1,164 @@
+#!/bin/sh
+# tests/cluster/run.sh BUILD_DIR (make test-cluster): the scale-out topology
+# on loopback and the faults it must survive.
+#
+# PostgreSQL, PgBouncer in transaction pooling and three mltrackd through it
+# (--database-pooler transaction, the auth cache listening on PostgreSQL
+# itself).  tests/cluster/ingest.py keeps CLUSTER_CLIENTS clients sending
+# log-batch requests round-robin to the three servers, each failed batch
+# sent again, unchanged, to the next one, while these faults happen in turn:
+#   steady              nothing (the reference)
+#   mltrackd SIGKILL    one server killed mid-ingest, restarted 2 s later
+#   after the kill      2 s
+#   PostgreSQL restart  the database stopped (fast), started again 2 s later
+#   after the restart   2 s, from 3 s after it was back
+# Afterwards every acknowledged point must be in PostgreSQL exactly once,
+# and no request may have been answered 500 (a server whose database is
+# away answers 503, which clients retry).  The outcome is printed as a
+# table: fault, requests during it, answers by status, points lost,
+# duplicates.
+set -eu
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BUILD=$(cd "$1" && pwd)
+. "$ROOT/tests/lib.sh"
+
+WORK=$(mktemp -d /tmp/mltrack-cluster.XXXXXX)
+chmod 755 "$WORK"
+PIDS=""
+INGEST=""
+cleanup() {
+	rm -f "$WORK/state/go"
+	[ -n "$INGEST" ] && kill "$INGEST" 2>/dev/null || true
+	for p in $PIDS; do kill "$p" 2>/dev/null && wait_gone "$p" 10 || true; done
+	pgb_down
+	pg_down
+	if [ -n "${KEEP:-}" ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT INT TERM
+
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+
+echo "== cluster: PostgreSQL, PgBouncer (transaction pooling), 3 mltrackd from $BUILD"
+pg_start "$WORK/pg"
+PGB_POOL=8 pgb_start "$WORK/pgb"
+psql_q "CREATE DATABASE cluster" >/dev/null
+conn=$(echo "$PGB_CONN" | sed "s/dbname=[^ ]*/dbname=cluster/")
+direct=$(echo "$PGCONN" | sed "s/dbname=[^ ]*/dbname=cluster/")
+
+URLS=""
+serve() { # serve I: start (or restart) server I on its port
+	"$BUILD/mltrackd" --database-url "$conn" --database-pooler transaction \
+		--database-listen-url "$direct" --port "$(cat "$WORK/port$1")" \
+		--data-dir "$WORK/data" >>"$WORK/mltrackd$1.log" 2>&1 &
+	echo $! >"$WORK/pid$1"
+	PIDS="$PIDS $!"
+}
+for i in 1 2 3; do
+	free_port >"$WORK/port$i"
+	serve "$i"
+	URLS="$URLS http://127.0.0.1:$(cat "$WORK/port$i")"
+done
+for u in $URLS; do
+	wait_http "$u/readyz" 60 || { tail -n 20 "$WORK"/mltrackd*.log; fail "$u never became ready"; }
+done
+
+mkdir -p "$WORK/state"
+touch "$WORK/state/go"
+ph() { # the phase the clients' next requests count under (replaced at once)
+	echo "$1" >"$WORK/state/phase.new"
+	mv "$WORK/state/phase.new" "$WORK/state/phase"
+}
+ph steady
+# shellcheck disable=SC2086
+python3 "$ROOT/tests/cluster/ingest.py" "$WORK/state" $URLS >"$WORK/ingest.log" 2>&1 &
+INGEST=$!
+i=0
+until [ -f "$WORK/state/started" ]; do
+	i=$((i + 1))
+	[ $i -lt 300 ] || { cat "$WORK/ingest.log"; fail "the clients never started"; }
+	sleep 0.1
+done
+sleep 3
+
+ph "mltrackd SIGKILL"
+kill -KILL "$(cat "$WORK/pid2")"
+sleep 2
+serve 2
+wait_http "http://127.0.0.1:$(cat "$WORK/port2")/readyz" 60 || fail "server 2 did not come back"
+sleep 1
+ph "after the kill"
+sleep 2
+
+ph "PostgreSQL restart"
+pg_down
+sleep 2
+pg_up
+sleep 3
+ph "after the restart"
+sleep 2
+
+rm -f "$WORK/state/go"
+wait "$INGEST" || { cat "$WORK/ingest.log"; fail "the clients failed"; }
+INGEST=""
+
+# Graceful stops: exit 0, and no sanitizer report.
+for i in 1 2 3; do
+	p=$(cat "$WORK/pid$i")
+	kill -TERM "$p"
+	wait "$p" || { tail -n 30 "$WORK/mltrackd$i.log"; fail "server $i exited $? on SIGTERM"; }
+done
+PIDS=""
+if grep -E 'AddressSanitizer|LeakSanitizer|runtime error' "$WORK"/mltrackd*.log; then
+	fail "a server reported the above"
+fi
+
+# What was acknowledged, against what PostgreSQL holds.
+PGCONN=$direct psql_q "COPY (SELECT run_id, count(*), count(DISTINCT (key, step)) FROM metrics
+	GROUP BY run_id) TO STDOUT" >"$WORK/stored"
+python3 - "$WORK/state/result.json" "$WORK/stored" <<'PY'
+import json, sys
+res = json.load(open(sys.argv[1]))
+stored = {}
+for line in open(sys.argv[2]):
+    run, n, distinct = line.split("\t")
+    stored[run] = (int(n), int(distinct))
+lost = sum(max(0, n - stored.get(run, (0, 0))[0]) for run, n in res["acked"].items())
+extra = sum(max(0, stored.get(run, (0, 0))[0] - n) for run, n in res["acked"].items())
+dups = sum(n - d for n, d in stored.values())
+acked = sum(res["acked"].values())
+print("%-20s | %8s | %-40s | %6s | %10s" % ("fault", "requests", "answers by status", "lost",
+                                             "duplicates"))
+print("-" * 96)
+order = ["steady", "mltrackd SIGKILL", "after the kill", "PostgreSQL restart",
+         "after the restart"]
+for ph in order + sorted(set(res["stats"]) - set(order)):
+    s = res["stats"].get(ph, {"requests": 0, "status": {}})
+    by = ", ".join("%s: %d" % kv for kv in sorted(s["status"].items()))
+    print("%-20s | %8d | %-40s | %6s | %10s" % (ph, s["requests"], by, "", ""))
+print("%-20s | %8s | %-40s | %6d | %10d" % ("all", "", "%d points acknowledged" % acked,
+                                             lost, dups))
+bad = []
+if lost:
+    bad.append("%d acknowledged points are not in PostgreSQL" % lost)
+if extra:
+    bad.append("%d points are stored that no client sent" % extra)
+if dups:
+    bad.append("%d points are stored twice" % dups)
+for ph, s in res["stats"].items():
+    if "500" in s["status"]:
+        bad.append("%d answers 500 during '%s'" % (s["status"]["500"], ph))
+if res["errors"]:
+    bad.append("server errors: " + "; ".join(res["errors"][:5]))
+if acked == 0:
+    bad.append("nothing was acknowledged")
+for ph in order:
+    if res["stats"].get(ph, {}).get("status", {}).get("200", 0) == 0 and "after" in ph:
+        bad.append("nothing was acknowledged during '%s'" % ph)
+    if res["stats"].get(ph, {}).get("requests", 0) == 0:
+        bad.append("no request was sent during '%s'" % ph)
+if bad:
+    print("FAIL: " + "\n      ".join(bad))
+    sys.exit(1)
+PY
+echo "cluster: every acknowledged point stored once through each fault"
