@@ -11,12 +11,11 @@ libgit2-dev libarchive-dev check libsubunit-dev
 postgresql git procps nodejs"
 # ... what the tests and benchmarks add (make test, make bench; openssl:
 # t0170-tls.sh makes a throwaway CA and certificates with it; pgbouncer:
-# t0040-migrate.sh migrates through it in transaction pooling) ...
-TEST_PACKAGES="python3 curl openssl wrk chromium fonts-dejavu-core pgbouncer"
-# ... and what only the benchmarks use (--bench: make bench, make deps).  Not
-# in CI's install: nginx's package starts a server on port 80 when it is
-# installed, which fails where that port is taken.
-BENCH_PACKAGES="nginx-light"
+# t0040-migrate.sh migrates through it in transaction pooling; nginx: the
+# cluster test, tests/cluster/run.sh, balances three servers with it) ...
+TEST_PACKAGES="python3 curl openssl wrk chromium fonts-dejavu-core pgbouncer nginx-light"
+# ... and what only the benchmarks use (--bench: make bench, make deps).
+BENCH_PACKAGES=""
 
 check=""
 runtime=""
@@ -67,5 +66,19 @@ fi
 echo "deps: installing:$missing"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
+# Packages that start a service when installed (nginx on port 80, which
+# fails where that port is taken; PgBouncer) must not: the tests start their
+# own.  policy-rc.d answering 101 tells Debian's maintainer scripts so, for
+# the length of the install, unless the machine already has one.
+policy=""
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+	printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+	$SUDO chmod 755 /usr/sbin/policy-rc.d
+	policy=1
+fi
 # shellcheck disable=SC2086
-$SUDO apt-get install -y -qq --no-install-recommends $missing
+$SUDO apt-get install -y -qq --no-install-recommends $missing || {
+	[ -z "$policy" ] || $SUDO rm -f /usr/sbin/policy-rc.d
+	exit 1
+}
+[ -z "$policy" ] || $SUDO rm -f /usr/sbin/policy-rc.d

@@ -2,11 +2,12 @@
 # tests/cluster/run.sh BUILD_DIR (make test-cluster): the scale-out topology
 # on loopback and the faults it must survive.
 #
-# PostgreSQL, PgBouncer in transaction pooling and three mltrackd through it
+# PostgreSQL, PgBouncer in transaction pooling, three mltrackd through it
 # (--database-pooler transaction, the auth cache listening on PostgreSQL
-# itself).  tests/cluster/ingest.py keeps CLUSTER_CLIENTS clients sending
-# log-batch requests round-robin to the three servers, each failed batch
-# sent again, unchanged, to the next one, while these faults happen in turn:
+# itself) and nginx in front of them with deploy/nginx/mltrack.conf (TLS
+# taken out, the three servers as its upstream).  tests/cluster/ingest.py
+# keeps CLUSTER_CLIENTS clients sending log-batch requests to nginx, each
+# failed batch sent again, unchanged, while these faults happen in turn:
 #   steady              nothing (the reference)
 #   mltrackd SIGKILL    one server killed mid-ingest, restarted 2 s later
 #   after the kill      2 s
@@ -30,6 +31,7 @@ cleanup() {
 	rm -f "$WORK/state/go"
 	[ -n "$INGEST" ] && kill "$INGEST" 2>/dev/null || true
 	for p in $PIDS; do kill "$p" 2>/dev/null && wait_gone "$p" 10 || true; done
+	[ -f "$WORK/nginx/nginx.pid" ] && kill "$(cat "$WORK/nginx/nginx.pid")" 2>/dev/null || true
 	pgb_down
 	pg_down
 	if [ -n "${KEEP:-}" ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
@@ -39,7 +41,8 @@ trap cleanup EXIT INT TERM
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 
-echo "== cluster: PostgreSQL, PgBouncer (transaction pooling), 3 mltrackd from $BUILD"
+echo "== cluster: PostgreSQL, PgBouncer (transaction pooling), 3 mltrackd from $BUILD, nginx"
+command -v nginx >/dev/null || fail "nginx is missing (make deps)"
 pg_start "$WORK/pg"
 PGB_POOL=8 pgb_start "$WORK/pgb"
 psql_q "CREATE DATABASE cluster" >/dev/null
@@ -50,6 +53,7 @@ URLS=""
 serve() { # serve I: start (or restart) server I on its port
 	"$BUILD/mltrackd" --database-url "$conn" --database-pooler transaction \
 		--database-listen-url "$direct" --port "$(cat "$WORK/port$1")" \
+		--max-connections-per-address 0 \
 		--data-dir "$WORK/data" >>"$WORK/mltrackd$1.log" 2>&1 &
 	echo $! >"$WORK/pid$1"
 	PIDS="$PIDS $!"
@@ -63,6 +67,29 @@ for u in $URLS; do
 	wait_http "$u/readyz" 60 || { tail -n 20 "$WORK"/mltrackd*.log; fail "$u never became ready"; }
 done
 
+# nginx: deploy/nginx/mltrack.conf on a loopback port, without TLS, its
+# upstream the three servers (a server that refuses connections is
+# skipped for 2 s, and a request it refused goes to the next one).
+NGX=$WORK/nginx
+mkdir -p "$NGX"
+for d in body proxy fastcgi uwsgi scgi; do mkdir -p "$NGX/$d" && chmod 777 "$NGX/$d"; done
+NGX_PORT=$(free_port)
+ups=""
+for i in 1 2 3; do ups="$ups\\n\\tserver 127.0.0.1:$(cat "$WORK/port$i") max_fails=1 fail_timeout=2s;"; done
+sed -e "s/listen 443 ssl;/listen 127.0.0.1:$NGX_PORT;/" -e '/listen \[::\]:443 ssl;/d' \
+	-e '/ssl_certificate/d' -e "s/^\tserver 127.0.0.1:5170;/$ups/" \
+	"$ROOT/deploy/nginx/mltrack.conf" >"$NGX/mltrack.conf"
+grep -q "server 127.0.0.1:$(cat "$WORK/port3")" "$NGX/mltrack.conf" ||
+	fail "deploy/nginx/mltrack.conf: no 'server 127.0.0.1:5170;' line to replace"
+printf '%s\n' "daemon on;" "worker_processes 1;" "pid $NGX/nginx.pid;" \
+	"error_log $NGX/error.log;" "events { worker_connections 1024; }" "http {" \
+	"	access_log off;" "	client_body_temp_path $NGX/body;" \
+	"	proxy_temp_path $NGX/proxy;" "	fastcgi_temp_path $NGX/fastcgi;" \
+	"	uwsgi_temp_path $NGX/uwsgi;" "	scgi_temp_path $NGX/scgi;" \
+	"	include $NGX/mltrack.conf;" "}" >"$NGX/nginx.conf"
+nginx -p "$NGX" -c "$NGX/nginx.conf" || { cat "$NGX/error.log"; fail "nginx did not start"; }
+wait_http "http://127.0.0.1:$NGX_PORT/readyz" 30 || { cat "$NGX/error.log"; fail "nginx does not answer"; }
+
 mkdir -p "$WORK/state"
 touch "$WORK/state/go"
 ph() { # the phase the clients' next requests count under (replaced at once)
@@ -70,8 +97,8 @@ ph() { # the phase the clients' next requests count under (replaced at once)
 	mv "$WORK/state/phase.new" "$WORK/state/phase"
 }
 ph steady
-# shellcheck disable=SC2086
-python3 "$ROOT/tests/cluster/ingest.py" "$WORK/state" $URLS >"$WORK/ingest.log" 2>&1 &
+python3 "$ROOT/tests/cluster/ingest.py" "$WORK/state" "http://127.0.0.1:$NGX_PORT" \
+	>"$WORK/ingest.log" 2>&1 &
 INGEST=$!
 i=0
 until [ -f "$WORK/state/started" ]; do
