@@ -12,20 +12,31 @@
 # before it, a flipped byte in the stored bundle is caught by pull (the
 # output directory untouched), and the audit trail holds every attempt and
 # cannot be altered.
+#
+# With SCENARIO_URL set (make test-cluster), against that server instead of
+# one of its own: SCENARIO_PGCONN is its database, SCENARIO_ARTIFACTS its
+# artifact store.
 set -eu
 . "$ROOT/tests/lib.sh"
-db="scenario_$$"
-psql_q "CREATE DATABASE $db" >/dev/null
-conn=$(echo "$PGCONN" | sed "s/dbname=[^ ]*/dbname=$db/")
-port=$(free_port)
-BASE="http://127.0.0.1:$port"
 dir="$WORK/scenario"
 mkdir -p "$dir"
-log="$WORK/scenario-server.log"
-"$BUILD/mltrackd" --database-url "$conn" --port "$port" --data-dir "$dir/data" >"$log" 2>&1 &
-pid=$!
-trap 'kill $pid 2>/dev/null || true' EXIT
-wait_http "$BASE/readyz" 60 || fail "server did not start"
+if [ -n "${SCENARIO_URL:-}" ]; then
+	BASE=$SCENARIO_URL
+	conn=$SCENARIO_PGCONN
+	artifacts=$SCENARIO_ARTIFACTS
+else
+	db="scenario_$$"
+	psql_q "CREATE DATABASE $db" >/dev/null
+	conn=$(echo "$PGCONN" | sed "s/dbname=[^ ]*/dbname=$db/")
+	port=$(free_port)
+	BASE="http://127.0.0.1:$port"
+	artifacts="$dir/data/artifacts"
+	log="$WORK/scenario-server.log"
+	"$BUILD/mltrackd" --database-url "$conn" --port "$port" --data-dir "$dir/data" >"$log" 2>&1 &
+	pid=$!
+	trap 'kill $pid 2>/dev/null || true' EXIT
+	wait_http "$BASE/readyz" 60 || fail "server did not start"
+fi
 sql() { PGCONN="$conn" psql_q "$1"; }
 
 export MLTRACK_TRACKING_URI="$BASE" MLTRACK_SPOOL_DIR="$dir/spool" HOME="$dir"
@@ -214,7 +225,7 @@ EOF
 
 # A flipped byte in the stored bundle: pull refuses, the directory untouched.
 digest=$(sha 2)
-blob="$dir/data/artifacts/blobs/$(echo "$digest" | cut -c1-2)/$(echo "$digest" | cut -c3-4)/$digest"
+blob="$artifacts/blobs/$(echo "$digest" | cut -c1-2)/$(echo "$digest" | cut -c3-4)/$digest"
 [ -f "$blob" ] || fail "no blob at $blob"
 mkdir -p keep && echo mine >keep/own.txt
 python3 - "$blob" <<'EOF'

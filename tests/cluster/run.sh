@@ -131,6 +131,13 @@ rm -f "$WORK/state/go"
 wait "$INGEST" || { cat "$WORK/ingest.log"; fail "the clients failed"; }
 INGEST=""
 
+# The registry's CI flow with the mltrack CLI (tests/api/t0110), through
+# nginx: train under `mltrack run`, register, gate, promote, pull.
+SCENARIO_URL="http://127.0.0.1:$NGX_PORT" SCENARIO_PGCONN="$direct" \
+	SCENARIO_ARTIFACTS="$WORK/data/artifacts" ROOT="$ROOT" BUILD="$BUILD" WORK="$WORK" \
+	PGCONN="$direct" sh "$ROOT/tests/api/t0110-registry-scenario.sh" ||
+	fail "the mltrack CLI's registry scenario through nginx"
+
 # The API suites of runs, experiments, metrics, batches, search, artifacts,
 # the registry and gates through nginx: consecutive requests of one test
 # land on different servers (their artifact store is one directory).
