@@ -27,6 +27,7 @@ WORK=$(mktemp -d /tmp/mltrack-cluster.XXXXXX)
 chmod 755 "$WORK"
 PIDS=""
 INGEST=""
+TRAIN=""
 cleanup() {
 	rm -f "$WORK/state/go"
 	[ -n "$INGEST" ] && kill "$INGEST" 2>/dev/null || true
@@ -120,6 +121,14 @@ ph "after the kill"
 sleep 2
 
 ph "PostgreSQL restart"
+# A training run under `mltrack run` across the restart: 3000 points over
+# about 6 s, sent to nginx as they come; what cannot be sent is spooled.
+export MLTRACK_SPOOL_DIR="$WORK/spool" HOME="$WORK"
+"$BUILD/mltrack" -q --tracking-uri "http://127.0.0.1:$NGX_PORT" run -e cluster-spool \
+	-n "spooled-$$" -- sh -c 'i=0; while [ $i -lt 3000 ]; do echo "step: $i"; echo "loss: $i.5"
+		i=$((i + 1)); [ $((i % 500)) = 0 ] && sleep 1; done; true' >"$WORK/run.out" 2>"$WORK/run.err" &
+TRAIN=$!
+sleep 0.5
 pg_down
 sleep 2
 pg_up
@@ -130,6 +139,15 @@ sleep 2
 rm -f "$WORK/state/go"
 wait "$INGEST" || { cat "$WORK/ingest.log"; fail "the clients failed"; }
 INGEST=""
+wait "$TRAIN" || { cat "$WORK/run.err"; fail "mltrack run failed across the restart"; }
+"$BUILD/mltrack" -q --tracking-uri "http://127.0.0.1:$NGX_PORT" sync 2>"$WORK/sync.err" ||
+	{ cat "$WORK/sync.err"; fail "mltrack sync failed"; }
+got=$(PGCONN=$direct psql_q "SELECT count(*) || ' ' || count(DISTINCT step) FROM metrics m
+	JOIN runs r USING (run_id) WHERE r.name = 'spooled-$$' AND m.key = 'loss'")
+[ "$got" = "3000 3000" ] ||
+	fail "mltrack run across the restart: $got points stored (count, distinct steps), want 3000 3000: $(cat "$WORK/run.err" "$WORK/sync.err")"
+spooled=$(grep -c . "$WORK/run.err" || true)
+echo "cluster: mltrack run across the PostgreSQL restart: 3000 points stored once (its stderr: $spooled lines)"
 
 # The registry's CI flow with the mltrack CLI (tests/api/t0110), through
 # nginx: train under `mltrack run`, register, gate, promote, pull.
