@@ -17,7 +17,9 @@
 # and no request may have been answered 500 (a server whose database is
 # away answers 503, which clients retry).  The outcome is printed as a
 # table: fault, requests during it, answers by status, points lost,
-# duplicates.  Then the API suites of the main resources pass through nginx.
+# duplicates.  Then: uploads cut off by a killed client or a killed server
+# leave nothing visible, the mltrack CLI's registry flow and the API suites
+# of the main resources pass through nginx.
 set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=$(cd "$1" && pwd)
@@ -148,6 +150,53 @@ got=$(PGCONN=$direct psql_q "SELECT count(*) || ' ' || count(DISTINCT step) FROM
 	fail "mltrack run across the restart: $got points stored (count, distinct steps), want 3000 3000: $(cat "$WORK/run.err" "$WORK/sync.err")"
 spooled=$(grep -c . "$WORK/run.err" || true)
 echo "cluster: mltrack run across the PostgreSQL restart: 3000 points stored once (its stderr: $spooled lines)"
+
+# Uploads cut off mid-stream leave nothing visible: a client killed during
+# its upload through nginx, and a server killed during an upload to it.
+NGX_URL="http://127.0.0.1:$NGX_PORT"
+J='Content-Type: application/json'
+aexp=$(curl -sf -H "$J" -d '{"name":"cluster-uploads"}' "$NGX_URL/api/2.0/mlflow/experiments/create" |
+	json_get experiment_id)
+arun=$(curl -sf -H "$J" -d "{\"experiment_id\":\"$aexp\"}" "$NGX_URL/api/2.0/mlflow/runs/create" |
+	json_get run info run_id)
+head -c 20000000 /dev/urandom >"$WORK/upload.bin"
+visible() { # visible NAME: 0 when the run lists NAME or it can be downloaded
+	curl -s "$NGX_URL/api/2.0/mlflow/artifacts/list?run_id=$arun" | grep -q "\"$1\"" && return 0
+	[ "$(curl -s -o /dev/null -w '%{http_code}' \
+		"$NGX_URL/api/2.0/mlflow-artifacts/artifacts/$aexp/$arun/artifacts/$1")" = 200 ]
+}
+curl -s -o /dev/null --limit-rate 4M -T "$WORK/upload.bin" \
+	"$NGX_URL/api/2.0/mlflow-artifacts/artifacts/$aexp/$arun/artifacts/client-killed.bin" &
+up=$!
+sleep 1.5
+kill -KILL "$up"
+wait "$up" 2>/dev/null || true
+curl -s -o /dev/null --limit-rate 4M -T "$WORK/upload.bin" \
+	"http://127.0.0.1:$(cat "$WORK/port3")/api/2.0/mlflow-artifacts/artifacts/$aexp/$arun/artifacts/server-killed.bin" &
+up=$!
+sleep 1.5
+kill -KILL "$(cat "$WORK/pid3")"
+wait "$up" 2>/dev/null && fail "an upload to a killed server succeeded"
+serve 3
+wait_http "http://127.0.0.1:$(cat "$WORK/port3")/readyz" 60 || fail "server 3 did not come back"
+sleep 2.5 # nginx's fail_timeout for server 3
+for f in client-killed.bin server-killed.bin; do
+	visible "$f" && fail "the cut-off upload $f is visible"
+done
+# The killed server's temporary file is left to gc, which any server's
+# host may run while the others serve (nobody holds its lock).
+[ -n "$(ls "$WORK/data/artifacts/tmp")" ] || fail "the killed server left no temporary file: is this test still cutting an upload?"
+"$BUILD/mltrackd" gc --database-url "$direct" --data-dir "$WORK/data" >"$WORK/gc.log" 2>&1 ||
+	{ cat "$WORK/gc.log"; fail "mltrackd gc failed"; }
+[ -z "$(ls "$WORK/data/artifacts/tmp")" ] ||
+	fail "gc left $(ls "$WORK/data/artifacts/tmp") in tmp/: $(cat "$WORK/gc.log")"
+# The same upload, whole, is then stored and read back intact.
+curl -sf -o /dev/null -T "$WORK/upload.bin" \
+	"$NGX_URL/api/2.0/mlflow-artifacts/artifacts/$aexp/$arun/artifacts/server-killed.bin" ||
+	fail "the upload after the kill failed"
+curl -sf "$NGX_URL/api/2.0/mlflow-artifacts/artifacts/$aexp/$arun/artifacts/server-killed.bin" |
+	cmp -s - "$WORK/upload.bin" || fail "the upload after the kill does not read back"
+echo "cluster: uploads cut off by a killed client or a killed server leave nothing visible"
 
 # The registry's CI flow with the mltrack CLI (tests/api/t0110), through
 # nginx: train under `mltrack run`, register, gate, promote, pull.
