@@ -9,8 +9,9 @@
 # loaded, so that the tables hold more than the experiment searched; then
 # one experiment grows through SEARCH_SIZES (default 1000 10000 50000 200000
 # 1000000 runs) and after each step every shape below is timed over HTTP
-# (keep-alive, one client): SEARCH_N requests each (default 200), p50 and p95
-# from the request's first byte to the answer's last.
+# (keep-alive, one client): SEARCH_N requests each (default 200; fewer, but
+# at least 11, once a shape has taken SEARCH_MAX_SECONDS, default 60), p50
+# and p95 from the request's first byte to the answer's last.
 #
 # The load is SQL (INSERT ... SELECT generate_series) into the real schema,
 # every column filled as mltrackd's writers fill it: runs as runs/create

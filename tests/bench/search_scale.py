@@ -11,6 +11,7 @@
 import hashlib
 import http.client
 import json
+import os
 import re
 import statistics
 import subprocess
@@ -21,6 +22,7 @@ import urllib.parse
 T0 = 1_700_000_000_000
 PATH = "/api/2.0/mlflow/runs/search"
 ISSUE = "metrics.acc > 0.9 and params.lr = '3'"
+MAX_SECONDS = float(os.environ.get("SEARCH_MAX_SECONDS", "60"))
 
 
 def run_id(exp, i):
@@ -122,15 +124,18 @@ def cmd_time(size, exp, others, n, urls, only=None):
             for _ in range(4):
                 c.post(b)
         times = [[] for _ in clients]
+        t_end = time.monotonic() + MAX_SECONDS
         for k in range(n):
             order_ = range(len(clients)) if k % 2 == 0 else reversed(range(len(clients)))
             for j in order_:
                 times[j].append(clients[j].post(bodies[j])[0] * 1000)
+            if time.monotonic() > t_end and k >= 10:
+                break
         parsed = [json.loads(a) for a in answers]
         same = all(p == parsed[0] for p in parsed)
         for j, name_ in enumerate(names):
             print(json.dumps({
-                "size": size, "shape": name, "build": name_, "n": n,
+                "size": size, "shape": name, "build": name_, "n": len(times[j]),
                 "p50_ms": round(statistics.median(times[j]), 2),
                 "p95_ms": round(pct(times[j], 95), 2),
                 "runs": len(parsed[j].get("runs", [])),
