@@ -114,6 +114,8 @@ struct srch {
 	size_t nit;
 	const char *const *after; /* 2 * nit strings, or NULL */
 	long long limit, offset;
+	const char *range;        /* the attribute clauses on start_time the runs index can
+				   * start and stop at (alias r; part of attr_conds' too) */
 };
 
 #define P(...) mt_arena_printf(s->a, __VA_ARGS__)
@@ -285,6 +287,8 @@ static int attr_conds(struct srch *s, struct sqlb *b, const char **out, struct m
 	const char *o = s->view == 1 ? " AND r.lifecycle_stage = 'active'" :
 			s->view == 2 ? " AND r.lifecycle_stage = 'deleted'" : "";
 
+	s->range = ""; /* this statement's parameters */
+
 	for (size_t i = 0; i < s->f->n; i++) {
 		const struct mt_filter_clause *c = &s->f->clauses[i];
 		const char *col;
@@ -299,7 +303,11 @@ static int attr_conds(struct srch *s, struct sqlb *b, const char **out, struct m
 			o = P("%s AND %sr.%s = ANY($%d::text[])", o, c->op == MT_OP_NOT_IN ? "NOT " : "",
 			      col, v);
 		} else if (c->is_num) {
-			o = P("%s AND r.%s %s %s", o, col, sqlb_op(c->op), sqlb_num(b, c));
+			const char *cond = P(" AND r.%s %s %s", col, sqlb_op(c->op), sqlb_num(b, c));
+
+			o = P("%s%s", o, cond);
+			if (strcmp(col, "start_time") == 0 && c->is_int && c->op != MT_OP_NE)
+				s->range = P("%s%s", s->range, cond);
 		} else {
 			int v = sqlb_param(b, c->str);
 
@@ -539,9 +547,12 @@ static const char *seg_sql(struct srch *s, struct sqlb *b, enum seg sg, const ch
 			miss = P(" AND NOT EXISTS (SELECT 1 FROM %s m WHERE m.run_id = r.run_id AND "
 				 "m.key = $%d OFFSET 0)", table(k0->kind), k);
 		}
+		/* The start_time range, where the index can use it: a search of
+		 * the runs after a time no longer reads every run before it. */
 		for (size_t j = 0; j < s->nexp; j++)
 			drv = P("%s%sSELECT " SQL_RUN_COLS " FROM runs r WHERE r.experiment_id = "
-				"$%d::bigint%s%s", drv, j ? " UNION ALL " : "", ep[j], sc, bound);
+				"$%d::bigint%s%s%s", drv, j ? " UNION ALL " : "", ep[j], sc, bound,
+				s->range);
 		pre = (sg == S_NN && k0->asc) || (sg == S_MISSING_NN && s->it[1].asc) ?
 		      "start_time ASC NULLS FIRST" : "start_time DESC NULLS LAST, run_id";
 		dord = sg == S_NULL || sg == S_MISSING_NULL ? "start_time DESC NULLS LAST, run_id" : pre;
@@ -857,7 +868,7 @@ int sql_runs_search(struct mt_req *req, const char **exp_ids, size_t nexp,
 	/* An offset past any table's size answers an empty page all the same;
 	 * capped, limit + offset (and twice it) cannot overflow. */
 	struct srch s = { req, req->arena, f, exp_ids, nexp, view, NULL, 0, NULL, limit,
-			  page->offset < SEARCH_OFFSET_MAX ? page->offset : SEARCH_OFFSET_MAX };
+			  page->offset < SEARCH_OFFSET_MAX ? page->offset : SEARCH_OFFSET_MAX, "" };
 	struct mt_err rerr = MT_ERR_INIT;
 	int own = !req->in_txn, n, ok;
 	PGresult *r;
