@@ -19,19 +19,24 @@ struct mt_order_list;
  * which the renderer writes as MLflow does); its params and its tags, each
  * already JSON text: the objects of the list, comma-separated (NULL: none);
  * and whether the run has dataset inputs or model inputs or outputs, which
- * are read in one more query for those runs only.  In the statement itself,
+ * are read in one more query for those runs only.  Each list is aggregated
+ * from a subquery in key order, which the primary key's range gives: an
+ * ORDER BY in the aggregate sorted each run's few rows apart (a sort set up
+ * and torn down 300 times a page; the page took twice as long).  In the
+ * statement itself,
  * the page's runs are read where they are found: no second round trip, no
  * list of ids, no tree of JSON objects per run. */
 #define SQL_RUN_KV_JSON "'{\"key\":' || to_json(x.key)::text || ',\"value\":' || " \
 			"to_json(x.value)::text || '}'"
 #define SQL_RUN_DATA_COLS(run)                                                                  \
 	"(SELECT string_agg(concat_ws(chr(1), to_json(x.key)::text, x.value::text, "             \
-	"x.timestamp::text, x.step::text), chr(2) ORDER BY x.key) FROM latest_metrics x WHERE "  \
-	"x.run_id = " run "), (SELECT string_agg(" SQL_RUN_KV_JSON ", ',' ORDER BY x.key) FROM " \
-	"params x WHERE x.run_id = " run "), (SELECT string_agg(" SQL_RUN_KV_JSON ", ',' ORDER " \
-	"BY x.key) FROM tags x WHERE x.run_id = " run "), EXISTS (SELECT 1 FROM run_inputs x "  \
-	"WHERE x.run_id = " run ") OR EXISTS (SELECT 1 FROM run_model_outputs x WHERE x.run_id " \
-	"= " run ") OR EXISTS (SELECT 1 FROM run_model_inputs x WHERE x.run_id = " run ")"
+	"x.timestamp::text, x.step::text), chr(2)) FROM (SELECT * FROM latest_metrics x WHERE "  \
+	"x.run_id = " run " ORDER BY x.key) x), (SELECT string_agg(" SQL_RUN_KV_JSON ", ',') "  \
+	"FROM (SELECT * FROM params x WHERE x.run_id = " run " ORDER BY x.key) x), (SELECT "     \
+	"string_agg(" SQL_RUN_KV_JSON ", ',') FROM (SELECT * FROM tags x WHERE x.run_id = " run  \
+	" ORDER BY x.key) x), EXISTS (SELECT 1 FROM run_inputs x WHERE x.run_id = " run ") OR " \
+	"EXISTS (SELECT 1 FROM run_model_outputs x WHERE x.run_id = " run ") OR EXISTS (SELECT " \
+	"1 FROM run_model_inputs x WHERE x.run_id = " run ")"
 
 struct run_new {
 	const char *run_id, *experiment_id, *name, *user_id, *artifact_uri;
