@@ -181,7 +181,7 @@ def cmd_log(size, path, offset, httpfile):
     # app|LOG:  duration: 0.123 ms  execute dyn_1: SELECT ...  (parse, bind too)
     rx = re.compile(r"^(\w+)\|LOG:  duration: ([0-9.]+) ms  "
                     r"(?:(parse|bind|execute) ([^:]+)|statement): (.*)$")
-    per = {}
+    per, execs = {}, {}
     for ln in lines:
         m = rx.match(ln)
         if not m or m.group(1) not in http:
@@ -189,9 +189,13 @@ def cmd_log(size, path, offset, httpfile):
         app, ms, phase, text = m.group(1), float(m.group(2)), m.group(3) or "simple", m.group(5)
         cls = classify(text)
         per.setdefault(app, {}).setdefault(cls, []).append(ms)
+        if phase == "execute":
+            execs.setdefault(app, {}).setdefault(cls, []).append(ms)
     for app, classes in per.items():
         n = http[app]["n"]
-        res = {k: {"per_request_ms": round(sum(v) / n, 3), "statements": round(len(v) / n, 1)}
+        ex = execs.get(app, {})
+        res = {k: {"per_request_ms": round(sum(v) / n, 3), "statements": round(len(v) / n, 1),
+                   "execute_median_ms": round(statistics.median(ex[k]), 3) if ex.get(k) else None}
                for k, v in sorted(classes.items())}
         tot = sum(sum(v) for v in classes.values()) / n
         print(json.dumps({"size": size, "profile": app, "http_p50_ms": http[app]["http_p50_ms"],
@@ -199,8 +203,8 @@ def cmd_log(size, path, offset, httpfile):
               flush=True)
 
 
-def explain_ms(psql, conninfo, sql, n=21):
-    script = "".join("EXPLAIN (ANALYZE, TIMING OFF) %s;\n" % sql for _ in range(n))
+def explain_ms(psql, conninfo, sql, n=21, settings=""):
+    script = settings + "".join("EXPLAIN (ANALYZE, TIMING OFF) %s;\n" % sql for _ in range(n))
     out = subprocess.run([psql, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", conninfo],
                          input=script, capture_output=True, text=True, check=True).stdout
     ex = [float(x) for x in re.findall(r"Execution Time: ([0-9.]+) ms", out)]
@@ -226,7 +230,10 @@ def cmd_pgalone(size, exp, psql, conninfo):
         "walk 100 of acc > 0.9": explain_ms(psql, conninfo, walk + " LIMIT 100"),
         "walk 500 of acc > 0.9": explain_ms(psql, conninfo, walk + " LIMIT 500"),
         "issue search, PostgreSQL's own plan": explain_ms(psql, conninfo, search),
-        "the page's params, tags, metrics": explain_ms(psql, conninfo, fill)}}), flush=True)
+        "the page's params, tags, metrics, PostgreSQL's own plan": explain_ms(psql, conninfo, fill),
+        "the same by index": explain_ms(psql, conninfo, fill, settings=(
+            "SET enable_seqscan = off; SET enable_bitmapscan = off; SET enable_hashjoin = off; "
+            "SET enable_mergejoin = off;\n"))}}), flush=True)
 
 
 def cmd_table(path):
