@@ -520,7 +520,12 @@ static const char *seg_sql(struct srch *s, struct sqlb *b, enum seg sg, const ch
 		}
 	}
 
-	/* The driver: one index range per experiment, merged in order. */
+	/* The driver: one index range per experiment, merged in order.  For
+	 * PostgreSQL to merge them (MergeAppend), each range is ordered itself
+	 * and their UNION ALL is a subquery of the ordered query: a UNION ALL
+	 * with an ORDER BY of its own, or of branches without one, was
+	 * appended whole and sorted, every match of every experiment read
+	 * (enable_sort = off notwithstanding: no other path existed). */
 	ep = exp_params(s, b);
 	if (table_drv) {
 		int k = sqlb_param(b, k0->key);
@@ -528,13 +533,14 @@ static const char *seg_sql(struct srch *s, struct sqlb *b, enum seg sg, const ch
 				 P("%s%s", k0->kind == MT_FK_METRIC ? " AND d.value < 'NaN'::float8" : "",
 				   key_conds(s, b, k0->kind, k0->key, "d.value"));
 
-		for (size_t j = 0; j < s->nexp; j++)
-			drv = P("%s%sSELECT d.run_id, d.value, d.start_time, d.experiment_id FROM %s d WHERE "
-				"d.experiment_id = $%d::bigint AND d.key = $%d%s%s", drv,
-				j ? " UNION ALL " : "", table(k0->kind), ep[j], k, kc, bound);
 		dord = sg == S_NAN ? "start_time DESC NULLS LAST, run_id" :
 		       P("value %s, start_time DESC NULLS LAST, run_id", dir(k0->asc));
-		sql = P("SELECT " SQL_RUN_COLS "%s FROM (%s ORDER BY %s %s) d%s "
+		for (size_t j = 0; j < s->nexp; j++)
+			drv = P("%s%s%sSELECT d.run_id, d.value, d.start_time, d.experiment_id FROM %s d "
+				"WHERE d.experiment_id = $%d::bigint AND d.key = $%d%s%s%s%s", drv,
+				j ? " UNION ALL " : "", s->nexp > 1 ? "(" : "", table(k0->kind), ep[j], k,
+				kc, bound, s->nexp > 1 ? " ORDER BY " : "", s->nexp > 1 ? P("%s)", dord) : "");
+		sql = P("SELECT " SQL_RUN_COLS "%s FROM (SELECT * FROM (%s) m ORDER BY %s %s) d%s "
 			"CROSS JOIN LATERAL (SELECT " SQL_RUN_COLS " FROM runs r WHERE r.run_id = "
 			"d.run_id%s OFFSET 0) r WHERE TRUE%s%s",
 			tuple_cols(s, e), drv, dord, fence, order_probes(s, b, 1, "d.run_id"), attrs,
@@ -553,14 +559,15 @@ static const char *seg_sql(struct srch *s, struct sqlb *b, enum seg sg, const ch
 		}
 		/* The start_time range, where the index can use it: a search of
 		 * the runs after a time no longer reads every run before it. */
-		for (size_t j = 0; j < s->nexp; j++)
-			drv = P("%s%sSELECT " SQL_RUN_COLS " FROM runs r WHERE r.experiment_id = "
-				"$%d::bigint%s%s%s", drv, j ? " UNION ALL " : "", ep[j], sc, bound,
-				s->range);
 		pre = (sg == S_NN && k0->asc) || (sg == S_MISSING_NN && s->it[1].asc) ?
 		      "start_time ASC NULLS FIRST" : "start_time DESC NULLS LAST, run_id";
 		dord = sg == S_NULL || sg == S_MISSING_NULL ? "start_time DESC NULLS LAST, run_id" : pre;
-		sql = P("SELECT r.*%s FROM (%s ORDER BY %s %s) r%s WHERE TRUE%s%s%s%s",
+		for (size_t j = 0; j < s->nexp; j++)
+			drv = P("%s%s%sSELECT " SQL_RUN_COLS " FROM runs r WHERE r.experiment_id = "
+				"$%d::bigint%s%s%s%s%s", drv, j ? " UNION ALL " : "", s->nexp > 1 ? "(" : "",
+				ep[j], sc, bound, s->range, s->nexp > 1 ? " ORDER BY " : "",
+				s->nexp > 1 ? P("%s)", dord) : "");
+		sql = P("SELECT r.*%s FROM (SELECT * FROM (%s) m ORDER BY %s %s) r%s WHERE TRUE%s%s%s%s",
 			tuple_cols(s, e), drv, dord, fence, order_probes(s, b, 1, "r.run_id"), attrs, miss,
 			probes(s, b, "r.run_id", "r.experiment_id", "r.start_time", -1, NULL), cond);
 	}
