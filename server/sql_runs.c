@@ -461,8 +461,12 @@ static size_t put_metrics(char *o, const char *text, size_t n)
 		const char *f[4], *e;
 		size_t len[4];
 
+		/* Every column is NOT NULL (concat_ws would skip a NULL): four
+		 * fields; a short item still ends at the text's end. */
 		for (int k = 0; k < 4; k++) {
-			e = memchr(p, k < 3 ? 1 : 2, (size_t)(end - p));
+			e = p < end ? memchr(p, k < 3 ? 1 : 2, (size_t)(end - p)) : NULL;
+			if (p > end)
+				p = end;
 			if (!e)
 				e = end;
 			f[k] = p;
