@@ -288,15 +288,10 @@ static json_t *run_new(PGresult *rows, int i, json_t *byid, json_t *list)
 }
 
 /* Fill the runs of byid from run_children's rows for the runs ids[0..n). */
-static int children(struct mt_req *req, const char **ids, size_t n, json_t *byid,
-		    struct mt_err *err)
+static void children_apply(struct mt_req *req, PGresult *r, json_t *byid)
 {
-	const char *arr = db_array_text(req->arena, ids, n);
 	json_t *byds = req_own(req, json_object());
-	PGresult *r;
 
-	if (!(r = db_exec(req, "run_children", 1, &arr, err)))
-		return -1;
 	for (int i = 0; i < PQntuples(r); i++) {
 		json_t *run = json_object_get(byid, PQgetvalue(r, i, 1));
 		const char *key = PQgetvalue(r, i, 3), *a = PQgetvalue(r, i, 4);
@@ -353,6 +348,17 @@ static int children(struct mt_req *req, const char **ids, size_t n, json_t *byid
 			break;
 		}
 	}
+}
+
+static int children(struct mt_req *req, const char **ids, size_t n, json_t *byid,
+		    struct mt_err *err)
+{
+	const char *arr = db_array_text(req->arena, ids, n);
+	PGresult *r;
+
+	if (!(r = db_exec(req, "run_children", 1, &arr, err)))
+		return -1;
+	children_apply(req, r, byid);
 	return 0;
 }
 
@@ -450,80 +456,84 @@ static size_t put_info(char *o, PGresult *r, int i)
 	return (size_t)(o - s);
 }
 
-/* The metrics column of SQL_RUN_DATA_COLS (text of n bytes) as the
- * objects of a JSON list, at o; its length. */
-static size_t put_metrics(char *o, const char *text, size_t n)
+struct idpos {
+	const char *id;
+	int pos;
+};
+
+static int idpos_cmp(const void *a, const void *b)
 {
-	const char *p = text, *end = text + n;
-	char *s = o;
-
-	while (p < end) {
-		const char *f[4], *e;
-		size_t len[4];
-
-		/* Every column is NOT NULL (concat_ws would skip a NULL): four
-		 * fields; a short item still ends at the text's end. */
-		for (int k = 0; k < 4; k++) {
-			e = p < end ? memchr(p, k < 3 ? 1 : 2, (size_t)(end - p)) : NULL;
-			if (p > end)
-				p = end;
-			if (!e)
-				e = end;
-			f[k] = p;
-			len[k] = (size_t)(e - p);
-			p = e + 1;
-		}
-		if (o != s)
-			*o++ = ',';
-		o += PUT("{\"key\":");
-		o += put(o, f[0], len[0]);
-		o += PUT(",\"value\":");
-		{
-			char v[MT_JSON_DOUBLE_MAX + 8];
-
-			if (len[1] >= sizeof(v) - 1)
-				len[1] = sizeof(v) - 2;
-			memcpy(v, f[1], len[1]);
-			v[len[1]] = '\0';
-			o += sql_metrics_put_value(o, v);
-		}
-		o += PUT(",\"timestamp\":");
-		o += put(o, f[2], len[2]);
-		o += PUT(",\"step\":");
-		o += put(o, f[3], len[3]);
-		*o++ = '}';
-	}
-	return (size_t)(o - s);
+	return strcmp(((const struct idpos *)a)->id, ((const struct idpos *)b)->id);
 }
 
-int sql_runs_render(struct mt_req *req, PGresult *rows, int col, const char **out,
-		    struct mt_err *err)
+int sql_runs_render(struct mt_req *req, PGresult *rows, const char **out, struct mt_err *err)
 {
-	int n = PQntuples(rows);
-	const char **more = NULL, **dumped = NULL;
-	size_t nmore = 0, cap = 1, len = 0;
+	int n = PQntuples(rows), nc;
+	struct idpos *ix, key;
+	/* Per run of the page: the first row and the count of its metrics,
+	 * params and tags in run_children's answer; whether it has more. */
+	int (*first)[3], (*count)[3];
+	char *extra;
+	const char **ids, *arr;
 	json_t *byid = NULL, *list = NULL;
+	const char **dumped;
+	size_t cap = 1, len = 0;
+	PGresult *c;
 	char *o;
 
+	*out = "";
+	if (n == 0)
+		return 0;
+	ix = mt_arena_alloc(req->arena, sizeof(*ix) * (size_t)n);
+	ids = mt_arena_alloc(req->arena, sizeof(*ids) * (size_t)n);
+	first = mt_arena_alloc(req->arena, sizeof(*first) * (size_t)n);
+	count = mt_arena_alloc(req->arena, sizeof(*count) * (size_t)n);
+	extra = mt_arena_alloc(req->arena, (size_t)n);
+	dumped = mt_arena_alloc(req->arena, sizeof(*dumped) * (size_t)n);
+	for (int i = 0; i < n; i++) {
+		ids[i] = PQgetvalue(rows, i, 0);
+		ix[i] = (struct idpos){ ids[i], i };
+		extra[i] = 0;
+		for (int k = 0; k < 3; k++)
+			first[i][k] = count[i][k] = 0;
+	}
+	qsort(ix, (size_t)n, sizeof(*ix), idpos_cmp);
+	arr = db_array_text(req->arena, ids, (size_t)n);
+	if (!(c = db_exec(req, "run_children", 1, &arr, err)))
+		return -1;
+	nc = PQntuples(c);
+	for (int i = 0; i < nc; i++) {
+		int k = atoi(PQgetvalue(c, i, 0));
+		struct idpos *hit;
+
+		key.id = PQgetvalue(c, i, 1);
+		if (!(hit = bsearch(&key, ix, (size_t)n, sizeof(*ix), idpos_cmp)))
+			continue;
+		if (k > 2) {
+			extra[hit->pos] = 1;
+			continue;
+		}
+		if (count[hit->pos][k]++ == 0)
+			first[hit->pos][k] = i;
+		/* Room: keys and values escaped (6 bytes a byte at most), a
+		 * metric's value at most MT_JSON_DOUBLE_MAX + 2, the names. */
+		cap += 6 * (size_t)(PQgetlength(c, i, 3) + PQgetlength(c, i, 4)) + 96 +
+		       (size_t)(PQgetlength(c, i, 5) + PQgetlength(c, i, 6));
+	}
 	/* Runs with inputs or outputs: as sql_runs_fill() builds them. */
 	for (int i = 0; i < n; i++) {
-		if (*PQgetvalue(rows, i, col + 3) != 't')
+		if (!extra[i])
 			continue;
-		if (!more) {
-			more = mt_arena_alloc(req->arena, sizeof(*more) * (size_t)n);
-			dumped = mt_arena_alloc(req->arena, sizeof(*dumped) * (size_t)n);
+		if (!byid) {
 			byid = req_own(req, json_object());
 			list = req_own(req, json_array());
 		}
 		run_new(rows, i, byid, list);
-		more[nmore++] = PQgetvalue(rows, i, 0);
 	}
-	if (nmore && children(req, more, nmore, byid, err))
-		return -1;
-	/* Room: each string of the row escaped (6 bytes a byte at most),
-	 * each metric's value at most MT_JSON_DOUBLE_MAX + 2, the names. */
+	if (byid)
+		children_apply(req, c, byid);
 	for (int i = 0, m = 0; i < n; i++) {
-		if (*PQgetvalue(rows, i, col + 3) == 't') {
+		if (extra[i]) {
 			char *t = mt_json_dumps(json_array_get(list, (size_t)m), NULL);
 
 			if (!t)
@@ -534,23 +544,14 @@ int sql_runs_render(struct mt_req *req, PGresult *rows, int col, const char **ou
 			continue;
 		}
 		cap += 400 + 6 * (size_t)PQgetlength(rows, i, 0) * 2;
-		for (int c = 1; c <= 8; c++)
-			cap += 6 * (size_t)PQgetlength(rows, i, c);
-		cap += (size_t)PQgetlength(rows, i, col + 1) + (size_t)PQgetlength(rows, i, col + 2);
-		if (!PQgetisnull(rows, i, col)) {
-			const char *t = PQgetvalue(rows, i, col);
-			size_t l = (size_t)PQgetlength(rows, i, col), nm = 1;
-
-			for (size_t j = 0; j < l; j++)
-				nm += t[j] == 2;
-			cap += l + nm * (64 + MT_JSON_DOUBLE_MAX);
-		}
+		for (int k = 1; k <= 8; k++)
+			cap += 6 * (size_t)PQgetlength(rows, i, k);
 	}
 	o = mt_arena_alloc(req->arena, cap);
 	for (int i = 0, m = 0; i < n; i++) {
 		if (i)
 			o[len++] = ',';
-		if (*PQgetvalue(rows, i, col + 3) == 't') {
+		if (extra[i]) {
 			len += put(o + len, dumped[m], strlen(dumped[m]));
 			m++;
 			continue;
@@ -563,17 +564,32 @@ int sql_runs_render(struct mt_req *req, PGresult *rows, int col, const char **ou
 			static const char *const name[3] = { "\"metrics\":[", "\"params\":[",
 							     "\"tags\":[" };
 
-			if (PQgetisnull(rows, i, col + k))
+			if (!count[i][k])
 				continue;
 			if (any++)
 				o[len++] = ',';
 			len += put(o + len, name[k], strlen(name[k]));
-			if (k == 0)
-				len += put_metrics(o + len, PQgetvalue(rows, i, col),
-						   (size_t)PQgetlength(rows, i, col));
-			else
-				len += put(o + len, PQgetvalue(rows, i, col + k),
-					   (size_t)PQgetlength(rows, i, col + k));
+			for (int j = first[i][k]; j < first[i][k] + count[i][k]; j++) {
+				char *p = o + len;
+
+				if (j > first[i][k])
+					*p++ = ',';
+				p += put(p, "{\"key\":", sizeof("{\"key\":") - 1);
+				p += put_str(p, PQgetvalue(c, j, 3));
+				if (k == 0) {
+					p += put(p, ",\"value\":", sizeof(",\"value\":") - 1);
+					p += sql_metrics_put_value(p, PQgetvalue(c, j, 4));
+					p += put(p, ",\"timestamp\":", sizeof(",\"timestamp\":") - 1);
+					p += put(p, PQgetvalue(c, j, 5), (size_t)PQgetlength(c, j, 5));
+					p += put(p, ",\"step\":", sizeof(",\"step\":") - 1);
+					p += put(p, PQgetvalue(c, j, 6), (size_t)PQgetlength(c, j, 6));
+				} else {
+					p += put(p, ",\"value\":", sizeof(",\"value\":") - 1);
+					p += put_str(p, PQgetvalue(c, j, 4));
+				}
+				*p++ = '}';
+				len = (size_t)(p - o);
+			}
 			o[len++] = ']';
 		}
 		len += put(o + len, "},\"inputs\":{},\"outputs\":{}}",

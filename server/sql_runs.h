@@ -11,33 +11,6 @@ struct mt_order_list;
 #define SQL_RUN_COLS "r.run_id, r.experiment_id, r.name, r.user_id, r.status, r.start_time, " \
 		     "r.end_time, r.artifact_uri, r.lifecycle_stage"
 
-/* What a Run object carries besides its row, as four columns read per row
- * of a statement whose run id is `run` (an SQL expression), for
- * sql_runs_render(), in key order each: the run's latest metrics, each
- * "<key as a JSON string> 1 <value> 1 <timestamp> 1 <step>" (1 and 2 the
- * bytes), separated by 2 (the value is PostgreSQL's text of the float8,
- * which the renderer writes as MLflow does); its params and its tags, each
- * already JSON text: the objects of the list, comma-separated (NULL: none);
- * and whether the run has dataset inputs or model inputs or outputs, which
- * are read in one more query for those runs only.  Each list is aggregated
- * from a subquery in key order, which the primary key's range gives: an
- * ORDER BY in the aggregate sorted each run's few rows apart (a sort set up
- * and torn down 300 times a page; the page took twice as long).  In the
- * statement itself,
- * the page's runs are read where they are found: no second round trip, no
- * list of ids, no tree of JSON objects per run. */
-#define SQL_RUN_KV_JSON "'{\"key\":' || to_json(x.key)::text || ',\"value\":' || " \
-			"to_json(x.value)::text || '}'"
-#define SQL_RUN_DATA_COLS(run)                                                                  \
-	"(SELECT string_agg(concat_ws(chr(1), to_json(x.key)::text, x.value::text, "             \
-	"x.timestamp::text, x.step::text), chr(2)) FROM (SELECT * FROM latest_metrics x WHERE "  \
-	"x.run_id = " run " ORDER BY x.key) x), (SELECT string_agg(" SQL_RUN_KV_JSON ", ',') "  \
-	"FROM (SELECT * FROM params x WHERE x.run_id = " run " ORDER BY x.key) x), (SELECT "     \
-	"string_agg(" SQL_RUN_KV_JSON ", ',') FROM (SELECT * FROM tags x WHERE x.run_id = " run  \
-	" ORDER BY x.key) x), EXISTS (SELECT 1 FROM run_inputs x WHERE x.run_id = " run ") OR " \
-	"EXISTS (SELECT 1 FROM run_model_outputs x WHERE x.run_id = " run ") OR EXISTS (SELECT " \
-	"1 FROM run_model_inputs x WHERE x.run_id = " run ")"
-
 struct run_new {
 	const char *run_id, *experiment_id, *name, *user_id, *artifact_uri;
 	long long start_time;
@@ -117,12 +90,12 @@ int sql_runs_log_input(struct mt_req *req, const char *run_id, json_t *dataset,
 /* Run objects for the rows of `rows` (SQL_RUN_COLS first), in order, with
  * their data and inputs, appended to list. */
 int sql_runs_fill(struct mt_req *req, PGresult *rows, json_t *list, struct mt_err *err);
-/* The same as JSON text, when `rows` carries SQL_RUN_DATA_COLS from column
- * col on: the Run objects, comma-separated (*out, request memory; "" for no
- * rows), as mt_json_dumps() would write sql_runs_fill()'s.  Only runs with
- * inputs or outputs cost another query (and a tree of objects). */
-int sql_runs_render(struct mt_req *req, PGresult *rows, int col, const char **out,
-		    struct mt_err *err);
+/* The same as JSON text: the Run objects for the rows of `rows` (RUN_COLS),
+ * comma-separated (*out, request memory; "" for no rows), as mt_json_dumps()
+ * would write sql_runs_fill()'s, written straight from run_children's rows
+ * (one statement, seven scans of the page's ids): no tree of objects, but
+ * for the rare runs with inputs or outputs. */
+int sql_runs_render(struct mt_req *req, PGresult *rows, const char **out, struct mt_err *err);
 
 /* Where a runs/search page starts, and (out) where it ended.  after is the
  * previous page's last row as sql_runs_search() described it (keyset), or

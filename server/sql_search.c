@@ -815,13 +815,7 @@ static PGresult *run_plan(struct srch *s, int plan, const struct cand *c, long l
 		return db_exec_sql(s->req, "SELECT 1 WHERE false", 0, NULL, err);
 	l = sqlb_param(&b, P("%lld", s->limit));
 	of = sqlb_param(&b, P("%lld", s->after ? 0 : s->offset));
-	/* The page's runs come filled (SQL_RUN_DATA_COLS after the page
-	 * token's columns): their data is read for the rows of the page only,
-	 * by run id, in this statement.  The first column is renamed: a
-	 * token's column may be called run_id too. */
-	return db_exec_sql_cached(s->req, P("SELECT p.*, " SQL_RUN_DATA_COLS("p.rid") " FROM "
-					    "(%s LIMIT $%d::bigint OFFSET $%d::bigint) p(rid)", sql, l,
-					    of),
+	return db_exec_sql_cached(s->req, P("%s LIMIT $%d::bigint OFFSET $%d::bigint", sql, l, of),
 				  b.n, b.params, err);
 }
 
@@ -922,7 +916,7 @@ int sql_runs_search(struct mt_req *req, const char **exp_ids, size_t nexp,
 		for (size_t i = 0; i < page->nlast; i++)
 			page->last[i] = PQgetvalue(r, n - 1, (int)(9 + i));
 	}
-	ok = r && sql_runs_render(req, r, 9 + 2 * (int)s.nit, runs, err) == 0;
+	ok = r && sql_runs_render(req, r, runs, err) == 0;
 	if (ok)
 		*nruns = (size_t)PQntuples(r);
 	if (own ? db_command(req->w, ok ? "COMMIT" : "ROLLBACK", ok ? err : &rerr) :
