@@ -79,18 +79,23 @@ psql_q "ALTER SYSTEM SET autovacuum = ${SEARCH_AUTOVACUUM:-off}" >/dev/null
 psql_q "ALTER SYSTEM SET log_line_prefix = '%a|'" >/dev/null
 psql_q "SELECT pg_reload_conf()" >/dev/null
 
-# start NAME BUILD: an mltrackd whose connections PostgreSQL's log names NAME.
+# start NAME BUILD: an mltrackd whose connections PostgreSQL's log names NAME;
+# its URL in URL.  Not in a subshell: cleanup needs its pid in PIDS.
 start() {
 	port=$(free_port)
 	"$2/mltrackd" --database-url "$PGCONN application_name=$1" --port "$port" \
 		--data-dir "$WORK/data-$1" >"$WORK/mltrackd-$1.log" 2>&1 &
 	PIDS="$PIDS $!"
 	wait_http "http://127.0.0.1:$port/readyz" 60 || { cat "$WORK/mltrackd-$1.log"; exit 1; }
-	echo "http://127.0.0.1:$port"
+	URL="http://127.0.0.1:$port"
 }
-NEW_URL=$(start new "$BUILD")
+start new "$BUILD"
+NEW_URL=$URL
 OLD_URL=""
-[ -n "$OLD" ] && OLD_URL=$(start old "$OLD")
+if [ -n "$OLD" ]; then
+	start old "$OLD"
+	OLD_URL=$URL
+fi
 BASE=$NEW_URL
 
 T0=1700000000000
