@@ -96,7 +96,7 @@ const struct mt_route mt_routes[] = {
 	{ "POST", MLF "runs/log-parameter",                api_runs_log_parameter,      R_BODY | R_TXN, A(RUN, EDIT, 0) },
 	{ "POST", MLF "runs/outputs",                      api_runs_log_outputs,        R_BODY | R_TXN, A(RUN, EDIT, AZ_MODEL_REFS) },
 	{ "POST", MLF "runs/restore",                      api_runs_restore,            R_BODY | R_TXN, A(RUN, MANAGE, 0) },
-	{ "POST", MLF "runs/search",                       api_runs_search,             R_BODY, A(SEARCH, NONE, 0) },
+	{ "POST", MLF "runs/search",                       api_runs_search,             R_BODY | R_RAW, A(SEARCH, NONE, 0) },
 	{ "POST", MLF "runs/set-tag",                      api_runs_set_tag,            R_BODY | R_TXN, A(RUN, EDIT, 0) },
 	{ "POST", MLF "runs/update",                       api_runs_update,             R_BODY | R_TXN, A(RUN, EDIT, 0) },
 	{ "POST", MLF "upload-artifact",                   api_ui_upload_artifact,      R_STREAM | R_RAW, A(RUN, EDIT, 0) }, /* own txn */

@@ -205,7 +205,7 @@ static size_t put_double(char *out, double x)
 /* The same from PostgreSQL's text of the value: its digits moved, not
  * converted (most of the time a 25,000-point page took went to
  * converting each value to a double and searching its shortest digits). */
-static size_t put_pg_double(char *out, const char *text)
+size_t sql_metrics_put_value(char *out, const char *text)
 {
 	char num[MT_JSON_DOUBLE_MAX];
 	size_t n = mt_json_fmt_pg_float8(num, text);
@@ -286,7 +286,7 @@ int sql_metrics_history(struct mt_req *req, const char *run_id, const char *key,
 		 * of an int8, as %lld would write them. */
 		memcpy(out + len, pre + !i, prelen - !i);
 		len += prelen - !i;
-		len += put_pg_double(out + len, PQgetvalue(r, i, 1));
+		len += sql_metrics_put_value(out + len, PQgetvalue(r, i, 1));
 		len += append(out + len, ",\"timestamp\":", PQgetvalue(r, i, 2), PQgetlength(r, i, 2));
 		len += append(out + len, ",\"step\":", PQgetvalue(r, i, 3), PQgetlength(r, i, 3));
 		for (int c = 4; c <= 6; c++)

@@ -15,6 +15,11 @@ int sql_metrics_history(struct mt_req *req, const char *run_id, const char *key,
 			long long limit, const struct mt_history_cursor *after,
 			const char **json, int *points, struct mt_history_cursor *next,
 			struct mt_err *err);
+/* A metric's value as MLflow's JSON writes it, from PostgreSQL's text of
+ * the float8 (0.99, 1e-07, 3.0; NaN and the infinities as the strings
+ * "NaN", "Infinity", "-Infinity", quotes included), at out, which has
+ * room for MT_JSON_DOUBLE_MAX + 2 bytes.  Returns its length. */
+size_t sql_metrics_put_value(char *out, const char *text);
 /* MLflow's get-history-bulk-interval; start/end may be NULL (both). */
 int sql_metrics_bulk_interval(struct mt_req *req, const char **run_ids, size_t n,
 			      const char *key, const char *start, const char *end,

@@ -8,6 +8,7 @@
 #include "mt_json.h"
 #include "sql_authz.h"
 #include "sql_experiments.h"
+#include "sql_metrics.h"
 #include "sql_runs.h"
 
 /* An upsert of latest_metrics: the newer point by (step, timestamp, value)
@@ -270,39 +271,30 @@ static json_t *list_in(json_t *obj, const char *key)
 	return l;
 }
 
-/* Build Run objects for the rows of `rows` (RUN_COLS) into list, in order,
- * then fill their data, inputs and outputs from one query (run_children). */
-int sql_runs_fill(struct mt_req *req, PGresult *rows, json_t *list, struct mt_err *err)
+/* A new Run object for row i of `rows` (RUN_COLS), appended to list and
+ * entered in byid; borrowed from list. */
+static json_t *run_new(PGresult *rows, int i, json_t *byid, json_t *list)
 {
-	int n = PQntuples(rows);
-	const char **ids;
-	const char *arr;
-	json_t *byid, *byds;
-	PGresult *r;
+	json_t *run = json_object();
 
-	if (n == 0)
-		return 0;
-	ids = mt_arena_alloc(req->arena, sizeof(*ids) * (size_t)n);
-	byid = req_own(req, json_object());
-	byds = req_own(req, json_object());
-	for (int i = 0; i < n; i++) {
-		json_t *run = json_object();
+	json_object_set_new(run, "info", info_row(rows, i));
+	json_object_set_new(run, "data", json_object());
+	json_object_set_new(run, "inputs", json_object());
+	json_object_set_new(run, "outputs", json_object());
+	if (byid)
+		json_object_set(byid, PQgetvalue(rows, i, 0), run);
+	json_array_append_new(list, run);
+	return run;
+}
 
-		ids[i] = PQgetvalue(rows, i, 0);
-		json_object_set_new(run, "info", info_row(rows, i));
-		json_object_set_new(run, "data", json_object());
-		json_object_set_new(run, "inputs", json_object());
-		json_object_set_new(run, "outputs", json_object());
-		json_object_set(byid, ids[i], run);
-		json_array_append_new(list, run);
-	}
-	arr = db_array_text(req->arena, ids, (size_t)n);
-	if (!(r = db_exec(req, "run_children", 1, &arr, err)))
-		return -1;
+/* Fill the runs of byid from run_children's rows for the runs ids[0..n). */
+static void children_apply(struct mt_req *req, PGresult *r, json_t *byid)
+{
+	json_t *byds = req_own(req, json_object());
+
 	for (int i = 0; i < PQntuples(r); i++) {
 		json_t *run = json_object_get(byid, PQgetvalue(r, i, 1));
 		const char *key = PQgetvalue(r, i, 3), *a = PQgetvalue(r, i, 4);
-
 		if (!run)
 			continue;
 		switch (atoi(PQgetvalue(r, i, 0))) {
@@ -356,6 +348,255 @@ int sql_runs_fill(struct mt_req *req, PGresult *rows, json_t *list, struct mt_er
 			break;
 		}
 	}
+}
+
+static int children(struct mt_req *req, const char **ids, size_t n, json_t *byid,
+		    struct mt_err *err)
+{
+	const char *arr = db_array_text(req->arena, ids, n);
+	PGresult *r;
+
+	if (!(r = db_exec(req, "run_children", 1, &arr, err)))
+		return -1;
+	children_apply(req, r, byid);
+	return 0;
+}
+
+/* Build Run objects for the rows of `rows` (RUN_COLS) into list, in order,
+ * then fill their data, inputs and outputs from one query (run_children). */
+int sql_runs_fill(struct mt_req *req, PGresult *rows, json_t *list, struct mt_err *err)
+{
+	int n = PQntuples(rows);
+	const char **ids;
+	json_t *byid;
+
+	if (n == 0)
+		return 0;
+	ids = mt_arena_alloc(req->arena, sizeof(*ids) * (size_t)n);
+	byid = req_own(req, json_object());
+	for (int i = 0; i < n; i++) {
+		ids[i] = PQgetvalue(rows, i, 0);
+		run_new(rows, i, byid, list);
+	}
+	return children(req, ids, (size_t)n, byid, err);
+}
+
+/* s as a JSON string, quoted, at out (room for 6 bytes a byte and 2):
+ * the escapes mt_json_dumps() writes.  Returns its length. */
+static size_t put_str(char *out, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	char *o = out;
+
+	*o++ = '"';
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p >= 0x20 && *p != '"' && *p != '\\') {
+			*o++ = (char)*p;
+			continue;
+		}
+		*o++ = '\\';
+		switch (*p) {
+		case '"': *o++ = '"'; break;
+		case '\\': *o++ = '\\'; break;
+		case '\b': *o++ = 'b'; break;
+		case '\f': *o++ = 'f'; break;
+		case '\n': *o++ = 'n'; break;
+		case '\r': *o++ = 'r'; break;
+		case '\t': *o++ = 't'; break;
+		default:
+			memcpy(o, "u00", 3);
+			o[3] = hex[*p >> 4];
+			o[4] = hex[*p & 15];
+			o += 5;
+		}
+	}
+	*o++ = '"';
+	return (size_t)(o - out);
+}
+
+static size_t put(char *out, const char *s, size_t n)
+{
+	memcpy(out, s, n);
+	return n;
+}
+
+#define PUT(lit) put(o, lit, sizeof(lit) - 1)
+
+/* Row i's info object (info_row()'s, as text) at o; its length. */
+static size_t put_info(char *o, PGresult *r, int i)
+{
+	char *s = o;
+
+	o += PUT("{\"run_id\":");
+	o += put_str(o, PQgetvalue(r, i, 0));
+	o += PUT(",\"run_uuid\":");
+	o += put_str(o, PQgetvalue(r, i, 0));
+	o += PUT(",\"run_name\":");
+	o += put_str(o, PQgetvalue(r, i, 2));
+	o += PUT(",\"experiment_id\":");
+	o += put_str(o, PQgetvalue(r, i, 1));
+	o += PUT(",\"user_id\":");
+	o += put_str(o, PQgetvalue(r, i, 3));
+	o += PUT(",\"status\":");
+	o += put_str(o, PQgetvalue(r, i, 4));
+	/* PostgreSQL's text of an int8 is what %lld writes. */
+	if (!PQgetisnull(r, i, 5)) {
+		o += PUT(",\"start_time\":");
+		o += put(o, PQgetvalue(r, i, 5), (size_t)PQgetlength(r, i, 5));
+	}
+	if (!PQgetisnull(r, i, 6)) {
+		o += PUT(",\"end_time\":");
+		o += put(o, PQgetvalue(r, i, 6), (size_t)PQgetlength(r, i, 6));
+	}
+	o += PUT(",\"artifact_uri\":");
+	o += put_str(o, PQgetvalue(r, i, 7));
+	o += PUT(",\"lifecycle_stage\":");
+	o += put_str(o, PQgetvalue(r, i, 8));
+	*o++ = '}';
+	return (size_t)(o - s);
+}
+
+struct idpos {
+	const char *id;
+	int pos;
+};
+
+static int idpos_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct idpos *)a)->id, ((const struct idpos *)b)->id);
+}
+
+int sql_runs_render(struct mt_req *req, PGresult *rows, const char **out, struct mt_err *err)
+{
+	int n = PQntuples(rows), nc;
+	struct idpos *ix, key;
+	/* Per run of the page: the first row and the count of its metrics,
+	 * params and tags in run_children's answer; whether it has more. */
+	int (*first)[3], (*count)[3];
+	char *extra;
+	const char **ids, *arr;
+	json_t *byid = NULL, *list = NULL;
+	const char **dumped;
+	size_t cap = 1, len = 0;
+	PGresult *c;
+	char *o;
+
+	*out = "";
+	if (n == 0)
+		return 0;
+	ix = mt_arena_alloc(req->arena, sizeof(*ix) * (size_t)n);
+	ids = mt_arena_alloc(req->arena, sizeof(*ids) * (size_t)n);
+	first = mt_arena_alloc(req->arena, sizeof(*first) * (size_t)n);
+	count = mt_arena_alloc(req->arena, sizeof(*count) * (size_t)n);
+	extra = mt_arena_alloc(req->arena, (size_t)n);
+	dumped = mt_arena_alloc(req->arena, sizeof(*dumped) * (size_t)n);
+	for (int i = 0; i < n; i++) {
+		ids[i] = PQgetvalue(rows, i, 0);
+		ix[i] = (struct idpos){ ids[i], i };
+		extra[i] = 0;
+		for (int k = 0; k < 3; k++)
+			first[i][k] = count[i][k] = 0;
+	}
+	qsort(ix, (size_t)n, sizeof(*ix), idpos_cmp);
+	arr = db_array_text(req->arena, ids, (size_t)n);
+	if (!(c = db_exec(req, "run_children", 1, &arr, err)))
+		return -1;
+	nc = PQntuples(c);
+	for (int i = 0; i < nc; i++) {
+		int k = atoi(PQgetvalue(c, i, 0));
+		struct idpos *hit;
+
+		key.id = PQgetvalue(c, i, 1);
+		if (!(hit = bsearch(&key, ix, (size_t)n, sizeof(*ix), idpos_cmp)))
+			continue;
+		if (k > 2) {
+			extra[hit->pos] = 1;
+			continue;
+		}
+		if (count[hit->pos][k]++ == 0)
+			first[hit->pos][k] = i;
+		/* Room: keys and values escaped (6 bytes a byte at most), a
+		 * metric's value at most MT_JSON_DOUBLE_MAX + 2, the names. */
+		cap += 6 * (size_t)(PQgetlength(c, i, 3) + PQgetlength(c, i, 4)) + 96 +
+		       (size_t)(PQgetlength(c, i, 5) + PQgetlength(c, i, 6));
+	}
+	/* Runs with inputs or outputs: as sql_runs_fill() builds them. */
+	for (int i = 0; i < n; i++) {
+		if (!extra[i])
+			continue;
+		if (!byid) {
+			byid = req_own(req, json_object());
+			list = req_own(req, json_array());
+		}
+		run_new(rows, i, byid, list);
+	}
+	if (byid)
+		children_apply(req, c, byid);
+	for (int i = 0, m = 0; i < n; i++) {
+		if (extra[i]) {
+			char *t = mt_json_dumps(json_array_get(list, (size_t)m), NULL);
+
+			if (!t)
+				return mt_err_set(err, MT_EINTERNAL, "out of memory");
+			dumped[m] = mt_arena_strdup(req->arena, t);
+			free(t);
+			cap += strlen(dumped[m++]) + 1;
+			continue;
+		}
+		cap += 400 + 6 * (size_t)PQgetlength(rows, i, 0) * 2;
+		for (int k = 1; k <= 8; k++)
+			cap += 6 * (size_t)PQgetlength(rows, i, k);
+	}
+	o = mt_arena_alloc(req->arena, cap);
+	for (int i = 0, m = 0; i < n; i++) {
+		if (i)
+			o[len++] = ',';
+		if (extra[i]) {
+			len += put(o + len, dumped[m], strlen(dumped[m]));
+			m++;
+			continue;
+		}
+		len += put(o + len, "{\"info\":", sizeof("{\"info\":") - 1);
+		len += put_info(o + len, rows, i);
+		len += put(o + len, ",\"data\":{", sizeof(",\"data\":{") - 1);
+		/* The key order sql_runs_fill() gives: metrics, params, tags. */
+		for (int k = 0, any = 0; k < 3; k++) {
+			static const char *const name[3] = { "\"metrics\":[", "\"params\":[",
+							     "\"tags\":[" };
+
+			if (!count[i][k])
+				continue;
+			if (any++)
+				o[len++] = ',';
+			len += put(o + len, name[k], strlen(name[k]));
+			for (int j = first[i][k]; j < first[i][k] + count[i][k]; j++) {
+				char *p = o + len;
+
+				if (j > first[i][k])
+					*p++ = ',';
+				p += put(p, "{\"key\":", sizeof("{\"key\":") - 1);
+				p += put_str(p, PQgetvalue(c, j, 3));
+				if (k == 0) {
+					p += put(p, ",\"value\":", sizeof(",\"value\":") - 1);
+					p += sql_metrics_put_value(p, PQgetvalue(c, j, 4));
+					p += put(p, ",\"timestamp\":", sizeof(",\"timestamp\":") - 1);
+					p += put(p, PQgetvalue(c, j, 5), (size_t)PQgetlength(c, j, 5));
+					p += put(p, ",\"step\":", sizeof(",\"step\":") - 1);
+					p += put(p, PQgetvalue(c, j, 6), (size_t)PQgetlength(c, j, 6));
+				} else {
+					p += put(p, ",\"value\":", sizeof(",\"value\":") - 1);
+					p += put_str(p, PQgetvalue(c, j, 4));
+				}
+				*p++ = '}';
+				len = (size_t)(p - o);
+			}
+			o[len++] = ']';
+		}
+		len += put(o + len, "},\"inputs\":{},\"outputs\":{}}",
+			   sizeof("},\"inputs\":{},\"outputs\":{}}") - 1);
+	}
+	o[len] = '\0';
+	*out = o;
 	return 0;
 }
 

@@ -90,6 +90,12 @@ int sql_runs_log_input(struct mt_req *req, const char *run_id, json_t *dataset,
 /* Run objects for the rows of `rows` (SQL_RUN_COLS first), in order, with
  * their data and inputs, appended to list. */
 int sql_runs_fill(struct mt_req *req, PGresult *rows, json_t *list, struct mt_err *err);
+/* The same as JSON text: the Run objects for the rows of `rows` (RUN_COLS),
+ * comma-separated (*out, request memory; "" for no rows), as mt_json_dumps()
+ * would write sql_runs_fill()'s, written straight from run_children's rows
+ * (one statement, seven scans of the page's ids): no tree of objects, but
+ * for the rare runs with inputs or outputs. */
+int sql_runs_render(struct mt_req *req, PGresult *rows, const char **out, struct mt_err *err);
 
 /* Where a runs/search page starts, and (out) where it ended.  after is the
  * previous page's last row as sql_runs_search() described it (keyset), or
@@ -103,11 +109,13 @@ struct runs_page {
 };
 
 /* runs/search (SQL in sql_search.c).  view: 1 active, 2 deleted, 3 all.
- * Appends at most limit Run objects to list.  A page->after that does not
- * describe a row of this search's order is INVALID_PARAMETER_VALUE. */
+ * At most limit Run objects, as JSON text, comma-separated (*runs, request
+ * memory), and how many (*n).  A page->after that does not describe a row
+ * of this search's order is INVALID_PARAMETER_VALUE. */
 int sql_runs_search(struct mt_req *req, const char **exp_ids, size_t nexp,
 		    const struct mt_filter *f, const struct mt_order_list *o, int view,
-		    long long limit, struct runs_page *page, json_t *list, struct mt_err *err);
+		    long long limit, struct runs_page *page, const char **runs, size_t *n,
+		    struct mt_err *err);
 
 /* The Metric JSON object MLflow sends (a new reference), from PostgreSQL's
  * text of the fields or from their values. */
