@@ -3,7 +3,8 @@
 #   make            build build/default/{mltrackd,mltrack}
 #   make run        install what is missing, build, start mltrackd on 127.0.0.1:5170
 #   make test       unit suites (normal + ASan/UBSan), fuzz corpora, API and CLI suites,
-#                   the dashboard's end-to-end tests in headless Chromium
+#                   the dashboard's end-to-end tests in headless Chromium, side by side
+#                   (tests/parallel.py; MLTRACK_TEST_JOBS=5 parts at a time)
 #   make bench      throughput and latency benchmarks (docs/PERFORMANCE.md)
 #   make deps       install the system packages (Debian, apt-get)
 #   make schema     regenerate schema/mltrack.sql from a freshly migrated database
@@ -66,7 +67,7 @@ SETTINGS := $(B)/.settings
 SETTINGS_NOW := $(CC) $(CFLAGS) $(LDOPT)
 $(shell mkdir -p $(B) && (test -f $(SETTINGS) && test "`cat $(SETTINGS)`" = "$(SETTINGS_NOW)" || echo "$(SETTINGS_NOW)" > $(SETTINGS)))
 
-.PHONY: all run test test-cluster bench deps deps-check deps-check-runtime deps-check-bench clean schema unit fuzz api asan web e2e
+.PHONY: all run test test-bins test-cluster bench deps deps-check deps-check-runtime deps-check-bench clean schema unit fuzz api asan web e2e
 .DEFAULT_GOAL := all
 
 all: $(B)/mltrackd $(B)/mltrack $(B)/git_probe web
@@ -162,13 +163,16 @@ run: deps-check-runtime
 	$(MAKE) all
 	@sh tools/run.sh $(B)/mltrackd
 
+# make test: the builds, unit suites, fuzz corpora, API/CLI/shell suites
+# (both builds) and the dashboard's tests as parts run side by side
+# (tests/parallel.py, docs/testing.md); each part's output is in
+# build/test-logs/, and shown in full when it fails.
 test: deps-check
-	$(MAKE) VARIANT=default all unit fuzz
-	$(MAKE) VARIANT=asan all unit fuzz
-	sh tests/run-api.sh build/default
-	sh tests/run-api.sh build/asan
-	sh tests/run-e2e.sh build/default
-	@echo "make test: all suites passed"
+	@rm -rf build/test-logs
+	@python3 tests/parallel.py
+
+# What the tests run: the binaries, the unit suites and the fuzz harnesses.
+test-bins: all $(B)/unit_tests $(FUZZ_BIN)
 
 # The scale-out topology on loopback and its faults (tests/cluster/run.sh),
 # under AddressSanitizer + UBSan.

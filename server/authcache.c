@@ -1,6 +1,7 @@
 /* authcache.c: tokens, users and permissions kept in memory, exact by
  * LISTEN/NOTIFY (see authcache.h). */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -8,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <libpq-fe.h>
 
@@ -407,14 +409,16 @@ static void fail_clear_all(void)
 
 static pthread_t listener;
 static atomic_int running, stopping, listening;
+/* authcache_stop() writes a byte into wake[1]: the thread's poll()s and
+ * naps end at once instead of at their next timeout. */
+static int wake[2] = { -1, -1 };
 
 static void nap(int ms)
 {
-	for (int i = 0; i < ms / 50 && !atomic_load(&stopping); i++) {
-		struct timespec ts = { 0, 50 * 1000000L };
+	struct pollfd p = { wake[0], POLLIN, 0 };
 
-		nanosleep(&ts, NULL);
-	}
+	if (!atomic_load(&stopping))
+		poll(&p, 1, ms);
 }
 
 static void on_notify(const char *payload)
@@ -500,7 +504,7 @@ static void *listen_main(void *arg)
 		last_ok = mt_mono_ns() / 1000000;
 		ping_sent = 0;
 		while (!atomic_load(&stopping)) {
-			struct pollfd p = { PQsocket(c), POLLIN, 0 };
+			struct pollfd p[2] = { { PQsocket(c), POLLIN, 0 }, { wake[0], POLLIN, 0 } };
 			long long now = mt_mono_ns() / 1000000;
 			PGnotify *n;
 			int rc;
@@ -515,10 +519,10 @@ static void *listen_main(void *arg)
 					break;
 				ping_sent = now;
 			}
-			rc = poll(&p, 1, POLL_MS);
+			rc = poll(p, 2, POLL_MS);
 			if (rc < 0 && errno != EINTR)
 				break;
-			if (rc <= 0)
+			if (rc <= 0 || !(p[0].revents & (POLLIN | POLLERR | POLLHUP)))
 				continue;
 			if (!PQconsumeInput(c))
 				break;
@@ -568,6 +572,9 @@ int authcache_start(struct mt_err *err)
 			"its credentials up\n");
 		return 0;
 	}
+	if (pipe2(wake, O_CLOEXEC | O_NONBLOCK) != 0)
+		return mt_err_set(err, MT_EINTERNAL, "cannot make the auth cache's pipe: %s",
+				  strerror(errno));
 	if (pthread_create(&listener, NULL, listen_main, NULL) != 0)
 		return mt_err_set(err, MT_EINTERNAL, "cannot start the auth cache's thread");
 	atomic_store(&running, 1);
@@ -578,7 +585,15 @@ void authcache_stop(void)
 {
 	if (atomic_exchange(&running, 0)) {
 		atomic_store(&stopping, 1);
+		if (write(wake[1], "", 1) < 0) {
+			/* full or closed: the thread still ends at its next timeout */
+		}
 		pthread_join(listener, NULL);
+	}
+	for (int i = 0; i < 2; i++) {
+		if (wake[i] >= 0)
+			close(wake[i]);
+		wake[i] = -1;
 	}
 	for (int i = 0; i < NTABLES; i++) {
 		pthread_mutex_lock(&tables[i].mu);

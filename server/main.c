@@ -580,7 +580,7 @@ int main(int argc, char **argv)
 	}
 	fprintf(stderr, "mltrackd: %s received, finishing requests in flight\n",
 		sig == SIGTERM ? "SIGTERM" : "SIGINT");
-	mg_stop(ctx);
+	http_stop(ctx);
 	mg_exit_library();
 	tls_free(); /* no connection is left on any certificate */
 	db_pool_free(); /* the workers are gone: every connection is back */
@@ -597,8 +597,7 @@ fail:
 		fprintf(stderr, "mltrackd: %s\n", err.msg);
 	if (!gc && !admin && err.log_detail[0])
 		fprintf(stderr, "mltrackd: detail: %s\n", err.log_detail);
-	if (ctx)
-		mg_stop(ctx);
+	http_stop(ctx);
 	tls_free();
 	db_pool_free();
 	authcache_stop();

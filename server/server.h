@@ -211,6 +211,9 @@ void routes_allow(const char *path, char *buf, size_t size);
 
 /* http.c */
 int http_start(struct mg_context **out, struct mt_err *err);
+/* mg_stop(), without waiting out the accept loop's poll timeout.  Needs
+ * conns_watch_start()'s SIGURG handler. */
+void http_stop(struct mg_context *ctx);
 void http_metrics_render(struct mt_req *req);
 /* Run fn(req, arg) inside BEGIN/COMMIT as the dispatcher does for R_TXN
  * routes: rolled back when fn fails, run again (so fn must be idempotent)

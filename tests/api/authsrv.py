@@ -6,10 +6,18 @@ one-person mode every other suite relies on), and its database is shared
 by the shell suites too: a user added there would turn authentication on
 for all of them.  So an AuthServer makes a fresh database in the harness's
 PostgreSQL cluster (MLTRACK_TEST_PGCONN), starts mltrackd (next to
-$MLTRACK_CLI) on it on a free loopback port, adds users with
-`mltrackd user add --password-stdin` as an operator would, and on stop
+$MLTRACK_CLI) on it on a free loopback port, adds users, and on stop
 checks that mltrackd exited 0 (under ASan: no leak, no error) and drops the
 database.
+
+Test users get a cheap password hash: add_user() writes the user straight
+into the database with PBKDF2 at 1000 iterations, in the stored format
+lib/mt_auth.c reads (the server verifies a hash with the iteration count
+the hash names).  The real count, 600,000 (MT_PBKDF2_ITERATIONS), costs a
+third of a second of CPU per hash and per wrong password, which the suites
+paid hundreds of times under make test.  add_user(..., command=True) adds
+the user with `mltrackd user add --password-stdin` as an operator would,
+hashing at the real count: for the tests of that command and of the KDF.
 
     srv = AuthServer("authz")           # database mt_authz_<random>
     srv.start(); srv.add_user("alice", "alicepass1", admin=True)
@@ -20,6 +28,7 @@ database.
 """
 
 import base64
+import hashlib
 import http.client
 import json
 import os
@@ -45,6 +54,25 @@ def _free_port():
 
 def basic(user, password):
     return "Basic " + base64.b64encode(("%s:%s" % (user, password)).encode()).decode()
+
+
+# A test user's iterations of PBKDF2 (see above).
+TEST_ITERATIONS = 1000
+
+
+def password_hash(password, iterations=TEST_ITERATIONS):
+    """$pbkdf2-sha256$<it>$<salt>$<dk>, standard base64 without padding, as
+    mt_auth_password_hash_iter() writes it."""
+    salt = os.urandom(16)
+    dk = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations, 32)
+
+    def b64(b):
+        return base64.b64encode(b).decode().rstrip("=")
+    return "$pbkdf2-sha256$%d$%s$%s" % (iterations, b64(salt), b64(dk))
+
+
+def sql_str(s):
+    return "'" + s.replace("'", "''") + "'"
 
 
 class AuthServer:
@@ -150,11 +178,24 @@ class AuthServer:
             time.sleep(self.ANNOUNCE_WAIT)
         return p
 
-    def add_user(self, name, password, admin=False):
-        p = self.cmd("user", "add", name, "--password-stdin", *(["--admin"] if admin else []),
-                     stdin=password + "\n")
-        if p.returncode != 0:
-            raise AssertionError("user add %s: %s" % (name, p.stderr))
+    def add_user(self, name, password, admin=False, command=False):
+        """A user with a cheap hash written into the database as `mltrackd
+        user add` writes one (an admin when there is none; the server hears
+        of it by NOTIFY); with command=True, by that command itself, hashing
+        at the real count."""
+        if command:
+            p = self.cmd("user", "add", name, "--password-stdin",
+                         *(["--admin"] if admin else []), stdin=password + "\n")
+            if p.returncode != 0:
+                raise AssertionError("user add %s: %s" % (name, p.stderr))
+        else:
+            # As the command does: an admin when the server has none.
+            now = int(time.time() * 1000)
+            self.sql("INSERT INTO users (username, password_hash, is_admin, created_at, "
+                     "updated_at) SELECT %s, %s, %s OR NOT EXISTS "
+                     "(SELECT 1 FROM users WHERE is_admin), %d, %d" % (
+                         sql_str(name), sql_str(password_hash(password)),
+                         "true" if admin else "false", now, now))
         self.wait_auth_on()
 
     def create_token(self, user, name, *extra):

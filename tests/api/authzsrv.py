@@ -4,17 +4,17 @@ An AuthzServer is an authsrv.AuthServer (a private mltrackd on a database of
 its own, stopped with its exit status and log checked) whose first user, an
 admin, is created through MLflow's users/create while no user exists, which
 turns authentication on at once.  Other users are written straight into the
-database with a cheap password hash (PBKDF2 with 1000 iterations, in the
-stored format lib/mt_auth.c reads, which takes its iteration count from the
-hash), so a suite pays no 600k-iteration KDF per user or per wrong password;
-users/create, which hashes for real, is tested where it is the subject.
+database with a cheap password hash (authsrv.password_hash: PBKDF2 with 1000
+iterations, in the stored format lib/mt_auth.c reads, which takes its
+iteration count from the hash), so a suite pays no 600k-iteration KDF per
+user or per wrong password; users/create, which hashes for real, is tested
+where it is the subject.
 
 Requests take their credentials as headers: basic(user, password) and
 bearer(token) make them.
 """
 
 import base64
-import hashlib
 import os
 import subprocess
 import uuid
@@ -44,18 +44,8 @@ def routes():
     return rows
 
 
-def password_hash(password, iterations=1000):
-    """$pbkdf2-sha256$<it>$<salt>$<dk>, standard base64 without padding."""
-    salt = os.urandom(16)
-    dk = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations, 32)
-
-    def b64(b):
-        return base64.b64encode(b).decode().rstrip("=")
-    return "$pbkdf2-sha256$%d$%s$%s" % (iterations, b64(salt), b64(dk))
-
-
-def sql_str(s):
-    return "'" + s.replace("'", "''") + "'"
+password_hash = authsrv.password_hash
+sql_str = authsrv.sql_str
 
 
 def basic(user, password):

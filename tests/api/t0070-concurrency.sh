@@ -126,6 +126,11 @@ for t in threads:
 elapsed = time.time() - t0
 if errors:
     raise SystemExit("\n".join(errors[:20]))
+# The set-up connection sat idle while the threads ran, longer than the
+# server's keep-alive timeout (5 s) on a loaded machine: the server closed
+# it.  The reads below go on a new one.
+setup.close()
+setup = conn()
 
 distinct = set().union(*sent_a)
 # Latest per key: the max by (step, timestamp, value) of what was sent.

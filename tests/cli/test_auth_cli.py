@@ -1,7 +1,7 @@
 """mltrack login, logout, whoami and the credentials every command sends,
 against an mltrackd of its own with authentication on (tests/api/authsrv.py:
-a database of its own, users and tokens made with `mltrackd user add` and
-`mltrackd token create`).
+a database of its own, users written with a cheap password hash, tokens made
+with `mltrackd token create`).
 
 Each test has its own HOME (so its own ~/.mltrack/credentials) and spool,
 and an environment without any MLTRACK_* or MLFLOW_* variable but those it
