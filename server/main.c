@@ -187,6 +187,28 @@ static const char *find_web_root(void)
 	return NULL;
 }
 
+/* A database URL option's value v (NULL or empty: not given, *out NULL):
+ * its password is never printed, as every error message is masked
+ * (mt_redact), libpq's quoting of a bad URL included.  Given on the command
+ * line (arg: where argv holds it), it is also overwritten there, so ps
+ * shows stars (the environment or ~/.pgpass keep it out of ps altogether;
+ * docs/security.md).  *out: a copy, for the process's lifetime.  -1: out
+ * of memory. */
+static int conninfo_opt(const char *v, char *arg, const char **out)
+{
+	char *copy;
+
+	*out = NULL;
+	if (!v || !*v)
+		return 0;
+	if (!(copy = strdup(v)) || mt_redact_add_conninfo(copy))
+		return -1;
+	if (arg && arg == v)
+		mt_redact_conninfo_hide(arg);
+	*out = copy;
+	return 0;
+}
+
 /* A whole number in [min, max] (NULL: keep *out, the default). */
 static int parse_int(const char *s, long min, long max, int *out)
 {
@@ -248,8 +270,7 @@ int main(int argc, char **argv)
 	static char artroot[PATH_MAX];
 	sigset_t sigs;
 	int sig, embedded, dry_run = 0, gc, insecure_no_auth = 0, admin;
-	char *dburl_arg = NULL; /* --database-url's value, in argv */
-	char *listen_arg = NULL; /* --database-listen-url's value, in argv */
+	char *in_argv[NOPTS] = { 0 }; /* an option's value, when argv holds it */
 	int given[NOPTS] = { 0 };
 	/* An admin command's arguments; static, so the early returns (usage
 	 * errors, migrate, routes) leave it reachable, not leaked. */
@@ -310,19 +331,11 @@ int main(int argc, char **argv)
 			if (strcmp(a, opts[k].flag) == 0) {
 				if (i + 1 >= argc)
 					return die_usage("option '%s' needs a value", a);
-				val[k] = argv[++i];
-				if (k == O_DBURL)
-					dburl_arg = argv[i];
-				if (k == O_LISTEN_URL)
-					listen_arg = argv[i];
+				val[k] = in_argv[k] = argv[++i];
 				break;
 			}
 			if (strncmp(a, opts[k].flag, fl) == 0 && a[fl] == '=') {
-				val[k] = a + fl + 1;
-				if (k == O_DBURL)
-					dburl_arg = argv[i] + fl + 1;
-				if (k == O_LISTEN_URL)
-					listen_arg = argv[i] + fl + 1;
+				val[k] = in_argv[k] = argv[i] + fl + 1;
 				break;
 			}
 		}
@@ -378,21 +391,10 @@ int main(int argc, char **argv)
 	mt_cfg.port = 5170;
 	if (val[1] && parse_port(val[1], &mt_cfg.port))
 		return die_usage("invalid port '%s'", val[1]);
-	mt_cfg.database_url = val[2] && *val[2] ? val[2] : NULL;
-	if (mt_cfg.database_url) {
-		/* Its password is never printed: every error message is masked
-		 * (mt_redact), libpq's quoting of a bad URL included.  Given on
-		 * the command line, it is also overwritten there, so ps shows
-		 * stars (MLTRACK_DATABASE_URL or ~/.pgpass keep it out of ps
-		 * altogether; docs/security.md). */
-		char *copy = strdup(mt_cfg.database_url);
-
-		if (!copy || mt_redact_add_conninfo(copy))
-			return die_usage("%s", "out of memory");
-		if (dburl_arg && dburl_arg == val[2])
-			mt_redact_conninfo_hide(dburl_arg);
-		mt_cfg.database_url = copy;
-	}
+	/* Database URLs: their passwords are never printed (conninfo_opt). */
+	if (conninfo_opt(val[O_DBURL], in_argv[O_DBURL], &mt_cfg.database_url) ||
+	    conninfo_opt(val[O_LISTEN_URL], in_argv[O_LISTEN_URL], &mt_cfg.listen_url))
+		return die_usage("%s", "out of memory");
 	mt_cfg.data_dir = val[3] && *val[3] ? val[3] : "./mltrack-data";
 	if (val[4] && *val[4]) {
 		mt_cfg.artifacts_root = val[4];
@@ -421,15 +423,6 @@ int main(int argc, char **argv)
 			return die_usage("invalid --database-pooler '%s' (transaction or none)",
 					 val[O_POOLER]);
 		mt_cfg.pooler = 1;
-	}
-	if (val[O_LISTEN_URL] && *val[O_LISTEN_URL]) {
-		char *copy = strdup(val[O_LISTEN_URL]);
-
-		if (!copy || mt_redact_add_conninfo(copy))
-			return die_usage("%s", "out of memory");
-		if (listen_arg && listen_arg == val[O_LISTEN_URL])
-			mt_redact_conninfo_hide(listen_arg);
-		mt_cfg.listen_url = copy;
 	}
 	mt_cfg.statement_timeout_ms = 30000;
 	if (parse_int(val[O_STMT_TO], 0, INT_MAX, &mt_cfg.statement_timeout_ms))

@@ -83,6 +83,31 @@ api() {
 	BODY=$(printf '%s' "$_out" | sed '$d')
 }
 
+# cpu_ticks PID: the CPU time (clock ticks, user + system) of process PID
+# and of every process of the harness cluster (the postmaster and its
+# children) together.
+cpu_ticks() {
+	_pm=$(head -n 1 "$PGDIR/data/postmaster.pid")
+	{ cat "/proc/$1/stat"; for _p in $_pm $(pgrep -P "$_pm"); do cat "/proc/$_p/stat" 2>/dev/null; done; } |
+		sed 's/^.*) //' | awk '{t += $12 + $13} END {print t}'
+}
+
+# api_suites WHAT SUITE...: tests/api's python SUITEs (module names) against
+# the server MLTRACK_TEST_URL names; on a failure, the suite's last output,
+# the last lines of the server log SUITES_LOG names (if set) and "FAIL:
+# SUITE WHAT".  Output per suite in $WORK/SUITE.out.
+api_suites() {
+	_what=$1
+	shift
+	for _s in "$@"; do
+		(cd "$ROOT/tests/api" && python3 -m unittest -q "$_s") 2>"$WORK/$_s.out" || {
+			tail -n 30 "$WORK/$_s.out"
+			[ -z "${SUITES_LOG:-}" ] || { echo "--- $SUITES_LOG:"; tail -n 20 "$SUITES_LOG"; }
+			fail "$_s $_what"
+		}
+	done
+}
+
 # json_get FIELD...: read JSON on stdin, print a nested field.
 json_get() {
 	python3 -c 'import sys, json

@@ -52,26 +52,16 @@ until curl -s "$URL_b/metrics" | grep -qx 'mltrack_auth_cache_listening 1'; do
 done
 
 # What one server wrote, the other reads.
-api_at() { # api_at URL METHOD PATH [JSON]: sets BODY; fails on non-2xx
-	BODY=$(curl -sf -X "$2" -H 'Content-Type: application/json' ${4:+-d "$4"} "$1$3") ||
-		fail "$2 $3 on $1 failed"
-}
-api_at "$URL_a" POST /api/2.0/mlflow/experiments/create '{"name":"through-pgbouncer"}'
+BASE=$URL_a api POST /api/2.0/mlflow/experiments/create '{"name":"through-pgbouncer"}'
+[ "$HTTP_STATUS" = 200 ] || fail "a: experiments/create $HTTP_STATUS $BODY"
 exp=$(echo "$BODY" | json_get experiment_id)
-api_at "$URL_b" GET "/api/2.0/mlflow/experiments/get?experiment_id=$exp"
+BASE=$URL_b api GET "/api/2.0/mlflow/experiments/get?experiment_id=$exp"
 [ "$(echo "$BODY" | json_get experiment name)" = through-pgbouncer ] || fail "b reads: $BODY"
 
 export MLTRACK_TEST_URL="$URL_a" MLTRACK_TEST_ARTIFACTS="$WORK/data-a/artifacts" \
 	MLTRACK_TEST_LOG="$WORK/a.log" MLTRACK_TEST_PGCONN="$direct"
-for s in test_runs test_experiments test_metrics test_batch test_search test_artifacts \
-	test_registry test_gates; do
-	(cd "$ROOT/tests/api" && python3 -m unittest -q "$s") 2>"$WORK/$s.out" || {
-		tail -n 30 "$WORK/$s.out"
-		echo "--- server a's log:"
-		tail -n 20 "$WORK/a.log"
-		fail "$s through PgBouncer"
-	}
-done
+SUITES_LOG="$WORK/a.log" api_suites "through PgBouncer" test_runs test_experiments \
+	test_metrics test_batch test_search test_artifacts test_registry test_gates
 # A graceful stop exits 0 (under ASan, LeakSanitizer's verdict included).
 for p in $pids; do
 	kill -TERM "$p"

@@ -88,14 +88,6 @@ USER=$(post mltrack/auth/tokens/create '{"name":"b"}' -u bench:bench-user-pw | j
 SCOPED=$(post mltrack/auth/tokens/create "{\"name\":\"s\",\"scope\":\"experiment:$EXP:EDIT\"}" \
 	-u bench:bench-user-pw | json_get secret)
 
-# CPU time (clock ticks) of mltrackd $1 plus every process of the
-# PostgreSQL cluster (the postmaster and its children).
-ticks() {
-	pm=$(head -n 1 "$PGDIR/data/postmaster.pid")
-	{ cat "/proc/$1/stat"; for p in $pm $(pgrep -P "$pm"); do cat "/proc/$p/stat" 2>/dev/null; done; } |
-		sed 's/^.*) //' | awk '{t += $12 + $13} END {print t}'
-}
-
 # The auth-on server's own counters (/metrics): "authz-seconds authz-count
 # auth-seconds auth-count", the token methods' for authentication.
 counters() {
@@ -120,11 +112,11 @@ one() {
 	esac
 	pid=$(cat "$WORK/$d.pid")
 	[ "$1" = off ] || c0=$(counters)
-	t0=$(ticks "$pid")
+	t0=$(cpu_ticks "$pid")
 	r=$(wrk -t1 -c1 -d"${DUR}s" -s "$WORK/$d/$2.lua" ${h:+-H "$h"} "$u" 2>&1 |
 		awk '/Non-2xx/ {bad = 1} /requests in/ {n = $1} /Requests\/sec/ {rps = $2}
 		     END {print bad ? "ERR" : rps " " n}')
-	t1=$(ticks "$pid")
+	t1=$(cpu_ticks "$pid")
 	[ "$r" = ERR ] && fail "$1 $2: requests were refused"
 	[ "$1" = off ] || echo "$c0 $(counters)" | awk '{
 		printf "%.1f %.1f\n", ($5 - $1) * 1e6 / ($6 - $2), ($7 - $3) * 1e6 / ($8 - $4) }' \

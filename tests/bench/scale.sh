@@ -33,21 +33,15 @@ psql_q "INSERT INTO tags (run_id, key, value, experiment_id, start_time)
 	FROM generate_series(1, $SCALE_RUNS) i" >/dev/null
 echo "scale: $SCALE_RUNS runs with their metrics, params and tags in $(( $(date +%s) - t0 )) s"
 
-# CPU time (clock ticks) of mltrackd and every process of the cluster.
-scale_ticks() {
-	pm=$(head -n 1 "$PGDIR/data/postmaster.pid")
-	{ cat "/proc/$SERVER_PID/stat"; for p in $pm $(pgrep -P "$pm"); do cat "/proc/$p/stat" 2>/dev/null; done; } |
-		sed 's/^.*) //' | awk '{t += $12 + $13} END {print t}'
-}
 loaded=0
 first_rate="" last_rate="" windows=0 first_cpu="" last_cpu=""
 while [ "$loaded" -lt "$SCALE_POINTS" ]; do
 	runs=$(new_runs 4 "$scale_exp")
-	k0=$(scale_ticks)
+	k0=$(cpu_ticks "$SERVER_PID")
 	# shellcheck disable=SC2086
 	wrk_run "$WORK/scale" -t4 -c4 -d"${SCALE_WINDOW}s" -s "$ROOT/tests/bench/log_batch.lua" \
 		"$BASE" -- $runs
-	k1=$(scale_ticks)
+	k1=$(cpu_ticks "$SERVER_PID")
 	rate=$(awk '/^Requests\/sec:/ {printf "%.0f", $2 * 1000}' "$WORK/scale")
 	n=$(awk '/requests in/ {print $1 * 1000}' "$WORK/scale")
 	cpu=$(awk -v a="$k0" -v b="$k1" -v n="$n" -v hz="$(getconf CLK_TCK)" \

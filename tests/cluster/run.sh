@@ -210,13 +210,8 @@ SCENARIO_URL="http://127.0.0.1:$NGX_PORT" SCENARIO_PGCONN="$direct" \
 # land on different servers (their artifact store is one directory).
 export MLTRACK_TEST_URL="http://127.0.0.1:$NGX_PORT" MLTRACK_TEST_ARTIFACTS="$WORK/data/artifacts" \
 	MLTRACK_TEST_PGCONN="$direct" MLTRACK_TEST_PSQL="$PG_BINDIR/psql"
-for s in test_runs test_experiments test_metrics test_batch test_search test_artifacts \
-	test_registry test_gates; do
-	(cd "$ROOT/tests/api" && python3 -m unittest -q "$s") 2>"$WORK/$s.out" || {
-		tail -n 30 "$WORK/$s.out"
-		fail "$s through nginx and three servers"
-	}
-done
+api_suites "through nginx and three servers" test_runs test_experiments test_metrics \
+	test_batch test_search test_artifacts test_registry test_gates
 echo "cluster: 8 API suites pass through nginx and three servers"
 
 # Graceful stops: exit 0, and no sanitizer report.
