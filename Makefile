@@ -38,7 +38,7 @@ LIBS_COMMON := -ljansson -lcrypto -lpthread
 # issue #1334): mltrackd is linked under that SONAME, so that dlopen finds
 # mltrackd (and through it the libssl.so.3 it links), and exports its own
 # SSL_get_peer_certificate.  server/tls.c explains and checks it at start.
-LIBS_SERVER := -lcivetweb -lpq -larchive -lssl $(LIBS_COMMON)
+LIBS_SERVER := -lcivetweb -lpq -larchive -lssl -lcurl $(LIBS_COMMON)
 SERVER_LDFLAGS := -Wl,-soname,libssl.so -Wl,--export-dynamic-symbol=SSL_get_peer_certificate
 # -lssl: the CLI looks at libcurl's TLS handshakes (cli/client.c, on_tls_msg).
 # libgit2 is not linked either: cli/git_lazy.c loads it when `mltrack run`

@@ -7,7 +7,9 @@
  * 3 server or network).  Codes and statuses follow MLflow's
  * (databricks.proto, mlflow/exceptions.py): DEADLINE_EXCEEDED is 504 (a
  * statement timeout), CANCELLED 499 (the client went away), RESOURCE_EXHAUSTED
- * 429 (too many connections from one address).  ESLOW, a body that did not
+ * 429 (too many connections from one address); ENOSPACE, the artifact
+ * store out of space, answers 507 with RESOURCE_EXHAUSTED too (MLflow's
+ * clients retry 429 and 5xx but not 507: a full disk does not empty itself).  ESLOW, a body that did not
  * arrive in time, answers 408 with BAD_REQUEST (MLflow has no code of its
  * own for it; mt_code_from_name("BAD_REQUEST") stays EBADREQ).
  *
@@ -47,6 +49,7 @@
 	X(EDEADLINE,      "DEADLINE_EXCEEDED",         504, 3)                \
 	X(ECANCELLED,     "CANCELLED",                 499, 3)                \
 	X(EEXHAUSTED,     "RESOURCE_EXHAUSTED",        429, 3)                \
+	X(ENOSPACE,       "RESOURCE_EXHAUSTED",        507, 3)                \
 	X(ESLOW,          "BAD_REQUEST",               408, 2)
 
 enum mt_code {

@@ -44,6 +44,7 @@
 #include "mt_http.h"
 #include "mt_path.h"
 #include "mt_util.h"
+#include "s3.h"
 #include "sql_artifacts.h"
 #include "sql_runs.h"
 
@@ -73,6 +74,21 @@ static void tmp_cleanup(void *p)
 	if (t->fd >= 0)
 		close(t->fd);
 	t->fd = -1;
+}
+
+/* A write into the staging directory failed with errno: 507 when it is
+ * full (nothing of the upload stays: the caller's cleanup removes the
+ * file), else 500. */
+static int stage_failed(struct mt_req *req, const char *what, const char *path)
+{
+	int e = errno;
+
+	if (e == ENOSPC || e == EDQUOT)
+		mt_err_set(&req->err, MT_ENOSPACE,
+			   "The artifact store is out of space: the upload was not stored");
+	else
+		mt_err_set(&req->err, MT_EINTERNAL, "Cannot store the artifact");
+	return mt_err_detail(&req->err, "%s %s: %s", what, path, strerror(e));
 }
 
 static void md_free(void *p)
@@ -125,6 +141,16 @@ static int refuse_bundle_write(struct mt_req *req, const char *rel)
 static int put_stream(struct mt_req *req, struct upload *t);
 static int put_commit(struct mt_req *req, void *arg);
 
+/* Phase two of a staged upload: with S3, the bytes go to the store first,
+ * outside any transaction (no database connection waits on the transfer);
+ * then the transaction records them. */
+static int commit(struct mt_req *req, struct upload *t)
+{
+	if (store_blob_send(req, t->sha, t->fd, t->size, &req->err))
+		return -1;
+	return http_txn(req, put_commit, t);
+}
+
 /* Both phases for t->rel; want_sha, when set, is the digest the body must
  * have (checked before anything is recorded). */
 static int put_path(struct mt_req *req, struct upload *t, const char *want_sha)
@@ -136,7 +162,7 @@ static int put_path(struct mt_req *req, struct upload *t, const char *want_sha)
 				"The body's SHA-256 is %s, not %s: a bundle is uploaded under "
 				"its own digest", t->sha, want_sha);
 	if (rc == 0)
-		rc = http_txn(req, put_commit, t);
+		rc = commit(req, t);
 	tmp_cleanup(t);
 	/* The digest stored, so a client can check its upload (MLflow's
 	 * clients ignore it). */
@@ -208,10 +234,8 @@ int art_upload_bytes(struct mt_req *req, struct upload *t, const void *data, siz
 		return -1;
 	t->keep = 0;
 	mt_arena_defer(req->arena, tmp_cleanup, t);
-	if (mt_write_all(t->fd, data, len) || fsync(t->fd)) {
-		mt_err_set(&req->err, MT_EINTERNAL, "Cannot store the artifact");
-		return mt_err_detail(&req->err, "write %s: %s", t->path, strerror(errno));
-	}
+	if (mt_write_all(t->fd, data, len) || fsync(t->fd))
+		return stage_failed(req, "write", t->path);
 	EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL);
 	mt_hex(t->sha, md, 32);
 	t->size = (long long)len;
@@ -221,7 +245,7 @@ int art_upload_bytes(struct mt_req *req, struct upload *t, const void *data, siz
 int art_upload_commit(struct mt_req *req, struct upload *t, const char *rel)
 {
 	int rc = norm(req, rel, 0, t->rel) || refuse_bundle_write(req, t->rel) ? -1 :
-		 http_txn(req, put_commit, t);
+		 commit(req, t);
 
 	tmp_cleanup(t);
 	return rc;
@@ -277,20 +301,16 @@ static int put_stream(struct mt_req *req, struct upload *t)
 			return mt_err_set(&req->err, MT_ETOOBIG,
 					  "Artifact exceeds the limit of %lld bytes", max);
 		EVP_DigestUpdate(ctx, buf, (size_t)r);
-		if (mt_write_all(t->fd, buf, (size_t)r)) {
-			mt_err_set(&req->err, MT_EINTERNAL, "Cannot store the artifact");
-			return mt_err_detail(&req->err, "write %s: %s", t->path, strerror(errno));
-		}
+		if (mt_write_all(t->fd, buf, (size_t)r))
+			return stage_failed(req, "write", t->path);
 	}
 	if (cl >= 0 && total != cl)
 		return mt_err_set(&req->err, MT_EBADREQ,
 				  "Request body is shorter than Content-Length (%lld of %lld bytes)",
 				  total, cl);
 	req->body_done = 1;
-	if (fsync(t->fd)) {
-		mt_err_set(&req->err, MT_EINTERNAL, "Cannot store the artifact");
-		return mt_err_detail(&req->err, "fsync %s: %s", t->path, strerror(errno));
-	}
+	if (fsync(t->fd))
+		return stage_failed(req, "fsync", t->path);
 	EVP_DigestFinal_ex(ctx, md, &mdlen);
 	mt_hex(t->sha, md, 32);
 	t->size = total;
@@ -311,7 +331,25 @@ static int put_commit(struct mt_req *req, void *arg)
 
 	if (sql_art_lock_blob(req, t->sha, 0, &req->err))
 		return -1;
-	if (access(blob, F_OK) != 0) {
+	if (s3_enabled()) {
+		const char *key = store_blob_key(req->arena, t->sha);
+		long long have;
+		int found;
+
+		/* Sent before the transaction (commit), but gc may have taken
+		 * it since, as a blob nothing referred to: then again, from the
+		 * staged file, under the lock gc needs. */
+		if (s3_head(key, &found, &have, &req->err))
+			return -1;
+		if (!found || have != t->size) {
+			if (t->fd < 0) {
+				mt_err_set(&req->err, MT_EUNAVAIL, "Cannot store the artifact, please retry");
+				return mt_err_detail(&req->err, "blob %s vanished during a retry", key);
+			}
+			if (s3_put_file(key, t->fd, t->size, t->sha, &req->err))
+				return -1;
+		}
+	} else if (access(blob, F_OK) != 0) {
 		const char *dir = mt_arena_strndup(req->arena, blob, strrchr(blob, '/') - blob);
 
 		if (t->keep) {
@@ -375,127 +413,224 @@ static int etag_matches(const char *h, const char *etag)
 	return h && (strcmp(h, "*") == 0 || strstr(h, etag) != NULL);
 }
 
+/*
+ * A download in flight.  Every byte of the blob is hashed, in order; the
+ * bytes in [lo, hi] are sent, held back in pend until more arrive, so the
+ * last ones go out only after the digest of the whole blob has been
+ * checked (dl_end).  The bytes come from the file or from S3 (dl_sink).
+ */
+struct dl {
+	struct mt_req *req;
+	const char *want; /* the digest the blob must have */
+	long long size, lo, hi, pos;
+	EVP_MD_CTX *ctx;
+	unsigned char *pend;
+	size_t npend;
+	int gone; /* the client stopped reading */
+	/* The answer's head. */
+	int status, ranged;
+	const char *base;
+	char clen[32], etag[70], crange[80], disp[3 * MT_PATH_MAX + 64];
+};
+
+static void dl_headers(struct dl *d)
+{
+	struct mg_connection *conn = d->req->conn;
+
+	mg_response_header_start(conn, d->status);
+	guard_headers(conn);
+	mg_response_header_add(conn, "Content-Type", mt_http_mime_type(d->base), -1);
+	mg_response_header_add(conn, "Content-Length", d->clen, -1);
+	mg_response_header_add(conn, "ETag", d->etag, -1);
+	mg_response_header_add(conn, "Accept-Ranges", "bytes", -1);
+	if (d->ranged > 0)
+		mg_response_header_add(conn, "Content-Range", d->crange, -1);
+	mg_response_header_add(conn, "Content-Disposition", d->disp, -1);
+	mg_response_header_send(conn);
+	d->req->status = d->status;
+}
+
+static int dl_feed(struct dl *d, const unsigned char *p, size_t r)
+{
+	size_t from, to;
+
+	EVP_DigestUpdate(d->ctx, p, r);
+	/* The part of these bytes inside [lo, hi]. */
+	from = d->pos < d->lo ? (size_t)(d->lo - d->pos < (long long)r ? d->lo - d->pos : (long long)r) : 0;
+	to = d->pos + (long long)r - 1 > d->hi ? (size_t)(d->hi >= d->pos ? d->hi - d->pos + 1 : 0) : r;
+	if (to < from)
+		to = from;
+	d->pos += (long long)r;
+	while (from < to) {
+		size_t n = to - from;
+
+		if (d->npend == CHUNK) {
+			if (mg_write(d->req->conn, d->pend, d->npend) <= 0) {
+				d->gone = 1;
+				return -1;
+			}
+			d->npend = 0;
+		}
+		if (n > CHUNK - d->npend)
+			n = CHUNK - d->npend;
+		memcpy(d->pend + d->npend, p + from, n);
+		d->npend += n;
+		from += n;
+	}
+	return 0;
+}
+
+/* The whole blob went through: send the rest if its digest is right, else
+ * end the connection short of Content-Length so no client takes it for the
+ * artifact. */
+static void dl_end(struct dl *d, const char *rel, const char *where)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen;
+	char sha[65];
+
+	if (d->gone)
+		return;
+	if (d->pos == d->size) {
+		EVP_DigestFinal_ex(d->ctx, md, &mdlen);
+		mt_hex(sha, md, 32);
+		if (strcmp(sha, d->want) == 0) {
+			if (d->npend)
+				mg_write(d->req->conn, d->pend, d->npend);
+			return;
+		}
+	}
+	fprintf(stderr, "mltrackd: artifact '%s': blob %s failed its digest check\n", rel, where);
+	mg_disable_keep_alive(d->req->conn);
+}
+
+/* S3's answer: its head (buf NULL, n its length, which must be the blob's)
+ * sends ours; then the body. */
+static int dl_sink(void *ctx, const void *buf, size_t n)
+{
+	struct dl *d = ctx;
+
+	if (!buf) {
+		if ((long long)n != d->size)
+			return 1;
+		dl_headers(d);
+		return 0;
+	}
+	if (d->pos + (long long)n > d->size)
+		return 1;
+	return dl_feed(d, buf, n) ? 1 : 0;
+}
+
 int api_artifacts_get(struct mt_req *req)
 {
-	char rel[MT_PATH_MAX + 1], sha[65], clen[32], etag[70], disp[3 * MT_PATH_MAX + 64], crange[80];
-	unsigned char md[EVP_MAX_MD_SIZE];
-	const char *want, *blob, *base;
-	long long size, lo = 0, hi, pos = 0;
-	int *fd, ranged, status = 200;
+	char rel[MT_PATH_MAX + 1];
+	const char *want, *blob;
+	long long size;
+	int *fd = NULL, head;
 	struct stat st;
-	EVP_MD_CTX *ctx;
-	unsigned char *a, *b;
-	size_t na = 0;
-	unsigned int mdlen;
+	struct dl *d;
 
 	if (norm(req, req->subpath, 0, rel) || sql_art_get(req, rel, &want, &size, &req->err))
 		return -1;
 	db_release(req->w); /* the download itself needs no database connection */
-	blob = store_blob_path(req->arena, want);
-	fd = mt_arena_alloc(req->arena, sizeof(*fd));
-	*fd = open(blob, O_RDONLY | O_CLOEXEC);
-	if (*fd < 0 || fstat(*fd, &st) || st.st_size != size) {
-		if (*fd >= 0)
-			close(*fd);
-		mt_err_set(&req->err, MT_EINTERNAL, "The stored artifact '%s' is damaged", rel);
-		return mt_err_detail(&req->err, "blob %s missing or of the wrong size", blob);
+	head = strcmp(req->ri->request_method, "HEAD") == 0;
+	if (s3_enabled()) {
+		long long have;
+		int found;
+
+		/* A GET asks the store in one request, below; a HEAD whether
+		 * the blob is there. */
+		blob = store_blob_key(req->arena, want);
+		if (head && s3_head(blob, &found, &have, &req->err))
+			return -1;
+		if (head && (!found || have != size)) {
+			mt_err_set(&req->err, MT_EINTERNAL, "The stored artifact '%s' is damaged", rel);
+			return mt_err_detail(&req->err, "S3 object %s missing or of the wrong size", blob);
+		}
+	} else {
+		blob = store_blob_path(req->arena, want);
+		fd = mt_arena_alloc(req->arena, sizeof(*fd));
+		*fd = open(blob, O_RDONLY | O_CLOEXEC);
+		if (*fd < 0 || fstat(*fd, &st) || st.st_size != size) {
+			if (*fd >= 0)
+				close(*fd);
+			mt_err_set(&req->err, MT_EINTERNAL, "The stored artifact '%s' is damaged", rel);
+			return mt_err_detail(&req->err, "blob %s missing or of the wrong size", blob);
+		}
+		mt_arena_defer(req->arena, close_fd, fd);
 	}
-	mt_arena_defer(req->arena, close_fd, fd);
-	snprintf(etag, sizeof(etag), "\"%s\"", want);
-	hi = size - 1;
-	ranged = parse_range(mg_get_header(req->conn, "Range"), size, &lo, &hi);
-	if (etag_matches(mg_get_header(req->conn, "If-None-Match"), etag)) {
+	d = mt_arena_alloc(req->arena, sizeof(*d));
+	memset(d, 0, sizeof(*d));
+	d->req = req;
+	d->want = want;
+	d->size = size;
+	d->status = 200;
+	snprintf(d->etag, sizeof(d->etag), "\"%s\"", want);
+	d->hi = size - 1;
+	d->ranged = parse_range(mg_get_header(req->conn, "Range"), size, &d->lo, &d->hi);
+	if (etag_matches(mg_get_header(req->conn, "If-None-Match"), d->etag)) {
 		mg_response_header_start(req->conn, 304);
 		guard_headers(req->conn);
-		mg_response_header_add(req->conn, "ETag", etag, -1);
+		mg_response_header_add(req->conn, "ETag", d->etag, -1);
 		mg_response_header_send(req->conn);
 		req->status = 304;
 		return 0;
 	}
-	if (ranged < 0) {
-		snprintf(crange, sizeof(crange), "bytes */%lld", size);
+	if (d->ranged < 0) {
+		snprintf(d->crange, sizeof(d->crange), "bytes */%lld", size);
 		mg_response_header_start(req->conn, 416);
 		guard_headers(req->conn);
-		mg_response_header_add(req->conn, "Content-Range", crange, -1);
+		mg_response_header_add(req->conn, "Content-Range", d->crange, -1);
 		mg_response_header_add(req->conn, "Content-Length", "0", -1);
 		mg_response_header_send(req->conn);
 		req->status = 416;
 		return 0;
 	}
-	if (ranged > 0) {
-		status = 206;
-		snprintf(crange, sizeof(crange), "bytes %lld-%lld/%lld", lo, hi, size);
+	if (d->ranged > 0) {
+		d->status = 206;
+		snprintf(d->crange, sizeof(d->crange), "bytes %lld-%lld/%lld", d->lo, d->hi, size);
 	}
-	ctx = EVP_MD_CTX_new();
-	mt_arena_defer(req->arena, md_free, ctx);
-	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
-
-	base = mt_path_base(rel);
-	snprintf(clen, sizeof(clen), "%lld", size ? hi - lo + 1 : 0);
+	d->base = mt_path_base(rel);
+	snprintf(d->clen, sizeof(d->clen), "%lld", size ? d->hi - d->lo + 1 : 0);
 	/* MLflow's headers: the type from the file's name alone (a type the
 	 * client asks for is ignored), always as an attachment. */
-	mt_http_disposition(disp, sizeof(disp), base);
-	mg_response_header_start(req->conn, status);
-	guard_headers(req->conn);
-	mg_response_header_add(req->conn, "Content-Type", mt_http_mime_type(base), -1);
-	mg_response_header_add(req->conn, "Content-Length", clen, -1);
-	mg_response_header_add(req->conn, "ETag", etag, -1);
-	mg_response_header_add(req->conn, "Accept-Ranges", "bytes", -1);
-	if (ranged > 0)
-		mg_response_header_add(req->conn, "Content-Range", crange, -1);
-	mg_response_header_add(req->conn, "Content-Disposition", disp, -1);
-	mg_response_header_send(req->conn);
-	req->status = status;
-	if (strcmp(req->ri->request_method, "HEAD") == 0)
+	mt_http_disposition(d->disp, sizeof(d->disp), d->base);
+	if (head) {
+		dl_headers(d);
 		return 0;
-
-	/*
-	 * Every byte of the blob is hashed, in order; the bytes in [lo, hi] are
-	 * sent, always one chunk behind, so the last one goes out only after
-	 * the digest of the whole blob has been checked.
-	 */
-	a = mt_arena_alloc(req->arena, CHUNK);
-	b = mt_arena_alloc(req->arena, CHUNK);
-	for (;;) {
-		ssize_t r = read(*fd, b, CHUNK);
-		size_t from, to;
-
-		if (r < 0)
-			break;
-		if (r == 0) {
-			EVP_DigestFinal_ex(ctx, md, &mdlen);
-			mt_hex(sha, md, 32);
-			if (strcmp(sha, want) == 0) {
-				if (na && mg_write(req->conn, a, na) <= 0)
-					return 0;
-				if (pos == size)
-					return 0;
-			}
-			break;
-		}
-		EVP_DigestUpdate(ctx, b, (size_t)r);
-		/* The part of this chunk inside [lo, hi]. */
-		from = pos < lo ? (size_t)(lo - pos < r ? lo - pos : r) : 0;
-		to = pos + r - 1 > hi ? (size_t)(hi >= pos ? hi - pos + 1 : 0) : (size_t)r;
-		if (to < from)
-			to = from;
-		pos += r;
-		if (to > from) {
-			unsigned char *t;
-
-			if (na && mg_write(req->conn, a, na) <= 0)
-				return 0;
-			memmove(b, b + from, to - from);
-			t = a;
-			a = b;
-			b = t;
-			na = to - from;
-		}
 	}
-	/* Corrupt or unreadable: end the connection short of Content-Length so
-	 * no client takes it for the artifact. */
-	fprintf(stderr, "mltrackd: artifact '%s': blob %s failed its digest check\n", rel, blob);
-	mg_disable_keep_alive(req->conn);
+	d->ctx = EVP_MD_CTX_new();
+	mt_arena_defer(req->arena, md_free, d->ctx);
+	EVP_DigestInit_ex(d->ctx, EVP_sha256(), NULL);
+	d->pend = mt_arena_alloc(req->arena, CHUNK);
+	if (s3_enabled()) {
+		/* Our head waits for the store's (dl_sink): a store that cannot
+		 * be reached gets its 503, not a 200 cut short. */
+		int rc = s3_get(blob, dl_sink, d, &req->err);
+
+		if (rc < 0 && !req->status)
+			return -1;
+		if (!req->status) { /* the store's length was not the blob's */
+			mt_err_set(&req->err, MT_EINTERNAL, "The stored artifact '%s' is damaged", rel);
+			return mt_err_detail(&req->err, "S3 object %s of the wrong size", blob);
+		}
+		if (rc < 0)
+			fprintf(stderr, "mltrackd: artifact '%s': %s (%s)\n", rel, req->err.msg,
+				req->err.log_detail);
+		mt_err_clear(&req->err);
+		dl_end(d, rel, blob);
+		return 0;
+	}
+	dl_headers(d);
+	for (unsigned char *buf = mt_arena_alloc(req->arena, CHUNK);;) {
+		ssize_t r = read(*fd, buf, CHUNK);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0 || dl_feed(d, buf, (size_t)r))
+			break;
+	}
+	dl_end(d, rel, blob);
 	return 0;
 }
 

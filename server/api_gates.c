@@ -64,13 +64,13 @@
  * the request; manifest may be NULL), or -1 with why in e. */
 static int bundle_check(struct mt_req *req, const char *sha, json_t **manifest, struct mt_err *e)
 {
-	const char *path = store_blob_path(req->arena, sha);
+	const char *path;
 	char got[65];
 	json_t *m = NULL;
 
 	if (manifest)
 		*manifest = NULL;
-	if (mt_bundle_verify(path, &m, got, e))
+	if (store_blob_file(req, sha, &path, e) || mt_bundle_verify(path, &m, got, e))
 		return -1;
 	if (strcmp(got, sha) != 0) {
 		json_decref(m);

@@ -15,17 +15,27 @@
  *   3. temporary uploads in tmp/ that nobody holds a flock on (store.c):
  *      an upload in flight holds one on its file for its whole life.
  *
+ * With S3 (store.c), pass 2 lists PREFIX/blobs/ instead and leaves objects
+ * younger than min_age, since an upload sends its blob before the
+ * transaction that records it; were one taken anyway, the upload finds it
+ * gone under the shared lock and sends it again (api_artifacts.c).
+ * Multipart uploads older than min_age and never completed (a server
+ * killed mid-transfer) are aborted.
+ *
  * With dry_run nothing is locked or removed; the counts say what would go.
  * The summary line goes to stdout; errors come back in err.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "mt_util.h"
+#include "s3.h"
 #include "sql_artifacts.h"
 
 #define PAGE 500
@@ -34,6 +44,7 @@ struct gc_stats {
 	long long blobs, blob_bytes;
 	long long orphans, orphan_bytes;
 	long long tmps, tmp_bytes;
+	long long uploads; /* unfinished S3 multipart uploads */
 	long long kept; /* blob rows left */
 };
 
@@ -62,22 +73,6 @@ static int in_txn(struct mt_req *req, int (*fn)(struct mt_req *, const char *, l
 	}
 }
 
-/* Unlink a blob file we hold the exclusive lock on; *bytes its size (0
- * when it was not there). */
-static int unlink_blob(struct mt_req *req, const char *path, long long *bytes)
-{
-	struct stat st;
-
-	*bytes = lstat(path, &st) == 0 ? st.st_size : 0;
-	if (unlink(path) == 0) {
-		store_fsync_dir(path);
-		return 0;
-	}
-	if (errno == ENOENT)
-		return 0;
-	return mt_err_set(&req->err, MT_EINTERNAL, "cannot remove %s: %s", path, strerror(errno));
-}
-
 /* Pass 1, one blob: *bytes = its size when removed, -1 when kept. */
 static int drop_blob(struct mt_req *req, const char *sha, long long *bytes)
 {
@@ -90,7 +85,7 @@ static int drop_blob(struct mt_req *req, const char *sha, long long *bytes)
 		return -1;
 	if (!deleted)
 		return 0; /* referenced again meanwhile */
-	if (unlink_blob(req, store_blob_path(req->arena, sha), &file))
+	if (store_blob_remove(req, sha, &file, &req->err))
 		return -1;
 	*bytes = size;
 	return 0;
@@ -136,7 +131,7 @@ static int drop_orphan(struct mt_req *req, const char *sha, long long *bytes)
 		return -1;
 	if (known)
 		return 0;
-	return unlink_blob(req, store_blob_path(req->arena, sha), bytes);
+	return store_blob_remove(req, sha, bytes, &req->err);
 }
 
 static int is_hex2(const char *s)
@@ -192,6 +187,75 @@ static int orphans_in(struct mt_req *req, const char *dir, const char *prefix, i
 		}
 	}
 	return 0;
+}
+
+/* Pass 2 on S3: objects under blobs/ without a row, older than min_age
+ * (an upload sends its blob before the transaction that records it), in
+ * pages as the listing gives them; then multipart uploads never finished. */
+struct s3_page {
+	struct mt_req *req;
+	long long before; /* epoch seconds: only objects older than this */
+	int dry_run;
+	struct gc_stats *st;
+	struct mt_err *err;
+	const char *names[PAGE];
+	long long sizes[PAGE];
+	size_t n;
+};
+
+static int s3_page_flush(struct s3_page *p)
+{
+	unsigned char known[PAGE];
+	int rc = 0;
+
+	if (p->n && sql_art_blobs_known(p->req, p->names, p->n, known, p->err))
+		return -1;
+	for (size_t i = 0; rc == 0 && i < p->n; i++) {
+		long long bytes = p->sizes[i];
+
+		if (known[i])
+			continue;
+		if (!p->dry_run)
+			rc = in_txn(p->req, drop_orphan, p->names[i], &bytes, p->err);
+		if (rc == 0 && bytes >= 0) {
+			p->st->orphans++;
+			p->st->orphan_bytes += bytes;
+		}
+	}
+	p->n = 0;
+	mt_arena_reset(p->req->arena);
+	return rc;
+}
+
+static int s3_object(void *ctx, const char *key, long long size, long long mtime)
+{
+	struct s3_page *p = ctx;
+	const char *sha = key + strlen("blobs/");
+
+	if (!store_is_digest(sha) || mtime >= p->before)
+		return 0;
+	p->names[p->n] = mt_arena_strdup(p->req->arena, sha);
+	p->sizes[p->n++] = size;
+	return p->n == PAGE ? s3_page_flush(p) : 0;
+}
+
+static int pass_s3_orphans(struct mt_req *req, int dry_run, long min_age, struct gc_stats *st,
+			   struct mt_err *err)
+{
+	struct s3_page *p = calloc(1, sizeof(*p)); /* outlives the arena's resets */
+	int rc;
+
+	if (!p)
+		return mt_err_set(err, MT_EINTERNAL, "out of memory");
+	p->req = req;
+	p->before = (long long)time(NULL) - min_age;
+	p->dry_run = dry_run;
+	p->st = st;
+	p->err = err;
+	rc = s3_list("blobs/", s3_object, p, err) || s3_page_flush(p) ||
+	     s3_abort_stale_uploads("blobs/", p->before, dry_run, &st->uploads, err) ? -1 : 0;
+	free(p);
+	return rc;
 }
 
 static int pass_orphans(struct mt_req *req, int dry_run, struct gc_stats *st, struct mt_err *err)
@@ -256,7 +320,7 @@ static void count_phrase(char *out, size_t size, long long n, const char *one, c
 		snprintf(out, size, "0 %s", many);
 }
 
-int gc_run(int dry_run, struct mt_err *err)
+int gc_run(int dry_run, long min_age, struct mt_err *err)
 {
 	struct mt_worker w;
 	struct mt_req req;
@@ -266,7 +330,8 @@ int gc_run(int dry_run, struct mt_err *err)
 
 	db_oneshot(&w, &req);
 	if (db_ensure(&w, err) || pass_blobs(&req, dry_run, &st, err) ||
-	    pass_orphans(&req, dry_run, &st, err) ||
+	    (s3_enabled() ? pass_s3_orphans(&req, dry_run, min_age, &st, err)
+			  : pass_orphans(&req, dry_run, &st, err)) ||
 	    store_tmp_sweep(0, dry_run, &st.tmps, &st.tmp_bytes, err) ||
 	    sql_art_blob_count(&req, &st.kept, err))
 		goto done;
@@ -277,8 +342,10 @@ int gc_run(int dry_run, struct mt_err *err)
 		     st.orphan_bytes);
 	count_phrase(tmps, sizeof(tmps), st.tmps, "temporary file", "temporary files",
 		     st.tmp_bytes);
-	printf("gc: %s %s, %s, %s; kept %lld blob%s%s\n", dry_run ? "would remove" : "removed",
-	       blobs, orphans, tmps, st.kept, st.kept == 1 ? "" : "s", dry_run ? " (dry run)" : "");
+	printf("gc: %s %s, %s, %s", dry_run ? "would remove" : "removed", blobs, orphans, tmps);
+	if (s3_enabled())
+		printf(", %lld unfinished upload%s", st.uploads, st.uploads == 1 ? "" : "s");
+	printf("; kept %lld blob%s%s\n", st.kept, st.kept == 1 ? "" : "s", dry_run ? " (dry run)" : "");
 	fflush(stdout);
 	rc = 0;
 done:

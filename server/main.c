@@ -33,6 +33,7 @@
 #include "guard.h"
 #include "mt_redact.h"
 #include "mt_util.h"
+#include "s3.h"
 #include "server.h"
 #include "session.h"
 #include "tls.h"
@@ -50,7 +51,9 @@ static const struct opt {
 	{ "--database-url", "MLTRACK_DATABASE_URL", "URL",
 	  "PostgreSQL to use (default: an embedded cluster in DATA_DIR/pg)" },
 	{ "--data-dir", "MLTRACK_DATA_DIR", "DIR", "where mltrackd keeps its data (default ./mltrack-data)" },
-	{ "--artifacts-root", "MLTRACK_ARTIFACTS_ROOT", "DIR", "artifact store (default DATA_DIR/artifacts)" },
+	{ "--artifacts-root", "MLTRACK_ARTIFACTS_ROOT", "DIR",
+	  "artifact store: a directory, or s3://BUCKET/PREFIX with credentials from "
+	  "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (default DATA_DIR/artifacts)" },
 	{ "--threads", "MLTRACK_THREADS", "N",
 	  "worker threads: client connections served at once (default 256)" },
 	{ "--max-artifact-size", "MLTRACK_MAX_ARTIFACT_SIZE", "BYTES", "largest artifact upload (default 10 GiB)" },
@@ -95,12 +98,18 @@ static const struct opt {
 	{ "--default-permission", "MLTRACK_DEFAULT_PERMISSION", "PERM",
 	  "a user's permission where no row gives one: READ, EDIT, MANAGE or "
 	  "NO_PERMISSIONS (default READ, as MLflow)" },
+	{ "--s3-endpoint", "MLTRACK_S3_ENDPOINT", "URL",
+	  "with an s3:// artifact root: the S3 service (default AWS_ENDPOINT_URL_S3, "
+	  "AWS_ENDPOINT_URL, else AWS's https://s3.REGION.amazonaws.com)" },
+	{ "--s3-region", "MLTRACK_S3_REGION", "REGION",
+	  "with an s3:// artifact root: the region requests are signed for (default "
+	  "AWS_REGION, AWS_DEFAULT_REGION, else us-east-1)" },
 };
 enum { O_HOST, O_PORT, O_DBURL, O_DATADIR, O_ARTROOT, O_THREADS, O_MAXART, O_POOL, O_POOLER,
        O_LISTEN_URL, O_STMT_TO,
        O_REQ_TO, O_KA_TO, O_PER_ADDR, O_ALLOWED_HOST, O_CORS_ORIGIN, O_TRUSTED_PROXY,
        O_PROXY_USER_HEADER, O_TLS_CERT, O_TLS_KEY, O_TLS_CLIENT_CA,
-       O_SESSION_IDLE, O_SESSION_LIFETIME, O_DEFAULT_PERM, O_COUNT };
+       O_SESSION_IDLE, O_SESSION_LIFETIME, O_DEFAULT_PERM, O_S3_ENDPOINT, O_S3_REGION, O_COUNT };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 _Static_assert(NOPTS == O_COUNT, "opts[] and the O_* names must match");
 
@@ -147,6 +156,9 @@ static void usage(FILE *f)
 		"listen on a non-loopback address although no user exists, so that",
 		"", "anyone who can reach it may do anything (default: refused)");
 	fprintf(f, "  %-22s %s\n", "--dry-run", "gc: report what would be removed, remove nothing");
+	fprintf(f, "  %-22s %s\n  %-22s %s\n", "--min-age SECONDS",
+		"gc with S3: leave unreferenced objects and unfinished multipart uploads",
+		"", "younger than this, which an upload may be about to commit (default 3600)");
 	fprintf(f, "  %-22s %s\n  %-22s %s\n", "-h, --help", "show this help",
 		"--version", "print the version");
 	fprintf(f, "\nenvironment:\n  %-22s %s\n  %-22s %s\n", "MLTRACK_ADMIN_TOKEN",
@@ -270,6 +282,7 @@ int main(int argc, char **argv)
 	static char artroot[PATH_MAX];
 	sigset_t sigs;
 	int sig, embedded, dry_run = 0, gc, insecure_no_auth = 0, admin;
+	long min_age = -1;
 	char *in_argv[NOPTS] = { 0 }; /* an option's value, when argv holds it */
 	int given[NOPTS] = { 0 };
 	/* An admin command's arguments; static, so the early returns (usage
@@ -297,6 +310,16 @@ int main(int argc, char **argv)
 		}
 		if (strcmp(a, "--dry-run") == 0) {
 			dry_run = 1;
+			continue;
+		}
+		if (strcmp(a, "--min-age") == 0) {
+			char *end;
+
+			if (i + 1 >= argc)
+				return die_usage("option '%s' needs a value", a);
+			min_age = strtol(argv[++i], &end, 10);
+			if (!*argv[i] || *end || min_age < 0)
+				return die_usage("invalid --min-age '%s': seconds, 0 or more", argv[i]);
 			continue;
 		}
 		if (strcmp(a, "--insecure-no-auth") == 0) {
@@ -374,6 +397,8 @@ int main(int argc, char **argv)
 	admin = cmd && admin_is_command(cmd);
 	if (dry_run && !gc)
 		return die_usage("%s is an option of gc only", "--dry-run");
+	if (min_age >= 0 && !gc)
+		return die_usage("%s is an option of gc only", "--min-age");
 	if (cmd && strcmp(cmd, "routes") == 0) {
 		/* METHOD PATH CLASS: the class is what authorization needs
 		 * (authz.h), e.g. run:EDIT, model:EDIT+promote+stage, public. */
@@ -396,7 +421,17 @@ int main(int argc, char **argv)
 	    conninfo_opt(val[O_LISTEN_URL], in_argv[O_LISTEN_URL], &mt_cfg.listen_url))
 		return die_usage("%s", "out of memory");
 	mt_cfg.data_dir = val[3] && *val[3] ? val[3] : "./mltrack-data";
-	if (val[4] && *val[4]) {
+	if (val[4] && strncmp(val[4], "s3://", 5) == 0) {
+		struct mt_err e = MT_ERR_INIT;
+
+		if (s3_configure(val[4], val[O_S3_ENDPOINT], val[O_S3_REGION], &e))
+			return die_usage("%s", e.msg);
+		/* Uploads are staged here before they are sent. */
+		snprintf(artroot, sizeof(artroot), "%s/staging", mt_cfg.data_dir);
+		mt_cfg.artifacts_root = artroot;
+	} else if (in_argv[O_S3_ENDPOINT] || in_argv[O_S3_REGION]) {
+		return die_usage("%s", "--s3-endpoint and --s3-region need --artifacts-root s3://...");
+	} else if (val[4] && *val[4]) {
 		mt_cfg.artifacts_root = val[4];
 	} else {
 		snprintf(artroot, sizeof(artroot), "%s/artifacts", mt_cfg.data_dir);
@@ -527,9 +562,10 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (gc) {
-		if (gc_run(dry_run, &err))
+		if (gc_run(dry_run, min_age < 0 ? 3600 : min_age, &err))
 			goto fail;
 		pgembed_stop();
+		s3_shutdown();
 		return 0;
 	}
 	if (admin) {
@@ -580,6 +616,7 @@ int main(int argc, char **argv)
 	authcache_stop();
 	conns_watch_stop();
 	pgembed_stop();
+	s3_shutdown();
 	fprintf(stderr, "mltrackd: stopped\n");
 	return 0;
 fail:
@@ -596,5 +633,6 @@ fail:
 	authcache_stop();
 	conns_watch_stop();
 	pgembed_stop();
+	s3_shutdown();
 	return mt_code_exit(err.code) ? mt_code_exit(err.code) : 1;
 }

@@ -332,8 +332,28 @@ int store_tmp_create(char *path, size_t size, int *out, struct mt_err *err);
  * and *bytes. */
 int store_tmp_sweep(long min_age, int dry_run, long long *count, long long *bytes,
 		    struct mt_err *err);
-/* Create blobs/ and tmp/, and remove day-old abandoned uploads. */
+/* Create blobs/ (local store) and tmp/, remove day-old abandoned uploads,
+ * and with S3 check that the bucket answers (a refusal stops start-up; an
+ * unreachable store only warns: the tracking API works without it). */
 int store_prepare(struct mt_err *err);
+
+/* Where blobs live: ARTIFACTS_ROOT/blobs (local) or S3 (--artifacts-root
+ * s3://...: ARTIFACTS_ROOT is then only the staging directory of uploads,
+ * DATA_DIR/staging).  Uploads are staged in tmp/ either way, hashed and
+ * fsync'd, before they reach the store (api_artifacts.c). */
+/* The S3 key of a blob ("blobs/<sha>", under the prefix): arena memory. */
+const char *store_blob_key(struct mt_arena *a, const char *sha);
+/* S3 only, before the commit transaction: send the staged upload (fd, size
+ * bytes, digest sha) unless the store has the blob already (dedup). */
+int store_blob_send(struct mt_req *req, const char *sha, int fd, long long size,
+		    struct mt_err *err);
+/* Remove a blob the caller holds the exclusive lock on; *bytes its size
+ * when it was there, else 0. */
+int store_blob_remove(struct mt_req *req, const char *sha, long long *bytes, struct mt_err *err);
+/* A local file holding blob sha (size bytes), for readers that need a file
+ * (bundle verification): the blob itself, or with S3 a staged download
+ * removed at the request's end.  *path is arena memory. */
+int store_blob_file(struct mt_req *req, const char *sha, const char **path, struct mt_err *err);
 
 /* ---- start-up ---- */
 int migrate_run(const char *conninfo, struct mt_err *err);     /* migrate.c */
@@ -371,6 +391,6 @@ int conns_client_fd(const struct mg_connection *conn);
 
 /* mltrackd gc (gc.c): remove unreferenced blobs, orphan blob files and
  * abandoned temporary uploads; the one-line summary goes to stdout. */
-int gc_run(int dry_run, struct mt_err *err);
+int gc_run(int dry_run, long min_age, struct mt_err *err);
 
 #endif

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "mt_util.h"
+#include "s3.h"
 #include "server.h"
 
 #define TMP_PREFIX "upload-"
@@ -30,6 +31,115 @@
 const char *store_blob_path(struct mt_arena *a, const char *sha)
 {
 	return mt_arena_printf(a, "%s/blobs/%.2s/%.2s/%s", mt_cfg.artifacts_root, sha, sha + 2, sha);
+}
+
+const char *store_blob_key(struct mt_arena *a, const char *sha)
+{
+	return mt_arena_printf(a, "blobs/%s", sha);
+}
+
+int store_blob_send(struct mt_req *req, const char *sha, int fd, long long size,
+		    struct mt_err *err)
+{
+	const char *key = store_blob_key(req->arena, sha);
+	long long have;
+	int found;
+
+	if (!s3_enabled())
+		return 0;
+	if (s3_head(key, &found, &have, err))
+		return -1;
+	if (found && have == size)
+		return 0; /* stored already: not sent again */
+	return s3_put_file(key, fd, size, sha, err);
+}
+
+int store_blob_remove(struct mt_req *req, const char *sha, long long *bytes, struct mt_err *err)
+{
+	const char *path;
+	struct stat st;
+
+	if (s3_enabled()) {
+		const char *key = store_blob_key(req->arena, sha);
+		int found;
+
+		if (s3_head(key, &found, bytes, err))
+			return -1;
+		if (!found) {
+			*bytes = 0;
+			return 0;
+		}
+		return s3_delete(key, err);
+	}
+	path = store_blob_path(req->arena, sha);
+	*bytes = lstat(path, &st) == 0 ? st.st_size : 0;
+	if (unlink(path) == 0) {
+		store_fsync_dir(path);
+		return 0;
+	}
+	if (errno == ENOENT)
+		return 0;
+	return mt_err_set(err, MT_EINTERNAL, "cannot remove %s: %s", path, strerror(errno));
+}
+
+/* A download into a staged file. */
+struct fetch {
+	int fd;
+	int failed;
+};
+
+static int fetch_sink(void *ctx, const void *buf, size_t n)
+{
+	struct fetch *f = ctx;
+
+	if (!buf)
+		return 0;
+	if (mt_write_all(f->fd, buf, n)) {
+		f->failed = errno ? errno : EIO;
+		return 1;
+	}
+	return 0;
+}
+
+struct staged {
+	char path[4096];
+	int fd;
+};
+
+static void staged_drop(void *p)
+{
+	struct staged *s = p;
+
+	unlink(s->path);
+	close(s->fd);
+}
+
+int store_blob_file(struct mt_req *req, const char *sha, const char **path, struct mt_err *err)
+{
+	struct staged *s;
+	struct fetch f;
+	int rc;
+
+	if (!s3_enabled()) {
+		*path = store_blob_path(req->arena, sha);
+		return 0;
+	}
+	s = mt_arena_alloc(req->arena, sizeof(*s));
+	if (store_tmp_create(s->path, sizeof(s->path), &s->fd, err))
+		return -1;
+	mt_arena_defer(req->arena, staged_drop, s);
+	f.fd = s->fd;
+	f.failed = 0;
+	rc = s3_get(store_blob_key(req->arena, sha), fetch_sink, &f, err);
+	if (rc > 0) {
+		mt_err_set(err, f.failed == ENOSPC || f.failed == EDQUOT ? MT_ENOSPACE : MT_EINTERNAL,
+			   "Cannot stage the stored blob for reading");
+		return mt_err_detail(err, "write %s: %s", s->path, strerror(f.failed));
+	}
+	if (rc < 0)
+		return -1;
+	*path = mt_arena_strdup(req->arena, s->path);
+	return 0;
 }
 
 int store_is_digest(const char *s)
@@ -141,7 +251,7 @@ int store_prepare(struct mt_err *err)
 	long long n = 0, bytes = 0;
 	struct mt_err ignored = MT_ERR_INIT;
 
-	for (int i = 0; i < 2; i++) {
+	for (int i = s3_enabled() ? 1 : 0; i < 2; i++) {
 		snprintf(path, sizeof(path), "%s/%s", mt_cfg.artifacts_root, i ? "tmp" : "blobs");
 		if (mt_mkdir_p(path, 0755))
 			return mt_err_set(err, MT_EINTERNAL, "cannot create %s: %s", path,
@@ -150,5 +260,19 @@ int store_prepare(struct mt_err *err)
 	/* Left by a crash: unlocked and a day old (mltrackd gc takes any
 	 * unlocked one).  Best effort: a file we cannot remove stays. */
 	store_tmp_sweep(86400, 0, &n, &bytes, &ignored);
+	if (s3_enabled()) {
+		struct mt_err e = MT_ERR_INIT;
+
+		if (s3_check(&e) == 0) {
+			fprintf(stderr, "mltrackd: artifacts in %s\n", s3_describe());
+		} else if (e.code == MT_EUNAVAIL) {
+			fprintf(stderr, "mltrackd: warning: artifact store %s: %s (%s); artifact "
+				"requests answer 503 until it is back\n", s3_describe(), e.msg,
+				e.log_detail);
+		} else {
+			*err = e;
+			return -1;
+		}
+	}
 	return 0;
 }

@@ -138,6 +138,17 @@ START_TEST(test_slow_body_row)
 }
 END_TEST
 
+/* A full artifact store: 507, with MLflow's RESOURCE_EXHAUSTED (whose own
+ * row stays 429's). */
+START_TEST(test_no_space_row)
+{
+	ck_assert_int_eq(mt_code_http(MT_ENOSPACE), 507);
+	ck_assert_str_eq(mt_code_name(MT_ENOSPACE), "RESOURCE_EXHAUSTED");
+	ck_assert_int_eq(mt_code_exit(MT_ENOSPACE), 3);
+	ck_assert_int_eq(mt_code_from_name("RESOURCE_EXHAUSTED"), MT_EEXHAUSTED);
+}
+END_TEST
+
 START_TEST(test_sqlstate_null)
 {
 	const char *msg;
@@ -157,6 +168,7 @@ Suite *make_error_suite(void)
 	tcase_add_loop_test(tc, test_rows, 0, sizeof(rows) / sizeof(rows[0]));
 	tcase_add_test(tc, test_unknown_code);
 	tcase_add_test(tc, test_slow_body_row);
+	tcase_add_test(tc, test_no_space_row);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("err");
 	tcase_set_timeout(tc, 10);
