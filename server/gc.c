@@ -232,7 +232,7 @@ static int s3_object(void *ctx, const char *key, long long size, long long mtime
 	struct s3_page *p = ctx;
 	const char *sha = key + strlen("blobs/");
 
-	if (!store_is_digest(sha) || mtime >= p->before)
+	if (!store_is_digest(sha) || mtime > p->before)
 		return 0;
 	p->names[p->n] = mt_arena_strdup(p->req->arena, sha);
 	p->sizes[p->n++] = size;

@@ -39,6 +39,7 @@
 #include "mt_limits.h"
 #include "mt_util.h"
 #include "mt_validate.h"
+#include "s3.h"
 #include "server.h"
 #include "tls.h"
 #include "web.h"
@@ -229,6 +230,7 @@ void http_metrics_render(struct mt_req *req)
 	authcache_metrics(f);
 	authz_metrics(f);
 	conns_metrics(f);
+	s3_metrics(f);
 	{
 		int open, idle, max;
 

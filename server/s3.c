@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,30 @@ static struct {
 	CURLSH *share;
 	pthread_mutex_t locks[CURL_LOCK_DATA_LAST];
 } s3;
+
+/* Requests by operation and outcome, and body bytes each way (/metrics). */
+enum { OP_HEAD, OP_GET, OP_PUT, OP_POST, OP_DELETE, OP_N };
+static const char *const op_names[OP_N] = { "HEAD", "GET", "PUT", "POST", "DELETE" };
+static atomic_ullong op_count[OP_N][2]; /* [op][0 ok, 1 failed] */
+static atomic_ullong bytes_sent, bytes_received;
+
+void s3_metrics(FILE *f)
+{
+	if (!s3.on)
+		return;
+	fputs("# HELP mltrack_s3_requests_total Requests to the S3 artifact store, by method "
+	      "and outcome (error: unreachable or refused).\n"
+	      "# TYPE mltrack_s3_requests_total counter\n", f);
+	for (int i = 0; i < OP_N; i++)
+		for (int k = 0; k < 2; k++)
+			fprintf(f, "mltrack_s3_requests_total{method=\"%s\",outcome=\"%s\"} %llu\n",
+				op_names[i], k ? "error" : "ok", atomic_load(&op_count[i][k]));
+	fprintf(f, "# HELP mltrack_s3_bytes_total Body bytes to and from the S3 artifact store.\n"
+		"# TYPE mltrack_s3_bytes_total counter\n"
+		"mltrack_s3_bytes_total{direction=\"sent\"} %llu\n"
+		"mltrack_s3_bytes_total{direction=\"received\"} %llu\n",
+		atomic_load(&bytes_sent), atomic_load(&bytes_received));
+}
 
 int s3_enabled(void)
 {
@@ -330,7 +355,6 @@ static int call_init(struct call *c, const char *method, const char *key, const 
 		return mt_err_set(err, MT_EINTERNAL, "cannot initialise libcurl");
 	snprintf(h, sizeof(h), "x-amz-content-sha256: %s", payload_sha ? payload_sha : EMPTY_SHA);
 	c->hdrs = curl_slist_append(c->hdrs, h);
-	c->hdrs = curl_slist_append(c->hdrs, "Expect:");
 	if (s3.token) {
 		char *t = NULL;
 
@@ -348,6 +372,9 @@ static int call_init(struct call *c, const char *method, const char *key, const 
 	curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, c->hdrs);
 	curl_easy_setopt(c->h, CURLOPT_ERRORBUFFER, c->errbuf);
 	curl_easy_setopt(c->h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+	/* "Expect:" in the header list would be signed (libcurl 7.88 signs
+	 * every listed header, sent or not): a short wait instead. */
+	curl_easy_setopt(c->h, CURLOPT_EXPECT_100_TIMEOUT_MS, 200L);
 	/* A store that stops moving bytes for 30 s is unreachable. */
 	curl_easy_setopt(c->h, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(c->h, CURLOPT_LOW_SPEED_TIME, 30L);
@@ -440,8 +467,18 @@ static int store_refused(struct call *c, const char *what, struct mt_err *err)
 static int call_run(struct call *c, const char *what, struct mt_err *err)
 {
 	CURLcode rc = curl_easy_perform(c->h);
+	curl_off_t up = 0, down = 0;
+	int op;
 
 	curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &c->status);
+	curl_easy_getinfo(c->h, CURLINFO_SIZE_UPLOAD_T, &up);
+	curl_easy_getinfo(c->h, CURLINFO_SIZE_DOWNLOAD_T, &down);
+	atomic_fetch_add(&bytes_sent, (unsigned long long)up);
+	atomic_fetch_add(&bytes_received, (unsigned long long)down);
+	for (op = 0; op < OP_N - 1; op++)
+		if (strncmp(what, op_names[op], strlen(op_names[op])) == 0)
+			break;
+	atomic_fetch_add(&op_count[op][rc != CURLE_OK || (c->status >= 400 && c->status != 404)], 1);
 	if (rc == CURLE_OK || (c->stopped && rc == CURLE_WRITE_ERROR))
 		return 0;
 	mt_err_set(err, MT_EUNAVAIL, "The artifact store is unreachable, please retry");
@@ -776,7 +813,7 @@ int s3_abort_stale_uploads(const char *prefix, long long min_start, int dry_run,
 		if (xml_get(item, NULL, "Key", key, sizeof(key)) ||
 		    xml_get(item, NULL, "UploadId", id, sizeof(id)) ||
 		    xml_get(item, NULL, "Initiated", init, sizeof(init)) ||
-		    iso_time(init) >= min_start || strncmp(key, s3.prefix, strlen(s3.prefix)) != 0)
+		    iso_time(init) > min_start || strncmp(key, s3.prefix, strlen(s3.prefix)) != 0)
 			continue;
 		if (!dry_run)
 			abort_upload(key + strlen(s3.prefix), id);

@@ -16,6 +16,7 @@
 #define MT_S3_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "mt_error.h"
 
@@ -55,6 +56,8 @@ int s3_list(const char *prefix, s3_each each, void *ctx, struct mt_err *err);
  * and never completed: aborted (or only counted, with dry_run). */
 int s3_abort_stale_uploads(const char *prefix, long long min_start, int dry_run, long long *count,
 			   struct mt_err *err);
+/* Counters for /metrics: requests by method and outcome, bytes each way. */
+void s3_metrics(FILE *f);
 /* The bucket answers (HEAD bucket). */
 int s3_check(struct mt_err *err);
 

@@ -153,3 +153,28 @@ pgb_down() {
 	[ -n "${PGB_DIR:-}" ] && [ -f "$PGB_DIR/pgbouncer.pid" ] &&
 		kill "$(cat "$PGB_DIR/pgbouncer.pid")" 2>/dev/null || true
 }
+
+# s3_curl METHOD PATH [IN [OUT]]: a request to the gateway of rgw_start,
+# signed with SigV4 by curl: PATH is path-style, /BUCKET[/KEY][?QUERY] (the
+# query canonical: names sorted, values encoded, "name=" when empty); IN a
+# file to send ("" for none), OUT where the answer's body goes (default
+# /dev/null).  Prints the HTTP status.
+s3_curl() {
+	if [ -n "${3:-}" ]; then _s3sha=$(sha256sum <"$3" | cut -c1-64)
+	else _s3sha=$(printf '' | sha256sum | cut -c1-64); fi
+	if [ -n "${3:-}" ]; then
+		curl -s -o "${4:-/dev/null}" -w '%{http_code}' -X "$1" -T "$3" \
+			--aws-sigv4 "aws:amz:${RGW_REGION:-us-east-1}:s3" --user "$RGW_ACCESS_KEY:$RGW_SECRET_KEY" \
+			-H "x-amz-content-sha256: $_s3sha" "$RGW_URL$2"
+	else
+		curl -s -o "${4:-/dev/null}" -w '%{http_code}' -X "$1" \
+			--aws-sigv4 "aws:amz:${RGW_REGION:-us-east-1}:s3" --user "$RGW_ACCESS_KEY:$RGW_SECRET_KEY" \
+			-H "x-amz-content-sha256: $_s3sha" "$RGW_URL$2"
+	fi
+}
+
+# s3_keys BUCKET PREFIX: the keys under PREFIX, one a line (up to 1000).
+s3_keys() {
+	s3_curl GET "/$1?list-type=2&prefix=$(printf '%s' "$2" | sed 's|/|%2F|g')" "" "$WORK/s3_keys.xml" >/dev/null
+	grep -o '<Key>[^<]*</Key>' "$WORK/s3_keys.xml" | sed -e 's/<Key>//' -e 's|</Key>||' || true
+}

@@ -15,7 +15,8 @@
 #
 # With SCENARIO_URL set (make test-cluster), against that server instead of
 # one of its own: SCENARIO_PGCONN is its database, SCENARIO_ARTIFACTS its
-# artifact store.
+# artifact store, or SCENARIO_S3 (/BUCKET/PREFIX, with rgw_start's RGW_*
+# variables) when that is on S3.
 set -eu
 . "$ROOT/tests/lib.sh"
 dir="$WORK/scenario"
@@ -23,7 +24,7 @@ mkdir -p "$dir"
 if [ -n "${SCENARIO_URL:-}" ]; then
 	BASE=$SCENARIO_URL
 	conn=$SCENARIO_PGCONN
-	artifacts=$SCENARIO_ARTIFACTS
+	artifacts=${SCENARIO_ARTIFACTS:-}
 else
 	db="scenario_$$"
 	psql_q "CREATE DATABASE $db" >/dev/null
@@ -225,8 +226,13 @@ EOF
 
 # A flipped byte in the stored bundle: pull refuses, the directory untouched.
 digest=$(sha 2)
-blob="$artifacts/blobs/$(echo "$digest" | cut -c1-2)/$(echo "$digest" | cut -c3-4)/$digest"
-[ -f "$blob" ] || fail "no blob at $blob"
+if [ -n "${SCENARIO_S3:-}" ]; then # on S3: the object fetched, flipped, put back
+	blob="$dir/bundle-$digest"
+	[ "$(s3_curl GET "$SCENARIO_S3/blobs/$digest" "" "$blob")" = 200 ] || fail "no object $SCENARIO_S3/blobs/$digest"
+else
+	blob="$artifacts/blobs/$(echo "$digest" | cut -c1-2)/$(echo "$digest" | cut -c3-4)/$digest"
+	[ -f "$blob" ] || fail "no blob at $blob"
+fi
 mkdir -p keep && echo mine >keep/own.txt
 python3 - "$blob" <<'EOF'
 import sys
@@ -236,6 +242,9 @@ with open(sys.argv[1], "r+b") as f:
     f.seek(-2000, 2)
     f.write(bytes([b[0] ^ 0x01]))
 EOF
+if [ -n "${SCENARIO_S3:-}" ]; then
+	[ "$(s3_curl PUT "$SCENARIO_S3/blobs/$digest" "$blob")" = 200 ] || fail "cannot put the flipped bundle back"
+fi
 # The server hashes what it sends and cuts the transfer short when the blob
 # no longer matches its digest (exit 3, a failed transfer); a client facing
 # a server that did not would fail the bundle's digest check (exit 1; the

@@ -7,6 +7,9 @@
 # test says it was skipped, unless CI is set.
 set -eu
 . "$ROOT/tests/lib.sh"
+# A database of its own: gc's counts are this test's alone.
+psql_q "CREATE DATABASE t_fullvol_$$" >/dev/null
+PGCONN=$(echo "$PGCONN" | sed "s/dbname=[^ ]*/dbname=t_fullvol_$$/")
 vol="$WORK/fullvol"
 mkdir -p "$vol"
 if ! mount -t tmpfs -o size=12m,mode=0755 tmpfs "$vol" 2>"$WORK/mount.err"; then

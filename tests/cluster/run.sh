@@ -4,8 +4,10 @@
 #
 # PostgreSQL, PgBouncer in transaction pooling, three mltrackd through it
 # (--database-pooler transaction, the auth cache listening on PostgreSQL
-# itself) and nginx in front of them with deploy/nginx/mltrack.conf (TLS
-# taken out, the three servers as its upstream).  tests/cluster/ingest.py
+# itself), their artifacts on S3 (Ceph's RADOS Gateway, rgw_start) with
+# uploads staged on a 48 MiB tmpfs, and nginx in front of them with
+# deploy/nginx/mltrack.conf (TLS taken out, the three servers as its
+# upstream).  tests/cluster/ingest.py
 # keeps CLUSTER_CLIENTS clients sending log-batch requests to nginx, each
 # failed batch sent again, unchanged, while these faults happen in turn:
 #   steady              nothing (the reference)
@@ -13,6 +15,11 @@
 #   after the kill      2 s
 #   PostgreSQL restart  the database stopped (fast), started again 2 s later
 #   after the restart   2 s, from 3 s after it was back
+#   S3 unreachable      the gateway stopped: uploads answer 503 and leave
+#                       nothing; tracking goes on
+#   S3 back             the gateway started again: the same upload works
+#   staging volume full an upload larger than the staging volume: 507, and
+#                       nothing left
 # Afterwards every acknowledged point must be in PostgreSQL exactly once,
 # and no request may have been answered 500 (a server whose database is
 # away answers 503, which clients retry).  The outcome is printed as a
@@ -35,6 +42,8 @@ cleanup() {
 	[ -n "$INGEST" ] && kill "$INGEST" 2>/dev/null || true
 	for p in $PIDS; do kill "$p" 2>/dev/null && wait_gone "$p" 10 || true; done
 	[ -f "$WORK/nginx/nginx.pid" ] && kill "$(cat "$WORK/nginx/nginx.pid")" 2>/dev/null || true
+	rgw_stop
+	umount "$WORK/data/staging" 2>/dev/null || true
 	pgb_down
 	pg_down
 	if [ -n "${KEEP:-}" ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
@@ -44,13 +53,23 @@ trap cleanup EXIT INT TERM
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 
-echo "== cluster: PostgreSQL, PgBouncer (transaction pooling), 3 mltrackd from $BUILD, nginx"
+echo "== cluster: PostgreSQL, PgBouncer (transaction pooling), 3 mltrackd from $BUILD on S3 (RADOS Gateway), nginx"
 command -v nginx >/dev/null || fail "nginx is missing (make deps)"
+command -v radosgw >/dev/null || fail "radosgw is missing (make deps)"
 pg_start "$WORK/pg"
 PGB_POOL=8 pgb_start "$WORK/pgb"
 psql_q "CREATE DATABASE cluster" >/dev/null
 conn=$(echo "$PGB_CONN" | sed "s/dbname=[^ ]*/dbname=cluster/")
 direct=$(echo "$PGCONN" | sed "s/dbname=[^ ]*/dbname=cluster/")
+rgw_start "$WORK/rgw" || fail "the RADOS gateway did not start"
+BUCKET=mltrack-cluster
+[ "$(s3_curl PUT "/$BUCKET")" = 200 ] || fail "cannot create bucket $BUCKET"
+export AWS_ACCESS_KEY_ID=$RGW_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$RGW_SECRET_KEY
+S3ROOT="s3://$BUCKET/c"
+# Every server stages its uploads in DATA_DIR/staging: one small volume.
+mkdir -p "$WORK/data/staging"
+mount -t tmpfs -o size=48m,mode=0777 tmpfs "$WORK/data/staging" ||
+	fail "cannot mount the staging volume (a tmpfs: root needed)"
 
 URLS=""
 MLTRACK_TEST_ADMIN_TOKEN=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
@@ -58,7 +77,7 @@ export MLTRACK_TEST_ADMIN_TOKEN
 serve() { # serve I: start (or restart) server I on its port
 	MLTRACK_ADMIN_TOKEN=$MLTRACK_TEST_ADMIN_TOKEN "$BUILD/mltrackd" --database-url "$conn" --database-pooler transaction \
 		--database-listen-url "$direct" --port "$(cat "$WORK/port$1")" \
-		--max-connections-per-address 0 \
+		--max-connections-per-address 0 --artifacts-root "$S3ROOT" --s3-endpoint "$RGW_URL" \
 		--data-dir "$WORK/data" >>"$WORK/mltrackd$1.log" 2>&1 &
 	echo $! >"$WORK/pid$1"
 	PIDS="$PIDS $!"
@@ -94,6 +113,28 @@ printf '%s\n' "daemon on;" "worker_processes 1;" "pid $NGX/nginx.pid;" \
 	"	include $NGX/mltrack.conf;" "}" >"$NGX/nginx.conf"
 nginx -p "$NGX" -c "$NGX/nginx.conf" || { cat "$NGX/error.log"; fail "nginx did not start"; }
 wait_http "http://127.0.0.1:$NGX_PORT/readyz" 30 || { cat "$NGX/error.log"; fail "nginx does not answer"; }
+
+NGX_URL="http://127.0.0.1:$NGX_PORT"
+J='Content-Type: application/json'
+aexp=$(curl -sf -H "$J" -d '{"name":"cluster-uploads"}' "$NGX_URL/api/2.0/mlflow/experiments/create" |
+	json_get experiment_id)
+arun=$(curl -sf -H "$J" -d "{\"experiment_id\":\"$aexp\"}" "$NGX_URL/api/2.0/mlflow/runs/create" |
+	json_get run info run_id)
+head -c 20000000 /dev/urandom >"$WORK/upload.bin"
+head -c 5000000 /dev/urandom >"$WORK/down.bin"
+head -c 60000000 /dev/urandom >"$WORK/huge.bin"
+visible() { # visible NAME: 0 when the run lists NAME or it can be downloaded
+	curl -s "$NGX_URL/api/2.0/mlflow/artifacts/list?run_id=$arun" | grep -q "\"$1\"" && return 0
+	[ "$(curl -s -o /dev/null -w '%{http_code}' \
+		"$NGX_URL/api/2.0/mlflow-artifacts/artifacts/$aexp/$arun/artifacts/$1")" = 200 ]
+}
+upload_try() { # upload_try PHASE FILE NAME WANT: one upload through nginx, its answer noted
+	_c=$(curl -s -o "$WORK/up.out" -w '%{http_code}' -T "$2" \
+		"$NGX_URL/api/2.0/mlflow-artifacts/artifacts/$aexp/$arun/artifacts/$3")
+	printf '%s\t%s\n' "$1" "$_c" >>"$WORK/state/uploads"
+	[ "$_c" = "$4" ] || fail "upload $3 during '$1': $_c, want $4: $(head -c 300 "$WORK/up.out")"
+}
+staged() { ls "$WORK/data/staging/tmp"; }
 
 mkdir -p "$WORK/state"
 touch "$WORK/state/go"
@@ -138,6 +179,33 @@ sleep 3
 ph "after the restart"
 sleep 2
 
+# The artifact store's faults, with the clients still sending: tracking
+# does not depend on it.
+ph "S3 unreachable"
+rgw_down
+for i in 1 2 3; do
+	upload_try "S3 unreachable" "$WORK/down.bin" "s3-down.bin" 503
+	grep -q 'artifact store is unreachable' "$WORK/up.out" || fail "503 body: $(cat "$WORK/up.out")"
+done
+visible s3-down.bin && fail "an upload refused while S3 was down is visible"
+[ -z "$(staged)" ] || fail "staging files left while S3 was down: $(staged)"
+rgw_up || fail "the gateway did not come back"
+down_sha=$(sha256sum <"$WORK/down.bin" | cut -c1-64)
+s3_keys "$BUCKET" "c/blobs/" | grep -q "$down_sha" && fail "an object of the refused upload is in S3"
+ph "S3 back"
+upload_try "S3 back" "$WORK/down.bin" "s3-down.bin" 200
+curl -sf "$NGX_URL/api/2.0/mlflow-artifacts/artifacts/$aexp/$arun/artifacts/s3-down.bin" |
+	cmp -s - "$WORK/down.bin" || fail "the upload once S3 was back does not read back"
+sleep 1
+ph "staging volume full"
+upload_try "staging volume full" "$WORK/huge.bin" "huge.bin" 507
+upload_try "staging volume full" "$WORK/huge.bin" "huge.bin" 507
+visible huge.bin && fail "an upload refused for space is visible"
+[ -z "$(staged)" ] || fail "staging files left after a full volume: $(staged)"
+huge_sha=$(sha256sum <"$WORK/huge.bin" | cut -c1-64)
+s3_keys "$BUCKET" "c/blobs/" | grep -q "$huge_sha" && fail "an object of the refused upload is in S3"
+sleep 1
+
 rm -f "$WORK/state/go"
 wait "$INGEST" || { cat "$WORK/ingest.log"; fail "the clients failed"; }
 INGEST=""
@@ -153,18 +221,6 @@ echo "cluster: mltrack run across the PostgreSQL restart: 3000 points stored onc
 
 # Uploads cut off mid-stream leave nothing visible: a client killed during
 # its upload through nginx, and a server killed during an upload to it.
-NGX_URL="http://127.0.0.1:$NGX_PORT"
-J='Content-Type: application/json'
-aexp=$(curl -sf -H "$J" -d '{"name":"cluster-uploads"}' "$NGX_URL/api/2.0/mlflow/experiments/create" |
-	json_get experiment_id)
-arun=$(curl -sf -H "$J" -d "{\"experiment_id\":\"$aexp\"}" "$NGX_URL/api/2.0/mlflow/runs/create" |
-	json_get run info run_id)
-head -c 20000000 /dev/urandom >"$WORK/upload.bin"
-visible() { # visible NAME: 0 when the run lists NAME or it can be downloaded
-	curl -s "$NGX_URL/api/2.0/mlflow/artifacts/list?run_id=$arun" | grep -q "\"$1\"" && return 0
-	[ "$(curl -s -o /dev/null -w '%{http_code}' \
-		"$NGX_URL/api/2.0/mlflow-artifacts/artifacts/$aexp/$arun/artifacts/$1")" = 200 ]
-}
 curl -s -o /dev/null --limit-rate 4M -T "$WORK/upload.bin" \
 	"$NGX_URL/api/2.0/mlflow-artifacts/artifacts/$aexp/$arun/artifacts/client-killed.bin" &
 up=$!
@@ -185,11 +241,10 @@ for f in client-killed.bin server-killed.bin; do
 done
 # The killed server's temporary file is left to gc, which any server's
 # host may run while the others serve (nobody holds its lock).
-[ -n "$(ls "$WORK/data/artifacts/tmp")" ] || fail "the killed server left no temporary file: is this test still cutting an upload?"
-"$BUILD/mltrackd" gc --database-url "$direct" --data-dir "$WORK/data" >"$WORK/gc.log" 2>&1 ||
-	{ cat "$WORK/gc.log"; fail "mltrackd gc failed"; }
-[ -z "$(ls "$WORK/data/artifacts/tmp")" ] ||
-	fail "gc left $(ls "$WORK/data/artifacts/tmp") in tmp/: $(cat "$WORK/gc.log")"
+[ -n "$(staged)" ] || fail "the killed server left no temporary file: is this test still cutting an upload?"
+"$BUILD/mltrackd" gc --database-url "$direct" --data-dir "$WORK/data" --artifacts-root "$S3ROOT" \
+	--s3-endpoint "$RGW_URL" >"$WORK/gc.log" 2>&1 || { cat "$WORK/gc.log"; fail "mltrackd gc failed"; }
+[ -z "$(staged)" ] || fail "gc left $(staged) in the staging directory: $(cat "$WORK/gc.log")"
 # The same upload, whole, is then stored and read back intact.
 curl -sf -o /dev/null -T "$WORK/upload.bin" \
 	"$NGX_URL/api/2.0/mlflow-artifacts/artifacts/$aexp/$arun/artifacts/server-killed.bin" ||
@@ -200,15 +255,17 @@ echo "cluster: uploads cut off by a killed client or a killed server leave nothi
 
 # The registry's CI flow with the mltrack CLI (tests/api/t0110), through
 # nginx: train under `mltrack run`, register, gate, promote, pull.
+export RGW_URL RGW_ACCESS_KEY RGW_SECRET_KEY RGW_REGION
 SCENARIO_URL="http://127.0.0.1:$NGX_PORT" SCENARIO_PGCONN="$direct" \
-	SCENARIO_ARTIFACTS="$WORK/data/artifacts" ROOT="$ROOT" BUILD="$BUILD" WORK="$WORK" \
+	SCENARIO_S3="/$BUCKET/c" ROOT="$ROOT" BUILD="$BUILD" WORK="$WORK" \
 	PGCONN="$direct" sh "$ROOT/tests/api/t0110-registry-scenario.sh" ||
 	fail "the mltrack CLI's registry scenario through nginx"
 
 # The API suites of runs, experiments, metrics, batches, search, artifacts,
 # the registry and gates through nginx: consecutive requests of one test
-# land on different servers (their artifact store is one directory).
-export MLTRACK_TEST_URL="http://127.0.0.1:$NGX_PORT" MLTRACK_TEST_ARTIFACTS="$WORK/data/artifacts" \
+# land on different servers (their artifact store is one bucket; the tests
+# that look into a local store are left to make test).
+export MLTRACK_TEST_URL="http://127.0.0.1:$NGX_PORT" \
 	MLTRACK_TEST_PGCONN="$direct" MLTRACK_TEST_PSQL="$PG_BINDIR/psql"
 api_suites "through nginx and three servers" test_runs test_experiments test_metrics \
 	test_batch test_search test_artifacts test_registry test_gates
@@ -228,9 +285,14 @@ fi
 # What was acknowledged, against what PostgreSQL holds.
 PGCONN=$direct psql_q "COPY (SELECT run_id, count(*), count(DISTINCT (key, step)) FROM metrics
 	GROUP BY run_id) TO STDOUT" >"$WORK/stored"
-python3 - "$WORK/state/result.json" "$WORK/stored" <<'PY'
+python3 - "$WORK/state/result.json" "$WORK/stored" "$WORK/state/uploads" <<'PY'
 import json, sys
 res = json.load(open(sys.argv[1]))
+uploads = {}
+for line in open(sys.argv[3]):
+    ph, code = line.rstrip("\n").split("\t")
+    uploads.setdefault(ph, {})
+    uploads[ph][code] = uploads[ph].get(code, 0) + 1
 stored = {}
 for line in open(sys.argv[2]):
     run, n, distinct = line.split("\t")
@@ -243,11 +305,15 @@ print("%-20s | %8s | %-40s | %6s | %10s" % ("fault", "requests", "answers by sta
                                              "duplicates"))
 print("-" * 96)
 order = ["steady", "mltrackd SIGKILL", "after the kill", "PostgreSQL restart",
-         "after the restart"]
+         "after the restart", "S3 unreachable", "S3 back", "staging volume full"]
 for ph in order + sorted(set(res["stats"]) - set(order)):
     s = res["stats"].get(ph, {"requests": 0, "status": {}})
     by = ", ".join("%s: %d" % kv for kv in sorted(s["status"].items()))
     print("%-20s | %8d | %-40s | %6s | %10s" % (ph, s["requests"], by, "", ""))
+    if ph in uploads:
+        by = ", ".join("%s: %d" % kv for kv in sorted(uploads[ph].items()))
+        print("%-20s | %8d | %-40s | %6s | %10s" % ("  its uploads", sum(uploads[ph].values()),
+                                                     by, "", ""))
 print("%-20s | %8s | %-40s | %6d | %10d" % ("all", "", "%d points acknowledged" % acked,
                                              lost, dups))
 bad = []
