@@ -275,23 +275,38 @@ CEPH
 # port, and wait until it answers (60 s at most).
 rgw_up() {
 	rm -f "$RGW_DIR/run/client.rgw.pid"
+	_rgw_l=$(cat "$RGW_DIR/log/client.rgw.log" 2>/dev/null | wc -l)
 	as_pg radosgw -c "$RGW_CONF" -n client.rgw >>"$RGW_DIR/log/setup.log" 2>&1 || {
 		echo "rgw_up: radosgw failed to start:" >&2
 		tail -n 20 "$RGW_DIR/log/setup.log" "$RGW_DIR/log/client.rgw.log" >&2 2>/dev/null
 		return 1
 	}
 	_rgw_i=0
+	_rgw_why="did not answer at $RGW_URL in 60 s"
 	while [ $_rgw_i -lt 600 ]; do
-		if [ -s "$RGW_DIR/run/client.rgw.pid" ] && curl -s -o /dev/null -m 2 "$RGW_URL/"; then
-			RGW_PID=$(cat "$RGW_DIR/run/client.rgw.pid")
+		_rgw_p=$(cat "$RGW_DIR/run/client.rgw.pid" 2>/dev/null || true)
+		if [ -n "$_rgw_p" ] && ! _rgw_alive "$_rgw_p"; then
+			_rgw_why="exited"
+			break
+		fi
+		# The gateway detaches first; when it then cannot listen (the
+		# port taken since rgw_down), it says so and exits.
+		if tail -n +$((_rgw_l + 1)) "$RGW_DIR/log/client.rgw.log" 2>/dev/null |
+			grep -q 'ERROR: failed initializing'; then
+			_rgw_why="failed"
+			break
+		fi
+		if [ -n "$_rgw_p" ] && curl -s -o /dev/null -m 2 "$RGW_URL/"; then
+			RGW_PID=$_rgw_p
 			RGW_PIDS="$RGW_CEPH_PIDS $RGW_PID"
 			return 0
 		fi
 		sleep 0.1
 		_rgw_i=$((_rgw_i + 1))
 	done
-	echo "rgw_up: radosgw did not answer at $RGW_URL in 60 s; its log and the OSD's:" >&2
-	tail -n 20 "$RGW_DIR/log/client.rgw.log" "$RGW_DIR/log/osd.0.log" >&2 2>/dev/null
+	echo "rgw_up: radosgw $_rgw_why; the end of its log and of the OSD's:" >&2
+	tail -n 20 "$RGW_DIR/log/client.rgw.log" >&2 2>/dev/null
+	tail -n 5 "$RGW_DIR/log/osd.0.log" >&2 2>/dev/null
 	[ ! -s "$RGW_DIR/run/client.rgw.pid" ] || _rgw_kill "$(cat "$RGW_DIR/run/client.rgw.pid")"
 	return 1
 }
