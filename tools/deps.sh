@@ -12,8 +12,13 @@ postgresql git procps nodejs"
 # ... what the tests and benchmarks add (make test, make bench; openssl:
 # t0170-tls.sh makes a throwaway CA and certificates with it; pgbouncer:
 # t0040-migrate.sh migrates through it in transaction pooling; nginx: the
-# cluster test, tests/cluster/run.sh, balances three servers with it) ...
-TEST_PACKAGES="python3 curl openssl wrk chromium fonts-dejavu-core pgbouncer nginx-light"
+# cluster test, tests/cluster/run.sh, balances three servers with it;
+# radosgw, ceph-mon, ceph-osd: a real S3, Ceph's RADOS Gateway on a throwaway
+# single-node Ceph, tests/lib.sh's rgw_start; s3cmd cross-checks it,
+# tests/rgw-smoke.sh: about 69 MB to download and 270 MB installed on a
+# Debian 12 that has the rest, and no Ceph service starts on install) ...
+TEST_PACKAGES="python3 curl openssl wrk chromium fonts-dejavu-core pgbouncer nginx-light
+radosgw ceph-mon ceph-osd s3cmd"
 # ... and what only the benchmarks use (--bench: make bench, make deps).
 BENCH_PACKAGES=""
 
