@@ -19,7 +19,7 @@
 #                       nothing; tracking goes on
 #   S3 back             the gateway started again: the same upload works
 #   staging volume full an upload larger than the staging volume: 507, and
-#                       nothing left
+#                       nothing left; grown, the same upload works
 # Afterwards every acknowledged point must be in PostgreSQL exactly once,
 # and no request may have been answered 500 (a server whose database is
 # away answers 503, which clients retry).  The outcome is printed as a
@@ -204,6 +204,9 @@ visible huge.bin && fail "an upload refused for space is visible"
 [ -z "$(staged)" ] || fail "staging files left after a full volume: $(staged)"
 huge_sha=$(sha256sum <"$WORK/huge.bin" | cut -c1-64)
 s3_keys "$BUCKET" "c/blobs/" | grep -q "$huge_sha" && fail "an object of the refused upload is in S3"
+# Room again (test_artifacts below sends 200 MB at once).
+mount -o remount,size=1g "$WORK/data/staging" || fail "cannot grow the staging volume"
+upload_try "staging volume full" "$WORK/huge.bin" "huge.bin" 200
 sleep 1
 
 rm -f "$WORK/state/go"
@@ -262,14 +265,16 @@ SCENARIO_URL="http://127.0.0.1:$NGX_PORT" SCENARIO_PGCONN="$direct" \
 	fail "the mltrack CLI's registry scenario through nginx"
 
 # The API suites of runs, experiments, metrics, batches, search, artifacts,
-# the registry and gates through nginx: consecutive requests of one test
+# the registry and gates, and the wire-level replays of MLflow 2.x and 3.x
+# clients' artifact and model flows, through nginx: consecutive requests of one test
 # land on different servers (their artifact store is one bucket; the tests
 # that look into a local store are left to make test).
 export MLTRACK_TEST_URL="http://127.0.0.1:$NGX_PORT" \
 	MLTRACK_TEST_PGCONN="$direct" MLTRACK_TEST_PSQL="$PG_BINDIR/psql"
 api_suites "through nginx and three servers" test_runs test_experiments test_metrics \
-	test_batch test_search test_artifacts test_registry test_gates
-echo "cluster: 8 API suites pass through nginx and three servers"
+	test_batch test_search test_artifacts test_registry test_gates \
+	test_mlflow_artifact_flow test_mlflow3_client_flow
+echo "cluster: 10 API suites (MLflow 2.x and 3.x clients' artifact and model flows among them) pass through nginx and three servers on S3"
 
 # Graceful stops: exit 0, and no sanitizer report.
 for i in 1 2 3; do
