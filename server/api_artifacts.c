@@ -141,11 +141,20 @@ static int refuse_bundle_write(struct mt_req *req, const char *rel)
 static int put_stream(struct mt_req *req, struct upload *t);
 static int put_commit(struct mt_req *req, void *arg);
 
+/* The request's database connection back to the pool while a body or a
+ * transfer to S3 takes its time, unless a transaction is open on it. */
+static void release_idle(struct mt_req *req)
+{
+	if (req->w->conn && PQtransactionStatus(req->w->conn) == PQTRANS_IDLE)
+		db_release(req->w);
+}
+
 /* Phase two of a staged upload: with S3, the bytes go to the store first,
  * outside any transaction (no database connection waits on the transfer);
  * then the transaction records them. */
 static int commit(struct mt_req *req, struct upload *t)
 {
+	release_idle(req);
 	if (store_blob_send(req, t->sha, t->fd, t->size, &req->err))
 		return -1;
 	return http_txn(req, put_commit, t);
@@ -267,6 +276,7 @@ static int put_stream(struct mt_req *req, struct upload *t)
 	if (store_tmp_create(t->path, sizeof(t->path), &t->fd, &req->err))
 		return -1;
 	t->keep = 0;
+	release_idle(req);
 	/* A client that asked first (curl and libcurl do, for bodies over
 	 * 1 MB) would otherwise wait a second before sending. */
 	{
