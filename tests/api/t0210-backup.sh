@@ -325,6 +325,9 @@ curl -s -o "$dir/d.out" "$RURL/api/2.0/mlflow-artifacts/artifacts/$E1/$R1/artifa
 
 # New writes on the restored server: a run, points, an artifact (its
 # bytes already stored: dedup against restored blobs), a model version.
+# Identifiers continue after the restored ones (the sequences came back).
+exp_create after-restore
+[ "$EXP" -gt "$LEXP" ] || fail "the restored server's new experiment got id $EXP (the last restored: $LEXP)"
 run_create "$LEXP" after-restore
 post /api/2.0/mlflow/runs/log-batch "{\"run_id\": \"$RUN\", \"metrics\": [{\"key\": \"m\", \"value\": 1, \"timestamp\": 1, \"step\": 1}]}"
 post /api/2.0/mlflow/runs/log-batch "{\"run_id\": \"$LIVE\", \"metrics\": [{\"key\": \"live\", \"value\": 1e6, \"timestamp\": 1, \"step\": 1000000}]}"
