@@ -10,8 +10,8 @@
 #     the last at least 0.8 of the first), and so is the CPU time mltrackd
 #     and PostgreSQL spent per 1000 points in each (less disturbed than the
 #     rate by whatever else runs on the machine).
-# Disk: about 32 GB of PostgreSQL data for the points of the defaults (320
-# bytes a point, docs/operations.md "Sizing"), plus the runs.
+# Disk: about 29 GB of PostgreSQL data for the points of the defaults (286
+# bytes a point with these keys, docs/operations.md "Sizing"), plus the runs.
 SCALE_RUNS=${BENCH_SCALE_RUNS:-1000000}
 SCALE_POINTS=${BENCH_SCALE_POINTS:-100000000}
 SCALE_WINDOW=${BENCH_SCALE_WINDOW:-60}

@@ -7,9 +7,9 @@
 # through runs/log-batch, the write path clients use: 1,000 points per
 # request, each request 100 steps of one run's 10 keys (as a client flushing
 # a step's metrics together does), values random doubles, timestamps in
-# milliseconds, keys like "train/loss_3".  Then one get-history-sampled read
-# per series (max_points=100) so metric_rollup is built as a dashboard
-# builds it.  Prints, as JSON, the WAL the load wrote (pg_current_wal_lsn
+# milliseconds, keys like "train/loss_3" (SIZE_KEY_PREFIX="train/loss_").
+# Then one get-history-sampled read per series (max_points=100), so that
+# metric_rollup is built as a dashboard builds it.  Prints, as JSON, the WAL the load wrote (pg_current_wal_lsn
 # before and after; with PG_DURABLE=1 PostgreSQL's full_page_writes stays
 # on, as in production), pg_relation_size / pg_indexes_size /
 # pg_total_relation_size of metrics, latest_metrics, metric_rollup and
@@ -25,6 +25,7 @@ BUILD=$(cd "$1" && pwd)
 RUNS=${SIZE_RUNS:-100}
 KEYS=${SIZE_KEYS:-10}
 STEPS=${SIZE_STEPS:-1000}
+PREFIX=${SIZE_KEY_PREFIX:-train/loss_}
 
 WORK=$(mktemp -d /tmp/mltrack-size.XXXXXX)
 chmod 755 "$WORK"
@@ -46,9 +47,10 @@ SERVER_PID=$!
 wait_http "http://127.0.0.1:$PORT/readyz" 60 || { cat "$WORK/mltrackd.log"; exit 1; }
 
 lsn0=$(PGCONN=$conn psql_q "SELECT pg_current_wal_lsn()")
-python3 - "http://127.0.0.1:$PORT" "$RUNS" "$KEYS" "$STEPS" "$WORK" <<'EOF'
+python3 - "http://127.0.0.1:$PORT" "$RUNS" "$KEYS" "$STEPS" "$WORK" "$PREFIX" <<'EOF'
 import http.client, json, random, sys, time, urllib.parse
 base, runs, keys, steps, work = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+prefix = sys.argv[6]
 u = urllib.parse.urlsplit(base)
 c = http.client.HTTPConnection(u.hostname, u.port, timeout=600)
 def call(method, path, body=None):
@@ -62,7 +64,7 @@ def call(method, path, body=None):
 exp = call("POST", "/api/2.0/mlflow/experiments/create", {"name": "size"})["experiment_id"]
 rids = [call("POST", "/api/2.0/mlflow/runs/create", {"experiment_id": exp})["run"]["info"]["run_id"]
         for _ in range(runs)]
-names = ["train/loss_%d" % k for k in range(keys)]
+names = ["%s%d" % (prefix, k) for k in range(keys)]
 per = max(1, 1000 // keys)
 rnd = random.Random(1)
 t0 = time.time()
