@@ -9,15 +9,15 @@
 # a step's metrics together does), values random doubles, timestamps in
 # milliseconds, keys like "train/loss_3" (SIZE_KEY_PREFIX="train/loss_").
 # Then one get-history-sampled read per series (max_points=100), so that
-# metric_rollup is built as a dashboard builds it.  Prints, as JSON, the WAL the load wrote (pg_current_wal_lsn
-# before and after; with PG_DURABLE=1 PostgreSQL's full_page_writes stays
-# on, as in production), pg_relation_size / pg_indexes_size /
-# pg_total_relation_size of metrics, latest_metrics, metric_rollup and
-# metric_samples before and after VACUUM, the whole database's size, the
-# time of the load, the size and time of pg_dump -Fc and of pg_restore
-# (into an empty database of the same cluster, index builds included), and
-# the same sizes in the restored database (indexes built in one pass, so
-# packed tighter than the ones inserts grew).
+# metric_rollup is built as a dashboard builds it.  Prints, as JSON: the WAL
+# the load wrote (pg_current_wal_lsn before and after; with PG_DURABLE=1
+# PostgreSQL's full_page_writes stays on, as in production); the time of the
+# load; pg_relation_size / pg_indexes_size / pg_total_relation_size of
+# metrics, latest_metrics, metric_rollup and metric_samples before and after
+# VACUUM, and the whole database's size; the size and time of pg_dump -Fc
+# and of pg_restore (into an empty database of the same cluster, index
+# builds included); and the same sizes in the restored database (indexes
+# built in one pass, so packed tighter than the ones inserts grew).
 set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=$(cd "$1" && pwd)
