@@ -64,7 +64,7 @@ q() { # q CLUSTER SQL
 }
 server() { # server NAME CLUSTER ARTIFACTS: starts mltrackd, sets PID and URL
 	_port=$(free_port)
-	"$BUILD/mltrackd" --database-url "$(conn_of "$2")" --port "$_port" --data-dir "$dir/$1" \
+	"$BUILD/mltrackd" --database-url "$(conn_of "$2")" --port "$_port" --data-dir "$dir/mltrackd-$1" \
 		--artifacts-root "$3" >"$WORK/backup-$1.log" 2>&1 &
 	PID=$!
 	URL="http://127.0.0.1:$_port"
@@ -124,8 +124,8 @@ for e in vision nlp; do
 		post /api/2.0/mlflow/runs/log-metric "{\"run_id\": \"$RUN\", \"key\": \"nan\", \"value\": \"NaN\", \"timestamp\": 1700000000001, \"step\": 0}"
 		post /api/2.0/mlflow/runs/update "{\"run_id\": \"$RUN\", \"status\": \"FINISHED\", \"end_time\": 1700000100000}"
 		upload "$dir/a.bin" "$EXP" "$RUN" "weights/a.bin" # the same bytes in every run: one blob
-		[ "$r" = 1 ] && upload "$dir/b.bin" "$EXP" "$RUN" "b.bin"
-		[ "$r" = 2 ] && upload "$dir/c.bin" "$EXP" "$RUN" "nested/dir/c.bin"
+		if [ "$r" = 1 ]; then upload "$dir/b.bin" "$EXP" "$RUN" "b.bin"; fi
+		if [ "$r" = 2 ]; then upload "$dir/c.bin" "$EXP" "$RUN" "nested/dir/c.bin"; fi
 	done
 done
 set -- $RUNS
@@ -216,8 +216,7 @@ while [ "$(acked)" -lt 20 ]; do
 	sleep 0.1
 done
 
-# The base backup of the running cluster, for part 4 (before the dump, so
-# the dump's window below is the simple case).
+# A base backup of the running cluster while the writer writes, for part 4.
 "$PG_BINDIR/pg_basebackup" -d "$(conn_of "$SRC" postgres)" -D "$dir/base" -Ft -X stream \
 	-c fast >"$dir/basebackup.log" 2>&1 || fail "pg_basebackup: $(cat "$dir/basebackup.log")"
 [ -s "$dir/base/base.tar" ] && [ -s "$dir/base/pg_wal.tar" ] || fail "pg_basebackup wrote $(ls "$dir/base")"
