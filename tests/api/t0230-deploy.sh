@@ -224,6 +224,10 @@ else
 fi
 
 # --- the image's entry point ---------------------------------------------------
+# Docker's COPY keeps the mode the checkout has.
+for f in "$D/docker/entrypoint.sh" "$D/docker/pgbouncer/entrypoint.sh" "$D/docker/nginx/entrypoint.sh"; do
+	[ -x "$f" ] || fail "${f#"$ROOT"/} is not executable (the image runs it as its entry point)"
+done
 EP=$D/docker/entrypoint.sh
 printf 's3cr3t "x"\n' >"$T/secret"
 got=$(AWS_SECRET_ACCESS_KEY_FILE=$T/secret sh "$EP" sh -c \
