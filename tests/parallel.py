@@ -42,6 +42,8 @@ GROUPS = [
            "t0150-slow-clients.sh"]),
     ("4", ["test_authz_matrix.py", "test_auth_cli.py", "t0160-query-bounds.sh",
            "t0090-gc.sh", "t0120-cors-hosts.sh", "t0170-tls.sh"]),
+    ("5", ["t0190-pgbouncer.sh", "test_logged_models.py", "t0180-secret-scan.sh",
+           "t0060-openapi.sh", "t0210-backup.sh", "t0230-deploy.sh", "t0200-s3.sh"]),
 ]
 
 
