@@ -1,7 +1,8 @@
 #!/bin/sh
 # The artifact store on S3 (--artifacts-root s3://BUCKET/PREFIX) against a
 # real S3 implementation, Ceph's RADOS Gateway (rgw_start in tests/lib.sh),
-# with what was stored cross-checked by plain signed requests (s3_curl):
+# with what was stored cross-checked by Debian's s3cmd and by plain signed
+# requests (s3_curl):
 #   - content-addressed objects PREFIX/blobs/<sha256> holding exactly the
 #     bytes uploaded; the same bytes under another path are not sent again
 #     (mltrackd's own S3 byte counter);
@@ -19,7 +20,7 @@ set -eu
 # A database of its own: gc's counts are this test's alone.
 psql_q "CREATE DATABASE t_s3_$$" >/dev/null
 PGCONN=$(echo "$PGCONN" | sed "s/dbname=[^ ]*/dbname=t_s3_$$/")
-command -v radosgw >/dev/null || fail "radosgw is missing (make deps)"
+command -v radosgw >/dev/null && command -v s3cmd >/dev/null || fail "radosgw or s3cmd is missing (make deps)"
 t0=$(date +%s)
 rgw_start "$WORK/rgw" || fail "the RADOS gateway did not start"
 trap 'rgw_stop' EXIT
@@ -78,6 +79,25 @@ s2=$(sent)
 [ "$s2" = "$s1" ] || fail "the same bytes were sent to S3 again ($((s2 - s1)) bytes)"
 [ "$(s3_curl GET "/$bucket/$prefix/blobs/$small" "" "$WORK/obj")" = 200 ] || fail "no object $prefix/blobs/$small"
 cmp -s "$WORK/obj" "$WORK/small.bin" || fail "the object does not hold the uploaded bytes"
+
+# What is stored, seen by another S3 client (Debian's s3cmd): one object per
+# content, named by its digest, holding its bytes.
+cat >"$WORK/s3cfg" <<CFG
+[default]
+access_key = $RGW_ACCESS_KEY
+secret_key = $RGW_SECRET_KEY
+host_base = ${RGW_URL#http://}
+host_bucket = ${RGW_URL#http://}
+use_https = False
+signature_v2 = False
+bucket_location = $RGW_REGION
+CFG
+s3cmd -c "$WORK/s3cfg" ls "s3://$bucket/$prefix/blobs/" >"$WORK/ls" 2>&1 || fail "s3cmd ls: $(cat "$WORK/ls")"
+[ "$(wc -l <"$WORK/ls")" = 1 ] && grep -q " 100000 *s3://$bucket/$prefix/blobs/$small\$" "$WORK/ls" ||
+	fail "s3cmd ls after two uploads of one content: $(cat "$WORK/ls")"
+s3cmd -c "$WORK/s3cfg" --no-progress get "s3://$bucket/$prefix/blobs/$small" "$WORK/by-s3cmd" >/dev/null 2>&1 ||
+	fail "s3cmd get"
+[ "$(sha256sum <"$WORK/by-s3cmd" | cut -c1-64)" = "$small" ] || fail "s3cmd reads other bytes than the digest names"
 
 # Multipart: 40 MB in three parts, read back whole, by range and by HEAD.
 p0=$(count POST)
