@@ -369,5 +369,28 @@ class TestSweepStopEarly(SweepCase):
                          "4")
 
 
+class TestSweepDocs(SweepCase):
+    def test_the_worked_example_of_docs_sweeps_md(self):
+        # docs/sweeps.md's script and command, run as written: the table
+        # and the best command line it shows (run ids aside) are what a
+        # user gets, the draws of seed 42 included.
+        doc = open(os.path.join(os.path.dirname(__file__), "..", "..", "docs",
+                                "sweeps.md")).read()
+        blocks = re.findall(r"```(\w*)\n(.*?)```", doc, re.S)
+        script = blocks[0][1]
+        self.assertTrue(script.startswith("#!/bin/sh"))
+        self.script("train.sh", script)
+        table = [l.split()[:6] for l in blocks[3][1].splitlines() if re.match(r"^\d+\s", l)]
+        self.assertEqual(len(table), 12)
+        p = self.sweep("--seed", "42", "--trials", "2", "--objective", "metrics.val_acc",
+                       "--maximize", "--", "./train.sh", "--lr", "[0.1,0.01]", "--depth",
+                       "range(2,5)", "--dropout", "uniform(0,0.5)", check=0)
+        out = p.stdout.decode()
+        got = [l.split()[:6] for l in out.splitlines() if re.match(r"^\d+\s", l)]
+        self.assertEqual(got, table)
+        self.assertIn("\n  ./train.sh --lr 0.01 --depth 4 --dropout 0.132915\n", out)
+        self.assertIn("  ./train.sh --lr 0.01 --depth 4 --dropout 0.132915", doc)
+
+
 if __name__ == "__main__":
     unittest.main()
