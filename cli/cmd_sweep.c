@@ -455,7 +455,7 @@ static int start_trial(struct sweep *s, struct trial *t)
 	int out[2], err[2];
 	char name[MT_MAX_RUN_NAME_LEN + 32], trial[32], parent[96];
 	const char **av;
-	size_t n = 0;
+	size_t n = 0, first_p;
 	pid_t pid;
 
 	snprintf(t->id_file, sizeof(t->id_file), "%s/trial-%zu.id", s->tmp, t->index);
@@ -475,6 +475,8 @@ static int start_trial(struct sweep *s, struct trial *t)
 		return -1;
 	}
 	av[n++] = "mltrack";
+	if (cli_quiet)
+		av[n++] = "-q";
 	av[n++] = "run";
 	av[n++] = "-n";
 	av[n++] = name;
@@ -486,6 +488,7 @@ static int start_trial(struct sweep *s, struct trial *t)
 	av[n++] = t->id_file;
 	/* A swept word that is not a flag's value becomes a param here (flags
 	 * become params in `mltrack run` itself). */
+	first_p = n;
 	for (size_t k = 0; k < s->space.n_axes; k++) {
 		const struct mt_sweep_axis *a = &s->space.axes[k];
 
@@ -525,7 +528,7 @@ static int start_trial(struct sweep *s, struct trial *t)
 		fprintf(stderr, "mltrack: cannot run %s: %s\n", s->exe, strerror(errno));
 		_exit(127);
 	}
-	for (size_t k = 10; av[k] && strcmp(av[k], "--") != 0; k += 2)
+	for (size_t k = first_p; av[k] && strcmp(av[k], "--") != 0; k += 2)
 		if (strcmp(av[k], "-p") == 0)
 			free((char *)av[k + 1]);
 	free(av);

@@ -7,12 +7,15 @@ tags, the best child; and the behaviours of the issue: seeded draws, resume
 after a killed sweep, --parallel overlapping trials, Ctrl-C, early stopping.
 """
 
+import fcntl
 import json
 import os
+import pty
 import re
 import signal
 import subprocess
 import sys
+import termios
 import time
 import unittest
 
@@ -296,17 +299,32 @@ class TestSweepParallelAndSignals(SweepCase):
         p = self.sweep("--", train, "--x", "[1]", check=0)
         self.assertIn("hello from 1", p.stdout.decode().splitlines())
 
-    def interrupt(self, how):
+    def interrupt(self, how, terminal=False):
         started = os.path.join(self.tmp, "started")
         os.mkdir(started)
         train = self.script("t.sh", "\n".join([
             "#!/bin/sh",
             "touch %s/$2" % started,
             "sleep 60 & wait", ""]))
-        p = subprocess.Popen([CLI, "sweep", "-e", self.exp, "--parallel", "2", "--", train,
-                              "--x", "[1,2,3,4]"], env=self.env(), cwd=self.tmp,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             start_new_session=True)
+        argv = [CLI, "sweep", "-e", self.exp, "--parallel", "2", "--", train, "--x",
+                "[1,2,3,4]"]
+        if terminal:
+            # On a terminal of its own, in its foreground process group:
+            # a Ctrl-C typed there is the kernel's SIGINT to the group.
+            master, slave = pty.openpty()
+
+            def take_terminal():
+                fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+            p = subprocess.Popen(argv, env=self.env(), cwd=self.tmp, stdin=slave,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 start_new_session=True, preexec_fn=take_terminal)
+            os.close(slave)
+            self.addCleanup(os.close, master)
+            how = lambda p: os.write(master, b"\x03")  # noqa: E731
+        else:
+            p = subprocess.Popen(argv, env=self.env(), cwd=self.tmp, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, start_new_session=True)
         deadline = time.monotonic() + 30
         while len(os.listdir(started)) < 2:
             self.assertLess(time.monotonic(), deadline)
@@ -327,9 +345,12 @@ class TestSweepParallelAndSignals(SweepCase):
     def test_sigint_to_the_sweep_kills_every_trial(self):
         self.interrupt(lambda p: p.send_signal(signal.SIGINT))
 
-    def test_ctrl_c_to_the_process_group_kills_every_trial(self):
-        # What a terminal's Ctrl-C does: SIGINT to every process of the group.
+    def test_sigint_to_the_process_group_kills_every_trial(self):
+        # SIGINT to every process of the group, sent by a process.
         self.interrupt(lambda p: os.killpg(p.pid, signal.SIGINT))
+
+    def test_ctrl_c_at_the_terminal_kills_every_trial(self):
+        self.interrupt(None, terminal=True)
 
 
 class TestSweepStopEarly(SweepCase):
