@@ -424,8 +424,10 @@ static void pass_on(struct sweep *s, struct trial *t, int which, const char *buf
 		if (!l)
 			return;
 		memcpy(l, prefix, plen);
-		memcpy(l + plen, t->line[which], t->line_len[which]);
-		memcpy(l + plen + t->line_len[which], buf, take);
+		if (t->line_len[which])
+			memcpy(l + plen, t->line[which], t->line_len[which]);
+		if (take)
+			memcpy(l + plen + t->line_len[which], buf, take);
 		{
 			size_t len = plen + t->line_len[which] + take;
 
