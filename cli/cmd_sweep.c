@@ -822,6 +822,29 @@ static void load_history(struct sweep *s, struct trial *t)
 
 /* ---- the end ---- */
 
+/* The objective of a trial whose output did not show it (a command that
+ * logs through an MLflow client): the latest value the server holds. */
+static void fetch_objective(const struct sweep *s, struct trial *t)
+{
+	const char *q[] = { "run_id", t->run_id, NULL };
+	json_t *r = NULL, *m;
+	struct cli_fail f;
+	size_t i;
+
+	if (cli_api("GET", "/api/2.0/mlflow/runs/get", q, NULL, &r, &f))
+		return;
+	json_array_foreach(json_object_get(json_object_get(json_object_get(r, "run"), "data"),
+					   "metrics"), i, m)
+		if (json_is_string(json_object_get(m, "key")) &&
+		    strcmp(json_string_value(json_object_get(m, "key")), s->key) == 0 &&
+		    json_is_number(json_object_get(m, "value"))) {
+			t->has_obj = 1;
+			t->obj = json_number_value(json_object_get(m, "value"));
+			t->obj_step = json_integer_value(json_object_get(m, "step"));
+		}
+	json_decref(r);
+}
+
 static const struct sweep *sort_sweep;
 
 static int by_objective(const void *a, const void *b)
@@ -852,8 +875,11 @@ static const struct trial *report(struct sweep *s)
 		free(cells);
 		return NULL;
 	}
-	for (size_t i = 0; i < s->n; i++)
+	for (size_t i = 0; i < s->n; i++) {
 		order[i] = &s->t[i];
+		if (s->key && s->t[i].state == T_DONE && !s->t[i].has_obj && s->t[i].run_id[0])
+			fetch_objective(s, &s->t[i]);
+	}
 	sort_sweep = s;
 	qsort(order, s->n, sizeof(*order), by_objective);
 	c = 0;

@@ -123,6 +123,18 @@ class TestSweepGrid(SweepCase):
         self.assertEqual(mtapi.kv(self.only_parent()["data"]["tags"])["mltrack.sweep.best_trial"],
                          "2")
 
+    def test_objective_logged_by_the_command_itself(self):
+        # Not in the output: logged with `mltrack log` (as an MLflow client
+        # would log it); the sweep takes it from the server.
+        train = self.script("t.sh", "#!/bin/sh\n%s log metric loss \"$2\"\necho quiet\n"
+                            % os.path.abspath(CLI))
+        p = self.sweep("--objective", "loss", "--minimize", "--", train, "--x", "[3,1,2]",
+                       check=0)
+        rows = [l.split() for l in p.stdout.decode().splitlines() if re.match(r"^\d+\s", l)]
+        self.assertEqual([(r[0], r[2]) for r in rows], [("1", "1"), ("2", "2"), ("0", "3")])
+        self.assertEqual(mtapi.kv(self.only_parent()["data"]["tags"])["mltrack.sweep.best_trial"],
+                         "1")
+
     def test_usage_errors_create_nothing(self):
         train = self.script("t.sh", "#!/bin/sh\ntrue\n")
         for args, msg in [
