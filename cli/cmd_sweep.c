@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "git.h"
 #include "mt_limits.h"
 #include "mt_scrape.h"
 #include "mt_sweep.h"
@@ -1207,6 +1208,26 @@ int cmd_sweep(int argc, char **argv)
 		free(line);
 		json_array_append_new(tags, kv("mlflow.user", user_name()));
 		json_array_append_new(tags, kv("mlflow.source.type", "LOCAL"));
+		{
+			/* The parent's provenance: the tree the sweep starts from
+			 * (each trial records its own, with the patch). */
+			struct cli_git g;
+			char gerr[256];
+
+			if (cli_git_provenance(&g, ".", gerr, sizeof(gerr)))
+				cli_warn("git provenance not recorded: %s", gerr);
+			else if (g.found) {
+				if (g.commit[0])
+					json_array_append_new(tags, kv("mlflow.source.git.commit", g.commit));
+				if (g.branch[0])
+					json_array_append_new(tags, kv("mlflow.source.git.branch", g.branch));
+				if (g.repo_url[0])
+					json_array_append_new(tags, kv("mlflow.source.git.repoURL",
+								       g.repo_url));
+				json_array_append_new(tags, kv("mltrack.git.dirty",
+							       g.dirty ? "true" : "false"));
+			}
+		}
 		cli_cred_scrub_kv(tags);
 		body = json_pack("{s:s, s:s, s:I, s:s, s:o}", "experiment_id", s.exp_id, "run_name",
 				 s.name, "start_time", (json_int_t)mt_now_ms(), "user_id", user_name(),

@@ -135,6 +135,26 @@ class TestSweepGrid(SweepCase):
         self.assertEqual(mtapi.kv(self.only_parent()["data"]["tags"])["mltrack.sweep.best_trial"],
                          "1")
 
+    def test_parent_has_the_git_provenance(self):
+        repo = os.path.join(self.tmp, "repo")
+        os.mkdir(repo)
+        git = ["git", "-c", "user.email=a@b", "-c", "user.name=a", "-C", repo]
+        subprocess.run(git + ["init", "-q", "-b", "main"], check=True)
+        with open(os.path.join(repo, "t.sh"), "w") as f:
+            f.write("#!/bin/sh\necho \"acc: $2\"\n")
+        os.chmod(os.path.join(repo, "t.sh"), 0o755)
+        subprocess.run(git + ["add", "t.sh"], check=True)
+        subprocess.run(git + ["commit", "-q", "-m", "x"], check=True)
+        head = subprocess.run(git + ["rev-parse", "HEAD"], check=True,
+                              capture_output=True).stdout.decode().strip()
+        self.mltrack("sweep", "-e", self.exp, "--", "./t.sh", "--x", "[1,2]", cwd=repo, check=0)
+        parent = self.only_parent()
+        for run in [parent] + self.children(parent["info"]["run_id"]):
+            tags = mtapi.kv(run["data"]["tags"])
+            self.assertEqual(tags["mlflow.source.git.commit"], head)
+            self.assertEqual(tags["mlflow.source.git.branch"], "main")
+            self.assertEqual(tags["mltrack.git.dirty"], "false")
+
     def test_usage_errors_create_nothing(self):
         train = self.script("t.sh", "#!/bin/sh\ntrue\n")
         for args, msg in [
