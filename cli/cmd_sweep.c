@@ -495,7 +495,7 @@ static int start_trial(struct sweep *s, struct trial *t)
 	for (size_t k = 0; k < s->space.n_axes; k++) {
 		const struct mt_sweep_axis *a = &s->space.axes[k];
 
-		if (strncmp(a->name, "arg", 3) == 0 && a->prefix == 0) {
+		if (!a->flag) {
 			char *p = malloc(strlen(a->name) + strlen(t->values[k]) + 2);
 
 			if (!p)

@@ -209,16 +209,18 @@ void mt_sweep_release(struct mt_sweep *s)
 	memset(s, 0, sizeof(*s));
 }
 
-/* The name of the axis at word i: its flag, or arg<i>. */
-static char *axis_name(char *const argv[], int i, size_t prefix)
+/* The name of the axis at word i: its flag (*flag = 1), or arg<i>. */
+static char *axis_name(char *const argv[], int i, size_t prefix, int *flag)
 {
 	char buf[32];
 
+	*flag = 1;
 	if (prefix > 3) /* "--name=" */
 		return dupn(argv[i] + 2, prefix - 3);
 	if (i > 0 && starts(argv[i - 1], "--") && argv[i - 1][2] && !strchr(argv[i - 1], '=') &&
 	    argv[i - 1][2] != '-')
 		return dupn(argv[i - 1] + 2, strlen(argv[i - 1] + 2));
+	*flag = 0;
 	snprintf(buf, sizeof(buf), "arg%d", i);
 	return dupn(buf, strlen(buf));
 }
@@ -263,7 +265,7 @@ int mt_sweep_parse(struct mt_sweep *out, int argc, char *const argv[], struct mt
 		a = &s.axes[s.n_axes++];
 		a->word = i;
 		a->prefix = prefix;
-		if (!(a->name = axis_name(argv, i, prefix)))
+		if (!(a->name = axis_name(argv, i, prefix, &a->flag)))
 			goto oom;
 		if (parse_expr(a, w, v, strlen(v), err)) {
 			mt_sweep_release(&s);

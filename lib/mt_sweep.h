@@ -72,6 +72,7 @@ enum mt_sweep_kind {
 struct mt_sweep_axis {
 	enum mt_sweep_kind kind;
 	char *name;      /* "lr", "arg3" (owned) */
+	int flag;        /* named after its flag (else positional: arg<N>) */
 	int word;        /* index in argv */
 	size_t prefix;   /* bytes of argv[word] kept before the value ("--lr=": 5) */
 	char **items;    /* LIST, CHOICE: n_items strings (owned) */

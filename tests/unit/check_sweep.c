@@ -298,6 +298,26 @@ START_TEST(test_grid_subsample)
 }
 END_TEST
 
+/* Axes are named after their flag, or by position. */
+START_TEST(test_names)
+{
+	const char *w[] = { "t", "--lr", "[1,2]", "--bs=[3]", "[4]", "--argmax", "[5]", "-x",
+			    "[6]", "--a=b", "[7]", "---z", "[8]", NULL };
+	struct mt_sweep s = parse_ok(w);
+	static const char *const names[] = { "lr", "bs", "arg4", "argmax", "arg8", "arg10",
+					     "arg12" };
+	static const int flags[] = { 1, 1, 0, 1, 0, 0, 0 };
+
+	ck_assert_int_eq(s.n_axes, 7);
+	for (size_t i = 0; i < 7; i++) {
+		ck_assert_str_eq(s.axes[i].name, names[i]);
+		ck_assert_int_eq(s.axes[i].flag, flags[i]);
+	}
+	ck_assert_int_eq(s.axes[1].prefix, 5);
+	mt_sweep_release(&s);
+}
+END_TEST
+
 START_TEST(test_too_many_axes)
 {
 	const char *w[MT_SWEEP_MAX_AXES + 3];
@@ -324,6 +344,7 @@ Suite *make_sweep_suite(void)
 	tcase_set_timeout(tc, TIMEOUT);
 	tcase_add_loop_test(tc, test_cases, 0, (int)N_ELEMS(cases));
 	tcase_add_test(tc, test_too_many_axes);
+	tcase_add_test(tc, test_names);
 	suite_add_tcase(s, tc);
 	tcase_set_timeout(tp, TIMEOUT);
 	tcase_add_test(tp, test_counts);
