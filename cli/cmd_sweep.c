@@ -10,12 +10,13 @@
  *
  * The parent run is created first, in the experiment, with the plan in its
  * tags (mltrack.sweep.command as a JSON array of the words, .seed, .trials,
- * .total, .objective, .direction, .stop_early) and every trial's values in
- * the artifact sweep/plan.json.  Each trial's run carries the tags
- * mlflow.parentRunId (MLflow's nesting) and mltrack.sweep.trial (its index
- * in the plan).  `--resume PARENT` reads the plan back from the tags, looks
- * up the parent's children and runs only the trials that have no FINISHED
- * (or stopped-early) run yet.
+ * .total, .objective, .direction, .stop_early) and every trial's values and
+ * command in the artifact sweep/plan.json.  Each trial's run carries the
+ * tags mlflow.parentRunId (MLflow's nesting) and mltrack.sweep.trial (its
+ * index in the plan).  `--resume PARENT` reads the plan back from the tags
+ * and the recorded commands from sweep/plan.json, looks up the parent's
+ * children and runs only the trials that have no FINISHED (or stopped-early)
+ * run yet.
  *
  * The trials' output comes through pipes: passed on unchanged with
  * --parallel 1, each line prefixed with "[N] " (N the trial) otherwise.  The
@@ -694,24 +695,35 @@ static void run_trials(struct sweep *s)
 
 /* ---- the plan, recorded and read back ---- */
 
-static int write_plan(struct sweep *s, struct cli_fail *f)
+/* sweep/plan.json: {"seed", "axes": [names], "trials": [{"trial", "values":
+ * {name: value}, "args": [the command's words]}]}: what each trial runs,
+ * so that --resume runs the recorded commands, whatever a later mltrack
+ * would draw from the seed. */
+static int write_plan(struct sweep *s, unsigned long long seed, struct cli_fail *f)
 {
-	char path[4200];
-	json_t *plan = json_array();
+	char path[4200], sd[32];
+	json_t *trials = json_array(), *axes = json_array(), *plan;
 	const char *local[1] = { path };
 	int rc;
 
+	for (size_t k = 0; k < s->space.n_axes; k++)
+		json_array_append_new(axes, json_string(s->space.axes[k].name));
 	for (size_t i = 0; i < s->n; i++) {
-		json_t *vals = json_object();
+		json_t *vals = json_object(), *args = json_array();
 
 		for (size_t k = 0; k < s->space.n_axes; k++)
 			json_object_set_new(vals, s->space.axes[k].name,
 					    json_string(s->t[i].values[k]));
-		json_array_append_new(plan, json_pack("{s:I, s:o}", "trial",
-						      (json_int_t)s->t[i].index, "values", vals));
+		for (int w = 0; w < s->space.argc; w++)
+			json_array_append_new(args, json_string(s->t[i].argv[w]));
+		json_array_append_new(trials, json_pack("{s:I, s:o, s:o}", "trial",
+							(json_int_t)s->t[i].index, "values", vals,
+							"args", args));
 	}
+	snprintf(sd, sizeof(sd), "%llu", seed);
+	plan = json_pack("{s:s, s:o, s:o}", "seed", sd, "axes", axes, "trials", trials);
 	snprintf(path, sizeof(path), "%s/plan.json", s->tmp);
-	if (json_dump_file(plan, path, JSON_INDENT(1))) {
+	if (!plan || json_dump_file(plan, path, JSON_INDENT(1))) {
 		json_decref(plan);
 		return cli_fail_set(f, CLI_USAGE, "cannot write %s", path);
 	}
@@ -719,6 +731,70 @@ static int write_plan(struct sweep *s, struct cli_fail *f)
 	rc = cli_artifacts_upload(s->parent, local, 1, "sweep", 1, f);
 	unlink(path);
 	return rc == CLI_OK ? 0 : -1;
+}
+
+static char *dup_or_null(const char *v)
+{
+	return v ? strdup(v) : NULL;
+}
+
+/* --resume: take each trial's command and values from sweep/plan.json.
+ * 0 (also when there is no plan to read: the seed's plan stands, with a
+ * warning), or an exit code after a message (a plan that does not fit). */
+static int read_plan(struct sweep *s)
+{
+	char path[4200];
+	struct cli_fail f;
+	json_t *plan, *trials;
+	int rc = 0;
+
+	if (cli_artifacts_download(s->parent, "sweep/plan.json", s->tmp, 1, &f) != CLI_OK) {
+		cli_warn("sweep/plan.json of run %s cannot be read: the trials are made again "
+			 "from the seed", s->parent);
+		return 0;
+	}
+	snprintf(path, sizeof(path), "%s/plan.json", s->tmp);
+	plan = json_load_file(path, 0, NULL);
+	unlink(path);
+	trials = json_object_get(plan, "trials");
+	if (json_array_size(trials) != s->n) {
+		json_decref(plan);
+		return cli_error(CLI_USAGE, "run %s: sweep/plan.json has %zu trials, its tags say "
+				 "%zu", s->parent, json_array_size(trials), s->n);
+	}
+	for (size_t i = 0; i < s->n && !rc; i++) {
+		json_t *t = json_array_get(trials, i), *args = json_object_get(t, "args");
+		json_t *vals = json_object_get(t, "values");
+
+		if (json_integer_value(json_object_get(t, "trial")) != (json_int_t)i ||
+		    json_array_size(args) != (size_t)s->space.argc || !json_is_object(vals)) {
+			rc = cli_error(CLI_USAGE, "run %s: sweep/plan.json is damaged (trial %zu)",
+				       s->parent, i);
+			break;
+		}
+		for (int w = 0; w < s->space.argc; w++) {
+			char *v = dup_or_null(json_string_value(json_array_get(args, (size_t)w)));
+
+			if (!v) {
+				rc = cli_error(CLI_USAGE, "run %s: sweep/plan.json is damaged "
+					       "(trial %zu)", s->parent, i);
+				break;
+			}
+			free(s->t[i].argv[w]);
+			s->t[i].argv[w] = v;
+		}
+		for (size_t k = 0; !rc && k < s->space.n_axes; k++) {
+			char *v = dup_or_null(json_string_value(
+				json_object_get(vals, s->space.axes[k].name)));
+
+			if (v) {
+				free(s->t[i].values[k]);
+				s->t[i].values[k] = v;
+			}
+		}
+	}
+	json_decref(plan);
+	return rc;
 }
 
 /* The children the parent has already: trials with a FINISHED (or stopped
@@ -1140,6 +1216,8 @@ int cmd_sweep(int argc, char **argv)
 	}
 
 	if (o_resume) {
+		if ((rc = read_plan(&s)))
+			goto done;
 		if (load_children(&s, &f)) {
 			rc = cli_fail_report(&f);
 			goto done;
@@ -1246,7 +1324,7 @@ int cmd_sweep(int argc, char **argv)
 			rc = cli_error(CLI_SERVER, "the server's answer to runs/create has no run id");
 			goto done;
 		}
-		if (write_plan(&s, &f))
+		if (write_plan(&s, seed, &f))
 			cli_warn("the plan was not recorded as sweep/plan.json: %s", f.msg);
 		if (!cli_quiet)
 			fprintf(stderr, "mltrack: sweep %s: %zu trials, seed %llu: %s/runs/%s\n",

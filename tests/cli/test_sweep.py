@@ -49,6 +49,10 @@ class SweepCase(RunCase):
             out.setdefault(int(tags["mltrack.sweep.trial"]), []).append(r)
         return out
 
+    def plan(self, parent):
+        plan = self.artifact(parent, "sweep/plan.json")
+        return json.loads(plan) if isinstance(plan, (bytes, str)) else plan
+
     def params_of(self, parent):
         """{trial: params} of a sweep's children (one run per trial)."""
         out = {}
@@ -103,10 +107,11 @@ class TestSweepGrid(SweepCase):
         self.assertIn("best: trial 5, val_acc 0.42, run %s" % best, out)
         self.assertIn("\n  %s --lr 0.02 --depth 4\n" % train, out)
         # The plan, every trial's values, as the artifact sweep/plan.json.
-        plan = self.artifact(pid, "sweep/plan.json")
-        if isinstance(plan, (bytes, str)):
-            plan = json.loads(plan)
-        self.assertEqual([t["values"] for t in plan], [params[i] for i in range(6)])
+        plan = self.plan(pid)
+        self.assertEqual(plan["seed"], "3")
+        self.assertEqual(plan["axes"], ["lr", "depth"])
+        self.assertEqual([t["values"] for t in plan["trials"]], [params[i] for i in range(6)])
+        self.assertEqual(plan["trials"][5]["args"], [train, "--lr", "0.02", "--depth", "4"])
 
     def test_minimize_positional_and_failures(self):
         # A trial that fails makes the sweep exit 1 and shows FAILED.
@@ -271,11 +276,21 @@ class TestSweepResume(SweepCase):
         with open(log) as f:
             self.assertEqual(f.read().split(), ["1", "2", "3"])
         pid = self.only_parent()["info"]["run_id"]
+        # What resume runs is the recorded plan, not what this mltrack
+        # would make of the seed: rewrite trial 4's command in it.
+        plan = self.plan(pid)
+        plan["trials"][4]["args"][2] = "55"
+        plan["trials"][4]["values"]["x"] = "55"
+        os.mkdir(os.path.join(self.tmp, "sweep"))
+        with open(os.path.join(self.tmp, "sweep", "plan.json"), "w") as f:
+            json.dump(plan, f)
+        self.mltrack("artifacts", "upload", pid, os.path.join(self.tmp, "sweep"), check=0)
+        self.assertEqual(self.plan(pid)["trials"][4]["args"][2], "55")
         # Resume by a prefix of the parent's id: trials 0 and 1 are done.
         r = self.mltrack("sweep", "--resume", pid[:12], check=0)
         self.assertIn("2 of 5 trials done before, 3 to run", r.stderr.decode())
         with open(log) as f:
-            self.assertEqual(f.read().split(), ["1", "2", "3", "3", "4", "5"])
+            self.assertEqual(f.read().split(), ["1", "2", "3", "3", "4", "55"])
         trials = self.by_trial(pid)
         finished = {t: [x for x in runs if x["info"]["status"] == "FINISHED"]
                     for t, runs in trials.items()}
@@ -287,6 +302,7 @@ class TestSweepResume(SweepCase):
         # The table has every trial, those of before too.
         rows = [l.split() for l in r.stdout.decode().splitlines() if re.match(r"^\d+\s", l)]
         self.assertEqual([x[0] for x in rows], ["4", "3", "2", "1", "0"])
+        self.assertEqual(rows[0][:4], ["4", "FINISHED", "55", "55"])
         # A second resume has nothing to run.
         r = self.mltrack("sweep", "--resume", pid, check=0)
         self.assertIn("5 of 5 trials done before, 0 to run", r.stderr.decode())
