@@ -52,7 +52,7 @@
 static const char *o_exp, *o_name, *o_parallel, *o_trials, *o_seed, *o_objective, *o_stop,
 	*o_resume;
 static int o_max, o_min;
-static struct cli_list o_cmd;
+static struct cli_list o_cmd, o_scrape;
 
 static const struct cli_opt sweep_opts[] = {
 	{ CLI_OPT_VALUE, &o_exp, 'e', "experiment", "NAME", 0,
@@ -76,6 +76,9 @@ static const struct cli_opt sweep_opts[] = {
 	{ CLI_OPT_VALUE, &o_resume, 0, "resume", "RUN", 0,
 	  "go on with the sweep whose parent run is RUN: run the trials it has no finished "
 	  "run for (no COMMAND; its plan comes from RUN's tags)" },
+	{ CLI_OPT_LIST, &o_scrape, 0, "scrape", "REGEX", 0,
+	  "also scrape metrics with REGEX, in each trial's run and for the objective "
+	  "(as mltrack run --scrape; repeatable)" },
 	{ CLI_OPT_ARGS, &o_cmd, 0, "COMMAND", NULL, 0,
 	  "the command to run, with its arguments (after --); swept values in its words" },
 	{ 0, NULL, 0, NULL, NULL, 0, NULL },
@@ -146,6 +149,8 @@ struct sweep {
 	char name[MT_MAX_RUN_NAME_LEN + 1];
 	char tmp[4096];        /* a private directory for run-id files and the plan */
 	char *exe;
+	const char **scrape;   /* --scrape patterns (borrowed) */
+	size_t nscrape;
 };
 
 static volatile sig_atomic_t got_signal, got_signal_code;
@@ -467,7 +472,8 @@ static int start_trial(struct sweep *s, struct trial *t)
 	snprintf(name, sizeof(name), "%s-%zu", s->name, t->index);
 	snprintf(trial, sizeof(trial), "mltrack.sweep.trial=%zu", t->index);
 	snprintf(parent, sizeof(parent), "mlflow.parentRunId=%s", s->parent);
-	av = calloc((size_t)s->space.argc + 4 * s->space.n_axes + 16, sizeof(*av));
+	av = calloc((size_t)s->space.argc + 4 * s->space.n_axes + 2 * s->nscrape + 16,
+		    sizeof(*av));
 	if (!av || pipe2(out, O_CLOEXEC)) {
 		free(av);
 		return -1;
@@ -490,6 +496,10 @@ static int start_trial(struct sweep *s, struct trial *t)
 	av[n++] = trial;
 	av[n++] = "--run-id-file";
 	av[n++] = t->id_file;
+	for (size_t k = 0; k < s->nscrape; k++) {
+		av[n++] = "--scrape";
+		av[n++] = s->scrape[k];
+	}
 	/* A swept word that is not a flag's value becomes a param here (flags
 	 * become params in `mltrack run` itself). */
 	first_p = n;
@@ -548,6 +558,12 @@ static int start_trial(struct sweep *s, struct trial *t)
 	t->fd[1] = err[0];
 	t->state = T_RUNNING;
 	t->scraper = mt_scraper_new(1);
+	for (size_t k = 0; t->scraper && k < s->nscrape; k++) {
+		struct mt_err e = MT_ERR_INIT;
+
+		if (mt_scraper_add(t->scraper, s->scrape[k], &e))
+			cli_warn("trial %zu: %s", t->index, e.msg); /* checked at the start */
+	}
 	return 0;
 }
 
@@ -1061,9 +1077,10 @@ static void sweep_release(struct sweep *s)
 }
 
 /* The plan of a sweep from its parent run's tags (--resume). */
-static int resume_from(struct sweep *s, json_t *run, json_t **words, unsigned long long *seed,
-		       long long *trials)
+static int resume_from(struct sweep *s, json_t *run, json_t **words, json_t **scrape,
+		       unsigned long long *seed, long long *trials)
 {
+	const char *scr = tag_of(run, "mltrack.sweep.scrape");
 	const char *cmd = tag_of(run, "mltrack.sweep.command");
 	const char *sd = tag_of(run, "mltrack.sweep.seed");
 	const char *tr = tag_of(run, "mltrack.sweep.trials");
@@ -1092,6 +1109,18 @@ static int resume_from(struct sweep *s, json_t *run, json_t **words, unsigned lo
 	s->key = obj && *obj ? strdup(obj) : NULL;
 	s->minimize = dir && strcmp(dir, "minimize") == 0;
 	s->stop_median = stop && strcmp(stop, "median") == 0;
+	if (scr) {
+		*scrape = json_loads(scr, 0, NULL);
+		if (!json_is_array(*scrape) || !(s->scrape = calloc(json_array_size(*scrape) + 1,
+								      sizeof(*s->scrape))))
+			return cli_error(CLI_USAGE, "run %s: mltrack.sweep.scrape is damaged",
+					 o_resume);
+		for (size_t i = 0; i < json_array_size(*scrape); i++)
+			if (!(s->scrape[s->nscrape++] = json_string_value(
+				      json_array_get(*scrape, i))))
+				return cli_error(CLI_USAGE, "run %s: mltrack.sweep.scrape is damaged",
+						 o_resume);
+	}
 	return 0;
 }
 
@@ -1101,7 +1130,7 @@ int cmd_sweep(int argc, char **argv)
 	struct cli_fail f;
 	unsigned long long seed = 0, v;
 	long long trials = -1;
-	json_t *words = NULL, *parent_run = NULL;
+	json_t *words = NULL, *parent_run = NULL, *scrape_json = NULL;
 	char **cmd = NULL;
 	int ncmd = 0, rc = CLI_OK, failed = 0, stopped_early = 0;
 	struct sigaction sa = { 0 };
@@ -1118,7 +1147,7 @@ int cmd_sweep(int argc, char **argv)
 		s.parallel = (int)v;
 	if (o_resume) {
 		if (o_cmd.n || o_trials || o_seed || o_objective || o_stop || o_max || o_min ||
-		    o_exp || o_name)
+		    o_exp || o_name || o_scrape.n)
 			return cli_error(CLI_USAGE, "--resume takes the plan from the run: only "
 					 "--parallel may be given with it");
 	} else if (!o_cmd.n) {
@@ -1154,13 +1183,30 @@ int cmd_sweep(int argc, char **argv)
 	}
 	if (!o_seed)
 		seed = random_seed();
+	if (o_scrape.n) {
+		/* Checked here, once: a bad pattern is a usage error. */
+		struct mt_scraper *sc = mt_scraper_new(1);
+
+		for (int i = 0; sc && i < o_scrape.n; i++) {
+			if (mt_scraper_add(sc, o_scrape.v[i], &err)) {
+				mt_scraper_free(sc);
+				return cli_error(CLI_USAGE, "%s", err.msg);
+			}
+		}
+		mt_scraper_free(sc);
+		s.scrape = o_scrape.v;
+		s.nscrape = (size_t)o_scrape.n;
+	}
 
 	if (cli_client_init(&f))
 		return cli_fail_report(&f);
 	if (o_resume) {
 		if (cli_run_fetch(o_resume, &parent_run, &f))
 			return cli_fail_report(&f);
-		if ((rc = resume_from(&s, parent_run, &words, &seed, &trials))) {
+		if ((rc = resume_from(&s, parent_run, &words, &scrape_json, &seed, &trials))) {
+			json_decref(scrape_json);
+			free(s.scrape);
+			free((char *)s.key);
 			json_decref(words);
 			json_decref(parent_run);
 			return rc;
@@ -1280,6 +1326,23 @@ int cmd_sweep(int argc, char **argv)
 		}
 		if (s.stop_median)
 			json_array_append_new(tags, kv("mltrack.sweep.stop_early", "median"));
+		if (s.nscrape) {
+			json_t *js = json_array();
+			char *t;
+
+			for (size_t i = 0; i < s.nscrape; i++)
+				json_array_append_new(js, json_string(s.scrape[i]));
+			t = json_dumps(js, JSON_COMPACT);
+			json_decref(js);
+			if (!t || strlen(t) > MT_MAX_TAG_VALUE_LEN) {
+				free(t);
+				json_decref(tags);
+				rc = cli_error(CLI_USAGE, "the --scrape patterns are too long to record");
+				goto done;
+			}
+			json_array_append_new(tags, kv("mltrack.sweep.scrape", t));
+			free(t);
+		}
 		line = quoted(cmd, ncmd);
 		if (line && strlen(line) <= MT_MAX_TAG_VALUE_LEN)
 			json_array_append_new(tags, kv("mltrack.command", line));
@@ -1370,8 +1433,12 @@ int cmd_sweep(int argc, char **argv)
 		rc = failed ? CLI_CHECK_FAILED : CLI_OK;
 	}
 done:
-	if (o_resume)
+	if (o_resume) {
 		free(cmd);
+		free(s.scrape);
+	}
+	json_decref(scrape_json);
+	cli_list_free(&o_scrape);
 	free(owned_key);
 	json_decref(words);
 	json_decref(parent_run);

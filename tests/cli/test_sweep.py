@@ -140,6 +140,21 @@ class TestSweepGrid(SweepCase):
         self.assertEqual(mtapi.kv(self.only_parent()["data"]["tags"])["mltrack.sweep.best_trial"],
                          "1")
 
+    def test_scrape_patterns_reach_the_trials_and_the_objective(self):
+        train = self.script("t.sh", "#!/bin/sh\necho \"epoch 1 accuracy $2\"\n")
+        p = self.sweep("--scrape", "acc=accuracy ([0-9.]+)", "--objective", "acc", "--", train,
+                       "--x", "[0.2,0.7,0.5]", check=0)
+        rows = [l.split() for l in p.stdout.decode().splitlines() if re.match(r"^\d+\s", l)]
+        self.assertEqual([(r[0], r[2]) for r in rows], [("1", "0.7"), ("2", "0.5"), ("0", "0.2")])
+        parent = self.only_parent()
+        self.assertEqual(json.loads(mtapi.kv(parent["data"]["tags"])["mltrack.sweep.scrape"]),
+                         ["acc=accuracy ([0-9.]+)"])
+        for run in self.children(parent["info"]["run_id"]):
+            self.assertIn("acc", mtapi.kv(mtapi.get_run(run["info"]["run_id"])["data"]["metrics"]))
+        # A pattern that does not compile is a usage error.
+        p = self.sweep("--scrape", "x=(", "--", train, "[1]", check=2)
+        self.assertIn("--scrape", p.stderr.decode())
+
     def test_parent_has_the_git_provenance(self):
         repo = os.path.join(self.tmp, "repo")
         os.mkdir(repo)
@@ -174,6 +189,7 @@ class TestSweepGrid(SweepCase):
                 (["--stop-early", "mean", "--objective", "a", "--", train], "median"),
                 (["--maximize", "--", train], "--objective"),
                 (["--resume", "abc", "--", train], "--resume"),
+                (["--resume", "abc", "--scrape", "a=(b)"], "--resume"),
                 ([], "COMMAND")]:
             p = self.sweep(*args, check=2)
             self.assertIn(msg, p.stderr.decode(), args)
