@@ -940,13 +940,19 @@ static void fetch_objective(const struct sweep *s, struct trial *t)
 
 static const struct sweep *sort_sweep;
 
+/* A trial has an objective to rank by: a value, not NaN. */
+static int ranked(const struct trial *t)
+{
+	return t->has_obj && !isnan(t->obj);
+}
+
 static int by_objective(const void *a, const void *b)
 {
 	const struct trial *x = *(const struct trial *const *)a, *y = *(const struct trial *const *)b;
 
-	if (sort_sweep->key && x->has_obj != y->has_obj)
-		return x->has_obj ? -1 : 1;
-	if (sort_sweep->key && x->has_obj && x->obj != y->obj)
+	if (sort_sweep->key && ranked(x) != ranked(y))
+		return ranked(x) ? -1 : 1;
+	if (sort_sweep->key && ranked(x) && x->obj != y->obj)
 		return better(sort_sweep, x->obj, y->obj) ? -1 : 1;
 	return x->index < y->index ? -1 : x->index > y->index;
 }
@@ -1006,7 +1012,7 @@ static const struct trial *report(struct sweep *s)
 			cli_table_add(&tab, row);
 			/* The best: a trial that finished with the objective
 			 * (a stopped one is not a candidate). */
-			if (!best && s->key && t->has_obj && strcmp(t->status, "FINISHED") == 0)
+			if (!best && s->key && ranked(t) && strcmp(t->status, "FINISHED") == 0)
 				best = t;
 		}
 		cli_table_print(&tab, stdout);

@@ -128,6 +128,13 @@ class TestSweepGrid(SweepCase):
         self.assertEqual(mtapi.kv(self.only_parent()["data"]["tags"])["mltrack.sweep.best_trial"],
                          "2")
 
+    def test_nan_ranks_last(self):
+        train = self.script("t.sh", "#!/bin/sh\necho \"loss: $2\"\n")
+        p = self.sweep("--objective", "loss", "--minimize", "--", train, "--x",
+                       "[nan,3,1,inf,-inf]", check=0)
+        rows = [l.split() for l in p.stdout.decode().splitlines() if re.match(r"^\d+\s", l)]
+        self.assertEqual([r[0] for r in rows], ["4", "2", "1", "3", "0"])
+
     def test_objective_logged_by_the_command_itself(self):
         # Not in the output: logged with `mltrack log` (as an MLflow client
         # would log it); the sweep takes it from the server.
