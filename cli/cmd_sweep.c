@@ -45,6 +45,7 @@
 #include "cli.h"
 #include "git.h"
 #include "mt_limits.h"
+#include "mt_redact.h"
 #include "mt_scrape.h"
 #include "mt_sweep.h"
 #include "mt_util.h"
@@ -174,8 +175,9 @@ static json_t *kv(const char *k, const char *v)
 	return json_pack("{s:s, s:s}", "key", k, "value", v);
 }
 
-/* Shell-quoted words, for a command line to copy (malloc'd). */
-static char *quoted(char *const *argv, int argc)
+/* Shell-quoted words, for a command line to copy (malloc'd), unmasked:
+ * show it through masked(). */
+static char *quoted_raw(char *const *argv, int argc)
 {
 	size_t cap = 1, n = 0;
 	char *s;
@@ -209,6 +211,19 @@ static char *quoted(char *const *argv, int argc)
 	}
 	s[n] = '\0';
 	return s;
+}
+
+/* The command line as it may be shown: credentials in reach and URL
+ * passwords as *** (mt_redact), as everything mltrack prints or records. */
+static char *quoted(char *const *argv, int argc)
+{
+	char *raw = quoted_raw(argv, argc), *m;
+
+	if (!raw)
+		return NULL;
+	m = mt_redact_dup(raw);
+	free(raw);
+	return m;
 }
 
 static const char *user_name(void)
@@ -711,6 +726,16 @@ static void run_trials(struct sweep *s)
 
 /* ---- the plan, recorded and read back ---- */
 
+/* A JSON string of s with secrets masked (a JSON null when s is not UTF-8). */
+static json_t *masked_string(const char *s)
+{
+	char *m = mt_redact_dup(s);
+	json_t *j = json_string(m ? m : "");
+
+	free(m);
+	return j;
+}
+
 /* sweep/plan.json: {"seed", "axes": [names], "trials": [{"trial", "values":
  * {name: value}, "args": [the command's words]}]}: what each trial runs,
  * so that --resume runs the recorded commands, whatever a later mltrack
@@ -727,11 +752,13 @@ static int write_plan(struct sweep *s, unsigned long long seed, struct cli_fail 
 	for (size_t i = 0; i < s->n; i++) {
 		json_t *vals = json_object(), *args = json_array();
 
+		/* Secrets masked, as in every tag and param (a word that held
+		 * one resumes as ***: pass secrets in the environment). */
 		for (size_t k = 0; k < s->space.n_axes; k++)
 			json_object_set_new(vals, s->space.axes[k].name,
-					    json_string(s->t[i].values[k]));
+					    masked_string(s->t[i].values[k]));
 		for (int w = 0; w < s->space.argc; w++)
-			json_array_append_new(args, json_string(s->t[i].argv[w]));
+			json_array_append_new(args, masked_string(s->t[i].argv[w]));
 		json_array_append_new(trials, json_pack("{s:I, s:o, s:o}", "trial",
 							(json_int_t)s->t[i].index, "values", vals,
 							"args", args));

@@ -128,6 +128,22 @@ class TestSweepGrid(SweepCase):
         self.assertEqual(mtapi.kv(self.only_parent()["data"]["tags"])["mltrack.sweep.best_trial"],
                          "2")
 
+    def test_secrets_are_masked_in_what_the_sweep_records_and_prints(self):
+        secret = "tok-" + mtapi.uniq("s")
+        train = self.script("t.sh", "#!/bin/sh\necho done\n")
+        p = self.sweep("--", train, "--db", "postgres://u:pw1234@h/db", "--tok", secret,
+                       "--x", "[1,2]", check=0, MLTRACK_TOKEN=secret)
+        self.assertNotIn(secret.encode(), p.stdout + p.stderr)
+        self.assertNotIn(b"pw1234", p.stdout + p.stderr)
+        parent = self.only_parent()
+        pid = parent["info"]["run_id"]
+        recorded = json.dumps([parent["data"]["tags"], self.plan(pid)] +
+                              [mtapi.get_run(r["info"]["run_id"])["data"]
+                               for r in self.children(pid)])
+        self.assertNotIn(secret, recorded)
+        self.assertNotIn("pw1234", recorded)
+        self.assertIn("postgres://u:***@h/db", recorded)
+
     def test_nan_ranks_last(self):
         train = self.script("t.sh", "#!/bin/sh\necho \"loss: $2\"\n")
         p = self.sweep("--objective", "loss", "--minimize", "--", train, "--x",
