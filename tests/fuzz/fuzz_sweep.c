@@ -9,7 +9,8 @@
  * abort()s when one fails:
  *  - failure: MT_EINVAL with a one-line message that starts with "sweep
  *    expression" or "more than", or MT_EINTERNAL;
- *  - success: every axis names a word > 0 of the command, grid axes have
+ *  - success: every axis names a word > 0 of the command and is named after
+ *    its flag ("--name=" or the word "--name" before it) or "arg<word>"; grid axes have
  *    1..MT_SWEEP_MAX_ITEMS values, s.grid is their product;
  *  - the plan has 1..MT_SWEEP_MAX_TRIALS trials (or is refused for size);
  *    for a few trials, each value of a list/choice axis is one of its
@@ -157,6 +158,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		if (a->word <= 0 || a->word >= n || !a->name || !*a->name)
 			fail("axis word or name", a->name);
+		/* Named after its flag ("--name=" or the word before), or arg<N>. */
+		if (a->flag && a->prefix) {
+			if (strlen(a->name) != a->prefix - 3 ||
+			    strncmp(words[a->word] + 2, a->name, a->prefix - 3) != 0)
+				fail("axis named after --name=", a->name);
+		} else if (a->flag) {
+			if (strncmp(words[a->word - 1], "--", 2) != 0 ||
+			    strcmp(words[a->word - 1] + 2, a->name) != 0)
+				fail("axis named after the flag before it", a->name);
+		} else if (strncmp(a->name, "arg", 3) != 0 || atoi(a->name + 3) != a->word) {
+			fail("positional axis name", a->name);
+		}
 		if (mt_sweep_is_grid(a->kind)) {
 			if (a->n_items < 1 || a->n_items > MT_SWEEP_MAX_ITEMS)
 				fail("grid axis size", a->name);
