@@ -28,7 +28,7 @@ endif
 
 PG_INC := $(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
 CFLAGS := $(WARN) $(OPT) -MMD -MP -Ilib -I$(PG_INC)
-LIBS_COMMON := -ljansson -lcrypto -lpthread
+LIBS_COMMON := -ljansson -lcrypto -lpthread -lm
 # libarchive (lib/mt_bundle.c): linked into the server and the tests; the CLI
 # loads it on first use instead (cli/archive_lazy.c), so commands that never
 # touch a bundle do not pay for loading it.

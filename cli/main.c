@@ -19,6 +19,7 @@ struct cli_cmd {
 
 static const struct cli_cmd commands[] = {
 	{ "run", cmd_run, "run a command as a tracked run (mltrack run -- ./train)" },
+	{ "sweep", cmd_sweep, "run a command over a grid or random space of params, as child runs" },
 	{ "sync", cmd_sync, "upload runs spooled while the server was unreachable" },
 	{ "artifacts", cmd_artifacts, "list, upload and download a run's artifacts" },
 	{ "runs", cmd_runs, "list, show and compare runs" },

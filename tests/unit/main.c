@@ -27,6 +27,7 @@ int main(void)
 	srunner_add_suite(sr, make_redact_suite());
 	srunner_add_suite(sr, make_cookie_suite());
 	srunner_add_suite(sr, make_scope_suite());
+	srunner_add_suite(sr, make_sweep_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -25,4 +25,5 @@ Suite *make_auth_suite(void);
 Suite *make_redact_suite(void);
 Suite *make_cookie_suite(void);
 Suite *make_scope_suite(void);
+Suite *make_sweep_suite(void);
 #endif
