@@ -390,7 +390,9 @@ int conns_read(struct mt_worker *w, struct mg_connection *conn, void *buf, size_
 int conns_client_fd(const struct mg_connection *conn);
 
 /* mltrackd gc (gc.c): remove unreferenced blobs, orphan blob files and
- * abandoned temporary uploads; the one-line summary goes to stdout. */
-int gc_run(int dry_run, long min_age, struct mt_err *err);
+ * abandoned temporary uploads; the one-line summary goes to stdout.  With
+ * purge, first experiments deleted older_than seconds ago or more, for
+ * good, their metrics partitions dropped whole. */
+int gc_run(int dry_run, long min_age, int purge, long older_than, struct mt_err *err);
 
 #endif
