@@ -387,7 +387,7 @@ int gc_run(int dry_run, long min_age, int purge, long older_than, struct mt_err 
 	db_oneshot(&w, &req);
 	if (db_ensure(&w, err) ||
 	    (purge && pass_experiments(&req, dry_run,
-				       (long long)time(NULL) * 1000 - (long long)older_than * 1000,
+				       mt_now_ms() - (long long)older_than * 1000,
 				       &st, err)) ||
 	    pass_blobs(&req, dry_run, &st, err) ||
 	    (s3_enabled() ? pass_s3_orphans(&req, dry_run, min_age, &st, err)
