@@ -89,9 +89,11 @@ CREATE TRIGGER experiments_metrics_partition AFTER INSERT ON experiments
     FOR EACH ROW EXECUTE FUNCTION mltrack_experiment_created();
 
 -- Deleted runs take their points, one run at a time so that each DELETE
--- names its experiment and touches one partition.  The runs of an
--- experiment being purged (mltrack.purge_experiment, set by mltrackd gc for
--- its transaction) are left out: their partition is dropped whole.
+-- names its experiment and touches one partition: run by EXECUTE, so it is
+-- planned with the values each time (a cached generic plan would cover, and
+-- lock, every partition).  The runs of an experiment being purged
+-- (mltrack.purge_experiment, set by mltrackd gc for its transaction) are
+-- left out: their partition is dropped whole.
 CREATE OR REPLACE FUNCTION mltrack_runs_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     g record;
@@ -100,7 +102,8 @@ BEGIN
              WHERE experiment_id IS DISTINCT FROM
                    nullif(current_setting('mltrack.purge_experiment', true), '')::bigint
     LOOP
-        DELETE FROM metrics WHERE experiment_id = g.experiment_id AND run_id = g.run_id;
+        EXECUTE 'DELETE FROM metrics WHERE experiment_id = $1 AND run_id = $2'
+            USING g.experiment_id, g.run_id;
     END LOOP;
     RETURN NULL;
 END

@@ -56,7 +56,7 @@ $$;
 
 CREATE FUNCTION public.mltrack_runs_deleted() RETURNS trigger
     LANGUAGE plpgsql
-    AS $$
+    AS $_$
 DECLARE
     g record;
 BEGIN
@@ -64,11 +64,12 @@ BEGIN
              WHERE experiment_id IS DISTINCT FROM
                    nullif(current_setting('mltrack.purge_experiment', true), '')::bigint
     LOOP
-        DELETE FROM metrics WHERE experiment_id = g.experiment_id AND run_id = g.run_id;
+        EXECUTE 'DELETE FROM metrics WHERE experiment_id = $1 AND run_id = $2'
+            USING g.experiment_id, g.run_id;
     END LOOP;
     RETURN NULL;
 END
-$$;
+$_$;
 
 CREATE FUNCTION public.stage_transitions_append_only() RETURNS trigger
     LANGUAGE plpgsql

@@ -67,7 +67,7 @@ static const struct db_stmt stmts[] = {
 	  "ORDER BY substr(c.relname, 10)::bigint" },
 };
 
-const struct db_stmt_table sql_experiments_table = { stmts, sizeof(stmts) / sizeof(stmts[0]) };
+const struct db_stmt_table sql_experiments_table = { stmts, sizeof(stmts) / sizeof(stmts[0]), 0 };
 
 /* ---- the small SQL builder used by the search functions ---- */
 void sqlb_init(struct sqlb *b, struct mt_arena *a)

@@ -14,11 +14,77 @@
 #define XSTR(x) STR(x)
 
 static const struct db_stmt stmts[] = {
+	/* The series' version (metric_samples) and dirty step range
+	 * (metric_rollup): NULL when its rollup is current; and its run's
+	 * experiment, which the reads of metrics below name ($n). */
+	{ "met_state",
+	  "SELECT version, dirty_lo, dirty_hi, experiment_id FROM latest_metrics "
+	  "WHERE run_id = $1 AND key = $2" },
+	{ "met_sample_get",
+	  "SELECT $2::text, u.v, u.t, u.s, u.dn, u.dd, u.mi FROM metric_samples m, "
+	  "unnest(m.steps, m.timestamps, m.vals, m.dataset_names, m.dataset_digests, m.model_ids) "
+	  "WITH ORDINALITY AS u(s, t, v, dn, dd, mi, n) "
+	  "WHERE m.run_id = $1 AND m.key = $2 AND m.max_points = $3 AND m.version = $4 "
+	  "AND u.s IS NOT NULL ORDER BY u.n" },
+	{ "met_sample_put",
+	  "INSERT INTO metric_samples (run_id, key, max_points, version, steps, timestamps, vals, "
+	  "dataset_names, dataset_digests, model_ids) "
+	  "VALUES ($1, $2, $3, $4, $5::bigint[], $6::bigint[], $7::float8[], $8::text[], $9::text[], "
+	  "$10::text[]) "
+	  "ON CONFLICT (run_id, key, max_points) DO UPDATE SET version = excluded.version, "
+	  "steps = excluded.steps, timestamps = excluded.timestamps, vals = excluded.vals, "
+	  "dataset_names = excluded.dataset_names, dataset_digests = excluded.dataset_digests, "
+	  "model_ids = excluded.model_ids" },
+	/* MLflow 3's fields of sampled points, looked up (one primary-key
+	 * probe each) only in series that hold such points. */
+	{ "met_has_extras", "SELECT 1 FROM metric_extra_keys WHERE run_id = $1 AND key = $2" },
+	/* ---- metric_rollup (lib/mt_rollup.h, migration 0012) ---- */
+	/* One rebuilder per series at a time; writers never take it. */
+	{ "met_rollup_lock", "SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))" },
+	/* Blocks by ranges of (level, first blk, last blk).  Each range is
+	 * its own index range scan: the LATERAL subquery with OFFSET 0 is not
+	 * flattened into a join, which the planner, estimating each range at
+	 * a fraction of the series, turned into one pass over every row of the
+	 * series tested against every range (seconds on a 1M-point series). */
+	{ "met_rollup_rows",
+	  "SELECT m.lvl, m.blk, m.n, m.f_step, m.f_ts, m.f_val, m.l_step, m.l_ts, m.l_val, "
+	  "m.lo_step, m.lo_ts, m.lo_val, m.hi_step, m.hi_ts, m.hi_val, m.hi_max "
+	  "FROM unnest($3::int[], $4::bigint[], $5::bigint[]) AS r(l, a, b) "
+	  "CROSS JOIN LATERAL (SELECT * FROM metric_rollup x WHERE x.run_id = $1 AND x.key = $2 "
+	  "AND x.lvl = r.l AND x.blk BETWEEN r.a AND r.b OFFSET 0) m" },
+	{ "met_rollup_delete",
+	  "DELETE FROM metric_rollup WHERE ctid = ANY (ARRAY("
+	  "SELECT m.ctid FROM unnest($3::int[], $4::bigint[], $5::bigint[]) AS r(l, a, b) "
+	  "CROSS JOIN LATERAL (SELECT ctid FROM metric_rollup x WHERE x.run_id = $1 AND x.key = $2 "
+	  "AND x.lvl = r.l AND x.blk BETWEEN r.a AND r.b OFFSET 0) m))" },
+	/* Clean again, unless a writer committed since the rebuild read the
+	 * version ($3): then its steps stay dirty for the next read. */
+	{ "met_rollup_clean",
+	  "UPDATE latest_metrics SET dirty_lo = NULL, dirty_hi = NULL "
+	  "WHERE run_id = $1 AND key = $2 AND version = $3::bigint" },
+	/* The ranges MET_ROLLUP_BLOCKS_COPY and MET_ROLLUP_RAW_COPY read (this
+	 * transaction; the run and key are met_range's). */
+	{ "met_read_ranges",
+	  "SELECT set_config('mltrack.rl', $1::int[]::text, true), "
+	  "set_config('mltrack.ra', $2::bigint[]::text, true), "
+	  "set_config('mltrack.rb', $3::bigint[]::text, true), "
+	  "set_config('mltrack.sa', $4::bigint[]::text, true), "
+	  "set_config('mltrack.sb', $5::bigint[]::text, true)" },
+};
+
+const struct db_stmt_table sql_metrics_table = { stmts, sizeof(stmts) / sizeof(stmts[0]), 0 };
+
+/* The reads of metrics (partitioned by experiment, migration 0013): each
+ * names the run's experiment (sql_runs_experiment, or latest_metrics'
+ * column) and is planned with its values every time (DB_TABLE_CUSTOM_PLAN),
+ * so that it is pruned to that experiment's partition when planned. */
+static const struct db_stmt reads[] = {
 	/* A page of the history in primary-key order: the first, or the one
 	 * after a cursor (a row comparison the primary key's index answers
 	 * with one descent, however deep the page).  Every read of metrics
-	 * names the run's experiment (sql_runs_experiment), so that it is
-	 * pruned to that experiment's partition when planned (migration 0013). */
+	 * names the run's experiment (sql_runs_experiment) and is planned with
+	 * its values (DB_STMT_CUSTOM_PLAN), so that it is pruned to that
+	 * experiment's partition when planned (migration 0013). */
 	{ "met_history_first",
 	  "SELECT key, value, timestamp, step, dataset_name, dataset_digest, model_id "
 	  "FROM metrics WHERE experiment_id = $4::bigint AND run_id = $1 AND key = $2 "
@@ -55,30 +121,6 @@ static const struct db_stmt stmts[] = {
 	  "FROM metrics "
 	  "WHERE experiment_id = ANY($4::bigint[]) AND run_id = ANY($1::text[]) AND key = $2 "
 	  "ORDER BY run_id, timestamp, step, value LIMIT $3" },
-	/* The series' version (metric_samples) and dirty step range
-	 * (metric_rollup): NULL when its rollup is current; and its run's
-	 * experiment, which the reads of metrics below name ($n). */
-	{ "met_state",
-	  "SELECT version, dirty_lo, dirty_hi, experiment_id FROM latest_metrics "
-	  "WHERE run_id = $1 AND key = $2" },
-	{ "met_sample_get",
-	  "SELECT $2::text, u.v, u.t, u.s, u.dn, u.dd, u.mi FROM metric_samples m, "
-	  "unnest(m.steps, m.timestamps, m.vals, m.dataset_names, m.dataset_digests, m.model_ids) "
-	  "WITH ORDINALITY AS u(s, t, v, dn, dd, mi, n) "
-	  "WHERE m.run_id = $1 AND m.key = $2 AND m.max_points = $3 AND m.version = $4 "
-	  "AND u.s IS NOT NULL ORDER BY u.n" },
-	{ "met_sample_put",
-	  "INSERT INTO metric_samples (run_id, key, max_points, version, steps, timestamps, vals, "
-	  "dataset_names, dataset_digests, model_ids) "
-	  "VALUES ($1, $2, $3, $4, $5::bigint[], $6::bigint[], $7::float8[], $8::text[], $9::text[], "
-	  "$10::text[]) "
-	  "ON CONFLICT (run_id, key, max_points) DO UPDATE SET version = excluded.version, "
-	  "steps = excluded.steps, timestamps = excluded.timestamps, vals = excluded.vals, "
-	  "dataset_names = excluded.dataset_names, dataset_digests = excluded.dataset_digests, "
-	  "model_ids = excluded.model_ids" },
-	/* MLflow 3's fields of sampled points, looked up (one primary-key
-	 * probe each) only in series that hold such points. */
-	{ "met_has_extras", "SELECT 1 FROM metric_extra_keys WHERE run_id = $1 AND key = $2" },
 	{ "met_extras_of",
 	  "SELECT u.n, m.dataset_name, m.dataset_digest, m.model_id "
 	  "FROM unnest($3::bigint[], $4::bigint[], $5::float8[]) WITH ORDINALITY AS u(s, t, v, n) "
@@ -96,9 +138,6 @@ static const struct db_stmt stmts[] = {
 	  "FROM (SELECT min(step) AS lo, max(step) AS hi FROM metrics "
 	  "      WHERE experiment_id = $3::bigint AND run_id = $1 AND key = $2) r "
 	  "LEFT JOIN latest_metrics l ON l.run_id = $1 AND l.key = $2" },
-	/* ---- metric_rollup (lib/mt_rollup.h, migration 0012) ---- */
-	/* One rebuilder per series at a time; writers never take it. */
-	{ "met_rollup_lock", "SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))" },
 	/* A rebuild's points, a page at a time in series order: the first,
 	 * and the one after a point, up to step $4. */
 	{ "met_rollup_points_first",
@@ -111,38 +150,11 @@ static const struct db_stmt stmts[] = {
 	  "AND (step, timestamp, value) > ($5::bigint, $6::bigint, $7::float8) "
 	  "AND step BETWEEN $3::bigint AND $4::bigint "
 	  "ORDER BY step, timestamp, value LIMIT $8" },
-	/* Blocks by ranges of (level, first blk, last blk).  Each range is
-	 * its own index range scan: the LATERAL subquery with OFFSET 0 is not
-	 * flattened into a join, which the planner, estimating each range at
-	 * a fraction of the series, turned into one pass over every row of the
-	 * series tested against every range (seconds on a 1M-point series). */
-	{ "met_rollup_rows",
-	  "SELECT m.lvl, m.blk, m.n, m.f_step, m.f_ts, m.f_val, m.l_step, m.l_ts, m.l_val, "
-	  "m.lo_step, m.lo_ts, m.lo_val, m.hi_step, m.hi_ts, m.hi_val, m.hi_max "
-	  "FROM unnest($3::int[], $4::bigint[], $5::bigint[]) AS r(l, a, b) "
-	  "CROSS JOIN LATERAL (SELECT * FROM metric_rollup x WHERE x.run_id = $1 AND x.key = $2 "
-	  "AND x.lvl = r.l AND x.blk BETWEEN r.a AND r.b OFFSET 0) m" },
-	{ "met_rollup_delete",
-	  "DELETE FROM metric_rollup WHERE ctid = ANY (ARRAY("
-	  "SELECT m.ctid FROM unnest($3::int[], $4::bigint[], $5::bigint[]) AS r(l, a, b) "
-	  "CROSS JOIN LATERAL (SELECT ctid FROM metric_rollup x WHERE x.run_id = $1 AND x.key = $2 "
-	  "AND x.lvl = r.l AND x.blk BETWEEN r.a AND r.b OFFSET 0) m))" },
-	/* Clean again, unless a writer committed since the rebuild read the
-	 * version ($3): then its steps stay dirty for the next read. */
-	{ "met_rollup_clean",
-	  "UPDATE latest_metrics SET dirty_lo = NULL, dirty_hi = NULL "
-	  "WHERE run_id = $1 AND key = $2 AND version = $3::bigint" },
-	/* The ranges MET_ROLLUP_BLOCKS_COPY and MET_ROLLUP_RAW_COPY read (this
-	 * transaction; the run and key are met_range's). */
-	{ "met_read_ranges",
-	  "SELECT set_config('mltrack.rl', $1::int[]::text, true), "
-	  "set_config('mltrack.ra', $2::bigint[]::text, true), "
-	  "set_config('mltrack.rb', $3::bigint[]::text, true), "
-	  "set_config('mltrack.sa', $4::bigint[]::text, true), "
-	  "set_config('mltrack.sb', $5::bigint[]::text, true)" },
 };
 
-const struct db_stmt_table sql_metrics_table = { stmts, sizeof(stmts) / sizeof(stmts[0]) };
+const struct db_stmt_table sql_metrics_reads_table = { reads, sizeof(reads) / sizeof(reads[0]),
+						       DB_TABLE_CUSTOM_PLAN };
+
 
 /* Column c of row i, NULL when SQL NULL. */
 static const char *opt(PGresult *r, int i, int c)

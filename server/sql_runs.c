@@ -220,7 +220,7 @@ static const struct db_stmt stmts[] = {
 	  "ON CONFLICT (run_id, dataset_id, key) DO UPDATE SET value = excluded.value" },
 };
 
-const struct db_stmt_table sql_runs_table = { stmts, sizeof(stmts) / sizeof(stmts[0]) };
+const struct db_stmt_table sql_runs_table = { stmts, sizeof(stmts) / sizeof(stmts[0]), 0 };
 
 json_t *sql_metric_point_json(const char *key, double value, long long timestamp,
 			      long long step)

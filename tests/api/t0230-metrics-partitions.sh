@@ -88,8 +88,9 @@ ok "get-history"
 token=$(echo "$BODY" | json_get next_page_token)
 api GET "/api/2.0/mlflow/metrics/get-history?run_id=$ra&metric_key=loss&max_results=100&page_token=$token"
 ok "get-history, second page"
-# More than five times: a prepared statement may then run a generic plan,
-# pruned when it starts (auto_explain shows what is left of it).
+# More than five times: a named prepared statement would then run a
+# generic plan over every partition (pruned only when it starts, "Subplans
+# Removed"); the reads are planned with their values each time instead.
 for i in 1 2 3 4 5 6 7; do
 	api GET "/api/2.0/mlflow/metrics/get-history?run_id=$rb&metric_key=loss&max_results=10"
 	ok "get-history $i"
@@ -116,7 +117,7 @@ for p in plans:
         continue
     reads += 1
     parts = set(re.findall(r"\bmetrics_e\d+\b", p))
-    if len(parts) != 1 or not parts <= want:
+    if len(parts) != 1 or not parts <= want or "Subplans Removed" in p:
         print("touches %s:\n%s" % (sorted(parts), p))
         sys.exit(1)
 # history twice, the sampled range and its COPY (twice), the rollup
