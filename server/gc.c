@@ -116,10 +116,12 @@ static int pass_experiments(struct mt_req *req, int dry_run, long long cutoff,
 		}
 		st->experiments += purged;
 	}
-	if (dry_run)
-		return 0;
 	if (sql_exp_orphan_partitions(req, &names, &state, &n, err))
 		return -1;
+	if (dry_run) {
+		st->partitions += (long long)n;
+		return 0;
+	}
 	for (size_t i = 0; i < n; i++) {
 		if (sql_exp_drop_partition(req, names[i], state[i], err))
 			return -1;
