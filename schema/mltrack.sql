@@ -34,14 +34,42 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION public.mltrack_runs_deleted() RETURNS trigger
+CREATE FUNCTION public.mltrack_experiment_created() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
 BEGIN
-    DELETE FROM metrics m USING gone g WHERE m.run_id = g.run_id;
+    PERFORM mltrack_metrics_partition(NEW.experiment_id);
     RETURN NULL;
 END
 $$;
+
+CREATE FUNCTION public.mltrack_metrics_partition(e bigint) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    EXECUTE format('CREATE TABLE %I (LIKE metrics INCLUDING DEFAULTS INCLUDING CONSTRAINTS)',
+                   'metrics_e' || e);
+    EXECUTE format('ALTER TABLE metrics ATTACH PARTITION %I FOR VALUES IN (%s)',
+                   'metrics_e' || e, e);
+END
+$$;
+
+CREATE FUNCTION public.mltrack_runs_deleted() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $_$
+DECLARE
+    g record;
+BEGIN
+    FOR g IN SELECT run_id, experiment_id FROM gone
+             WHERE experiment_id IS DISTINCT FROM
+                   nullif(current_setting('mltrack.purge_experiment', true), '')::bigint
+    LOOP
+        EXECUTE 'DELETE FROM metrics WHERE experiment_id = $1 AND run_id = $2'
+            USING g.experiment_id, g.run_id;
+    END LOOP;
+    RETURN NULL;
+END
+$_$;
 
 CREATE FUNCTION public.stage_transitions_append_only() RETURNS trigger
     LANGUAGE plpgsql
@@ -260,7 +288,21 @@ CREATE TABLE public.metrics (
     value double precision NOT NULL,
     model_id text,
     dataset_name text,
-    dataset_digest text
+    dataset_digest text,
+    experiment_id bigint NOT NULL
+)
+PARTITION BY LIST (experiment_id);
+
+CREATE TABLE public.metrics_e0 (
+    run_id text NOT NULL,
+    key text NOT NULL,
+    step bigint NOT NULL,
+    "timestamp" bigint NOT NULL,
+    value double precision NOT NULL,
+    model_id text,
+    dataset_name text,
+    dataset_digest text,
+    experiment_id bigint NOT NULL
 );
 
 CREATE TABLE public.model_aliases (
@@ -446,6 +488,8 @@ ALTER TABLE public.users ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     CACHE 1
 );
 
+ALTER TABLE ONLY public.metrics ATTACH PARTITION public.metrics_e0 FOR VALUES IN ('0');
+
 ALTER TABLE ONLY public.stage_transitions ALTER COLUMN id SET DEFAULT nextval('public.stage_transitions_id_seq'::regclass);
 
 ALTER TABLE ONLY public.alias_gate_policies
@@ -512,7 +556,10 @@ ALTER TABLE ONLY public.metric_samples
     ADD CONSTRAINT metric_samples_pkey PRIMARY KEY (run_id, key, max_points);
 
 ALTER TABLE ONLY public.metrics
-    ADD CONSTRAINT metrics_pkey PRIMARY KEY (run_id, key, step, "timestamp", value);
+    ADD CONSTRAINT metrics_pkey PRIMARY KEY (run_id, key, step, "timestamp", value, experiment_id);
+
+ALTER TABLE ONLY public.metrics_e0
+    ADD CONSTRAINT metrics_e0_pkey PRIMARY KEY (run_id, key, step, "timestamp", value, experiment_id);
 
 ALTER TABLE ONLY public.model_aliases
     ADD CONSTRAINT model_aliases_pkey PRIMARY KEY (model_id, alias);
@@ -611,6 +658,8 @@ CREATE INDEX tags_search_asc ON public.tags USING btree (experiment_id, key, val
 
 CREATE INDEX tags_search_desc ON public.tags USING btree (experiment_id, key, value DESC, start_time DESC NULLS LAST, run_id);
 
+ALTER INDEX public.metrics_pkey ATTACH PARTITION public.metrics_e0_pkey;
+
 CREATE TRIGGER api_tokens_announce AFTER DELETE OR UPDATE OF user_id, name, token_hash, scope, expires_at, revoked_at OR TRUNCATE ON public.api_tokens FOR EACH STATEMENT EXECUTE FUNCTION public.mltrack_auth_changed();
 
 CREATE TRIGGER auth_failures_announce AFTER INSERT OR DELETE OR UPDATE ON public.auth_failures FOR EACH ROW EXECUTE FUNCTION public.mltrack_auth_failure();
@@ -618,6 +667,8 @@ CREATE TRIGGER auth_failures_announce AFTER INSERT OR DELETE OR UPDATE ON public
 CREATE TRIGGER auth_failures_truncated AFTER TRUNCATE ON public.auth_failures FOR EACH STATEMENT EXECUTE FUNCTION public.mltrack_auth_failures_cleared();
 
 CREATE TRIGGER experiment_permissions_announce AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON public.experiment_permissions FOR EACH STATEMENT EXECUTE FUNCTION public.mltrack_auth_changed();
+
+CREATE TRIGGER experiments_metrics_partition AFTER INSERT ON public.experiments FOR EACH ROW EXECUTE FUNCTION public.mltrack_experiment_created();
 
 CREATE TRIGGER registered_model_permissions_announce AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON public.registered_model_permissions FOR EACH STATEMENT EXECUTE FUNCTION public.mltrack_auth_changed();
 

@@ -29,12 +29,14 @@ static int require_active_run(struct mt_req *req, const char *run_id)
 	return api_check_active(req, "run", run_id, stage);
 }
 
-/* The same, holding the run until the commit: before writing points. */
-static int require_active_run_for_points(struct mt_req *req, const char *run_id)
+/* The same, holding the run until the commit: before writing points;
+ * *exp is the run's experiment (the partition its points go to). */
+static int require_active_run_for_points(struct mt_req *req, const char *run_id,
+					 const char **exp)
 {
 	const char *stage;
 
-	if (sql_runs_stage_for_points(req, run_id, &stage, &req->err))
+	if (sql_runs_stage_for_points(req, run_id, &stage, exp, &req->err))
 		return -1;
 	return api_check_active(req, "run", run_id, stage);
 }
@@ -403,7 +405,7 @@ static int list_field(struct mt_req *req, const char *name, json_t **out)
 
 int api_runs_log_batch(struct mt_req *req)
 {
-	const char *id;
+	const char *id, *exp;
 	json_t *metrics, *params, *tags, *o;
 	size_t nm, np, nt, i;
 	struct metric_batch m;
@@ -460,9 +462,9 @@ int api_runs_log_batch(struct mt_req *req)
 	nt = dedupe_last(req->arena, tk, tv, nt);
 	/* MLflow's order of work: params, metrics, tags.  It all commits or
 	 * nothing does (R_TXN). */
-	if (require_active_run_for_points(req, id) || check_models(req, &m) ||
+	if (require_active_run_for_points(req, id, &exp) || check_models(req, &m) ||
 	    sql_runs_log_params(req, id, pk, pv, np, &req->err) ||
-	    sql_runs_log_metrics(req, id, &m, &req->err) ||
+	    sql_runs_log_metrics(req, id, exp, &m, &req->err) ||
 	    sql_runs_set_tags(req, id, tk, tv, nt, &req->err))
 		return -1;
 	return 0;

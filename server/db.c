@@ -60,6 +60,7 @@ static const struct db_stmt_table *const tables[] = {
 	&sql_experiments_table,
 	&sql_runs_table,
 	&sql_metrics_table,
+	&sql_metrics_reads_table,
 	&sql_artifacts_table,
 	&sql_registry_table,
 	&sql_gates_table,
@@ -122,7 +123,8 @@ static int prepare_all(PGconn *conn, struct mt_err *err)
 	for (size_t t = 0; t < sizeof(tables) / sizeof(*tables); t++) {
 		for (size_t i = 0; i < tables[t]->n; i++) {
 			const struct db_stmt *s = &tables[t]->stmts[i];
-			PGresult *res = PQprepare(conn, mt_cfg.pooler ? "" : s->name, s->sql, 0, NULL);
+			int unnamed = mt_cfg.pooler || (tables[t]->flags & DB_TABLE_CUSTOM_PLAN);
+			PGresult *res = PQprepare(conn, unnamed ? "" : s->name, s->sql, 0, NULL);
 
 			if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 				db_err_from_result(res, conn, err);
@@ -140,7 +142,10 @@ static int prepare_all(PGconn *conn, struct mt_err *err)
 /* ---- behind a pooler: each statement's text by its name ---- */
 #define STMT_SLOTS 1024 /* a power of two, over twice the statements */
 
-static const struct db_stmt *stmt_slots[STMT_SLOTS];
+static struct {
+	const struct db_stmt *st;
+	int flags; /* its table's */
+} stmt_slots[STMT_SLOTS];
 static pthread_once_t stmt_once = PTHREAD_ONCE_INIT;
 
 static unsigned long long sql_hash(const char *s);
@@ -152,33 +157,40 @@ static void stmt_index(void)
 			const struct db_stmt *st = &tables[t]->stmts[i];
 			size_t h = (size_t)sql_hash(st->name) & (STMT_SLOTS - 1);
 
-			while (stmt_slots[h])
+			while (stmt_slots[h].st)
 				h = (h + 1) & (STMT_SLOTS - 1);
-			stmt_slots[h] = st;
+			stmt_slots[h].st = st;
+			stmt_slots[h].flags = tables[t]->flags;
 		}
 }
 
-/* The text of the statement named name; NULL if there is none. */
-static const char *stmt_sql(const char *name)
+/* The text of the statement named name (NULL if there is none) and its
+ * table's flags. */
+static const char *stmt_sql(const char *name, int *flags)
 {
 	size_t h;
 
 	pthread_once(&stmt_once, stmt_index);
-	for (h = (size_t)sql_hash(name) & (STMT_SLOTS - 1); stmt_slots[h];
+	for (h = (size_t)sql_hash(name) & (STMT_SLOTS - 1); stmt_slots[h].st;
 	     h = (h + 1) & (STMT_SLOTS - 1))
-		if (strcmp(stmt_slots[h]->name, name) == 0)
-			return stmt_slots[h]->sql;
+		if (strcmp(stmt_slots[h].st->name, name) == 0) {
+			*flags = stmt_slots[h].flags;
+			return stmt_slots[h].st->sql;
+		}
+	*flags = 0;
 	return NULL;
 }
 
-/* Send statement stmt: by name, or, behind a pooler, with its text. */
+/* Send statement stmt: by name, or, behind a pooler or when it is planned
+ * with its values (DB_TABLE_CUSTOM_PLAN), with its text. */
 static int send_stmt(PGconn *c, const char *stmt, int n, const char *const *values)
 {
-	const char *sql;
+	int flags;
+	const char *sql = stmt_sql(stmt, &flags);
 
-	if (!mt_cfg.pooler)
+	if (!mt_cfg.pooler && !(flags & DB_TABLE_CUSTOM_PLAN))
 		return PQsendQueryPrepared(c, stmt, n, values, NULL, NULL, 0);
-	if (!(sql = stmt_sql(stmt))) {
+	if (!sql) {
 		fprintf(stderr, "mltrackd: no statement named %s\n", stmt);
 		return 0;
 	}

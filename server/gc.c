@@ -22,6 +22,17 @@
  * Multipart uploads older than min_age and never completed (a server
  * killed mid-transfer) are aborted.
  *
+ * With purge (--purge-deleted-experiments), a pass 0 first removes every
+ * experiment in the deleted stage since older_than seconds or more, for
+ * good (MLflow's `mlflow gc`; experiments/delete stays a soft delete): in
+ * one transaction per experiment, the row locked and checked again (a
+ * restore that got there first wins), its runs with all they own (their
+ * artifacts rows, whose blobs pass 1 then removes), its logged models and
+ * itself, but not its points: the runs' delete trigger leaves them
+ * (migration 0013).  Then its metrics partition is detached and dropped
+ * whole, without blocking writers (sql_exp_drop_partition), and so is any
+ * partition an earlier purge left behind (interrupted between the two).
+ *
  * With dry_run nothing is locked or removed; the counts say what would go.
  * The summary line goes to stdout; errors come back in err.
  */
@@ -37,6 +48,7 @@
 #include "mt_util.h"
 #include "s3.h"
 #include "sql_artifacts.h"
+#include "sql_experiments.h"
 
 #define PAGE 500
 
@@ -46,6 +58,7 @@ struct gc_stats {
 	long long tmps, tmp_bytes;
 	long long uploads; /* unfinished S3 multipart uploads */
 	long long kept; /* blob rows left */
+	long long experiments, partitions; /* purged (pass 0) */
 };
 
 /* One transaction around fn, retried when PostgreSQL says so (deadlock,
@@ -71,6 +84,51 @@ static int in_txn(struct mt_req *req, int (*fn)(struct mt_req *, const char *, l
 		mt_err_clear(err);
 		mt_err_clear(&req->err);
 	}
+}
+
+/* Pass 0: experiments deleted at cutoff (epoch ms) or before, then the
+ * partitions of experiments that no longer exist. */
+static int pass_experiments(struct mt_req *req, int dry_run, long long cutoff,
+			    struct gc_stats *st, struct mt_err *err)
+{
+	const char **ids, **names;
+	int *state;
+	size_t n;
+
+	if (sql_exp_purge_candidates(req, cutoff, &ids, &n, err))
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		struct mt_err ignored = MT_ERR_INIT;
+		int purged;
+
+		if (dry_run) {
+			st->experiments++;
+			st->partitions++;
+			continue;
+		}
+		if (db_command(req->w, "BEGIN", err))
+			return -1;
+		if (sql_exp_purge(req, ids[i], cutoff, &purged, &req->err) ||
+		    db_command(req->w, "COMMIT", &req->err)) {
+			*err = req->err;
+			db_command(req->w, "ROLLBACK", &ignored);
+			return -1;
+		}
+		st->experiments += purged;
+	}
+	if (sql_exp_orphan_partitions(req, &names, &state, &n, err))
+		return -1;
+	if (dry_run) {
+		st->partitions += (long long)n;
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (sql_exp_drop_partition(req, names[i], state[i], err))
+			return -1;
+		st->partitions++;
+	}
+	mt_arena_reset(req->arena);
+	return 0;
 }
 
 /* Pass 1, one blob: *bytes = its size when removed, -1 when kept. */
@@ -320,7 +378,7 @@ static void count_phrase(char *out, size_t size, long long n, const char *one, c
 		snprintf(out, size, "0 %s", many);
 }
 
-int gc_run(int dry_run, long min_age, struct mt_err *err)
+int gc_run(int dry_run, long min_age, int purge, long older_than, struct mt_err *err)
 {
 	struct mt_worker w;
 	struct mt_req req;
@@ -329,7 +387,11 @@ int gc_run(int dry_run, long min_age, struct mt_err *err)
 	int rc = -1;
 
 	db_oneshot(&w, &req);
-	if (db_ensure(&w, err) || pass_blobs(&req, dry_run, &st, err) ||
+	if (db_ensure(&w, err) ||
+	    (purge && pass_experiments(&req, dry_run,
+				       mt_now_ms() - (long long)older_than * 1000,
+				       &st, err)) ||
+	    pass_blobs(&req, dry_run, &st, err) ||
 	    (s3_enabled() ? pass_s3_orphans(&req, dry_run, min_age, &st, err)
 			  : pass_orphans(&req, dry_run, &st, err)) ||
 	    store_tmp_sweep(0, dry_run, &st.tmps, &st.tmp_bytes, err) ||
@@ -342,6 +404,10 @@ int gc_run(int dry_run, long min_age, struct mt_err *err)
 		     st.orphan_bytes);
 	count_phrase(tmps, sizeof(tmps), st.tmps, "temporary file", "temporary files",
 		     st.tmp_bytes);
+	if (purge)
+		printf("gc: %s %lld deleted experiment%s and %lld metrics partition%s\n",
+		       dry_run ? "would purge" : "purged", st.experiments,
+		       st.experiments == 1 ? "" : "s", st.partitions, st.partitions == 1 ? "" : "s");
 	printf("gc: %s %s, %s, %s", dry_run ? "would remove" : "removed", blobs, orphans, tmps);
 	if (s3_enabled())
 		printf(", %lld unfinished upload%s", st.uploads, st.uploads == 1 ? "" : "s");

@@ -6,10 +6,11 @@
  *
  *   mltrackd [options]            serve
  *   mltrackd migrate [options]    apply pending migrations and exit
- *   mltrackd gc [--dry-run] [options]
+ *   mltrackd gc [--dry-run] [--purge-deleted-experiments [--older-than S]]
  *                                 remove unreferenced blobs, orphan blob files
  *                                 and abandoned temporary uploads (gc.c); safe
- *                                 while servers run.  With the embedded
+ *                                 while servers run.  With the purge, first
+ *                                 experiments in the deleted stage, for good.  With the embedded
  *                                 cluster it uses the running server's, or
  *                                 starts its own as migrate does.
  *   mltrackd routes               print the route table (for the docs test)
@@ -138,6 +139,7 @@ static void usage(FILE *f)
 		"  migrate   apply pending database migrations and exit\n"
 		"  gc        remove blobs no artifact refers to, blob files without a row and\n"
 		"            abandoned temporary uploads; safe while servers run\n"
+		"            (--purge-deleted-experiments: first deleted experiments, for good)\n"
 		"  routes    print the route table and exit\n");
 	admin_usage(f);
 	fprintf(f, "\noptions:\n");
@@ -156,6 +158,12 @@ static void usage(FILE *f)
 		"listen on a non-loopback address although no user exists, so that",
 		"", "anyone who can reach it may do anything (default: refused)");
 	fprintf(f, "  %-22s %s\n", "--dry-run", "gc: report what would be removed, remove nothing");
+	fprintf(f, "  %-22s %s\n  %-22s %s\n", "--purge-deleted-experiments",
+		"gc: remove experiments in the deleted stage for good, with their runs,",
+		"", "artifacts and points (their metrics partition dropped whole)");
+	fprintf(f, "  %-22s %s\n  %-22s %s\n", "--older-than SECONDS",
+		"gc --purge-deleted-experiments: only experiments deleted at least",
+		"", "this long ago (default 0)");
 	fprintf(f, "  %-22s %s\n  %-22s %s\n", "--min-age SECONDS",
 		"gc with S3: leave unreferenced objects and unfinished multipart uploads",
 		"", "younger than this, which an upload may be about to commit (default 3600)");
@@ -281,8 +289,8 @@ int main(int argc, char **argv)
 	struct mg_context *ctx = NULL;
 	static char artroot[PATH_MAX];
 	sigset_t sigs;
-	int sig, embedded, dry_run = 0, gc, insecure_no_auth = 0, admin;
-	long min_age = -1;
+	int sig, embedded, dry_run = 0, gc, insecure_no_auth = 0, admin, purge = 0;
+	long min_age = -1, older_than = -1;
 	char *in_argv[NOPTS] = { 0 }; /* an option's value, when argv holds it */
 	int given[NOPTS] = { 0 };
 	/* An admin command's arguments; static, so the early returns (usage
@@ -310,6 +318,20 @@ int main(int argc, char **argv)
 		}
 		if (strcmp(a, "--dry-run") == 0) {
 			dry_run = 1;
+			continue;
+		}
+		if (strcmp(a, "--purge-deleted-experiments") == 0) {
+			purge = 1;
+			continue;
+		}
+		if (strcmp(a, "--older-than") == 0) {
+			char *end;
+
+			if (i + 1 >= argc)
+				return die_usage("option '%s' needs a value", a);
+			older_than = strtol(argv[++i], &end, 10);
+			if (!*argv[i] || *end || older_than < 0)
+				return die_usage("invalid --older-than '%s': seconds, 0 or more", argv[i]);
 			continue;
 		}
 		if (strcmp(a, "--min-age") == 0) {
@@ -399,6 +421,11 @@ int main(int argc, char **argv)
 		return die_usage("%s is an option of gc only", "--dry-run");
 	if (min_age >= 0 && !gc)
 		return die_usage("%s is an option of gc only", "--min-age");
+	if (purge && !gc)
+		return die_usage("%s is an option of gc only", "--purge-deleted-experiments");
+	if (older_than >= 0 && !purge)
+		return die_usage("%s is an option of gc --purge-deleted-experiments only",
+				 "--older-than");
 	if (cmd && strcmp(cmd, "routes") == 0) {
 		/* METHOD PATH CLASS: the class is what authorization needs
 		 * (authz.h), e.g. run:EDIT, model:EDIT+promote+stage, public. */
@@ -562,7 +589,8 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (gc) {
-		if (gc_run(dry_run, min_age < 0 ? 3600 : min_age, &err))
+		if (gc_run(dry_run, min_age < 0 ? 3600 : min_age, purge, older_than < 0 ? 0 : older_than,
+			   &err))
 			goto fail;
 		pgembed_stop();
 		s3_shutdown();

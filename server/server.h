@@ -244,14 +244,26 @@ struct db_stmt {
 	const char *sql;
 };
 
+/* DB_TABLE_CUSTOM_PLAN: the table's statements are never prepared by
+ * name but sent with their text every time (as behind a pooler), so
+ * PostgreSQL plans each run with its values.  For the reads of the
+ * partitioned metrics (migration 0013): a named statement turns generic
+ * after five runs, and PostgreSQL 15 plans a generic plan over every
+ * partition and locks each one at every run (a history page took 2.4 s
+ * with 4,000 partitions, 0.24 ms planned with its values;
+ * docs/PERFORMANCE.md). */
+enum { DB_TABLE_CUSTOM_PLAN = 1 << 0 };
+
 struct db_stmt_table {
 	const struct db_stmt *stmts;
 	size_t n;
+	int flags; /* DB_TABLE_* */
 };
 
 extern const struct db_stmt_table sql_experiments_table;
 extern const struct db_stmt_table sql_runs_table;
 extern const struct db_stmt_table sql_metrics_table;
+extern const struct db_stmt_table sql_metrics_reads_table;
 extern const struct db_stmt_table sql_artifacts_table;
 extern const struct db_stmt_table sql_gates_table;
 extern const struct db_stmt_table sql_registry_table;
@@ -390,7 +402,9 @@ int conns_read(struct mt_worker *w, struct mg_connection *conn, void *buf, size_
 int conns_client_fd(const struct mg_connection *conn);
 
 /* mltrackd gc (gc.c): remove unreferenced blobs, orphan blob files and
- * abandoned temporary uploads; the one-line summary goes to stdout. */
-int gc_run(int dry_run, long min_age, struct mt_err *err);
+ * abandoned temporary uploads; the one-line summary goes to stdout.  With
+ * purge, first experiments deleted older_than seconds ago or more, for
+ * good, their metrics partitions dropped whole. */
+int gc_run(int dry_run, long min_age, int purge, long older_than, struct mt_err *err);
 
 #endif

@@ -58,7 +58,7 @@ static const struct db_stmt stmts[] = {
 	{ "art_blob_count", "SELECT count(*) FROM blobs" },
 };
 
-const struct db_stmt_table sql_artifacts_table = { stmts, sizeof(stmts) / sizeof(stmts[0]) };
+const struct db_stmt_table sql_artifacts_table = { stmts, sizeof(stmts) / sizeof(stmts[0]), 0 };
 
 /* "dir/" and "dir0": the bounds of everything under dir. */
 static void bounds(struct mt_arena *a, const char *dir, const char **lo, const char **hi)

@@ -64,7 +64,7 @@ static const struct db_stmt stmts[] = {
 	{ "fail_clear", "DELETE FROM auth_failures WHERE key = $1" },
 };
 
-const struct db_stmt_table sql_auth_table = { stmts, sizeof(stmts) / sizeof(stmts[0]) };
+const struct db_stmt_table sql_auth_table = { stmts, sizeof(stmts) / sizeof(stmts[0]), 0 };
 
 /* A statement that writes users or tokens: the auth cache is dropped
  * after the handler (authcache.h). */

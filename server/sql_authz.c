@@ -93,7 +93,7 @@ static const struct db_stmt stmts[] = {
 	  "ORDER BY m.name" },
 };
 
-const struct db_stmt_table sql_authz_table = { stmts, sizeof(stmts) / sizeof(stmts[0]) };
+const struct db_stmt_table sql_authz_table = { stmts, sizeof(stmts) / sizeof(stmts[0]), 0 };
 
 /* A statement that writes permission rows: the auth cache is dropped
  * after the handler (authcache.h). */

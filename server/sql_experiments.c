@@ -36,9 +36,38 @@ static const struct db_stmt stmts[] = {
 	{ "exp_runs_restore",
 	  "UPDATE runs SET lifecycle_stage = 'active', deleted_time = NULL "
 	  "WHERE experiment_id = $1 AND lifecycle_stage = 'deleted'" },
+	/* ---- permanent deletion (mltrackd gc --purge-deleted-experiments) ---- */
+	{ "exp_purge_candidates",
+	  "SELECT experiment_id FROM experiments WHERE lifecycle_stage = 'deleted' "
+	  "AND last_update_time <= $1::bigint ORDER BY experiment_id" },
+	/* Still deleted and old enough, and held: a restore waits, then finds
+	 * nothing to restore. */
+	{ "exp_purge_lock",
+	  "SELECT 1 FROM experiments WHERE experiment_id = $1 AND lifecycle_stage = 'deleted' "
+	  "AND last_update_time <= $2::bigint FOR UPDATE" },
+	/* The runs' delete trigger leaves this experiment's points alone
+	 * (migration 0013): its partition is dropped whole afterwards. */
+	{ "exp_purge_mark", "SELECT set_config('mltrack.purge_experiment', $1, true)" },
+	{ "exp_purge_artifacts",
+	  "DELETE FROM artifacts WHERE run_id IN (SELECT run_id FROM runs WHERE experiment_id = $1)" },
+	{ "exp_purge_runs", "DELETE FROM runs WHERE experiment_id = $1" },
+	{ "exp_purge_models", "DELETE FROM logged_models WHERE experiment_id = $1" },
+	{ "exp_purge_row", "DELETE FROM experiments WHERE experiment_id = $1" },
+	/* Tables metrics_e<ID> whose experiment no longer exists: 0 detached,
+	 * 1 attached, 2 detached half-way (DETACH ... CONCURRENTLY interrupted). */
+	{ "exp_orphan_partitions",
+	  "SELECT c.relname, CASE WHEN i.inhrelid IS NULL THEN 0 "
+	  "WHEN i.inhdetachpending THEN 2 ELSE 1 END "
+	  "FROM pg_class c LEFT JOIN pg_inherits i ON i.inhrelid = c.oid "
+	  "AND i.inhparent = 'metrics'::regclass "
+	  "WHERE c.relkind = 'r' AND c.relname ~ '^metrics_e[0-9]+$' "
+	  "AND c.relnamespace = (SELECT relnamespace FROM pg_class WHERE oid = 'metrics'::regclass) "
+	  "AND NOT EXISTS (SELECT 1 FROM experiments e "
+	  "                WHERE e.experiment_id = substr(c.relname, 10)::bigint) "
+	  "ORDER BY substr(c.relname, 10)::bigint" },
 };
 
-const struct db_stmt_table sql_experiments_table = { stmts, sizeof(stmts) / sizeof(stmts[0]) };
+const struct db_stmt_table sql_experiments_table = { stmts, sizeof(stmts) / sizeof(stmts[0]), 0 };
 
 /* ---- the small SQL builder used by the search functions ---- */
 void sqlb_init(struct sqlb *b, struct mt_arena *a)
@@ -353,4 +382,82 @@ int sql_exp_search(struct mt_req *req, const struct mt_filter *f,
 		json_array_append_new(tags, tag_json(PQgetvalue(t, i, 1), PQgetvalue(t, i, 2)));
 	}
 	return 0;
+}
+
+/* ---- permanent deletion (mltrackd gc --purge-deleted-experiments) ---- */
+
+int sql_exp_purge_candidates(struct mt_req *req, long long cutoff, const char ***ids, size_t *n,
+			     struct mt_err *err)
+{
+	const char *v = mt_arena_printf(req->arena, "%lld", cutoff);
+	PGresult *r = db_exec(req, "exp_purge_candidates", 1, &v, err);
+
+	if (!r)
+		return -1;
+	*n = (size_t)PQntuples(r);
+	*ids = mt_arena_alloc(req->arena, sizeof(char *) * (*n + 1));
+	for (size_t i = 0; i < *n; i++)
+		(*ids)[i] = PQgetvalue(r, (int)i, 0);
+	return 0;
+}
+
+int sql_exp_purge(struct mt_req *req, const char *id, long long cutoff, int *purged,
+		  struct mt_err *err)
+{
+	const char *v[2] = { id, mt_arena_printf(req->arena, "%lld", cutoff) };
+	PGresult *r;
+
+	*purged = 0;
+	if (!(r = db_exec(req, "exp_purge_lock", 2, v, err)))
+		return -1;
+	if (PQntuples(r) == 0)
+		return 0; /* restored or purged meanwhile */
+	if (!db_exec(req, "exp_purge_mark", 1, v, err) ||
+	    !db_exec(req, "exp_purge_artifacts", 1, v, err) ||
+	    !db_exec(req, "exp_purge_runs", 1, v, err) ||
+	    !db_exec(req, "exp_purge_models", 1, v, err) ||
+	    !db_exec(req, "exp_purge_row", 1, v, err))
+		return -1;
+	*purged = 1;
+	return 0;
+}
+
+int sql_exp_orphan_partitions(struct mt_req *req, const char ***names, int **state, size_t *n,
+			      struct mt_err *err)
+{
+	PGresult *r = db_exec(req, "exp_orphan_partitions", 0, NULL, err);
+
+	if (!r)
+		return -1;
+	*n = (size_t)PQntuples(r);
+	*names = mt_arena_alloc(req->arena, sizeof(char *) * (*n + 1));
+	*state = mt_arena_alloc(req->arena, sizeof(int) * (*n + 1));
+	for (size_t i = 0; i < *n; i++) {
+		(*names)[i] = PQgetvalue(r, (int)i, 0);
+		(*state)[i] = atoi(PQgetvalue(r, (int)i, 1));
+	}
+	return 0;
+}
+
+/*
+ * Detach without blocking: DETACH PARTITION ... CONCURRENTLY takes only
+ * SHARE UPDATE EXCLUSIVE on metrics (plain DETACH, and DROP TABLE of an
+ * attached partition, take ACCESS EXCLUSIVE: every write and read of points
+ * would queue behind it).  It cannot run in a transaction block, and waits
+ * for transactions that may still see the partition; interrupted, it leaves
+ * the partition "detach pending", which FINALIZE completes.  The table is
+ * then dropped on its own.  name is a pg_class name matched by
+ * ^metrics_e[0-9]+$ (exp_orphan_partitions), quoted all the same.
+ */
+int sql_exp_drop_partition(struct mt_req *req, const char *name, int state, struct mt_err *err)
+{
+	if (state == 1 &&
+	    db_command(req->w, mt_arena_printf(req->arena, "ALTER TABLE metrics DETACH PARTITION "
+					       "\"%s\" CONCURRENTLY", name), err))
+		return -1;
+	if (state == 2 &&
+	    db_command(req->w, mt_arena_printf(req->arena, "ALTER TABLE metrics DETACH PARTITION "
+					       "\"%s\" FINALIZE", name), err))
+		return -1;
+	return db_command(req->w, mt_arena_printf(req->arena, "DROP TABLE \"%s\"", name), err);
 }

@@ -53,4 +53,23 @@ const char *sqlb_op(int op);
 PGresult *sqlb_exec_page(struct sqlb *b, struct mt_req *req, long long limit, long long offset,
 			 int *n, int *more, struct mt_err *err);
 
+/* Permanent deletion (mltrackd gc --purge-deleted-experiments).  Ids of
+ * the experiments in the deleted stage since cutoff (epoch ms) or before
+ * (arena memory). */
+int sql_exp_purge_candidates(struct mt_req *req, long long cutoff, const char ***ids, size_t *n,
+			     struct mt_err *err);
+/* Within the caller's transaction: lock experiment id, and if it is still
+ * deleted since cutoff, delete it with its runs, their artifacts rows and
+ * its logged models (*purged 1), all but its points: its metrics partition
+ * is left whole for sql_exp_drop_partition. */
+int sql_exp_purge(struct mt_req *req, const char *id, long long cutoff, int *purged,
+		  struct mt_err *err);
+/* Tables metrics_e<ID> of experiments that no longer exist, with their
+ * state: 0 detached, 1 attached, 2 detach pending (arena memory). */
+int sql_exp_orphan_partitions(struct mt_req *req, const char ***names, int **state, size_t *n,
+			      struct mt_err *err);
+/* Detach (concurrently, or finish a pending detach) and drop one of those;
+ * outside any transaction. */
+int sql_exp_drop_partition(struct mt_req *req, const char *name, int state, struct mt_err *err);
+
 #endif

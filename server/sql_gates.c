@@ -61,7 +61,7 @@ static const struct db_stmt stmts[] = {
 	{ "audit_by_name", AUDIT_SELECT "WHERE model_name = $1 AND " AUDIT_FILTER },
 };
 
-const struct db_stmt_table sql_gates_table = { stmts, sizeof(stmts) / sizeof(stmts[0]) };
+const struct db_stmt_table sql_gates_table = { stmts, sizeof(stmts) / sizeof(stmts[0]), 0 };
 
 static const char *i64s(struct mt_req *req, long long v)
 {

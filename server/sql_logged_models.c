@@ -68,7 +68,7 @@ static const struct db_stmt stmts[] = {
 	  "ON p.model_id = $1 AND p.key = t.k WHERE p.value <> t.v" },
 };
 
-const struct db_stmt_table sql_logged_models_table = { stmts, sizeof(stmts) / sizeof(stmts[0]) };
+const struct db_stmt_table sql_logged_models_table = { stmts, sizeof(stmts) / sizeof(stmts[0]), 0 };
 
 static const char *const status_names[] = {
 	"LOGGED_MODEL_STATUS_UNSPECIFIED", "LOGGED_MODEL_PENDING", "LOGGED_MODEL_READY",

@@ -14,47 +14,12 @@
 #define XSTR(x) STR(x)
 
 static const struct db_stmt stmts[] = {
-	/* A page of the history in primary-key order: the first, or the one
-	 * after a cursor (a row comparison the primary key's index answers
-	 * with one descent, however deep the page). */
-	{ "met_history_first",
-	  "SELECT key, value, timestamp, step, dataset_name, dataset_digest, model_id "
-	  "FROM metrics WHERE run_id = $1 AND key = $2 "
-	  "ORDER BY step, timestamp, value LIMIT $3" },
-	{ "met_history_after",
-	  "SELECT key, value, timestamp, step, dataset_name, dataset_digest, model_id "
-	  "FROM metrics WHERE run_id = $1 AND key = $2 "
-	  "AND (step, timestamp, value) > ($4::bigint, $5::bigint, $6::float8) "
-	  "ORDER BY step, timestamp, value LIMIT $3" },
-	/* Sample about $5 of the distinct steps evenly, add each run's first
-	 * and last step, and return every point at those steps (at most
-	 * 25,000 per run). */
-	{ "met_bulk_interval",
-	  "WITH p AS (SELECT run_id, step, timestamp, value, dataset_name, dataset_digest, model_id "
-	  "           FROM metrics "
-	  "           WHERE run_id = ANY($1::text[]) AND key = $2 "
-	  "           AND ($3::bigint IS NULL OR step BETWEEN $3::bigint AND $4::bigint)), "
-	  "st AS (SELECT step, row_number() OVER (ORDER BY step) - 1 AS i, count(*) OVER () AS n "
-	  "       FROM (SELECT DISTINCT step FROM p) d), "
-	  "pick AS (SELECT step FROM st WHERE n <= $5::bigint "
-	  "         OR (i * $5::bigint) / n <> ((i + 1) * $5::bigint) / n "
-	  "         UNION SELECT min(step) FROM p GROUP BY run_id "
-	  "         UNION SELECT max(step) FROM p GROUP BY run_id), "
-	  "sel AS (SELECT p.*, row_number() OVER (PARTITION BY run_id ORDER BY step, timestamp, value) AS rn "
-	  "        FROM p WHERE step IN (SELECT step FROM pick)) "
-	  "SELECT run_id, value, timestamp, step, dataset_name, dataset_digest, model_id "
-	  "FROM sel WHERE rn <= " XSTR(MT_BULK_MAX_POINTS_PER_RUN) " "
-	  "ORDER BY array_position($1::text[], run_id), step, timestamp, value" },
-	/* MLflow's get-history-bulk (the UI's): one limit over every run. */
-	{ "met_history_bulk",
-	  "SELECT run_id, value, timestamp, step, dataset_name, dataset_digest, model_id "
-	  "FROM metrics "
-	  "WHERE run_id = ANY($1::text[]) AND key = $2 "
-	  "ORDER BY run_id, timestamp, step, value LIMIT $3" },
 	/* The series' version (metric_samples) and dirty step range
-	 * (metric_rollup): NULL when its rollup is current. */
+	 * (metric_rollup): NULL when its rollup is current; and its run's
+	 * experiment, which the reads of metrics below name ($n). */
 	{ "met_state",
-	  "SELECT version, dirty_lo, dirty_hi FROM latest_metrics WHERE run_id = $1 AND key = $2" },
+	  "SELECT version, dirty_lo, dirty_hi, experiment_id FROM latest_metrics "
+	  "WHERE run_id = $1 AND key = $2" },
 	{ "met_sample_get",
 	  "SELECT $2::text, u.v, u.t, u.s, u.dn, u.dd, u.mi FROM metric_samples m, "
 	  "unnest(m.steps, m.timestamps, m.vals, m.dataset_names, m.dataset_digests, m.model_ids) "
@@ -73,35 +38,9 @@ static const struct db_stmt stmts[] = {
 	/* MLflow 3's fields of sampled points, looked up (one primary-key
 	 * probe each) only in series that hold such points. */
 	{ "met_has_extras", "SELECT 1 FROM metric_extra_keys WHERE run_id = $1 AND key = $2" },
-	{ "met_extras_of",
-	  "SELECT u.n, m.dataset_name, m.dataset_digest, m.model_id "
-	  "FROM unnest($3::bigint[], $4::bigint[], $5::float8[]) WITH ORDINALITY AS u(s, t, v, n) "
-	  "JOIN metrics m ON m.run_id = $1 AND m.key = $2 AND m.step = u.s AND m.timestamp = u.t "
-	  "AND m.value = u.v "
-	  "WHERE m.model_id IS NOT NULL OR m.dataset_name IS NOT NULL OR m.dataset_digest IS NOT NULL" },
-	/* The step range of the series (two index probes), and the series'
-	 * identity for met_sampled_copy, which cannot take parameters: set
-	 * for this transaction only. */
-	{ "met_range",
-	  "SELECT set_config('mltrack.sample_run', $1, true), "
-	  "set_config('mltrack.sample_key', $2, true), r.lo, r.hi, "
-	  "l.dirty_lo, l.dirty_hi, l.run_id IS NULL "
-	  "FROM (SELECT min(step) AS lo, max(step) AS hi FROM metrics "
-	  "      WHERE run_id = $1 AND key = $2) r "
-	  "LEFT JOIN latest_metrics l ON l.run_id = $1 AND l.key = $2" },
 	/* ---- metric_rollup (lib/mt_rollup.h, migration 0012) ---- */
 	/* One rebuilder per series at a time; writers never take it. */
 	{ "met_rollup_lock", "SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))" },
-	/* A rebuild's points, a page at a time in series order: the first,
-	 * and the one after a point, up to step $4. */
-	{ "met_rollup_points_first",
-	  "SELECT step, timestamp, value FROM metrics WHERE run_id = $1 AND key = $2 "
-	  "AND step BETWEEN $3::bigint AND $4::bigint ORDER BY step, timestamp, value LIMIT $5" },
-	{ "met_rollup_points_after",
-	  "SELECT step, timestamp, value FROM metrics WHERE run_id = $1 AND key = $2 "
-	  "AND (step, timestamp, value) > ($5::bigint, $6::bigint, $7::float8) "
-	  "AND step BETWEEN $3::bigint AND $4::bigint "
-	  "ORDER BY step, timestamp, value LIMIT $8" },
 	/* Blocks by ranges of (level, first blk, last blk).  Each range is
 	 * its own index range scan: the LATERAL subquery with OFFSET 0 is not
 	 * flattened into a join, which the planner, estimating each range at
@@ -133,7 +72,89 @@ static const struct db_stmt stmts[] = {
 	  "set_config('mltrack.sb', $5::bigint[]::text, true)" },
 };
 
-const struct db_stmt_table sql_metrics_table = { stmts, sizeof(stmts) / sizeof(stmts[0]) };
+const struct db_stmt_table sql_metrics_table = { stmts, sizeof(stmts) / sizeof(stmts[0]), 0 };
+
+/* The reads of metrics (partitioned by experiment, migration 0013): each
+ * names the run's experiment (sql_runs_experiment, or latest_metrics'
+ * column) and is planned with its values every time (DB_TABLE_CUSTOM_PLAN),
+ * so that it is pruned to that experiment's partition when planned. */
+static const struct db_stmt reads[] = {
+	/* A page of the history in primary-key order: the first, or the one
+	 * after a cursor (a row comparison the primary key's index answers
+	 * with one descent, however deep the page).  Every read of metrics
+	 * names the run's experiment (sql_runs_experiment) and is planned with
+	 * its values (DB_STMT_CUSTOM_PLAN), so that it is pruned to that
+	 * experiment's partition when planned (migration 0013). */
+	{ "met_history_first",
+	  "SELECT key, value, timestamp, step, dataset_name, dataset_digest, model_id "
+	  "FROM metrics WHERE experiment_id = $4::bigint AND run_id = $1 AND key = $2 "
+	  "ORDER BY step, timestamp, value LIMIT $3" },
+	{ "met_history_after",
+	  "SELECT key, value, timestamp, step, dataset_name, dataset_digest, model_id "
+	  "FROM metrics WHERE experiment_id = $7::bigint AND run_id = $1 AND key = $2 "
+	  "AND (step, timestamp, value) > ($4::bigint, $5::bigint, $6::float8) "
+	  "ORDER BY step, timestamp, value LIMIT $3" },
+	/* Sample about $5 of the distinct steps evenly, add each run's first
+	 * and last step, and return every point at those steps (at most
+	 * 25,000 per run); $6 the runs' experiments. */
+	{ "met_bulk_interval",
+	  "WITH p AS (SELECT run_id, step, timestamp, value, dataset_name, dataset_digest, model_id "
+	  "           FROM metrics "
+	  "           WHERE experiment_id = ANY($6::bigint[]) AND run_id = ANY($1::text[]) "
+	  "           AND key = $2 "
+	  "           AND ($3::bigint IS NULL OR step BETWEEN $3::bigint AND $4::bigint)), "
+	  "st AS (SELECT step, row_number() OVER (ORDER BY step) - 1 AS i, count(*) OVER () AS n "
+	  "       FROM (SELECT DISTINCT step FROM p) d), "
+	  "pick AS (SELECT step FROM st WHERE n <= $5::bigint "
+	  "         OR (i * $5::bigint) / n <> ((i + 1) * $5::bigint) / n "
+	  "         UNION SELECT min(step) FROM p GROUP BY run_id "
+	  "         UNION SELECT max(step) FROM p GROUP BY run_id), "
+	  "sel AS (SELECT p.*, row_number() OVER (PARTITION BY run_id ORDER BY step, timestamp, value) AS rn "
+	  "        FROM p WHERE step IN (SELECT step FROM pick)) "
+	  "SELECT run_id, value, timestamp, step, dataset_name, dataset_digest, model_id "
+	  "FROM sel WHERE rn <= " XSTR(MT_BULK_MAX_POINTS_PER_RUN) " "
+	  "ORDER BY array_position($1::text[], run_id), step, timestamp, value" },
+	/* MLflow's get-history-bulk (the UI's): one limit over every run; $4
+	 * the runs' experiments. */
+	{ "met_history_bulk",
+	  "SELECT run_id, value, timestamp, step, dataset_name, dataset_digest, model_id "
+	  "FROM metrics "
+	  "WHERE experiment_id = ANY($4::bigint[]) AND run_id = ANY($1::text[]) AND key = $2 "
+	  "ORDER BY run_id, timestamp, step, value LIMIT $3" },
+	{ "met_extras_of",
+	  "SELECT u.n, m.dataset_name, m.dataset_digest, m.model_id "
+	  "FROM unnest($3::bigint[], $4::bigint[], $5::float8[]) WITH ORDINALITY AS u(s, t, v, n) "
+	  "JOIN metrics m ON m.experiment_id = $6::bigint AND m.run_id = $1 AND m.key = $2 "
+	  "AND m.step = u.s AND m.timestamp = u.t "
+	  "AND m.value = u.v "
+	  "WHERE m.model_id IS NOT NULL OR m.dataset_name IS NOT NULL OR m.dataset_digest IS NOT NULL" },
+	/* The step range of the series (two index probes), and the series'
+	 * identity for met_sampled_copy, which cannot take parameters: set
+	 * for this transaction only. */
+	{ "met_range",
+	  "SELECT set_config('mltrack.sample_run', $1, true), "
+	  "set_config('mltrack.sample_key', $2, true), r.lo, r.hi, "
+	  "l.dirty_lo, l.dirty_hi, l.run_id IS NULL "
+	  "FROM (SELECT min(step) AS lo, max(step) AS hi FROM metrics "
+	  "      WHERE experiment_id = $3::bigint AND run_id = $1 AND key = $2) r "
+	  "LEFT JOIN latest_metrics l ON l.run_id = $1 AND l.key = $2" },
+	/* A rebuild's points, a page at a time in series order: the first,
+	 * and the one after a point, up to step $4. */
+	{ "met_rollup_points_first",
+	  "SELECT step, timestamp, value FROM metrics "
+	  "WHERE experiment_id = $6::bigint AND run_id = $1 AND key = $2 "
+	  "AND step BETWEEN $3::bigint AND $4::bigint ORDER BY step, timestamp, value LIMIT $5" },
+	{ "met_rollup_points_after",
+	  "SELECT step, timestamp, value FROM metrics "
+	  "WHERE experiment_id = $9::bigint AND run_id = $1 AND key = $2 "
+	  "AND (step, timestamp, value) > ($5::bigint, $6::bigint, $7::float8) "
+	  "AND step BETWEEN $3::bigint AND $4::bigint "
+	  "ORDER BY step, timestamp, value LIMIT $8" },
+};
+
+const struct db_stmt_table sql_metrics_reads_table = { reads, sizeof(reads) / sizeof(reads[0]),
+						       DB_TABLE_CUSTOM_PLAN };
+
 
 /* Column c of row i, NULL when SQL NULL. */
 static const char *opt(PGresult *r, int i, int c)
@@ -233,15 +254,20 @@ int sql_metrics_history(struct mt_req *req, const char *run_id, const char *key,
 			const char **json, int *points, struct mt_history_cursor *next,
 			struct mt_err *err)
 {
-	const char *v[6] = { run_id, key, mt_arena_printf(req->arena, "%lld", limit + 1) };
-	json_t *kj = json_string(key);
-	char *kq = kj ? json_dumps(kj, JSON_ENCODE_ANY) : NULL;
+	const char *v[7] = { run_id, key, mt_arena_printf(req->arena, "%lld", limit + 1) };
+	const char *exp;
+	json_t *kj;
+	char *kq;
 	size_t klen, cap, len = 0, prelen;
 	char *out;
 	const char *pre;
 	PGresult *r;
 	int n, more;
 
+	if (sql_runs_experiment(req, run_id, &exp, err))
+		return -1;
+	kj = json_string(key);
+	kq = kj ? json_dumps(kj, JSON_ENCODE_ANY) : NULL;
 	json_decref(kj);
 	if (!kq)
 		return mt_err_set(err, MT_EINTERNAL, "out of memory");
@@ -250,7 +276,8 @@ int sql_metrics_history(struct mt_req *req, const char *run_id, const char *key,
 		v[4] = mt_arena_printf(req->arena, "%lld", after->timestamp);
 		v[5] = f64s(req->arena, after->value);
 	}
-	r = db_exec(req, after ? "met_history_after" : "met_history_first", after ? 6 : 3, v, err);
+	v[after ? 6 : 3] = exp;
+	r = db_exec(req, after ? "met_history_after" : "met_history_first", after ? 7 : 4, v, err);
 	if (!r) {
 		free(kq);
 		return -1;
@@ -314,11 +341,12 @@ int sql_metrics_bulk_interval(struct mt_req *req, const char **run_ids, size_t n
 			      const char *key, const char *start, const char *end,
 			      long long max_results, json_t *list, struct mt_err *err)
 {
-	const char *v[5] = { db_array_text(req->arena, run_ids, n), key, start, end,
+	const char *v[6] = { db_array_text(req->arena, run_ids, n), key, start, end,
 			     mt_arena_printf(req->arena, "%lld", max_results) };
-	PGresult *r = db_exec(req, "met_bulk_interval", 5, v, err);
+	PGresult *r;
 
-	if (!r)
+	if (sql_runs_experiments(req, run_ids, n, &v[5], err) ||
+	    !(r = db_exec(req, "met_bulk_interval", 6, v, err)))
 		return -1;
 	add_run_points(r, key, list);
 	return 0;
@@ -328,11 +356,12 @@ int sql_metrics_history_bulk(struct mt_req *req, const char **run_ids, size_t n,
 			     const char *key, long long max_results, json_t *list,
 			     struct mt_err *err)
 {
-	const char *v[3] = { db_array_text(req->arena, run_ids, n), key,
+	const char *v[4] = { db_array_text(req->arena, run_ids, n), key,
 			     mt_arena_printf(req->arena, "%lld", max_results) };
-	PGresult *r = db_exec(req, "met_history_bulk", 3, v, err);
+	PGresult *r;
 
-	if (!r)
+	if (sql_runs_experiments(req, run_ids, n, &v[3], err) ||
+	    !(r = db_exec(req, "met_history_bulk", 4, v, err)))
 		return -1;
 	add_run_points(r, key, list);
 	return 0;
@@ -341,10 +370,13 @@ int sql_metrics_history_bulk(struct mt_req *req, const char **run_ids, size_t n,
 /* The whole series in (step, timestamp, value) order, straight from the
  * primary key, as text COPY (binary is slower to produce in PostgreSQL 15);
  * the run and key are those met_range set.  jit is off for it: compiling
- * costs more than it saves on this plan. */
+ * costs more than it saves on this plan.  The experiment (%lld) is written
+ * into the text, not read from a setting like the run: a constant prunes
+ * metrics to one partition when the COPY's query is planned, a stable
+ * function only when it starts, after every partition was planned. */
 #define MET_SAMPLED_COPY \
 	"COPY (SELECT step, timestamp, value FROM metrics " \
-	"WHERE run_id = current_setting('mltrack.sample_run') " \
+	"WHERE experiment_id = %lld AND run_id = current_setting('mltrack.sample_run') " \
 	"AND key = current_setting('mltrack.sample_key') " \
 	"ORDER BY step, timestamp, value) TO STDOUT"
 
@@ -365,7 +397,7 @@ int sql_metrics_history_bulk(struct mt_req *req, const char **run_ids, size_t n,
 	"FROM unnest(current_setting('mltrack.sa')::bigint[], " \
 	"current_setting('mltrack.sb')::bigint[]) AS r(a, b) " \
 	"CROSS JOIN LATERAL (SELECT step, timestamp, value FROM metrics x " \
-	"WHERE x.run_id = current_setting('mltrack.sample_run') " \
+	"WHERE x.experiment_id = %lld AND x.run_id = current_setting('mltrack.sample_run') " \
 	"AND x.key = current_setting('mltrack.sample_key') " \
 	"AND x.step BETWEEN r.a AND r.b OFFSET 0) m " \
 	"ORDER BY m.step, m.timestamp, m.value) TO STDOUT"
@@ -574,10 +606,10 @@ enum { ROLLUP_PAGE = 5000 };
 /* The points of steps [first, last] into the cascade, a page at a time
  * (each page freed before the next: memory does not grow with the range). */
 static int rebuild_points(struct mt_req *req, const char *run_id, const char *key,
-			  long long first, long long last, struct mt_rollup_cascade *c,
-			  struct mt_err *err)
+			  const char *exp, long long first, long long last,
+			  struct mt_rollup_cascade *c, struct mt_err *err)
 {
-	const char *v[8] = { run_id, key, mt_arena_printf(req->arena, "%lld", first),
+	const char *v[9] = { run_id, key, mt_arena_printf(req->arena, "%lld", first),
 			     mt_arena_printf(req->arena, "%lld", last) };
 	const char *page = mt_arena_printf(req->arena, "%d", ROLLUP_PAGE);
 	char after[3][40];
@@ -592,11 +624,13 @@ static int rebuild_points(struct mt_req *req, const char *run_id, const char *ke
 			v[5] = after[1];
 			v[6] = after[2];
 			v[7] = page;
+			v[8] = exp;
 		} else {
 			v[4] = page;
+			v[5] = exp;
 		}
 		r = db_exec_owned(req, after_set ? "met_rollup_points_after" : "met_rollup_points_first",
-				  after_set ? 8 : 5, v, err);
+				  after_set ? 9 : 6, v, err);
 		if (!r)
 			return -1;
 		n = PQntuples(r);
@@ -638,7 +672,7 @@ static int rollup_rebuild(struct mt_req *req, const char *run_id, const char *ke
 	long long lvl[2 * MT_ROLLUP_LMAX], ra[2 * MT_ROLLUP_LMAX], rb[2 * MT_ROLLUP_LMAX];
 	long long dlo, dhi;
 	size_t nnb = 0, nr = 0, nl = 0, nright = 0;
-	const char *version;
+	const char *version, *exp;
 	PGresult *r;
 	int rc = -1;
 
@@ -655,6 +689,7 @@ static int rollup_rebuild(struct mt_req *req, const char *run_id, const char *ke
 	version = PQgetvalue(r, 0, 0);
 	dlo = ll(r, 0, 1);
 	dhi = ll(r, 0, 2);
+	exp = PQgetvalue(r, 0, 3);
 
 	/* the clean neighbours of the range's blocks, every level below the top */
 	for (int l = MT_ROLLUP_LMIN; l < MT_ROLLUP_LMAX; l++) {
@@ -703,7 +738,7 @@ static int rollup_rebuild(struct mt_req *req, const char *run_id, const char *ke
 
 	/* the new ones */
 	if (mt_rollup_cascade_init(c, dlo, dhi, left, nl, emit_block, &ec, err) ||
-	    rebuild_points(req, run_id, key,
+	    rebuild_points(req, run_id, key, exp,
 			   mt_rollup_blk_first(MT_ROLLUP_LMIN, mt_rollup_blk(dlo, MT_ROLLUP_LMIN)),
 			   mt_rollup_blk_last(MT_ROLLUP_LMIN, mt_rollup_blk(dhi, MT_ROLLUP_LMIN)), c,
 			   err) ||
@@ -814,9 +849,9 @@ static int feed_raw(void *ctx, const void *buf, size_t len, struct mt_err *err)
 /* The answer from metric_rollup, in the read's snapshot (met_range set the
  * run and key): the plan's blocks and raw points into a sampler, both
  * streamed by COPY; *rs NULL when the rollup cannot serve. */
-static int rollup_read(struct mt_req *req, long long lo, long long hi, long long max_points,
-		       int dirty, long long dlo, long long dhi, struct mt_rollup_sampler **rs,
-		       struct mt_err *err)
+static int rollup_read(struct mt_req *req, long long exp, long long lo, long long hi,
+		       long long max_points, int dirty, long long dlo, long long dhi,
+		       struct mt_rollup_sampler **rs, struct mt_err *err)
 {
 	struct rollup_reading *rr = mt_arena_alloc(req->arena, sizeof(*rr));
 	struct mt_rollup_range *rg, *fr;
@@ -862,7 +897,8 @@ static int rollup_read(struct mt_req *req, long long lo, long long hi, long long
 	if (rr->nb) /* qsort's array may not be NULL, even empty */
 		qsort(rr->b, rr->nb, sizeof(*rr->b), first_cmp);
 	/* blocks and raw steps are disjoint: merged in step order */
-	if (nraw && (copy_out(req->w->conn, MET_ROLLUP_RAW_COPY, feed_raw, rr, err) ||
+	if (nraw && (copy_out(req->w->conn, mt_arena_printf(req->arena, MET_ROLLUP_RAW_COPY, exp),
+			      feed_raw, rr, err) ||
 		     mt_copy_lines_end(&rr->lines, err)))
 		return -1;
 	while (rr->next < rr->nb)
@@ -875,11 +911,11 @@ static int rollup_read(struct mt_req *req, long long lo, long long hi, long long
  * can serve and the series has more than max_points points, else in one
  * pass over every point (the step range must hold for the rows the COPY
  * reads). */
-static int compute(struct mt_req *req, const char *run_id, const char *key,
+static int compute(struct mt_req *req, const char *run_id, const char *key, const char *exp,
 		   long long max_points, const struct mt_sample_point **pts, size_t *n,
 		   struct mt_err *err)
 {
-	const char *v[2] = { run_id, key };
+	const char *v[3] = { run_id, key, exp };
 	struct mt_err rerr = MT_ERR_INIT;
 	struct mt_rollup_sampler *rs = NULL;
 	struct mt_sample *s;
@@ -892,7 +928,7 @@ static int compute(struct mt_req *req, const char *run_id, const char *key,
 		return -1;
 	if (db_command(req->w, "SET LOCAL jit = off", err))
 		goto out;
-	if (!(r = db_exec(req, "met_range", 2, v, err)))
+	if (!(r = db_exec(req, "met_range", 3, v, err)))
 		goto out;
 	if (PQgetisnull(r, 0, 2)) {
 		rc = 0; /* no points: the series was deleted meanwhile */
@@ -901,7 +937,7 @@ static int compute(struct mt_req *req, const char *run_id, const char *key,
 	lo = ll(r, 0, 2);
 	hi = ll(r, 0, 3);
 	if (strcmp(PQgetvalue(r, 0, 6), "f") == 0 &&
-	    rollup_read(req, lo, hi, max_points, !PQgetisnull(r, 0, 4),
+	    rollup_read(req, atoll(exp), lo, hi, max_points, !PQgetisnull(r, 0, 4),
 			PQgetisnull(r, 0, 4) ? 0 : ll(r, 0, 4), PQgetisnull(r, 0, 5) ? 0 : ll(r, 0, 5),
 			&rs, err))
 		goto out;
@@ -911,7 +947,8 @@ static int compute(struct mt_req *req, const char *run_id, const char *key,
 		goto out;
 	}
 	s = mt_sample_new(req->arena, lo, hi, max_points);
-	if (copy_out(req->w->conn, MET_SAMPLED_COPY, feed_sample, s, err) == 0 &&
+	if (copy_out(req->w->conn, mt_arena_printf(req->arena, MET_SAMPLED_COPY, atoll(exp)),
+		     feed_sample, s, err) == 0 &&
 	    mt_sample_finish(s, pts, n, err) == 0)
 		rc = 0;
 out:
@@ -929,12 +966,12 @@ struct sample_extras {
 };
 
 static int sample_extras(struct mt_req *req, const char *run_id, const char *key,
-			 const struct mt_sample_point *pts, size_t n, struct sample_extras *x,
-			 struct mt_err *err)
+			 const char *exp, const struct mt_sample_point *pts, size_t n,
+			 struct sample_extras *x, struct mt_err *err)
 {
 	long long *steps, *ts;
 	double *vals;
-	const char *v[5] = { run_id, key };
+	const char *v[6] = { run_id, key, NULL, NULL, NULL, exp };
 	PGresult *r;
 
 	memset(x, 0, sizeof(*x));
@@ -953,7 +990,7 @@ static int sample_extras(struct mt_req *req, const char *run_id, const char *key
 	v[2] = db_array_i64(req->arena, steps, n);
 	v[3] = db_array_i64(req->arena, ts, n);
 	v[4] = db_array_f64(req->arena, vals, n);
-	if (!(r = db_exec(req, "met_extras_of", 5, v, err)))
+	if (!(r = db_exec(req, "met_extras_of", 6, v, err)))
 		return -1;
 	if (PQntuples(r) == 0)
 		return 0;
@@ -1020,7 +1057,7 @@ int sql_metrics_sampled(struct mt_req *req, const char *run_id, const char *key,
 {
 	const char *v[4] = { run_id, key };
 	const char *max = mt_arena_printf(req->arena, "%lld", max_points);
-	const char *version;
+	const char *version, *exp;
 	const struct mt_sample_point *pts;
 	struct sample_extras x;
 	size_t n;
@@ -1033,6 +1070,7 @@ int sql_metrics_sampled(struct mt_req *req, const char *run_id, const char *key,
 		return 0; /* the run has no such metric */
 	version = PQgetvalue(r, 0, 0);
 	dirty = !PQgetisnull(r, 0, 1);
+	exp = PQgetvalue(r, 0, 3);
 	v[2] = max;
 	v[3] = version;
 	if (!(r = db_exec(req, "met_sample_get", 4, v, err)))
@@ -1054,11 +1092,11 @@ int sql_metrics_sampled(struct mt_req *req, const char *run_id, const char *key,
 				rerr.log_detail);
 		}
 	}
-	if (compute(req, run_id, key, max_points, &pts, &n, err))
+	if (compute(req, run_id, key, exp, max_points, &pts, &n, err))
 		return -1;
 	if (n == 0)
 		return 0;
-	if (sample_extras(req, run_id, key, pts, n, &x, err))
+	if (sample_extras(req, run_id, key, exp, pts, n, &x, err))
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		json_t *m = sql_metric_point_json(key, pts[i].value, pts[i].timestamp, pts[i].step);

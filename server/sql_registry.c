@@ -122,7 +122,7 @@ static const struct db_stmt stmts[] = {
 	  "$15::jsonb)" },
 };
 
-const struct db_stmt_table sql_registry_table = { stmts, sizeof(stmts) / sizeof(stmts[0]) };
+const struct db_stmt_table sql_registry_table = { stmts, sizeof(stmts) / sizeof(stmts[0]), 0 };
 
 static const char *const all_stages = "{None,Staging,Production,Archived}";
 

@@ -63,7 +63,13 @@ static const struct db_stmt stmts[] = {
 	/* Before writing points: metrics has no foreign key to runs (it cost
 	 * a lookup and a lock per point; migration 0010), so the writer holds
 	 * the run's row until it commits, once per batch. */
-	{ "run_stage_for_points", "SELECT lifecycle_stage FROM runs WHERE run_id = $1 FOR KEY SHARE" },
+	/* The experiment of runs: the partition of metrics a read names. */
+	{ "run_experiment", "SELECT experiment_id FROM runs WHERE run_id = $1" },
+	{ "run_experiments",
+	  "SELECT COALESCE(array_agg(DISTINCT experiment_id), '{}') FROM runs "
+	  "WHERE run_id = ANY($1::text[])" },
+	{ "run_stage_for_points",
+	  "SELECT lifecycle_stage, experiment_id FROM runs WHERE run_id = $1 FOR KEY SHARE" },
 	{ "run_update",
 	  "UPDATE runs SET status = COALESCE($2, status), end_time = COALESCE($3::bigint, end_time), "
 	  "name = COALESCE($4, name) WHERE run_id = $1" },
@@ -91,21 +97,24 @@ static const struct db_stmt stmts[] = {
 	/* Every point goes to history (an exact replay is a no-op); the newest
 	 * point per key by (step, timestamp, value) replaces latest_metrics.
 	 * Rows are written in key order so concurrent batches to one run lock
-	 * in the same order and cannot deadlock. */
+	 * in the same order and cannot deadlock.  $6 is the run's experiment,
+	 * read under the run's lock (run_stage_for_points): the partition of
+	 * metrics the points go to (migration 0013). */
 	{ "run_metrics_log",
 	  "WITH u AS (SELECT * FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::float8[]) "
 	  "           AS u(k, s, t, v)), "
-	  "h AS (INSERT INTO metrics (run_id, key, step, timestamp, value) "
-	  "      SELECT $1, k, s, t, v FROM u ORDER BY k, s, t, v ON CONFLICT DO NOTHING) "
+	  "h AS (INSERT INTO metrics (run_id, key, step, timestamp, value, experiment_id) "
+	  "      SELECT $1, k, s, t, v, $6::bigint FROM u ORDER BY k, s, t, v ON CONFLICT DO NOTHING) "
 	  "INSERT INTO latest_metrics AS l (run_id, key, step, timestamp, value, experiment_id, "
-	  "start_time, dirty_lo, dirty_hi) SELECT DISTINCT ON (k) $1, k, s, t, v, " RUN_EXP ", "
+	  "start_time, dirty_lo, dirty_hi) SELECT DISTINCT ON (k) $1, k, s, t, v, $6::bigint, "
 	  RUN_START ", min(s) OVER (PARTITION BY k), s FROM u "
 	  "ORDER BY k, s DESC, t DESC, v DESC "
 	  "ON CONFLICT (run_id, key) DO UPDATE SET " LATEST_MERGE },
-	/* The latest point per key of a batch already in history (COPY path). */
+	/* The latest point per key of a batch already in history (COPY path);
+	 * $7 the run's experiment. */
 	{ "run_latest_log",
 	  "INSERT INTO latest_metrics AS l (run_id, key, step, timestamp, value, experiment_id, "
-	  "start_time, dirty_lo, dirty_hi) SELECT $1, k, s, t, v, " RUN_EXP ", " RUN_START ", lo, s "
+	  "start_time, dirty_lo, dirty_hi) SELECT $1, k, s, t, v, $7::bigint, " RUN_START ", lo, s "
 	  "FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::float8[], $6::bigint[]) "
 	  "AS u(k, s, t, v, lo) ORDER BY k "
 	  "ON CONFLICT (run_id, key) DO UPDATE SET " LATEST_MERGE },
@@ -116,8 +125,8 @@ static const struct db_stmt stmts[] = {
 	  "WITH r AS (SELECT lifecycle_stage, experiment_id, start_time FROM runs WHERE run_id = $1 "
 	  "FOR KEY SHARE), "
 	  "ok AS (SELECT experiment_id, start_time FROM r WHERE lifecycle_stage = 'active'), "
-	  "h AS (INSERT INTO metrics (run_id, key, step, timestamp, value) "
-	  "      SELECT $1, $2, $3, $4, $5 FROM ok ON CONFLICT DO NOTHING), "
+	  "h AS (INSERT INTO metrics (run_id, key, step, timestamp, value, experiment_id) "
+	  "      SELECT $1, $2, $3, $4, $5, experiment_id FROM ok ON CONFLICT DO NOTHING), "
 	  "l AS (INSERT INTO latest_metrics AS l (run_id, key, step, timestamp, value, experiment_id, "
 	  "      start_time, dirty_lo, dirty_hi) SELECT $1, $2, $3, $4, $5, experiment_id, start_time, "
 	  "      $3, $3 FROM ok "
@@ -134,8 +143,8 @@ static const struct db_stmt stmts[] = {
 	  "ok AS (SELECT experiment_id, start_time FROM r WHERE lifecycle_stage = 'active' "
 	  "       AND ($6::text IS NULL OR EXISTS (SELECT 1 FROM lm))), "
 	  "h AS (INSERT INTO metrics (run_id, key, step, timestamp, value, model_id, dataset_name, "
-	  "      dataset_digest) SELECT $1, $2, $3::bigint, $4::bigint, $5::float8, $6::text, "
-	  "      $7::text, $8::text FROM ok ON CONFLICT DO NOTHING), "
+	  "      dataset_digest, experiment_id) SELECT $1, $2, $3::bigint, $4::bigint, $5::float8, "
+	  "      $6::text, $7::text, $8::text, experiment_id FROM ok ON CONFLICT DO NOTHING), "
 	  "l AS (INSERT INTO latest_metrics AS l (run_id, key, step, timestamp, value, experiment_id, "
 	  "      start_time, dirty_lo, dirty_hi) SELECT $1, $2, $3::bigint, $4::bigint, $5::float8, "
 	  "      experiment_id, start_time, $3::bigint, $3::bigint FROM ok "
@@ -148,15 +157,16 @@ static const struct db_stmt stmts[] = {
 	  "       ON CONFLICT DO NOTHING) "
 	  "SELECT lifecycle_stage, $6::text IS NULL OR EXISTS (SELECT 1 FROM lm) FROM r" },
 	/* A batch's history and latest values when some of its points carry
-	 * MLflow 3's fields (run_metrics_log with three more arrays). */
+	 * MLflow 3's fields (run_metrics_log with three more arrays; the
+	 * experiment is $9). */
 	{ "run_metrics_log_x",
 	  "WITH u AS (SELECT * FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::float8[], "
 	  "           $6::text[], $7::text[], $8::text[]) AS u(k, s, t, v, mi, dn, dd)), "
 	  "h AS (INSERT INTO metrics (run_id, key, step, timestamp, value, model_id, dataset_name, "
-	  "      dataset_digest) SELECT $1, k, s, t, v, mi, dn, dd FROM u ORDER BY k, s, t, v "
-	  "      ON CONFLICT DO NOTHING) "
+	  "      dataset_digest, experiment_id) SELECT $1, k, s, t, v, mi, dn, dd, $9::bigint FROM u "
+	  "      ORDER BY k, s, t, v ON CONFLICT DO NOTHING) "
 	  "INSERT INTO latest_metrics AS l (run_id, key, step, timestamp, value, experiment_id, "
-	  "start_time, dirty_lo, dirty_hi) SELECT DISTINCT ON (k) $1, k, s, t, v, " RUN_EXP ", "
+	  "start_time, dirty_lo, dirty_hi) SELECT DISTINCT ON (k) $1, k, s, t, v, $9::bigint, "
 	  RUN_START ", min(s) OVER (PARTITION BY k), s FROM u "
 	  "ORDER BY k, s DESC, t DESC, v DESC "
 	  "ON CONFLICT (run_id, key) DO UPDATE SET " LATEST_MERGE },
@@ -210,7 +220,7 @@ static const struct db_stmt stmts[] = {
 	  "ON CONFLICT (run_id, dataset_id, key) DO UPDATE SET value = excluded.value" },
 };
 
-const struct db_stmt_table sql_runs_table = { stmts, sizeof(stmts) / sizeof(stmts[0]) };
+const struct db_stmt_table sql_runs_table = { stmts, sizeof(stmts) / sizeof(stmts[0]), 0 };
 
 json_t *sql_metric_point_json(const char *key, double value, long long timestamp,
 			      long long step)
@@ -667,9 +677,40 @@ int sql_runs_stage(struct mt_req *req, const char *run_id, const char **out, str
 }
 
 int sql_runs_stage_for_points(struct mt_req *req, const char *run_id, const char **out,
-			      struct mt_err *err)
+			      const char **experiment_id, struct mt_err *err)
 {
-	return stage(req, "run_stage_for_points", run_id, out, err);
+	PGresult *r = db_exec(req, "run_stage_for_points", 1, &run_id, err);
+
+	if (!r)
+		return -1;
+	if (PQntuples(r) == 0)
+		return mt_err_set(err, MT_ENOTFOUND, "Run with id=%s not found", run_id);
+	*out = PQgetvalue(r, 0, 0);
+	*experiment_id = PQgetvalue(r, 0, 1);
+	return 0;
+}
+
+int sql_runs_experiment(struct mt_req *req, const char *run_id, const char **out,
+			struct mt_err *err)
+{
+	PGresult *r = db_exec(req, "run_experiment", 1, &run_id, err);
+
+	if (!r)
+		return -1;
+	*out = PQntuples(r) ? PQgetvalue(r, 0, 0) : "-1";
+	return 0;
+}
+
+int sql_runs_experiments(struct mt_req *req, const char **run_ids, size_t n, const char **out,
+			 struct mt_err *err)
+{
+	const char *v = db_array_text(req->arena, run_ids, n);
+	PGresult *r = db_exec(req, "run_experiments", 1, &v, err);
+
+	if (!r)
+		return -1;
+	*out = PQgetvalue(r, 0, 0);
+	return 0;
 }
 
 int sql_runs_tag_locked(struct mt_req *req, const char *run_id, const char *key,
@@ -799,9 +840,10 @@ int sql_runs_delete_tag(struct mt_req *req, const char *run_id, const char *key,
 
 /* Batches at least this big go through COPY. */
 #define COPY_MIN_POINTS 32
-#define COPY_METRICS_SQL "COPY metrics (run_id, key, step, timestamp, value) FROM STDIN"
+#define COPY_METRICS_SQL "COPY metrics (run_id, key, step, timestamp, value, experiment_id) " \
+			 "FROM STDIN"
 #define COPY_METRICS_X_SQL "COPY metrics (run_id, key, step, timestamp, value, model_id, " \
-			   "dataset_name, dataset_digest) FROM STDIN"
+			   "dataset_name, dataset_digest, experiment_id) FROM STDIN"
 
 /* A point; mi, dn, dd are MLflow 3's model_id, dataset_name and
  * dataset_digest, NULL when unset (always in a batch without them). */
@@ -891,16 +933,16 @@ static size_t copy_field(char *out, const char *s)
 	return off;
 }
 
-/* COPY text format: run_id, key, step, timestamp, value per line, and
- * with x the three fields of MLflow 3. */
-static char *copy_text(struct mt_arena *a, const char *run_id, const struct point *p, size_t n,
-		       int x, size_t *len)
+/* COPY text format: run_id, key, step, timestamp, value per line, with
+ * x the three fields of MLflow 3, then experiment_id (digits). */
+static char *copy_text(struct mt_arena *a, const char *run_id, const char *exp,
+		       const struct point *p, size_t n, int x, size_t *len)
 {
-	size_t cap = 0, off = 0;
+	size_t cap = 0, off = 0, elen = strlen(exp);
 	char *out;
 
 	for (size_t i = 0; i < n; i++) {
-		cap += strlen(run_id) + 2 * strlen(p[i].key) + 80;
+		cap += strlen(run_id) + 2 * strlen(p[i].key) + 80 + elen + 1;
 		if (x)
 			cap += 2 * ((p[i].mi ? strlen(p[i].mi) : 0) + (p[i].dn ? strlen(p[i].dn) : 0) +
 				    (p[i].dd ? strlen(p[i].dd) : 0)) + 12;
@@ -921,6 +963,9 @@ static char *copy_text(struct mt_arena *a, const char *run_id, const struct poin
 			out[off++] = '\t';
 			off += copy_field(out + off, p[i].dd);
 		}
+		out[off++] = '\t';
+		memcpy(out + off, exp, elen);
+		off += elen;
 		out[off++] = '\n';
 	}
 	*len = off;
@@ -951,9 +996,9 @@ static void points_params(struct mt_req *req, const char **out, const char *run_
 }
 
 static int exec_points(struct mt_req *req, const char *stmt, const char *run_id,
-		       const struct point *p, size_t n, int x, struct mt_err *err)
+		       const char *exp, const struct point *p, size_t n, int x, struct mt_err *err)
 {
-	const char *v[8];
+	const char *v[9];
 
 	points_params(req, v, run_id, p, n);
 	if (x) {
@@ -970,19 +1015,21 @@ static int exec_points(struct mt_req *req, const char *stmt, const char *run_id,
 		v[6] = db_array_text(req->arena, dn, n);
 		v[7] = db_array_text(req->arena, dd, n);
 	}
-	return db_exec(req, stmt, x ? 8 : 5, v, err) ? 0 : -1;
+	v[x ? 8 : 5] = exp;
+	return db_exec(req, stmt, x ? 9 : 6, v, err) ? 0 : -1;
 }
 
 /* The latest point per key of a batch already in history (last[i]), and
  * the first step of each key in the batch (lo[i]). */
-static int log_latest(struct mt_req *req, const char *run_id, const struct point *last,
-		      const long long *lo, size_t n, struct mt_err *err)
+static int log_latest(struct mt_req *req, const char *run_id, const char *exp,
+		      const struct point *last, const long long *lo, size_t n, struct mt_err *err)
 {
-	const char *v[6];
+	const char *v[7];
 
 	points_params(req, v, run_id, last, n);
 	v[5] = db_array_i64(req->arena, lo, n);
-	return db_exec(req, "run_latest_log", 6, v, err) ? 0 : -1;
+	v[6] = exp;
+	return db_exec(req, "run_latest_log", 7, v, err) ? 0 : -1;
 }
 
 /* What a batch's points with MLflow 3's fields add besides history: the
@@ -1050,8 +1097,8 @@ static int log_extras(struct mt_req *req, const char *run_id, const struct metri
  * more columns (a batch without them is written exactly as before they
  * existed), then log_extras.  Must run inside the request's transaction.
  */
-int sql_runs_log_metrics(struct mt_req *req, const char *run_id, const struct metric_batch *m,
-			 struct mt_err *err)
+int sql_runs_log_metrics(struct mt_req *req, const char *run_id, const char *experiment_id,
+			 const struct metric_batch *m, struct mt_err *err)
 {
 	struct point *p, *last;
 	long long *lo;
@@ -1072,7 +1119,7 @@ int sql_runs_log_metrics(struct mt_req *req, const char *run_id, const struct me
 			p[n++] = p[i];
 
 	if (n < COPY_MIN_POINTS) {
-		if (exec_points(req, ins, run_id, p, n, x, err))
+		if (exec_points(req, ins, run_id, experiment_id, p, n, x, err))
 			return -1;
 		return x ? log_extras(req, run_id, m, err) : 0;
 	}
@@ -1081,7 +1128,7 @@ int sql_runs_log_metrics(struct mt_req *req, const char *run_id, const struct me
 		return -1;
 	{
 		size_t len;
-		char *data = copy_text(req->arena, run_id, p, n, x, &len);
+		char *data = copy_text(req->arena, run_id, experiment_id, p, n, x, &len);
 
 		if (db_copy_in(req, x ? COPY_METRICS_X_SQL : COPY_METRICS_SQL, data, len, err)) {
 			struct mt_err rerr = MT_ERR_INIT;
@@ -1090,7 +1137,7 @@ int sql_runs_log_metrics(struct mt_req *req, const char *run_id, const struct me
 			    db_command(req->w, "ROLLBACK TO SAVEPOINT metrics_copy", &rerr))
 				return -1;
 			mt_err_clear(err);
-			if (exec_points(req, ins, run_id, p, n, x, err))
+			if (exec_points(req, ins, run_id, experiment_id, p, n, x, err))
 				return -1;
 			return x ? log_extras(req, run_id, m, err) : 0;
 		}
@@ -1105,7 +1152,7 @@ int sql_runs_log_metrics(struct mt_req *req, const char *run_id, const struct me
 		if (i + 1 == n || strcmp(p[i].key, p[i + 1].key) != 0)
 			last[nlast++] = p[i];
 	}
-	if (log_latest(req, run_id, last, lo, nlast, err))
+	if (log_latest(req, run_id, experiment_id, last, lo, nlast, err))
 		return -1;
 	return x ? log_extras(req, run_id, m, err) : 0;
 }

@@ -38,9 +38,20 @@ int sql_runs_info(struct mt_req *req, const char *run_id, json_t **out, struct m
 int sql_runs_stage(struct mt_req *req, const char *run_id, const char **out, struct mt_err *err);
 /* The same, holding the run's row (FOR KEY SHARE) until the transaction
  * ends: what a transaction that writes points calls first, since metrics
- * has no foreign key to runs (migration 0010). */
+ * has no foreign key to runs (migration 0010).  *experiment_id is the
+ * run's experiment (digits), the partition of metrics its points go to
+ * (migration 0013).  Both strings live until the request ends. */
 int sql_runs_stage_for_points(struct mt_req *req, const char *run_id, const char **out,
-			      struct mt_err *err);
+			      const char **experiment_id, struct mt_err *err);
+/* The experiment of a run (digits), "-1" when there is no such run: what a
+ * read of metrics names so that it touches one partition.  *out lives until
+ * the request ends. */
+int sql_runs_experiment(struct mt_req *req, const char *run_id, const char **out,
+			struct mt_err *err);
+/* The same for runs run_ids[0..n): the distinct experiments as a bigint[]
+ * literal ("{}" when none exists). */
+int sql_runs_experiments(struct mt_req *req, const char **run_ids, size_t n, const char **out,
+			 struct mt_err *err);
 /* Lock the run (FOR UPDATE, inside a transaction) and read its stage and
  * the tag key (*value NULL when the run has no such tag); ENOTFOUND as
  * sql_runs_stage.  Both strings live until the request ends. */
@@ -67,8 +78,8 @@ int sql_runs_delete_tag(struct mt_req *req, const char *run_id, const char *key,
 /* History, latest values and, for points with a model_id, the models'
  * metrics (the models must exist: sql_lm_check_ids).  In the request's
  * transaction. */
-int sql_runs_log_metrics(struct mt_req *req, const char *run_id, const struct metric_batch *m,
-			 struct mt_err *err);
+int sql_runs_log_metrics(struct mt_req *req, const char *run_id, const char *experiment_id,
+			 const struct metric_batch *m, struct mt_err *err);
 /* One point without a transaction; *stage is the run's lifecycle stage
  * (nothing is written unless it is "active").  model_id, ds_name and
  * ds_digest may be NULL; a model_id that names no logged model writes

@@ -16,7 +16,7 @@ static const struct db_stmt stmts[] = {
 	  "DELETE FROM sessions WHERE user_id = $1 AND (expires_at <= $2 OR last_seen <= $3)" },
 };
 
-const struct db_stmt_table sql_sessions_table = { stmts, sizeof(stmts) / sizeof(stmts[0]) };
+const struct db_stmt_table sql_sessions_table = { stmts, sizeof(stmts) / sizeof(stmts[0]), 0 };
 
 static const char *i64s(struct mt_req *req, long long v)
 {

@@ -742,9 +742,9 @@ class TestSampledRollup(mtapi.ApiTestCase):
         the dirty range (its default: all of int64), are answered exactly
         (the first read builds the whole rollup, in several pages of points)."""
         rid = new_run()
-        mtapi.psql("INSERT INTO metrics (run_id, key, step, timestamp, value) "
-                   "SELECT %s, 'b', i / 3, i %% 3, (i * 7919 %% 1000) / 10.0 "
-                   "FROM generate_series(0, 44999) i" % mtapi.sql_str(rid))
+        mtapi.psql("INSERT INTO metrics (run_id, key, step, timestamp, value, experiment_id) "
+                   "SELECT run_id, 'b', i / 3, i %% 3, (i * 7919 %% 1000) / 10.0, experiment_id "
+                   "FROM runs, generate_series(0, 44999) i WHERE run_id = %s" % mtapi.sql_str(rid))
         mtapi.psql("INSERT INTO latest_metrics (run_id, key, step, timestamp, value, "
                    "experiment_id, start_time) SELECT run_id, 'b', 14999, 2, 0, experiment_id, "
                    "start_time FROM runs WHERE run_id = %s" % mtapi.sql_str(rid))

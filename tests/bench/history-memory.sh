@@ -36,8 +36,8 @@ wait_http "http://127.0.0.1:$PORT/readyz" 60 || { cat "$WORK/mltrackd.log"; exit
 BASE="http://127.0.0.1:$PORT"
 RID=$(curl -sf -H 'Content-Type: application/json' -d '{"experiment_id":"0"}' \
 	"$BASE/api/2.0/mlflow/runs/create" | python3 -c 'import json,sys; print(json.load(sys.stdin)["run"]["info"]["run_id"])')
-psql_q "INSERT INTO metrics (run_id, key, step, timestamp, value)
-	SELECT '$RID', 'loss', g, 1700000000000 + g, 1.0 / (g + 1) FROM generate_series(0, $POINTS - 1) g;
+psql_q "INSERT INTO metrics (run_id, key, step, timestamp, value, experiment_id)
+	SELECT '$RID', 'loss', g, 1700000000000 + g, 1.0 / (g + 1), 0 FROM generate_series(0, $POINTS - 1) g;
 	ANALYZE metrics"
 
 python3 - "$BASE" "$RID" "$SERVER_PID" "$CLIENTS" "$ROUNDS" <<'EOF'

@@ -182,8 +182,9 @@ if want metric; then
 WITH r AS (SELECT lifecycle_stage, experiment_id, start_time FROM runs
       WHERE run_id = (string_to_array('$prun', ' '))[:c] FOR KEY SHARE),
 ok AS (SELECT experiment_id, start_time FROM r WHERE lifecycle_stage = 'active'),
-h AS (INSERT INTO metrics (run_id, key, step, timestamp, value)
-      SELECT (string_to_array('$prun', ' '))[:c], 'loss', :s, :s, :s + 0.5 FROM ok ON CONFLICT DO NOTHING)
+h AS (INSERT INTO metrics (run_id, key, step, timestamp, value, experiment_id)
+      SELECT (string_to_array('$prun', ' '))[:c], 'loss', :s, :s, :s + 0.5, experiment_id FROM ok
+      ON CONFLICT DO NOTHING)
 INSERT INTO latest_metrics AS l (run_id, key, step, timestamp, value, experiment_id, start_time,
       dirty_lo, dirty_hi)
       SELECT (string_to_array('$prun', ' '))[:c], 'loss', :s, :s, :s + 0.5, experiment_id,
@@ -232,8 +233,8 @@ if want history; then
 	echo "== 4. get-history-sampled of 1,000,000 points to 1,000"
 	bench_exp
 	srun=$(new_runs 1 "$exp")
-	psql_q "INSERT INTO metrics (run_id, key, step, timestamp, value)
-		SELECT '$srun', 'loss', i, 1700000000000 + i, sin(i / 1000.0) + random() / 10
+	psql_q "INSERT INTO metrics (run_id, key, step, timestamp, value, experiment_id)
+		SELECT '$srun', 'loss', i, 1700000000000 + i, sin(i / 1000.0) + random() / 10, $exp
 		FROM generate_series(1, 1000000) i" >/dev/null
 	# What the write path keeps alongside history (loaded directly here for speed).
 	psql_q "INSERT INTO latest_metrics (run_id, key, step, timestamp, value, experiment_id, start_time)
@@ -290,8 +291,8 @@ PY
 
 	echo "== 4b. full metrics/get-history of 100,000 points, every page, as MLflow's client reads it"
 	hrun=$(new_runs 1 "$exp")
-	psql_q "INSERT INTO metrics (run_id, key, step, timestamp, value)
-		SELECT '$hrun', 'loss', i, 1700000000000 + i, sin(i / 1000.0) + random() / 10
+	psql_q "INSERT INTO metrics (run_id, key, step, timestamp, value, experiment_id)
+		SELECT '$hrun', 'loss', i, 1700000000000 + i, sin(i / 1000.0) + random() / 10, $exp
 		FROM generate_series(1, 100000) i" >/dev/null
 	psql_q "VACUUM ANALYZE metrics" >/dev/null
 	# Seven reads of every page (25,000 points each) over one kept-alive

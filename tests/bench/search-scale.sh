@@ -123,8 +123,8 @@ seed() {
 		FROM generate_series($2, $3 - 1) i,
 		(VALUES ('mlflow.runName'), ('mlflow.user'), ('team')) ks(k)" >/dev/null
 	val="CASE k WHEN 'acc' THEN $h / 4294967296.0 ELSE 2 * $h / 4294967296.0 END"
-	psql_q "INSERT INTO metrics (run_id, key, step, timestamp, value)
-		SELECT $rid, k, 10, $st + 10000, $val
+	psql_q "INSERT INTO metrics (run_id, key, step, timestamp, value, experiment_id)
+		SELECT $rid, k, 10, $st + 10000, $val, $e
 		FROM generate_series($2, $3 - 1) i, (VALUES ('acc'), ('loss')) ks(k)" >/dev/null
 	psql_q "INSERT INTO latest_metrics (run_id, key, step, timestamp, value, experiment_id,
 		start_time, dirty_lo, dirty_hi)

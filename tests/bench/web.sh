@@ -34,8 +34,8 @@ for n in 1 2; do
 	api POST /api/2.0/mlflow/runs/create "{\"experiment_id\":\"$wexp\",\"run_name\":\"big-$n\"}"
 	r=$(echo "$BODY" | json_get run info run_id)
 	wruns="$wruns${wruns:+,}$r"
-	psql_q "INSERT INTO metrics (run_id, key, step, timestamp, value)
-		SELECT '$r', 'loss', i, 1700000000000 + i, exp(-i / 200000.0) + $n * random() / 20
+	psql_q "INSERT INTO metrics (run_id, key, step, timestamp, value, experiment_id)
+		SELECT '$r', 'loss', i, 1700000000000 + i, exp(-i / 200000.0) + $n * random() / 20, $wexp
 		FROM generate_series(1, 1000000) i" >/dev/null
 	psql_q "INSERT INTO latest_metrics (run_id, key, step, timestamp, value, experiment_id, start_time)
 		SELECT run_id, 'loss', 1000000, 1700000000000 + 1000000, 0.01, experiment_id, start_time
