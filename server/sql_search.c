@@ -285,7 +285,69 @@ static const char *probes(struct srch *s, struct sqlb *b, const char *run, const
 	return out;
 }
 
-/* " AND r.col ..." for the attribute clauses and the view type. */
+/*
+ * The boolean part of a filter (OR, NOT: f->tree) as one condition on the
+ * run whose row is alias r.  Each comparison is true or false, never NULL,
+ * so that NOT is its complement: a metric, param or tag comparison is an
+ * EXISTS on the run's (run_id, key) row, true when the run has the key with
+ * a value that passes (a metric's NaN never does), as a flat clause's probe;
+ * a dataset one is dataset_cond(); an attribute one is COALESCEd to false
+ * where the column is NULL (end_time, start_time).  Every value is a bound
+ * parameter.  The tree's depth is bounded by the parser
+ * (MT_FILTER_MAX_DEPTH).
+ */
+static const char *tree_cond(struct srch *s, struct sqlb *b, const struct mt_filter_node *n,
+			     struct mt_err *err)
+{
+	const struct mt_filter_clause *c = &n->clause;
+	const char *out = NULL, *col;
+
+	if (n->type == MT_FN_NOT) {
+		const char *k = tree_cond(s, b, n->kids[0], err);
+
+		return k ? P("NOT %s", k) : NULL;
+	}
+	if (n->type != MT_FN_CLAUSE) {
+		for (size_t i = 0; i < n->nkids; i++) {
+			const char *k = tree_cond(s, b, n->kids[i], err);
+
+			if (!k)
+				return NULL;
+			out = out ? P("%s %s %s", out, n->type == MT_FN_AND ? "AND" : "OR", k) : k;
+		}
+		return P("(%s)", out);
+	}
+	if (keyed(c)) {
+		int k = sqlb_param(b, c->key), v;
+
+		if (c->kind == MT_FK_METRIC) {
+			v = sqlb_param(b, P("%.17g", c->num));
+			out = P("p.value <> 'NaN'::float8 AND p.value %s $%d::float8", sqlb_op(c->op), v);
+		} else {
+			v = sqlb_param(b, c->str);
+			out = P("p.value %s $%d", sqlb_op(c->op), v);
+		}
+		return P("EXISTS (SELECT 1 FROM %s p WHERE p.run_id = r.run_id AND p.key = $%d AND %s "
+			 "OFFSET 0)", table(c->kind), k, out);
+	}
+	if (c->kind == MT_FK_DATASET)
+		return dataset_cond(s, b, c, "r.run_id");
+	if (!(col = attr_col(c->key))) {
+		mt_err_set(err, MT_EINVAL, "Invalid attribute key '%s'", c->key);
+		return NULL;
+	}
+	if (c->op == MT_OP_IN || c->op == MT_OP_NOT_IN)
+		out = P("%sr.%s = ANY($%d::text[])", c->op == MT_OP_NOT_IN ? "NOT " : "", col,
+			sqlb_param(b, db_array_text(s->a, (const char *const *)c->list, c->nlist)));
+	else if (c->is_num)
+		out = P("r.%s %s %s", col, sqlb_op(c->op), sqlb_num(b, c));
+	else
+		out = P("r.%s %s $%d", col, sqlb_op(c->op), sqlb_param(b, c->str));
+	return P("COALESCE(%s, false)", out);
+}
+
+/* " AND r.col ..." for the attribute clauses and the view type, and the
+ * filter's boolean part (tree_cond()). */
 static int attr_conds(struct srch *s, struct sqlb *b, const char **out, struct mt_err *err)
 {
 	const char *o = s->view == 1 ? " AND r.lifecycle_stage = 'active'" :
@@ -317,6 +379,13 @@ static int attr_conds(struct srch *s, struct sqlb *b, const char **out, struct m
 
 			o = P("%s AND r.%s %s $%d", o, col, sqlb_op(c->op), v);
 		}
+	}
+	if (s->f->tree) {
+		const char *t = tree_cond(s, b, s->f->tree, err);
+
+		if (!t)
+			return -1;
+		o = P("%s AND %s", o, t);
 	}
 	*out = o;
 	return 0;
