@@ -46,8 +46,9 @@
 #   not      NOT params.optimizer = 'sgd' AND NOT tags.team = 'rl'
 #   ornone   params.lr = '9' OR NOT tags.`mlflow.user` = 'bench': matches
 #            nothing, and no branch can drive (every run is probed)
+#   likenone params.optimizer LIKE 'zz%': the same worst case in MLflow's grammar
 # every one with max_results 100.  SEARCH_SHAPES=issue,bool,... times only
-# those (a build without boolean filters answers the last five 400).
+# those (a build without boolean filters answers bool..ornone 400).
 #
 # SEARCH_COMPARE=OLD_BUILD_DIR: a second mltrackd from another build on the
 # same database; every request alternates between the two (the order

@@ -52,6 +52,8 @@ def shapes(size, exp, others):
          % ids, ["metrics.acc DESC"]),
         ("not", one, "NOT params.optimizer = 'sgd' AND NOT tags.team = 'rl'", []),
         ("ornone", one, "params.lr = '9' OR NOT tags.`mlflow.user` = 'bench'", []),
+        # MLflow's grammar's own worst case beside it: no clause drives, nothing matches
+        ("likenone", one, "params.optimizer LIKE 'zz%'", []),
     ]
 
 
