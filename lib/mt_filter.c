@@ -1111,6 +1111,17 @@ static void clause_release(struct mt_filter_clause *c)
 	memset(c, 0, sizeof(*c));
 }
 
+static void node_free(struct mt_filter_node *n)
+{
+	if (!n)
+		return;
+	clause_release(&n->clause);
+	for (size_t i = 0; i < n->nkids; i++)
+		node_free(n->kids[i]);
+	free(n->kids);
+	free(n);
+}
+
 void mt_filter_release(struct mt_filter *f)
 {
 	if (!f)
@@ -1120,6 +1131,21 @@ void mt_filter_release(struct mt_filter *f)
 	free(f->clauses);
 	f->clauses = NULL;
 	f->n = 0;
+	node_free(f->tree);
+	f->tree = NULL;
+}
+
+size_t mt_filter_tree_clauses(const struct mt_filter_node *n)
+{
+	size_t k = 0;
+
+	if (!n)
+		return 0;
+	if (n->type == MT_FN_CLAUSE)
+		return 1;
+	for (size_t i = 0; i < n->nkids; i++)
+		k += mt_filter_tree_clauses(n->kids[i]);
+	return k;
 }
 
 /* A clause cannot start with OR, NOT, AND, a parenthesis or punctuation. */
@@ -1199,8 +1225,268 @@ bad:
 	return 0;
 }
 
+/* ------------------------------------------------------------------------
+ * Boolean filters (MT_FILTER_BOOL): a recursive descent over
+ *   or := and (OR and)*   and := unary (AND unary)*
+ *   unary := NOT unary | '(' or ')' | comparison
+ * whose recursion goes deeper only through '(' and NOT, both counted
+ * against MT_FILTER_MAX_DEPTH.
+ */
+
+struct bparse {
+	struct lex lx;
+	const struct scope *sc;
+	size_t nclauses;  /* comparisons so far */
+};
+
+static struct mt_filter_node *node_new(enum mt_filter_node_type type)
+{
+	struct mt_filter_node *n = calloc(1, sizeof(*n));
+
+	if (n)
+		n->type = type;
+	return n;
+}
+
+/* Append kid to n (AND/OR), splicing in kid's own kids when it has n's
+ * type; kid is consumed, even on failure. */
+static int node_add(struct mt_filter_node *n, struct mt_filter_node *kid, struct mt_err *err)
+{
+	size_t add = kid->type == n->type ? kid->nkids : 1;
+	struct mt_filter_node **nk = realloc(n->kids, (n->nkids + add) * sizeof(*nk));
+
+	if (!nk) {
+		node_free(kid);
+		return oom(err);
+	}
+	n->kids = nk;
+	if (kid->type == n->type) {
+		memcpy(n->kids + n->nkids, kid->kids, kid->nkids * sizeof(*nk));
+		n->nkids += kid->nkids;
+		free(kid->kids);
+		free(kid);
+	} else {
+		n->kids[n->nkids++] = kid;
+	}
+	return 0;
+}
+
+/* The word at pos, when it is the keyword kw (followed by a delimiter). */
+static int at_kw(const struct lex *lx, const char *kw)
+{
+	struct lex peek = *lx;
+	size_t n;
+
+	if (is_delim(cur(lx)))
+		return 0;
+	n = lex_word(&peek);
+	return kw_eq(lx->s + lx->pos, n, kw);
+}
+
+static int too_deep(struct mt_err *err)
+{
+	return mt_err_set(err, MT_EINVAL,
+			  "Filter string nests parentheses and NOT more than %d levels deep",
+			  MT_FILTER_MAX_DEPTH);
+}
+
+static int b_or(struct bparse *p, int depth, struct mt_filter_node **out, struct mt_err *err);
+
+static int b_unary(struct bparse *p, int depth, struct mt_filter_node **out, struct mt_err *err)
+{
+	struct lex *lx = &p->lx;
+	struct mt_filter_node *n, *kid;
+	struct show sh;
+
+	*out = NULL;
+	skip_ws(lx);
+	if (lx->pos == lx->len)
+		return mt_err_set(err, MT_EINVAL,
+				  "Invalid clause(s) in filter string: it ends where a comparison "
+				  "is expected");
+	if (cur(lx) == '(') {
+		if (depth >= MT_FILTER_MAX_DEPTH)
+			return too_deep(err);
+		lx->pos++;
+		if (b_or(p, depth + 1, &n, err))
+			return -1;
+		skip_ws(lx);
+		if (cur(lx) != ')') {
+			node_free(n);
+			if (lx->pos == lx->len)
+				return mt_err_set(err, MT_EINVAL,
+						  "Invalid clause(s) in filter string: missing ')'");
+			return mt_err_set(err, MT_EINVAL, "Invalid clause(s) in filter string: '%s'",
+					  show(&sh, lx->s + lx->pos, tok_len(lx, lx->pos)));
+		}
+		lx->pos++;
+		*out = n;
+		return 0;
+	}
+	if (at_kw(lx, "NOT")) {
+		if (depth >= MT_FILTER_MAX_DEPTH)
+			return too_deep(err);
+		lex_word(lx);
+		if (b_unary(p, depth + 1, &kid, err))
+			return -1;
+		if (kid->type == MT_FN_NOT) {  /* NOT NOT x is x */
+			n = kid->kids[0];
+			free(kid->kids);
+			free(kid);
+			*out = n;
+			return 0;
+		}
+		if (!(n = node_new(MT_FN_NOT)) || !(n->kids = malloc(sizeof(*n->kids)))) {
+			free(n);
+			node_free(kid);
+			return oom(err);
+		}
+		n->kids[0] = kid;
+		n->nkids = 1;
+		*out = n;
+		return 0;
+	}
+	if (check_clause_start(lx, err))
+		return -1;
+	if (p->nclauses == MT_FILTER_MAX_CLAUSES)
+		return mt_err_set(err, MT_EINVAL, "Filter string has more than %d clauses",
+				  MT_FILTER_MAX_CLAUSES);
+	if (!(n = node_new(MT_FN_CLAUSE)))
+		return oom(err);
+	p->nclauses++;
+	if (parse_clause(lx, p->sc, &n->clause, err)) {
+		node_free(n);
+		return -1;
+	}
+	*out = n;
+	return 0;
+}
+
+/* and := unary (AND unary)*; or := and (OR and)* */
+static int b_list(struct bparse *p, int depth, enum mt_filter_node_type type,
+		  struct mt_filter_node **out, struct mt_err *err)
+{
+	const char *kw = type == MT_FN_AND ? "AND" : "OR";
+	struct mt_filter_node *first, *n = NULL, *kid;
+	int rc;
+
+	*out = NULL;
+	rc = type == MT_FN_AND ? b_unary(p, depth, &first, err) : b_list(p, depth, MT_FN_AND,
+									   &first, err);
+	if (rc)
+		return -1;
+	for (;;) {
+		skip_ws(&p->lx);
+		if (!at_kw(&p->lx, kw))
+			break;
+		lex_word(&p->lx);
+		if (!n) {
+			if (!(n = node_new(type))) {
+				node_free(first);
+				return oom(err);
+			}
+			if (node_add(n, first, err))
+				goto fail;
+		}
+		rc = type == MT_FN_AND ? b_unary(p, depth, &kid, err) : b_list(p, depth, MT_FN_AND,
+									     &kid, err);
+		if (rc || node_add(n, kid, err))
+			goto fail;
+	}
+	*out = n ? n : first;
+	return 0;
+fail:
+	node_free(n);
+	return -1;
+}
+
+static int b_or(struct bparse *p, int depth, struct mt_filter_node **out, struct mt_err *err)
+{
+	return b_list(p, depth, MT_FN_OR, out, err);
+}
+
+/* Move the top-level comparisons of root (consumed) into f->clauses and
+ * keep the rest as f->tree. */
+static int b_normalise(struct mt_filter *f, struct mt_filter_node *root, struct mt_err *err)
+{
+	size_t nleaf = 0, j = 0;
+
+	if (root->type == MT_FN_CLAUSE) {
+		if (!(f->clauses = malloc(sizeof(*f->clauses)))) {
+			node_free(root);
+			return oom(err);
+		}
+		f->clauses[0] = root->clause;
+		f->n = 1;
+		free(root);
+		return 0;
+	}
+	if (root->type != MT_FN_AND) {
+		f->tree = root;
+		return 0;
+	}
+	for (size_t i = 0; i < root->nkids; i++)
+		nleaf += root->kids[i]->type == MT_FN_CLAUSE;
+	if (nleaf && !(f->clauses = malloc(nleaf * sizeof(*f->clauses)))) {
+		node_free(root);
+		return oom(err);
+	}
+	for (size_t i = 0; i < root->nkids; i++) {
+		struct mt_filter_node *k = root->kids[i];
+
+		if (k->type == MT_FN_CLAUSE) {
+			f->clauses[f->n++] = k->clause;
+			free(k);
+		} else {
+			root->kids[j++] = k;
+		}
+	}
+	root->nkids = j;
+	if (j == 0) {
+		node_free(root);
+	} else if (j == 1) {
+		f->tree = root->kids[0];
+		root->nkids = 0;
+		node_free(root);
+	} else {
+		f->tree = root;
+	}
+	return 0;
+}
+
+static int parse_bool(struct mt_filter *out, struct lex *lx, const struct scope *sc,
+		      struct mt_err *err)
+{
+	struct bparse p = { *lx, sc, 0 };
+	struct mt_filter f = MT_FILTER_INIT;
+	struct mt_filter_node *root;
+	struct show sh;
+
+	if (b_or(&p, 0, &root, err))
+		return -1;
+	skip_ws(&p.lx);
+	if (p.lx.pos < p.lx.len) {
+		node_free(root);
+		if (cur(&p.lx) == ')')
+			return mt_err_set(err, MT_EINVAL,
+					  "Invalid clause(s) in filter string: ')' without '('");
+		return mt_err_set(err, MT_EINVAL, "Invalid clause(s) in filter string: '%s'",
+				  show(&sh, p.lx.s + p.lx.pos, tok_len(&p.lx, p.lx.pos)));
+	}
+	if (b_normalise(&f, root, err))
+		return -1;
+	*out = f;
+	return 0;
+}
+
 int mt_filter_parse(struct mt_filter *out, enum mt_filter_entity ent,
 		    const char *text, struct mt_err *err)
+{
+	return mt_filter_parse_ext(out, ent, text, 0, err);
+}
+
+int mt_filter_parse_ext(struct mt_filter *out, enum mt_filter_entity ent,
+			const char *text, unsigned flags, struct mt_err *err)
 {
 	struct mt_filter f = MT_FILTER_INIT;
 	const struct scope *sc;
@@ -1210,6 +1496,7 @@ int mt_filter_parse(struct mt_filter *out, enum mt_filter_entity ent,
 
 	out->clauses = NULL;
 	out->n = 0;
+	out->tree = NULL;
 	if ((unsigned)ent >= N_ELEMS(scopes))
 		return mt_err_set(err, MT_EINTERNAL, "Unknown search entity %d", (int)ent);
 	sc = &scopes[ent][0];
@@ -1219,7 +1506,8 @@ int mt_filter_parse(struct mt_filter *out, enum mt_filter_entity ent,
 	if (len > MT_FILTER_MAX_LEN)
 		return mt_err_set(err, MT_EINVAL, "Filter string is longer than %d bytes",
 				  MT_FILTER_MAX_LEN);
-	if (check_text(text, len, "filter string", err) || check_connectives(text, len, err))
+	if (check_text(text, len, "filter string", err) ||
+	    (!(flags & MT_FILTER_BOOL) && check_connectives(text, len, err)))
 		return -1;
 	lx.s = text;
 	lx.len = len;
@@ -1228,6 +1516,8 @@ int mt_filter_parse(struct mt_filter *out, enum mt_filter_entity ent,
 	skip_ws(&lx);
 	if (lx.pos == lx.len)
 		return 0;
+	if (flags & MT_FILTER_BOOL)
+		return parse_bool(out, &lx, sc, err);
 
 	for (;;) {
 		size_t st, n;

@@ -2,7 +2,10 @@
  * mt_filter: MLflow's search grammar (filter strings and order_by clauses).
  *
  * A filter is `<identifier> <op> <value>` comparisons joined by AND (any
- * case), as in MLflow's search_utils.py; OR, NOT and parentheses are rejected.
+ * case), as in MLflow's search_utils.py; OR, NOT and parentheses are rejected
+ * (MLflow has refused OR since 2021, its issue #4135).  mt_filter_parse_ext()
+ * with MT_FILTER_BOOL (runs/search) also takes OR, NOT and parentheses; see
+ * "Boolean filters" below.
  * The parser turns it into a flat list of clauses with canonical names: entity
  * prefixes and attribute aliases are resolved (`metrics.` -> MT_FK_METRIC,
  * `created` -> "start_time", `attributes.` -> MT_FK_ATTR), string values are
@@ -49,6 +52,9 @@
  * docs/PERFORMANCE.md ("Search bounds"). */
 #define MT_FILTER_MAX_CLAUSES 50
 #define MT_FILTER_MAX_LIST 1000     /* values in one IN list */
+/* Nesting of parentheses and NOT in a boolean filter (each '(' and each NOT
+ * is a level).  It bounds the parser's recursion and the SQL's nesting. */
+#define MT_FILTER_MAX_DEPTH 32
 #define MT_ORDER_MAX_CLAUSES 20
 
 enum mt_filter_entity {
@@ -96,12 +102,51 @@ struct mt_filter_clause {
 	size_t nlist;
 };
 
-struct mt_filter {
-	struct mt_filter_clause *clauses; /* owned array of n clauses */
-	size_t n;
+/*
+ * Boolean filters (MT_FILTER_BOOL):
+ *
+ *   filter := or ; or := and (OR and)* ; and := unary (AND unary)*
+ *   unary  := NOT unary | '(' or ')' | comparison
+ *
+ * NOT binds tighter than AND, AND tighter than OR; the keywords are
+ * case-insensitive; `NOT IN` after an identifier stays the comparator.
+ * Nesting is at most MT_FILTER_MAX_DEPTH levels and the comparisons, in all,
+ * at most MT_FILTER_MAX_CLAUSES.
+ *
+ * The parse is normalised so that MLflow's grammar keeps its flat form: the
+ * filter is the conjunction of clauses[0..n) AND, when tree is not NULL, the
+ * tree.  The comparisons ANDed at the top level (outside any OR or NOT,
+ * parentheses around ANDs included) are the flat clauses, in text order; only
+ * what remains (OR groups, NOT) is the tree.  Nested ANDs and ORs are
+ * flattened into their parent and NOT NOT x is x, so an AND node has no AND
+ * child and an OR node no OR child.  A filter without OR or NOT has tree
+ * NULL and parses exactly as mt_filter_parse() parses it.
+ *
+ * Each comparison is true or false for a run, never unknown: one on a metric,
+ * param, tag or dataset is true when the run has the key with a value that
+ * passes (as for a flat clause), and NOT of it is true otherwise, missing key
+ * included.
+ */
+enum mt_filter_node_type { MT_FN_CLAUSE, MT_FN_AND, MT_FN_OR, MT_FN_NOT };
+
+struct mt_filter_node {
+	enum mt_filter_node_type type;
+	struct mt_filter_clause clause;   /* MT_FN_CLAUSE: owned */
+	struct mt_filter_node **kids;     /* owned, each owned: AND and OR >= 2, NOT 1 */
+	size_t nkids;
 };
 
-#define MT_FILTER_INIT { NULL, 0 }
+struct mt_filter {
+	struct mt_filter_clause *clauses; /* owned array of n clauses, ANDed */
+	size_t n;
+	struct mt_filter_node *tree;      /* owned; NULL unless MT_FILTER_BOOL */
+};
+
+#define MT_FILTER_INIT { NULL, 0, NULL }
+
+enum mt_filter_flags {
+	MT_FILTER_BOOL = 1 << 0   /* accept OR, NOT and parentheses */
+};
 
 /*
  * Parse `text` as a filter for entity `ent` into *out, which this overwrites
@@ -113,7 +158,16 @@ struct mt_filter {
 int mt_filter_parse(struct mt_filter *out, enum mt_filter_entity ent,
 		    const char *text, struct mt_err *err);
 
-/* Free every clause and leave an empty filter; NULL and empty are fine. */
+/* mt_filter_parse() with flags (enum mt_filter_flags); flags 0 is
+ * mt_filter_parse().  The same ownership rules. */
+int mt_filter_parse_ext(struct mt_filter *out, enum mt_filter_entity ent,
+			const char *text, unsigned flags, struct mt_err *err);
+
+/* Leaves (comparisons) in a tree; 0 for NULL. */
+size_t mt_filter_tree_clauses(const struct mt_filter_node *n);
+
+/* Free every clause and the tree and leave an empty filter; NULL and empty
+ * are fine. */
 void mt_filter_release(struct mt_filter *f);
 
 /* One order_by entry: kind is MT_FK_METRIC, MT_FK_PARAM, MT_FK_TAG or

@@ -777,7 +777,7 @@ int api_runs_search(struct mt_req *req)
 	if (token && *token && mt_runs_token_decode(req->arena, &page.offset, &tsig, &tkeys, &ntkeys,
 						    token, &req->err))
 		return -1;
-	if (mt_filter_parse(&f, MT_FE_RUNS, filter, &req->err) ||
+	if (mt_filter_parse_ext(&f, MT_FE_RUNS, filter, MT_FILTER_BOOL, &req->err) ||
 	    mt_order_parse(&o, MT_FE_RUNS, order, norder, &req->err))
 		goto done;
 	if (keep == 0) {

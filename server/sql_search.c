@@ -32,10 +32,18 @@
  *  B  start from a selective clause: an equality on a param, a tag or
  *     run_id, or a metric comparison, whose matches are counted first (an
  *     index range read, up to a cap).  When it matches few runs, they are
- *     probed for the other clauses and sorted.  Cost: its matches.
+ *     probed for the other clauses and sorted.  Cost: its matches.  In a
+ *     boolean filter (OR, NOT) an OR each of whose branches holds such a
+ *     clause drives the same way, by the UNION of the branches' matches
+ *     (or_driver()).
  *  C  every run of the experiments, probed and sorted: ordered by an
  *     attribute other than start_time with no selective clause, or more
  *     experiments than A merges.  Cost: the experiments' runs.
+ * A filter's boolean part (mt_filter's tree: what is not a comparison
+ * ANDed at the top) is one more condition on each candidate run
+ * (tree_cond()), checked with the attributes; the comparisons ANDed at the
+ * top drive and probe as in a filter of MLflow's grammar, so such a filter
+ * is searched exactly as before.
  * Nothing is left for statistics to decide: subqueries are fenced (OFFSET
  * 0) and joined LATERAL, so the join order is the one written, and the
  * search's transaction turns off the paths that could replace an index
@@ -285,7 +293,69 @@ static const char *probes(struct srch *s, struct sqlb *b, const char *run, const
 	return out;
 }
 
-/* " AND r.col ..." for the attribute clauses and the view type. */
+/*
+ * The boolean part of a filter (OR, NOT: f->tree) as one condition on the
+ * run whose row is alias r.  Each comparison is true or false, never NULL,
+ * so that NOT is its complement: a metric, param or tag comparison is an
+ * EXISTS on the run's (run_id, key) row, true when the run has the key with
+ * a value that passes (a metric's NaN never does), as a flat clause's probe;
+ * a dataset one is dataset_cond(); an attribute one is COALESCEd to false
+ * where the column is NULL (end_time, start_time).  Every value is a bound
+ * parameter.  The tree's depth is bounded by the parser
+ * (MT_FILTER_MAX_DEPTH).
+ */
+static const char *tree_cond(struct srch *s, struct sqlb *b, const struct mt_filter_node *n,
+			     struct mt_err *err)
+{
+	const struct mt_filter_clause *c = &n->clause;
+	const char *out = NULL, *col;
+
+	if (n->type == MT_FN_NOT) {
+		const char *k = tree_cond(s, b, n->kids[0], err);
+
+		return k ? P("NOT %s", k) : NULL;
+	}
+	if (n->type != MT_FN_CLAUSE) {
+		for (size_t i = 0; i < n->nkids; i++) {
+			const char *k = tree_cond(s, b, n->kids[i], err);
+
+			if (!k)
+				return NULL;
+			out = out ? P("%s %s %s", out, n->type == MT_FN_AND ? "AND" : "OR", k) : k;
+		}
+		return P("(%s)", out);
+	}
+	if (keyed(c)) {
+		int k = sqlb_param(b, c->key), v;
+
+		if (c->kind == MT_FK_METRIC) {
+			v = sqlb_param(b, P("%.17g", c->num));
+			out = P("p.value <> 'NaN'::float8 AND p.value %s $%d::float8", sqlb_op(c->op), v);
+		} else {
+			v = sqlb_param(b, c->str);
+			out = P("p.value %s $%d", sqlb_op(c->op), v);
+		}
+		return P("EXISTS (SELECT 1 FROM %s p WHERE p.run_id = r.run_id AND p.key = $%d AND %s "
+			 "OFFSET 0)", table(c->kind), k, out);
+	}
+	if (c->kind == MT_FK_DATASET)
+		return dataset_cond(s, b, c, "r.run_id");
+	if (!(col = attr_col(c->key))) {
+		mt_err_set(err, MT_EINVAL, "Invalid attribute key '%s'", c->key);
+		return NULL;
+	}
+	if (c->op == MT_OP_IN || c->op == MT_OP_NOT_IN)
+		out = P("%sr.%s = ANY($%d::text[])", c->op == MT_OP_NOT_IN ? "NOT " : "", col,
+			sqlb_param(b, db_array_text(s->a, (const char *const *)c->list, c->nlist)));
+	else if (c->is_num)
+		out = P("r.%s %s %s", col, sqlb_op(c->op), sqlb_num(b, c));
+	else
+		out = P("r.%s %s $%d", col, sqlb_op(c->op), sqlb_param(b, c->str));
+	return P("COALESCE(%s, false)", out);
+}
+
+/* " AND r.col ..." for the attribute clauses and the view type, and the
+ * filter's boolean part (tree_cond()). */
 static int attr_conds(struct srch *s, struct sqlb *b, const char **out, struct mt_err *err)
 {
 	const char *o = s->view == 1 ? " AND r.lifecycle_stage = 'active'" :
@@ -317,6 +387,13 @@ static int attr_conds(struct srch *s, struct sqlb *b, const char **out, struct m
 
 			o = P("%s AND r.%s %s $%d", o, col, sqlb_op(c->op), v);
 		}
+	}
+	if (s->f->tree) {
+		const char *t = tree_cond(s, b, s->f->tree, err);
+
+		if (!t)
+			return -1;
+		o = P("%s AND %s", o, t);
 	}
 	*out = o;
 	return 0;
@@ -619,7 +696,87 @@ struct cand {
 	const char *key;
 	const struct mt_filter_clause *ri;
 	long long n; /* its matches (up to the cap) */
+	/* Or an OR of the filter's tree whose every branch has a clause that
+	 * may drive (br[0..nbr)): the union of their matches drives, and the
+	 * tree's condition (attrs) checks each run.  n is the sum. */
+	const struct mt_filter_clause **br;
+	size_t nbr;
 };
+
+/* A clause that may drive plan B or a branch of an OR driver: an equality
+ * on a param, a tag or run_id (IN too), or a metric comparison other than
+ * !=. */
+static int drives(const struct mt_filter_clause *c)
+{
+	if (c->kind == MT_FK_ATTR)
+		return strcmp(c->key, "run_id") == 0 && (c->op == MT_OP_IN || c->op == MT_OP_EQ);
+	if (!keyed(c))
+		return 0;
+	return c->kind == MT_FK_METRIC ? c->op != MT_OP_NE : c->op == MT_OP_EQ;
+}
+
+/* " AND col ..." for the one clause c on (kind, key). */
+static const char *one_cond(struct srch *s, struct sqlb *b, const struct mt_filter_clause *c,
+			    const char *col)
+{
+	if (c->kind == MT_FK_METRIC)
+		return P(" AND %s <> 'NaN'::float8 AND %s %s $%d::float8", col, col, sqlb_op(c->op),
+			 sqlb_param(b, P("%.17g", c->num)));
+	return P(" AND %s %s $%d", col, sqlb_op(c->op), sqlb_param(b, c->str));
+}
+
+/* The first OR of the tree (itself, or one of the ANDed kids at its top)
+ * each of whose branches is a clause that drives or an AND holding one:
+ * its branches' clauses in br (arena), or 0. */
+static size_t or_driver(struct srch *s, const struct mt_filter_clause ***br)
+{
+	const struct mt_filter_node *t = s->f->tree;
+	size_t nt = t ? (t->type == MT_FN_AND ? t->nkids : 1) : 0;
+
+	for (size_t i = 0; i < nt; i++) {
+		const struct mt_filter_node *o = t->type == MT_FN_AND ? t->kids[i] : t;
+		const struct mt_filter_clause **out;
+		size_t j;
+
+		if (o->type != MT_FN_OR)
+			continue;
+		out = mt_arena_alloc(s->a, sizeof(*out) * o->nkids);
+		for (j = 0; j < o->nkids; j++) {
+			const struct mt_filter_node *k = o->kids[j];
+
+			out[j] = NULL;
+			if (k->type == MT_FN_CLAUSE && drives(&k->clause))
+				out[j] = &k->clause;
+			for (size_t m = 0; k->type == MT_FN_AND && m < k->nkids && !out[j]; m++)
+				if (k->kids[m]->type == MT_FN_CLAUSE && drives(&k->kids[m]->clause))
+					out[j] = &k->kids[m]->clause;
+			if (!out[j])
+				break;
+		}
+		if (j == o->nkids) {
+			*br = out;
+			return o->nkids;
+		}
+	}
+	return 0;
+}
+
+/* A driver's SELECT of run ids for the clause c (see drives()). */
+static const char *clause_driver(struct srch *s, struct sqlb *b, const struct mt_filter_clause *c,
+				 int ea)
+{
+	if (c->kind == MT_FK_ATTR) {
+		int v = sqlb_param(b, c->op == MT_OP_IN ?
+				   db_array_text(s->a, (const char *const *)c->list, c->nlist) :
+				   db_array_text(s->a, (const char *const *)&c->str, 1));
+
+		return P("SELECT d.run_id FROM runs d WHERE d.run_id = ANY($%d::text[]) AND "
+			 "d.experiment_id = ANY($%d::bigint[])", v, ea);
+	}
+	return P("SELECT d.run_id FROM %s d WHERE d.experiment_id = ANY($%d::bigint[]) AND "
+		 "d.key = $%d%s", table(c->kind), ea, sqlb_param(b, c->key),
+		 one_cond(s, b, c, "d.value"));
+}
 
 static const char *plan_bc(struct srch *s, struct sqlb *b, const struct cand *c, const char *attrs)
 {
@@ -642,7 +799,13 @@ static const char *plan_bc(struct srch *s, struct sqlb *b, const struct cand *c,
 	} else {
 		const char *drv;
 
-		if (c->ri) {
+		if (c->nbr) {
+			/* UNION: a run two branches match is driven once. */
+			drv = "";
+			for (size_t i = 0; i < c->nbr; i++)
+				drv = P("%s%s%s", drv, i ? " UNION " : "",
+					clause_driver(s, b, c->br[i], ea));
+		} else if (c->ri) {
 			const struct mt_filter_clause *ri = c->ri;
 			int v = sqlb_param(b, ri->op == MT_OP_IN ?
 					   db_array_text(s->a, (const char *const *)ri->list, ri->nlist) :
@@ -661,8 +824,8 @@ static const char *plan_bc(struct srch *s, struct sqlb *b, const struct cand *c,
 			SQL_RUN_COLS " FROM runs r WHERE r.run_id = c.run_id%s OFFSET 0) r%s "
 			"WHERE TRUE%s%s", tuple_cols(s, e), drv, attrs,
 			order_probes(s, b, 0, "c.run_id"),
-			probes(s, b, "c.run_id", "r.experiment_id", "r.start_time", c->ri ? -1 : c->kind,
-			       c->ri ? NULL : c->key), cond);
+			probes(s, b, "c.run_id", "r.experiment_id", "r.start_time",
+			       c->ri || c->nbr ? -1 : c->kind, c->ri || c->nbr ? NULL : c->key), cond);
 	}
 	return P("%s ORDER BY %s", sql, order_list(s, e));
 }
@@ -672,11 +835,13 @@ static const char *plan_bc(struct srch *s, struct sqlb *b, const struct cand *c,
 static int candidates(struct srch *s, int skip_kind, const char *skip_key, long long cap,
 		      struct cand **out, size_t *nout, struct mt_err *err)
 {
-	struct cand *c = mt_arena_alloc(s->a, sizeof(*c) * (s->f->n + 1));
+	struct cand *c = mt_arena_alloc(s->a, sizeof(*c) * (s->f->n + 2));
 	size_t n = 0, counted = 0;
 	struct sqlb b;
 	const char *sel = "";
 	int ea = 0, lim = 0;
+	const struct mt_filter_clause **br = NULL;
+	size_t nbr = or_driver(s, &br);
 
 	sqlb_init(&b, s->a);
 	for (size_t i = 0; i < s->f->n; i++) {
@@ -686,7 +851,7 @@ static int candidates(struct srch *s, int skip_kind, const char *skip_key, long 
 		if (fc->kind == MT_FK_ATTR && strcmp(fc->key, "run_id") == 0 &&
 		    (fc->op == MT_OP_IN || fc->op == MT_OP_EQ)) {
 			c[n++] = (struct cand){ -1, NULL, fc,
-						fc->op == MT_OP_IN ? (long long)fc->nlist : 1 };
+						fc->op == MT_OP_IN ? (long long)fc->nlist : 1, NULL, 0 };
 			continue;
 		}
 		if (!keyed(fc) || first_of_key(s->f, i) != i ||
@@ -713,8 +878,30 @@ static int candidates(struct srch *s, int skip_kind, const char *skip_key, long 
 				counted ? ", " : "", table(fc->kind), ea, k,
 				key_conds(s, &b, fc->kind, fc->key, "d.value"), lim);
 		}
-		c[n++] = (struct cand){ fc->kind, fc->key, NULL, -1 };
+		c[n++] = (struct cand){ fc->kind, fc->key, NULL, -1, NULL, 0 };
 		counted++;
+	}
+	/* The OR driver: its branches counted each (run_id ones by their
+	 * lists), the candidate last. */
+	if (nbr) {
+		long long known = 0;
+
+		for (size_t i = 0; i < nbr; i++) {
+			if (br[i]->kind == MT_FK_ATTR) {
+				known += br[i]->op == MT_OP_IN ? (long long)br[i]->nlist : 1;
+				continue;
+			}
+			if (!ea) {
+				ea = exps_array(s, &b);
+				lim = sqlb_param(&b, P("%lld", cap + 1));
+			}
+			sel = P("%s%s(SELECT count(*) FROM (SELECT 1 FROM %s d WHERE d.experiment_id = "
+				"ANY($%d::bigint[]) AND d.key = $%d%s LIMIT $%d::bigint) x)", sel,
+				counted ? ", " : "", table(br[i]->kind), ea, sqlb_param(&b, br[i]->key),
+				one_cond(s, &b, br[i], "d.value"), lim);
+			counted++;
+		}
+		c[n++] = (struct cand){ -1, NULL, NULL, known, br, nbr };
 	}
 	if (counted) {
 		PGresult *r = db_exec_sql_cached(s->req, P("SELECT %s", sel), b.n, b.params, err);
@@ -722,9 +909,15 @@ static int candidates(struct srch *s, int skip_kind, const char *skip_key, long 
 
 		if (!r)
 			return -1;
-		for (size_t i = 0; i < n; i++)
-			if (c[i].n < 0)
+		for (size_t i = 0; i < n; i++) {
+			if (c[i].nbr) {
+				for (size_t j = 0; j < c[i].nbr; j++)
+					if (c[i].br[j]->kind != MT_FK_ATTR)
+						c[i].n += atoll(PQgetvalue(r, 0, (int)col++));
+			} else if (c[i].n < 0) {
 				c[i].n = atoll(PQgetvalue(r, 0, (int)col++));
+			}
+		}
 	}
 	*out = c;
 	*nout = n;

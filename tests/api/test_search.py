@@ -235,29 +235,132 @@ class TestSearchFilters(SearchFixture):
 
     def test_bad_filters(self):
         bad = [
-            "metrics.acc > 0.5 OR metrics.acc < 0.1",
+            "metrics.acc > 0.5 OR",
+            "(metrics.acc > 0.5",
+            "metrics.acc > 0.5)",
             "params.lr = 0.01",
             "tags.team = red",
             "metrics.acc > 'high'",
             "attributes.status IN ('FINISHED')",
             "bogus.key = 'x'",
             "metrics.acc >",
-            "(metrics.acc > 0.5)",
+            "()",
             "params.lr > '0.01'",
             "attributes.start_time = 'yesterday'",
             "metrics.acc ~ 1",
-            "NOT metrics.acc > 1",
+            "metrics.acc NOT > 1",
+            "tags.team NOT LIKE 'r%'",
         ]
         for flt in bad:
             with self.subTest(filter=flt):
                 r = post("runs/search", {"experiment_ids": [self.eid], "filter": flt})
                 self.assertInvalid(r)
         r = post("runs/search", {"experiment_ids": [self.eid],
-                                 "filter": "metrics.acc > 0.5 OR metrics.acc < 0.1"})
+                                 "filter": "metrics.acc > 0.5 OR OR metrics.acc < 0.1"})
         self.assertInvalid(r, "Invalid clause")
         r = post("runs/search", {"experiment_ids": [self.eid],
                                  "filter": "attributes.status IN ('FINISHED')"})
         self.assertInvalid(r, "Only the 'run_id' attribute supports comparison with a list")
+
+
+class TestSearchBoolean(SearchFixture):
+    """OR, NOT and parentheses: mltrack's extension of MLflow's grammar
+    (docs/api.md, "Boolean filters")."""
+
+    def test_issue_query(self):
+        flt = "(metrics.acc > 0.8 OR params.model = 'vgg') AND NOT tags.team = 'blue'"
+        self.assertEqual(self.found(flt), {self.r1, self.r3})
+        self.assertEqual(self.found(flt, run_view_type="ALL"), {self.r1, self.r3})
+        self.assertEqual(self.found("metrics.acc > 0.6 OR params.lr = '0.01'",
+                                    run_view_type="ALL"), {self.r1, self.r3, self.r5})
+
+    def test_precedence_and_case(self):
+        cases = {
+            # NOT > AND > OR
+            "metrics.acc > 0.8 OR params.lr = '0.1' AND tags.team = 'red'": {self.r1},
+            "(metrics.acc > 0.8 OR params.lr = '0.1') AND tags.team = 'blue'": {self.r2},
+            "NOT params.lr = '0.01' AND metrics.acc > 0.1": {self.r2, self.r4},
+            "NOT (params.lr = '0.01' AND metrics.acc > 0.1)": {self.r2, self.r3, self.r4},
+            "not(params.lr='0.01')or(tags.team='red')": {self.r1, self.r2, self.r3, self.r4},
+            "NOT NOT tags.team = 'red'": {self.r1, self.r3},
+            "((((tags.team = 'red'))))": {self.r1, self.r3},
+            "attributes.status = 'FINISHED' Or attributes.run_name = 'delta'":
+                {self.r1, self.r3, self.r4},
+        }
+        for flt, want in cases.items():
+            with self.subTest(filter=flt):
+                self.assertEqual(self.found(flt), want)
+
+    def test_not_on_a_missing_key(self):
+        """NOT is the complement of its comparison: a run without the key
+        does not satisfy `metrics.acc > 0.8`, so it matches its NOT.  `!=`
+        keeps MLflow's meaning (the run must have the key)."""
+        everyone = {self.r1, self.r2, self.r3, self.r4}
+        cases = {
+            "NOT metrics.acc > 0.8": {self.r2, self.r3, self.r4},      # r3 has no acc
+            "metrics.acc <= 0.8": {self.r2, self.r4},
+            "NOT metrics.acc = 0.9": {self.r2, self.r3, self.r4},
+            "metrics.acc != 0.9": {self.r2, self.r4},
+            "NOT metrics.acc != 0.9": {self.r1, self.r3},
+            "NOT params.model LIKE '%'": {self.r4},
+            "NOT tags.`my tag` = 'v1'": {self.r2, self.r3, self.r4},
+            "tags.`my tag` != 'v1' OR NOT tags.`my tag` LIKE '%'": {self.r2, self.r3, self.r4},
+            # an attribute that is NULL (r2 has no end_time) fails its comparison
+            "NOT attributes.end_time > 0": {self.r2},
+            "metrics.acc > 0.8 OR NOT metrics.acc > 0.8": everyone,
+            "metrics.acc > 0.8 AND NOT metrics.acc > 0.8": set(),
+        }
+        for flt, want in cases.items():
+            with self.subTest(filter=flt):
+                self.assertEqual(self.found(flt), want)
+
+    def test_mlflow_forms_unchanged(self):
+        """A filter without OR or NOT gives what the flat grammar gives."""
+        for flt in ("metrics.acc > 0.1 AND params.lr = '0.01'", "tags.team = 'red'",
+                    "attributes.run_id NOT IN ('%s')" % self.r1):
+            with self.subTest(filter=flt):
+                self.assertEqual(self.found("(%s)" % flt), self.found(flt))
+
+    def test_order_and_pages(self):
+        flt = "metrics.acc > 0.4 OR NOT params.lr = '0.01'"
+        self.assertEqual(self.ordered_found(flt, ["metrics.acc DESC"]),
+                         [self.r1, self.r2, self.r4])
+        got, token = [], None
+        for _ in range(5):
+            body = {"filter": flt, "max_results": 1, "order_by": ["metrics.acc ASC"]}
+            if token:
+                body["page_token"] = token
+            b = self.search(**body)
+            got += ids(b)
+            token = b.get("next_page_token")
+            if not token:
+                break
+        self.assertEqual(got, [self.r4, self.r2, self.r1])
+
+    def ordered_found(self, flt, order_by):
+        return ids(self.search(filter=flt, order_by=order_by))
+
+    def test_limits(self):
+        deep = "(" * 32 + "tags.team = 'red'" + ")" * 32
+        self.assertEqual(self.found(deep), {self.r1, self.r3})
+        r = post("runs/search", {"experiment_ids": [self.eid], "filter": "(" + deep + ")"})
+        self.assertInvalid(r, "more than 32 levels deep")
+        r = post("runs/search", {"experiment_ids": [self.eid],
+                                 "filter": " OR ".join(["tags.team = 'red'"] * 51)})
+        self.assertInvalid(r, "more than 50 clauses")
+
+    def test_values_are_bound(self):
+        """Quotes, parentheses and keywords inside values are values."""
+        for flt in ("tags.team = 'x'' OR 1=1 --' OR tags.team = 'blue'",
+                    "tags.team = ') OR (true' OR tags.team = 'blue'",
+                    "NOT tags.`team') OR ('1` = 'x' AND tags.team = 'blue'"):
+            with self.subTest(filter=flt):
+                self.assertEqual(self.found(flt), {self.r2})
+
+    def test_other_searches_keep_mlflow_grammar(self):
+        r = post("experiments/search", {"max_results": 10,
+                                        "filter": "name = 'a' OR name = 'b'"})
+        self.assertInvalid(r, "Invalid clause(s) in filter string: 'OR'")
 
 
 class TestSearchOrder(SearchFixture):

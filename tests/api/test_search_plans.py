@@ -11,7 +11,8 @@ LIKE, ILIKE, IN, NOT IN) alone and combined, with every kind of order
 (metric, param, tag, attribute, several keys, none), one and two
 experiments, every view type, ties, NaN, missing keys and NULL start
 times, whole and paged (the next page from the token's keyset, and from a
-plain offset token as MLflow's are).
+plain offset token as MLflow's are).  Boolean filters (OR, NOT, parentheses)
+are generated at random, a few hundred, and compared the same way.
 
 The data also goes in by every write path (log-metric, small and large
 log-batch, set-tag, log-parameter, runs/create with tags, MLflow 3 points),
@@ -420,6 +421,117 @@ class SearchPlans(unittest.TestCase):
         rest, _ = self.search(self.srv, [e3], [], [], "ACTIVE_ONLY", 100, token)
         everything = reference(self.models, [e3], [], [], "ACTIVE_ONLY")
         self.assertEqual(first + rest, everything[1:])
+
+    # ---- boolean filters: OR, NOT, parentheses (mltrack's extension) ----
+    def bool_atoms(self):
+        atoms = [c for cl in self.CLAUSES for c in cl]
+        ids = [m.run_id for m in self.models[::7]]
+        atoms += [("attributes", "run_id", "IN", ids), ("attributes", "run_id", "NOT IN", ids[:3]),
+                  ("metrics", "m", "<=", 0.5), ("metrics", "x3", ">", 1),
+                  ("metrics", "k03", "<", 1), ("params", "lr", "=", "0.1"),
+                  ("tags", "team", "=", "green"), ("tags", "nope", "!=", "x"),
+                  ("attributes", "end_time", ">", T0), ("attributes", "start_time", "<", T0 + 4000),
+                  ("attributes", "status", "!=", "RUNNING"), ("datasets", "context", "=", "train")]
+        return atoms
+
+    @staticmethod
+    def rand_tree(rnd, atoms, depth=0):
+        r = rnd.random()
+        if depth >= 4 or r < 0.3 + 0.1 * depth:
+            return ("atom", rnd.choice(atoms))
+        if r < 0.5:
+            return ("not", SearchPlans.rand_tree(rnd, atoms, depth + 1))
+        return (rnd.choice(("and", "or")),
+                [SearchPlans.rand_tree(rnd, atoms, depth + 1) for _ in range(rnd.randint(2, 3))])
+
+    @staticmethod
+    def holds(m, t):
+        if t[0] == "atom":
+            return passes(m, t[1])
+        if t[0] == "not":
+            return not SearchPlans.holds(m, t[1])
+        return (all if t[0] == "and" else any)(SearchPlans.holds(m, k) for k in t[1])
+
+    PREC = {"or": 1, "and": 2, "not": 3, "atom": 4}
+
+    @staticmethod
+    def render_tree(rnd, t):
+        """Precedence-aware, with parentheses where needed and now and then
+        where not, keywords in random case, spacing varied."""
+        def kw(w):
+            return rnd.choice((w, w.lower(), w.capitalize()))
+
+        def sub(child, need):
+            text = SearchPlans.render_tree(rnd, child)
+            if SearchPlans.PREC[child[0]] < need or rnd.random() < 0.15:
+                return rnd.choice(("(%s)", "( %s )")) % text
+            return text
+        if t[0] == "atom":
+            return render(t[1])
+        if t[0] == "not":
+            return "%s %s" % (kw("NOT"), sub(t[1], 3))
+        p = SearchPlans.PREC[t[0]]
+        # a child of the same operator needs no parentheses (associative)
+        return (" %s " % kw(t[0].upper())).join(sub(k, p) for k in t[1])
+
+    def reference_bool(self, exps, tree, order, view):
+        keep = {m.run_id for m in self.models if self.holds(m, tree)}
+        return [r for r in reference(self.models, exps, [], order, view) if r in keep]
+
+    def search_text(self, srv, exps, flt, order, view, max_results=1000, token=None):
+        body = {"experiment_ids": exps, "filter": flt, "order_by": order_strings(order),
+                "run_view_type": view, "max_results": max_results}
+        if token:
+            body["page_token"] = token
+        b = self.ok("runs/search", body, srv)
+        return [r["info"]["run_id"] for r in b.get("runs", [])], b.get("next_page_token")
+
+    def test_boolean_filters_match_brute_force(self):
+        """A few hundred random filters with AND, OR, NOT and parentheses over
+        every clause kind, each compared with a Python evaluation of what was
+        logged (NOT is the complement of its comparison: a run without the
+        key matches NOT metrics.k > x), on every plan (auto, A, B, C)."""
+        rnd = random.Random(16)
+        atoms = self.bool_atoms()
+        e1, e2 = self.exps[0], self.exps[1]
+        nonempty = 0
+        for i in range(300):
+            tree = self.rand_tree(rnd, atoms)
+            # sometimes a plain clause ANDed on top: the flat part plus the tree
+            if rnd.random() < 0.3:
+                tree = ("and", [("atom", rnd.choice(atoms)), tree])
+            flt = self.render_tree(rnd, tree)
+            exps = [e1] if i % 3 else [e1, e2]
+            order = rnd.choice(self.ORDERS)
+            view = "ACTIVE_ONLY" if i % 5 else rnd.choice(("ALL", "DELETED_ONLY"))
+            want = self.reference_bool(exps, tree, order, view)
+            nonempty += bool(want)
+            for name, srv in self.servers():
+                got, _ = self.search_text(srv, exps, flt, order, view)
+                self.assertEqual(got, want, "#%d plan %s, filter %r, order %r, view %s, exps %r"
+                                 % (i, name, flt, order_strings(order), view, exps))
+        # the filters are not all trivially empty (or full)
+        self.assertGreater(nonempty, 150)
+
+    def test_boolean_filters_pages(self):
+        rnd = random.Random(17)
+        atoms = self.bool_atoms()
+        e1, e2 = self.exps[0], self.exps[1]
+        for i in range(12):
+            tree = ("or", [self.rand_tree(rnd, atoms, 1), ("not", self.rand_tree(rnd, atoms, 2))])
+            flt = self.render_tree(rnd, tree)
+            order = self.ORDERS[i % len(self.ORDERS)]
+            exps = [e1, e2] if i % 2 else [e1]
+            want = self.reference_bool(exps, tree, order, "ACTIVE_ONLY")
+            for name, srv in self.servers():
+                out, token = [], None
+                for _ in range(200):
+                    got, token = self.search_text(srv, exps, flt, order, "ACTIVE_ONLY", 7, token)
+                    out += got
+                    if not token:
+                        break
+                self.assertEqual(out, want, "plan %s, filter %r, order %r" % (
+                    name, flt, order_strings(order)))
 
     def test_indexed_copies_match_runs(self):
         for table in ("params", "tags", "latest_metrics"):

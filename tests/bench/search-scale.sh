@@ -38,7 +38,17 @@
 #            page_token, untimed)
 #   exps5    the issue's search over E and 4 others
 #   exps20   the same over E and 19 others (more than plan A merges)
-# every one with max_results 100.
+#   bool     (metrics.acc > 0.9 OR params.lr = '3') AND NOT tags.team = 'nlp',
+#            order metrics.acc DESC (mltrack's boolean filters)
+#   or       metrics.acc > 0.9 OR params.lr = '3', default order
+#   orsel    an OR of two clauses matching nothing and a run_id IN of 20 runs
+#            (plan B from the UNION of the branches)
+#   not      NOT params.optimizer = 'sgd' AND NOT tags.team = 'rl'
+#   ornone   params.lr = '9' OR NOT tags.`mlflow.user` = 'bench': matches
+#            nothing, and no branch can drive (every run is probed)
+#   likenone params.optimizer LIKE 'zz%': the same worst case in MLflow's grammar
+# every one with max_results 100.  SEARCH_SHAPES=issue,bool,... times only
+# those (a build without boolean filters answers bool..ornone 400).
 #
 # SEARCH_COMPARE=OLD_BUILD_DIR: a second mltrackd from another build on the
 # same database; every request alternates between the two (the order

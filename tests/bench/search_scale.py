@@ -44,6 +44,16 @@ def shapes(size, exp, others):
         ("deep", one, ISSUE, ["metrics.acc DESC"]),
         ("exps5", one + others[:4], ISSUE, ["metrics.acc DESC"]),
         ("exps20", one + others[:19], ISSUE, ["metrics.acc DESC"]),
+        # boolean filters (OR, NOT, parentheses; runs/search only)
+        ("bool", one, "(metrics.acc > 0.9 OR params.lr = '3') AND NOT tags.team = 'nlp'",
+         ["metrics.acc DESC"]),
+        ("or", one, "metrics.acc > 0.9 OR params.lr = '3'", []),
+        ("orsel", one, "params.lr = '9' OR tags.team = 'none' OR attributes.run_id IN (%s)"
+         % ids, ["metrics.acc DESC"]),
+        ("not", one, "NOT params.optimizer = 'sgd' AND NOT tags.team = 'rl'", []),
+        ("ornone", one, "params.lr = '9' OR NOT tags.`mlflow.user` = 'bench'", []),
+        # MLflow's grammar's own worst case beside it: no clause drives, nothing matches
+        ("likenone", one, "params.optimizer LIKE 'zz%'", []),
     ]
 
 
@@ -257,7 +267,8 @@ def cmd_table(path):
 
 def main(a):
     if a[0] == "time":
-        cmd_time(int(a[1]), a[2], a[3], int(a[4]), a[5:])
+        only = [x for x in os.environ.get("SEARCH_SHAPES", "").split(",") if x]
+        cmd_time(int(a[1]), a[2], a[3], int(a[4]), a[5:], only or None)
     elif a[0] == "profile":
         cmd_profile(int(a[1]), a[2], a[3], int(a[4]), a[5:])
     elif a[0] == "log":

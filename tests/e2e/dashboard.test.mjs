@@ -142,6 +142,16 @@ test('runs table: columns, filter, inline filter errors, sort, remembered column
   await err.waitFor({ state: 'detached' });
   await page.waitForFunction(() => document.querySelectorAll('.runs-row').length === 1);
   assert.deepEqual(await runNames(page), ['diverged']);
+  // mltrack's boolean forms (OR, NOT, parentheses) go to the server as typed.
+  await page.fill('input.filter', "(params.optimizer = 'adam' OR attributes.status = 'FAILED') AND NOT metrics.loss > 100");
+  await page.press('input.filter', 'Enter');
+  await page.waitForFunction(() => document.querySelectorAll('.runs-row').length === 3);
+  assert.deepEqual((await runNames(page)).sort(), ['adam-fast', 'diverged', 'live-run']);
+  assert.match(decodeURIComponent(page.url()), /filter=\(params\.optimizer/);
+  await page.fill('input.filter', "not params.optimizer = 'adam'");
+  await page.press('input.filter', 'Enter');
+  await page.waitForFunction(() => document.querySelectorAll('.runs-row').length === 2);
+  assert.deepEqual((await runNames(page)).sort(), ['baseline', 'diverged']);
   await page.click('button:has-text("Clear")');
   await page.waitForFunction(() => document.querySelectorAll('.runs-row').length === 4);
 

@@ -12,6 +12,14 @@
  *    form, and a key that is never empty;
  *  - round trip: rendering the parse back to canonical text and parsing that
  *    gives the same clauses (the same for order_by).
+ * The text is also parsed as a boolean filter (MT_FILTER_BOOL, runs/search:
+ * OR, NOT, parentheses), with the same properties and these: the tree is
+ * normalised (AND and OR nodes have two kids or more, none of their own
+ * type; NOT has one kid that is not a NOT), no deeper than the nesting
+ * limit allows, with at most MT_FILTER_MAX_CLAUSES comparisons in all; a
+ * filter the flat grammar accepts parses to the same clauses and no tree;
+ * and the round trip (tree rendered with parentheses everywhere) gives the
+ * same clauses and the same tree.
  *
  * Build with clang -fsanitize=fuzzer,address,undefined, or link
  * tests/fuzz/standalone.c to replay the corpus in tests/fuzz/corpus/filter/.
@@ -94,38 +102,78 @@ static void render_key(struct sbuf *b, enum mt_filter_kind kind, const char *key
 		sb_quoted(b, key, '`');
 }
 
-static void render_filter(struct sbuf *b, const struct mt_filter *f)
+static void render_clause(struct sbuf *b, const struct mt_filter_clause *c)
 {
 	char num[64];
 
-	for (size_t i = 0; i < f->n; i++) {
-		const struct mt_filter_clause *c = &f->clauses[i];
+	render_key(b, c->kind, c->key);
+	sb_puts(b, " ");
+	sb_puts(b, mt_filter_op_name(c->op));
+	sb_puts(b, " ");
+	if (c->is_num) {
+		if (c->is_int)
+			snprintf(num, sizeof(num), "%lld", c->inum);
+		else
+			snprintf(num, sizeof(num), "%.17g", c->num);
+		sb_puts(b, num);
+	} else if (c->op == MT_OP_IN || c->op == MT_OP_NOT_IN) {
+		sb_puts(b, "(");
+		if (c->nlist == 0)
+			sb_puts(b, "'X'");  /* dropped again: an empty run_id list */
+		for (size_t j = 0; j < c->nlist; j++) {
+			if (j)
+				sb_puts(b, ", ");
+			sb_quoted(b, c->list[j], '\'');
+		}
+		sb_puts(b, ")");
+	} else {
+		sb_quoted(b, c->str, '\'');
+	}
+}
 
+/* Parentheses where precedence needs them only (an OR under an AND, an AND
+ * or OR under a NOT), so that the text nests no deeper than the text that
+ * was parsed (which needed them there too) and stays within the limit. */
+static void render_node(struct sbuf *b, const struct mt_filter_node *n)
+{
+	if (n->type == MT_FN_CLAUSE) {
+		render_clause(b, &n->clause);
+		return;
+	}
+	for (size_t i = 0; i < n->nkids; i++) {
+		const struct mt_filter_node *k = n->kids[i];
+		int paren = n->type == MT_FN_NOT ? k->type == MT_FN_AND || k->type == MT_FN_OR :
+			    n->type == MT_FN_AND && k->type == MT_FN_OR;
+
+		if (n->type == MT_FN_NOT)
+			sb_puts(b, "NOT ");
+		else if (i)
+			sb_puts(b, n->type == MT_FN_AND ? " AND " : " OR ");
+		if (paren)
+			sb_puts(b, "(");
+		render_node(b, k);
+		if (paren)
+			sb_puts(b, ")");
+	}
+}
+
+static void render_filter(struct sbuf *b, const struct mt_filter *f)
+{
+	for (size_t i = 0; i < f->n; i++) {
 		if (i)
 			sb_puts(b, " AND ");
-		render_key(b, c->kind, c->key);
-		sb_puts(b, " ");
-		sb_puts(b, mt_filter_op_name(c->op));
-		sb_puts(b, " ");
-		if (c->is_num) {
-			if (c->is_int)
-				snprintf(num, sizeof(num), "%lld", c->inum);
-			else
-				snprintf(num, sizeof(num), "%.17g", c->num);
-			sb_puts(b, num);
-		} else if (c->op == MT_OP_IN || c->op == MT_OP_NOT_IN) {
+		render_clause(b, &f->clauses[i]);
+	}
+	if (f->tree) {
+		int paren = f->n && f->tree->type == MT_FN_OR;
+
+		if (f->n)
+			sb_puts(b, " AND ");
+		if (paren)
 			sb_puts(b, "(");
-			if (c->nlist == 0)
-				sb_puts(b, "'X'");  /* dropped again: an empty run_id list */
-			for (size_t j = 0; j < c->nlist; j++) {
-				if (j)
-					sb_puts(b, ", ");
-				sb_quoted(b, c->list[j], '\'');
-			}
+		render_node(b, f->tree);
+		if (paren)
 			sb_puts(b, ")");
-		} else {
-			sb_quoted(b, c->str, '\'');
-		}
 	}
 }
 
@@ -173,12 +221,86 @@ static void check_error(const struct mt_err *err, const char *input)
 		fail("error message not one line of UTF-8", err->msg);
 }
 
+static void check_clause(const struct mt_filter_clause *c);
+
+/* A normalised tree no deeper than the parser allows; returns its
+ * comparisons. */
+static size_t check_node(const struct mt_filter_node *n, int depth)
+{
+	size_t k = 0;
+
+	/* Each level of the text ('(' or NOT) adds at most two levels here:
+	 * an OR in parentheses under an AND, say. */
+	if (depth > 2 * MT_FILTER_MAX_DEPTH + 2)
+		fail("tree deeper than the nesting limit", NULL);
+	switch (n->type) {
+	case MT_FN_CLAUSE:
+		if (n->kids || n->nkids)
+			fail("comparison with kids", NULL);
+		check_clause(&n->clause);
+		return 1;
+	case MT_FN_NOT:
+		if (n->nkids != 1 || !n->kids || n->kids[0]->type == MT_FN_NOT)
+			fail("NOT node", NULL);
+		break;
+	case MT_FN_AND:
+	case MT_FN_OR:
+		if (n->nkids < 2 || !n->kids)
+			fail("AND/OR node with fewer than two kids", NULL);
+		for (size_t i = 0; i < n->nkids; i++)
+			if (n->kids[i]->type == n->type)
+				fail("AND/OR node not flattened", NULL);
+		break;
+	default:
+		fail("node type out of range", NULL);
+	}
+	if (n->clause.key || n->clause.str || n->clause.list)
+		fail("operator node with a clause", NULL);
+	for (size_t i = 0; i < n->nkids; i++)
+		k += check_node(n->kids[i], depth + 1);
+	return k;
+}
+
+static int same_node(const struct mt_filter_node *a, const struct mt_filter_node *b)
+{
+	if (a->type != b->type || a->nkids != b->nkids)
+		return 0;
+	if (a->type == MT_FN_CLAUSE)
+		return same_clause(&a->clause, &b->clause);
+	for (size_t i = 0; i < a->nkids; i++)
+		if (!same_node(a->kids[i], b->kids[i]))
+			return 0;
+	return 1;
+}
+
 static void check_filter(const struct mt_filter *f)
 {
+	size_t total = f->n;
+
 	if (f->n > MT_FILTER_MAX_CLAUSES || (f->n && !f->clauses))
 		fail("clause count", NULL);
-	for (size_t i = 0; i < f->n; i++) {
-		const struct mt_filter_clause *c = &f->clauses[i];
+	if (f->tree) {
+		/* A tree on top of flat clauses is never one more AND. */
+		if (f->tree->type == MT_FN_CLAUSE || (f->n && f->tree->type == MT_FN_AND &&
+						      f->tree->nkids < 2))
+			fail("tree holds a top-level comparison", NULL);
+		if (f->tree->type == MT_FN_AND)
+			for (size_t i = 0; i < f->tree->nkids; i++)
+				if (f->tree->kids[i]->type == MT_FN_CLAUSE)
+					fail("top-level comparison left in the tree", NULL);
+		total += check_node(f->tree, 0);
+		if (mt_filter_tree_clauses(f->tree) != total - f->n)
+			fail("mt_filter_tree_clauses", NULL);
+	}
+	if (total > MT_FILTER_MAX_CLAUSES)
+		fail("comparisons in all", NULL);
+	for (size_t i = 0; i < f->n; i++)
+		check_clause(&f->clauses[i]);
+}
+
+static void check_clause(const struct mt_filter_clause *c)
+{
+	{
 		int forms = !!c->is_num + !!c->str + (c->op == MT_OP_IN || c->op == MT_OP_NOT_IN);
 
 		if (!c->key || (c->key[0] == '\0'))
@@ -196,36 +318,57 @@ static void check_filter(const struct mt_filter *f)
 	}
 }
 
-static void filter_one(enum mt_filter_entity ent, const char *text)
+/* Parse text with flags and check the properties.  When ref is not NULL
+ * (a flat parse of the same text), the parse must equal it.  Returns
+ * whether text parsed; then *keep, when not NULL, gets the parse (the
+ * caller releases it). */
+static int filter_one(enum mt_filter_entity ent, const char *text, unsigned flags,
+		      const struct mt_filter *ref, struct mt_filter *keep)
 {
 	struct mt_filter f, g;
 	struct mt_err err = MT_ERR_INIT;
 	struct sbuf b = { NULL, 0, 0 };
 
-	if (mt_filter_parse(&f, ent, text, &err)) {
+	if (mt_filter_parse_ext(&f, ent, text, flags, &err)) {
 		check_error(&err, text);
-		if (f.clauses || f.n)
+		if (f.clauses || f.n || f.tree)
 			fail("output not empty after an error", err.msg);
 		mt_filter_release(&f);
-		return;
+		return 0;
 	}
 	check_filter(&f);
+	if (!(flags & MT_FILTER_BOOL) && f.tree)
+		fail("a tree without MT_FILTER_BOOL", text);
+	if (ref) {
+		if (f.tree || f.n != ref->n)
+			fail("flat filter parses differently as boolean", text);
+		for (size_t i = 0; i < f.n; i++)
+			if (!same_clause(&f.clauses[i], &ref->clauses[i]))
+				fail("flat filter parses differently as boolean", text);
+	}
 
 	render_filter(&b, &f);
 	if (b.len <= MT_FILTER_MAX_LEN) {
-		if (mt_filter_parse(&g, ent, b.p ? b.p : "", &err))
+		if (mt_filter_parse_ext(&g, ent, b.p ? b.p : "", flags, &err))
 			fail("round trip does not parse", err.msg);
-		if (g.n != f.n)
+		if (g.n != f.n || !g.tree != !f.tree)
 			fail("round trip clause count", b.p);
 		for (size_t i = 0; i < f.n; i++)
 			if (!same_clause(&f.clauses[i], &g.clauses[i]))
 				fail("round trip differs", b.p);
+		if (f.tree && !same_node(f.tree, g.tree))
+			fail("round trip tree differs", b.p);
 		mt_filter_release(&g);
 	}
 	free(b.p);
+	if (keep) {
+		*keep = f;
+		return 1;
+	}
 	mt_filter_release(&f);
-	if (f.clauses || f.n)
+	if (f.clauses || f.n || f.tree)
 		fail("release left something", NULL);
+	return 1;
 }
 
 static void order_check(enum mt_filter_entity ent, const char *const *cl, size_t n)
@@ -300,8 +443,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memcpy(text, data, size);
 	text[size] = '\0';
 
-	for (size_t e = 0; e < N_ELEMS(ents); e++)
-		filter_one(ents[e], text);
+	for (size_t e = 0; e < N_ELEMS(ents); e++) {
+		struct mt_filter flat;
+
+		if (ents[e] != MT_FE_RUNS) {
+			filter_one(ents[e], text, 0, NULL, NULL);
+			continue;
+		}
+		/* runs: the flat grammar, then the boolean one (which must give
+		 * the same parse where the flat one succeeded). */
+		if (filter_one(ents[e], text, 0, NULL, &flat)) {
+			if (!filter_one(ents[e], text, MT_FILTER_BOOL, &flat, NULL))
+				fail("flat filter refused as boolean", text);
+			mt_filter_release(&flat);
+		} else {
+			filter_one(ents[e], text, MT_FILTER_BOOL, NULL, NULL);
+		}
+	}
 
 	/* order_by: the whole text as one clause, then one clause per line. */
 	split = strdup(text);

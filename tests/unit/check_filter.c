@@ -398,7 +398,7 @@ static const struct bad_case bad_cases[] = {
 
 static void check_bad(const struct bad_case *tc)
 {
-	struct mt_filter f = { (struct mt_filter_clause *)&f, 99 };  /* garbage in */
+	struct mt_filter f = { (struct mt_filter_clause *)&f, 99, (struct mt_filter_node *)&f };  /* garbage in */
 	struct mt_err err = MT_ERR_INIT;
 	int rc;
 
@@ -410,6 +410,7 @@ static void check_bad(const struct bad_case *tc)
 	ck_assert_msg(strchr(err.msg, '\n') == NULL, "message is not one line");
 	/* Nothing is left behind: an empty filter that release accepts. */
 	ck_assert_ptr_null(f.clauses);
+	ck_assert_ptr_null(f.tree);
 	ck_assert_uint_eq(f.n, 0);
 	mt_filter_release(&f);
 }

@@ -13,6 +13,7 @@ int main(void)
 	srunner_add_suite(sr, make_json_suite());
 	srunner_add_suite(sr, make_validate_suite());
 	srunner_add_suite(sr, make_filter_suite());
+	srunner_add_suite(sr, make_filter_bool_suite());
 	srunner_add_suite(sr, make_gate_suite());
 	srunner_add_suite(sr, make_path_suite());
 	srunner_add_suite(sr, make_scrape_suite());

@@ -8,6 +8,7 @@
 
 Suite *make_error_suite(void);
 Suite *make_filter_suite(void);
+Suite *make_filter_bool_suite(void);
 Suite *make_gate_suite(void);
 Suite *make_validate_suite(void);
 Suite *make_json_suite(void);

@@ -49,7 +49,7 @@ export async function render(main, ctx, expId) {
   document.title = `${exp.name} · mltrack`;
 
   const filterBox = h('input', { type: 'search', class: 'filter', value: state.filter, 'aria-label': 'Filter runs',
-    placeholder: "Filter: metrics.loss < 0.5 and params.lr = '0.01' and attributes.status = 'FINISHED'" });
+    placeholder: "Filter: metrics.loss < 0.5 and (params.lr = '0.01' or params.lr = '0.1') and not attributes.status = 'FAILED'" });
   const filterErr = h('div', { 'aria-live': 'polite' });
   const compareBtn = h('button', { type: 'button', class: 'primary', disabled: true, text: 'Compare' });
   const colsMenu = h('div', {});
