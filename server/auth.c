@@ -43,6 +43,7 @@ static atomic_ullong auth_n[NCOUNT], auth_ns[NCOUNT];
 static struct {
 	unsigned char addr[MAX_PROXIES][16];
 	int family[MAX_PROXIES];
+	int bits[MAX_PROXIES]; /* the prefix that must match: 32 or 128 for one address */
 	int n;
 	const char *user_header;
 } proxies;
@@ -104,18 +105,50 @@ static int parse_ip(const char *s, unsigned char bytes[16])
 	return 0;
 }
 
+/* ADDR or ADDR/BITS (a range: a Kubernetes ingress controller's pods, say). */
 int auth_trust_proxy(const char *addr, struct mt_err *err)
 {
-	unsigned char b[16];
-	int fam = parse_ip(addr, b);
+	unsigned char b[16] = { 0 };
+	char ip[64];
+	const char *slash = strchr(addr, '/');
+	size_t n = slash ? (size_t)(slash - addr) : strlen(addr);
+	int fam, bits, max;
 
-	if (!fam)
-		return mt_err_set(err, MT_EINVAL, "--trusted-proxy '%s' is not an IP address", addr);
+	if (n >= sizeof(ip))
+		return mt_err_set(err, MT_EINVAL, "--trusted-proxy '%.80s' is not an IP address or range",
+				  addr);
+	memcpy(ip, addr, n);
+	ip[n] = '\0';
+	if (!(fam = parse_ip(ip, b)))
+		return mt_err_set(err, MT_EINVAL, "--trusted-proxy '%s' is not an IP address or range",
+				  addr);
+	max = fam == AF_INET ? 32 : 128;
+	bits = max;
+	if (slash) {
+		char *end;
+		long v = strtol(slash + 1, &end, 10);
+
+		if (!slash[1] || *end || v < 1 || v > max)
+			return mt_err_set(err, MT_EINVAL, "--trusted-proxy '%s': the prefix length must "
+					  "be 1 to %d", addr, max);
+		bits = (int)v;
+	}
 	if (proxies.n == MAX_PROXIES)
 		return mt_err_set(err, MT_EINVAL, "at most %d --trusted-proxy addresses", MAX_PROXIES);
 	memcpy(proxies.addr[proxies.n], b, 16);
+	proxies.bits[proxies.n] = bits;
 	proxies.family[proxies.n++] = fam;
 	return 0;
+}
+
+/* The first bits bits of a and b agree. */
+static int prefix_match(const unsigned char *a, const unsigned char *b, int bits)
+{
+	int whole = bits / 8, rest = bits % 8;
+
+	if (memcmp(a, b, (size_t)whole) != 0)
+		return 0;
+	return rest == 0 || ((a[whole] ^ b[whole]) & (0xff << (8 - rest)) & 0xff) == 0;
 }
 
 int auth_proxy_user_header(const char *name, struct mt_err *err)
@@ -147,7 +180,7 @@ static int from_trusted_proxy(struct mt_req *req)
 	if (!proxies.n || !(fam = parse_ip(req->ri->remote_addr, b)))
 		return 0;
 	for (int i = 0; i < proxies.n; i++)
-		if (proxies.family[i] == fam && memcmp(proxies.addr[i], b, 16) == 0)
+		if (proxies.family[i] == fam && prefix_match(proxies.addr[i], b, proxies.bits[i]))
 			return 1;
 	return 0;
 }

@@ -80,8 +80,8 @@ static const struct opt {
 	{ "--cors-origin", "MLTRACK_CORS_ORIGINS", "ORIGIN",
 	  "let web pages from this origin (scheme://host[:port]) call the API (default: none)" },
 	{ "--trusted-proxy", "MLTRACK_TRUSTED_PROXIES", "ADDR",
-	  "a reverse proxy's IP address: its X-Forwarded-For names the client (for the login "
-	  "rate limit), and its --proxy-user-header the user" },
+	  "a reverse proxy's IP address, or a range (10.42.0.0/16): its X-Forwarded-For names "
+	  "the client (for the login rate limit), and its --proxy-user-header the user" },
 	{ "--proxy-user-header", "MLTRACK_PROXY_USER_HEADER", "NAME",
 	  "trust this header (e.g. X-Forwarded-User) from a --trusted-proxy to name the user, "
 	  "who must exist; without a password (default: none)" },

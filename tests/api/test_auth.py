@@ -378,10 +378,29 @@ class ProxyTest(unittest.TestCase):
         finally:
             srv.stop()
 
+    def test_range(self):
+        # A range trusts every address in it (127.0.0.0/8 holds the test's
+        # 127.0.0.1) and none outside it (192.0.2.0/25 and a /31 that stops
+        # one bit short of 127.0.0.1).
+        for rng, trusted in (("127.0.0.0/8", True), ("127.0.0.0/31", True),
+                             ("127.0.0.0/32", False), ("127.0.0.2/31", False),
+                             ("192.0.2.0/25", False), ("::1/128", False)):
+            srv = AuthServer("proxyr", args=["--trusted-proxy", rng,
+                                             "--proxy-user-header", "X-Forwarded-User"]).start()
+            try:
+                srv.add_user("root", "root-pass-1", admin=True)
+                r = srv.call("GET", EXT + "auth/whoami", headers={"X-Forwarded-User": "root"})
+                self.assertEqual(r.status, 200 if trusted else 401, (rng, r))
+            finally:
+                srv.stop()
+
     def test_usage_errors(self):
         srv = AuthServer("proxy3")
         for args, why in ((["--proxy-user-header", "X-Forwarded-User"], "needs --trusted-proxy"),
                           (["--trusted-proxy", "proxy.example"], "not an IP address"),
+                          (["--trusted-proxy", "10.0.0.0/33"], "prefix length must be 1 to 32"),
+                          (["--trusted-proxy", "10.0.0.0/"], "prefix length must be 1 to 32"),
+                          (["--trusted-proxy", "fd00::/129"], "prefix length must be 1 to 128"),
                           (["--trusted-proxy", "127.0.0.1", "--proxy-user-header",
                             "Authorization"], "cannot be Authorization")):
             p = subprocess.run([srv.mltrackd, "--database-url", srv.conninfo] + args,
