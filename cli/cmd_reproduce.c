@@ -376,7 +376,7 @@ static void print_word(FILE *out, const char *w)
 
 int cmd_reproduce(int argc, char **argv)
 {
-	char gitdir[4200], top[4200], err[512], out[256], tmp[4200] = "", tree[4300] = "",
+	char gitdir[4200], top[4200], err[512], out[4200], tmp[4200] = "", tree[4300] = "",
 		index[4300], patch[4300], idfile[4300], workdir[8700], new_id[64] = "";
 	const char *run_id, *command, *commit, *dirty, *wd, *exp_id, *name;
 	json_t *run = NULL, *words = json_array(), *params = json_array(), *av = NULL;
@@ -514,6 +514,16 @@ int cmd_reproduce(int argc, char **argv)
 		}
 		snprintf(tree, sizeof(tree), "%s", abs);
 		free(abs);
+		{
+			const char *a[] = { "git", "rev-parse", "--show-toplevel", NULL };
+
+			if (git(tree, NULL, a, out, sizeof(out), err, sizeof(err)) == 0) {
+				rc = cli_error(CLI_USAGE, "--keep %s is inside the git work tree %s: "
+					       "the new run would record that repository's provenance; "
+					       "keep it elsewhere", o_keep, out);
+				goto out;
+			}
+		}
 	} else {
 		snprintf(tree, sizeof(tree), "%s/tree", tmp);
 		if (mkdir(tree, 0777)) {
@@ -578,7 +588,12 @@ int cmd_reproduce(int argc, char **argv)
 	}
 	snprintf(idfile, sizeof(idfile), "%s/run-id", tmp);
 	{
-		size_t n = 0, cap = 16 + 2 * json_array_size(params) + json_array_size(words);
+		static const char *const prov[] = { "mlflow.source.git.commit",
+						    "mlflow.source.git.branch",
+						    "mlflow.source.git.repoURL", "mltrack.git.dirty",
+						    "mltrack.workdir" };
+		char *provtag[5] = { 0 };
+		size_t n = 0, cap = 32 + 2 * json_array_size(params) + json_array_size(words);
 		const char **v = calloc(cap, sizeof(*v));
 		char reptag[128];
 		int code;
@@ -594,6 +609,16 @@ int cmd_reproduce(int argc, char **argv)
 		v[n++] = run_name;
 		v[n++] = "-t";
 		v[n++] = reptag;
+		/* The tree has no .git: the provenance is the original's. */
+		for (size_t k = 0; k < sizeof(prov) / sizeof(prov[0]); k++) {
+			const char *val = tag(run, prov[k]);
+
+			if (val && *val && (provtag[k] = malloc(strlen(prov[k]) + strlen(val) + 2))) {
+				sprintf(provtag[k], "%s=%s", prov[k], val);
+				v[n++] = "-t";
+				v[n++] = provtag[k];
+			}
+		}
 		json_array_foreach(params, i, av) {
 			v[n++] = "-p";
 			v[n++] = json_string_value(av);
@@ -610,6 +635,8 @@ int cmd_reproduce(int argc, char **argv)
 		code = run_self(workdir, v, exp_id);
 		ran = 1;
 		free(v);
+		for (size_t k = 0; k < 5; k++)
+			free(provtag[k]);
 		{
 			FILE *fp = fopen(idfile, "r");
 
