@@ -101,7 +101,8 @@ class ReproCase(RunCase):
                 with open(p, "rb") as f:
                     files[os.path.relpath(p, repo)] = hashlib.sha256(f.read()).hexdigest()
         return {
-            "status": self.git("status", "--porcelain", cwd=repo),
+            # --no-optional-locks: looking must not refresh the index itself
+            "status": self.git("--no-optional-locks", "status", "--porcelain", cwd=repo),
             "head": self.git("rev-parse", "HEAD", cwd=repo),
             "branch": self.git("symbolic-ref", "HEAD", cwd=repo),
             "refs": self.git("for-each-ref", cwd=repo),
@@ -233,6 +234,24 @@ class TestReproduce(ReproCase):
         self.assertEqual(len(self.runs()), 1)
         self.assert_no_temp_left()
 
+    def test_binary_change_cannot_be_reproduced(self):
+        # The patch names a changed binary file without its bytes: it cannot
+        # be applied, and reproduce says so rather than run other code.
+        self.make_repo()
+        with open(os.path.join(self.repo, "src", "blob.bin"), "wb") as f:
+            f.write(b"\0\1\2")
+        self.git("add", ".")
+        self.git("commit", "-q", "-m", "blob")
+        with open(os.path.join(self.repo, "src", "blob.bin"), "wb") as f:
+            f.write(b"\0\3\4")
+        orig_id, _ = self.original()
+        before = self.snapshot()
+        p = self.reproduce(orig_id, check=1)
+        self.assertIn("does not apply", p.stderr.decode())
+        self.assertEqual(self.snapshot(), before)
+        self.assertEqual(len(self.runs()), 1)
+        self.assert_no_temp_left()
+
     def test_run_not_made_by_mltrack_run(self):
         self.make_repo()
         r = mtapi.post("experiments/create", {"name": self.exp})
@@ -255,6 +274,7 @@ class TestReproduce(ReproCase):
         self.make_repo()
         self.assertIn(b"mltrack.reproduces", self.mltrack("reproduce", "--help", check=0).stdout)
         self.mltrack("reproduce", check=2)
+        self.reproduce("0123456789abcdef0123456789abcdef", check=3)
         orig_id, _ = self.original()
         os.makedirs(os.path.join(self.tmp, "plain"))
         p = self.reproduce(orig_id, "-C", os.path.join(self.tmp, "plain"), check=2)
