@@ -316,6 +316,17 @@ static void put_env(const char *k, const char *v)
 		unsetenv(k);
 }
 
+static volatile pid_t child_pid;
+
+/* SIGTERM and SIGHUP go on to `mltrack run`, which passes them to the
+ * command and ends its run KILLED; we wait for it and clean up.  (A Ctrl-C
+ * typed at the terminal reaches it directly: same process group.) */
+static void forward(int sig)
+{
+	if (child_pid > 0)
+		kill(child_pid, sig);
+}
+
 /* Run argv (this program's) in cwd and wait; its exit status, -1 when it
  * could not start. */
 static int run_self(const char *cwd, const char *const *argv, const char *exp_id)
@@ -343,13 +354,16 @@ static int run_self(const char *cwd, const char *const *argv, const char *exp_id
 	}
 	if (pid < 0)
 		return -1;
-	/* Ctrl-C reaches the child (same process group); we wait for it. */
+	child_pid = pid;
 	signal(SIGINT, SIG_IGN);
-	signal(SIGTERM, SIG_IGN);
+	signal(SIGTERM, forward);
+	signal(SIGHUP, forward);
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
+	child_pid = 0;
 	signal(SIGINT, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
 	if (WIFSIGNALED(status))
 		return 128 + WTERMSIG(status);
 	return WEXITSTATUS(status);

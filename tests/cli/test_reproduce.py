@@ -14,13 +14,14 @@ nothing.
 
 import hashlib
 import os
+import signal
 import subprocess
 import sys
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "api"))
 import mtapi  # noqa: E402
-from test_run import RunCase  # noqa: E402
+from test_run import CLI, RunCase  # noqa: E402
 
 TRAIN = "\n".join([
     "#!/bin/sh",
@@ -251,6 +252,30 @@ class TestReproduce(ReproCase):
         self.assertEqual(self.snapshot(), before)
         self.assertEqual(len(self.runs()), 1)
         self.assert_no_temp_left()
+
+    def test_sigterm_ends_the_new_run_and_cleans_up(self):
+        self.make_repo()
+        self.write("src/train.sh", TRAIN + 'if [ -n "$WAIT_FILE" ]; then touch "$WAIT_FILE"; '
+                   'sleep 30; fi\n')
+        self.git("commit", "-q", "-am", "waits when told to")
+        orig_id, _ = self.original()
+        marker = os.path.join(self.tmp, "started")
+        p = subprocess.Popen([CLI, "reproduce", orig_id], cwd=self.repo,
+                             env=self.env(WAIT_FILE=marker, MLTRACK_KILL_GRACE="5"),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            self.wait_for_file(marker, 30)
+            p.send_signal(signal.SIGTERM)
+            p.communicate(timeout=60)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        self.assertEqual(p.returncode, 128 + signal.SIGTERM)
+        self.assert_no_temp_left()
+        new = [r for r in self.runs() if r["info"]["run_id"] != orig_id]
+        self.assertEqual(len(new), 1)
+        self.assertEqual(new[0]["info"]["status"], "KILLED")
 
     def test_run_not_made_by_mltrack_run(self):
         self.make_repo()
