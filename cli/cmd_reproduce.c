@@ -38,6 +38,7 @@
 
 #include "cli.h"
 #include "mt_cmdflags.h"
+#include "mt_limits.h"
 
 #define OPTS_END { 0, NULL, 0, NULL, NULL, 0, NULL }
 
@@ -424,7 +425,8 @@ int cmd_reproduce(int argc, char **argv)
 			       "nothing to reproduce", run_id);
 		goto out;
 	}
-	if (split_command(command, words)) {
+	/* cmd_run.c cuts a longer line at the limit, maybe inside a word. */
+	if (strlen(command) >= MT_MAX_TAG_VALUE_LEN || split_command(command, words)) {
 		rc = cli_error(CLI_CHECK_FAILED,
 			       "run %s: its recorded command (mltrack.command) is cut short or "
 			       "malformed", run_id);

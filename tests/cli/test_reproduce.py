@@ -295,6 +295,21 @@ class TestReproduce(ReproCase):
         self.assertEqual(len(self.runs()), 1)
         self.assert_no_temp_left()
 
+    def test_command_cut_short_or_no_commit(self):
+        self.make_repo()
+        self.mltrack("run", "-e", self.exp, "--", "./train.sh", "--lr", "0.5", "x" * 9000,
+                     cwd=os.path.join(self.repo, "src"), check=0)
+        run_id = self.only_run()["info"]["run_id"]
+        p = self.reproduce(run_id, "--dry-run", check=1)
+        self.assertIn("is cut short or malformed", p.stderr.decode())
+        # Made by `mltrack run` outside any git work tree: no commit.
+        self.mltrack("run", "-e", self.exp, "-n", "nogit", "--", "true", check=0)
+        nogit = [r for r in self.runs() if r["info"]["run_name"] == "nogit"][0]
+        p = self.reproduce(nogit["info"]["run_id"], check=1)
+        self.assertIn("has no git commit", p.stderr.decode())
+        self.assertEqual(len(self.runs()), 2)
+        self.assert_no_temp_left()
+
     def test_usage(self):
         self.make_repo()
         self.assertIn(b"mltrack.reproduces", self.mltrack("reproduce", "--help", check=0).stdout)
