@@ -621,6 +621,8 @@ int cmd_reproduce(int argc, char **argv)
 		snprintf(reptag, sizeof(reptag), "mltrack.reproduces=%s", run_id);
 		v[n++] = exe;
 		v[n++] = "run";
+		if (cli_quiet)
+			v[n++] = "-q";
 		v[n++] = "-n";
 		v[n++] = run_name;
 		v[n++] = "-t";
