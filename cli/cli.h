@@ -297,6 +297,7 @@ int cmd_log(int, char **);
 int cmd_experiments(int, char **);
 int cmd_run(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
+int cmd_reproduce(int argc, char **argv);
 int cmd_model(int argc, char **argv);
 /* A model stage as MLflow spells it (Staging, Production, Archived, and
  * None when allow_none), from any case; NULL for anything else

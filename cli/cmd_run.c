@@ -1000,6 +1000,21 @@ static void provenance_start(struct provenance *p, const char *spool_dir)
 		provenance_thread(p);
 }
 
+/* mltrack.workdir: the directory the command starts in, relative to the
+ * work tree's top ("." at the top), so `mltrack reproduce` can start it in
+ * the same place.  Nothing when either path cannot be resolved or the
+ * directory is not inside the tree. */
+static void add_workdir_tag(json_t *tags, const char *root)
+{
+	char *top = realpath(root, NULL), *cwd = realpath(".", NULL);
+	size_t n = top ? strlen(top) : 0;
+
+	if (top && cwd && strncmp(cwd, top, n) == 0 && (cwd[n] == '\0' || cwd[n] == '/'))
+		json_array_append_new(tags, kv("mltrack.workdir", cwd[n] ? cwd + n + 1 : "."));
+	free(top);
+	free(cwd);
+}
+
 /* Wait for the provenance and journal what it found. */
 static void provenance_finish(struct provenance *p, struct run *r)
 {
@@ -1019,6 +1034,7 @@ static void provenance_finish(struct provenance *p, struct run *r)
 			json_array_append_new(tags,
 					      kv("mlflow.source.git.repoURL", p->git.repo_url));
 		json_array_append_new(tags, kv("mltrack.git.dirty", p->git.dirty ? "true" : "false"));
+		add_workdir_tag(tags, p->git.root);
 	}
 	cli_cred_scrub_kv(tags);
 	journal_kv(r, "tags", tags);

@@ -20,6 +20,8 @@ struct cli_cmd {
 static const struct cli_cmd commands[] = {
 	{ "run", cmd_run, "run a command as a tracked run (mltrack run -- ./train)" },
 	{ "sweep", cmd_sweep, "run a command over a grid or random space of params, as child runs" },
+	{ "reproduce", cmd_reproduce,
+	  "run a run again from its recorded commit and patch, and compare" },
 	{ "sync", cmd_sync, "upload runs spooled while the server was unreachable" },
 	{ "artifacts", cmd_artifacts, "list, upload and download a run's artifacts" },
 	{ "runs", cmd_runs, "list, show and compare runs" },
