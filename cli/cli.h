@@ -149,6 +149,13 @@ int cli_api_ex(const char *method, const char *path, const char *const *query, j
 /* Percent-encode an artifact path for a URL, keeping '/' (malloc'd). */
 char *cli_escape_path(const char *path);
 
+/* The id of the experiment named name, created when missing (spool.c). */
+int cli_experiment_ensure(const char *name, char *out, size_t n, struct cli_fail *f);
+
+/* argv shell-quoted into one line to copy and paste, cut at max bytes on a
+ * UTF-8 boundary (malloc'd; NULL when out of memory) (cmd_run.c). */
+char *cli_shell_quote(int argc, char *const *argv, size_t max);
+
 struct cli_progress;
 
 /* Stream a local file to a PUT at path, hashing it on the way.  sha256

@@ -790,8 +790,7 @@ static json_t *kv(const char *k, const char *v)
 	return json_pack("{s:s, s:s}", "key", k, "value", v);
 }
 
-/* Shell-quote argv into one line, at most max bytes (cut at a UTF-8 boundary). */
-static char *command_line(int argc, char **argv, size_t max)
+char *cli_shell_quote(int argc, char *const *argv, size_t max)
 {
 	size_t cap = 64, n = 0;
 	char *s = malloc(cap);
@@ -1131,7 +1130,7 @@ int cmd_run(int argc, char **argv)
 	if (o_name && *o_name)
 		json_object_set_new(rec, "run_name", json_string(o_name));
 	params = collect_params(explicit_params, o_cmd.n, cmd);
-	cmdline = command_line(o_cmd.n, cmd, MT_MAX_TAG_VALUE_LEN);
+	cmdline = cli_shell_quote(o_cmd.n, cmd, MT_MAX_TAG_VALUE_LEN);
 	json_array_append_new(tags, kv("mltrack.command", cmdline ? cmdline : cmd[0]));
 	free(cmdline);
 	json_array_append_new(tags, kv("mlflow.source.name", source_name(o_cmd.n, cmd)));

@@ -175,49 +175,11 @@ static json_t *kv(const char *k, const char *v)
 	return json_pack("{s:s, s:s}", "key", k, "value", v);
 }
 
-/* Shell-quoted words, for a command line to copy (malloc'd), unmasked:
- * show it through masked(). */
-static char *quoted_raw(char *const *argv, int argc)
-{
-	size_t cap = 1, n = 0;
-	char *s;
-
-	for (int i = 0; i < argc; i++)
-		cap += strlen(argv[i]) * 4 + 3;
-	if (!(s = malloc(cap)))
-		return NULL;
-	for (int i = 0; i < argc; i++) {
-		const char *a = argv[i];
-		int plain = *a && strspn(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-					 "0123456789_-+=./,:@%") == strlen(a);
-
-		if (i)
-			s[n++] = ' ';
-		if (plain) {
-			memcpy(s + n, a, strlen(a));
-			n += strlen(a);
-			continue;
-		}
-		s[n++] = '\'';
-		for (; *a; a++) {
-			if (*a == '\'') {
-				memcpy(s + n, "'\\''", 4);
-				n += 4;
-			} else {
-				s[n++] = *a;
-			}
-		}
-		s[n++] = '\'';
-	}
-	s[n] = '\0';
-	return s;
-}
-
 /* The command line as it may be shown: credentials in reach and URL
  * passwords as *** (mt_redact), as everything mltrack prints or records. */
 static char *quoted(char *const *argv, int argc)
 {
-	char *raw = quoted_raw(argv, argc), *m;
+	char *raw = cli_shell_quote(argc, argv, SIZE_MAX), *m;
 
 	if (!raw)
 		return NULL;
@@ -235,38 +197,6 @@ static const char *user_name(void)
 		return u;
 	pw = getpwuid(getuid());
 	return pw ? pw->pw_name : "unknown";
-}
-
-/* The id of the experiment named name, created when missing. */
-static int experiment_id(const char *name, char *out, size_t n, struct cli_fail *f)
-{
-	for (int tries = 0; tries < 2; tries++) {
-		const char *q[] = { "experiment_name", name, NULL };
-		json_t *r = NULL, *body;
-		const char *id;
-
-		if (cli_api("GET", "/api/2.0/mlflow/experiments/get-by-name", q, NULL, &r, f) == 0) {
-			id = json_string_value(json_object_get(json_object_get(r, "experiment"),
-							       "experiment_id"));
-			snprintf(out, n, "%s", id ? id : "");
-			json_decref(r);
-			return id ? 0 : cli_fail_set(f, CLI_SERVER, "no experiment id in the answer");
-		}
-		if (f->status != 404)
-			return -1;
-		body = json_pack("{s:s}", "name", name);
-		if (cli_api("POST", "/api/2.0/mlflow/experiments/create", NULL, body, &r, f) == 0) {
-			id = json_string_value(json_object_get(r, "experiment_id"));
-			snprintf(out, n, "%s", id ? id : "");
-			json_decref(r);
-			json_decref(body);
-			return id ? 0 : cli_fail_set(f, CLI_SERVER, "no experiment id in the answer");
-		}
-		json_decref(body);
-		if (strcmp(f->error_code, "RESOURCE_ALREADY_EXISTS") != 0)
-			return -1;
-	}
-	return -1;
 }
 
 static const char *tag_of(json_t *run, const char *key)
@@ -1319,7 +1249,7 @@ int cmd_sweep(int argc, char **argv)
 		const char *id;
 
 		if (exp && *exp) {
-			if (experiment_id(exp, s.exp_id, sizeof(s.exp_id), &f)) {
+			if (cli_experiment_ensure(exp, s.exp_id, sizeof(s.exp_id), &f)) {
 				json_decref(tags);
 				json_decref(jw);
 				rc = cli_fail_report(&f);

@@ -177,28 +177,19 @@ static int save(struct pusher *p, long long acked)
 	return 0;
 }
 
-/* The experiment id for a run record: its experiment_id, or the experiment
- * named, created when missing. */
-static int experiment_id(json_t *rec, char *out, size_t n, struct cli_fail *f)
+int cli_experiment_ensure(const char *name, char *out, size_t n, struct cli_fail *f)
 {
-	const char *id = json_string_value(json_object_get(rec, "experiment_id"));
-	const char *name = json_string_value(json_object_get(rec, "experiment"));
-	json_t *r = NULL;
-
-	if (id || !name) {
-		snprintf(out, n, "%s", id ? id : "0");
-		return 0;
-	}
 	for (int tries = 0; tries < 2; tries++) {
 		const char *q[] = { "experiment_name", name, NULL };
-		json_t *body;
+		json_t *r = NULL, *body;
+		const char *id;
 
 		if (cli_api("GET", "/api/2.0/mlflow/experiments/get-by-name", q, NULL, &r, f) == 0) {
 			id = json_string_value(json_object_get(json_object_get(r, "experiment"),
 							       "experiment_id"));
 			snprintf(out, n, "%s", id ? id : "");
 			json_decref(r);
-			return id ? 0 : -1;
+			return id ? 0 : cli_fail_set(f, CLI_SERVER, "no experiment id in the answer");
 		}
 		if (f->status != 404)
 			return -1;
@@ -208,7 +199,7 @@ static int experiment_id(json_t *rec, char *out, size_t n, struct cli_fail *f)
 			snprintf(out, n, "%s", id ? id : "");
 			json_decref(r);
 			json_decref(body);
-			return id ? 0 : -1;
+			return id ? 0 : cli_fail_set(f, CLI_SERVER, "no experiment id in the answer");
 		}
 		json_decref(body);
 		/* Created by someone else meanwhile: look it up again. */
@@ -216,6 +207,20 @@ static int experiment_id(json_t *rec, char *out, size_t n, struct cli_fail *f)
 			return -1;
 	}
 	return -1;
+}
+
+/* The experiment id for a run record: its experiment_id, or the experiment
+ * named, created when missing. */
+static int experiment_id(json_t *rec, char *out, size_t n, struct cli_fail *f)
+{
+	const char *id = json_string_value(json_object_get(rec, "experiment_id"));
+	const char *name = json_string_value(json_object_get(rec, "experiment"));
+
+	if (id || !name) {
+		snprintf(out, n, "%s", id ? id : "0");
+		return 0;
+	}
+	return cli_experiment_ensure(name, out, n, f);
 }
 
 /* Find the run this spool made before (a crash after the server created it
