@@ -260,6 +260,43 @@ int art_upload_commit(struct mt_req *req, struct upload *t, const char *rel)
 	return rc;
 }
 
+/* At most this much of a refused body is read to its end (drain_body). */
+#define DRAIN_MAX (256LL * 1024 * 1024)
+
+/*
+ * Read and drop the rest of a body refused midway (a full volume), at
+ * most DRAIN_MAX bytes and within the body's deadline, so that the answer
+ * reaches the client: a socket closed with unread bytes in it is reset,
+ * and a proxy in front (nginx) then answers 502 instead of passing on the
+ * answer.  The refusal in req->err is kept.
+ */
+static void drain_body(struct mt_req *req, unsigned char *buf, long long total)
+{
+	long long cl = req->ri->content_length, drained = 0;
+	struct mt_err keep = req->err;
+
+	while (drained < DRAIN_MAX) {
+		size_t want = CHUNK;
+		int r;
+
+		if (cl >= 0 && (long long)want > cl - total)
+			want = (size_t)(cl - total);
+		if (want == 0) {
+			req->body_done = 1;
+			break;
+		}
+		r = http_body_read(req, buf, want, total);
+		if (r <= 0) {
+			if (r == 0)
+				req->body_done = 1;
+			break;
+		}
+		total += r;
+		drained += r;
+	}
+	req->err = keep;
+}
+
 /* Phase one: the body into a locked temporary file, hashed and fsync'd. */
 static int put_stream(struct mt_req *req, struct upload *t)
 {
@@ -311,8 +348,11 @@ static int put_stream(struct mt_req *req, struct upload *t)
 			return mt_err_set(&req->err, MT_ETOOBIG,
 					  "Artifact exceeds the limit of %lld bytes", max);
 		EVP_DigestUpdate(ctx, buf, (size_t)r);
-		if (mt_write_all(t->fd, buf, (size_t)r))
-			return stage_failed(req, "write", t->path);
+		if (mt_write_all(t->fd, buf, (size_t)r)) {
+			stage_failed(req, "write", t->path);
+			drain_body(req, buf, total);
+			return -1;
+		}
 	}
 	if (cl >= 0 && total != cl)
 		return mt_err_set(&req->err, MT_EBADREQ,
