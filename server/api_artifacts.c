@@ -382,23 +382,12 @@ static int put_commit(struct mt_req *req, void *arg)
 	if (sql_art_lock_blob(req, t->sha, 0, &req->err))
 		return -1;
 	if (s3_enabled()) {
-		const char *key = store_blob_key(req->arena, t->sha);
-		long long have;
-		int found;
-
 		/* Sent before the transaction (commit), but gc may have taken
-		 * it since, as a blob nothing referred to: then again, from the
-		 * staged file, under the lock gc needs. */
-		if (s3_head(key, &found, &have, &req->err))
+		 * it since, as a blob nothing referred to: the same check finds
+		 * it gone and sends it again from the staged file (open until
+		 * the upload ends, reruns included), under the lock gc needs. */
+		if (store_blob_send(req, t->sha, t->fd, t->size, &req->err))
 			return -1;
-		if (!found || have != t->size) {
-			if (t->fd < 0) {
-				mt_err_set(&req->err, MT_EUNAVAIL, "Cannot store the artifact, please retry");
-				return mt_err_detail(&req->err, "blob %s vanished during a retry", key);
-			}
-			if (s3_put_file(key, t->fd, t->size, t->sha, &req->err))
-				return -1;
-		}
 	} else if (access(blob, F_OK) != 0) {
 		const char *dir = mt_arena_strndup(req->arena, blob, strrchr(blob, '/') - blob);
 

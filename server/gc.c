@@ -143,6 +143,7 @@ static int drop_blob(struct mt_req *req, const char *sha, long long *bytes)
 		return -1;
 	if (!deleted)
 		return 0; /* referenced again meanwhile */
+	file = size;
 	if (store_blob_remove(req, sha, &file, &req->err))
 		return -1;
 	*bytes = size;
@@ -183,13 +184,14 @@ static int drop_orphan(struct mt_req *req, const char *sha, long long *bytes)
 {
 	unsigned char known;
 
-	*bytes = -1;
 	if (sql_art_lock_blob(req, sha, 1, &req->err) ||
 	    sql_art_blobs_known(req, &sha, 1, &known, &req->err))
 		return -1;
-	if (known)
+	if (known) {
+		*bytes = -1;
 		return 0;
-	return store_blob_remove(req, sha, bytes, &req->err);
+	}
+	return store_blob_remove(req, sha, bytes, &req->err); /* *bytes: as listed */
 }
 
 static int is_hex2(const char *s)

@@ -359,8 +359,9 @@ const char *store_blob_key(struct mt_arena *a, const char *sha);
  * bytes, digest sha) unless the store has the blob already (dedup). */
 int store_blob_send(struct mt_req *req, const char *sha, int fd, long long size,
 		    struct mt_err *err);
-/* Remove a blob the caller holds the exclusive lock on; *bytes its size
- * when it was there, else 0. */
+/* Remove a blob the caller holds the exclusive lock on.  *bytes comes in
+ * as the size the caller knows (its row's, or its listing's); the local
+ * store measures the file instead (0 when it was not there). */
 int store_blob_remove(struct mt_req *req, const char *sha, long long *bytes, struct mt_err *err);
 /* A local file holding blob sha (size bytes), for readers that need a file
  * (bundle verification): the blob itself, or with S3 a staged download

@@ -160,17 +160,26 @@ pgb_down() {
 # file to send ("" for none), OUT where the answer's body goes (default
 # /dev/null).  Prints the HTTP status.
 s3_curl() {
-	if [ -n "${3:-}" ]; then _s3sha=$(sha256sum <"$3" | cut -c1-64)
-	else _s3sha=$(printf '' | sha256sum | cut -c1-64); fi
-	if [ -n "${3:-}" ]; then
-		curl -s -o "${4:-/dev/null}" -w '%{http_code}' -X "$1" -T "$3" \
-			--aws-sigv4 "aws:amz:${RGW_REGION:-us-east-1}:s3" --user "$RGW_ACCESS_KEY:$RGW_SECRET_KEY" \
-			-H "x-amz-content-sha256: $_s3sha" "$RGW_URL$2"
-	else
-		curl -s -o "${4:-/dev/null}" -w '%{http_code}' -X "$1" \
-			--aws-sigv4 "aws:amz:${RGW_REGION:-us-east-1}:s3" --user "$RGW_ACCESS_KEY:$RGW_SECRET_KEY" \
-			-H "x-amz-content-sha256: $_s3sha" "$RGW_URL$2"
-	fi
+	_s3sha=$(if [ -n "${3:-}" ]; then sha256sum <"$3"; else printf '' | sha256sum; fi | cut -c1-64)
+	curl -s -o "${4:-/dev/null}" -w '%{http_code}' -X "$1" ${3:+-T "$3"} \
+		--aws-sigv4 "aws:amz:${RGW_REGION:-us-east-1}:s3" --user "$RGW_ACCESS_KEY:$RGW_SECRET_KEY" \
+		-H "x-amz-content-sha256: $_s3sha" "$RGW_URL$2"
+}
+
+# s3cmd_config FILE: an s3cmd configuration for the gateway of rgw_start:
+# path-style addressing (no %(bucket)s in host_bucket), plain HTTP, SigV4
+# (s3cmd's default; said anyway), the region SigV4 signs for.
+s3cmd_config() {
+	cat >"$1" <<CFG
+[default]
+access_key = $RGW_ACCESS_KEY
+secret_key = $RGW_SECRET_KEY
+host_base = ${RGW_URL#http://}
+host_bucket = ${RGW_URL#http://}
+use_https = False
+signature_v2 = False
+bucket_location = ${RGW_REGION:-us-east-1}
+CFG
 }
 
 # s3_keys BUCKET PREFIX: the keys under PREFIX, one a line (up to 1000).

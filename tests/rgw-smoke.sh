@@ -28,18 +28,7 @@ for p in $RGW_PIDS; do
 	echo "rgw: $(ps -o comm= -p "$p") $(awk '/VmRSS/ {print $2 " " $3}' "/proc/$p/status") RSS"
 done
 
-# s3cmd: path-style addressing (no %(bucket)s in --host-bucket), plain
-# HTTP, SigV4 (s3cmd's default; said anyway), the region SigV4 signs for.
-cat >"$WORK/s3cfg" <<CFG
-[default]
-access_key = $RGW_ACCESS_KEY
-secret_key = $RGW_SECRET_KEY
-host_base = ${RGW_URL#http://}
-host_bucket = ${RGW_URL#http://}
-use_https = False
-signature_v2 = False
-bucket_location = $RGW_REGION
-CFG
+s3cmd_config "$WORK/s3cfg"
 s3() { s3cmd -c "$WORK/s3cfg" --no-progress "$@"; }
 
 sha() { sha256sum "$1" | cut -d ' ' -f 1; }

@@ -82,16 +82,7 @@ cmp -s "$WORK/obj" "$WORK/small.bin" || fail "the object does not hold the uploa
 
 # What is stored, seen by another S3 client (Debian's s3cmd): one object per
 # content, named by its digest, holding its bytes.
-cat >"$WORK/s3cfg" <<CFG
-[default]
-access_key = $RGW_ACCESS_KEY
-secret_key = $RGW_SECRET_KEY
-host_base = ${RGW_URL#http://}
-host_bucket = ${RGW_URL#http://}
-use_https = False
-signature_v2 = False
-bucket_location = $RGW_REGION
-CFG
+s3cmd_config "$WORK/s3cfg"
 s3cmd -c "$WORK/s3cfg" ls "s3://$bucket/$prefix/blobs/" >"$WORK/ls" 2>&1 || fail "s3cmd ls: $(cat "$WORK/ls")"
 [ "$(wc -l <"$WORK/ls")" = 1 ] && grep -q " 100000 *s3://$bucket/$prefix/blobs/$small\$" "$WORK/ls" ||
 	fail "s3cmd ls after two uploads of one content: $(cat "$WORK/ls")"
