@@ -368,21 +368,25 @@ static void fmt_computed(char *out, size_t size, double d)
  * its root.
  */
 
-enum space { SP_METRICS, SP_PARAMS, SP_TAGS, SP_GIT, SP_BUNDLE };
+/* drift and live exist only in monitoring alert rules (mt_gate_validate
+ * refuses them in a promotion gate). */
+enum space { SP_METRICS, SP_PARAMS, SP_TAGS, SP_GIT, SP_BUNDLE, SP_DRIFT, SP_LIVE };
 
 static const char *const space_names[] = {
 	[SP_METRICS] = "metrics", [SP_PARAMS] = "params", [SP_TAGS] = "tags",
-	[SP_GIT] = "git", [SP_BUNDLE] = "bundle",
+	[SP_GIT] = "git", [SP_BUNDLE] = "bundle", [SP_DRIFT] = "drift", [SP_LIVE] = "live",
 };
 
 /* What a key of each space is called in messages. */
 static const char *const space_things[] = {
 	[SP_METRICS] = "metric", [SP_PARAMS] = "param", [SP_TAGS] = "tag",
-	[SP_GIT] = "git", [SP_BUNDLE] = "bundle",
+	[SP_GIT] = "git", [SP_BUNDLE] = "bundle", [SP_DRIFT] = "drift", [SP_LIVE] = "live value",
 };
 
 static const char *const git_fields[] = { "dirty", "commit", "branch", "repo_url" };
 static const char *const bundle_fields[] = { "verified", "sha256" };
+/* drift.STAT(FEATURE): the statistics a monitoring window has per feature. */
+static const char *const drift_stats[] = { "psi", "ks", "chi2", "missing" };
 
 enum nkind { N_NUM, N_STR, N_BOOL, N_REF, N_NEG, N_ADD, N_SUB, N_MUL, N_DIV };
 
@@ -395,6 +399,8 @@ struct node {
 	int bval;           /* N_BOOL */
 	const char *str;    /* N_STR value or N_REF key: pool, NUL-terminated */
 	size_t slen;
+	const char *arg;    /* N_REF of drift: the feature, pool, NUL-terminated */
+	size_t alen;
 	int champion;       /* N_REF: champion.* */
 	enum space sp;      /* N_REF */
 	struct node *l, *r; /* operands (N_NEG uses l) */
@@ -418,6 +424,7 @@ struct mt_gate_rule {
 	enum cmp op;
 	int negate;
 	int uses_champion;
+	int uses_monitor;    /* names drift.* or live.* */
 };
 
 void mt_gate_rule_free(struct mt_gate_rule *rule)
@@ -450,6 +457,8 @@ struct tok {
 	double num;
 	const char *str;  /* T_STR value or T_REF key, in the pool */
 	size_t slen;
+	const char *arg;  /* T_REF of drift: the feature, in the pool */
+	size_t alen;
 	int champion;
 	enum space sp;
 };
@@ -689,6 +698,47 @@ static const struct { const char *word; const char *meant; } space_aliases[] = {
 	{ "parameters", "params" }, { "tag", "tags" }, { "attributes", "metrics, params or tags" },
 };
 
+/* The "(FEATURE)" of drift.STAT(FEATURE) at pos into p->cur.arg: a key,
+ * unquoted or quoted as keys are. */
+static int lex_feature(struct parser *p)
+{
+	const char *s = p->s;
+	size_t i = p->pos, kst;
+	char *key;
+
+	if (i >= p->len || s[i] != '(')
+		return perr(p, "expected '(' and a feature after 'drift.%s' at column %zu, as in "
+			    "drift.%s(age)", p->cur.str, column(s, i), p->cur.str);
+	kst = ++i;
+	if (i < p->len && (s[i] == '`' || s[i] == '"')) {
+		p->pos = i;
+		if (lex_quoted(p, &p->cur.arg, &p->cur.alen, "quoted feature"))
+			return -1;
+		i = p->pos;
+	} else {
+		if (i < p->len && is_key_first((unsigned char)s[i]))
+			while (i < p->len && is_key_ch((unsigned char)s[i]))
+				i++;
+		if (i > kst) {
+			key = pool_take(p, i - kst + 1);
+			if (!key)
+				return perr(p, "rule too complex");
+			memcpy(key, s + kst, i - kst);
+			key[i - kst] = '\0';
+			p->cur.arg = key;
+			p->cur.alen = i - kst;
+		}
+	}
+	if (!p->cur.arg || p->cur.alen == 0)
+		return perr(p, "expected a feature after 'drift.%s(' at column %zu", p->cur.str,
+			    column(s, kst));
+	if (i >= p->len || s[i] != ')')
+		return perr(p, "expected ')' after the feature of 'drift.%s' at column %zu",
+			    p->cur.str, column(s, i));
+	p->pos = i + 1;
+	return 0;
+}
+
 /* A word at pos: keyword or reference. */
 static int lex_word(struct parser *p)
 {
@@ -722,7 +772,7 @@ static int lex_word(struct parser *p)
 	for (size_t k = 0; k < N_ELEMS(space_names); k++)
 		if (word_is(s + st, n, space_names[k]))
 			sp = (int)k;
-	if (sp < 0) {
+	if (sp < 0 || (champion && sp >= SP_DRIFT)) {
 		if (champion)
 			return perr(p, "expected metrics, params, tags, git or bundle after "
 				    "'champion.' at column %zu", column(s, st));
@@ -766,9 +816,11 @@ static int lex_word(struct parser *p)
 		p->cur.slen = i - kst;
 		p->pos = i;
 	}
-	if (sp == SP_GIT || sp == SP_BUNDLE) {
-		const char *const *f = sp == SP_GIT ? git_fields : bundle_fields;
-		size_t nf = sp == SP_GIT ? N_ELEMS(git_fields) : N_ELEMS(bundle_fields);
+	if (sp == SP_GIT || sp == SP_BUNDLE || sp == SP_DRIFT) {
+		const char *const *f = sp == SP_GIT ? git_fields :
+				       sp == SP_BUNDLE ? bundle_fields : drift_stats;
+		size_t nf = sp == SP_GIT ? N_ELEMS(git_fields) :
+			    sp == SP_BUNDLE ? N_ELEMS(bundle_fields) : N_ELEMS(drift_stats);
 		int found = 0;
 
 		for (size_t k = 0; k < nf; k++)
@@ -776,9 +828,12 @@ static int lex_word(struct parser *p)
 		if (!found)
 			return perr(p, "unknown field '%s.%s' at column %zu: %s", space_names[sp],
 				    show(&sh, p->cur.str, p->cur.slen, SHOW_MAX), column(s, st),
-				    sp == SP_GIT ? "git has dirty, commit, branch and repo_url"
-						 : "bundle has verified and sha256");
+				    sp == SP_GIT ? "git has dirty, commit, branch and repo_url" :
+				    sp == SP_BUNDLE ? "bundle has verified and sha256" :
+				    "drift has psi, ks, chi2 and missing, as in drift.psi(age)");
 	}
+	if (sp == SP_DRIFT && lex_feature(p))
+		return -1;
 	p->cur.type = T_REF;
 	p->cur.champion = champion;
 	p->cur.sp = (enum space)sp;
@@ -959,6 +1014,8 @@ static struct node *parse_primary(struct parser *p)
 		n->bval = t.type == T_TRUE;
 		n->str = t.str;
 		n->slen = t.slen;
+		n->arg = t.arg;
+		n->alen = t.alen;
 		n->champion = t.champion;
 		n->sp = t.sp;
 		return next(p) ? NULL : n;
@@ -1181,6 +1238,8 @@ struct mt_gate_rule *mt_gate_parse(const char *text, char *err, size_t errlen)
 	for (size_t i = 0; i < r->nnodes; i++)
 		if (r->nodes[i].kind == N_REF && r->nodes[i].champion)
 			r->uses_champion = 1;
+		else if (r->nodes[i].kind == N_REF && r->nodes[i].sp >= SP_DRIFT)
+			r->uses_monitor = 1;
 	return r;
 oom:
 	mt_gate_rule_free(r);
@@ -1212,7 +1271,7 @@ static void quote_rule(char *out, size_t size, const char *text)
 	free(b.p);
 }
 
-int mt_gate_validate(const char *const *rules, size_t n, char *err, size_t errlen)
+static int validate(const char *const *rules, size_t n, int alert, char *err, size_t errlen)
 {
 	char msg[512], quoted[128];
 
@@ -1227,6 +1286,12 @@ int mt_gate_validate(const char *const *rules, size_t n, char *err, size_t errle
 	for (size_t i = 0; i < n; i++) {
 		struct mt_gate_rule *r = mt_gate_parse(rules ? rules[i] : NULL, msg, sizeof(msg));
 
+		if (r && r->uses_monitor && !alert) {
+			snprintf(msg, sizeof(msg), "drift.* and live.* describe a deployed version's "
+				 "live data: they belong in monitoring alert rules, not in a gate");
+			mt_gate_rule_free(r);
+			r = NULL;
+		}
 		if (!r) {
 			quote_rule(quoted, sizeof(quoted), rules ? rules[i] : NULL);
 			if (err && errlen > 0) {
@@ -1238,6 +1303,16 @@ int mt_gate_validate(const char *const *rules, size_t n, char *err, size_t errle
 		mt_gate_rule_free(r);
 	}
 	return 0;
+}
+
+int mt_gate_validate(const char *const *rules, size_t n, char *err, size_t errlen)
+{
+	return validate(rules, n, 0, err, errlen);
+}
+
+int mt_gate_validate_alert(const char *const *rules, size_t n, char *err, size_t errlen)
+{
+	return validate(rules, n, 1, err, errlen);
 }
 
 /* ------------------------------------------------------------------------
@@ -1365,6 +1440,9 @@ static void thing(char *out, size_t size, const struct node *n)
 
 	if (n->sp == SP_GIT || n->sp == SP_BUNDLE)
 		snprintf(out, size, "%s.%s", space_names[n->sp], n->str);
+	else if (n->sp == SP_DRIFT)
+		snprintf(out, size, "drift %s of feature '%s'", n->str,
+			 show(&sh, n->arg, n->alen, KEY_SHOW_MAX));
 	else
 		snprintf(out, size, "%s '%s'", space_things[n->sp],
 			 show(&sh, n->str, n->slen, KEY_SHOW_MAX));
@@ -1402,6 +1480,8 @@ static __attribute__((noinline)) enum ev lookup(struct ectx *c, const struct nod
 	thing(what, sizeof(what), n);
 	ns = json_object_get(subj, space_names[n->sp]);
 	v = json_is_object(ns) ? json_object_get(ns, n->str) : NULL;
+	if (n->sp == SP_DRIFT)  /* {"drift": {"psi": {"age": 0.1}}} */
+		v = json_is_object(v) ? json_object_get(v, n->arg) : NULL;
 	if (!v || json_is_null(v)) {
 		if (!json_is_object(ns) && n->sp == SP_GIT)
 			return emsg(c, "%s has no %s (no git provenance recorded)", c->who[who], what);
@@ -1427,7 +1507,7 @@ static __attribute__((noinline)) enum ev lookup(struct ectx *c, const struct nod
 		return emsg(c, "%s of %s is %s, not a number, string or boolean", what, c->who[who],
 			    json_is_object(v) ? "an object" : "an array");
 	}
-	if (n->sp == SP_METRICS) {
+	if (n->sp == SP_METRICS || n->sp == SP_DRIFT || n->sp == SP_LIVE) {
 		if (out->t == V_BOOL)
 			return emsg(c, "%s of %s is a boolean, not a number", what, c->who[who]);
 		if (out->t == V_STR) {

@@ -37,6 +37,16 @@
  *    `metrics.a-1` is the metric "a-1": put spaces around a minus sign
  *    (`metrics.a - 1`).  Other keys are quoted with backticks or double
  *    quotes after the dot, with the string escapes: metrics.`val loss`.
+ *  - Monitoring alert rules (mt_gate_validate_alert) have two more spaces,
+ *    about a deployed version's live window: drift.STAT(FEATURE), STAT one
+ *    of psi, ks, chi2 and missing (the change of the missing rate), FEATURE
+ *    a key as above (`drift.psi(age)`, drift.ks(`annual income`)), and
+ *    live.KEY for the window's own values (live.accuracy, live.rmse,
+ *    live.count).  They are numbers, read as metrics are.  champion.drift
+ *    and champion.live do not exist; in an alert rule champion.* is the
+ *    monitored version itself (its run's metrics, params and tags), as in
+ *    `live.accuracy >= champion.metrics.val_acc - 0.03`.  The subject gives
+ *    them as {"drift": {"psi": {"age": 0.13}}, "live": {"accuracy": 0.91}}.
  *  - Whitespace is space and tab.  A rule is at most MT_GATE_MAX_RULE_LEN
  *    bytes of valid UTF-8 without control characters.
  *  - Size: a rule nests at most MT_GATE_MAX_DEPTH levels, where every
@@ -134,6 +144,14 @@ int mt_gate_rule_uses_champion(const struct mt_gate_rule *rule);
  * column 13".  rules[0..n) are borrowed; rules may be NULL when n is 0.
  */
 int mt_gate_validate(const char *const *rules, size_t n, char *err, size_t errlen);
+
+/*
+ * The same for monitoring alert rules: drift.* and live.* are allowed
+ * (mt_gate_validate refuses a rule that names them: "rule 1 '...': drift.*
+ * and live.* describe a deployed version's live data: they belong in
+ * monitoring alert rules, not in a gate").  Evaluation is mt_gate_evaluate's.
+ */
+int mt_gate_validate_alert(const char *const *rules, size_t n, char *err, size_t errlen);
 
 /*
  * Evaluate rule texts against subjects and return the report described

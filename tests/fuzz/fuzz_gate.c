@@ -39,6 +39,9 @@
  *  - "not RULE" swaps pass and fail and keeps errors;
  *  - the evaluator's own bound never fires: a rule that parses is never
  *    an error for its depth, which only the parser may refuse;
+ *  - mt_gate_validate_alert accepts exactly the policies whose rules
+ *    parse; mt_gate_validate the same, except those naming drift.* or
+ *    live.*, which it refuses with a message that says so;
  *  - a reloaded policy gives the very report the original strings give,
  *    and each rule is an error exactly when it does not parse;
  *  - every rendering is valid UTF-8 ending in a newline; text has one line
@@ -73,7 +76,9 @@ static const char CANDIDATE[] =
 	" \"params\": {\"dataset\": \"v2\", \"lr\": \"0.01\", \"a\": \"x|y`z\", \"n\": 3},"
 	" \"tags\": {\"reviewed\": \"true\", \"a\": \"<&>\\\"'\", \"b\": \"False\"},"
 	" \"git\": {\"dirty\": false, \"commit\": \"abc\", \"branch\": \"main\", \"repo_url\": \"u\"},"
-	" \"bundle\": {\"verified\": true, \"sha256\": \"00\"}}";
+	" \"bundle\": {\"verified\": true, \"sha256\": \"00\"},"
+	" \"drift\": {\"psi\": {\"age\": 0.3, \"a\": \"NaN\"}, \"ks\": {\"age\": 0.1}},"
+	" \"live\": {\"accuracy\": 0.88, \"count\": 10, \"a\": true}}";
 
 static const char CHAMPION[] =
 	"{\"name\": \"churn\", \"version\": \"2\", \"run_id\": \"fedcba9876543210fedcba9876543210\","
@@ -283,7 +288,8 @@ static json_t *evaluate_checked(const char *const *rules, size_t n, const json_t
 		if (!r && (st != 2 || strncmp(msg, "does not parse: ", 16) != 0 ||
 			   strcmp(msg + 16, err) != 0))
 			fail("unparsable rule not reported as such", msg);
-		if (r && strstr(msg, "deeper than"))
+		/* (A key may itself say "deeper than": messages quote keys.) */
+		if (r && strstr(msg, "deeper than 32 levels") && !strstr(rules[i], "deeper than"))
 			fail("the evaluator refused the depth of a rule that parses", rules[i]);
 		if (json_is_true(json_object_get(item, "no_champion")) && (st != 0 || champ))
 			fail("no_champion on a rule that is not a pass without champion", msg);
@@ -320,8 +326,19 @@ static void policy_pass(char *text)
 		all_parse &= r != NULL;
 		mt_gate_rule_free(r);
 	}
-	if ((mt_gate_validate(lines, n, err, sizeof(err)) == 0) != (all_parse && n <= MT_GATE_MAX_RULES))
-		fail("validate disagrees with parse", err);
+	/* Alert rules: exactly the policies whose rules parse.  A gate: those
+	 * too, less the ones naming drift.* or live.*, refused with that. */
+	if ((mt_gate_validate_alert(lines, n, err, sizeof(err)) == 0) !=
+	    (all_parse && n <= MT_GATE_MAX_RULES))
+		fail("validate_alert disagrees with parse", err);
+	if (err[0] && (strchr(err, '\n') || !valid_utf8(err)))
+		fail("validate_alert message", err);
+	if (mt_gate_validate(lines, n, err, sizeof(err)) == 0) {
+		if (!(all_parse && n <= MT_GATE_MAX_RULES))
+			fail("validate accepts what does not parse", err);
+	} else if (all_parse && n <= MT_GATE_MAX_RULES && !strstr(err, "drift.* and live.*")) {
+		fail("validate refuses a policy that parses", err);
+	}
 	if (err[0] && (strchr(err, '\n') || !valid_utf8(err)))
 		fail("validate message", err);
 
