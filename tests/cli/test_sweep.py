@@ -213,6 +213,16 @@ class TestSweepGrid(SweepCase):
                 (["--maximize", "--", train], "--objective"),
                 (["--resume", "abc", "--", train], "--resume"),
                 (["--resume", "abc", "--scrape", "a=(b)"], "--resume"),
+                (["--resume", "abc", "-p", "a=1"], "--resume"),
+                (["--resume", "abc", "-t", "a=1"], "--resume"),
+                (["-p", "noequals", "--", train, "[1,2]"], "expected KEY=VALUE"),
+                (["-t", "=v", "--", train, "[1,2]"], "expected KEY=VALUE"),
+                (["-p", "lr=1", "--", train, "--lr", "[1,2]"], "-p lr: the param lr is swept"),
+                (["-p", "arg1=1", "--", train, "[1,2]"], "the param arg1 is swept"),
+                (["-t", "mltrack.sweep.seed=1", "--", train, "[1,2]"],
+                 "the sweep sets this tag itself"),
+                (["-t", "mlflow.parentRunId=x", "--", train, "[1,2]"],
+                 "the sweep sets this tag itself"),
                 ([], "COMMAND")]:
             p = self.sweep(*args, check=2)
             self.assertIn(msg, p.stderr.decode(), args)
@@ -347,6 +357,46 @@ class TestSweepResume(SweepCase):
         self.assertIn("5 of 5 trials done before, 0 to run", r.stderr.decode())
         with open(log) as f:
             self.assertEqual(len(f.read().split()), 6)
+
+    def test_params_and_tags_reach_every_trial_and_resume_keeps_them(self):
+        # Trial 1 fails the first time (its marker is not there yet).
+        mark = os.path.join(self.tmp, "mark")
+        train = self.script("t.sh", "\n".join([
+            "#!/bin/sh",
+            "echo \"acc: $2\"",
+            "if [ \"$2\" = 2 ] && [ ! -f %s ]; then touch %s; exit 1; fi" % (mark, mark), ""]))
+        p = self.sweep("--objective", "acc", "-p", "data=v2", "-p", "note=a b=c",
+                       "-t", "team=ml", "-t", "ticket=ML-7", "--", train, "--x", "[1,2,3]",
+                       check=1)
+        self.assertIn("FAILED", p.stdout.decode())
+        parent = self.only_parent()
+        pid = parent["info"]["run_id"]
+        ptags = mtapi.kv(parent["data"]["tags"])
+        # The parent: the -t tags, and both lists for --resume; no params
+        # (they are the trials').
+        self.assertEqual((ptags["team"], ptags["ticket"]), ("ml", "ML-7"))
+        self.assertEqual(json.loads(ptags["mltrack.sweep.params"]), ["data=v2", "note=a b=c"])
+        self.assertEqual(json.loads(ptags["mltrack.sweep.tags"]), ["team=ml", "ticket=ML-7"])
+        self.assertEqual(mtapi.kv(parent["data"].get("params", [])), {})
+        self.assertEqual(parent["info"]["status"], "FAILED")
+
+        def check_trial(run):
+            tags = mtapi.kv(run["data"]["tags"])
+            self.assertEqual((tags["team"], tags["ticket"]), ("ml", "ML-7"))
+            self.assertEqual(tags["mlflow.parentRunId"], pid)
+            self.assertEqual(mtapi.kv(run["data"]["params"]),
+                             {"data": "v2", "note": "a b=c",
+                              "x": str(int(tags["mltrack.sweep.trial"]) + 1)})
+
+        for run in self.children(pid):
+            check_trial(run)
+        # --resume runs trial 1 again, with the same -p and -t.
+        r = self.mltrack("sweep", "--resume", pid, check=0)
+        self.assertIn("2 of 3 trials done before, 1 to run", r.stderr.decode())
+        again = [x for x in self.by_trial(pid)[1] if x["info"]["status"] == "FINISHED"]
+        self.assertEqual(len(again), 1)
+        check_trial(again[0])
+        self.assertEqual(mtapi.get_run(pid)["info"]["status"], "FINISHED")
 
     def test_resume_refuses_other_runs(self):
         run_id = mtapi.new_run(mtapi.new_experiment(self.exp))
