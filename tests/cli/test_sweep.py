@@ -532,11 +532,15 @@ class TestSweepDocs(SweepCase):
         # docs/sweeps.md's script and command, run as written: the table
         # and the best command line it shows (run ids aside) are what a
         # user gets, the draws of seed 42 included.
-        doc = open(os.path.join(os.path.dirname(__file__), "..", "..", "docs",
-                                "sweeps.md")).read()
+        root = os.path.join(os.path.dirname(__file__), "..", "..")
+        with open(os.path.join(root, "docs", "sweeps.md")) as f:
+            doc = f.read()
         blocks = re.findall(r"```(\w*)\n(.*?)```", doc, re.S)
         script = blocks[0][1]
         self.assertTrue(script.startswith("#!/bin/sh"))
+        # The same script is examples/shell/train.sh.
+        with open(os.path.join(root, "examples", "shell", "train.sh")) as f:
+            self.assertEqual(f.read(), script)
         self.script("train.sh", script)
         table = [l.split()[:6] for l in blocks[3][1].splitlines() if re.match(r"^\d+\s", l)]
         self.assertEqual(len(table), 12)
