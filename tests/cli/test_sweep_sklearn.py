@@ -8,9 +8,10 @@ the reproduction must apply it).  `mltrack sweep --parallel 2` runs 24
 trials of it: a 3 x 4 grid times 2 draws of a loguniform axis.  The server
 must hold 24 finished children, two of them running at any moment, and the
 parent's best tags must name the child with the highest val_acc the REST
-API reports.  `mltrack reproduce --check` of that child, from another
-directory, must give a run with the very same metric histories and leave
-the user's repository as it was.
+API reports, and the table it prints is docs/sweeps.md's (the same seed).
+`mltrack reproduce --check` of that child, from another directory, must
+give a run with the very same metric histories and leave the user's
+repository as it was.
 """
 
 import os
@@ -68,7 +69,7 @@ class TestSklearnSweep(ReproCase, SweepCase):
         self.write("train.py", edited)
 
         # The sweep: [1,2,3] x 4 subsamples, 2 draws of the learning rate.
-        p = self.sweep("--parallel", "2", "--seed", "11", "--trials", "2",
+        p = self.sweep("--parallel", "2", "--seed", "7", "--trials", "2",
                        "--objective", "metrics.val_acc", "--maximize",
                        "-p", "dataset=breast_cancer", "-t", "suite=sklearn", "--",
                        py, "train.py", "--max-depth", "[1,2,3]",
@@ -124,6 +125,18 @@ class TestSklearnSweep(ReproCase, SweepCase):
         self.assertEqual(rows[0][-1], best)
         self.assertIn("best: trial %d, val_acc %.6g, run %s" % (best_trial, best_value, best),
                       out)
+        # docs/sweeps.md shows this sweep (its command, seed 7): the same
+        # table, run ids aside.
+        with open(os.path.join(ROOT, "docs", "sweeps.md")) as f:
+            doc = f.read()
+        doc = doc[doc.index("## A real sweep: scikit-learn"):]
+        self.assertIn("--seed 7 --trials 2", doc)
+        self.assertIn("--max-depth '[1,2,3]' --subsample '[0.5,0.7,0.85,1.0]'", doc)
+        self.assertIn("--lr 'loguniform(0.02,0.5)'", doc)
+        table = [l.split()[:6] for l in doc.split("\n\n```\ntrial  status")[1].split("```")[0]
+                 .splitlines() if re.match(r"^\d+\s", l)]
+        self.assertEqual(len(table), 24)
+        self.assertEqual([r[:6] for r in rows], table)
 
         # Reproduce the best trial from elsewhere, naming the repository.
         before = self.snapshot()
