@@ -1264,6 +1264,10 @@ int cmd_sweep(int argc, char **argv)
 		if (cli_run_fetch(o_resume, &parent_run, &f))
 			return cli_fail_report(&f);
 		if ((rc = resume_from(&s, parent_run, &words, &scrape_json, &seed, &trials))) {
+			free(s.pw.v);
+			free(s.tw.v);
+			json_decref(s.pw_json);
+			json_decref(s.tw_json);
 			json_decref(scrape_json);
 			free(s.scrape);
 			free((char *)s.key);

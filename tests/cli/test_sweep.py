@@ -402,6 +402,17 @@ class TestSweepResume(SweepCase):
         run_id = mtapi.new_run(mtapi.new_experiment(self.exp))
         p = self.mltrack("sweep", "--resume", run_id, check=2)
         self.assertIn("not a sweep's parent run", p.stderr.decode())
+        # A parent whose -p words are not a JSON array of strings.
+        exp_id = mtapi.get_run(run_id)["info"]["experiment_id"]
+        for bad in ("[1]", "{", "\"a=1\""):
+            tags = [{"key": "mltrack.sweep.command", "value": '["true","[1,2]"]'},
+                    {"key": "mltrack.sweep.seed", "value": "1"},
+                    {"key": "mltrack.sweep.trials", "value": "default"},
+                    {"key": "mltrack.sweep.params", "value": bad}]
+            damaged = mtapi.new_run(exp_id, tags=tags)
+            p = self.mltrack("sweep", "--resume", damaged, check=2)
+            self.assertIn("mltrack.sweep.params or .tags is damaged", p.stderr.decode())
+            self.assertEqual(self.children(damaged), [])
 
 
 class TestSweepParallelAndSignals(SweepCase):
