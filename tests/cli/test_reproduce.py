@@ -369,7 +369,10 @@ class TestReproduce(ReproCase):
 
     def test_usage(self):
         self.make_repo()
-        self.assertIn(b"mltrack.reproduces", self.mltrack("reproduce", "--help", check=0).stdout)
+        out = self.mltrack("reproduce", "--help", check=0).stdout
+        for word in (b"mltrack.reproduces", b"--check", b"--tolerance REL",
+                     b"1 when a metric of RUN is missing"):
+            self.assertIn(word, out)
         self.mltrack("reproduce", check=2)
         self.reproduce("0123456789abcdef0123456789abcdef", check=3)
         for args, msg in [(["--tolerance", "0.1"], "--tolerance needs --check"),

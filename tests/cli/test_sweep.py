@@ -237,7 +237,8 @@ class TestSweepGrid(SweepCase):
         p = self.mltrack("sweep", "--help", check=0)
         out = p.stdout.decode()
         for word in ("--parallel", "--trials", "--seed", "--objective", "--stop-early",
-                     "--resume", "loguniform(a,b)", "mlflow.parentRunId"):
+                     "--resume", "loguniform(a,b)", "mlflow.parentRunId", "--param KEY=VALUE",
+                     "--tag KEY=VALUE"):
             self.assertIn(word, out)
         self.assertIn("sweep", self.mltrack("--help", check=0).stdout.decode())
 
