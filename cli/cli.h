@@ -156,6 +156,11 @@ int cli_experiment_ensure(const char *name, char *out, size_t n, struct cli_fail
  * UTF-8 boundary (malloc'd; NULL when out of memory) (cmd_run.c). */
 char *cli_shell_quote(int argc, char *const *argv, size_t max);
 
+/* The -p/-t KEY=VALUE words of l (opt names the option, what is "param" or
+ * "tag") checked as MLflow keys and values, appended to list as {key, value}
+ * objects: 0, or CLI_USAGE after a one-line message (cmd_run.c). */
+int cli_kv_pairs(const struct cli_list *l, const char *opt, const char *what, json_t *list);
+
 struct cli_progress;
 
 /* Stream a local file to a PUT at path, hashing it on the way.  sha256

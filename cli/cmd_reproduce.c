@@ -1,5 +1,6 @@
 /*
  * cmd_reproduce.c: mltrack reproduce RUN [-C DIR] [--keep DIR] [-n NAME] [--dry-run]
+ *                                    [--check [--tolerance REL]]
  *
  * Recreate the code a run of `mltrack run` ran, and run it again:
  *  1. the run's tags (runs/get): mltrack.command (its absence means the run
@@ -17,17 +18,22 @@
  *     in that tree, in the recorded working directory, in the original's
  *     experiment, named reproduce-of-<name>, tagged mltrack.reproduces=RUN,
  *     with the recorded params the command line does not give as -p;
- *  5. `mltrack runs compare --diff RUN NEW` prints what differs.
+ *  5. `mltrack runs compare --diff RUN NEW` prints what differs;
+ *  6. with --check, every metric of RUN (but mltrack's own and system/
+ *     ones) must be in NEW with the same history, step by step, within
+ *     --tolerance: else exit 1, naming the first that is not.
  * The tree is removed at the end, unless --keep DIR put it there.
  *
  * Exit status: 0; 1 when the run cannot be reproduced (not made by `mltrack
  * run`, no commit recorded, the commit is not in the repository, the patch
  * is missing or does not apply); 2 usage (and -C DIR not in a git work
- * tree); 3 server; the command's own status when it fails.
+ * tree); 3 server; the command's own status when it fails; 1 when --check
+ * finds a metric that differs.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <math.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -42,8 +48,8 @@
 
 #define OPTS_END { 0, NULL, 0, NULL, NULL, 0, NULL }
 
-static const char *o_run, *o_dir, *o_keep, *o_name;
-static int o_dry;
+static const char *o_run, *o_dir, *o_keep, *o_name, *o_tol;
+static int o_dry, o_check;
 
 static const struct cli_opt repro_opts[] = {
 	{ CLI_OPT_ARG, &o_run, 0, "RUN", NULL, CLI_OPT_REQUIRED,
@@ -56,6 +62,11 @@ static const struct cli_opt repro_opts[] = {
 	  "name of the new run (default: reproduce-of-<name of RUN>)" },
 	{ CLI_OPT_SWITCH, &o_dry, 0, "dry-run", NULL, 0,
 	  "print the plan (commit, patch, directory, command) and change nothing" },
+	{ CLI_OPT_SWITCH, &o_check, 0, "check", NULL, 0,
+	  "exit 1 when a metric of RUN is missing from the new run or differs (for CI)" },
+	{ CLI_OPT_VALUE, &o_tol, 0, "tolerance", "REL", 0,
+	  "with --check: values a, b agree when |a-b| <= REL * max(1, |a|, |b|) (default 0: "
+	  "exactly)" },
 	OPTS_END,
 };
 
@@ -67,11 +78,14 @@ static const struct cli_spec repro_spec = {
 	"and its command run there with `mltrack run` in the run's experiment, in the\n"
 	"directory it was started from, with its params, as a new run tagged\n"
 	"mltrack.reproduces=RUN.  Then `mltrack runs compare --diff` shows what differs.\n"
+	"--check then compares every metric of RUN (all its steps; not mltrack.* or\n"
+	"system/* metrics, which measure the machine) with the new run's.\n"
 	"A relative command (./train.sh, python train.py) runs the checked-out copy; an\n"
 	"absolute path runs what is at that path now.\n"
 	"Exit status: 0 done; 1 the run cannot be reproduced (not made by `mltrack run`,\n"
 	"its commit is not in the repository, its patch is missing or does not apply);\n"
-	"2 usage; 3 server error; the command's own status when it fails.",
+	"2 usage; 3 server error; the command's own status when it fails; with --check,\n"
+	"1 when a metric of RUN is missing from the new run or differs.",
 	0,
 };
 
@@ -370,6 +384,166 @@ static int run_self(const char *cwd, const char *const *argv, const char *exp_id
 	return WEXITSTATUS(status);
 }
 
+/* ---- --check ---- */
+
+/* A metric that measures the machine, not the model: mltrack run's own
+ * (mltrack.wall_time_s, ...) and the system metrics. */
+static int machine_metric(const char *key)
+{
+	return strncmp(key, "mltrack.", 8) == 0 || strncmp(key, "system/", 7) == 0;
+}
+
+struct point {
+	long long step, ts;
+	double value;
+};
+
+static int by_step(const void *a, const void *b)
+{
+	const struct point *x = a, *y = b;
+
+	if (x->step != y->step)
+		return x->step < y->step ? -1 : 1;
+	if (x->ts != y->ts)
+		return x->ts < y->ts ? -1 : 1;
+	return x->value < y->value ? -1 : x->value > y->value;
+}
+
+/* The whole history of metric key of run, by step (then time): *out
+ * (malloc'd), *n points.  0, or -1 with f filled. */
+static int history(const char *run, const char *key, struct point **out, size_t *n,
+		   struct cli_fail *f)
+{
+	char *token = NULL;
+	size_t cap = 0;
+
+	*out = NULL;
+	*n = 0;
+	do {
+		const char *q[] = { "run_id", run, "metric_key", key, "max_results", "25000",
+				    token ? "page_token" : NULL, token, NULL };
+		json_t *r = NULL, *m;
+		const char *next;
+		size_t i;
+
+		if (cli_api("GET", "/api/2.0/mlflow/metrics/get-history", q, NULL, &r, f)) {
+			free(token);
+			free(*out);
+			*out = NULL;
+			return -1;
+		}
+		json_array_foreach(json_object_get(r, "metrics"), i, m) {
+			json_t *v = json_object_get(m, "value");
+
+			if (*n == cap) {
+				struct point *p = realloc(*out, (cap = cap ? cap * 2 : 64) * sizeof(*p));
+
+				if (!p) {
+					json_decref(r);
+					free(token);
+					return cli_fail_set(f, CLI_USAGE, "out of memory");
+				}
+				*out = p;
+			}
+			/* MLflow writes NaN and infinities as strings. */
+			(*out)[(*n)++] = (struct point){
+				json_integer_value(json_object_get(m, "step")),
+				json_integer_value(json_object_get(m, "timestamp")),
+				json_is_number(v) ? json_number_value(v)
+				: json_is_string(v) ? strtod(json_string_value(v), NULL) : NAN };
+		}
+		next = json_string_value(json_object_get(r, "next_page_token"));
+		free(token);
+		token = next && *next ? strdup(next) : NULL;
+		json_decref(r);
+	} while (token);
+	if (*n)
+		qsort(*out, *n, sizeof(**out), by_step);
+	return 0;
+}
+
+/* Do a and b agree within tol?  NaN agrees with NaN, an infinity with
+ * itself only. */
+static int agree(double a, double b, double tol)
+{
+	if (isnan(a) || isnan(b))
+		return isnan(a) && isnan(b);
+	if (a == b)
+		return 1;
+	if (isinf(a) || isinf(b))
+		return 0;
+	return fabs(a - b) <= tol * fmax(1.0, fmax(fabs(a), fabs(b)));
+}
+
+/* --check: every metric of run orig (but the machine's), in key order, has
+ * in run new the same points: as many, at the same steps, with values that
+ * agree.  CLI_OK, or CLI_CHECK_FAILED after one line naming the first
+ * metric that does not; the server's error code when it cannot be read. */
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int check_metrics(const char *orig, const char *new_id, double tol)
+{
+	json_t *run = NULL, *metrics, *m;
+	const char **keys;
+	struct cli_fail f;
+	size_t i, n = 0;
+	int rc = CLI_OK;
+
+	if (cli_run_fetch(orig, &run, &f))
+		return cli_fail_report(&f);
+	metrics = json_object_get(json_object_get(run, "data"), "metrics");
+	if (!(keys = calloc(json_array_size(metrics) + 1, sizeof(*keys)))) {
+		json_decref(run);
+		return cli_error(CLI_USAGE, "out of memory");
+	}
+	json_array_foreach(metrics, i, m) {
+		const char *k = json_string_value(json_object_get(m, "key"));
+
+		if (k && !machine_metric(k))
+			keys[n++] = k;
+	}
+	/* In key order: the first that differs is always the same one. */
+	qsort(keys, n, sizeof(*keys), by_name);
+	for (i = 0; i < n && rc == CLI_OK; i++) {
+		const char *k = keys[i];
+		struct point *x = NULL, *y = NULL;
+		size_t nx = 0, ny = 0, j;
+
+		if (history(orig, k, &x, &nx, &f) || history(new_id, k, &y, &ny, &f)) {
+			rc = cli_fail_report(&f);
+		} else if (ny == 0) {
+			rc = cli_error(CLI_CHECK_FAILED, "check failed: metric %s of run %s is missing "
+				       "from run %s", k, orig, new_id);
+		} else if (nx != ny) {
+			rc = cli_error(CLI_CHECK_FAILED, "check failed: metric %s has %zu values in "
+				       "run %s, %zu in run %s", k, nx, orig, ny, new_id);
+		} else {
+			for (j = 0; j < nx; j++)
+				if (x[j].step != y[j].step || !agree(x[j].value, y[j].value, tol))
+					break;
+			if (j < nx && x[j].step != y[j].step)
+				rc = cli_error(CLI_CHECK_FAILED, "check failed: metric %s: value %zu "
+					       "is at step %lld in run %s, at step %lld in run %s", k,
+					       j + 1, x[j].step, orig, y[j].step, new_id);
+			else if (j < nx)
+				rc = cli_error(CLI_CHECK_FAILED, "check failed: metric %s at step %lld: "
+					       "%.17g in run %s, %.17g in run %s", k, x[j].step,
+					       x[j].value, orig, y[j].value, new_id);
+		}
+		free(x);
+		free(y);
+	}
+	if (rc == CLI_OK && !cli_quiet)
+		fprintf(stderr, "mltrack: check passed: %zu metric%s of run %s %s in run %s\n",
+			n, n == 1 ? "" : "s", orig, tol > 0 ? "agree" : "are the same", new_id);
+	free(keys);
+	json_decref(run);
+	return rc;
+}
+
 static void print_word(FILE *out, const char *w)
 {
 	int plain = *w && strspn(w, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -398,11 +572,26 @@ int cmd_reproduce(int argc, char **argv)
 	struct cli_fail f;
 	int rc, no_flags = 0, has_patch, made_tree = 0, ran = 0;
 	char *exe = NULL, *run_name = NULL;
+	double tol = 0;
 	size_t i;
 
 	if ((rc = cli_parse(&repro_spec, argc, argv))) {
 		rc = rc < 0 ? CLI_OK : rc;
 		goto out;
+	}
+	if (o_tol) {
+		char *end;
+
+		errno = 0;
+		tol = strtod(o_tol, &end);
+		if (!o_check) {
+			rc = cli_error(CLI_USAGE, "--tolerance needs --check");
+			goto out;
+		}
+		if (end == o_tol || *end || errno || !isfinite(tol) || tol < 0) {
+			rc = cli_error(CLI_USAGE, "--tolerance: a number from 0 up, not '%s'", o_tol);
+			goto out;
+		}
 	}
 	if (cli_client_init(&f) || cli_run_fetch(o_run, &run, &f)) {
 		rc = cli_fail_report(&f);
@@ -492,6 +681,9 @@ int cmd_reproduce(int argc, char **argv)
 		printf("workdir:     %s\n", wd);
 		printf("name:        %s\n", run_name);
 		printf("tag:         mltrack.reproduces=%s\n", run_id);
+		if (o_check)
+			printf("check:       every metric, %s%s\n", tol > 0 ? "within " : "exactly",
+			       tol > 0 ? o_tol : "");
 		printf("params:     ");
 		json_array_foreach(params, i, av)
 			printf(" -p %s", json_string_value(av));
@@ -685,6 +877,11 @@ int cmd_reproduce(int argc, char **argv)
 
 		if (!rc && code)
 			rc = code < 0 ? CLI_USAGE : code;
+	}
+	/* The command's own failure says more than its metrics. */
+	if (o_check && rc == CLI_OK) {
+		fflush(stdout);
+		rc = check_metrics(run_id, new_id, tol);
 	}
 out:
 	/* A kept tree stays once the command has run in it. */

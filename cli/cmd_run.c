@@ -884,7 +884,7 @@ static const char *user_name(void)
 }
 
 /* KEY=VALUE pairs of -p/-t into list; a malformed one is a usage error. */
-static int parse_pairs(const struct cli_list *l, const char *opt, const char *what, json_t *list)
+int cli_kv_pairs(const struct cli_list *l, const char *opt, const char *what, json_t *list)
 {
 	for (int i = 0; i < l->n; i++) {
 		const char *eq = strchr(l->v[i], '=');
@@ -1071,8 +1071,8 @@ int cmd_run(int argc, char **argv)
 	cmd = (char **)o_cmd.v;
 	explicit_params = json_array();
 	tags = json_array();
-	if (parse_pairs(&o_params, "-p", "param", explicit_params) ||
-	    parse_pairs(&o_tags, "-t", "tag", tags)) {
+	if (cli_kv_pairs(&o_params, "-p", "param", explicit_params) ||
+	    cli_kv_pairs(&o_tags, "-t", "tag", tags)) {
 		json_decref(explicit_params);
 		json_decref(tags);
 		return CLI_USAGE;

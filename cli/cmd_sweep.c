@@ -53,7 +53,7 @@
 static const char *o_exp, *o_name, *o_parallel, *o_trials, *o_seed, *o_objective, *o_stop,
 	*o_resume;
 static int o_max, o_min;
-static struct cli_list o_cmd, o_scrape;
+static struct cli_list o_cmd, o_scrape, o_params, o_tags;
 
 static const struct cli_opt sweep_opts[] = {
 	{ CLI_OPT_VALUE, &o_exp, 'e', "experiment", "NAME", 0,
@@ -80,6 +80,10 @@ static const struct cli_opt sweep_opts[] = {
 	{ CLI_OPT_LIST, &o_scrape, 0, "scrape", "REGEX", 0,
 	  "also scrape metrics with REGEX, in each trial's run and for the objective "
 	  "(as mltrack run --scrape; repeatable)" },
+	{ CLI_OPT_LIST, &o_params, 'p', "param", "KEY=VALUE", 0,
+	  "log a param in every trial's run (as mltrack run -p; repeatable)" },
+	{ CLI_OPT_LIST, &o_tags, 't', "tag", "KEY=VALUE", 0,
+	  "set a tag on every trial's run and on the parent (as mltrack run -t; repeatable)" },
 	{ CLI_OPT_ARGS, &o_cmd, 0, "COMMAND", NULL, 0,
 	  "the command to run, with its arguments (after --); swept values in its words" },
 	{ 0, NULL, 0, NULL, NULL, 0, NULL },
@@ -152,6 +156,9 @@ struct sweep {
 	char *exe;
 	const char **scrape;   /* --scrape patterns (borrowed) */
 	size_t nscrape;
+	struct cli_list pw, tw; /* the -p and -t KEY=VALUE words of every trial */
+	json_t *pw_json, *tw_json; /* on --resume: the tags they come from (owned), and
+				    * pw.v, tw.v are then owned arrays */
 };
 
 static volatile sig_atomic_t got_signal, got_signal_code;
@@ -417,8 +424,8 @@ static int start_trial(struct sweep *s, struct trial *t)
 	snprintf(name, sizeof(name), "%s-%zu", s->name, t->index);
 	snprintf(trial, sizeof(trial), "mltrack.sweep.trial=%zu", t->index);
 	snprintf(parent, sizeof(parent), "mlflow.parentRunId=%s", s->parent);
-	av = calloc((size_t)s->space.argc + 4 * s->space.n_axes + 2 * s->nscrape + 16,
-		    sizeof(*av));
+	av = calloc((size_t)s->space.argc + 4 * s->space.n_axes + 2 * s->nscrape +
+			    2 * (size_t)(s->pw.n + s->tw.n) + 16, sizeof(*av));
 	if (!av || pipe2(out, O_CLOEXEC)) {
 		free(av);
 		return -1;
@@ -444,6 +451,14 @@ static int start_trial(struct sweep *s, struct trial *t)
 	for (size_t k = 0; k < s->nscrape; k++) {
 		av[n++] = "--scrape";
 		av[n++] = s->scrape[k];
+	}
+	for (int k = 0; k < s->tw.n; k++) {
+		av[n++] = "-t";
+		av[n++] = s->tw.v[k];
+	}
+	for (int k = 0; k < s->pw.n; k++) {
+		av[n++] = "-p";
+		av[n++] = s->pw.v[k];
 	}
 	/* A swept word that is not a flag's value becomes a param here (flags
 	 * become params in `mltrack run` itself). */
@@ -1032,11 +1047,89 @@ static void sweep_release(struct sweep *s)
 		mt_scraper_free(s->t[i].scraper);
 	}
 	free(s->t);
+	if (s->pw_json)
+		free(s->pw.v);
+	if (s->tw_json)
+		free(s->tw.v);
+	json_decref(s->pw_json);
+	json_decref(s->tw_json);
 	mt_sweep_plan_release(&s->plan);
 	mt_sweep_release(&s->space);
 	if (s->tmp[0])
 		rmdir(s->tmp);
 	free(s->exe);
+}
+
+/* The words of a mltrack.sweep.params or .tags tag (a JSON array of
+ * "KEY=VALUE" strings) into *j (owned) and l (an owned array of borrowed
+ * strings).  0, or -1 when the tag is not such an array. */
+static int words_of(const char *tagval, json_t **j, struct cli_list *l)
+{
+	if (!tagval)
+		return 0;
+	*j = json_loads(tagval, 0, NULL);
+	if (!json_is_array(*j) || !(l->v = calloc(json_array_size(*j) + 1, sizeof(*l->v))))
+		return -1;
+	for (size_t i = 0; i < json_array_size(*j); i++)
+		if (!(l->v[l->n++] = json_string_value(json_array_get(*j, i))))
+			return -1;
+	return 0;
+}
+
+/* The -p/-t words as the tag that records them: a JSON array of strings
+ * (owned), or NULL when there are none or it is too long (*toolong). */
+static char *words_tag(const struct cli_list *l, int *toolong)
+{
+	json_t *a = json_array();
+	char *t;
+
+	if (!l->n)
+		return json_decref(a), NULL;
+	for (int i = 0; i < l->n; i++)
+		json_array_append_new(a, json_string(l->v[i]));
+	t = json_dumps(a, JSON_COMPACT);
+	json_decref(a);
+	if (t && strlen(t) > MT_MAX_TAG_VALUE_LEN) {
+		free(t);
+		t = NULL;
+		*toolong = 1;
+	}
+	return t;
+}
+
+/* The -p and -t words, checked as `mltrack run` checks them, and not
+ * clashing with what the sweep sets itself: a param named after an axis
+ * (its value differs per trial), the sweep's tags. */
+static int check_words(const struct sweep *s)
+{
+	json_t *ps = json_array(), *ts = json_array(), *e;
+	int rc = cli_kv_pairs(&s->pw, "-p", "param", ps);
+	size_t i;
+
+	if (!rc)
+		rc = cli_kv_pairs(&s->tw, "-t", "tag", ts);
+	json_array_foreach(rc ? NULL : ps, i, e) {
+		const char *k = json_string_value(json_object_get(e, "key"));
+
+		for (size_t a = 0; a < s->space.n_axes; a++)
+			if (strcmp(k, s->space.axes[a].name) == 0) {
+				rc = cli_error(CLI_USAGE, "-p %s: the param %s is swept (its value "
+					       "is each trial's)", k, k);
+				goto out;
+			}
+	}
+	json_array_foreach(rc ? NULL : ts, i, e) {
+		const char *k = json_string_value(json_object_get(e, "key"));
+
+		if (strcmp(k, "mlflow.parentRunId") == 0 || strncmp(k, "mltrack.sweep.", 14) == 0) {
+			rc = cli_error(CLI_USAGE, "-t %s: the sweep sets this tag itself", k);
+			goto out;
+		}
+	}
+out:
+	json_decref(ps);
+	json_decref(ts);
+	return rc;
 }
 
 /* The plan of a sweep from its parent run's tags (--resume). */
@@ -1072,6 +1165,10 @@ static int resume_from(struct sweep *s, json_t *run, json_t **words, json_t **sc
 	s->key = obj && *obj ? strdup(obj) : NULL;
 	s->minimize = dir && strcmp(dir, "minimize") == 0;
 	s->stop_median = stop && strcmp(stop, "median") == 0;
+	if (words_of(tag_of(run, "mltrack.sweep.params"), &s->pw_json, &s->pw) ||
+	    words_of(tag_of(run, "mltrack.sweep.tags"), &s->tw_json, &s->tw))
+		return cli_error(CLI_USAGE, "run %s: mltrack.sweep.params or .tags is damaged",
+				 o_resume);
 	if (scr) {
 		*scrape = json_loads(scr, 0, NULL);
 		if (!json_is_array(*scrape) || !(s->scrape = calloc(json_array_size(*scrape) + 1,
@@ -1110,7 +1207,7 @@ int cmd_sweep(int argc, char **argv)
 		s.parallel = (int)v;
 	if (o_resume) {
 		if (o_cmd.n || o_trials || o_seed || o_objective || o_stop || o_max || o_min ||
-		    o_exp || o_name || o_scrape.n)
+		    o_exp || o_name || o_scrape.n || o_params.n || o_tags.n)
 			return cli_error(CLI_USAGE, "--resume takes the plan from the run: only "
 					 "--parallel may be given with it");
 	} else if (!o_cmd.n) {
@@ -1167,6 +1264,10 @@ int cmd_sweep(int argc, char **argv)
 		if (cli_run_fetch(o_resume, &parent_run, &f))
 			return cli_fail_report(&f);
 		if ((rc = resume_from(&s, parent_run, &words, &scrape_json, &seed, &trials))) {
+			free(s.pw.v);
+			free(s.tw.v);
+			json_decref(s.pw_json);
+			json_decref(s.tw_json);
 			json_decref(scrape_json);
 			free(s.scrape);
 			free((char *)s.key);
@@ -1191,6 +1292,8 @@ int cmd_sweep(int argc, char **argv)
 	} else {
 		cmd = (char **)o_cmd.v;
 		ncmd = o_cmd.n;
+		s.pw = o_params;
+		s.tw = o_tags;
 	}
 	if (!cmd) {
 		rc = cli_error(CLI_USAGE, "out of memory");
@@ -1201,6 +1304,8 @@ int cmd_sweep(int argc, char **argv)
 		rc = cli_error(CLI_USAGE, "%s", err.msg);
 		goto done;
 	}
+	if ((rc = check_words(&s)))
+		goto done;
 	s.n = s.plan.total;
 	if (!(s.t = calloc(s.n, sizeof(*s.t)))) {
 		rc = cli_error(CLI_USAGE, "out of memory");
@@ -1306,6 +1411,31 @@ int cmd_sweep(int argc, char **argv)
 			json_array_append_new(tags, kv("mltrack.sweep.scrape", t));
 			free(t);
 		}
+		{
+			/* The -p and -t words, for --resume; the -t tags are the
+			 * parent's too (the params are the trials' only). */
+			int toolong = 0;
+			char *pt = words_tag(&s.pw, &toolong), *tt = words_tag(&s.tw, &toolong);
+
+			if (pt)
+				json_array_append_new(tags, kv("mltrack.sweep.params", pt));
+			if (tt)
+				json_array_append_new(tags, kv("mltrack.sweep.tags", tt));
+			free(pt);
+			free(tt);
+			if (toolong) {
+				json_decref(tags);
+				rc = cli_error(CLI_USAGE, "the -p or -t words are too long to record "
+					       "(at most %d bytes of each as JSON)",
+					       MT_MAX_TAG_VALUE_LEN);
+				goto done;
+			}
+			if (cli_kv_pairs(&s.tw, "-t", "tag", tags)) {
+				json_decref(tags);
+				rc = CLI_USAGE;
+				goto done;
+			}
+		}
 		line = quoted(cmd, ncmd);
 		if (line && strlen(line) <= MT_MAX_TAG_VALUE_LEN)
 			json_array_append_new(tags, kv("mltrack.command", line));
@@ -1402,6 +1532,8 @@ done:
 	}
 	json_decref(scrape_json);
 	cli_list_free(&o_scrape);
+	cli_list_free(&o_params);
+	cli_list_free(&o_tags);
 	free(owned_key);
 	json_decref(words);
 	json_decref(parent_run);

@@ -16,9 +16,11 @@ postgresql git procps nodejs"
 # radosgw, ceph-mon, ceph-osd: a real S3, Ceph's RADOS Gateway on a throwaway
 # single-node Ceph, tests/lib.sh's rgw_start; s3cmd cross-checks it,
 # tests/rgw-smoke.sh: about 69 MB to download and 270 MB installed on a
-# Debian 12 that has the rest, and no Ceph service starts on install) ...
-TEST_PACKAGES="python3 curl openssl wrk chromium fonts-dejavu-core pgbouncer nginx-light
-radosgw ceph-mon ceph-osd s3cmd"
+# Debian 12 that has the rest, and no Ceph service starts on install;
+# python3-sklearn (with numpy and scipy): tests/cli/test_sweep_sklearn.py
+# sweeps and reproduces examples/sklearn/train.py with it) ...
+TEST_PACKAGES="python3 python3-sklearn curl openssl wrk chromium fonts-dejavu-core pgbouncer
+nginx-light radosgw ceph-mon ceph-osd s3cmd"
 # ... and what only the benchmarks use (--bench: make bench, make deps).
 BENCH_PACKAGES=""
 
@@ -52,6 +54,11 @@ fi
 if [ -n "$check" ]; then
 	[ -z "$missing" ] && exit 0
 	echo "deps: missing:$missing"
+	case " $missing " in
+	*" python3-sklearn "*)
+		echo "deps: python3-sklearn is Debian's scikit-learn (numpy, scipy):" \
+			"tests/cli/test_sweep_sklearn.py sweeps examples/sklearn/train.py with it" ;;
+	esac
 	exit 1
 fi
 if [ -z "$missing" ]; then

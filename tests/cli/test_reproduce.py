@@ -310,11 +310,77 @@ class TestReproduce(ReproCase):
         self.assertEqual(len(self.runs()), 2)
         self.assert_no_temp_left()
 
+    def test_check_passes_for_a_deterministic_script(self):
+        self.make_repo()
+        self.dirty()
+        orig_id, _ = self.original()
+        p = self.reproduce(orig_id, "--check", check=0)
+        self.assertIn("reproduces %s" % orig_id, p.stdout.decode())
+        self.assertIn("check passed: 2 metrics of run %s are the same" % orig_id,
+                      p.stderr.decode())
+        self.assert_no_temp_left()
+
+    def test_check_names_the_metric_that_differs(self):
+        self.make_repo()
+        # noise (with NOISE set): a fresh random number each time; val and
+        # zz_extra as the environment says; FAIL makes the command fail.
+        self.write("src/train.sh", TRAIN + "\n".join([
+            "echo 'step: 3'",
+            "[ -z \"$NOISE\" ] || echo \"noise: $(od -An -N4 -tu4 /dev/urandom | tr -d ' ')\"",
+            "echo \"val: ${VAL:-1.0}\"",
+            "[ -n \"$NO_EXTRA\" ] || echo 'zz_extra: 5'",
+            "[ -z \"$FAIL\" ] || exit 7", ""]))
+        self.git("commit", "-q", "-am", "noisy")
+        src = os.path.join(self.repo, "src")
+        self.mltrack("run", "-e", self.exp, "-n", "noisy", "--", "./train.sh", "--lr", "0.5",
+                     cwd=src, check=0, NOISE="1")
+        self.mltrack("run", "-e", self.exp, "-n", "plain", "--", "./train.sh", "--lr", "0.5",
+                     cwd=src, check=0)
+        ids = {r["info"]["run_name"]: r["info"]["run_id"] for r in self.runs()}
+        noisy, plain = ids["noisy"], ids["plain"]
+
+        def repro(run, *args, check, **env):
+            p = self.mltrack("reproduce", run, *args, cwd=self.repo, check=check, **env)
+            return p.stdout.decode(), p.stderr.decode().strip().splitlines()
+
+        # The random metric fails the check, named in the last line, after
+        # the comparison table.
+        out, err = repro(noisy, "--check", check=1, NOISE="1")
+        self.assertIn("reproduces %s" % noisy, out)
+        self.assertIn("noise", out)
+        self.assertRegex(err[-1], r"^mltrack: check failed: metric noise at step 3: \d+ in "
+                         r"run %s, \d+ in run [0-9a-f]{32}$" % noisy)
+        # |a-b| <= REL * max(1, |a|, |b|): with REL 1, any two of its
+        # non-negative values agree.
+        _, err = repro(noisy, "--check", "--tolerance", "1", check=0, NOISE="1")
+        self.assertIn("check passed: 5 metrics of run %s agree" % noisy, err[-1])
+        # 1.0 and 1.05 differ by 0.05: more than 0.04 * 1.05, less than 0.05 * 1.05.
+        _, err = repro(plain, "--check", "--tolerance", "0.04", check=1, VAL="1.05")
+        self.assertRegex(err[-1], r"^mltrack: check failed: metric val at step 3: 1 in run "
+                         r"%s, 1.05\d* in run [0-9a-f]{32}$" % plain)
+        repro(plain, "--check", "--tolerance", "0.05", check=0, VAL="1.05")
+        _, err = repro(plain, "--check", check=1, NO_EXTRA="1")
+        self.assertRegex(err[-1], r"^mltrack: check failed: metric zz_extra of run %s is "
+                         r"missing from run [0-9a-f]{32}$" % plain)
+        # The command's own failure is the exit status, not the check's.
+        repro(plain, "--check", check=7, FAIL="1")
+        self.assertEqual(len(self.runs()), 2 + 6)
+        self.assert_no_temp_left()
+
     def test_usage(self):
         self.make_repo()
-        self.assertIn(b"mltrack.reproduces", self.mltrack("reproduce", "--help", check=0).stdout)
+        out = self.mltrack("reproduce", "--help", check=0).stdout
+        for word in (b"mltrack.reproduces", b"--check", b"--tolerance REL",
+                     b"1 when a metric of RUN is missing"):
+            self.assertIn(word, out)
         self.mltrack("reproduce", check=2)
         self.reproduce("0123456789abcdef0123456789abcdef", check=3)
+        for args, msg in [(["--tolerance", "0.1"], "--tolerance needs --check"),
+                          (["--check", "--tolerance", "-1"], "--tolerance: a number"),
+                          (["--check", "--tolerance", "x"], "--tolerance: a number"),
+                          (["--check", "--tolerance", "inf"], "--tolerance: a number")]:
+            p = self.reproduce("0123456789abcdef", *args, check=2)
+            self.assertIn(msg, p.stderr.decode())
         orig_id, _ = self.original()
         os.makedirs(os.path.join(self.tmp, "plain"))
         p = self.reproduce(orig_id, "-C", os.path.join(self.tmp, "plain"), check=2)

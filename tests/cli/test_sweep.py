@@ -213,6 +213,16 @@ class TestSweepGrid(SweepCase):
                 (["--maximize", "--", train], "--objective"),
                 (["--resume", "abc", "--", train], "--resume"),
                 (["--resume", "abc", "--scrape", "a=(b)"], "--resume"),
+                (["--resume", "abc", "-p", "a=1"], "--resume"),
+                (["--resume", "abc", "-t", "a=1"], "--resume"),
+                (["-p", "noequals", "--", train, "[1,2]"], "expected KEY=VALUE"),
+                (["-t", "=v", "--", train, "[1,2]"], "expected KEY=VALUE"),
+                (["-p", "lr=1", "--", train, "--lr", "[1,2]"], "-p lr: the param lr is swept"),
+                (["-p", "arg1=1", "--", train, "[1,2]"], "the param arg1 is swept"),
+                (["-t", "mltrack.sweep.seed=1", "--", train, "[1,2]"],
+                 "the sweep sets this tag itself"),
+                (["-t", "mlflow.parentRunId=x", "--", train, "[1,2]"],
+                 "the sweep sets this tag itself"),
                 ([], "COMMAND")]:
             p = self.sweep(*args, check=2)
             self.assertIn(msg, p.stderr.decode(), args)
@@ -227,7 +237,8 @@ class TestSweepGrid(SweepCase):
         p = self.mltrack("sweep", "--help", check=0)
         out = p.stdout.decode()
         for word in ("--parallel", "--trials", "--seed", "--objective", "--stop-early",
-                     "--resume", "loguniform(a,b)", "mlflow.parentRunId"):
+                     "--resume", "loguniform(a,b)", "mlflow.parentRunId", "--param KEY=VALUE",
+                     "--tag KEY=VALUE"):
             self.assertIn(word, out)
         self.assertIn("sweep", self.mltrack("--help", check=0).stdout.decode())
 
@@ -348,10 +359,61 @@ class TestSweepResume(SweepCase):
         with open(log) as f:
             self.assertEqual(len(f.read().split()), 6)
 
+    def test_params_and_tags_reach_every_trial_and_resume_keeps_them(self):
+        # Trial 1 fails the first time (its marker is not there yet).
+        mark = os.path.join(self.tmp, "mark")
+        train = self.script("t.sh", "\n".join([
+            "#!/bin/sh",
+            "echo \"acc: $2\"",
+            "if [ \"$2\" = 2 ] && [ ! -f %s ]; then touch %s; exit 1; fi" % (mark, mark), ""]))
+        p = self.sweep("--objective", "acc", "-p", "data=v2", "-p", "note=a b=c",
+                       "-t", "team=ml", "-t", "ticket=ML-7", "--", train, "--x", "[1,2,3]",
+                       check=1)
+        self.assertIn("FAILED", p.stdout.decode())
+        parent = self.only_parent()
+        pid = parent["info"]["run_id"]
+        ptags = mtapi.kv(parent["data"]["tags"])
+        # The parent: the -t tags, and both lists for --resume; no params
+        # (they are the trials').
+        self.assertEqual((ptags["team"], ptags["ticket"]), ("ml", "ML-7"))
+        self.assertEqual(json.loads(ptags["mltrack.sweep.params"]), ["data=v2", "note=a b=c"])
+        self.assertEqual(json.loads(ptags["mltrack.sweep.tags"]), ["team=ml", "ticket=ML-7"])
+        self.assertEqual(mtapi.kv(parent["data"].get("params", [])), {})
+        self.assertEqual(parent["info"]["status"], "FAILED")
+
+        def check_trial(run):
+            tags = mtapi.kv(run["data"]["tags"])
+            self.assertEqual((tags["team"], tags["ticket"]), ("ml", "ML-7"))
+            self.assertEqual(tags["mlflow.parentRunId"], pid)
+            self.assertEqual(mtapi.kv(run["data"]["params"]),
+                             {"data": "v2", "note": "a b=c",
+                              "x": str(int(tags["mltrack.sweep.trial"]) + 1)})
+
+        for run in self.children(pid):
+            check_trial(run)
+        # --resume runs trial 1 again, with the same -p and -t.
+        r = self.mltrack("sweep", "--resume", pid, check=0)
+        self.assertIn("2 of 3 trials done before, 1 to run", r.stderr.decode())
+        again = [x for x in self.by_trial(pid)[1] if x["info"]["status"] == "FINISHED"]
+        self.assertEqual(len(again), 1)
+        check_trial(again[0])
+        self.assertEqual(mtapi.get_run(pid)["info"]["status"], "FINISHED")
+
     def test_resume_refuses_other_runs(self):
         run_id = mtapi.new_run(mtapi.new_experiment(self.exp))
         p = self.mltrack("sweep", "--resume", run_id, check=2)
         self.assertIn("not a sweep's parent run", p.stderr.decode())
+        # A parent whose -p words are not a JSON array of strings.
+        exp_id = mtapi.get_run(run_id)["info"]["experiment_id"]
+        for bad in ("[1]", "{", "\"a=1\""):
+            tags = [{"key": "mltrack.sweep.command", "value": '["true","[1,2]"]'},
+                    {"key": "mltrack.sweep.seed", "value": "1"},
+                    {"key": "mltrack.sweep.trials", "value": "default"},
+                    {"key": "mltrack.sweep.params", "value": bad}]
+            damaged = mtapi.new_run(exp_id, tags=tags)
+            p = self.mltrack("sweep", "--resume", damaged, check=2)
+            self.assertIn("mltrack.sweep.params or .tags is damaged", p.stderr.decode())
+            self.assertEqual(self.children(damaged), [])
 
 
 class TestSweepParallelAndSignals(SweepCase):
@@ -482,11 +544,15 @@ class TestSweepDocs(SweepCase):
         # docs/sweeps.md's script and command, run as written: the table
         # and the best command line it shows (run ids aside) are what a
         # user gets, the draws of seed 42 included.
-        doc = open(os.path.join(os.path.dirname(__file__), "..", "..", "docs",
-                                "sweeps.md")).read()
+        root = os.path.join(os.path.dirname(__file__), "..", "..")
+        with open(os.path.join(root, "docs", "sweeps.md")) as f:
+            doc = f.read()
         blocks = re.findall(r"```(\w*)\n(.*?)```", doc, re.S)
         script = blocks[0][1]
         self.assertTrue(script.startswith("#!/bin/sh"))
+        # The same script is examples/shell/train.sh.
+        with open(os.path.join(root, "examples", "shell", "train.sh")) as f:
+            self.assertEqual(f.read(), script)
         self.script("train.sh", script)
         table = [l.split()[:6] for l in blocks[3][1].splitlines() if re.match(r"^\d+\s", l)]
         self.assertEqual(len(table), 12)
