@@ -3,7 +3,10 @@
 // virtual list: only the rows in view exist in the DOM, so 10,000 runs
 // scroll like 10.  Sorting and filtering run on the server (MLflow's
 // grammar); duration, which the grammar cannot sort by, is sorted here once
-// every page is loaded.
+// every page is loaded.  Child runs (mlflow.parentRunId, as mltrack sweep's
+// trials) are nested under their parent when it is loaded, collapsed until
+// its toggle is pressed; a child whose parent is not loaded (not fetched
+// yet, or left out by the filter) is shown at the top level.
 import { h, clear, fmtTime, fmtDuration, runDuration, fmtNum, kv, statusBadge, emptyState,
   shortSha, localGet, localSet } from '../util.js';
 import { get, post, MLF, EXT, errorBox } from '../api.js';
@@ -36,6 +39,7 @@ export async function render(main, ctx, expId) {
     sort: ctx.params.get('sort') || 'start',
     dir: ctx.params.get('dir') === 'asc' ? 'asc' : 'desc',
     runs: [], token: null, done: false, loading: null, gen: 0,
+    rows: [], expanded: new Set(), // rows: [{run, depth, children}] as shown
     selected: new Set(), total: null,
     chosen: localGet(colKey, null), // {params: [], metrics: []}
     paramKeys: new Set(), metricKeys: new Set(),
@@ -133,9 +137,11 @@ export async function render(main, ctx, expId) {
   let shown = new Map();
   let drawn = { first: -1, last: -1 };
   function makeRow(i, tpl, cs) {
-    const r = state.runs[i];
+    const { run: r, depth, children } = state.rows[i];
     const id = r.info.run_id;
-    const row = h('div', { class: state.selected.has(id) ? 'runs-row sel' : 'runs-row', role: 'row', 'data-run-id': id });
+    const parentId = r._tags.get('mlflow.parentRunId');
+    const row = h('div', { class: `runs-row${state.selected.has(id) ? ' sel' : ''}${depth ? ' child' : ''}`, role: 'row', 'data-run-id': id,
+      'data-parent-id': parentId || undefined, 'data-depth': String(depth), 'data-children': children ? String(children) : undefined });
     row.style.top = `${i * ROW}px`;
     row.style.gridTemplateColumns = tpl;
     for (const c of cs) {
@@ -147,6 +153,10 @@ export async function render(main, ctx, expId) {
           updateCompare();
         });
         row.append(h('span', { class: 'cell-sel' }, box));
+      } else if (c.id === 'name') {
+        const cell = h('span', { class: 'cell-name', role: 'cell', 'data-col': c.id }, nesting(r, depth, children), c.cell(r));
+        if (depth) cell.style.paddingLeft = `${8 + 22 * depth}px`;
+        row.append(cell);
       } else {
         row.append(h('span', { class: c.num ? 'num' : '', role: 'cell', 'data-col': c.id }, c.cell(r)));
       }
@@ -154,8 +164,71 @@ export async function render(main, ctx, expId) {
     return row;
   }
 
+  // The toggle of a parent's children, or the indent of a child.
+  function nesting(r, depth, children) {
+    const id = r.info.run_id;
+    if (children) {
+      const open = state.expanded.has(id);
+      return h('button', { type: 'button', class: 'twisty', 'aria-expanded': String(open), 'data-toggle': id,
+        'aria-label': `${open ? 'Hide' : 'Show'} the ${children} child run${children === 1 ? '' : 's'} of ${r.info.run_name || id}`,
+        title: `${children} child run${children === 1 ? '' : 's'}`,
+        onclick: () => {
+          if (state.expanded.has(id)) state.expanded.delete(id); else state.expanded.add(id);
+          nest();
+          drawRows(true);
+          const again = bodyEl.querySelector(`button.twisty[data-toggle="${CSS.escape(id)}"]`);
+          if (again) again.focus();
+        } }, `${open ? '▾' : '▸'} ${children}`);
+    }
+    return depth ? h('span', { class: 'indent', 'aria-hidden': 'true', text: '↳' }) : null;
+  }
+
+  // state.rows from state.runs (in the server's order): a loaded parent's
+  // children under it (when expanded), the rest at the top level.  Returns
+  // whether the rows only grew at the end (the rows drawn stay right).
+  function nest() {
+    const ids = new Set(state.runs.map((r) => r.info.run_id));
+    const kids = new Map();
+    const top = [];
+    for (const r of state.runs) {
+      const p = r._tags.get('mlflow.parentRunId');
+      if (p && p !== r.info.run_id && ids.has(p)) {
+        if (!kids.has(p)) kids.set(p, []);
+        kids.get(p).push(r);
+      } else {
+        top.push(r);
+      }
+    }
+    // Runs whose parents make a cycle hang under no top-level run: they
+    // are shown at the top level too.
+    const placed = new Set();
+    const walk = (r) => {
+      if (placed.has(r.info.run_id)) return;
+      placed.add(r.info.run_id);
+      for (const c of kids.get(r.info.run_id) || []) walk(c);
+    };
+    for (const r of top) walk(r);
+    for (const r of state.runs) if (!placed.has(r.info.run_id)) { top.push(r); walk(r); }
+    const rows = [];
+    const seen = new Set();
+    const put = (r, depth) => {
+      if (seen.has(r.info.run_id)) return;
+      seen.add(r.info.run_id);
+      const cs = kids.get(r.info.run_id) || [];
+      rows.push({ run: r, depth, children: cs.length });
+      if (cs.length && state.expanded.has(r.info.run_id)) for (const c of cs) put(c, depth + 1);
+    };
+    for (const r of top) put(r, 0);
+    const old = state.rows;
+    state.rows = rows;
+    if (old.length > rows.length) return false;
+    for (let i = 0; i < old.length; i++)
+      if (old[i].run !== rows[i].run || old[i].depth !== rows[i].depth || old[i].children !== rows[i].children) return false;
+    return true;
+  }
+
   function drawRows(force) {
-    const n = state.runs.length;
+    const n = state.rows.length;
     const more = state.done ? 0 : 1;
     bodyEl.style.height = `${(n + more) * ROW}px`;
     const first = Math.max(0, Math.floor(scroller.scrollTop / ROW) - OVERSCAN);
@@ -164,6 +237,9 @@ export async function render(main, ctx, expId) {
       bodyEl.replaceChildren();
       shown = new Map();
     } else if (first === drawn.first && last === drawn.last) {
+      // Nothing new in view; a page of only collapsed children adds no
+      // row: go on loading while the end is in view.
+      if (!state.done && last >= n - OVERSCAN) loadMore();
       return;
     }
     drawn = { first, last };
@@ -269,7 +345,8 @@ export async function render(main, ctx, expId) {
       state.loading = null;
       const resort = localSort();
       if (resort) sortLocally();
-      drawRows(!!resort); drawFoot();
+      const appended = nest();
+      drawRows(!!resort || !appended); drawFoot();
     });
     drawFoot();
     return state.loading;
@@ -285,7 +362,7 @@ export async function render(main, ctx, expId) {
 
   async function reload() {
     state.gen++;
-    state.runs = []; state.token = null; state.done = false; state.loading = null;
+    state.runs = []; state.rows = []; state.token = null; state.done = false; state.loading = null;
     const q = new URLSearchParams();
     if (state.filter) q.set('filter', state.filter);
     if (state.sort !== 'start' || state.dir !== 'desc') { q.set('sort', state.sort); q.set('dir', state.dir); }
@@ -303,6 +380,7 @@ export async function render(main, ctx, expId) {
       if (gen !== state.gen) return;
       state.loading = null;
       if (localSort()) sortLocally();
+      nest();
       filterErr.replaceChildren();
     } catch (e) {
       if (e.name === 'AbortError' || gen !== state.gen) return;

@@ -8,6 +8,7 @@ import { h, fill, fmtTime, fmtDuration, runDuration, fmtNum, fmtBytes, kv, statu
 import { get, post, apiFetch, MLF, errorBox, artifactUrl, proxyRoot, proxyUrl, sampled, ApiError } from '../api.js';
 import { LineChart, sparkline, toXY } from '../chart.js';
 import { accessBadge } from '../auth.js';
+import { isSweep, renderSweep } from './sweep.js';
 
 const LOG_PATH = 'mltrack/output.log';
 const LOG_CHUNK = 64 * 1024;
@@ -32,6 +33,11 @@ export async function render(main, ctx, runId) {
   const modelsBox = h('div', {});
   const modelsSection = section('Logged models', modelsBox);
   modelsSection.hidden = true;
+  // A sweep's parent (mltrack sweep): its trials first, the run's own
+  // details below.
+  const sweepBox = h('div', { 'data-testid': 'sweep' });
+  const sweepSection = section('Sweep', sweepBox);
+  sweepSection.hidden = !isSweep(run);
   main.append(
     h('div', { class: 'crumbs' }, h('a', { href: '/', text: 'Experiments' }), ' / ',
       h('a', { href: `/experiments/${encodeURIComponent(run.info.experiment_id)}`, text: exp ? exp.name : `#${run.info.experiment_id}` }), ' / '),
@@ -39,6 +45,7 @@ export async function render(main, ctx, runId) {
       h('a', { class: 'button', href: `/compare?runs=${encodeURIComponent(runId)}`, text: 'Open in compare' }),
       accessBadge({ experiment_id: run.info.experiment_id })),
     facts,
+    sweepSection,
     h('div', { class: 'cols2' },
       h('div', {}, section('Provenance', provenance(run)), section('Parameters', paramsTable(run))),
       h('div', {}, section('Metrics', metricsBox), section('Tags', tagsTable(run)))),
@@ -112,6 +119,13 @@ export async function render(main, ctx, runId) {
   if (keys.length) chartsEmpty.remove();
   const chartsReady = drawCharts(keys).then(() => { drawMetrics(run); chartsBox.dataset.ready = '1'; });
 
+  let sweepCleanup = null;
+  let gone = false;
+  if (!sweepSection.hidden) {
+    renderSweep(sweepBox, ctx, run).then((c) => { if (gone) { if (c) c(); } else sweepCleanup = c; }, (e) => {
+      if (e.name !== 'AbortError') sweepBox.replaceChildren(errorBox(e, 'The sweep cannot be shown'));
+    });
+  }
   loadLog(logBox, run, ctx);
   artifactsBrowser(artBox, run, ctx);
   let modelIds = outputModelIds(run);
@@ -155,7 +169,9 @@ export async function render(main, ctx, runId) {
 
   return () => {
     stopped = true;
+    gone = true;
     clearTimeout(timer);
+    if (sweepCleanup) sweepCleanup();
     for (const e of charts.values()) if (e.chart) e.chart.destroy();
   };
 }

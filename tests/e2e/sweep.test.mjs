@@ -1,0 +1,268 @@
+// The sweep page and nested runs, end to end: a real `mltrack sweep`
+// (MLTRACK_CLI) of a small shell script runs against the live mltrackd
+// (MLTRACK_E2E_URL) while the parent's page is open in Chromium; the trials
+// table must fill in without a reload, and once the sweep has ended the
+// highlighted best trial must be the one the parent's mltrack.sweep.best_run
+// names.  Then the experiment's runs table must nest the trials under the
+// parent.  Run by tests/run-e2e.sh.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+import { client } from './seed.mjs';
+
+const BASE = process.env.MLTRACK_E2E_URL;
+const CLI = process.env.MLTRACK_CLI;
+const SCREENS = process.env.MLTRACK_E2E_SCREENS || 'build/e2e-screens';
+const CHROMIUM = process.env.MLTRACK_CHROMIUM || '/usr/bin/chromium';
+const ORIGIN = new URL(BASE).origin;
+const MLF = '/api/2.0/mlflow/';
+const EXP = 'sweep-e2e';
+const TRIALS = 8;
+const CHROMIUM_ARGS = ['--no-sandbox', '--disable-background-networking', '--disable-component-update',
+  '--disable-sync', '--no-first-run', '--disable-default-apps', '--disable-extensions',
+  '--disable-features=Translate,OptimizationHints,MediaRouter', '--metrics-recording-only', '--mute-audio'];
+
+// The trial: four steps of half a second, an accuracy that depends on
+// --lr (best at 0.01) and --opt (adam a little better).
+const TRIAL_SH = `#!/bin/sh
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--lr) lr=$2; shift ;;
+	--opt) opt=$2; shift ;;
+	esac
+	shift
+done
+for step in 1 2 3 4; do
+	sleep 0.5
+	echo "step: $step"
+	awk -v lr="$lr" -v o="$opt" -v s="$step" 'BEGIN { l = log(lr) / log(10) + 2; b = (o == "adam") ? 0.03 : 0; printf "acc: %.4f\\n", 0.9 - 0.1 * l * l + b + 0.01 * s }'
+done
+`;
+
+let browser, context, work, sweep, parentId, sweepDone;
+const problems = [];
+const foreign = [];
+const c = client(BASE);
+
+before(async () => {
+  mkdirSync(SCREENS, { recursive: true });
+  work = mkdtempSync(join(tmpdir(), 'mltrack-e2e-sweep-'));
+  writeFileSync(join(work, 'trial.sh'), TRIAL_SH, { mode: 0o755 });
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  await context.route('**/*', (route) => {
+    const url = route.request().url();
+    if (new URL(url).origin === ORIGIN) return route.continue();
+    foreign.push(url);
+    return route.abort();
+  });
+});
+
+after(async () => {
+  if (sweep && sweep.exitCode === null) sweep.kill('SIGTERM');
+  if (sweepDone) await sweepDone.catch(() => {});
+  if (browser) await browser.close();
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+async function open(path) {
+  const page = await context.newPage();
+  page.on('console', (m) => {
+    if (m.type() === 'error' || m.type() === 'warning') problems.push(`${path}: console ${m.type()}: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => problems.push(`${path}: page error: ${e.message}`));
+  page.on('requestfailed', (r) => {
+    // A poll cut short by leaving the page is not a failure.
+    if (new URL(r.url()).origin === ORIGIN && !/ERR_ABORTED/.test(r.failure()?.errorText || '')) problems.push(`${path}: request failed: ${r.url()}`);
+  });
+  await page.goto(BASE + path);
+  return page;
+}
+
+const shot = (page, name) => page.screenshot({ path: `${SCREENS}/${name}.png`, fullPage: true });
+
+// Starts the sweep; resolves with the parent's id once the sweep has said it
+// (its first line on stderr).
+function startSweep() {
+  const env = { ...process.env, HOME: work, MLTRACK_TRACKING_URI: BASE, MLTRACK_SPOOL_DIR: join(work, 'spool') };
+  for (const k of Object.keys(env)) if (k.startsWith('MLFLOW_') || (k.startsWith('MLTRACK_') && !['MLTRACK_TRACKING_URI', 'MLTRACK_SPOOL_DIR'].includes(k))) delete env[k];
+  sweep = spawn(CLI, ['sweep', '-e', EXP, '-n', 'e2e-sweep', '--parallel', '2', '--seed', '5',
+    '--objective', 'metrics.acc', '--maximize', '--',
+    './trial.sh', '--lr', '[0.0001,0.001,0.01,0.1]', '--opt', '[sgd,adam]'], { cwd: work, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '', err = '';
+  sweep.stdout.on('data', (d) => { out += d; });
+  sweepDone = new Promise((resolve, reject) => {
+    sweep.on('error', reject);
+    sweep.on('exit', (code) => resolve({ code, out, err }));
+  });
+  return new Promise((resolve, reject) => {
+    sweep.stderr.on('data', (d) => {
+      err += d;
+      const m = err.match(/sweep ([0-9a-f]{32}): /);
+      if (m) resolve(m[1]);
+    });
+    sweepDone.then((r) => reject(new Error(`the sweep ended (${r.code}) before it said its parent: ${r.err}`)), reject);
+  });
+}
+
+const rowsOf = (page) => page.locator('[data-testid=sweep-trials] tbody tr');
+
+test('the sweep page fills in live while the sweep runs, and highlights its best trial', async () => {
+  assert.ok(CLI, 'MLTRACK_CLI is set');
+  parentId = await startSweep();
+  const page = await open(`/runs/${parentId}`);
+  await page.locator('[data-testid=sweep][data-ready="1"]').waitFor();
+  assert.equal(await page.locator('[data-testid=sweep]').getAttribute('data-parent-status'), 'RUNNING');
+  assert.match(await page.locator('[data-testid=sweep-summary]').textContent(), /live/);
+  // Every planned trial has a row from the start (sweep/plan.json); those
+  // not started yet are pending.
+  await page.waitForFunction((n) => document.querySelectorAll('[data-testid=sweep-trials] tbody tr').length === n, TRIALS);
+  const finishedAtFirst = Number(await page.locator('[data-testid=sweep-summary]').getAttribute('data-finished'));
+  const withRunAtFirst = await page.locator('[data-testid=sweep-trials] tbody tr[data-run-id]').count();
+  assert.ok(finishedAtFirst < TRIALS - 2, `the page opened while trials were left to run (${finishedAtFirst} finished)`);
+  assert.ok(await page.locator('[data-testid=sweep-trials] tbody tr[data-status=PENDING]').count() > 0, 'pending trials shown');
+  // Watch the rows change in place: no reload (the marker stays), and a
+  // row that was RUNNING becomes FINISHED as the same element.
+  await page.evaluate(() => {
+    window.__noReload = true;
+    window.__changes = [];
+    window.__added = 0;
+    const body = document.querySelector('[data-testid=sweep-trials] tbody');
+    new MutationObserver((ms) => {
+      for (const m of ms) {
+        if (m.type === 'attributes') window.__changes.push(`${m.target.dataset.trial}:${m.oldValue}->${m.target.dataset.status}`);
+      }
+    }).observe(body, { attributes: true, attributeFilter: ['data-status'], attributeOldValue: true, subtree: true });
+  });
+  await shot(page, '20-sweep-running');
+  const trialsScroll = await page.evaluate(() => {
+    const s = document.querySelector('.sweep-table');
+    s.scrollTop = 40;
+    window.scrollTo(0, 200);
+    return s.scrollTop;
+  });
+
+  const done = await sweepDone;
+  assert.equal(done.code, 0, `the sweep failed: ${done.err}`);
+  // The page sees the end by itself.
+  await page.locator('[data-testid=sweep][data-parent-status=FINISHED]').waitFor({ timeout: 15000 });
+  await page.waitForFunction((n) => document.querySelector('[data-testid=sweep-summary]')?.dataset.finished === String(n), TRIALS);
+  assert.equal(await page.evaluate(() => window.__noReload), true, 'the page was not reloaded');
+  const changes = await page.evaluate(() => window.__changes);
+  assert.ok(changes.some((x) => /:RUNNING->FINISHED$/.test(x)), `a running row became finished in place: ${changes}`);
+  assert.ok(changes.some((x) => /:PENDING->(RUNNING|FINISHED)$/.test(x)), `a pending row started in place: ${changes}`);
+  assert.ok(await page.locator('[data-testid=sweep-trials] tbody tr[data-run-id]').count() > withRunAtFirst, 'rows gained their runs live');
+  // Scrolled positions survive the updates.
+  assert.equal(await page.evaluate(() => document.querySelector('.sweep-table').scrollTop), trialsScroll);
+  assert.equal(await page.evaluate(() => window.scrollY), 200);
+
+  // The best, as the parent's tag names it.
+  const parent = (await c.get(`${MLF}runs/get`, { run_id: parentId })).run;
+  const tags = Object.fromEntries(parent.data.tags.map((t) => [t.key, t.value]));
+  const bestRun = tags['mltrack.sweep.best_run'];
+  assert.match(bestRun || '', /^[0-9a-f]{32}$/);
+  const kids = (await c.post(`${MLF}runs/search`, { experiment_ids: [parent.info.experiment_id],
+    filter: `tags.mlflow.parentRunId = '${parentId}'`, max_results: 100 })).runs;
+  assert.equal(kids.length, TRIALS);
+  const accOf = (r) => r.data.metrics.find((m) => m.key === 'acc').value;
+  const maxAcc = Math.max(...kids.map(accOf));
+  assert.equal(accOf(kids.find((r) => r.info.run_id === bestRun)), maxAcc);
+
+  const best = page.locator('[data-testid=sweep-trials] tbody tr.best');
+  assert.equal(await best.count(), 1);
+  assert.equal(await best.getAttribute('data-run-id'), bestRun);
+  assert.equal(await best.getAttribute('data-trial'), tags['mltrack.sweep.best_trial']);
+  assert.equal(Number(await best.locator('[data-col=objective]').textContent()), maxAcc);
+  assert.equal(await page.locator('[data-testid=sweep-best]').getAttribute('data-best-run'), bestRun);
+  // Sorted best first by default: the best row is the first.
+  assert.equal(await rowsOf(page).first().getAttribute('data-run-id'), bestRun);
+  const objectives = (await page.locator('[data-testid=sweep-trials] tbody [data-col=objective]').allTextContents()).map(Number);
+  assert.deepEqual(objectives, [...objectives].sort((a, b) => b - a));
+  assert.equal(objectives.length, TRIALS);
+
+  // Parallel coordinates: one line per finished trial, the best drawn
+  // highlighted; lr spans 3 decades (a log axis), opt is categorical.
+  const pc = page.locator('[data-testid=sweep-parallel]');
+  assert.equal(await pc.getAttribute('data-lines'), String(TRIALS));
+  assert.equal(await pc.locator('path.pc-line').count(), TRIALS);
+  assert.equal(await pc.locator('path.pc-line.best').getAttribute('data-run-id'), bestRun);
+  assert.equal(await pc.getAttribute('data-best-run'), bestRun);
+  assert.ok(await pc.locator('text', { hasText: 'lr (log)' }).count() === 1, 'lr on a log axis');
+  assert.ok(await pc.locator('text', { hasText: 'adam' }).count() >= 1, 'opt on a categorical axis');
+  // The objective against each parameter, and over time.
+  assert.equal(await page.locator('[data-testid=sweep-scatters] svg').count(), 2);
+  assert.equal(await page.locator('[data-testid=sweep-scatters] svg[data-param=lr] circle').count(), TRIALS);
+  assert.equal(await page.locator('[data-testid=sweep-scatters] circle.best').count(), 2);
+  assert.equal(await page.locator('[data-testid=sweep-time]').getAttribute('data-points'), String(TRIALS));
+  assert.equal(await page.locator('[data-testid=sweep-time] .uplot').count(), 1);
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await shot(page, '21-sweep-finished');
+  const text = await page.evaluate(() => document.querySelector('[data-testid=sweep]').innerText);
+  assert.doesNotMatch(text, /\b(null|undefined|NaN)\b|\[object Object\]/);
+
+  // Sorting with the keyboard: worst first, then by trial number.
+  await page.locator('th button[data-col=objective]').focus();
+  await page.keyboard.press('Enter');
+  assert.equal(Number(await rowsOf(page).first().locator('[data-col=objective]').textContent()), Math.min(...kids.map(accOf)));
+  await page.locator('th button[data-col=trial]').focus();
+  await page.keyboard.press('Enter');
+  assert.deepEqual(await page.locator('[data-testid=sweep-trials] tbody [data-col=trial]').evaluateAll((els) => els.map((e) => e.firstChild.textContent)),
+    Array.from({ length: TRIALS }, (_, i) => String(i)));
+  // The run's own details are still there.
+  await page.getByRole('heading', { name: 'Parameters' }).waitFor();
+  await page.getByRole('heading', { name: 'Tags' }).waitFor();
+  await page.close();
+});
+
+test('the experiment table nests the trials under the parent, collapsed', async () => {
+  assert.ok(parentId, 'the sweep ran');
+  const parent = (await c.get(`${MLF}runs/get`, { run_id: parentId })).run;
+  const page = await open(`/experiments/${parent.info.experiment_id}`);
+  await page.waitForFunction(() => document.querySelector('[data-testid=runs]')?.dataset.ready);
+  const prow = page.locator(`.runs-row[data-run-id="${parentId}"]`);
+  assert.equal(await prow.getAttribute('data-depth'), '0');
+  assert.equal(await page.locator('.runs-row').count(), 1, 'collapsed: only the parent');
+  const toggle = prow.locator('button.twisty');
+  assert.equal(await toggle.getAttribute('aria-expanded'), 'false');
+  assert.match(await toggle.textContent(), new RegExp(`\\b${TRIALS}$`));
+  await toggle.click();
+  await page.waitForFunction((n) => document.querySelectorAll('.runs-row.child').length === n, TRIALS);
+  assert.equal(await page.locator(`.runs-row[data-parent-id="${parentId}"][data-depth="1"]`).count(), TRIALS);
+  assert.equal(await prow.locator('button.twisty').getAttribute('aria-expanded'), 'true');
+  // Children come right after their parent.
+  const order = await page.locator('.runs-row').evaluateAll((els) => els.sort((a, b) => parseFloat(a.style.top) - parseFloat(b.style.top))
+    .map((e) => e.dataset.depth));
+  assert.deepEqual(order, ['0', ...Array(TRIALS).fill('1')]);
+  // Child rows can be selected for the compare view.
+  const kids = page.locator('.runs-row.child input[type=checkbox]');
+  await kids.nth(0).check();
+  await kids.nth(1).check();
+  const compare = page.getByRole('button', { name: 'Compare 2 runs' });
+  assert.equal(await compare.isEnabled(), true);
+  await shot(page, '22-experiment-nested');
+  // Collapse with the keyboard: focus stays on the toggle.
+  await prow.locator('button.twisty').focus();
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => document.querySelectorAll('.runs-row.child').length === 0);
+  assert.equal(await page.evaluate(() => document.activeElement?.classList.contains('twisty')), true);
+  assert.equal(await page.locator('.runs-row').count(), 1);
+  // Sorted by name: the nesting stays (children follow the sort, under the parent).
+  await page.locator('.runs-head button[data-col=name]').click();
+  await page.waitForFunction(() => document.querySelectorAll('.runs-row').length === 1);
+  // Filtered so that the parent is left out: the matching trials at the top level.
+  await page.fill('input.filter', "params.opt = 'adam'");
+  await page.press('input.filter', 'Enter');
+  await page.waitForFunction(() => document.querySelectorAll('.runs-row').length === 4);
+  assert.equal(await page.locator('.runs-row[data-depth="0"]').count(), 4);
+  assert.equal(await page.locator(`.runs-row[data-parent-id="${parentId}"]`).count(), 4);
+  await page.close();
+});
+
+test('no console errors, no foreign requests', () => {
+  assert.deepEqual(problems, []);
+  assert.deepEqual(foreign, []);
+});
