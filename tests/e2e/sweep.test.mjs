@@ -139,6 +139,14 @@ test('the sweep page fills in live while the sweep runs, and highlights its best
     }).observe(body, { attributes: true, attributeFilter: ['data-status'], attributeOldValue: true, subtree: true });
   });
   await shot(page, '20-sweep-running');
+  // A link of a trial that has not finished keeps the focus while its row
+  // is redrawn and moved.
+  const focusTrial = await (await page.waitForFunction(() => {
+    const a = document.querySelector('[data-testid=sweep-trials] tbody tr[data-status=RUNNING] [data-col=run] a');
+    if (!a) return null;
+    a.focus();
+    return a.closest('tr').dataset.trial;
+  })).jsonValue();
   const trialsScroll = await page.evaluate(() => {
     const s = document.querySelector('.sweep-table');
     s.scrollTop = 40;
@@ -156,6 +164,7 @@ test('the sweep page fills in live while the sweep runs, and highlights its best
   assert.ok(changes.some((x) => /:RUNNING->FINISHED$/.test(x)), `a running row became finished in place: ${changes}`);
   assert.ok(changes.some((x) => /:PENDING->(RUNNING|FINISHED)$/.test(x)), `a pending row started in place: ${changes}`);
   assert.ok(await page.locator('[data-testid=sweep-trials] tbody tr[data-run-id]').count() > withRunAtFirst, 'rows gained their runs live');
+  assert.equal(await page.evaluate(() => document.activeElement?.closest('tr')?.dataset.trial), focusTrial, 'the focus stayed on the trial');
   // Scrolled positions survive the updates.
   assert.equal(await page.evaluate(() => document.querySelector('.sweep-table').scrollTop), trialsScroll);
   assert.equal(await page.evaluate(() => window.scrollY), 200);
@@ -208,6 +217,9 @@ test('the sweep page fills in live while the sweep runs, and highlights its best
   await page.locator('th button[data-col=objective]').focus();
   await page.keyboard.press('Enter');
   assert.equal(Number(await rowsOf(page).first().locator('[data-col=objective]').textContent()), Math.min(...kids.map(accOf)));
+  assert.equal(await page.locator('th[aria-sort=ascending] button[data-col=objective]').count(), 1);
+  await page.keyboard.press('Enter'); // the button kept the focus: best first again
+  assert.equal(await rowsOf(page).first().getAttribute('data-run-id'), bestRun);
   await page.locator('th button[data-col=trial]').focus();
   await page.keyboard.press('Enter');
   assert.deepEqual(await page.locator('[data-testid=sweep-trials] tbody [data-col=trial]').evaluateAll((els) => els.map((e) => e.firstChild.textContent)),
@@ -259,6 +271,72 @@ test('the experiment table nests the trials under the parent, collapsed', async 
   await page.waitForFunction(() => document.querySelectorAll('.runs-row').length === 4);
   assert.equal(await page.locator('.runs-row[data-depth="0"]').count(), 4);
   assert.equal(await page.locator(`.runs-row[data-parent-id="${parentId}"]`).count(), 4);
+  await page.close();
+});
+
+// A large sweep, made through the API: 1,200 finished trials (more than one
+// runs/search page) of a 1,300-trial plan, minimizing, and a best_run tag
+// that names the second best (the tag wins once the sweep has ended).
+const BIG = 1200, PLANNED = 1300;
+test('a sweep of 1,200 trials: paged, drawn fast, the tagged best highlighted', async () => {
+  const { experiment_id: exp } = await c.post(`${MLF}experiments/create`, { name: 'sweep-e2e-big' });
+  const t0 = Date.now() - 3600e3;
+  const tag = (key, value) => ({ key, value: String(value) });
+  const { run: p } = await c.post(`${MLF}runs/create`, { experiment_id: exp, run_name: 'big-sweep', start_time: t0, tags: [
+    tag('mltrack.sweep.total', PLANNED), tag('mltrack.sweep.seed', 1), tag('mltrack.sweep.objective', 'metrics.loss'),
+    tag('mltrack.sweep.direction', 'minimize'), tag('mltrack.sweep.command', '["./train","--lr","loguniform(1e-5,1)","--layers","range(1,9)","--act","choice(relu,tanh,gelu)"]')] });
+  const pid = p.info.run_id;
+  const values = (i) => ({ lr: Number((10 ** (-5 + 5 * ((i * 7919) % PLANNED) / PLANNED)).toPrecision(6)), layers: 1 + (i % 8), act: ['relu', 'tanh', 'gelu'][i % 3] });
+  const loss = (i) => { const v = values(i); return Math.abs(Math.log10(v.lr) + 2.5) + 0.1 * Math.abs(v.layers - 4) + (v.act === 'gelu' ? 0 : 0.05) + 0.001 * (i % 17); };
+  const root = p.info.artifact_uri.replace('mlflow-artifacts:/', '');
+  await c.put(`/api/2.0/mlflow-artifacts/artifacts/${root}/sweep/plan.json`, JSON.stringify({ seed: '1', axes: ['lr', 'layers', 'act'],
+    trials: Array.from({ length: PLANNED }, (_, i) => ({ trial: i, values: values(i), args: [] })) }));
+  const ids = new Array(BIG);
+  const one = async (i) => {
+    const start = t0 + i * 1000;
+    const { run } = await c.post(`${MLF}runs/create`, { experiment_id: exp, run_name: `big-sweep-${i}`, start_time: start,
+      tags: [tag('mlflow.parentRunId', pid), tag('mltrack.sweep.trial', i)] });
+    const v = values(i);
+    await c.post(`${MLF}runs/log-batch`, { run_id: run.info.run_id, params: Object.entries(v).map(([k, x]) => tag(k, x)),
+      metrics: [{ key: 'loss', value: loss(i), step: 1, timestamp: start + 900 }] });
+    await c.post(`${MLF}runs/update`, { run_id: run.info.run_id, status: 'FINISHED', end_time: start + 900 });
+    ids[i] = run.info.run_id;
+  };
+  let next = 0;
+  await Promise.all(Array.from({ length: 12 }, async () => { while (next < BIG) await one(next++); }));
+  const ranked = [...Array(BIG).keys()].sort((a, b) => loss(a) - loss(b));
+  const tagged = ranked[1]; // not the minimum: the tag names it
+  for (const [k, v] of [['mltrack.sweep.best_run', ids[tagged]], ['mltrack.sweep.best_trial', tagged], ['mltrack.sweep.best_value', loss(tagged)]])
+    await c.post(`${MLF}runs/set-tag`, { run_id: pid, key: k, value: String(v) });
+  await c.post(`${MLF}runs/update`, { run_id: pid, status: 'FINISHED', end_time: t0 + BIG * 1000 + 2000 });
+
+  const page = await open(`/runs/${pid}`);
+  const t = Date.now();
+  await page.locator('[data-testid=sweep][data-ready="1"]').waitFor();
+  const ms = Date.now() - t;
+  // Two runs/search pages of at most 1,000 runs.
+  const searches = await page.evaluate(() => performance.getEntriesByType('resource').filter((e) => e.name.endsWith('/runs/search')).length);
+  assert.ok(searches >= 2, `the children were asked for in pages (${searches} requests)`);
+  assert.equal(await page.locator('[data-testid=sweep-summary]').getAttribute('data-finished'), String(BIG));
+  assert.match(await page.locator('[data-testid=sweep-summary]').textContent(), new RegExp(`${PLANNED - BIG} pending`));
+  // The table draws 1,000 rows, best (lowest loss) first, and all on demand.
+  assert.equal(await rowsOf(page).count(), 1000);
+  assert.equal(await rowsOf(page).first().getAttribute('data-run-id'), ids[ranked[0]]);
+  assert.equal(await rowsOf(page).nth(1).getAttribute('data-run-id'), ids[tagged]);
+  assert.equal(await rowsOf(page).nth(1).getAttribute('class'), 'best');
+  assert.equal(await page.locator('[data-testid=sweep-trials] tr.best').getAttribute('data-run-id'), ids[tagged]);
+  const pc = page.locator('[data-testid=sweep-parallel]');
+  assert.equal(await pc.getAttribute('data-lines'), String(BIG));
+  assert.equal(await pc.locator('path.pc-line').count(), BIG);
+  assert.equal(await pc.locator('path.pc-line.best').getAttribute('data-run-id'), ids[tagged]);
+  assert.ok(await pc.locator('text', { hasText: 'lr (log)' }).count() === 1, 'lr spans 5 decades: a log axis');
+  assert.equal(await page.locator('[data-testid=sweep-scatters] svg').count(), 3);
+  await shot(page, '23-sweep-big');
+  await page.getByRole('button', { name: /Show all 1300 trials/ }).click();
+  await page.waitForFunction((n) => document.querySelectorAll('[data-testid=sweep-trials] tbody tr').length === n, PLANNED);
+  assert.equal(await page.locator('[data-testid=sweep-trials] tbody tr[data-status=PENDING]').count(), PLANNED - BIG);
+  assert.ok(ms < 8000, `the sweep of ${BIG} trials was drawn in ${ms} ms`);
+  console.log(`# a sweep of ${BIG} trials drawn in ${ms} ms`);
   await page.close();
 });
 

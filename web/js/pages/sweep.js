@@ -61,7 +61,9 @@ export function axisFor(name, vals) {
       return { name, kind: 'log', pos: (v) => (isNum(v) && Number(v) > 0 ? (Math.log10(Number(v)) - a) / (b - a) : null), ticks };
     }
     if (lo === hi) { lo -= 1; hi += 1; }
-    const ticks = [0, 0.25, 0.5, 0.75, 1].map((p) => [p, fmtNum(Number((lo + p * (hi - lo)).toPrecision(4)))]);
+    const ints = ns.every(Number.isInteger);
+    const at = [...new Set([0, 0.25, 0.5, 0.75, 1].map((p) => (ints ? Math.round(lo + p * (hi - lo)) : Number((lo + p * (hi - lo)).toPrecision(4)))))];
+    const ticks = at.map((v) => [(v - lo) / (hi - lo), fmtNum(v)]);
     return { name, kind: 'linear', pos: (v) => (isNum(v) ? (Number(v) - lo) / (hi - lo) : null), ticks };
   }
   const cats = [...new Set(present.map(String))].sort(numericFirst);
@@ -257,6 +259,7 @@ export async function renderSweep(box, ctx, parentRun) {
             else sort.dir = c.key === 'duration' ? -1 : 1;
             sort.key = c.key;
             drawHead();
+            thead.querySelector(`button[data-col="${CSS.escape(c.key)}"]`)?.focus();
             update(true);
           } }, label));
     })));
@@ -276,6 +279,11 @@ export async function renderSweep(box, ctx, parentRun) {
     return out;
   }
   function drawTable(list, best, reorder) {
+    // Focus on a link in the table stays on it (a row redrawn or moved
+    // loses it otherwise).
+    const focused = document.activeElement;
+    const focusRow = focused && tbody.contains(focused) ? focused.closest('tr') : null;
+    const focusCol = focusRow ? focused.closest('td')?.dataset.col : null;
     const sorted = [...list].sort(compare);
     const shownList = sorted.slice(0, limit);
     const keep = new Set(shownList.map((t) => t.n));
@@ -303,6 +311,10 @@ export async function renderSweep(box, ctx, parentRun) {
       const want = prev ? prev.nextSibling : tbody.firstChild;
       if (want !== row.tr) { tbody.insertBefore(row.tr, want); moved = true; }
       prev = row.tr;
+    }
+    if (focusRow && document.activeElement !== focused && focusRow.isConnected) {
+      const again = focusRow.querySelector(`td[data-col="${CSS.escape(focusCol || '')}"] a`) || focusRow.querySelector('a');
+      if (again) again.focus({ preventScroll: true });
     }
     more.hidden = sorted.length <= limit;
     more.textContent = `Show all ${sorted.length} trials (${limit} shown)`;
