@@ -338,6 +338,26 @@ test('a sweep of 1,200 trials: paged, drawn fast, the tagged best highlighted', 
   assert.ok(ms < 8000, `the sweep of ${BIG} trials was drawn in ${ms} ms`);
   console.log(`# a sweep of ${BIG} trials drawn in ${ms} ms`);
   await page.close();
+
+  // The runs table, newest first: the trials come before their parent (on
+  // the last of its pages); the parent is fetched ahead and they are nested
+  // from the first page on, the count growing as the pages load.
+  const table = await open(`/experiments/${exp}`);
+  await table.waitForFunction(() => document.querySelector('[data-testid=runs]')?.dataset.ready);
+  const prow = table.locator(`.runs-row[data-run-id="${pid}"]`);
+  assert.equal(await prow.getAttribute('data-depth'), '0');
+  assert.equal(await table.locator('.runs-row').count(), 1);
+  await table.waitForFunction((n) => /^\d+ of \d+ runs loaded/.test(document.querySelector('.runs-foot').textContent)
+    && document.querySelector('.runs-foot').textContent.startsWith(`${n} of ${n} `), BIG + 1);
+  assert.equal(await table.locator('.runs-row').count(), 1, 'every trial under the parent');
+  assert.equal(await prow.getAttribute('data-children'), String(BIG));
+  const tableSearches = await table.evaluate(() => performance.getEntriesByType('resource').filter((e) => e.name.endsWith('/runs/search')).length);
+  assert.ok(tableSearches <= 4, `200 + 1000 runs and the parent ahead: ${tableSearches} requests`);
+  await prow.locator('button.twisty').click();
+  await table.waitForFunction(() => document.querySelectorAll('.runs-row.child').length > 10);
+  assert.ok(await table.locator('.runs-row').count() < 100, 'only the rows in view are drawn');
+  assert.equal(await table.evaluate(() => parseFloat(document.querySelector('.runs-body').style.height)), (BIG + 1) * 30);
+  await table.close();
 });
 
 test('no console errors, no foreign requests', () => {

@@ -31,6 +31,7 @@ const BASE = [
 ];
 
 function quoteKey(k) { return '`' + k.replace(/`/g, '') + '`'; }
+const quote = (s) => `'${String(s).replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 
 export async function render(main, ctx, expId) {
   const colKey = `mltrack.columns.${expId}`;
@@ -40,6 +41,7 @@ export async function render(main, ctx, expId) {
     dir: ctx.params.get('dir') === 'asc' ? 'asc' : 'desc',
     runs: [], token: null, done: false, loading: null, gen: 0,
     rows: [], expanded: new Set(), // rows: [{run, depth, children}] as shown
+    ids: new Set(), unfound: new Set(), // run ids loaded; parents looked for and not found
     selected: new Set(), total: null,
     chosen: localGet(colKey, null), // {params: [], metrics: []}
     paramKeys: new Set(), metricKeys: new Set(),
@@ -325,14 +327,57 @@ export async function render(main, ctx, expId) {
     const res = await p;
     if (gen !== state.gen) return;
     const before = state.paramKeys.size + state.metricKeys.size;
-    for (const r of res.runs || []) state.runs.push(prepare(r));
+    const fresh = [];
+    for (const r of res.runs || []) {
+      if (state.ids.has(r.info.run_id)) continue; // a parent fetched ahead of its page
+      state.ids.add(r.info.run_id);
+      fresh.push(prepare(r));
+      state.runs.push(r);
+    }
     state.token = res.next_page_token || null;
     state.done = !state.token;
+    if (!state.filter) await pullParents(fresh, gen);
     if (!state.chosen && (state.paramKeys.size || state.metricKeys.size)) {
       state.chosen = { params: [...state.paramKeys].sort().slice(0, 4), metrics: [...state.metricKeys].filter((k) => !k.startsWith('mltrack.')).sort().slice(0, 4) };
       drawHead();
     }
     if (state.paramKeys.size + state.metricKeys.size !== before) drawColsMenu();
+  }
+
+  // Without a filter, the parent of a child on this page that is not loaded
+  // yet (a sweep's parent starts before its trials: with the newest first it
+  // is on the last page) is fetched ahead of its page and put just before
+  // its first loaded child, so that the children are nested from the start.
+  // With a filter they are not: a parent the filter leaves out is not shown.
+  async function pullParents(fresh, gen) {
+    for (let round = 0; round < 4 && fresh.length; round++) {
+      const missing = [...new Set(fresh.map((r) => r._tags.get('mlflow.parentRunId'))
+        .filter((p) => p && !state.ids.has(p) && !state.unfound.has(p)))];
+      fresh = [];
+      for (let i = 0; i < missing.length; i += 100) {
+        const chunk = missing.slice(i, i + 100);
+        let res;
+        try {
+          res = await post(`${MLF}runs/search`, { experiment_ids: [expId], max_results: 100,
+            filter: `attributes.run_id IN (${chunk.map(quote).join(', ')})` }, { signal: ctx.signal });
+        } catch (e) {
+          if (e.name === 'AbortError') throw e;
+          chunk.forEach((id) => state.unfound.add(id)); // its children stay at the top level
+          continue;
+        }
+        if (gen !== state.gen) return;
+        const got = new Map((res.runs || []).map((r) => [r.info.run_id, r]));
+        for (const id of chunk) {
+          const p = got.get(id);
+          if (!p || state.ids.has(id)) { state.unfound.add(id); continue; }
+          state.ids.add(id);
+          prepare(p);
+          const at = state.runs.findIndex((r) => r._tags.get('mlflow.parentRunId') === id);
+          state.runs.splice(at < 0 ? state.runs.length : at, 0, p);
+          fresh.push(p);
+        }
+      }
+    }
   }
 
   function loadMore() {
@@ -363,6 +408,7 @@ export async function render(main, ctx, expId) {
   async function reload() {
     state.gen++;
     state.runs = []; state.rows = []; state.token = null; state.done = false; state.loading = null;
+    state.ids = new Set(); state.unfound = new Set();
     const q = new URLSearchParams();
     if (state.filter) q.set('filter', state.filter);
     if (state.sort !== 'start' || state.dir !== 'desc') { q.set('sort', state.sort); q.set('dir', state.dir); }

@@ -15,6 +15,7 @@ const POLL_MS = 2000;
 const PAGE = 1000;        // runs/search's largest page
 const MAX_ROWS = 1000;    // table rows drawn before "Show all"
 const SINCE_MARGIN = 60e3; // a new trial started at most this long before the newest one seen
+const FULL_EVERY = 15;     // polls between two reads of every trial (30 s)
 const SVGNS = 'http://www.w3.org/2000/svg';
 const PLAN = 'sweep/plan.json';
 
@@ -494,6 +495,7 @@ export async function renderSweep(box, ctx, parentRun) {
   // ---- live ----
   let timer = null;
   let stopped = false;
+  let polls = 0;
   const poll = async () => {
     timer = null;
     if (stopped) return;
@@ -501,7 +503,10 @@ export async function renderSweep(box, ctx, parentRun) {
       parent = (await get(`${MLF}runs/get`, { run_id: pid }, { signal: ctx.signal })).run;
       ptags = kv(parent.data.tags);
       if (!plan) { await loadPlan(); if (plan) { axes = swept(); drawHead(); } }
-      if (parent.info.status === 'RUNNING') {
+      // Every 30 s, and once the sweep has ended, every trial: a trial
+      // spooled while the server was away arrives later with its own,
+      // older start time.
+      if (parent.info.status === 'RUNNING' && ++polls % FULL_EVERY !== 0) {
         // Only what can have changed: running trials, those known to be
         // running (they may have ended) and those started since.
         const known = [...runs.values()].filter((r) => r.info.status === 'RUNNING').map((r) => r.info.run_id).slice(0, 500);
@@ -509,7 +514,7 @@ export async function renderSweep(box, ctx, parentRun) {
         await fetchAll(`${baseFilter} AND (attributes.status = 'RUNNING' OR attributes.start_time >= ${since}`
           + `${known.length ? ` OR attributes.run_id IN (${known.map(quote).join(', ')})` : ''})`);
       } else {
-        await fetchAll(baseFilter); // the sweep ended: everything once more
+        await fetchAll(baseFilter);
       }
       if (!axes.length) axes = swept();
       if (!thead.firstChild || thead.querySelectorAll('th').length !== columns().length) drawHead();
