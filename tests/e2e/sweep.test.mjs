@@ -224,9 +224,16 @@ test('the sweep page fills in live while the sweep runs, and highlights its best
   await page.keyboard.press('Enter');
   assert.deepEqual(await page.locator('[data-testid=sweep-trials] tbody [data-col=trial]').evaluateAll((els) => els.map((e) => e.firstChild.textContent)),
     Array.from({ length: TRIALS }, (_, i) => String(i)));
-  // The run's own details are still there.
+  // The run's own details are still there, its tags updated live (the
+  // best_* tags came at the end).
   await page.getByRole('heading', { name: 'Parameters' }).waitFor();
-  await page.getByRole('heading', { name: 'Tags' }).waitFor();
+  await page.locator('[data-testid=run-tags] td', { hasText: /^mltrack\.sweep\.best_run$/ }).waitFor();
+  // A trial's page links back to the sweep.
+  await rowsOf(page).first().locator('[data-col=run] a').click();
+  const back = page.locator('[data-testid=parent-run]');
+  await back.waitFor();
+  assert.equal(await back.getAttribute('href'), `/runs/${parentId}`);
+  assert.match(await back.locator('..').textContent(), /^trial 0 of the sweep /);
   await page.close();
 });
 

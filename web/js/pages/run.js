@@ -36,6 +36,7 @@ export async function render(main, ctx, runId) {
   // A sweep's parent (mltrack sweep): its trials first, the run's own
   // details below.
   const sweepBox = h('div', { 'data-testid': 'sweep' });
+  const tagsBox = h('div', {}, tagsTable(run));
   const sweepSection = section('Sweep', sweepBox);
   sweepSection.hidden = !isSweep(run);
   main.append(
@@ -48,7 +49,7 @@ export async function render(main, ctx, runId) {
     sweepSection,
     h('div', { class: 'cols2' },
       h('div', {}, section('Provenance', provenance(run)), section('Parameters', paramsTable(run))),
-      h('div', {}, section('Metrics', metricsBox), section('Tags', tagsTable(run)))),
+      h('div', {}, section('Metrics', metricsBox), section('Tags', tagsBox))),
     modelsSection,
     section('Charts', chartsEmpty, chartsBox),
     section('Output log', logBox),
@@ -61,7 +62,8 @@ export async function render(main, ctx, runId) {
       fmtTime(i.start_time) ? h('span', {}, 'started ', h('b', { text: fmtTime(i.start_time) })) : null,
       fmtDuration(runDuration(i)) ? h('span', {}, 'duration ', h('b', { 'data-testid': 'run-duration', text: fmtDuration(runDuration(i)) })) : null,
       i.user_id ? h('span', {}, 'user ', h('b', { text: i.user_id })) : null,
-      i.end_time ? h('span', {}, 'ended ', h('b', { text: fmtTime(i.end_time) })) : null);
+      i.end_time ? h('span', {}, 'ended ', h('b', { text: fmtTime(i.end_time) })) : null,
+      parentLink(run));
   };
   drawFacts();
 
@@ -141,9 +143,12 @@ export async function render(main, ctx, runId) {
       await chartsReady;
       const fresh = (await get(`${MLF}runs/get`, { run_id: runId }, { signal: ctx.signal })).run;
       const before = latestOf(run);
+      const oldTags = JSON.stringify(run.data.tags || []);
       run = fresh;
       statusEl.replaceChildren(statusBadge(run.info.status));
       drawFacts();
+      // Tags change while a run lives (a sweep's best_* at its end).
+      if (JSON.stringify(run.data.tags || []) !== oldTags) tagsBox.replaceChildren(tagsTable(run));
       const changed = [...latestOf(run).values()].filter((m) => {
         const b = before.get(m.key);
         return !b || b.step !== m.step || b.timestamp !== m.timestamp || b.value !== m.value;
@@ -174,6 +179,17 @@ export async function render(main, ctx, runId) {
     if (sweepCleanup) sweepCleanup();
     for (const e of charts.values()) if (e.chart) e.chart.destroy();
   };
+}
+
+// A child run (mlflow.parentRunId: a sweep's trial, MLflow's nested runs):
+// a link to its parent.
+function parentLink(run) {
+  const t = kv(run.data.tags);
+  const p = t.get('mlflow.parentRunId');
+  if (!p) return null;
+  const trial = t.get('mltrack.sweep.trial');
+  return h('span', {}, trial !== undefined ? `trial ${trial} of the sweep ` : 'child of ',
+    h('a', { href: `/runs/${encodeURIComponent(p)}`, class: 'mono', 'data-testid': 'parent-run', text: p.slice(0, 8) }));
 }
 
 function provenance(run) {
