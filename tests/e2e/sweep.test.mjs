@@ -345,6 +345,14 @@ test('a sweep of 1,200 trials: paged, drawn fast, the tagged best highlighted', 
   assert.ok(ms < 8000, `the sweep of ${BIG} trials was drawn in ${ms} ms`);
   console.log(`# a sweep of ${BIG} trials drawn in ${ms} ms`);
   await page.close();
+  // The same in the dark theme, for the screenshots.
+  const dark = await browser.newContext({ viewport: { width: 1280, height: 900 }, colorScheme: 'dark' });
+  await dark.route('**/*', (route) => (new URL(route.request().url()).origin === ORIGIN ? route.continue() : route.abort()));
+  const darkPage = await dark.newPage();
+  await darkPage.goto(`${BASE}/runs/${pid}`);
+  await darkPage.locator('[data-testid=sweep][data-ready="1"]').waitFor();
+  await shot(darkPage, '23b-sweep-big-dark');
+  await dark.close();
 
   // The runs table, newest first: the trials come before their parent (on
   // the last of its pages); the parent is fetched ahead and they are nested

@@ -446,6 +446,7 @@ export async function renderSweep(box, ctx, parentRun) {
 
   // ---- drawing it all, in place ----
   let chartKey = null;
+  let chartsNext = 0; // a live redraw of the charts waits until then
   function update(reorder = false) {
     const list = trials();
     const best = bestOf(list);
@@ -471,13 +472,18 @@ export async function renderSweep(box, ctx, parentRun) {
     // The charts: drawn again only when a finished trial or the best changed.
     const done = list.filter((t) => t.status === 'FINISHED' && t.run);
     const key = `${done.map((t) => `${t.n}:${t.value}`).join(',')}|${best ? best.n : ''}|${axes.join(',')}`;
-    if (key !== chartKey) {
+    // A live sweep of many trials: charts that take long to draw are drawn
+    // again at most a tenth of the time (the end is always drawn).
+    if (key !== chartKey && (parent.info.status !== 'RUNNING' || performance.now() >= chartsNext)) {
       chartKey = key;
+      const t0 = performance.now();
       const vs = done.map((t) => t.value).filter((v) => v !== undefined);
       const lo = vs.length ? Math.min(...vs) : undefined, hi = vs.length ? Math.max(...vs) : undefined;
       fill(pcBox, drawPC(done, best, lo, hi));
       fill(scatterBox, drawScatters(done, best, lo, hi));
       drawTime(done, best);
+      const took = performance.now() - t0;
+      chartsNext = performance.now() + (took > 100 ? 10 * took : 0);
     }
     box.dataset.ready = '1';
   }
