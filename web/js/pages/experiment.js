@@ -4,9 +4,9 @@
 // scroll like 10.  Sorting and filtering run on the server (MLflow's
 // grammar); duration, which the grammar cannot sort by, is sorted here once
 // every page is loaded.  Child runs (mlflow.parentRunId, as mltrack sweep's
-// trials) are nested under their parent when it is loaded, collapsed until
-// its toggle is pressed; a child whose parent is not loaded (not fetched
-// yet, or left out by the filter) is shown at the top level.
+// trials) are nested under their parent, collapsed until its toggle is
+// pressed; without a filter a parent is fetched ahead of its own page, with
+// one a child whose parent the filter leaves out is shown at the top level.
 import { h, clear, fmtTime, fmtDuration, runDuration, fmtNum, kv, statusBadge, emptyState,
   shortSha, localGet, localSet } from '../util.js';
 import { get, post, MLF, EXT, errorBox } from '../api.js';
