@@ -33,6 +33,15 @@ export function buildData(series, opts) {
   return uPlot.join(tables);
 }
 
+// A series' look: a line (the default), `style: 'points'` (dots only,
+// `size` px) or `style: 'steps'` (a step line, as a best-so-far).
+function seriesStyle(s) {
+  if (s.style === 'points')
+    return { paths: () => null, points: { show: true, size: s.size || 6, width: 1, fill: s.color } };
+  if (s.style === 'steps') return { paths: uPlot.paths.stepped({ align: 1 }), points: { show: false } };
+  return { points: { show: false } };
+}
+
 export class LineChart {
   constructor(container, series, opts = {}) {
     this.container = container;
@@ -68,7 +77,7 @@ export class LineChart {
       height: o.height || 220,
       scales: { x: { time: o.xMode === 'wall' }, y: { distr: o.log ? 3 : 1 } },
       series: [{ label: xLabel }, ...this.series.map((s) => ({
-        label: s.label, stroke: s.color, width: 1.5, spanGaps: true, points: { show: false },
+        label: s.label, stroke: s.color, width: s.width || 1.5, spanGaps: true, ...seriesStyle(s),
         value: (self, v) => (v === null || v === undefined ? '' : fmtNum(v)),
       }))],
       axes: [o.xMode === 'step' ? { ...axis, incrs: stepIncrs } : { ...axis },

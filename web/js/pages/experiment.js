@@ -3,7 +3,10 @@
 // virtual list: only the rows in view exist in the DOM, so 10,000 runs
 // scroll like 10.  Sorting and filtering run on the server (MLflow's
 // grammar); duration, which the grammar cannot sort by, is sorted here once
-// every page is loaded.
+// every page is loaded.  Child runs (mlflow.parentRunId, as mltrack sweep's
+// trials) are nested under their parent, collapsed until its toggle is
+// pressed; without a filter a parent is fetched ahead of its own page, with
+// one a child whose parent the filter leaves out is shown at the top level.
 import { h, clear, fmtTime, fmtDuration, runDuration, fmtNum, kv, statusBadge, emptyState,
   shortSha, localGet, localSet } from '../util.js';
 import { get, post, MLF, EXT, errorBox } from '../api.js';
@@ -28,6 +31,7 @@ const BASE = [
 ];
 
 function quoteKey(k) { return '`' + k.replace(/`/g, '') + '`'; }
+const quote = (s) => `'${String(s).replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 
 export async function render(main, ctx, expId) {
   const colKey = `mltrack.columns.${expId}`;
@@ -36,6 +40,8 @@ export async function render(main, ctx, expId) {
     sort: ctx.params.get('sort') || 'start',
     dir: ctx.params.get('dir') === 'asc' ? 'asc' : 'desc',
     runs: [], token: null, done: false, loading: null, gen: 0,
+    rows: [], expanded: new Set(), // rows: [{run, depth, children}] as shown
+    ids: new Set(), unfound: new Set(), // run ids loaded; parents looked for and not found
     selected: new Set(), total: null,
     chosen: localGet(colKey, null), // {params: [], metrics: []}
     paramKeys: new Set(), metricKeys: new Set(),
@@ -133,9 +139,11 @@ export async function render(main, ctx, expId) {
   let shown = new Map();
   let drawn = { first: -1, last: -1 };
   function makeRow(i, tpl, cs) {
-    const r = state.runs[i];
+    const { run: r, depth, children } = state.rows[i];
     const id = r.info.run_id;
-    const row = h('div', { class: state.selected.has(id) ? 'runs-row sel' : 'runs-row', role: 'row', 'data-run-id': id });
+    const parentId = r._tags.get('mlflow.parentRunId');
+    const row = h('div', { class: `runs-row${state.selected.has(id) ? ' sel' : ''}${depth ? ' child' : ''}`, role: 'row', 'data-run-id': id,
+      'data-parent-id': parentId || undefined, 'data-depth': String(depth), 'data-children': children ? String(children) : undefined });
     row.style.top = `${i * ROW}px`;
     row.style.gridTemplateColumns = tpl;
     for (const c of cs) {
@@ -147,6 +155,10 @@ export async function render(main, ctx, expId) {
           updateCompare();
         });
         row.append(h('span', { class: 'cell-sel' }, box));
+      } else if (c.id === 'name') {
+        const cell = h('span', { class: 'cell-name', role: 'cell', 'data-col': c.id }, nesting(r, depth, children), c.cell(r));
+        if (depth) cell.style.paddingLeft = `${8 + 22 * depth}px`;
+        row.append(cell);
       } else {
         row.append(h('span', { class: c.num ? 'num' : '', role: 'cell', 'data-col': c.id }, c.cell(r)));
       }
@@ -154,8 +166,71 @@ export async function render(main, ctx, expId) {
     return row;
   }
 
+  // The toggle of a parent's children, or the indent of a child.
+  function nesting(r, depth, children) {
+    const id = r.info.run_id;
+    if (children) {
+      const open = state.expanded.has(id);
+      return h('button', { type: 'button', class: 'twisty', 'aria-expanded': String(open), 'data-toggle': id,
+        'aria-label': `${open ? 'Hide' : 'Show'} the ${children} child run${children === 1 ? '' : 's'} of ${r.info.run_name || id}`,
+        title: `${children} child run${children === 1 ? '' : 's'}`,
+        onclick: () => {
+          if (state.expanded.has(id)) state.expanded.delete(id); else state.expanded.add(id);
+          nest();
+          drawRows(true);
+          const again = bodyEl.querySelector(`button.twisty[data-toggle="${CSS.escape(id)}"]`);
+          if (again) again.focus();
+        } }, `${open ? '▾' : '▸'} ${children}`);
+    }
+    return depth ? h('span', { class: 'indent', 'aria-hidden': 'true', text: '↳' }) : null;
+  }
+
+  // state.rows from state.runs (in the server's order): a loaded parent's
+  // children under it (when expanded), the rest at the top level.  Returns
+  // whether the rows only grew at the end (the rows drawn stay right).
+  function nest() {
+    const ids = new Set(state.runs.map((r) => r.info.run_id));
+    const kids = new Map();
+    const top = [];
+    for (const r of state.runs) {
+      const p = r._tags.get('mlflow.parentRunId');
+      if (p && p !== r.info.run_id && ids.has(p)) {
+        if (!kids.has(p)) kids.set(p, []);
+        kids.get(p).push(r);
+      } else {
+        top.push(r);
+      }
+    }
+    // Runs whose parents make a cycle hang under no top-level run: they
+    // are shown at the top level too.
+    const placed = new Set();
+    const walk = (r) => {
+      if (placed.has(r.info.run_id)) return;
+      placed.add(r.info.run_id);
+      for (const c of kids.get(r.info.run_id) || []) walk(c);
+    };
+    for (const r of top) walk(r);
+    for (const r of state.runs) if (!placed.has(r.info.run_id)) { top.push(r); walk(r); }
+    const rows = [];
+    const seen = new Set();
+    const put = (r, depth) => {
+      if (seen.has(r.info.run_id)) return;
+      seen.add(r.info.run_id);
+      const cs = kids.get(r.info.run_id) || [];
+      rows.push({ run: r, depth, children: cs.length });
+      if (cs.length && state.expanded.has(r.info.run_id)) for (const c of cs) put(c, depth + 1);
+    };
+    for (const r of top) put(r, 0);
+    const old = state.rows;
+    state.rows = rows;
+    if (old.length > rows.length) return false;
+    for (let i = 0; i < old.length; i++)
+      if (old[i].run !== rows[i].run || old[i].depth !== rows[i].depth || old[i].children !== rows[i].children) return false;
+    return true;
+  }
+
   function drawRows(force) {
-    const n = state.runs.length;
+    const n = state.rows.length;
     const more = state.done ? 0 : 1;
     bodyEl.style.height = `${(n + more) * ROW}px`;
     const first = Math.max(0, Math.floor(scroller.scrollTop / ROW) - OVERSCAN);
@@ -164,6 +239,9 @@ export async function render(main, ctx, expId) {
       bodyEl.replaceChildren();
       shown = new Map();
     } else if (first === drawn.first && last === drawn.last) {
+      // Nothing new in view; a page of only collapsed children adds no
+      // row: go on loading while the end is in view.
+      if (!state.done && last >= n - OVERSCAN) loadMore();
       return;
     }
     drawn = { first, last };
@@ -249,14 +327,57 @@ export async function render(main, ctx, expId) {
     const res = await p;
     if (gen !== state.gen) return;
     const before = state.paramKeys.size + state.metricKeys.size;
-    for (const r of res.runs || []) state.runs.push(prepare(r));
+    const fresh = [];
+    for (const r of res.runs || []) {
+      if (state.ids.has(r.info.run_id)) continue; // a parent fetched ahead of its page
+      state.ids.add(r.info.run_id);
+      fresh.push(prepare(r));
+      state.runs.push(r);
+    }
     state.token = res.next_page_token || null;
     state.done = !state.token;
+    if (!state.filter) await pullParents(fresh, gen);
     if (!state.chosen && (state.paramKeys.size || state.metricKeys.size)) {
       state.chosen = { params: [...state.paramKeys].sort().slice(0, 4), metrics: [...state.metricKeys].filter((k) => !k.startsWith('mltrack.')).sort().slice(0, 4) };
       drawHead();
     }
     if (state.paramKeys.size + state.metricKeys.size !== before) drawColsMenu();
+  }
+
+  // Without a filter, the parent of a child on this page that is not loaded
+  // yet (a sweep's parent starts before its trials: with the newest first it
+  // is on the last page) is fetched ahead of its page and put just before
+  // its first loaded child, so that the children are nested from the start.
+  // With a filter they are not: a parent the filter leaves out is not shown.
+  async function pullParents(fresh, gen) {
+    for (let round = 0; round < 4 && fresh.length; round++) {
+      const missing = [...new Set(fresh.map((r) => r._tags.get('mlflow.parentRunId'))
+        .filter((p) => p && !state.ids.has(p) && !state.unfound.has(p)))];
+      fresh = [];
+      for (let i = 0; i < missing.length; i += 100) {
+        const chunk = missing.slice(i, i + 100);
+        let res;
+        try {
+          res = await post(`${MLF}runs/search`, { experiment_ids: [expId], max_results: 100,
+            filter: `attributes.run_id IN (${chunk.map(quote).join(', ')})` }, { signal: ctx.signal });
+        } catch (e) {
+          if (e.name === 'AbortError') throw e;
+          chunk.forEach((id) => state.unfound.add(id)); // its children stay at the top level
+          continue;
+        }
+        if (gen !== state.gen) return;
+        const got = new Map((res.runs || []).map((r) => [r.info.run_id, r]));
+        for (const id of chunk) {
+          const p = got.get(id);
+          if (!p || state.ids.has(id)) { state.unfound.add(id); continue; }
+          state.ids.add(id);
+          prepare(p);
+          const at = state.runs.findIndex((r) => r._tags.get('mlflow.parentRunId') === id);
+          state.runs.splice(at < 0 ? state.runs.length : at, 0, p);
+          fresh.push(p);
+        }
+      }
+    }
   }
 
   function loadMore() {
@@ -269,7 +390,8 @@ export async function render(main, ctx, expId) {
       state.loading = null;
       const resort = localSort();
       if (resort) sortLocally();
-      drawRows(!!resort); drawFoot();
+      const appended = nest();
+      drawRows(!!resort || !appended); drawFoot();
     });
     drawFoot();
     return state.loading;
@@ -285,7 +407,8 @@ export async function render(main, ctx, expId) {
 
   async function reload() {
     state.gen++;
-    state.runs = []; state.token = null; state.done = false; state.loading = null;
+    state.runs = []; state.rows = []; state.token = null; state.done = false; state.loading = null;
+    state.ids = new Set(); state.unfound = new Set();
     const q = new URLSearchParams();
     if (state.filter) q.set('filter', state.filter);
     if (state.sort !== 'start' || state.dir !== 'desc') { q.set('sort', state.sort); q.set('dir', state.dir); }
@@ -303,6 +426,7 @@ export async function render(main, ctx, expId) {
       if (gen !== state.gen) return;
       state.loading = null;
       if (localSort()) sortLocally();
+      nest();
       filterErr.replaceChildren();
     } catch (e) {
       if (e.name === 'AbortError' || gen !== state.gen) return;

@@ -8,6 +8,7 @@ import { h, fill, fmtTime, fmtDuration, runDuration, fmtNum, fmtBytes, kv, statu
 import { get, post, apiFetch, MLF, errorBox, artifactUrl, proxyRoot, proxyUrl, sampled, ApiError } from '../api.js';
 import { LineChart, sparkline, toXY } from '../chart.js';
 import { accessBadge } from '../auth.js';
+import { isSweep, renderSweep } from './sweep.js';
 
 const LOG_PATH = 'mltrack/output.log';
 const LOG_CHUNK = 64 * 1024;
@@ -32,6 +33,12 @@ export async function render(main, ctx, runId) {
   const modelsBox = h('div', {});
   const modelsSection = section('Logged models', modelsBox);
   modelsSection.hidden = true;
+  // A sweep's parent (mltrack sweep): its trials first, the run's own
+  // details below.
+  const sweepBox = h('div', { 'data-testid': 'sweep' });
+  const tagsBox = h('div', {}, tagsTable(run));
+  const sweepSection = section('Sweep', sweepBox);
+  sweepSection.hidden = !isSweep(run);
   main.append(
     h('div', { class: 'crumbs' }, h('a', { href: '/', text: 'Experiments' }), ' / ',
       h('a', { href: `/experiments/${encodeURIComponent(run.info.experiment_id)}`, text: exp ? exp.name : `#${run.info.experiment_id}` }), ' / '),
@@ -39,9 +46,10 @@ export async function render(main, ctx, runId) {
       h('a', { class: 'button', href: `/compare?runs=${encodeURIComponent(runId)}`, text: 'Open in compare' }),
       accessBadge({ experiment_id: run.info.experiment_id })),
     facts,
+    sweepSection,
     h('div', { class: 'cols2' },
       h('div', {}, section('Provenance', provenance(run)), section('Parameters', paramsTable(run))),
-      h('div', {}, section('Metrics', metricsBox), section('Tags', tagsTable(run)))),
+      h('div', {}, section('Metrics', metricsBox), section('Tags', tagsBox))),
     modelsSection,
     section('Charts', chartsEmpty, chartsBox),
     section('Output log', logBox),
@@ -54,7 +62,8 @@ export async function render(main, ctx, runId) {
       fmtTime(i.start_time) ? h('span', {}, 'started ', h('b', { text: fmtTime(i.start_time) })) : null,
       fmtDuration(runDuration(i)) ? h('span', {}, 'duration ', h('b', { 'data-testid': 'run-duration', text: fmtDuration(runDuration(i)) })) : null,
       i.user_id ? h('span', {}, 'user ', h('b', { text: i.user_id })) : null,
-      i.end_time ? h('span', {}, 'ended ', h('b', { text: fmtTime(i.end_time) })) : null);
+      i.end_time ? h('span', {}, 'ended ', h('b', { text: fmtTime(i.end_time) })) : null,
+      parentLink(run));
   };
   drawFacts();
 
@@ -112,6 +121,13 @@ export async function render(main, ctx, runId) {
   if (keys.length) chartsEmpty.remove();
   const chartsReady = drawCharts(keys).then(() => { drawMetrics(run); chartsBox.dataset.ready = '1'; });
 
+  let sweepCleanup = null;
+  let gone = false;
+  if (!sweepSection.hidden) {
+    renderSweep(sweepBox, ctx, run).then((c) => { if (gone) { if (c) c(); } else sweepCleanup = c; }, (e) => {
+      if (e.name !== 'AbortError') sweepBox.replaceChildren(errorBox(e, 'The sweep cannot be shown'));
+    });
+  }
   loadLog(logBox, run, ctx);
   artifactsBrowser(artBox, run, ctx);
   let modelIds = outputModelIds(run);
@@ -127,9 +143,12 @@ export async function render(main, ctx, runId) {
       await chartsReady;
       const fresh = (await get(`${MLF}runs/get`, { run_id: runId }, { signal: ctx.signal })).run;
       const before = latestOf(run);
+      const oldTags = JSON.stringify(run.data.tags || []);
       run = fresh;
       statusEl.replaceChildren(statusBadge(run.info.status));
       drawFacts();
+      // Tags change while a run lives (a sweep's best_* at its end).
+      if (JSON.stringify(run.data.tags || []) !== oldTags) tagsBox.replaceChildren(tagsTable(run));
       const changed = [...latestOf(run).values()].filter((m) => {
         const b = before.get(m.key);
         return !b || b.step !== m.step || b.timestamp !== m.timestamp || b.value !== m.value;
@@ -155,9 +174,22 @@ export async function render(main, ctx, runId) {
 
   return () => {
     stopped = true;
+    gone = true;
     clearTimeout(timer);
+    if (sweepCleanup) sweepCleanup();
     for (const e of charts.values()) if (e.chart) e.chart.destroy();
   };
+}
+
+// A child run (mlflow.parentRunId: a sweep's trial, MLflow's nested runs):
+// a link to its parent.
+function parentLink(run) {
+  const t = kv(run.data.tags);
+  const p = t.get('mlflow.parentRunId');
+  if (!p) return null;
+  const trial = t.get('mltrack.sweep.trial');
+  return h('span', {}, trial !== undefined ? `trial ${trial} of the sweep ` : 'child of ',
+    h('a', { href: `/runs/${encodeURIComponent(p)}`, class: 'mono', 'data-testid': 'parent-run', text: p.slice(0, 8) }));
 }
 
 function provenance(run) {
