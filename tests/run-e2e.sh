@@ -70,7 +70,7 @@ export MLTRACK_E2E_SCREENS="$SCREENS"
 export MLTRACK_CHROMIUM="$CHROMIUM"
 export MLTRACK_CLI="$BUILD/mltrack"
 cd "$ROOT"
-if ! timeout 300 node --test --test-concurrency=1 tests/e2e/; then
+if ! timeout 420 node --test --test-concurrency=1 tests/e2e/; then
 	echo "--- last server log lines:"; tail -n 40 "$WORK/mltrackd.log"
 	echo "--- last lines of the server with users:"; tail -n 40 "$WORK/mltrackd-auth.log"
 	exit 1

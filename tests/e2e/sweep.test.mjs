@@ -7,13 +7,15 @@
 // parent.  Run by tests/run-e2e.sh.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { client } from './seed.mjs';
 
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BASE = process.env.MLTRACK_E2E_URL;
 const CLI = process.env.MLTRACK_CLI;
 const SCREENS = process.env.MLTRACK_E2E_SCREENS || 'build/e2e-screens';
@@ -87,9 +89,15 @@ const shot = (page, name) => page.screenshot({ path: `${SCREENS}/${name}.png`, f
 
 // Starts the sweep; resolves with the parent's id once the sweep has said it
 // (its first line on stderr).
-function startSweep() {
+// The CLI's environment: this server, a spool and HOME of the test's own.
+function cliEnv() {
   const env = { ...process.env, HOME: work, MLTRACK_TRACKING_URI: BASE, MLTRACK_SPOOL_DIR: join(work, 'spool') };
   for (const k of Object.keys(env)) if (k.startsWith('MLFLOW_') || (k.startsWith('MLTRACK_') && !['MLTRACK_TRACKING_URI', 'MLTRACK_SPOOL_DIR'].includes(k))) delete env[k];
+  return env;
+}
+
+function startSweep() {
+  const env = cliEnv();
   sweep = spawn(CLI, ['sweep', '-e', EXP, '-n', 'e2e-sweep', '--parallel', '2', '--seed', '5',
     '--objective', 'metrics.acc', '--maximize', '--',
     './trial.sh', '--lr', '[0.0001,0.001,0.01,0.1]', '--opt', '[sgd,adam]'], { cwd: work, env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -373,6 +381,62 @@ test('a sweep of 1,200 trials: paged, drawn fast, the tagged best highlighted', 
   assert.ok(await table.locator('.runs-row').count() < 100, 'only the rows in view are drawn');
   assert.equal(await table.evaluate(() => parseFloat(document.querySelector('.runs-body').style.height)), (BIG + 1) * 30);
   await table.close();
+});
+
+// The issue's "done when": a 24-trial sweep of a real scikit-learn script
+// (examples/sklearn/train.py, Debian's python3-sklearn) with --parallel 2,
+// shown on the dashboard, and `mltrack reproduce --check` of its best trial
+// giving the same metrics.  tests/cli/test_sweep_sklearn.py checks the runs
+// in depth; here the page must show all 24 finished trials and the best.
+test('a 24-trial scikit-learn sweep, shown, and its best trial reproduced', async () => {
+  const py = ['/usr/bin/python3', 'python3'].find((x) => spawnSync(x, ['-c', 'import sklearn']).status === 0);
+  assert.ok(py, 'scikit-learn is missing: install Debian\'s python3-sklearn (sh tools/deps.sh does)');
+  const repo = join(work, 'sk');
+  mkdirSync(repo);
+  copyFileSync(join(ROOT, 'examples', 'sklearn', 'train.py'), join(repo, 'train.py'));
+  const git = (...args) => {
+    const r = spawnSync('git', ['-c', 'user.name=e2e', '-c', 'user.email=e2e@example.com', ...args], { cwd: repo });
+    assert.equal(r.status, 0, `git ${args.join(' ')}: ${r.stderr}`);
+  };
+  git('init', '-q', '-b', 'main');
+  git('add', '.');
+  git('commit', '-q', '-m', 'the example');
+  const env = cliEnv();
+  const r = spawnSync(CLI, ['sweep', '-e', 'sklearn-e2e', '-n', 'sklearn', '--parallel', '2', '--seed', '7', '--trials', '2',
+    '--objective', 'metrics.val_acc', '--maximize', '--', py, 'train.py', '--max-depth', '[1,2,3]',
+    '--subsample', '[0.5,0.7,0.85,1.0]', '--lr', 'loguniform(0.02,0.5)'], { cwd: repo, env, timeout: 240e3 });
+  assert.equal(r.status, 0, `the sweep failed: ${r.stderr}`);
+  const pid = String(r.stderr).match(/sweep ([0-9a-f]{32}): /)[1];
+  const tags = Object.fromEntries((await c.get(`${MLF}runs/get`, { run_id: pid })).run.data.tags.map((t) => [t.key, t.value]));
+  assert.equal(tags['mltrack.sweep.total'], '24');
+
+  const page = await open(`/runs/${pid}`);
+  await page.locator('[data-testid=sweep][data-ready="1"][data-parent-status=FINISHED]').waitFor();
+  assert.equal(await page.locator('[data-testid=sweep-summary]').getAttribute('data-finished'), '24');
+  assert.equal(await rowsOf(page).count(), 24);
+  assert.equal(await page.locator('[data-testid=sweep-trials] tbody tr[data-status=FINISHED]').count(), 24);
+  const best = page.locator('[data-testid=sweep-trials] tbody tr.best');
+  assert.equal(await best.getAttribute('data-run-id'), tags['mltrack.sweep.best_run']);
+  assert.equal(await rowsOf(page).first().getAttribute('data-run-id'), tags['mltrack.sweep.best_run']);
+  assert.equal(Number(await best.locator('[data-col=objective]').textContent()), Number(tags['mltrack.sweep.best_value']));
+  const pc = page.locator('[data-testid=sweep-parallel]');
+  assert.equal(await pc.getAttribute('data-lines'), '24');
+  assert.equal(await pc.locator('path.pc-line.best').getAttribute('data-run-id'), tags['mltrack.sweep.best_run']);
+  await shot(page, '24-sweep-sklearn');
+  await page.close();
+
+  // Reproduce the best trial; --check fails unless every metric history
+  // is the same.
+  const rep = spawnSync(CLI, ['reproduce', tags['mltrack.sweep.best_run'], '-C', repo, '--check'], { cwd: work, env, timeout: 120e3 });
+  assert.equal(rep.status, 0, `reproduce --check failed: ${rep.stderr}`);
+  assert.match(String(rep.stderr), /check passed/);
+  const again = (await c.post(`${MLF}runs/search`, { experiment_ids: [(await c.get(`${MLF}runs/get`, { run_id: pid })).run.info.experiment_id],
+    filter: `tags.mltrack.reproduces = '${tags['mltrack.sweep.best_run']}'` })).runs;
+  assert.equal(again.length, 1);
+  const metric = (run) => Object.fromEntries(run.data.metrics.filter((m) => !/^(mltrack\.|system\/)/.test(m.key)).map((m) => [m.key, m.value]));
+  const orig = (await c.get(`${MLF}runs/get`, { run_id: tags['mltrack.sweep.best_run'] })).run;
+  assert.deepEqual(metric(again[0]), metric(orig));
+  assert.equal(metric(orig).val_acc, Number(tags['mltrack.sweep.best_value']));
 });
 
 test('no console errors, no foreign requests', () => {
