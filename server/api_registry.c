@@ -17,6 +17,7 @@
 #include "mt_util.h"
 #include "mt_validate.h"
 #include "sql_registry.h"
+#include "webhooks.h"
 
 /* ---- shared argument checks ---- */
 
@@ -202,6 +203,19 @@ int api_reg_models_create(struct mt_req *req)
 	for (size_t i = 0; i < ntags; i++)
 		if (sql_reg_model_set_tag(req, id, keys[i], values[i], &req->err))
 			return -1;
+	{
+		json_t *tags = json_object();
+
+		for (size_t i = 0; i < ntags; i++)
+			json_object_set_new(tags, keys[i], json_string(values[i] ? values[i] : ""));
+		if (webhook_enqueue(req, "registered_model", "created",
+				    req_own(req, json_pack("{s:s, s:o, s:o}", "name", name, "tags",
+							   tags, "description",
+							   desc && *desc ? json_string(desc)
+									 : json_null())),
+				    &req->err))
+			return -1;
+	}
 	return reply_model(req, id);
 }
 
