@@ -115,6 +115,9 @@ static int event_arg(struct mt_req *req, const json_t *e, const char **out)
 	action = lower(req->arena, action);
 	if (!webhook_event_known(entity, action)) {
 		webhook_event_actions(entity, actions, sizeof(actions));
+		if (strcmp(actions, "[]") == 0)
+			return mt_err_set(&req->err, MT_EINVAL,
+					  "Invalid value '%.40s' for parameter 'entity'", entity);
 		return mt_err_set(&req->err, MT_EINVAL,
 				  "Invalid action '%.40s' for entity '%.40s'. Valid actions are: %s",
 				  action, entity, actions);
@@ -371,6 +374,9 @@ int api_webhooks_test(struct mt_req *req)
 	entity = mt_arena_strndup(req->arena, ev, (size_t)(action - 1 - ev));
 	if (mt_random_hex32(id, &req->err))
 		return -1;
+	/* The receiver may take the whole timeout: no pool connection waits
+	 * for it (the row read stays valid). */
+	db_release(req->w);
 	data = example_data(entity, action);
 	body = webhook_body(entity, action, mt_now_ms(), data);
 	json_decref(data);

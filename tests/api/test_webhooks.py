@@ -262,6 +262,11 @@ class WebhookTest(unittest.TestCase):
                  400, "INVALID_PARAMETER_VALUE",
                  "Invalid action 'deleted' for entity 'model_version'. "
                  "Valid actions are: ['created']")
+        self.err("POST", url, {"name": "n", "url": "http://h/",
+                               "events": [{"entity": "EXPERIMENT", "action": "CREATED"}]},
+                 400, "INVALID_PARAMETER_VALUE", "Invalid value 'experiment' for parameter 'entity'")
+        self.err("POST", url, {"name": "n", "url": "http://h/", "events": [{"entity": "RUN"}]},
+                 400, "INVALID_PARAMETER_VALUE", "Missing value for required parameter 'action'")
         self.err("POST", url, {"name": "n", "url": "http://h/", "events": ev,
                                "status": "ON"}, 400, "INVALID_PARAMETER_VALUE", "status")
         self.err("GET", url + "?max_results=0", None, 400, "INVALID_PARAMETER_VALUE",
