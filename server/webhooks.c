@@ -2,7 +2,9 @@
  * webhooks.c: the event catalogue, the outbox (webhook_enqueue), signing,
  * one POST with libcurl, and the delivery thread (see webhooks.h).
  *
- * The thread has a PostgreSQL connection of its own.  It looks for due
+ * MLTRACK_WEBHOOK_THREADS delivery threads (2), each with a PostgreSQL
+ * connection of its own, so that one slow receiver does not hold up the
+ * others' deliveries.  It looks for due
  * rows every MLTRACK_WEBHOOK_POLL_MS (500 ms), and at once again after
  * each delivery: polling, not LISTEN/NOTIFY, because it works the same
  * behind a pooler in transaction mode and costs one index probe (the
@@ -309,11 +311,14 @@ void webhook_post(const char *url, const char *secret, const char *id, const cha
 
 /* ---- the delivery thread ---- */
 
-static pthread_t worker;
+#define MAX_THREADS 16
+static pthread_t workers[MAX_THREADS];
+static int nworkers;
 static atomic_int running, stopping;
 static int wake[2] = { -1, -1 };
 static atomic_llong n_delivered, n_retried, n_failed, n_pending = -1;
 
+/* The stop byte stays in the pipe, so it wakes every thread. */
 static void nap(long ms)
 {
 	struct pollfd p = { wake[0], POLLIN, 0 };
@@ -459,9 +464,12 @@ int webhooks_start(struct mt_err *err)
 		return mt_err_set(err, MT_EINTERNAL, "cannot make the webhook thread's pipe: %s",
 				  strerror(errno));
 	atomic_store(&stopping, 0);
-	if (pthread_create(&worker, NULL, worker_main, NULL) != 0)
-		return mt_err_set(err, MT_EINTERNAL, "cannot start the webhook delivery thread");
 	atomic_store(&running, 1);
+	for (long i = env_ms("MLTRACK_WEBHOOK_THREADS", 2, 1); nworkers < i && nworkers < MAX_THREADS;
+	     nworkers++)
+		if (pthread_create(&workers[nworkers], NULL, worker_main, NULL) != 0)
+			return mt_err_set(err, MT_EINTERNAL,
+					  "cannot start the webhook delivery threads");
 	return 0;
 }
 
@@ -472,7 +480,9 @@ void webhooks_stop(void)
 		if (write(wake[1], "", 1) < 0) {
 			/* full or closed: the thread still ends at its next timeout */
 		}
-		pthread_join(worker, NULL);
+		for (int i = 0; i < nworkers; i++)
+			pthread_join(workers[i], NULL);
+		nworkers = 0;
 		curl_global_cleanup();
 	}
 	for (int i = 0; i < 2; i++) {

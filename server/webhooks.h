@@ -9,7 +9,7 @@
  * "timestamp", "data"} body) is fixed at enqueue time: every attempt sends
  * the same bytes under the same delivery id.
  *
- * One delivery thread per mltrackd (webhooks_start) claims due rows with
+ * Delivery threads in every mltrackd (webhooks_start) claim due rows with
  * FOR UPDATE SKIP LOCKED, so any number of servers may share a database;
  * it keeps the row locked while it POSTs, and records the outcome in the
  * same transaction.  A server that dies mid-POST leaves the row PENDING:
@@ -62,9 +62,9 @@ struct webhook_result {
 void webhook_post(const char *url, const char *secret, const char *id, const char *payload,
 		  struct webhook_result *out);
 
-/* The delivery thread (mltrackd serving only): start before the HTTP
- * server, stop after it (a POST in flight is finished first, at most the
- * delivery timeout). */
+/* The delivery threads (mltrackd serving only): start before the HTTP
+ * server, stop after it (the POSTs in flight are finished first, at most
+ * the delivery timeout). */
 int webhooks_start(struct mt_err *err);
 void webhooks_stop(void);
 /* /metrics lines. */

@@ -362,7 +362,9 @@ class WebhookTest(unittest.TestCase):
     def test_rolled_back_change_sends_nothing(self):
         rec = self.receiver()
         w = self.hook(rec.url, [("MODEL_VERSION", "CREATED"), ("MODEL_VERSION_STAGE", "SET"),
-                                ("MODEL_VERSION_STAGE", "REFUSED")])
+                                ("MODEL_VERSION_STAGE", "REFUSED"),
+                                ("MODEL_VERSION_ALIAS", "CREATED"),
+                                ("MODEL_VERSION_ALIAS", "REFUSED")])
         name = self.model()
         # a version whose bundle was never uploaded: the row is written,
         # then the bundle check refuses it and the transaction rolls back
@@ -385,14 +387,26 @@ class WebhookTest(unittest.TestCase):
         self.assertEqual(ref["entity"], "model_version_stage")
         self.assertEqual((ref["data"]["version"], ref["data"]["to_stage"]), (v, "Production"))
         self.assertFalse(ref["data"]["report"]["passed"])
+        # an alias move refused by the alias's gate: its refusal, with the report
+        self.ok("POST", EXT + "gates/set", {"name": name, "alias": "champion",
+                                            "rules": ["metrics.acc > 0.9"]})
+        r = self.call("POST", MLF + "registered-models/alias",
+                      {"name": name, "alias": "champion", "version": v})
+        self.assertEqual(r.status, 412, r.body)
+        (_, ref), = rec.wait(lambda b: b["entity"] == "model_version_alias" and
+                             b["data"]["name"] == name)
+        self.assertEqual(ref["action"], "refused")
+        self.assertEqual((ref["data"]["alias"], ref["data"]["version"]), ("champion", v))
+        self.assertFalse(ref["data"]["report"]["passed"])
         time.sleep(0.5)
         mine = [d["payload"] for d in self.deliveries(w["webhook_id"])
                 if d["payload"]["data"].get("name") == name]
-        # one version created (v), one refusal: the rolled-back version and
-        # the refused stage change left nothing in the outbox
+        # one version created (v), two refusals: the rolled-back version, the
+        # refused stage change and the refused alias left nothing else
         self.assertEqual(sorted((b["entity"], b["action"]) for b in mine),
-                         [("model_version", "created"), ("model_version_stage", "refused")])
-        self.assertEqual(len([1 for _, b in rec.events() if b["data"].get("name") == name]), 2)
+                         [("model_version", "created"), ("model_version_alias", "refused"),
+                          ("model_version_stage", "refused")])
+        self.assertEqual(len([1 for _, b in rec.events() if b["data"].get("name") == name]), 3)
 
     def test_run_events(self):
         rec = self.receiver()
