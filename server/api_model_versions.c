@@ -380,27 +380,47 @@ static int reply_version(struct mt_req *req, const char *id, const char *name,
 	return 0;
 }
 
-/* MLflow's MODEL_VERSION CREATED event, in the creating transaction. */
+/* MLflow's MODEL_VERSION CREATED event, in the creating transaction; for a
+ * prompt (MLflow's prompt tags), PROMPT_VERSION CREATED with the template
+ * and without the prompt's own tags, as MLflow sends it. */
 static int version_created_event(struct mt_req *req, const char *name, const char *version,
 				 const struct reg_version_new *nv)
 {
-	json_t *tags = json_object(), *data;
+	int prompt = is_prompt_request(nv);
+	json_t *tags = json_object(), *data, *template = json_null();
 
-	for (size_t i = 0; i < nv->ntags; i++)
-		json_object_set_new(tags, nv->tag_keys[i], json_string(nv->tag_values[i]
-									? nv->tag_values[i]
-									: ""));
-	data = req_own(req, json_pack("{s:s, s:s, s:s, s:o, s:o, s:o}", "name", name, "version",
-				      version, "source", nv->source, "run_id",
-				      nv->run_id && *nv->run_id ? json_string(nv->run_id)
-								: json_null(),
-				      "tags", tags, "description",
-				      nv->description && *nv->description
-					      ? json_string(nv->description)
-					      : json_null()));
-	if (!data)
+	for (size_t i = 0; i < nv->ntags; i++) {
+		const char *k = nv->tag_keys[i], *v = nv->tag_values[i] ? nv->tag_values[i] : "";
+
+		if (prompt && strcmp(k, "mlflow.prompt.text") == 0) {
+			json_decref(template);
+			template = json_string(v);
+			continue;
+		}
+		if (prompt && (strcmp(k, "mlflow.prompt.is_prompt") == 0 ||
+			       strcmp(k, "_mlflow_prompt_type") == 0))
+			continue;
+		json_object_set_new(tags, k, json_string(v));
+	}
+	if (prompt)
+		data = json_pack("{s:s, s:s, s:o, s:o, s:o}", "name", name, "version", version,
+				 "template", template ? template : json_null(), "tags", tags,
+				 "description",
+				 nv->description && *nv->description ? json_string(nv->description)
+								     : json_null());
+	else {
+		json_decref(template);
+		data = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o}", "name", name, "version", version,
+				 "source", nv->source, "run_id",
+				 nv->run_id && *nv->run_id ? json_string(nv->run_id) : json_null(),
+				 "tags", tags, "description",
+				 nv->description && *nv->description ? json_string(nv->description)
+								     : json_null());
+	}
+	if (!req_own(req, data))
 		return mt_err_set(&req->err, MT_EINTERNAL, "out of memory");
-	return webhook_enqueue(req, "model_version", "created", data, &req->err);
+	return webhook_enqueue(req, prompt ? "prompt_version" : "model_version", "created", data,
+			       &req->err);
 }
 
 /*

@@ -207,7 +207,7 @@ int api_runs_update(struct mt_req *req)
 {
 	const char *id, *status, *name, *end = NULL, *before;
 	long long end_time;
-	int has_end;
+	int has_end, ending;
 	json_t *info;
 
 	if (req_run_id(req, &id) || parse_status(req, &status) ||
@@ -220,17 +220,19 @@ int api_runs_update(struct mt_req *req)
 		name = NULL;
 	if (has_end)
 		end = mt_arena_printf(req->arena, "%lld", end_time);
-	if (require_active_run(req, id) || sql_runs_info(req, id, &info, &req->err))
+	ending = status && (strcmp(status, "FINISHED") == 0 || strcmp(status, "FAILED") == 0 ||
+			    strcmp(status, "KILLED") == 0);
+	if (require_active_run(req, id) || (ending && sql_runs_info(req, id, &info, &req->err)))
 		return -1;
-	before = mt_arena_strdup(req->arena, json_string_value(json_object_get(info, "status")));
+	before = ending ? mt_arena_strdup(req->arena,
+					  json_string_value(json_object_get(info, "status")))
+			: NULL;
 	if (sql_runs_update(req, id, status, end, name, &req->err) ||
 	    sql_runs_info(req, id, &info, &req->err))
 		return -1;
 	/* A run that ends (FINISHED, FAILED, KILLED) is announced once, when
 	 * its status changes to it, in this transaction. */
-	if (status && before && strcmp(status, before) != 0 &&
-	    (strcmp(status, "FINISHED") == 0 || strcmp(status, "FAILED") == 0 ||
-	     strcmp(status, "KILLED") == 0)) {
+	if (ending && before && strcmp(status, before) != 0) {
 		char action[16];
 		size_t i;
 

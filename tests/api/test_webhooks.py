@@ -359,6 +359,31 @@ class WebhookTest(unittest.TestCase):
                       if b["data"].get("name") == name), key=lambda x: json.dumps(x))
         self.assertEqual(got, sorted(want, key=lambda x: json.dumps(x)))
 
+    def test_prompt_events(self):
+        """A prompt (MLflow's prompt tags on a registered model and its
+        versions) is announced as MLflow does: PROMPT / PROMPT_VERSION."""
+        rec = self.receiver()
+        self.hook(rec.url, [("PROMPT", "CREATED"), ("PROMPT_VERSION", "CREATED"),
+                            ("REGISTERED_MODEL", "CREATED"), ("MODEL_VERSION", "CREATED")])
+        name = uniq("prompt")
+        self.ok("POST", MLF + "registered-models/create", {"name": name, "tags": [
+            {"key": "mlflow.prompt.is_prompt", "value": "true"}, {"key": "team", "value": "a"}]})
+        self.ok("POST", MLF + "model-versions/create", {
+            "name": name, "source": "dummy-source", "description": "v1", "tags": [
+                {"key": "mlflow.prompt.is_prompt", "value": "true"},
+                {"key": "mlflow.prompt.text", "value": "Hello {{name}}"},
+                {"key": "_mlflow_prompt_type", "value": "text"},
+                {"key": "lang", "value": "en"}]})
+        rec.wait(lambda b: b["entity"] == "prompt_version" and b["data"]["name"] == name)
+        time.sleep(0.3)
+        got = sorted(((b["entity"], b["action"], b["data"]) for _, b in rec.events()
+                      if b["data"].get("name") == name), key=lambda x: x[0])
+        self.assertEqual(got, [
+            ("prompt", "created", {"name": name, "tags": {"team": "a"}, "description": None}),
+            ("prompt_version", "created", {"name": name, "version": "1",
+                                           "template": "Hello {{name}}", "tags": {"lang": "en"},
+                                           "description": "v1"})])
+
     def test_rolled_back_change_sends_nothing(self):
         rec = self.receiver()
         w = self.hook(rec.url, [("MODEL_VERSION", "CREATED"), ("MODEL_VERSION_STAGE", "SET"),
