@@ -183,8 +183,9 @@ static const struct cli_spec create_spec = {
 	"Events: registered_model.created, model_version.created,\n"
 	"model_version_tag.set|deleted, model_version_alias.created|deleted|refused,\n"
 	"model_version_stage.set|refused, run.finished|failed|killed,\n"
-	"monitor_alert.fired (docs/api.md, \"Webhooks\").  With a secret, every POST\n"
-	"carries X-MLflow-Signature (HMAC-SHA256 of \"<delivery id>.<timestamp>.<body>\").",
+	"prompt.created, prompt_version.created, monitor_alert.fired (docs/api.md,\n"
+	"\"Webhooks\").  With a secret, every POST carries X-MLflow-Signature\n"
+	"(HMAC-SHA256 of \"<delivery id>.<timestamp>.<body>\").",
 	0,
 };
 
