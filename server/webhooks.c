@@ -28,6 +28,7 @@
 #include <openssl/hmac.h>
 
 #include "mt_util.h"
+#include "mt_validate.h"
 #include "webhooks.h"
 
 /* ---- the event catalogue ---- */
@@ -258,6 +259,29 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
 	return size * n; /* the rest is read and dropped */
 }
 
+/* The receiver's answer goes into a text column and a JSON string: bytes
+ * that are not UTF-8 (or are control characters but tab and newline) become
+ * '?', so that an odd answer can never make the outcome unrecordable (the
+ * delivery would then be sent again and again). */
+static void text_only(char *s, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		unsigned char c = (unsigned char)s[i];
+		size_t n = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3
+			 : (c & 0xF8) == 0xF0 ? 4 : 0;
+
+		if (n > 1 && i + n <= len && mt_utf8_valid(s + i, n)) {
+			i += n;
+			continue;
+		}
+		if (n != 1 || (c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f)
+			s[i] = '?';
+		i++;
+	}
+}
+
 void webhook_post(const char *url, const char *secret, const char *id, const char *payload,
 		  struct webhook_result *out)
 {
@@ -301,6 +325,7 @@ void webhook_post(const char *url, const char *secret, const char *id, const cha
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
 	rc = curl_easy_perform(h);
 	out->response[s.len] = '\0';
+	text_only(out->response, s.len);
 	if (rc != CURLE_OK)
 		snprintf(out->error, sizeof(out->error), "%s", curl_easy_strerror(rc));
 	else

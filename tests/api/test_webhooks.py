@@ -60,6 +60,7 @@ class Receiver:
         self.accepted = {}
         self.status = 200
         self.delay = 0
+        self.answer = None
         self.started = threading.Event()
         self.lock = threading.Lock()
         self.httpd = None
@@ -83,7 +84,7 @@ class Receiver:
                     self.send_response(status)
                     self.send_header("Content-Type", "text/plain")
                     self.end_headers()
-                    self.wfile.write(b"receiver says %d" % status)
+                    self.wfile.write(rec.answer or b"receiver says %d" % status)
                 except OSError:
                     pass  # the sender was killed mid-delivery (test_zz_restart...)
 
@@ -330,6 +331,19 @@ class WebhookTest(unittest.TestCase):
         self.assertEqual(d["delivery_id"], h["X-MLflow-Delivery-Id"])
         self.assertEqual((d["attempts"], d["last_status"]), (1, 200))
         self.assertEqual(d["last_response"], "receiver says 200")
+
+    def test_odd_answer_is_recorded_once(self):
+        """An answer that is not text (a control character, bytes that are not UTF-8, a
+        multibyte character cut at the 1 KiB excerpt) is recorded, with
+        '?' for those bytes: the delivery is not sent again."""
+        rec = self.receiver()
+        rec.answer = b"ok\xff\xfe\x01 caf\xc3\xa9 " + b"x" * 1011 + "é".encode()
+        w = self.hook(rec.url, [("REGISTERED_MODEL", "CREATED")])
+        self.model()
+        d = self.wait_deliveries(w["webhook_id"], lambda d: d and d[0]["state"] == "DELIVERED")
+        self.assertEqual(d[0]["last_response"], "ok??? café " + "x" * 1011 + "?")
+        time.sleep(0.5)
+        self.assertEqual(len(rec.events()), 1)
 
     def test_registry_events(self):
         rec = self.receiver()
