@@ -173,8 +173,11 @@ static void usage(FILE *f)
 	fprintf(f, "\nenvironment:\n  %-22s %s\n  %-22s %s\n", "MLTRACK_ADMIN_TOKEN",
 		"a bearer token that may force a model past a failing gate while no",
 		"", "user exists (once users exist: MANAGE on the model)");
+	fprintf(f, "  %-22s %s\n  %-22s %s\n", "MLTRACK_WEBHOOK_*",
+		"webhook delivery: _THREADS, _POLL_MS, _TIMEOUT_MS, _RETRY_MS,",
+		"", "_RETRY_MAX_MS, _MAX_ATTEMPTS (docs/operations.md, \"Webhook delivery\")");
 	fprintf(f, "\nsignals:\n  %-22s %s\n  %-22s %s\n", "SIGTERM, SIGINT",
-		"finish requests in flight, then exit", "SIGHUP",
+		"finish requests and webhook deliveries in flight, then exit", "SIGHUP",
 		"with --tls-cert: reload the certificate, key and client CA files");
 }
 
