@@ -29,6 +29,7 @@ static const struct cli_cmd commands[] = {
 	{ "experiments", cmd_experiments, "list and create experiments" },
 	{ "model", cmd_model, "register, promote and pull models (verified bundles)" },
 	{ "gate", cmd_gate, "promotion gates: rules a version must pass to enter a stage" },
+	{ "webhooks", cmd_webhooks, "webhooks: events POSTed to a URL, signed (admins only)" },
 	{ "login", cmd_login, "log in to the server and keep a token in ~/.mltrack/credentials" },
 	{ "logout", cmd_logout, "revoke the stored token and forget it" },
 	{ "whoami", cmd_whoami, "who the server takes you for, and how" },

@@ -488,9 +488,52 @@ ALTER TABLE public.users ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     CACHE 1
 );
 
+CREATE TABLE public.webhook_deliveries (
+    id text NOT NULL,
+    seq bigint NOT NULL,
+    webhook_id text NOT NULL,
+    entity text NOT NULL,
+    action text NOT NULL,
+    payload text NOT NULL,
+    created_time bigint NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    next_attempt_time bigint NOT NULL,
+    state text DEFAULT 'PENDING'::text NOT NULL,
+    last_status integer,
+    last_error text,
+    last_response text,
+    last_attempt_time bigint,
+    delivered_time bigint,
+    CONSTRAINT webhook_deliveries_state_check CHECK ((state = ANY (ARRAY['PENDING'::text, 'DELIVERED'::text, 'FAILED'::text])))
+);
+
+CREATE SEQUENCE public.webhook_deliveries_seq_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.webhook_deliveries_seq_seq OWNED BY public.webhook_deliveries.seq;
+
+CREATE TABLE public.webhooks (
+    id text NOT NULL,
+    name text NOT NULL,
+    description text,
+    url text NOT NULL,
+    events text[] NOT NULL,
+    secret text,
+    status text DEFAULT 'ACTIVE'::text NOT NULL,
+    creation_timestamp bigint NOT NULL,
+    last_updated_timestamp bigint NOT NULL,
+    CONSTRAINT webhooks_status_check CHECK ((status = ANY (ARRAY['ACTIVE'::text, 'DISABLED'::text])))
+);
+
 ALTER TABLE ONLY public.metrics ATTACH PARTITION public.metrics_e0 FOR VALUES IN ('0');
 
 ALTER TABLE ONLY public.stage_transitions ALTER COLUMN id SET DEFAULT nextval('public.stage_transitions_id_seq'::regclass);
+
+ALTER TABLE ONLY public.webhook_deliveries ALTER COLUMN seq SET DEFAULT nextval('public.webhook_deliveries_seq_seq'::regclass);
 
 ALTER TABLE ONLY public.alias_gate_policies
     ADD CONSTRAINT alias_gate_policies_pkey PRIMARY KEY (model_id, alias);
@@ -618,6 +661,15 @@ ALTER TABLE ONLY public.users
 ALTER TABLE ONLY public.users
     ADD CONSTRAINT users_username_key UNIQUE (username);
 
+ALTER TABLE ONLY public.webhook_deliveries
+    ADD CONSTRAINT webhook_deliveries_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.webhook_deliveries
+    ADD CONSTRAINT webhook_deliveries_seq_key UNIQUE (seq);
+
+ALTER TABLE ONLY public.webhooks
+    ADD CONSTRAINT webhooks_pkey PRIMARY KEY (id);
+
 CREATE UNIQUE INDEX api_tokens_live_name ON public.api_tokens USING btree (user_id, name) WHERE (revoked_at IS NULL);
 
 CREATE INDEX artifacts_run_idx ON public.artifacts USING btree (run_id) WHERE (run_id IS NOT NULL);
@@ -657,6 +709,12 @@ CREATE INDEX stage_transitions_model_idx ON public.stage_transitions USING btree
 CREATE INDEX tags_search_asc ON public.tags USING btree (experiment_id, key, value, start_time DESC NULLS LAST, run_id);
 
 CREATE INDEX tags_search_desc ON public.tags USING btree (experiment_id, key, value DESC, start_time DESC NULLS LAST, run_id);
+
+CREATE INDEX webhook_deliveries_by_webhook ON public.webhook_deliveries USING btree (webhook_id, seq DESC);
+
+CREATE INDEX webhook_deliveries_due ON public.webhook_deliveries USING btree (next_attempt_time) WHERE (state = 'PENDING'::text);
+
+CREATE INDEX webhooks_created ON public.webhooks USING btree (creation_timestamp DESC, id);
 
 ALTER INDEX public.metrics_pkey ATTACH PARTITION public.metrics_e0_pkey;
 
@@ -775,4 +833,7 @@ ALTER TABLE ONLY public.sessions
 
 ALTER TABLE ONLY public.tags
     ADD CONSTRAINT tags_run_id_fkey FOREIGN KEY (run_id) REFERENCES public.runs(run_id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.webhook_deliveries
+    ADD CONSTRAINT webhook_deliveries_webhook_id_fkey FOREIGN KEY (webhook_id) REFERENCES public.webhooks(id) ON DELETE CASCADE;
 

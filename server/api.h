@@ -144,4 +144,14 @@ int api_gates_alias_set(struct mt_req *req);
 int api_gates_alias_delete(struct mt_req *req);
 int api_gates_version_get(struct mt_req *req);
 
+/* api_webhooks.c: MLflow 3's webhooks, and mltrack's delivery log */
+int api_webhooks_create(struct mt_req *req);
+int api_webhooks_list(struct mt_req *req);
+int api_webhooks_get(struct mt_req *req);
+int api_webhooks_update(struct mt_req *req);
+int api_webhooks_delete(struct mt_req *req);
+int api_webhooks_test(struct mt_req *req);
+int api_webhooks_deliveries(struct mt_req *req);
+int api_webhooks_redeliver(struct mt_req *req);
+
 #endif

@@ -54,6 +54,7 @@
 #include "sql_artifacts.h"
 #include "sql_gates.h"
 #include "sql_registry.h"
+#include "webhooks.h"
 
 #define BUNDLE_PREFIX "mlflow-artifacts:/mltrack-bundles/"
 
@@ -271,6 +272,18 @@ static int move_txn(struct mt_req *req, void *arg)
 	t.reason = m->reason;
 	free(text);
 	rc = sql_reg_audit(req, &t, now, &req->err);
+	/* The refusal commits (with its audit row) and is announced; a
+	 * transition that went through is announced as the new stage. */
+	if (rc == 0)
+		rc = webhook_enqueue(
+			req, "model_version_stage",
+			strcmp(mv->outcome, "refused") == 0 ? "refused" : "set",
+			req_own(req, json_pack("{s:s, s:s, s:s, s:s, s:b, s:O?}", "name", m->name,
+					       "version", m->version, "from_stage", mv->from,
+					       "to_stage", m->stage, "forced",
+					       strcmp(mv->outcome, "forced") == 0, "report",
+					       mv->report)),
+			&req->err);
 	if (rc == 0 && strcmp(mv->outcome, "refused") != 0)
 		rc = sql_reg_version_get(req, mv->id, m->name, m->version, &mv->version, &req->err);
 	return rc;
@@ -374,6 +387,22 @@ static int alias_txn(struct mt_req *req, void *arg)
 	t.reason = m->reason;
 	free(text);
 	rc = sql_reg_audit(req, &t, now, &req->err);
+	if (rc == 0 && !m->version)
+		rc = webhook_enqueue(req, "model_version_alias", "deleted",
+				     req_own(req, json_pack("{s:s, s:s}", "name", m->name, "alias",
+							    m->alias)),
+				     &req->err);
+	else if (rc == 0)
+		rc = webhook_enqueue(
+			req, "model_version_alias",
+			strcmp(am->outcome, "refused") == 0 ? "refused" : "created",
+			req_own(req, strcmp(am->outcome, "refused") == 0
+					     ? json_pack("{s:s, s:s, s:s, s:s?, s:O?}", "name", m->name,
+							 "alias", m->alias, "version", m->version,
+							 "from_version", am->from, "report", am->report)
+					     : json_pack("{s:s, s:s, s:s}", "name", m->name, "alias",
+							 m->alias, "version", m->version)),
+			&req->err);
 	if (rc == 0 && m->version && strcmp(am->outcome, "refused") != 0)
 		rc = sql_reg_version_get(req, am->id, m->name, m->version, &am->version, &req->err);
 	return rc;

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "webhooks.h"
 #include "api_gates.h"
 #include "api_registry.h"
 #include "mt_filter.h"
@@ -379,6 +380,49 @@ static int reply_version(struct mt_req *req, const char *id, const char *name,
 	return 0;
 }
 
+/* MLflow's MODEL_VERSION CREATED event, in the creating transaction; for a
+ * prompt (MLflow's prompt tags), PROMPT_VERSION CREATED with the template
+ * and without the prompt's own tags, as MLflow sends it. */
+static int version_created_event(struct mt_req *req, const char *name, const char *version,
+				 const struct reg_version_new *nv)
+{
+	int prompt = is_prompt_request(nv);
+	json_t *tags = json_object(), *data, *template = json_null();
+
+	for (size_t i = 0; i < nv->ntags; i++) {
+		const char *k = nv->tag_keys[i], *v = nv->tag_values[i] ? nv->tag_values[i] : "";
+
+		if (prompt && strcmp(k, "mlflow.prompt.text") == 0) {
+			json_decref(template);
+			template = json_string(v);
+			continue;
+		}
+		if (prompt && (strcmp(k, "mlflow.prompt.is_prompt") == 0 ||
+			       strcmp(k, "_mlflow_prompt_type") == 0))
+			continue;
+		json_object_set_new(tags, k, json_string(v));
+	}
+	if (prompt)
+		data = json_pack("{s:s, s:s, s:o, s:o, s:o}", "name", name, "version", version,
+				 "template", template ? template : json_null(), "tags", tags,
+				 "description",
+				 nv->description && *nv->description ? json_string(nv->description)
+								     : json_null());
+	else {
+		json_decref(template);
+		data = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o}", "name", name, "version", version,
+				 "source", nv->source, "run_id",
+				 nv->run_id && *nv->run_id ? json_string(nv->run_id) : json_null(),
+				 "tags", tags, "description",
+				 nv->description && *nv->description ? json_string(nv->description)
+								     : json_null());
+	}
+	if (!req_own(req, data))
+		return mt_err_set(&req->err, MT_EINTERNAL, "out of memory");
+	return webhook_enqueue(req, prompt ? "prompt_version" : "model_version", "created", data,
+			       &req->err);
+}
+
 /*
  * MLflow 3 adds model_id (the logged model the version is made from) and
  * models:/<model_id> sources: a local source must then lie in the model's
@@ -426,8 +470,11 @@ int api_model_versions_create(struct mt_req *req)
 		if ((!nv.run_id || !*nv.run_id) && run)
 			nv.run_id = mt_arena_strdup(req->arena, run);
 	}
+	/* The event goes in before the bundle is verified: a version whose
+	 * bundle fails rolls back, and its event with it. */
 	if (sql_reg_model_find(req, name, 1, &id, &req->err) ||
 	    sql_reg_version_create(req, id, &nv, mt_now_ms(), &version, &req->err) ||
+	    version_created_event(req, name, version, &nv) ||
 	    gate_bundle_on_create(req, id, version, nv.source) ||
 	    (nv.logged_model_id && link_logged_model(req, nv.logged_model_id, name, version)))
 		return -1;
@@ -507,9 +554,14 @@ int api_model_versions_set_tag(struct mt_req *req)
 	    req_str(req, "key", &key) || req_opt_str(req, "value", &value) ||
 	    reg_check_tag(req, "Model version", key, value) ||
 	    sql_reg_model_find(req, name, 0, &id, &req->err) ||
-	    sql_reg_version_stage(req, id, name, version, &stage, &req->err))
+	    sql_reg_version_stage(req, id, name, version, &stage, &req->err) ||
+	    sql_reg_version_set_tag(req, id, version, key, value, &req->err))
 		return -1;
-	return sql_reg_version_set_tag(req, id, version, key, value, &req->err);
+	return webhook_enqueue(req, "model_version_tag", "set",
+			       req_own(req, json_pack("{s:s, s:s, s:s, s:s}", "name", name,
+						      "version", version, "key", key, "value",
+						      value ? value : "")),
+			       &req->err);
 }
 
 int api_model_versions_delete_tag(struct mt_req *req)
@@ -519,7 +571,11 @@ int api_model_versions_delete_tag(struct mt_req *req)
 	if (reg_name_arg(req, "name", &name) || reg_version_arg(req, name, &version) ||
 	    req_str(req, "key", &key) || mt_validate_key("tag", key, &req->err) ||
 	    sql_reg_model_find(req, name, 0, &id, &req->err) ||
-	    sql_reg_version_stage(req, id, name, version, &stage, &req->err))
+	    sql_reg_version_stage(req, id, name, version, &stage, &req->err) ||
+	    sql_reg_version_delete_tag(req, id, version, key, &req->err))
 		return -1;
-	return sql_reg_version_delete_tag(req, id, version, key, &req->err);
+	return webhook_enqueue(req, "model_version_tag", "deleted",
+			       req_own(req, json_pack("{s:s, s:s, s:s}", "name", name, "version",
+						      version, "key", key)),
+			       &req->err);
 }

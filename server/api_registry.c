@@ -17,6 +17,7 @@
 #include "mt_util.h"
 #include "mt_validate.h"
 #include "sql_registry.h"
+#include "webhooks.h"
 
 /* ---- shared argument checks ---- */
 
@@ -202,6 +203,27 @@ int api_reg_models_create(struct mt_req *req)
 	for (size_t i = 0; i < ntags; i++)
 		if (sql_reg_model_set_tag(req, id, keys[i], values[i], &req->err))
 			return -1;
+	{
+		/* A prompt (MLflow's prompt tag) is announced as MLflow does:
+		 * PROMPT CREATED, without the prompt's own tags. */
+		json_t *tags = json_object();
+		int prompt = 0;
+
+		for (size_t i = 0; i < ntags; i++)
+			prompt |= strcmp(keys[i], "mlflow.prompt.is_prompt") == 0;
+		for (size_t i = 0; i < ntags; i++)
+			if (!prompt || (strcmp(keys[i], "mlflow.prompt.is_prompt") != 0 &&
+					strcmp(keys[i], "_mlflow_prompt_type") != 0))
+				json_object_set_new(tags, keys[i],
+						    json_string(values[i] ? values[i] : ""));
+		if (webhook_enqueue(req, prompt ? "prompt" : "registered_model", "created",
+				    req_own(req, json_pack("{s:s, s:o, s:o}", "name", name, "tags",
+							   tags, "description",
+							   desc && *desc ? json_string(desc)
+									 : json_null())),
+				    &req->err))
+			return -1;
+	}
 	return reply_model(req, id);
 }
 

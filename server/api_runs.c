@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "api.h"
+#include "webhooks.h"
 #include "api_common.h"
 #include "mt_filter.h"
 #include "mt_json.h"
@@ -204,9 +205,9 @@ bad:
 
 int api_runs_update(struct mt_req *req)
 {
-	const char *id, *status, *name, *end = NULL;
+	const char *id, *status, *name, *end = NULL, *before;
 	long long end_time;
-	int has_end;
+	int has_end, ending;
 	json_t *info;
 
 	if (req_run_id(req, &id) || parse_status(req, &status) ||
@@ -219,10 +220,28 @@ int api_runs_update(struct mt_req *req)
 		name = NULL;
 	if (has_end)
 		end = mt_arena_printf(req->arena, "%lld", end_time);
-	if (require_active_run(req, id) ||
-	    sql_runs_update(req, id, status, end, name, &req->err) ||
+	ending = status && (strcmp(status, "FINISHED") == 0 || strcmp(status, "FAILED") == 0 ||
+			    strcmp(status, "KILLED") == 0);
+	if (require_active_run(req, id) || (ending && sql_runs_info(req, id, &info, &req->err)))
+		return -1;
+	before = ending ? mt_arena_strdup(req->arena,
+					  json_string_value(json_object_get(info, "status")))
+			: NULL;
+	if (sql_runs_update(req, id, status, end, name, &req->err) ||
 	    sql_runs_info(req, id, &info, &req->err))
 		return -1;
+	/* A run that ends (FINISHED, FAILED, KILLED) is announced once, when
+	 * its status changes to it, in this transaction. */
+	if (ending && before && strcmp(status, before) != 0) {
+		char action[16];
+		size_t i;
+
+		for (i = 0; status[i] && i < sizeof(action) - 1; i++)
+			action[i] = (char)(status[i] - 'A' + 'a');
+		action[i] = '\0';
+		if (webhook_enqueue(req, "run", action, info, &req->err))
+			return -1;
+	}
 	json_object_set(req_resp(req), "run_info", info);
 	return 0;
 }

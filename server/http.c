@@ -43,6 +43,7 @@
 #include "server.h"
 #include "tls.h"
 #include "web.h"
+#include "webhooks.h"
 
 /* ---- /metrics counters (process lifetime, lock-free) ---- */
 #define MAX_ROUTES 256
@@ -231,6 +232,7 @@ void http_metrics_render(struct mt_req *req)
 	authz_metrics(f);
 	conns_metrics(f);
 	s3_metrics(f);
+	webhooks_metrics(f);
 	{
 		int open, idle, max;
 

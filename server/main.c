@@ -38,6 +38,7 @@
 #include "server.h"
 #include "session.h"
 #include "tls.h"
+#include "webhooks.h"
 
 struct mt_config mt_cfg;
 
@@ -172,8 +173,11 @@ static void usage(FILE *f)
 	fprintf(f, "\nenvironment:\n  %-22s %s\n  %-22s %s\n", "MLTRACK_ADMIN_TOKEN",
 		"a bearer token that may force a model past a failing gate while no",
 		"", "user exists (once users exist: MANAGE on the model)");
+	fprintf(f, "  %-22s %s\n  %-22s %s\n", "MLTRACK_WEBHOOK_*",
+		"webhook delivery: _THREADS, _POLL_MS, _TIMEOUT_MS, _RETRY_MS,",
+		"", "_RETRY_MAX_MS, _MAX_ATTEMPTS (docs/operations.md, \"Webhook delivery\")");
 	fprintf(f, "\nsignals:\n  %-22s %s\n  %-22s %s\n", "SIGTERM, SIGINT",
-		"finish requests in flight, then exit", "SIGHUP",
+		"finish requests and webhook deliveries in flight, then exit", "SIGHUP",
 		"with --tls-cert: reload the certificate, key and client CA files");
 }
 
@@ -611,7 +615,7 @@ int main(int argc, char **argv)
 	if (auth_init(&err) || store_prepare(&err) || db_pool_init(mt_cfg.db_pool, &err) ||
 	    auth_startup(mt_cfg.host, insecure_no_auth, &err) || authcache_start(&err) ||
 	    conns_init(mt_cfg.max_conns_per_addr, mt_cfg.port, &err) ||
-	    conns_watch_start(mt_cfg.threads, &err))
+	    conns_watch_start(mt_cfg.threads, &err) || webhooks_start(&err))
 		goto fail;
 	mg_init_library(0);
 	if (http_start(&ctx, &err))
@@ -638,6 +642,7 @@ int main(int argc, char **argv)
 	fprintf(stderr, "mltrackd: %s received, finishing requests in flight\n",
 		sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	http_stop(ctx);
+	webhooks_stop(); /* a delivery in flight is finished and recorded */
 	mg_exit_library();
 	tls_free(); /* no connection is left on any certificate */
 	db_pool_free(); /* the workers are gone: every connection is back */
@@ -656,6 +661,7 @@ fail:
 	if (!gc && !admin && err.log_detail[0])
 		fprintf(stderr, "mltrackd: detail: %s\n", err.log_detail);
 	http_stop(ctx);
+	webhooks_stop();
 	tls_free();
 	db_pool_free();
 	authcache_stop();

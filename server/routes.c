@@ -105,6 +105,12 @@ const struct mt_route mt_routes[] = {
 	{ "GET",  MLF "users/get",                         api_users_get,               0, A(USER, NONE, AZ_SELF) },
 	{ "PATCH", MLF "users/update-admin",               api_users_update_admin,      R_BODY | R_TXN, A(ADMIN, NONE, 0) },
 	{ "PATCH", MLF "users/update-password",            api_users_update_password,   R_BODY, A(USER, NONE, AZ_SELF | AZ_PASSWORD) }, /* own txn */
+	{ "GET",  MLF "webhooks",                          api_webhooks_list,           0, A(ADMIN, NONE, 0) },
+	{ "POST", MLF "webhooks",                          api_webhooks_create,         R_BODY | R_TXN, A(ADMIN, NONE, 0) },
+	{ "DELETE", MLF "webhooks/{webhook_id}",           api_webhooks_delete,         R_BODY | R_TXN, A(ADMIN, NONE, 0) },
+	{ "GET",  MLF "webhooks/{webhook_id}",             api_webhooks_get,            0, A(ADMIN, NONE, 0) },
+	{ "PATCH", MLF "webhooks/{webhook_id}",            api_webhooks_update,         R_BODY | R_TXN, A(ADMIN, NONE, 0) },
+	{ "POST", MLF "webhooks/{webhook_id}/test",        api_webhooks_test,           R_BODY, A(ADMIN, NONE, 0) },
 	{ "GET",  ART "artifacts",                         api_artifacts_list,          0, A(ARTIFACT, READ, 0) },
 	{ "DELETE", ART "artifacts/",                      api_artifacts_delete,        R_PREFIX | R_TXN, A(ARTIFACT, EDIT, 0) },
 	{ "GET",  ART "artifacts/",                        api_artifacts_get,           R_PREFIX | R_RAW, A(ARTIFACT, READ, 0) },
@@ -137,6 +143,8 @@ const struct mt_route mt_routes[] = {
 	{ "GET",  "/metrics",                              api_metrics,                 R_NODB | R_RAW, A(ANY, NONE, 0) },
 	{ "GET",  "/model-versions/get-artifact",          api_ui_model_version_artifact, R_RAW, A(MODEL, READ, 0) },
 	{ "GET",  "/readyz",                               api_readyz,                  R_PUBLIC | R_NODB | R_RAW, A(PUBLIC, NONE, 0) },
+	{ "POST", EXT "webhooks/redeliver",                api_webhooks_redeliver,      R_BODY | R_TXN, A(ADMIN, NONE, 0) },
+	{ "GET",  EXT "webhooks/{webhook_id}/deliveries",  api_webhooks_deliveries,     0, A(ADMIN, NONE, 0) },
 	{ "GET",  "/version",                              api_version,                 R_PUBLIC | R_NODB | R_RAW, A(PUBLIC, NONE, 0) },
 };
 

@@ -271,6 +271,7 @@ extern const struct db_stmt_table sql_logged_models_table;
 extern const struct db_stmt_table sql_auth_table;
 extern const struct db_stmt_table sql_sessions_table;
 extern const struct db_stmt_table sql_authz_table;
+extern const struct db_stmt_table sql_webhooks_table;
 
 /* The pool (server only; one-shot commands connect on their own): size
  * connections at most, opened on demand, each with every statement

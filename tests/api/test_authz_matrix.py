@@ -128,6 +128,12 @@ EXPECTED = {
     "POST ART/mpu/abort/{path}": "artifact:EDIT",
     "POST ART/mpu/complete/{path}": "artifact:EDIT",
     "POST ART/mpu/create/{path}": "artifact:EDIT",
+    "GET MLF/webhooks": "admin",
+    "POST MLF/webhooks": "admin",
+    "DELETE MLF/webhooks/{webhook_id}": "admin",
+    "GET MLF/webhooks/{webhook_id}": "admin",
+    "PATCH MLF/webhooks/{webhook_id}": "admin",
+    "POST MLF/webhooks/{webhook_id}/test": "admin",
     "GET EXT/auth/permission": "any",
     "DELETE EXT/auth/session": "any",
     "POST EXT/auth/session": "public",
@@ -147,6 +153,8 @@ EXPECTED = {
     "DELETE EXT/registered-models/alias": "model:MANAGE",
     "POST EXT/registered-models/alias": "model:EDIT+force",
     "GET EXT/registered-models/history": "model:READ",
+    "POST EXT/webhooks/redeliver": "admin",
+    "GET EXT/webhooks/{webhook_id}/deliveries": "admin",
     "GET /get-artifact": "run:READ",
     "GET /health": "public",
     "GET /healthz": "public",
@@ -358,7 +366,8 @@ def fields_for(method, path, res, flags, model=None):
 
 def send(method, path, cls, principal, model=None):
     res, need, flags = cls
-    p = path.replace("{model_id}", FX.lm).replace("{tag_key}", "k")
+    p = path.replace("{model_id}", FX.lm).replace("{tag_key}", "k").replace(
+        "{webhook_id}", "wh-none")
     raw = None
     headers = dict(principal.headers)
     if p.endswith("{path}"):

@@ -59,12 +59,6 @@ UNIMPLEMENTED = [
     ("DELETE", "/api/3.0/mlflow/scorers/delete"),
     ("GET", "/api/3.0/mlflow/scorers/online-configs"),
     ("POST", "/ajax-api/3.0/mlflow/scorer/invoke"),
-    # webhooks
-    ("POST", "/api/2.0/mlflow/webhooks"),
-    ("GET", "/api/2.0/mlflow/webhooks"),
-    ("PATCH", "/api/2.0/mlflow/webhooks/wh-1"),
-    ("DELETE", "/api/2.0/mlflow/webhooks/wh-1"),
-    ("POST", "/api/2.0/mlflow/webhooks/wh-1/test"),
     # gateway, jobs, workspaces, issues, UI extras
     ("POST", "/api/3.0/mlflow/gateway/secrets/create"),
     ("GET", "/api/3.0/mlflow/gateway/endpoints/list"),
@@ -111,7 +105,7 @@ class TestUnimplemented(ApiTestCase):
     def test_every_method(self):
         """GET, HEAD, POST, PUT, PATCH and DELETE alike; never 405 or 5xx."""
         for path in ("/api/3.0/mlflow/traces", "/ajax-api/3.0/mlflow/traces",
-                     "/api/2.0/mlflow/webhooks", "/graphql", "/v1/traces",
+                     "/api/3.0/mlflow/scorers/list", "/graphql", "/v1/traces",
                      "/gateway/x/mlflow/invocations"):
             for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
                 with self.subTest(method=method, path=path):
