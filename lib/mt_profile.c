@@ -932,6 +932,30 @@ static double psi_of(const long long *ref, const long long *live, size_t k, long
 	return psi;
 }
 
+/* PSI of a number column over the reference's deciles: consecutive bins
+ * merged, in order, until the group's cumulative reference count reaches
+ * the next tenth of the reference (a heavy bin may pass several tenths at
+ * once: the next group then aims at the tenth after those); the last group
+ * takes what is left.  ref and liv are rewritten with the group counts. */
+static double decile_psi(long long *ref, long long *liv, size_t k, long long nr, long long nl)
+{
+	size_t ng = 0;
+	long long cum = 0, g = 0, r = 0, l = 0;
+
+	for (size_t i = 0; i < k; i++) {
+		cum += ref[i];
+		r += ref[i];
+		l += liv[i];
+		if (i + 1 == k || cum * 10 >= nr * (g + 1)) {
+			ref[ng] = r;
+			liv[ng++] = l;
+			r = l = 0;
+			g = cum * 10 / nr;
+		}
+	}
+	return psi_of(ref, liv, ng, nr, nl);
+}
+
 static json_t *col_drift(const json_t *c, const json_t *lc, long long rows)
 {
 	long long rc = json_integer_value(json_object_get(c, "count"));
@@ -969,7 +993,7 @@ static json_t *col_drift(const json_t *c, const json_t *lc, long long rows)
 			if (fabs(fr - fl) > ks)
 				ks = fabs(fr - fl);
 		}
-		json_object_set_new(o, "psi", mt_json_double_new(psi_of(ref, liv, k, rc, lcn)));
+		json_object_set_new(o, "psi", mt_json_double_new(decile_psi(ref, liv, k, rc, lcn)));
 		json_object_set_new(o, "ks", mt_json_double_new(ks));
 	} else {
 		const json_t *top = json_object_get(c, "top"), *x;

@@ -45,9 +45,17 @@
  * {"count", "sse", "sae"} (sums of squared and absolute errors).
  *
  * Drift (mt_profile_drift), per column:
- *   PSI = sum over bins (a - e) * ln(a / e), e and a the reference's and
- *   the window's shares with each share below MT_PROFILE_PSI_EPS raised to
- *   it (so an empty bin counts, but finitely);
+ *   PSI = sum over buckets (a - e) * ln(a / e), e and a the reference's
+ *   and the window's shares with each share below MT_PROFILE_PSI_EPS raised
+ *   to it (so an empty bucket counts, but finitely).  The buckets of a
+ *   number are the reference's deciles, not the 100 bins (PSI's usual ten
+ *   buckets, so the usual thresholds 0.1 and 0.25 mean what they do
+ *   elsewhere; with 100 bins, sampling noise alone gives about
+ *   99 * (1/n_ref + 1/n_window), 0.1 for two samples of 2,000): consecutive
+ *   bins merged in order until the cumulative reference count reaches the
+ *   next tenth (k * count >= tenths_passed + 1, in integers; a heavy bin may
+ *   pass several tenths), the last bucket taking the rest.  The buckets of a
+ *   category are its top values and "other";
  *   KS (numbers) = max over the edges of |F_ref(e) - F_live(e)|, the binned
  *   two-sample statistic: scipy's ks_2samp on the raw values is the sup
  *   over every point, so the binned one is never larger and differs by at
