@@ -16,8 +16,10 @@ postgresql git procps nodejs"
 # radosgw, ceph-mon, ceph-osd: a real S3, Ceph's RADOS Gateway on a throwaway
 # single-node Ceph, tests/lib.sh's rgw_start; s3cmd cross-checks it,
 # tests/rgw-smoke.sh: about 69 MB to download and 270 MB installed on a
-# Debian 12 that has the rest, and no Ceph service starts on install) ...
-TEST_PACKAGES="python3 curl openssl wrk chromium fonts-dejavu-core pgbouncer nginx-light
+# Debian 12 that has the rest, and no Ceph service starts on install;
+# python3-scipy (with python3-numpy): tests/api/test_monitor.py and
+# tests/cli/test_monitor_cli.py check the drift maths against it) ...
+TEST_PACKAGES="python3 python3-scipy curl openssl wrk chromium fonts-dejavu-core pgbouncer nginx-light
 radosgw ceph-mon ceph-osd s3cmd"
 # ... and what only the benchmarks use (--bench: make bench, make deps).
 BENCH_PACKAGES=""
