@@ -292,9 +292,9 @@ static int builder_finish(json_t **out, struct builder *b, const char *target,
 		return mt_err_set(err, MT_EINVAL, "no column '%s' in the data",
 				  target && !found_t ? target : prediction);
 	}
-	if (b->rows == 0) {
+	if (b->rows == 0 || b->ncols == 0) {
 		json_decref(cols);
-		return mt_err_set(err, MT_EINVAL, "the data has no rows");
+		return mt_err_set(err, MT_EINVAL, "the data has no %s", b->rows ? "columns" : "rows");
 	}
 	p = json_pack("{s:s, s:I, s:o}", "format", MT_PROFILE_FORMAT, "rows",
 		      (json_int_t)b->rows, "columns", cols);
@@ -568,9 +568,13 @@ int mt_profile_build(json_t **out, const char *data, size_t n, enum mt_profile_f
 
 /* ---- checking stored profiles ---- */
 
+/* A count as stored: an integer in 0..MT_PROFILE_MAX_COUNT, so that sums
+ * over every bin and column (and the decile arithmetic, ten times a sum)
+ * stay far from overflowing. */
 static int count_ok(const json_t *v)
 {
-	return json_is_integer(v) && json_integer_value(v) >= 0;
+	return json_is_integer(v) && json_integer_value(v) >= 0 &&
+	       json_integer_value(v) <= MT_PROFILE_MAX_COUNT;
 }
 
 static int col_check(const char *name, const json_t *c, struct mt_err *err)
@@ -613,7 +617,7 @@ static int col_check(const char *name, const json_t *c, struct mt_err *err)
 		    !count_ok(json_object_get(c, "other")))
 			goto bad;
 		json_object_foreach((json_t *)t, k, x)
-			if (!count_ok(x))
+			if (!count_ok(x) || strlen(k) > MT_PROFILE_MAX_VALUE)
 				goto bad;
 	} else {
 		goto bad;
@@ -787,9 +791,17 @@ int mt_profile_obs_check(const json_t *p, const json_t *live, const json_t *obs,
 		    json_object_size(conf) >= MT_PROFILE_MAX_CLASSES)
 			return mt_err_set(err, MT_EINVAL, "more than %d distinct labels in one window",
 					  MT_PROFILE_MAX_CLASSES);
-	} else if (pc && (v = json_object_get(obs, "label")) && !value_missing(v) &&
-		   !(json_is_number(v) && isfinite(json_number_value(v)))) {
-		return mt_err_set(err, MT_EINVAL, "a label must be a number like the prediction");
+	} else if (pc && (v = json_object_get(obs, "label")) && !value_missing(v)) {
+		const json_t *pv = json_object_get(obs, "prediction");
+
+		if (!(json_is_number(v) && isfinite(json_number_value(v))))
+			return mt_err_set(err, MT_EINVAL, "a label must be a number like the "
+					  "prediction");
+		/* Squared errors are summed: keep them finite. */
+		if (fabs(json_number_value(v)) > MT_PROFILE_MAX_REGRESSION ||
+		    (json_is_number(pv) && fabs(json_number_value(pv)) > MT_PROFILE_MAX_REGRESSION))
+			return mt_err_set(err, MT_EINVAL, "a label or prediction beyond +-1e150 "
+					  "cannot be scored");
 	}
 	if ((v = json_object_get(obs, "timestamp")) && !json_is_null(v) && !json_is_integer(v))
 		return mt_err_set(err, MT_EINVAL, "'timestamp' must be an integer (milliseconds "
@@ -890,19 +902,52 @@ int mt_profile_live_check(const json_t *p, const json_t *live, struct mt_err *er
 	const json_t *lcols = json_object_get(live, "columns"), *c;
 	const char *k;
 
+	const json_t *labels = json_object_get(live, "labels"), *conf, *row, *x;
+	const char *lk, *pk;
+
 	if (!json_is_object(live) || !count_ok(json_object_get(live, "rows")) ||
-	    !json_is_object(lcols) || !json_is_object(json_object_get(live, "labels")))
+	    !json_is_object(lcols) || !json_is_object(labels) ||
+	    !count_ok(json_object_get(labels, "count")))
 		goto bad;
+	conf = json_object_get(labels, "confusion");
+	if (conf && (!json_is_object(conf) || json_object_size(conf) > MT_PROFILE_MAX_CLASSES))
+		goto bad;
+	json_object_foreach((json_t *)conf, lk, row) {
+		if (!json_is_object(row) || json_object_size(row) > MT_PROFILE_MAX_CLASSES)
+			goto bad;
+		json_object_foreach((json_t *)row, pk, x)
+			if (!count_ok(x))
+				goto bad;
+	}
+	for (int i = 0; i < 2; i++) {
+		x = json_object_get(labels, i ? "sae" : "sse");
+		if (x && !(json_is_number(x) && json_number_value(x) >= 0))
+			goto bad;
+	}
 	json_object_foreach(json_object_get(p, "columns"), k, c) {
 		const json_t *lc = json_object_get(lcols, k);
 
 		if (!json_is_object(lc) || !count_ok(json_object_get(lc, "count")) ||
 		    !count_ok(json_object_get(lc, "missing")))
 			goto bad;
-		if (is_number_col(c) ? json_array_size(json_object_get(lc, "bins")) !=
-					       json_array_size(json_object_get(c, "bins"))
-				     : !json_is_object(json_object_get(lc, "top")))
-			goto bad;
+		if (is_number_col(c)) {
+			const json_t *b = json_object_get(lc, "bins");
+			size_t i;
+
+			if (json_array_size(b) != json_array_size(json_object_get(c, "bins")))
+				goto bad;
+			json_array_foreach(b, i, x)
+				if (!count_ok(x))
+					goto bad;
+		} else {
+			const json_t *t = json_object_get(lc, "top");
+
+			if (!json_is_object(t) || !count_ok(json_object_get(lc, "other")))
+				goto bad;
+			json_object_foreach((json_t *)t, pk, x)
+				if (!count_ok(x))
+					goto bad;
+		}
 	}
 	return 0;
 bad:

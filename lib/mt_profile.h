@@ -95,6 +95,12 @@
 #define MT_PROFILE_MAX_ROWS 10000000
 #define MT_PROFILE_MAX_CLASSES 100
 #define MT_PROFILE_PSI_EPS 1e-4
+/* The largest count a stored profile or window may hold (checks refuse
+ * more): far above any real window, far below overflow. */
+#define MT_PROFILE_MAX_COUNT 1000000000000LL
+/* A number label (and its prediction) beyond this is refused: squared
+ * errors must stay finite when summed. */
+#define MT_PROFILE_MAX_REGRESSION 1e150
 
 enum mt_profile_fmt { MT_PROFILE_CSV, MT_PROFILE_JSONL };
 

@@ -189,6 +189,7 @@ START_TEST(reader_errors)
 	ck_assert_str_eq(build_err("a,a\n1,2\n", MT_PROFILE_CSV, NULL), "column 'a' appears twice");
 	ck_assert_str_eq(build_err("a\n1\n", MT_PROFILE_CSV, "y"), "no column 'y' in the data");
 	ck_assert_str_eq(build_err("a\n", MT_PROFILE_CSV, NULL), "the data has no rows");
+	ck_assert_str_eq(build_err("{}\n{}\n", MT_PROFILE_JSONL, NULL), "the data has no columns");
 	ck_assert_str_eq(build_err("{\"a\":1}\n[1]\n", MT_PROFILE_JSONL, NULL),
 			 "line 2: not a JSON object");
 	ck_assert_str_eq(build_err("{\"a\":{\"b\":1}}\n", MT_PROFILE_JSONL, NULL),
@@ -350,6 +351,60 @@ START_TEST(quality_classification)
 }
 END_TEST
 
+START_TEST(hostile_counts_refused)
+{
+	struct mt_err err = MT_ERR_INIT;
+	json_t *p = build("x,c\n1,a\n2,b\n", MT_PROFILE_CSV, NULL, NULL);
+	json_t *live = mt_profile_live_new(p), *lx, *o;
+
+	ck_assert_int_eq(mt_profile_live_check(p, live, &err), 0);
+	lx = json_object_get(json_object_get(live, "columns"), "x");
+	json_array_set_new(json_object_get(lx, "bins"), 0, json_integer(MT_PROFILE_MAX_COUNT + 1));
+	ck_assert_int_eq(mt_profile_live_check(p, live, &err), -1);
+	json_array_set_new(json_object_get(lx, "bins"), 0, json_integer(-1));
+	ck_assert_int_eq(mt_profile_live_check(p, live, &err), -1);
+	json_decref(live);
+	live = mt_profile_live_new(p);
+	json_object_set_new(json_object_get(live, "labels"), "confusion",
+			    json_pack("{s:{s:s}}", "a", "b", "x"));
+	ck_assert_int_eq(mt_profile_live_check(p, live, &err), -1);
+	json_decref(live);
+	/* A profile whose counts would overflow the sums. */
+	lx = json_object_get(json_object_get(p, "columns"), "x");
+	json_object_set_new(lx, "count", json_integer(MT_PROFILE_MAX_COUNT * 2));
+	json_array_set_new(json_object_get(lx, "bins"), 0, json_integer(MT_PROFILE_MAX_COUNT));
+	json_array_set_new(json_object_get(lx, "bins"), 1, json_integer(MT_PROFILE_MAX_COUNT));
+	ck_assert_int_eq(mt_profile_check(p, &err), -1);
+	json_decref(p);
+	/* Regression labels whose squares would not be finite. */
+	p = build("x,yhat\n1,1.5\n2,2.5\n", MT_PROFILE_CSV, NULL, "yhat");
+	o = obs("{\"features\": {}, \"prediction\": 1e200, \"label\": 1}");
+	ck_assert_int_eq(mt_profile_obs_check(p, NULL, o, &err), -1);
+	ck_assert_str_eq(err.msg, "a label or prediction beyond +-1e150 cannot be scored");
+	json_decref(o);
+	json_decref(p);
+}
+END_TEST
+
+START_TEST(mixed_types_and_names)
+{
+	json_t *p = build("{\"v\": 1}\n{\"v\": \"x\"}\n{\"v\": 2.5}\n", MT_PROFILE_JSONL,
+			  NULL, NULL);
+	const json_t *v = col(p, "v");
+
+	/* A string among numbers makes a category of JSON texts. */
+	ck_assert_str_eq(json_string_value(json_object_get(v, "type")), "category");
+	ck_assert_int_eq(ival(json_object_get(v, "top"), "1"), 1);
+	ck_assert_int_eq(ival(json_object_get(v, "top"), "2.5"), 1);
+	ck_assert_int_eq(ival(json_object_get(v, "top"), "x"), 1);
+	json_decref(p);
+	ck_assert_str_eq(build_err("a,\xff\n1,2\n", MT_PROFILE_CSV, NULL),
+			 "column 2: the name is not valid UTF-8");
+	ck_assert_str_eq(build_err("a\n\xff\n", MT_PROFILE_CSV, NULL),
+			 "line 2: column 'a': a value that is not valid UTF-8");
+}
+END_TEST
+
 START_TEST(quality_regression)
 {
 	json_t *p = build("x,yhat\n1,1.5\n2,2.5\n", MT_PROFILE_CSV, NULL, "yhat");
@@ -384,6 +439,8 @@ Suite *make_profile_suite(void)
 	tcase_add_test(tc, obs_errors);
 	tcase_add_test(tc, quality_classification);
 	tcase_add_test(tc, quality_regression);
+	tcase_add_test(tc, hostile_counts_refused);
+	tcase_add_test(tc, mixed_types_and_names);
 	suite_add_tcase(s, tc);
 	return s;
 }
