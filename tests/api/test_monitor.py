@@ -395,6 +395,36 @@ class BadInput(mtapi.ApiTestCase):
         self.assertEqual(r.status, 404)
 
 
+class Naming(mtapi.ApiTestCase):
+    def test_stage_alias_and_default_timestamp(self):
+        x = np.arange(50, dtype=float)
+        prof = profile({"x": number_col(x)}, 50)
+        name = new_version(prof)
+        # Version 2, also with a profile, goes to Production: NAME@production
+        # (any case) is it, and version 1 stays untouched.
+        sha = upload_bundle(bundle_bytes({"model.bin": b"v2"}, extra={"reference_profile": prof}))
+        ok(post("model-versions/create", {
+            "name": name, "source": "mlflow-artifacts:/mltrack-bundles/%s.tar" % sha}))
+        ok(post("model-versions/transition-stage", {"name": name, "version": "2",
+                                                    "stage": "Production"}))
+        before = mtapi.now_ms()
+        r = log(name, [{"features": {"x": 3.0}}], alias="production")
+        after = mtapi.now_ms()
+        self.assertOk(r)
+        self.assertEqual(r.body["version"], "2")
+        # No timestamp: the server's clock picks the window.
+        (start,) = r.body["windows"]
+        self.assertIn(start, {before // HOUR * HOUR, after // HOUR * HOUR})
+        (w,) = windows(name, alias="Production")
+        self.assertEqual((w["start"], w["rows"], w["window_seconds"]), (start, 1, 3600))
+        self.assertEqual(windows(name, version="2"), [w])
+        self.assertEqual(windows(name), [])
+        self.assertEqual(ok(mtapi.mt_get("monitor/get", name=name, alias="production",
+                                         max_windows="1"))["version"], "2")
+        r = mtapi.mt_get("monitor/get", name=name, version="2", max_windows="0")
+        self.assertEqual(r.status, 400)
+
+
 class Concurrency(mtapi.ApiTestCase):
     def test_concurrent_posts_add_up(self):
         x = np.arange(100, dtype=float)
