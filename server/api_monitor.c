@@ -36,18 +36,17 @@
 static int monitor_version(struct mt_req *req, const char **name, const char **id,
 			   const char **version)
 {
-	const char *alias = NULL, *vtext = NULL, *stage;
+	const char *alias = NULL, *stage;
 	json_t *v = json_object_get(req->body, "version");
+	int by_version = v && !json_is_null(v);
 
 	if (reg_name_arg(req, "name", name) || req_opt_str(req, "alias", &alias))
 		return -1;
-	if (v && !json_is_null(v))
-		vtext = "";
-	if (alias && *alias && vtext)
+	if (alias && *alias && by_version)
 		return mt_err_set(&req->err, MT_EINVAL, "give either 'version' or 'alias', not both");
-	if (!(alias && *alias) && !vtext)
+	if (!(alias && *alias) && !by_version)
 		return mt_json_missing(&req->err, "version");
-	if (vtext) {
+	if (by_version) {
 		if (reg_version_arg(req, *name, version) ||
 		    sql_reg_model_find(req, *name, 0, id, &req->err))
 			return -1;
