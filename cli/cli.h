@@ -317,6 +317,8 @@ int cmd_model(int argc, char **argv);
 const char *cli_stage_name(const char *s, int allow_none);
 int cmd_gate(int argc, char **argv);
 int cmd_webhooks(int argc, char **argv);
+/* mltrack monitor log|show (cmd_monitor.c). */
+int cmd_monitor(int argc, char **argv);
 int cmd_login(int argc, char **argv);
 int cmd_logout(int argc, char **argv);
 int cmd_whoami(int argc, char **argv);

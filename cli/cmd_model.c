@@ -37,6 +37,7 @@
 #include "git.h"
 #include "mt_bundle.h"
 #include "mt_gate.h"
+#include "mt_profile.h"
 #include "mt_util.h"
 
 #define OPTS_END { 0, NULL, 0, NULL, NULL, 0, NULL }
@@ -197,7 +198,7 @@ static void temp_done(char *d)
 
 /* ---- register ---- */
 
-static const char *r_name, *r_from, *r_run, *r_path, *r_desc;
+static const char *r_name, *r_from, *r_run, *r_path, *r_desc, *r_ref, *r_target, *r_pred;
 static struct cli_list r_tags;
 
 static const struct cli_opt register_opts[] = {
@@ -210,6 +211,12 @@ static const struct cli_opt register_opts[] = {
 	  "without --from: pack the run's artifacts under P (default: model)" },
 	{ CLI_OPT_VALUE, &r_desc, 'd', "description", "TEXT", 0, "the version's description" },
 	{ CLI_OPT_LIST, &r_tags, 't', "tag", "KEY=VALUE", 0, "set a version tag (repeatable)" },
+	{ CLI_OPT_VALUE, &r_ref, 0, "reference", "FILE", 0,
+	  "profile this data (.csv with a header row, or .jsonl) into the bundle, for "
+	  "monitoring" },
+	{ CLI_OPT_VALUE, &r_target, 0, "target", "COL", 0, "with --reference: the label column" },
+	{ CLI_OPT_VALUE, &r_pred, 0, "prediction", "COL", 0,
+	  "with --reference: the model's prediction column" },
 	OPTS_END,
 };
 
@@ -224,9 +231,61 @@ static const struct cli_spec register_spec = {
 	"files from the same run always give the same bundle digest.\n"
 	"Inside `mltrack run`, the run defaults to the enclosing one.  Without a run,\n"
 	"the provenance is the git state of the directory packed.\n"
+	"With --reference FILE the data is profiled (each column's type, missing\n"
+	"count, quantile bins or top values; docs/monitoring.md) and the profile\n"
+	"goes into the manifest as reference_profile: `mltrack monitor log` and\n"
+	"`mltrack monitor show` compare served data with it.\n"
 	"Only the new version number goes to stdout: V=$(mltrack model register ...).",
 	0,
 };
+
+/* The profile of the --reference file (CSV, or JSON lines by its name:
+ * .jsonl, .ndjson), into extra as "reference_profile".  CLI exit code. */
+static int reference_profile(json_t *extra)
+{
+	const char *dot = strrchr(r_ref, '.');
+	enum mt_profile_fmt fmt = MT_PROFILE_CSV;
+	struct mt_err err = MT_ERR_INIT;
+	FILE *fp;
+	char *data = NULL;
+	size_t n = 0, cap = 0, got;
+	json_t *p;
+	int rc;
+
+	if (dot && (strcmp(dot, ".jsonl") == 0 || strcmp(dot, ".ndjson") == 0))
+		fmt = MT_PROFILE_JSONL;
+	else if (!dot || strcmp(dot, ".csv") != 0)
+		return cli_error(CLI_USAGE, "--reference '%s': expected a .csv, .jsonl or .ndjson "
+					    "file", r_ref);
+	if (!(fp = fopen(r_ref, "rb")))
+		return cli_error(CLI_USAGE, "--reference '%s': %s", r_ref, strerror(errno));
+	do {
+		if (n + 65536 > cap) {
+			char *d = realloc(data, cap = cap ? cap * 2 : 1 << 20);
+
+			if (!d) {
+				fclose(fp);
+				free(data);
+				return cli_error(CLI_USAGE, "--reference '%s': out of memory", r_ref);
+			}
+			data = d;
+		}
+		got = fread(data + n, 1, cap - n, fp);
+		n += got;
+	} while (got > 0);
+	rc = ferror(fp);
+	fclose(fp);
+	if (rc) {
+		free(data);
+		return cli_error(CLI_USAGE, "--reference '%s': cannot read it", r_ref);
+	}
+	rc = mt_profile_build(&p, data ? data : "", n, fmt, r_target, r_pred, &err);
+	free(data);
+	if (rc)
+		return cli_error(CLI_USAGE, "--reference '%s': %s", r_ref, err.msg);
+	json_object_set_new(extra, "reference_profile", p);
+	return CLI_OK;
+}
 
 /* sha256 of a file into out, or -1. */
 static int file_sha256(const char *path, char out[65])
@@ -380,6 +439,11 @@ static int cmd_register(int argc, char **argv)
 		rc = cli_error(CLI_USAGE, "--from '%s': not a directory", r_from);
 		goto out;
 	}
+	if ((r_target || r_pred) && !r_ref) {
+		rc = cli_error(CLI_USAGE, "model register: --target and --prediction go with "
+					  "--reference");
+		goto out;
+	}
 	if (!(tmp = temp_dir())) {
 		rc = CLI_USAGE;
 		goto out;
@@ -413,6 +477,8 @@ static int cmd_register(int argc, char **argv)
 		}
 	}
 	extra = provenance(run, dir, tmp);
+	if (r_ref && (rc = reference_profile(extra)))
+		goto out;
 	snprintf(tar, sizeof(tar), "%s/bundle.tar", tmp);
 	if (mt_bundle_pack(dir, extra, tar, sha, &merr)) {
 		rc = cli_error(CLI_USAGE, "%s", merr.msg);

@@ -28,6 +28,7 @@ static const struct cli_cmd commands[] = {
 	{ "log", cmd_log, "log a metric, param, tag or artifact to a run" },
 	{ "experiments", cmd_experiments, "list and create experiments" },
 	{ "model", cmd_model, "register, promote and pull models (verified bundles)" },
+	{ "monitor", cmd_monitor, "monitor deployed versions: log served data, show drift" },
 	{ "gate", cmd_gate, "promotion gates: rules a version must pass to enter a stage" },
 	{ "webhooks", cmd_webhooks, "webhooks: events POSTed to a URL, signed (admins only)" },
 	{ "login", cmd_login, "log in to the server and keep a token in ~/.mltrack/credentials" },

@@ -341,6 +341,25 @@ CREATE TABLE public.model_versions (
     CONSTRAINT model_versions_version_check CHECK ((version > 0))
 );
 
+CREATE TABLE public.monitor_references (
+    model_id bigint NOT NULL,
+    version integer NOT NULL,
+    profile jsonb NOT NULL,
+    created_at bigint NOT NULL
+);
+
+CREATE TABLE public.monitor_windows (
+    model_id bigint NOT NULL,
+    version integer NOT NULL,
+    window_seconds integer NOT NULL,
+    window_start bigint NOT NULL,
+    row_count bigint DEFAULT 0 NOT NULL,
+    live jsonb NOT NULL,
+    updated_at bigint NOT NULL,
+    CONSTRAINT monitor_windows_row_count_check CHECK ((row_count >= 0)),
+    CONSTRAINT monitor_windows_window_seconds_check CHECK ((window_seconds > 0))
+);
+
 CREATE TABLE public.params (
     run_id text NOT NULL,
     key text NOT NULL,
@@ -613,6 +632,12 @@ ALTER TABLE ONLY public.model_version_tags
 ALTER TABLE ONLY public.model_versions
     ADD CONSTRAINT model_versions_pkey PRIMARY KEY (model_id, version);
 
+ALTER TABLE ONLY public.monitor_references
+    ADD CONSTRAINT monitor_references_pkey PRIMARY KEY (model_id, version);
+
+ALTER TABLE ONLY public.monitor_windows
+    ADD CONSTRAINT monitor_windows_pkey PRIMARY KEY (model_id, version, window_seconds, window_start);
+
 ALTER TABLE ONLY public.params
     ADD CONSTRAINT params_pkey PRIMARY KEY (run_id, key);
 
@@ -691,6 +716,8 @@ CREATE INDEX logged_models_source_run_idx ON public.logged_models USING btree (s
 CREATE INDEX model_versions_run_idx ON public.model_versions USING btree (run_id);
 
 CREATE INDEX model_versions_stage_idx ON public.model_versions USING btree (model_id, current_stage, version);
+
+CREATE INDEX monitor_windows_recent_idx ON public.monitor_windows USING btree (model_id, version, window_start DESC);
 
 CREATE INDEX params_search_asc ON public.params USING btree (experiment_id, key, value, start_time DESC NULLS LAST, run_id);
 
@@ -797,6 +824,12 @@ ALTER TABLE ONLY public.model_version_tags
 
 ALTER TABLE ONLY public.model_versions
     ADD CONSTRAINT model_versions_model_id_fkey FOREIGN KEY (model_id) REFERENCES public.registered_models(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.monitor_references
+    ADD CONSTRAINT monitor_references_model_id_version_fkey FOREIGN KEY (model_id, version) REFERENCES public.model_versions(model_id, version) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.monitor_windows
+    ADD CONSTRAINT monitor_windows_model_id_version_fkey FOREIGN KEY (model_id, version) REFERENCES public.model_versions(model_id, version) ON DELETE CASCADE;
 
 ALTER TABLE ONLY public.params
     ADD CONSTRAINT params_run_id_fkey FOREIGN KEY (run_id) REFERENCES public.runs(run_id) ON DELETE CASCADE;

@@ -133,6 +133,15 @@ int api_model_versions_download_uri(struct mt_req *req);
 int api_model_versions_set_tag(struct mt_req *req);
 int api_model_versions_delete_tag(struct mt_req *req);
 
+/* api_monitor.c: monitoring deployed versions (issue 17) */
+int api_monitor_log(struct mt_req *req);
+int api_monitor_get(struct mt_req *req);
+int api_monitor_reference(struct mt_req *req);
+/* Store the reference profile a verified bundle manifest carries (none: 0),
+ * for the version being created; a malformed one is a 400. */
+int monitor_on_version_create(struct mt_req *req, const char *model_id, const char *version,
+			      const json_t *manifest);
+
 /* api_gates.c: mltrack's registry extensions */
 int api_gates_set(struct mt_req *req);
 int api_gates_get(struct mt_req *req);

@@ -141,7 +141,7 @@ int gate_bundle_on_create(struct mt_req *req, const char *model_id, const char *
 	rc = text ? sql_bundle_record(req, model_id, version, sha, size, text, &req->err)
 		  : mt_err_set(&req->err, MT_EINTERNAL, "out of memory");
 	free(text);
-	if (rc)
+	if (rc || monitor_on_version_create(req, model_id, version, manifest))
 		return -1;
 	/* The digest as a tag too, where MLflow clients see it: the server's
 	 * word, whatever the request's tags said. */

@@ -69,6 +69,7 @@ static const struct db_stmt_table *const tables[] = {
 	&sql_sessions_table,
 	&sql_authz_table,
 	&sql_webhooks_table,
+	&sql_monitor_table,
 };
 
 /* ---- the pool (process lifetime) ---- */

@@ -106,12 +106,19 @@ static const struct opt {
 	{ "--s3-region", "MLTRACK_S3_REGION", "REGION",
 	  "with an s3:// artifact root: the region requests are signed for (default "
 	  "AWS_REGION, AWS_DEFAULT_REGION, else us-east-1)" },
+	{ "--monitor-window", "MLTRACK_MONITOR_WINDOW", "SECONDS",
+	  "monitoring: the span of one live window of observations (default 3600)" },
+	{ "--monitor-max-rows", "MLTRACK_MONITOR_MAX_ROWS", "N",
+	  "monitoring: observations one monitor/log request may carry (default 10000)" },
+	{ "--monitor-max-window-rows", "MLTRACK_MONITOR_MAX_WINDOW_ROWS", "N",
+	  "monitoring: observations one window may fold (default 1000000)" },
 };
 enum { O_HOST, O_PORT, O_DBURL, O_DATADIR, O_ARTROOT, O_THREADS, O_MAXART, O_POOL, O_POOLER,
        O_LISTEN_URL, O_STMT_TO,
        O_REQ_TO, O_KA_TO, O_PER_ADDR, O_ALLOWED_HOST, O_CORS_ORIGIN, O_TRUSTED_PROXY,
        O_PROXY_USER_HEADER, O_TLS_CERT, O_TLS_KEY, O_TLS_CLIENT_CA,
-       O_SESSION_IDLE, O_SESSION_LIFETIME, O_DEFAULT_PERM, O_S3_ENDPOINT, O_S3_REGION, O_COUNT };
+       O_SESSION_IDLE, O_SESSION_LIFETIME, O_DEFAULT_PERM, O_S3_ENDPOINT, O_S3_REGION,
+       O_MON_WINDOW, O_MON_MAX_ROWS, O_MON_MAX_WINDOW_ROWS, O_COUNT };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 _Static_assert(NOPTS == O_COUNT, "opts[] and the O_* names must match");
 
@@ -499,6 +506,21 @@ int main(int argc, char **argv)
 	mt_cfg.keep_alive_timeout_ms = 5000;
 	if (parse_int(val[O_KA_TO], 100, 3600000, &mt_cfg.keep_alive_timeout_ms))
 		return die_usage("invalid keep-alive timeout '%s' (100 to 3600000 ms)", val[O_KA_TO]);
+	mt_cfg.monitor_window = 3600;
+	if (parse_int(val[O_MON_WINDOW], 1, 31 * 86400, &mt_cfg.monitor_window))
+		return die_usage("invalid monitoring window '%s' (1 to 2678400 seconds)",
+				 val[O_MON_WINDOW]);
+	mt_cfg.monitor_max_rows = 10000;
+	if (parse_int(val[O_MON_MAX_ROWS], 1, 1000000, &mt_cfg.monitor_max_rows))
+		return die_usage("invalid --monitor-max-rows '%s' (1 to 1000000)", val[O_MON_MAX_ROWS]);
+	{
+		int w = 1000000;
+
+		if (parse_int(val[O_MON_MAX_WINDOW_ROWS], 1, INT_MAX, &w))
+			return die_usage("invalid --monitor-max-window-rows '%s'",
+					 val[O_MON_MAX_WINDOW_ROWS]);
+		mt_cfg.monitor_max_window_rows = w;
+	}
 	mt_cfg.max_conns_per_addr = 64;
 	if (parse_int(val[O_PER_ADDR], 0, 1000000, &mt_cfg.max_conns_per_addr))
 		return die_usage("invalid connection cap '%s'", val[O_PER_ADDR]);

@@ -134,6 +134,9 @@ const struct mt_route mt_routes[] = {
 	{ "GET",  EXT "model-versions/get",                api_gates_version_get,       0, A(MODEL, READ, 0) },
 	{ "POST", EXT "model-versions/transition-stage",   api_gates_transition,        R_BODY, A(MODEL, EDIT, AZ_PROMOTE | AZ_STAGE | AZ_FORCE) }, /* own txn */
 	{ "GET",  EXT "model-versions/transitions",        api_gates_transitions,       0, A(MODEL, READ, 0) },
+	{ "GET",  EXT "monitor/get",                       api_monitor_get,             0, A(MODEL, READ, 0) },
+	{ "POST", EXT "monitor/log",                       api_monitor_log,             R_BODY | R_TXN, A(MODEL, EDIT, 0) },
+	{ "GET",  EXT "monitor/reference",                 api_monitor_reference,       0, A(MODEL, READ, 0) },
 	{ "DELETE", EXT "registered-models/alias",         api_gates_alias_delete,      R_BODY, A(MODEL, MANAGE, 0) }, /* own txn */
 	{ "POST", EXT "registered-models/alias",           api_gates_alias_set,         R_BODY, A(MODEL, EDIT, AZ_FORCE) }, /* own txn */
 	{ "GET",  EXT "registered-models/history",         api_gates_history,           0, A(MODEL, READ, 0) },

@@ -18,9 +18,11 @@ postgresql git procps nodejs"
 # tests/rgw-smoke.sh: about 69 MB to download and 270 MB installed on a
 # Debian 12 that has the rest, and no Ceph service starts on install;
 # python3-sklearn (with numpy and scipy): tests/cli/test_sweep_sklearn.py
-# sweeps and reproduces examples/sklearn/train.py with it) ...
-TEST_PACKAGES="python3 python3-sklearn curl openssl wrk chromium fonts-dejavu-core pgbouncer
-nginx-light radosgw ceph-mon ceph-osd s3cmd"
+# sweeps and reproduces examples/sklearn/train.py with it; python3-scipy:
+# tests/api/test_monitor.py and tests/cli/test_monitor_cli.py check the drift
+# maths against it) ...
+TEST_PACKAGES="python3 python3-sklearn python3-scipy curl openssl wrk chromium fonts-dejavu-core
+pgbouncer nginx-light radosgw ceph-mon ceph-osd s3cmd"
 # ... and what only the benchmarks use (--bench: make bench, make deps).
 BENCH_PACKAGES=""
 

@@ -27,4 +27,5 @@ Suite *make_redact_suite(void);
 Suite *make_cookie_suite(void);
 Suite *make_scope_suite(void);
 Suite *make_sweep_suite(void);
+Suite *make_profile_suite(void);
 #endif
