@@ -1,5 +1,6 @@
 /*
- * cmd_monitor.c: mltrack monitor log|show (issue 17, docs/cli/monitor.md).
+ * cmd_monitor.c: mltrack monitor log|show|rules|alerts|ack (issue 17,
+ * docs/cli/monitor.md).
  *
  * `monitor log NAME@ALIAS|NAME/VERSION --file F` sends the observations of
  * a JSON-lines file ({"features": {...}, "prediction": ..., "label": ...,
@@ -19,6 +20,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "mt_gate.h"
 #include "mt_json.h"
 
 #define EXT "/api/2.0/mltrack/"
@@ -351,9 +353,257 @@ out:
 	return rc;
 }
 
+/* ---- rules ---- */
+
+static const char *r_name;
+static struct cli_list r_rules;
+static int r_clear, r_json;
+
+static const struct cli_opt rules_opts[] = {
+	{ CLI_OPT_ARG, &r_name, 0, "NAME", NULL, CLI_OPT_REQUIRED, "the registered model" },
+	{ CLI_OPT_LIST, &r_rules, 0, "rule", "RULE", 0,
+	  "an alert rule (repeat for more): replaces the model's rules" },
+	{ CLI_OPT_SWITCH, &r_clear, 0, "clear", NULL, 0, "remove the model's alert rules" },
+	{ CLI_OPT_SWITCH, &r_json, 0, "json", NULL, 0, "print the server's answer as JSON" },
+	OPTS_END,
+};
+
+static const struct cli_spec rules_spec = {
+	"monitor rules", "Show or set a registered model's alert rules.", rules_opts,
+	"Alert rules are gate rules (docs/registry.md) with two more spaces:\n"
+	"drift.STAT(FEATURE), STAT one of psi, ks, chi2 and missing, and live.KEY\n"
+	"(rows, labels, accuracy, f1, rmse, mae); champion.* is the monitored\n"
+	"version's own training run.  They are checked once for each window of\n"
+	"every monitored version of the model, when the window closes; a failing\n"
+	"rule fires one alert for the window (the webhook event monitor_alert.fired).\n"
+	"  mltrack monitor rules churn --rule 'drift.psi(age) < 0.2' \\\n"
+	"      --rule 'live.accuracy >= champion.metrics.val_acc - 0.03'\n"
+	"Without --rule or --clear the rules are shown.",
+	0,
+};
+
+static int mon_rules(void)
+{
+	struct cli_fail f;
+	json_t *r = NULL, *body, *list, *x;
+	const char *q[3];
+	char err[512];
+	size_t i;
+	int rc;
+
+	if (r_clear && r_rules.n)
+		return cli_error(CLI_USAGE, "give --rule or --clear, not both");
+	if (r_rules.n && mt_gate_validate_alert(r_rules.v, (size_t)r_rules.n, err, sizeof(err)))
+		return cli_error(CLI_USAGE, "%s", err);
+	if (cli_client_init(&f))
+		return cli_fail_report(&f);
+	if (r_clear || r_rules.n) {
+		list = json_array();
+		for (int k = 0; k < r_rules.n; k++)
+			json_array_append_new(list, json_string(r_rules.v[k]));
+		body = json_pack("{s:s, s:o}", "name", r_name, "rules", list);
+		rc = cli_api("POST", EXT "monitor/alert-rules/set", NULL, body, &r, &f);
+		json_decref(body);
+	} else {
+		q[0] = "name";
+		q[1] = r_name;
+		q[2] = NULL;
+		rc = cli_api("GET", EXT "monitor/alert-rules/get", q, NULL, &r, &f);
+	}
+	if (rc)
+		return cli_fail_report(&f);
+	if (r_json) {
+		json_dumpf(r, stdout, JSON_INDENT(2));
+		putchar('\n');
+	} else if (json_array_size(json_object_get(r, "rules")) == 0) {
+		printf("%s has no alert rules\n", r_name);
+	} else {
+		json_array_foreach(json_object_get(r, "rules"), i, x)
+			printf("%s\n", json_string_value(x));
+	}
+	json_decref(r);
+	return CLI_OK;
+}
+
+static int cmd_mon_rules(int argc, char **argv)
+{
+	int rc = cli_parse(&rules_spec, argc, argv);
+
+	if (rc == 0)
+		rc = mon_rules();
+	else if (rc < 0)
+		rc = CLI_OK;
+	cli_list_free(&r_rules);
+	return rc;
+}
+
+/* ---- alerts ---- */
+
+static const char *a_ref, *a_max;
+static int a_all, a_json;
+
+static const struct cli_opt alerts_opts[] = {
+	{ CLI_OPT_ARG, &a_ref, 0, "MODEL", NULL, CLI_OPT_REQUIRED,
+	  "NAME, NAME@ALIAS, NAME@STAGE or NAME/VERSION" },
+	{ CLI_OPT_SWITCH, &a_all, 'a', "all", NULL, 0, "acknowledged alerts too" },
+	{ CLI_OPT_VALUE, &a_max, 'n', "max", "N", 0, "the newest N alerts (default 100)" },
+	{ CLI_OPT_SWITCH, &a_json, 0, "json", NULL, 0, "print the server's answer as JSON" },
+	OPTS_END,
+};
+
+static const struct cli_spec alerts_spec = {
+	"monitor alerts", "A model's monitoring alerts, newest first.", alerts_opts,
+	"One line per alert: its id, the version, the window, and the rules that\n"
+	"failed.  Open alerts only, unless --all; `mltrack monitor ack NAME ID`\n"
+	"acknowledges one.  With NAME@ALIAS or NAME/VERSION, that version's only.",
+	0,
+};
+
+static int cmd_mon_alerts(int argc, char **argv)
+{
+	char name[1024], vbuf[32];
+	const char *alias = NULL, *version = NULL, *q[9];
+	struct cli_fail f;
+	json_t *r = NULL, *a, *x;
+	struct cli_table t = { 0 };
+	size_t i, k;
+	int rc, nq = 0;
+
+	if ((rc = cli_parse(&alerts_spec, argc, argv)))
+		return rc < 0 ? CLI_OK : rc;
+	if (strchr(a_ref, '@') || strchr(a_ref, '/')) {
+		if ((rc = parse_ref(a_ref, name, sizeof(name), &alias, &version)))
+			return rc;
+	} else {
+		snprintf(name, sizeof(name), "%s", a_ref);
+	}
+	if (cli_client_init(&f))
+		return cli_fail_report(&f);
+	if (alias) {
+		/* The version the alias or stage names now. */
+		const char *rq[5] = { "name", name, "alias", alias, NULL };
+
+		if (cli_api("GET", EXT "monitor/reference", rq, NULL, &r, &f))
+			return cli_fail_report(&f);
+		snprintf(vbuf, sizeof(vbuf), "%s",
+			 json_string_value(json_object_get(r, "version")) ?
+			 json_string_value(json_object_get(r, "version")) : "");
+		version = vbuf;
+		json_decref(r);
+		r = NULL;
+	}
+	q[nq++] = "name";
+	q[nq++] = name;
+	if (version) {
+		q[nq++] = "version";
+		q[nq++] = version;
+	}
+	if (a_all) {
+		q[nq++] = "include_acknowledged";
+		q[nq++] = "true";
+	}
+	if (a_max) {
+		q[nq++] = "max_results";
+		q[nq++] = a_max;
+	}
+	q[nq] = NULL;
+	if (cli_api("GET", EXT "monitor/alerts/list", q, NULL, &r, &f))
+		return cli_fail_report(&f);
+	if (a_json) {
+		json_dumpf(r, stdout, JSON_INDENT(2));
+		putchar('\n');
+		json_decref(r);
+		return CLI_OK;
+	}
+	if (json_array_size(json_object_get(r, "alerts")) == 0) {
+		printf("no %salerts for %s\n", a_all ? "" : "open ", a_ref);
+		json_decref(r);
+		return CLI_OK;
+	}
+	{
+		const char *h[] = { "ALERT", "VERSION", "WINDOW", "ROWS", "FAILED", "ACKNOWLEDGED" };
+
+		if (cli_table_init(&t, 6, h)) {
+			json_decref(r);
+			return cli_error(CLI_USAGE, "out of memory");
+		}
+	}
+	rc = CLI_OK;
+	json_array_foreach(json_object_get(r, "alerts"), i, a) {
+		char when[64], rows[32], failed[2048] = "", acked[64] = "no";
+		size_t used = 0;
+		const char *cells[6];
+
+		cli_local_time(when, sizeof(when), json_object_get(a, "window_start"));
+		snprintf(rows, sizeof(rows), "%lld", (long long)json_integer_value(
+			json_object_get(json_object_get(a, "report"), "rows")));
+		json_array_foreach(json_object_get(a, "failed"), k, x)
+			if (used < sizeof(failed))
+				used += (size_t)snprintf(failed + used, sizeof(failed) - used, "%s%s",
+							 k ? "; " : "", json_string_value(x));
+		if (json_object_get(a, "acknowledged_at"))
+			cli_local_time(acked, sizeof(acked), json_object_get(a, "acknowledged_at"));
+		cells[0] = json_string_value(json_object_get(a, "alert_id"));
+		cells[1] = json_string_value(json_object_get(a, "version"));
+		cells[2] = when;
+		cells[3] = rows;
+		cells[4] = failed;
+		cells[5] = acked;
+		if (cli_table_add(&t, cells)) {
+			rc = cli_error(CLI_USAGE, "out of memory");
+			break;
+		}
+	}
+	if (rc == CLI_OK)
+		cli_table_print(&t, stdout);
+	cli_table_release(&t);
+	json_decref(r);
+	return rc;
+}
+
+/* ---- ack ---- */
+
+static const char *k_name, *k_id;
+
+static const struct cli_opt ack_opts[] = {
+	{ CLI_OPT_ARG, &k_name, 0, "NAME", NULL, CLI_OPT_REQUIRED, "the registered model" },
+	{ CLI_OPT_ARG, &k_id, 0, "ALERT", NULL, CLI_OPT_REQUIRED, "the alert's id" },
+	OPTS_END,
+};
+
+static const struct cli_spec ack_spec = {
+	"monitor ack", "Acknowledge a monitoring alert: it is no longer open.", ack_opts,
+	NULL, 0,
+};
+
+static int cmd_mon_ack(int argc, char **argv)
+{
+	struct cli_fail f;
+	json_t *r = NULL, *body;
+	int rc;
+
+	if ((rc = cli_parse(&ack_spec, argc, argv)))
+		return rc < 0 ? CLI_OK : rc;
+	if (cli_client_init(&f))
+		return cli_fail_report(&f);
+	body = json_pack("{s:s, s:s}", "name", k_name, "alert_id", k_id);
+	rc = cli_api("POST", EXT "monitor/alerts/acknowledge", NULL, body, &r, &f);
+	json_decref(body);
+	if (rc)
+		return cli_fail_report(&f);
+	printf("alert %s acknowledged (by %s)\n", k_id,
+	       *json_string_value(json_object_get(r, "acknowledged_by")) ?
+	       json_string_value(json_object_get(r, "acknowledged_by")) : "anonymous");
+	json_decref(r);
+	return CLI_OK;
+}
+
 static const struct cli_sub subs[] = {
 	{ "log", cmd_mon_log, "send served observations (JSON lines) to a version's live windows" },
 	{ "show", cmd_mon_show, "drift and quality of a version's live windows" },
+	{ "rules", cmd_mon_rules, "show or set a model's alert rules" },
+	{ "alerts", cmd_mon_alerts, "a model's monitoring alerts, newest first" },
+	{ "ack", cmd_mon_ack, "acknowledge an alert" },
 	{ NULL, NULL, NULL },
 };
 

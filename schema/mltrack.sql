@@ -341,6 +341,33 @@ CREATE TABLE public.model_versions (
     CONSTRAINT model_versions_version_check CHECK ((version > 0))
 );
 
+CREATE TABLE public.monitor_alert_rules (
+    model_id bigint NOT NULL,
+    rules jsonb NOT NULL,
+    updated_at bigint NOT NULL
+);
+
+CREATE TABLE public.monitor_alerts (
+    id bigint NOT NULL,
+    model_id bigint NOT NULL,
+    version integer NOT NULL,
+    window_seconds integer NOT NULL,
+    window_start bigint NOT NULL,
+    report jsonb NOT NULL,
+    created_at bigint NOT NULL,
+    acknowledged_at bigint,
+    acknowledged_by text
+);
+
+ALTER TABLE public.monitor_alerts ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.monitor_alerts_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
 CREATE TABLE public.monitor_references (
     model_id bigint NOT NULL,
     version integer NOT NULL,
@@ -356,6 +383,8 @@ CREATE TABLE public.monitor_windows (
     row_count bigint DEFAULT 0 NOT NULL,
     live jsonb NOT NULL,
     updated_at bigint NOT NULL,
+    closed_at bigint,
+    alert_report jsonb,
     CONSTRAINT monitor_windows_row_count_check CHECK ((row_count >= 0)),
     CONSTRAINT monitor_windows_window_seconds_check CHECK ((window_seconds > 0))
 );
@@ -632,6 +661,15 @@ ALTER TABLE ONLY public.model_version_tags
 ALTER TABLE ONLY public.model_versions
     ADD CONSTRAINT model_versions_pkey PRIMARY KEY (model_id, version);
 
+ALTER TABLE ONLY public.monitor_alert_rules
+    ADD CONSTRAINT monitor_alert_rules_pkey PRIMARY KEY (model_id);
+
+ALTER TABLE ONLY public.monitor_alerts
+    ADD CONSTRAINT monitor_alerts_model_id_version_window_seconds_window_start_key UNIQUE (model_id, version, window_seconds, window_start);
+
+ALTER TABLE ONLY public.monitor_alerts
+    ADD CONSTRAINT monitor_alerts_pkey PRIMARY KEY (id);
+
 ALTER TABLE ONLY public.monitor_references
     ADD CONSTRAINT monitor_references_pkey PRIMARY KEY (model_id, version);
 
@@ -716,6 +754,10 @@ CREATE INDEX logged_models_source_run_idx ON public.logged_models USING btree (s
 CREATE INDEX model_versions_run_idx ON public.model_versions USING btree (run_id);
 
 CREATE INDEX model_versions_stage_idx ON public.model_versions USING btree (model_id, current_stage, version);
+
+CREATE INDEX monitor_alerts_model_idx ON public.monitor_alerts USING btree (model_id, created_at DESC, id DESC);
+
+CREATE INDEX monitor_windows_open_idx ON public.monitor_windows USING btree (window_start) WHERE (closed_at IS NULL);
 
 CREATE INDEX monitor_windows_recent_idx ON public.monitor_windows USING btree (model_id, version, window_start DESC);
 
@@ -824,6 +866,12 @@ ALTER TABLE ONLY public.model_version_tags
 
 ALTER TABLE ONLY public.model_versions
     ADD CONSTRAINT model_versions_model_id_fkey FOREIGN KEY (model_id) REFERENCES public.registered_models(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.monitor_alert_rules
+    ADD CONSTRAINT monitor_alert_rules_model_id_fkey FOREIGN KEY (model_id) REFERENCES public.registered_models(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.monitor_alerts
+    ADD CONSTRAINT monitor_alerts_model_id_version_fkey FOREIGN KEY (model_id, version) REFERENCES public.model_versions(model_id, version) ON DELETE CASCADE;
 
 ALTER TABLE ONLY public.monitor_references
     ADD CONSTRAINT monitor_references_model_id_version_fkey FOREIGN KEY (model_id, version) REFERENCES public.model_versions(model_id, version) ON DELETE CASCADE;

@@ -137,6 +137,15 @@ int api_model_versions_delete_tag(struct mt_req *req);
 int api_monitor_log(struct mt_req *req);
 int api_monitor_get(struct mt_req *req);
 int api_monitor_reference(struct mt_req *req);
+/* monitor_alerts.c: alert rules, the alerts, and the thread that closes
+ * windows and fires them */
+int api_monitor_alert_rules_set(struct mt_req *req);
+int api_monitor_alert_rules_get(struct mt_req *req);
+int api_monitor_alerts_list(struct mt_req *req);
+int api_monitor_alerts_ack(struct mt_req *req);
+int monitor_alerts_start(struct mt_err *err);
+void monitor_alerts_stop(void);
+void monitor_alerts_metrics(FILE *f);
 /* Store the reference profile a verified bundle manifest carries (none: 0),
  * for the version being created; a malformed one is a 400. */
 int monitor_on_version_create(struct mt_req *req, const char *model_id, const char *version,

@@ -70,6 +70,7 @@ static const struct db_stmt_table *const tables[] = {
 	&sql_authz_table,
 	&sql_webhooks_table,
 	&sql_monitor_table,
+	&sql_alerts_table,
 };
 
 /* ---- the pool (process lifetime) ---- */

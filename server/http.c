@@ -43,6 +43,7 @@
 #include "server.h"
 #include "tls.h"
 #include "web.h"
+#include "api.h"
 #include "webhooks.h"
 
 /* ---- /metrics counters (process lifetime, lock-free) ---- */
@@ -233,6 +234,7 @@ void http_metrics_render(struct mt_req *req)
 	conns_metrics(f);
 	s3_metrics(f);
 	webhooks_metrics(f);
+	monitor_alerts_metrics(f);
 	{
 		int open, idle, max;
 

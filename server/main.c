@@ -38,6 +38,7 @@
 #include "server.h"
 #include "session.h"
 #include "tls.h"
+#include "api.h"
 #include "webhooks.h"
 
 struct mt_config mt_cfg;
@@ -112,13 +113,16 @@ static const struct opt {
 	  "monitoring: observations one monitor/log request may carry (default 10000)" },
 	{ "--monitor-max-window-rows", "MLTRACK_MONITOR_MAX_WINDOW_ROWS", "N",
 	  "monitoring: observations one window may fold (default 1000000)" },
+	{ "--monitor-grace", "MLTRACK_MONITOR_GRACE", "SECONDS",
+	  "monitoring: a window closes, and its alert rules are checked, once it has ended "
+	  "and no observation came for this long (default 60)" },
 };
 enum { O_HOST, O_PORT, O_DBURL, O_DATADIR, O_ARTROOT, O_THREADS, O_MAXART, O_POOL, O_POOLER,
        O_LISTEN_URL, O_STMT_TO,
        O_REQ_TO, O_KA_TO, O_PER_ADDR, O_ALLOWED_HOST, O_CORS_ORIGIN, O_TRUSTED_PROXY,
        O_PROXY_USER_HEADER, O_TLS_CERT, O_TLS_KEY, O_TLS_CLIENT_CA,
        O_SESSION_IDLE, O_SESSION_LIFETIME, O_DEFAULT_PERM, O_S3_ENDPOINT, O_S3_REGION,
-       O_MON_WINDOW, O_MON_MAX_ROWS, O_MON_MAX_WINDOW_ROWS, O_COUNT };
+       O_MON_WINDOW, O_MON_MAX_ROWS, O_MON_MAX_WINDOW_ROWS, O_MON_GRACE, O_COUNT };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 _Static_assert(NOPTS == O_COUNT, "opts[] and the O_* names must match");
 
@@ -521,6 +525,10 @@ int main(int argc, char **argv)
 					 val[O_MON_MAX_WINDOW_ROWS]);
 		mt_cfg.monitor_max_window_rows = w;
 	}
+	mt_cfg.monitor_grace = 60;
+	if (parse_int(val[O_MON_GRACE], 0, 86400, &mt_cfg.monitor_grace))
+		return die_usage("invalid --monitor-grace '%s' (0 to 86400 seconds)",
+				 val[O_MON_GRACE]);
 	mt_cfg.max_conns_per_addr = 64;
 	if (parse_int(val[O_PER_ADDR], 0, 1000000, &mt_cfg.max_conns_per_addr))
 		return die_usage("invalid connection cap '%s'", val[O_PER_ADDR]);
@@ -637,7 +645,8 @@ int main(int argc, char **argv)
 	if (auth_init(&err) || store_prepare(&err) || db_pool_init(mt_cfg.db_pool, &err) ||
 	    auth_startup(mt_cfg.host, insecure_no_auth, &err) || authcache_start(&err) ||
 	    conns_init(mt_cfg.max_conns_per_addr, mt_cfg.port, &err) ||
-	    conns_watch_start(mt_cfg.threads, &err) || webhooks_start(&err))
+	    conns_watch_start(mt_cfg.threads, &err) || webhooks_start(&err) ||
+	    monitor_alerts_start(&err))
 		goto fail;
 	mg_init_library(0);
 	if (http_start(&ctx, &err))
@@ -665,6 +674,7 @@ int main(int argc, char **argv)
 		sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	http_stop(ctx);
 	webhooks_stop(); /* a delivery in flight is finished and recorded */
+	monitor_alerts_stop(); /* a window being closed is closed */
 	mg_exit_library();
 	tls_free(); /* no connection is left on any certificate */
 	db_pool_free(); /* the workers are gone: every connection is back */
@@ -684,6 +694,7 @@ fail:
 		fprintf(stderr, "mltrackd: detail: %s\n", err.log_detail);
 	http_stop(ctx);
 	webhooks_stop();
+	monitor_alerts_stop();
 	tls_free();
 	db_pool_free();
 	authcache_stop();

@@ -134,6 +134,10 @@ const struct mt_route mt_routes[] = {
 	{ "GET",  EXT "model-versions/get",                api_gates_version_get,       0, A(MODEL, READ, 0) },
 	{ "POST", EXT "model-versions/transition-stage",   api_gates_transition,        R_BODY, A(MODEL, EDIT, AZ_PROMOTE | AZ_STAGE | AZ_FORCE) }, /* own txn */
 	{ "GET",  EXT "model-versions/transitions",        api_gates_transitions,       0, A(MODEL, READ, 0) },
+	{ "GET",  EXT "monitor/alert-rules/get",           api_monitor_alert_rules_get, 0, A(MODEL, READ, 0) },
+	{ "POST", EXT "monitor/alert-rules/set",           api_monitor_alert_rules_set, R_BODY | R_TXN, A(MODEL, MANAGE, 0) },
+	{ "POST", EXT "monitor/alerts/acknowledge",        api_monitor_alerts_ack,      R_BODY | R_TXN, A(MODEL, EDIT, 0) },
+	{ "GET",  EXT "monitor/alerts/list",               api_monitor_alerts_list,     0, A(MODEL, READ, 0) },
 	{ "GET",  EXT "monitor/get",                       api_monitor_get,             0, A(MODEL, READ, 0) },
 	{ "POST", EXT "monitor/log",                       api_monitor_log,             R_BODY | R_TXN, A(MODEL, EDIT, 0) },
 	{ "GET",  EXT "monitor/reference",                 api_monitor_reference,       0, A(MODEL, READ, 0) },

@@ -68,6 +68,8 @@ struct mt_config {
 	int monitor_window;         /* --monitor-window: seconds per live window (api_monitor.c) */
 	int monitor_max_rows;       /* --monitor-max-rows: observations per monitor/log request */
 	long long monitor_max_window_rows; /* --monitor-max-window-rows: per window */
+	int monitor_grace;          /* --monitor-grace: seconds a window stays open after it
+				     * ends and after its last observation (monitor_alerts.c) */
 	int search_plan;            /* MLTRACK_SEARCH_PLAN: 0, or 'A', 'B', 'C' to make
 				     * runs/search take that plan where it can
 				     * (sql_search.c; for tests and diagnosis) */
@@ -276,6 +278,7 @@ extern const struct db_stmt_table sql_sessions_table;
 extern const struct db_stmt_table sql_authz_table;
 extern const struct db_stmt_table sql_webhooks_table;
 extern const struct db_stmt_table sql_monitor_table;
+extern const struct db_stmt_table sql_alerts_table;
 
 /* The pool (server only; one-shot commands connect on their own): size
  * connections at most, opened on demand, each with every statement
