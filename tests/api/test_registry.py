@@ -4,6 +4,7 @@ search grammar and paging, stages, aliases, redaction of deleted versions,
 and concurrent promotions and creations."""
 
 import threading
+import time
 import unittest
 
 import mtapi
@@ -237,6 +238,9 @@ class TestSearchModels(RegistryCase):
         for i, n in enumerate(cls.names):
             new_model(n, tags=[{"key": "idx", "value": str(i)}, {"key": "grp", "value": "g"}])
         # b is touched last: it sorts first by last_updated_timestamp DESC.
+        # (In a later millisecond than c's creation: a tie made the order
+        # test fail now and then.)
+        time.sleep(0.01)
         ok(patch("registered-models/update", {"name": cls.names[1], "description": "later"}))
 
     def search(self, **q):
