@@ -577,6 +577,28 @@ static int gate_target_arg(struct mt_req *req, struct gate_target *t)
 	return 0;
 }
 
+int gate_rules_arg(struct mt_req *req, int alert, const char ***out, size_t *n)
+{
+	json_t *list = json_object_get(req->body, "rules"), *r;
+	const char **rules;
+	char msg[512];
+	size_t i;
+
+	if (list && !json_is_array(list) && !json_is_null(list))
+		return mt_err_set(&req->err, MT_EINVAL, "rules must be a list of strings");
+	*n = json_array_size(list);
+	rules = mt_arena_alloc(req->arena, (*n ? *n : 1) * sizeof(*rules));
+	json_array_foreach(list, i, r) {
+		if (!json_is_string(r))
+			return mt_err_set(&req->err, MT_EINVAL, "rules[%zu] is not a string", i);
+		rules[i] = json_string_value(r);
+	}
+	if ((alert ? mt_gate_validate_alert : mt_gate_validate)(rules, *n, msg, sizeof(msg)))
+		return mt_err_set(&req->err, MT_EINVAL, "%s", msg);
+	*out = rules;
+	return 0;
+}
+
 /* Creating, replacing or removing a gate appends a "gate" row with the
  * rules before and after, in the route's transaction; setting no rules
  * where there is no gate changes nothing and records nothing. */
@@ -584,24 +606,14 @@ int api_gates_set(struct mt_req *req)
 {
 	const char *name, *id, **rules, *reason;
 	struct gate_target target;
-	json_t *list = json_object_get(req->body, "rules"), *r, *before, *after, *gate;
-	char msg[512];
+	json_t *before, *after, *gate;
 	size_t n, i;
 
 	if (reg_name_arg(req, "name", &name) || gate_target_arg(req, &target) ||
 	    reason_arg(req, &reason))
 		return -1;
-	if (list && !json_is_array(list) && !json_is_null(list))
-		return mt_err_set(&req->err, MT_EINVAL, "rules must be a list of strings");
-	n = json_array_size(list);
-	rules = mt_arena_alloc(req->arena, (n ? n : 1) * sizeof(*rules));
-	json_array_foreach(list, i, r) {
-		if (!json_is_string(r))
-			return mt_err_set(&req->err, MT_EINVAL, "rules[%zu] is not a string", i);
-		rules[i] = json_string_value(r);
-	}
-	if (mt_gate_validate(rules, n, msg, sizeof(msg)))
-		return mt_err_set(&req->err, MT_EINVAL, "%s", msg);
+	if (gate_rules_arg(req, 0, &rules, &n))
+		return -1;
 	after = req_own(req, json_array());
 	for (i = 0; i < n; i++)
 		json_array_append_new(after, json_string(rules[i]));

@@ -9,6 +9,12 @@
 
 #include "server.h"
 
+/* The request's "rules": a list of strings (absent or null: none), each a
+ * rule that parses, as a gate's (alert 0: mt_gate_validate) or as
+ * monitoring alert rules (alert 1: drift.* and live.* too); *out arena
+ * memory borrowing the request's strings.  0, or -1 with a 400. */
+int gate_rules_arg(struct mt_req *req, int alert, const char ***out, size_t *n);
+
 /* A stage transition asked for; strings borrowed from the request. */
 struct gate_move {
 	const char *name, *version, *stage; /* stage canonical */

@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "api_gates.h"
 #include "api_registry.h"
 #include "mt_gate.h"
 #include "mt_json.h"
@@ -341,23 +342,11 @@ void monitor_alerts_metrics(FILE *f)
 int api_monitor_alert_rules_set(struct mt_req *req)
 {
 	const char *name, *id, **rules;
-	json_t *list = json_object_get(req->body, "rules"), *r;
-	char msg[512];
-	size_t n, i;
+	json_t *list = json_object_get(req->body, "rules");
+	size_t n;
 
-	if (reg_name_arg(req, "name", &name))
+	if (reg_name_arg(req, "name", &name) || gate_rules_arg(req, 1, &rules, &n))
 		return -1;
-	if (list && !json_is_array(list) && !json_is_null(list))
-		return mt_err_set(&req->err, MT_EINVAL, "rules must be a list of strings");
-	n = json_array_size(list);
-	rules = mt_arena_alloc(req->arena, (n ? n : 1) * sizeof(*rules));
-	json_array_foreach(list, i, r) {
-		if (!json_is_string(r))
-			return mt_err_set(&req->err, MT_EINVAL, "rules[%zu] is not a string", i);
-		rules[i] = json_string_value(r);
-	}
-	if (mt_gate_validate_alert(rules, n, msg, sizeof(msg)))
-		return mt_err_set(&req->err, MT_EINVAL, "%s", msg);
 	if (sql_reg_model_find(req, name, 1, &id, &req->err))
 		return -1;
 	if (n == 0) {
