@@ -338,6 +338,16 @@ int cli_artifacts_download(const char *run_id, const char *remote, const char *o
 /* The run named by spec, a full run id or a unique prefix of one (cmd_runs.c):
  * *out gets the Run object {info, data, inputs}, owned.  0, or -1 with f. */
 int cli_run_fetch(const char *spec, json_t **out, struct cli_fail *f);
+/* One point of a metric's history. */
+struct cli_metric_point {
+	long long step, timestamp;
+	double value; /* NaN and infinities as MLflow sends them, as strings, read back */
+};
+/* The whole history of metric key of run_id (metrics/get-history, every
+ * page): *out (malloc'd, free it), *n points, in the server's order.  0,
+ * or -1 with f filled. */
+int cli_metric_history(const char *run_id, const char *key, struct cli_metric_point **out,
+		       size_t *n, struct cli_fail *f);
 /* Tell the artifact commands a run's artifact_uri, saving them a lookup. */
 void cli_artifacts_known_uri(const char *run_id, const char *artifact_uri);
 

@@ -461,7 +461,7 @@ static const struct cli_spec alerts_spec = {
 
 static int cmd_mon_alerts(int argc, char **argv)
 {
-	char name[1024], vbuf[32];
+	char name[1024];
 	const char *alias = NULL, *version = NULL, *q[9];
 	struct cli_fail f;
 	json_t *r = NULL, *a, *x;
@@ -479,24 +479,11 @@ static int cmd_mon_alerts(int argc, char **argv)
 	}
 	if (cli_client_init(&f))
 		return cli_fail_report(&f);
-	if (alias) {
-		/* The version the alias or stage names now. */
-		const char *rq[5] = { "name", name, "alias", alias, NULL };
-
-		if (cli_api("GET", EXT "monitor/reference", rq, NULL, &r, &f))
-			return cli_fail_report(&f);
-		snprintf(vbuf, sizeof(vbuf), "%s",
-			 json_string_value(json_object_get(r, "version")) ?
-			 json_string_value(json_object_get(r, "version")) : "");
-		version = vbuf;
-		json_decref(r);
-		r = NULL;
-	}
 	q[nq++] = "name";
 	q[nq++] = name;
-	if (version) {
-		q[nq++] = "version";
-		q[nq++] = version;
+	if (version || alias) {
+		q[nq++] = version ? "version" : "alias";
+		q[nq++] = version ? version : alias;
 	}
 	if (a_all) {
 		q[nq++] = "include_acknowledged";

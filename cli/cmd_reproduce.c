@@ -393,70 +393,23 @@ static int machine_metric(const char *key)
 	return strncmp(key, "mltrack.", 8) == 0 || strncmp(key, "system/", 7) == 0;
 }
 
-struct point {
-	long long step, ts;
-	double value;
-};
-
 static int by_step(const void *a, const void *b)
 {
-	const struct point *x = a, *y = b;
+	const struct cli_metric_point *x = a, *y = b;
 
 	if (x->step != y->step)
 		return x->step < y->step ? -1 : 1;
-	if (x->ts != y->ts)
-		return x->ts < y->ts ? -1 : 1;
+	if (x->timestamp != y->timestamp)
+		return x->timestamp < y->timestamp ? -1 : 1;
 	return x->value < y->value ? -1 : x->value > y->value;
 }
 
-/* The whole history of metric key of run, by step (then time): *out
- * (malloc'd), *n points.  0, or -1 with f filled. */
-static int history(const char *run, const char *key, struct point **out, size_t *n,
+/* The whole history of metric key of run, by step (then time). */
+static int history(const char *run, const char *key, struct cli_metric_point **out, size_t *n,
 		   struct cli_fail *f)
 {
-	char *token = NULL;
-	size_t cap = 0;
-
-	*out = NULL;
-	*n = 0;
-	do {
-		const char *q[] = { "run_id", run, "metric_key", key, "max_results", "25000",
-				    token ? "page_token" : NULL, token, NULL };
-		json_t *r = NULL, *m;
-		const char *next;
-		size_t i;
-
-		if (cli_api("GET", "/api/2.0/mlflow/metrics/get-history", q, NULL, &r, f)) {
-			free(token);
-			free(*out);
-			*out = NULL;
-			return -1;
-		}
-		json_array_foreach(json_object_get(r, "metrics"), i, m) {
-			json_t *v = json_object_get(m, "value");
-
-			if (*n == cap) {
-				struct point *p = realloc(*out, (cap = cap ? cap * 2 : 64) * sizeof(*p));
-
-				if (!p) {
-					json_decref(r);
-					free(token);
-					return cli_fail_set(f, CLI_USAGE, "out of memory");
-				}
-				*out = p;
-			}
-			/* MLflow writes NaN and infinities as strings. */
-			(*out)[(*n)++] = (struct point){
-				json_integer_value(json_object_get(m, "step")),
-				json_integer_value(json_object_get(m, "timestamp")),
-				json_is_number(v) ? json_number_value(v)
-				: json_is_string(v) ? strtod(json_string_value(v), NULL) : NAN };
-		}
-		next = json_string_value(json_object_get(r, "next_page_token"));
-		free(token);
-		token = next && *next ? strdup(next) : NULL;
-		json_decref(r);
-	} while (token);
+	if (cli_metric_history(run, key, out, n, f))
+		return -1;
 	if (*n)
 		qsort(*out, *n, sizeof(**out), by_step);
 	return 0;
@@ -509,7 +462,7 @@ static int check_metrics(const char *orig, const char *new_id, double tol)
 	qsort(keys, n, sizeof(*keys), by_name);
 	for (i = 0; i < n && rc == CLI_OK; i++) {
 		const char *k = keys[i];
-		struct point *x = NULL, *y = NULL;
+		struct cli_metric_point *x = NULL, *y = NULL;
 		size_t nx = 0, ny = 0, j;
 
 		if (history(orig, k, &x, &nx, &f) || history(new_id, k, &y, &ny, &f)) {

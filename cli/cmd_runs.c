@@ -14,6 +14,7 @@
  * Tables only truncate (with '…') when stdout is a terminal or --width asks
  * for it; piped output keeps every value whole.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -1421,4 +1422,56 @@ int cmd_runs(int argc, char **argv)
 
 	cli_client_cleanup();
 	return rc;
+}
+
+/* Every point of metric key of run_id, page after page of get-history,
+ * in the server's order (cli.h). */
+int cli_metric_history(const char *run_id, const char *key, struct cli_metric_point **out,
+		       size_t *n, struct cli_fail *f)
+{
+	char *token = NULL;
+	size_t cap = 0;
+
+	*out = NULL;
+	*n = 0;
+	do {
+		const char *q[] = { "run_id", run_id, "metric_key", key, "max_results", "25000",
+				    token ? "page_token" : NULL, token, NULL };
+		json_t *r = NULL, *m;
+		const char *next;
+		size_t i;
+
+		if (cli_api("GET", "/api/2.0/mlflow/metrics/get-history", q, NULL, &r, f)) {
+			free(token);
+			free(*out);
+			*out = NULL;
+			return -1;
+		}
+		json_array_foreach(json_object_get(r, "metrics"), i, m) {
+			json_t *v = json_object_get(m, "value");
+
+			if (*n == cap) {
+				struct cli_metric_point *p =
+					realloc(*out, (cap = cap ? cap * 2 : 64) * sizeof(*p));
+
+				if (!p) {
+					json_decref(r);
+					free(token);
+					return cli_fail_set(f, CLI_USAGE, "out of memory");
+				}
+				*out = p;
+			}
+			/* MLflow writes NaN and infinities as strings. */
+			(*out)[(*n)++] = (struct cli_metric_point){
+				json_integer_value(json_object_get(m, "step")),
+				json_integer_value(json_object_get(m, "timestamp")),
+				json_is_number(v) ? json_number_value(v)
+				: json_is_string(v) ? strtod(json_string_value(v), NULL) : NAN };
+		}
+		next = json_string_value(json_object_get(r, "next_page_token"));
+		free(token);
+		token = next && *next ? strdup(next) : NULL;
+		json_decref(r);
+	} while (token);
+	return 0;
 }

@@ -859,30 +859,21 @@ static int load_children(struct sweep *s, struct cli_fail *f)
  * before, so that the median counts them. */
 static void load_history(struct sweep *s, struct trial *t)
 {
-	const char *q[] = { "run_id", t->run_id, "metric_key", s->key, "max_results", "25000",
-			    NULL };
-	json_t *r = NULL, *m;
+	struct cli_metric_point *pts = NULL;
 	struct cli_fail f;
-	size_t i;
+	size_t n = 0;
 
-	if (cli_api("GET", "/api/2.0/mlflow/metrics/get-history", q, NULL, &r, &f))
-		return;
-	json_array_foreach(json_object_get(r, "metrics"), i, m) {
-		struct point p = { json_integer_value(json_object_get(m, "step")),
-				   json_number_value(json_object_get(m, "value")) };
+	if (cli_metric_history(t->run_id, s->key, &pts, &n, &f) == 0) {
+		struct point *v = n ? realloc(t->pts, (t->npts + n) * sizeof(*v)) : NULL;
 
-		if (t->npts == t->cap) {
-			size_t cap = t->cap ? t->cap * 2 : 16;
-			struct point *v = realloc(t->pts, cap * sizeof(*v));
-
-			if (!v)
-				break;
+		if (v) {
+			for (size_t i = 0; i < n; i++)
+				v[t->npts++] = (struct point){ pts[i].step, pts[i].value };
 			t->pts = v;
-			t->cap = cap;
+			t->cap = t->npts;
 		}
-		t->pts[t->npts++] = p;
 	}
-	json_decref(r);
+	free(pts);
 }
 
 /* ---- the end ---- */

@@ -137,6 +137,11 @@ int api_model_versions_delete_tag(struct mt_req *req);
 int api_monitor_log(struct mt_req *req);
 int api_monitor_get(struct mt_req *req);
 int api_monitor_reference(struct mt_req *req);
+/* The version a monitoring request names: name plus version, or name plus
+ * alias (an alias, or a stage name: its newest version, as
+ * NAME@Production); *id is the model's.  Strings request-owned. */
+int monitor_version(struct mt_req *req, const char **name, const char **id,
+		    const char **version);
 /* monitor_alerts.c: alert rules, the alerts, and the thread that closes
  * windows and fires them */
 int api_monitor_alert_rules_set(struct mt_req *req);

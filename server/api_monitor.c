@@ -31,9 +31,7 @@
 #define MONITOR_WINDOWS_DEFAULT 24
 #define MONITOR_WINDOWS_MAX 1000
 
-/* The version the request names: name plus version, or name plus alias
- * (an alias, or a stage name: its newest version, as NAME@Production). */
-static int monitor_version(struct mt_req *req, const char **name, const char **id,
+int monitor_version(struct mt_req *req, const char **name, const char **id,
 			   const char **version)
 {
 	const char *alias = NULL, *stage;

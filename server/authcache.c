@@ -1,7 +1,6 @@
 /* authcache.c: tokens, users and permissions kept in memory, exact by
  * LISTEN/NOTIFY (see authcache.h). */
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -17,6 +16,7 @@
 #include "authcache.h"
 #include "mt_util.h"
 #include "server.h"
+#include "stopsig.h"
 
 #define RETRY_MS 1000
 #define POLL_MS 200
@@ -408,17 +408,14 @@ static void fail_clear_all(void)
 /* ---- the listening thread ---- */
 
 static pthread_t listener;
-static atomic_int running, stopping, listening;
-/* authcache_stop() writes a byte into wake[1]: the thread's poll()s and
- * naps end at once instead of at their next timeout. */
-static int wake[2] = { -1, -1 };
+static atomic_int running, listening;
+/* authcache_stop() raises it: the thread's poll()s and naps end at once
+ * instead of at their next timeout. */
+static struct stopsig stop = STOPSIG_INIT;
 
 static void nap(int ms)
 {
-	struct pollfd p = { wake[0], POLLIN, 0 };
-
-	if (!atomic_load(&stopping))
-		poll(&p, 1, ms);
+	stopsig_nap(&stop, ms);
 }
 
 static void on_notify(const char *payload)
@@ -481,7 +478,7 @@ static void *listen_main(void *arg)
 	int said = 0;
 
 	(void)arg;
-	while (!atomic_load(&stopping)) {
+	while (!stopsig_stopping(&stop)) {
 		PGconn *c = PQconnectdbParams(keys, vals, 1);
 
 		if (PQstatus(c) != CONNECTION_OK || subscribe(c)) {
@@ -503,8 +500,8 @@ static void *listen_main(void *arg)
 		atomic_fetch_add(&reconnects, 1);
 		last_ok = mt_mono_ns() / 1000000;
 		ping_sent = 0;
-		while (!atomic_load(&stopping)) {
-			struct pollfd p[2] = { { PQsocket(c), POLLIN, 0 }, { wake[0], POLLIN, 0 } };
+		while (!stopsig_stopping(&stop)) {
+			struct pollfd p[2] = { { PQsocket(c), POLLIN, 0 }, { stopsig_fd(&stop), POLLIN, 0 } };
 			long long now = mt_mono_ns() / 1000000;
 			PGnotify *n;
 			int rc;
@@ -548,14 +545,14 @@ static void *listen_main(void *arg)
 		pthread_mutex_unlock(&gen_mu);
 		atomic_store(&listening, 0);
 		atomic_store(&fail_known, 0);
-		if (!atomic_load(&stopping)) {
+		if (!stopsig_stopping(&stop)) {
 			fprintf(stderr, "mltrackd: auth cache off, looking everything up in "
 				"PostgreSQL: lost the connection that listens for changes: %s",
 				PQerrorMessage(c));
 			said = 1;
 		}
 		PQfinish(c);
-		if (!atomic_load(&stopping))
+		if (!stopsig_stopping(&stop))
 			nap(RETRY_MS);
 	}
 	return NULL;
@@ -572,9 +569,8 @@ int authcache_start(struct mt_err *err)
 			"its credentials up\n");
 		return 0;
 	}
-	if (pipe2(wake, O_CLOEXEC | O_NONBLOCK) != 0)
-		return mt_err_set(err, MT_EINTERNAL, "cannot make the auth cache's pipe: %s",
-				  strerror(errno));
+	if (stopsig_open(&stop, "auth cache", err))
+		return -1;
 	if (pthread_create(&listener, NULL, listen_main, NULL) != 0)
 		return mt_err_set(err, MT_EINTERNAL, "cannot start the auth cache's thread");
 	atomic_store(&running, 1);
@@ -584,17 +580,10 @@ int authcache_start(struct mt_err *err)
 void authcache_stop(void)
 {
 	if (atomic_exchange(&running, 0)) {
-		atomic_store(&stopping, 1);
-		if (write(wake[1], "", 1) < 0) {
-			/* full or closed: the thread still ends at its next timeout */
-		}
+		stopsig_raise(&stop);
 		pthread_join(listener, NULL);
 	}
-	for (int i = 0; i < 2; i++) {
-		if (wake[i] >= 0)
-			close(wake[i]);
-		wake[i] = -1;
-	}
+	stopsig_close(&stop);
 	for (int i = 0; i < NTABLES; i++) {
 		pthread_mutex_lock(&tables[i].mu);
 		table_clear_locked(&tables[i]);

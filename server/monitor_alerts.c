@@ -26,14 +26,11 @@
  * values) is reported as an error in the window's report and fires nothing.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "api.h"
 #include "api_gates.h"
@@ -44,6 +41,7 @@
 #include "mt_util.h"
 #include "sql_gates.h"
 #include "sql_registry.h"
+#include "stopsig.h"
 #include "webhooks.h"
 
 #define ALERTS_LIST_DEFAULT 100
@@ -116,28 +114,38 @@ static void add_window(json_t *cand, const json_t *d)
 			if ((v = json_object_get(c, stats[i].from)) && json_is_number(v))
 				json_object_set(json_object_get(drift, stats[i].to), k, v);
 	json_object_set(live, "rows", json_object_get(d, "rows"));
-	json_object_foreach(q, k, v)
-		json_object_set(live, strcmp(k, "labels") == 0 ? "labels" : k, v);
+	json_object_update(live, q); /* labels, accuracy, f1_macro, rmse, mae */
 	if ((v = json_object_get(q, "f1_macro")))
 		json_object_set(live, "f1", v);
 	json_object_set_new(cand, "drift", drift);
 	json_object_set_new(cand, "live", live);
 }
 
-/* The rule texts of a JSON array text: *rules (arena), *n. */
-static int rules_of(struct mt_req *req, const char *text, json_t **arr, const char ***rules,
-		    size_t *n)
+/* The texts of the rules that failed in a gate report: a new array. */
+static json_t *failed_rules(const json_t *report)
 {
-	json_t *a = text ? req_own(req, json_loads(text, 0, NULL)) : NULL;
+	json_t *out = json_array(), *it;
 	size_t i;
-	json_t *r;
+
+	json_array_foreach(json_object_get(report, "rules"), i, it) {
+		const char *st = json_string_value(json_object_get(it, "status"));
+
+		if (st && strcmp(st, "fail") == 0)
+			json_array_append(out, json_object_get(it, "rule"));
+	}
+	return out;
+}
+
+/* The rule texts of a JSON array text (NULL: none): *rules (arena), *n. */
+static void rules_of(struct mt_req *req, const char *text, const char ***rules, size_t *n)
+{
+	json_t *a = text ? req_own(req, json_loads(text, 0, NULL)) : NULL, *r;
+	size_t i;
 
 	*n = json_array_size(a);
-	*arr = a;
 	*rules = mt_arena_alloc(req->arena, (*n ? *n : 1) * sizeof(**rules));
 	json_array_foreach(a, i, r)
 		(*rules)[i] = json_is_string(r) ? json_string_value(r) : "";
-	return 0;
 }
 
 /* Close one due window: 1 when one was closed, 0 when none was due, -1 on
@@ -147,8 +155,9 @@ static int close_one(struct mt_req *req, long long grace_ms, long long *fired, s
 	long long now = mt_now_ms();
 	const char *v[8] = { i64s(req, now), i64s(req, grace_ms) };
 	const char *model_id, *name, *version, *seconds, *start, **rules;
-	json_t *profile, *live, *d, *subject, *cand, *report = NULL, *arr;
+	json_t *profile, *live, *d, *subject, *cand, *report = NULL;
 	PGresult *r;
+	long long t0, t1;
 	size_t n;
 	int fail = 0;
 
@@ -166,7 +175,9 @@ static int close_one(struct mt_req *req, long long grace_ms, long long *fired, s
 	version = PQgetvalue(r, 0, 2);
 	seconds = PQgetvalue(r, 0, 3);
 	start = PQgetvalue(r, 0, 4);
-	rules_of(req, PQgetisnull(r, 0, 7) ? NULL : PQgetvalue(r, 0, 7), &arr, &rules, &n);
+	t0 = strtoll(start, NULL, 10);
+	t1 = t0 + strtoll(seconds, NULL, 10) * 1000;
+	rules_of(req, PQgetisnull(r, 0, 7) ? NULL : PQgetvalue(r, 0, 7), &rules, &n);
 	if (n > 0) {
 		const char *sha;
 		struct mt_err e = MT_ERR_INIT;
@@ -185,9 +196,8 @@ static int close_one(struct mt_req *req, long long grace_ms, long long *fired, s
 		report = req_own(req, mt_gate_evaluate(rules, n, cand, subject, NULL));
 		if (!report)
 			return mt_err_set(err, MT_EINTERNAL, "out of memory");
-		json_object_set_new(report, "window_start", json_integer(strtoll(start, NULL, 10)));
-		json_object_set_new(report, "window_end", json_integer(
-			strtoll(start, NULL, 10) + strtoll(seconds, NULL, 10) * 1000));
+		json_object_set_new(report, "window_start", json_integer(t0));
+		json_object_set_new(report, "window_end", json_integer(t1));
 		json_object_set_new(report, "rows", json_integer(
 			json_integer_value(json_object_get(d, "rows"))));
 		fail = json_integer_value(json_object_get(json_object_get(report, "summary"),
@@ -195,36 +205,27 @@ static int close_one(struct mt_req *req, long long grace_ms, long long *fired, s
 	}
 	{
 		char *text = report ? json_dumps(report, JSON_COMPACT) : NULL;
-		const char *u[6] = { model_id, version, seconds, start, i64s(req, now),
-				     text ? mt_arena_strdup(req->arena, text) : NULL };
+		const char *rep_text = text ? mt_arena_strdup(req->arena, text) : NULL;
+		const char *when = i64s(req, now);
+		const char *u[6] = { model_id, version, seconds, start, when, rep_text };
+		const char *ins[6] = { model_id, version, seconds, start, rep_text, when };
 
 		free(text);
-		if (report && !u[5])
+		if (report && !rep_text)
 			return mt_err_set(err, MT_EINTERNAL, "out of memory");
 		if (!db_exec(req, "alert_window_close", 6, u, err))
 			return -1;
 		if (fail) {
 			PGresult *a;
-			json_t *data, *failed = json_array(), *it;
-			size_t i;
+			json_t *data;
 
-			u[4] = u[5];
-			u[5] = i64s(req, now);
-			if (!(a = db_exec(req, "alert_insert", 6, u, err)))
+			if (!(a = db_exec(req, "alert_insert", 6, ins, err)))
 				return -1;
-			json_array_foreach(json_object_get(report, "rules"), i, it)
-				if (strcmp(json_string_value(json_object_get(it, "status")) ?
-					   json_string_value(json_object_get(it, "status")) : "",
-					   "fail") == 0)
-					json_array_append(failed, json_object_get(it, "rule"));
 			data = req_own(req, json_pack("{s:s, s:s, s:I, s:I, s:I, s:o, s:O}", "name",
 						      name, "version", version, "window_start",
-						      (json_int_t)strtoll(start, NULL, 10), "window_end",
-						      (json_int_t)(strtoll(start, NULL, 10) +
-								   strtoll(seconds, NULL, 10) * 1000),
-						      "window_seconds",
-						      (json_int_t)strtoll(seconds, NULL, 10), "failed",
-						      failed, "report", report));
+						      (json_int_t)t0, "window_end", (json_int_t)t1,
+						      "window_seconds", (json_int_t)(t1 - t0) / 1000,
+						      "failed", failed_rules(report), "report", report));
 			if (!data)
 				return mt_err_set(err, MT_EINTERNAL, "out of memory");
 			if (PQntuples(a) == 1) {
@@ -244,17 +245,9 @@ static int close_one(struct mt_req *req, long long grace_ms, long long *fired, s
 /* ---- the thread ---- */
 
 static pthread_t thread;
-static atomic_int running, stopping;
-static int wake[2] = { -1, -1 };
+static atomic_int running;
+static struct stopsig stop = STOPSIG_INIT;
 static atomic_llong n_closed, n_fired;
-
-static void nap(long ms)
-{
-	struct pollfd p = { wake[0], POLLIN, 0 };
-
-	if (!atomic_load(&stopping))
-		poll(&p, 1, (int)ms);
-}
 
 static void *alerts_main(void *arg)
 {
@@ -262,7 +255,7 @@ static void *alerts_main(void *arg)
 	int said = 0;
 
 	(void)arg;
-	while (!atomic_load(&stopping)) {
+	while (!stopsig_stopping(&stop)) {
 		struct mt_worker w;
 		struct mt_req req;
 		struct mt_err err = MT_ERR_INIT;
@@ -271,7 +264,7 @@ static void *alerts_main(void *arg)
 
 		db_oneshot(&w, &req);
 		if (db_ensure(&w, &err) == 0) {
-			while (!atomic_load(&stopping) &&
+			while (!stopsig_stopping(&stop) &&
 			       (rc = close_one(&req, grace_ms, &fired, &err)) == 1) {
 				atomic_fetch_add(&n_closed, 1);
 				mt_arena_reset(&w.arena);
@@ -290,17 +283,15 @@ static void *alerts_main(void *arg)
 		}
 		db_release(&w);
 		mt_arena_release(&w.arena);
-		nap(rc < 0 ? 5000 : 1000);
+		stopsig_nap(&stop, rc < 0 ? 5000 : 1000);
 	}
 	return NULL;
 }
 
 int monitor_alerts_start(struct mt_err *err)
 {
-	if (pipe2(wake, O_CLOEXEC | O_NONBLOCK) != 0)
-		return mt_err_set(err, MT_EINTERNAL, "cannot make the alert thread's pipe: %s",
-				  strerror(errno));
-	atomic_store(&stopping, 0);
+	if (stopsig_open(&stop, "monitoring alert thread", err))
+		return -1;
 	if (pthread_create(&thread, NULL, alerts_main, NULL) != 0)
 		return mt_err_set(err, MT_EINTERNAL, "cannot start the monitoring alert thread");
 	atomic_store(&running, 1);
@@ -310,17 +301,10 @@ int monitor_alerts_start(struct mt_err *err)
 void monitor_alerts_stop(void)
 {
 	if (atomic_exchange(&running, 0)) {
-		atomic_store(&stopping, 1);
-		if (write(wake[1], "", 1) < 0) {
-			/* full or closed: the thread still ends at its next nap */
-		}
+		stopsig_raise(&stop);
 		pthread_join(thread, NULL);
 	}
-	for (int i = 0; i < 2; i++) {
-		if (wake[i] >= 0)
-			close(wake[i]);
-		wake[i] = -1;
-	}
+	stopsig_close(&stop);
 }
 
 void monitor_alerts_metrics(FILE *f)
@@ -391,11 +375,11 @@ int api_monitor_alert_rules_get(struct mt_req *req)
 	return 0;
 }
 
-/* GET monitor/alerts/list?name=[&version=][&include_acknowledged=true]
- * [&max_results=N]: the model's alerts, newest first. */
+/* GET monitor/alerts/list?name=[&version=|&alias=][&include_acknowledged=true]
+ * [&max_results=N]: the model's alerts (or one version's), newest first. */
 int api_monitor_alerts_list(struct mt_req *req)
 {
-	const char *name, *id, *version = NULL, *ack = NULL, *v[4];
+	const char *name, *id, *version = NULL, *alias = NULL, *ack = NULL, *v[4];
 	json_t *alerts = json_array();
 	long long max = ALERTS_LIST_DEFAULT;
 	int present;
@@ -403,7 +387,7 @@ int api_monitor_alerts_list(struct mt_req *req)
 
 	json_object_set_new(req_resp(req), "alerts", alerts);
 	if (reg_name_arg(req, "name", &name) || req_opt_str(req, "version", &version) ||
-	    req_opt_str(req, "include_acknowledged", &ack) ||
+	    req_opt_str(req, "alias", &alias) || req_opt_str(req, "include_acknowledged", &ack) ||
 	    mt_json_opt_i64(&max, &present, req->body, "max_results", &req->err))
 		return -1;
 	if (!present)
@@ -413,9 +397,10 @@ int api_monitor_alerts_list(struct mt_req *req)
 				  ALERTS_LIST_MAX);
 	if (ack && strcmp(ack, "true") != 0 && strcmp(ack, "false") != 0)
 		return mt_err_set(&req->err, MT_EINVAL, "include_acknowledged must be true or false");
-	if (version && *version && reg_version_arg(req, name, &version))
-		return -1;
-	if (sql_reg_model_find(req, name, 0, &id, &req->err))
+	/* One version (by number, alias or stage), or all of the model's. */
+	if ((version && *version) || (alias && *alias) ?
+	    monitor_version(req, &name, &id, &version) :
+	    sql_reg_model_find(req, name, 0, &id, &req->err))
 		return -1;
 	v[0] = id;
 	v[1] = version && *version ? version : NULL;
@@ -424,9 +409,7 @@ int api_monitor_alerts_list(struct mt_req *req)
 	if (!(r = db_exec(req, "alert_list", 4, v, &req->err)))
 		return -1;
 	for (int i = 0; i < PQntuples(r); i++) {
-		json_t *a = json_object(), *rep = json_loads(PQgetvalue(r, i, 4), 0, NULL), *it,
-		       *failed = json_array();
-		size_t k;
+		json_t *a = json_object(), *rep = json_loads(PQgetvalue(r, i, 4), 0, NULL);
 
 		mt_json_set_str(a, "alert_id", PQgetvalue(r, i, 0));
 		mt_json_set_str(a, "name", name);
@@ -440,11 +423,7 @@ int api_monitor_alerts_list(struct mt_req *req)
 			mt_json_set_i64(a, "acknowledged_at", strtoll(PQgetvalue(r, i, 6), NULL, 10));
 			mt_json_set_str(a, "acknowledged_by", PQgetvalue(r, i, 7));
 		}
-		json_array_foreach(json_object_get(rep, "rules"), k, it)
-			if (json_is_string(json_object_get(it, "status")) &&
-			    strcmp(json_string_value(json_object_get(it, "status")), "fail") == 0)
-				json_array_append(failed, json_object_get(it, "rule"));
-		json_object_set_new(a, "failed", failed);
+		json_object_set_new(a, "failed", failed_rules(rep));
 		json_object_set_new(a, "report", rep ? rep : json_null());
 		json_array_append_new(alerts, a);
 	}

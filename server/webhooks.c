@@ -14,8 +14,6 @@
  * row is FAILED until redelivered (api_webhooks.c).
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -29,6 +27,7 @@
 
 #include "mt_util.h"
 #include "mt_validate.h"
+#include "stopsig.h"
 #include "webhooks.h"
 
 /* ---- the event catalogue ---- */
@@ -174,29 +173,6 @@ int webhook_enqueue(struct mt_req *req, const char *entity, const char *action, 
 	return r ? 0 : -1;
 }
 
-int webhook_enqueue_conn(PGconn *conn, const char *entity, const char *action, json_t *data,
-			 struct mt_err *err)
-{
-	long long now = mt_now_ms();
-	char *body = webhook_body(entity, action, now, data);
-	char when[24];
-	const char *v[4] = { entity, action, body, when };
-	PGresult *r;
-	int rc = 0;
-
-	if (!body)
-		return mt_err_set(err, MT_EINTERNAL, "out of memory");
-	snprintf(when, sizeof(when), "%lld", now);
-	r = PQexecParams(conn, ENQUEUE_SQL, 4, NULL, v, NULL, NULL, 0);
-	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-		db_err_from_result(r, conn, err);
-		rc = -1;
-	}
-	PQclear(r);
-	free(body);
-	return rc;
-}
-
 /* ---- signing and sending ---- */
 
 int webhook_sign(char *out, size_t size, const char *secret, const char *id,
@@ -237,9 +213,20 @@ static long env_ms(const char *name, long def, long min)
 	return v;
 }
 
-static long timeout_ms(void)
+/* The MLTRACK_WEBHOOK_* settings (docs/operations.md), read once by
+ * webhooks_start; the defaults until then. */
+static struct {
+	long timeout_ms, retry_ms, retry_max_ms, max_attempts, poll_ms, threads;
+} set = { 10000, 1000, 3600000, 12, 500, 2 };
+
+static void read_settings(void)
 {
-	return env_ms("MLTRACK_WEBHOOK_TIMEOUT_MS", 10000, 100);
+	set.timeout_ms = env_ms("MLTRACK_WEBHOOK_TIMEOUT_MS", 10000, 100);
+	set.retry_ms = env_ms("MLTRACK_WEBHOOK_RETRY_MS", 1000, 1);
+	set.retry_max_ms = env_ms("MLTRACK_WEBHOOK_RETRY_MAX_MS", 3600000, 1);
+	set.max_attempts = env_ms("MLTRACK_WEBHOOK_MAX_ATTEMPTS", 12, 1);
+	set.poll_ms = env_ms("MLTRACK_WEBHOOK_POLL_MS", 500, 10);
+	set.threads = env_ms("MLTRACK_WEBHOOK_THREADS", 2, 1);
 }
 
 struct sink {
@@ -315,8 +302,8 @@ void webhook_post(const char *url, const char *secret, const char *id, const cha
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms());
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms());
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, set.timeout_ms);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, set.timeout_ms);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
 	curl_easy_setopt(h, CURLOPT_POSTFIELDS, payload);
 	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(payload));
@@ -339,17 +326,13 @@ void webhook_post(const char *url, const char *secret, const char *id, const cha
 #define MAX_THREADS 16
 static pthread_t workers[MAX_THREADS];
 static int nworkers;
-static atomic_int running, stopping;
-static int wake[2] = { -1, -1 };
+static atomic_int running;
+static struct stopsig stop = STOPSIG_INIT;
 static atomic_llong n_delivered, n_retried, n_failed, n_pending = -1;
 
-/* The stop byte stays in the pipe, so it wakes every thread. */
 static void nap(long ms)
 {
-	struct pollfd p = { wake[0], POLLIN, 0 };
-
-	if (!atomic_load(&stopping))
-		poll(&p, 1, (int)ms);
+	stopsig_nap(&stop, ms);
 }
 
 static int exec_ok(PGconn *c, const char *sql)
@@ -400,9 +383,9 @@ static int deliver_one(PGconn *c)
 		     PQgetvalue(r, 0, 1), &res);
 	n = atoi(PQgetvalue(r, 0, 2)) + 1;
 	t = mt_now_ms();
-	base = env_ms("MLTRACK_WEBHOOK_RETRY_MS", 1000, 1);
-	cap = env_ms("MLTRACK_WEBHOOK_RETRY_MAX_MS", 3600000, 1);
-	max_attempts = env_ms("MLTRACK_WEBHOOK_MAX_ATTEMPTS", 12, 1);
+	base = set.retry_ms;
+	cap = set.retry_max_ms;
+	max_attempts = set.max_attempts;
 	delay = base;
 	for (int i = 1; i < n && delay < cap; i++)
 		delay *= 2;
@@ -451,11 +434,11 @@ static void *worker_main(void *arg)
 {
 	static const char *const keys[] = { "dbname", "application_name", NULL };
 	const char *vals[] = { mt_cfg.conninfo, "mltrackd-webhooks", NULL };
-	long poll_ms = env_ms("MLTRACK_WEBHOOK_POLL_MS", 500, 10);
+	long poll_ms = set.poll_ms;
 	int said = 0;
 
 	(void)arg;
-	while (!atomic_load(&stopping)) {
+	while (!stopsig_stopping(&stop)) {
 		PGconn *c = PQconnectdbParams(keys, vals, 1);
 		int rc = 0;
 
@@ -468,14 +451,14 @@ static void *worker_main(void *arg)
 			continue;
 		}
 		said = 0;
-		while (!atomic_load(&stopping) && (rc = deliver_one(c)) >= 0)
+		while (!stopsig_stopping(&stop) && (rc = deliver_one(c)) >= 0)
 			if (rc == 0)
 				nap(poll_ms);
-		if (rc < 0 && !atomic_load(&stopping))
+		if (rc < 0 && !stopsig_stopping(&stop))
 			fprintf(stderr, "mltrackd: webhook delivery lost its connection: %s",
 				PQerrorMessage(c));
 		PQfinish(c);
-		if (!atomic_load(&stopping))
+		if (!stopsig_stopping(&stop))
 			nap(1000);
 	}
 	return NULL;
@@ -485,12 +468,11 @@ int webhooks_start(struct mt_err *err)
 {
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		return mt_err_set(err, MT_EINTERNAL, "cannot initialise libcurl");
-	if (pipe2(wake, O_CLOEXEC | O_NONBLOCK) != 0)
-		return mt_err_set(err, MT_EINTERNAL, "cannot make the webhook thread's pipe: %s",
-				  strerror(errno));
-	atomic_store(&stopping, 0);
+	if (stopsig_open(&stop, "webhook threads", err))
+		return -1;
 	atomic_store(&running, 1);
-	for (long i = env_ms("MLTRACK_WEBHOOK_THREADS", 2, 1); nworkers < i && nworkers < MAX_THREADS;
+	read_settings();
+	for (long i = set.threads; nworkers < i && nworkers < MAX_THREADS;
 	     nworkers++)
 		if (pthread_create(&workers[nworkers], NULL, worker_main, NULL) != 0)
 			return mt_err_set(err, MT_EINTERNAL,
@@ -501,20 +483,13 @@ int webhooks_start(struct mt_err *err)
 void webhooks_stop(void)
 {
 	if (atomic_exchange(&running, 0)) {
-		atomic_store(&stopping, 1);
-		if (write(wake[1], "", 1) < 0) {
-			/* full or closed: the thread still ends at its next timeout */
-		}
+		stopsig_raise(&stop);
 		for (int i = 0; i < nworkers; i++)
 			pthread_join(workers[i], NULL);
 		nworkers = 0;
 		curl_global_cleanup();
 	}
-	for (int i = 0; i < 2; i++) {
-		if (wake[i] >= 0)
-			close(wake[i]);
-		wake[i] = -1;
-	}
+	stopsig_close(&stop);
 }
 
 void webhooks_metrics(FILE *f)

@@ -38,10 +38,6 @@ void webhook_event_actions(const char *entity, char *buf, size_t size);
  * in the caller's transaction.  0, or -1 with err. */
 int webhook_enqueue(struct mt_req *req, const char *entity, const char *action, json_t *data,
 		    struct mt_err *err);
-/* The same on a connection of the caller's (inside its transaction), for
- * code that has no request (a monitoring evaluator). */
-int webhook_enqueue_conn(PGconn *conn, const char *entity, const char *action, json_t *data,
-			 struct mt_err *err);
 
 /* The body MLflow sends for an event: {"entity", "action", "timestamp"
  * (ISO 8601, UTC), "data"}.  Owned: free(). */

@@ -255,6 +255,7 @@ class MonitorAlerts(unittest.TestCase):
         self.assertEqual(len(self.alerts(name)), 1)
         self.assertEqual(len(self.alerts(name, include_acknowledged="true")), 3)
         self.assertEqual(len(self.alerts(name, version="1")), 1)
+        self.assertEqual(len(self.alerts(name, alias="production")), 1)
         self.assertEqual(len(self.cli("monitor", "alerts", name, "--all").stdout.splitlines()), 4)
         r = self.srv.call("POST", EXT + "monitor/alerts/acknowledge",
                           {"name": name, "alert_id": "99999999"})

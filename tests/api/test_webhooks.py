@@ -26,7 +26,6 @@ import http.server
 import json
 import os
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -40,14 +39,6 @@ EXT = "/api/2.0/mltrack/"
 RETRY_MS = 300
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 class Receiver:
     """An HTTP server on loopback that records every POST (headers, raw
     body), answers `status` after `delay` seconds, and counts each
@@ -55,7 +46,7 @@ class Receiver:
     processed again)."""
 
     def __init__(self, port=None):
-        self.port = port or free_port()
+        self.port = port or authsrv._free_port()
         self.posts = []
         self.accepted = {}
         self.status = 200
@@ -296,7 +287,7 @@ class WebhookTest(unittest.TestCase):
         self.assertEqual(sorted(b["data"]), ["key", "name", "value", "version"])
         self.assertEqual(h["X-MLflow-Signature"], sign("k", h, rec.posts[0][1]))
         # nothing listening: success false, the error said
-        dead = self.hook("http://127.0.0.1:%d/" % free_port(), [("RUN", "FAILED")])
+        dead = self.hook("http://127.0.0.1:%d/" % authsrv._free_port(), [("RUN", "FAILED")])
         res = self.ok("POST", MLF + "webhooks/%s/test" % dead["webhook_id"], {})["result"]
         self.assertFalse(res["success"])
         self.assertIn("Failed to test webhook", res["error_message"])
