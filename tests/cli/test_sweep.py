@@ -538,6 +538,38 @@ class TestSweepStopEarly(SweepCase):
         self.assertEqual(mtapi.kv(self.only_parent()["data"]["tags"])["mltrack.sweep.best_trial"],
                          "4")
 
+    def test_median_rule_after_resume_counts_the_trials_of_before(self):
+        # The first sweep dies while trial 3 (--q 1) hangs; on --resume,
+        # trials 0-2 (5, 6, 7) are not run again, so the median at step 1
+        # (0.6) can only come from their histories on the server
+        # (metrics/get-history): trial 3 reports 0.1 and must stop early.
+        hang = os.path.join(self.tmp, "hang")
+        train = self.script("t.sh", "\n".join([
+            "#!/bin/sh",
+            "if [ \"$2\" = 1 ] && [ ! -f %s ]; then touch %s; sleep 60; fi" % (hang, hang),
+            "for s in 1 2 3 4; do",
+            "  echo \"step: $s\"; echo \"acc: $(awk \"BEGIN{print $2*$s/10}\")\"",
+            "  sleep 0.2",
+            "done",
+            "echo \"done $2\"", ""]))
+        p = subprocess.Popen([CLI, "sweep", "-e", self.exp, "--objective", "metrics.acc",
+                              "--stop-early", "median", "--", train, "--q", "[5,6,7,1]"],
+                             env=self.env(), cwd=self.tmp, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, start_new_session=True)
+        self.wait_for_file(hang, 60)
+        time.sleep(0.3)
+        os.killpg(p.pid, signal.SIGKILL)
+        p.communicate()
+        pid = self.only_parent()["info"]["run_id"]
+        r = self.mltrack("sweep", "--resume", pid, check=0)
+        self.assertIn("3 of 4 trials done before, 1 to run", r.stderr.decode())
+        self.assertIn("stopping trial 3 early", r.stderr.decode())
+        self.assertNotIn("done 1\n", r.stdout.decode())
+        last = [x for x in self.by_trial(pid)[3]
+                if mtapi.kv(mtapi.get_run(x["info"]["run_id"])["data"]["tags"])
+                .get("mltrack.sweep.stopped_early") == "true"]
+        self.assertEqual(len(last), 1)
+
 
 class TestSweepDocs(SweepCase):
     def test_the_worked_example_of_docs_sweeps_md(self):
