@@ -235,7 +235,9 @@ static const struct cli_spec show_spec = {
 	"profile, the binned Kolmogorov-Smirnov statistic (numbers) or chi-square\n"
 	"(categories), and the change of the missing rate.  Windows with labels get\n"
 	"accuracy and macro F1 (a category prediction) or RMSE and MAE (a number).\n"
-	"Newest window first.  docs/monitoring.md defines each measure.",
+	"A last table says each window's check against the alert rules: open (not\n"
+	"closed yet), no rules, passed, or the alert it fired with the rules that\n"
+	"failed.  Newest window first.  docs/monitoring.md defines each measure.",
 	0,
 };
 
@@ -247,13 +249,49 @@ static const char *num(char *buf, size_t n, json_t *v, const char *fmt)
 	return buf;
 }
 
+/* A row of the checks table: how window w's alert rules came out. */
+static int window_check(struct cli_table *ct, json_t *w, const char *when, const char *rows)
+{
+	json_t *alert = json_object_get(w, "alert"), *rep = json_object_get(w, "report"), *it;
+	char state[96], failed[1024] = "";
+	size_t i, len = 0;
+
+	if (!json_object_get(w, "closed_at"))
+		snprintf(state, sizeof(state), "open");
+	else if (!rep)
+		snprintf(state, sizeof(state), "no rules");
+	else if (alert)
+		snprintf(state, sizeof(state), "ALERT %s%s",
+			 json_string_value(json_object_get(alert, "alert_id")),
+			 json_object_get(alert, "acknowledged_at") ? " (acknowledged)" : "");
+	else
+		snprintf(state, sizeof(state), "passed");
+	json_array_foreach(json_object_get(rep, "rules"), i, it) {
+		const char *st = json_string_value(json_object_get(it, "status"));
+
+		if (!st || !strcmp(st, "pass"))
+			continue;
+		len += (size_t)snprintf(failed + len, len < sizeof(failed) ? sizeof(failed) - len : 0,
+					"%s%s%s", len ? "; " : "",
+					json_string_value(json_object_get(it, "rule")),
+					strcmp(st, "fail") ? " (error)" : "");
+		if (len >= sizeof(failed))
+			break;
+	}
+	{
+		const char *cells[4] = { when, rows, state, failed };
+
+		return cli_table_add(ct, cells);
+	}
+}
+
 static int cmd_mon_show(int argc, char **argv)
 {
 	char name[1024];
 	const char *alias, *version, *q[7];
 	struct cli_fail f;
 	json_t *r = NULL, *w, *c;
-	struct cli_table t = { 0 }, qt = { 0 };
+	struct cli_table t = { 0 }, qt = { 0 }, ct = { 0 };
 	size_t i;
 	int rc, nq = 0;
 
@@ -290,8 +328,10 @@ static int cmd_mon_show(int argc, char **argv)
 		const char *h[] = { "WINDOW", "ROWS", "COLUMN", "TYPE", "PSI", "KS", "CHI2",
 				    "MISSING", "CHANGE" };
 		const char *hq[] = { "WINDOW", "LABELS", "ACCURACY", "F1_MACRO", "RMSE", "MAE" };
+		const char *hc[] = { "WINDOW", "ROWS", "CHECK", "FAILED" };
 
-		if (cli_table_init(&t, 9, h) || cli_table_init(&qt, 6, hq)) {
+		if (cli_table_init(&t, 9, h) || cli_table_init(&qt, 6, hq) ||
+		    cli_table_init(&ct, 4, hc)) {
 			rc = cli_error(CLI_USAGE, "out of memory");
 			goto out;
 		}
@@ -338,6 +378,10 @@ static int cmd_mon_show(int argc, char **argv)
 			}
 			nq++;
 		}
+		if (window_check(&ct, w, when, rows)) {
+			rc = cli_error(CLI_USAGE, "out of memory");
+			goto out;
+		}
 	}
 	putchar('\n');
 	cli_table_print(&t, stdout);
@@ -345,10 +389,13 @@ static int cmd_mon_show(int argc, char **argv)
 		putchar('\n');
 		cli_table_print(&qt, stdout);
 	}
+	putchar('\n');
+	cli_table_print(&ct, stdout);
 	rc = CLI_OK;
 out:
 	cli_table_release(&t);
 	cli_table_release(&qt);
+	cli_table_release(&ct);
 	json_decref(r);
 	return rc;
 }

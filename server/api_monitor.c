@@ -225,10 +225,11 @@ int api_monitor_log(struct mt_req *req)
 
 int api_monitor_get(struct mt_req *req)
 {
-	const char *name, *id, *version, **lives;
+	const char *name, *id, *version;
 	json_t *profile, *windows = json_array(), *cols = json_object(), *c;
-	long long max = MONITOR_WINDOWS_DEFAULT, *starts;
-	int present, *seconds;
+	long long max = MONITOR_WINDOWS_DEFAULT;
+	struct sql_monitor_window *ws;
+	int present;
 	size_t n;
 	const char *k;
 
@@ -247,21 +248,38 @@ int api_monitor_get(struct mt_req *req)
 		json_object_set_new(cols, k, json_pack("{s:O, s:O}", "role",
 						       json_object_get(c, "role"), "type",
 						       json_object_get(c, "type")));
-	if (sql_monitor_windows(req, id, version, max, &starts, &seconds, &lives, &n, &req->err))
+	if (sql_monitor_windows(req, id, version, max, &ws, &n, &req->err))
 		return -1;
 	for (size_t i = 0; i < n; i++) {
-		json_t *live = req_own(req, json_loads(lives[i], 0, NULL)), *d;
+		json_t *live = req_own(req, json_loads(ws[i].live, 0, NULL)), *d, *rep = NULL;
 		struct mt_err e = MT_ERR_INIT;
 
-		if (!live || mt_profile_live_check(profile, live, &e))
+		if (!live || mt_profile_live_check(profile, live, &e) ||
+		    (ws[i].report && !(rep = json_loads(ws[i].report, 0, NULL))))
 			return mt_err_set(&req->err, MT_EINTERNAL, "a stored monitoring window does "
 					  "not read back");
 		d = mt_profile_drift(profile, live);
-		if (!d)
+		if (!d) {
+			json_decref(rep);
 			return mt_err_set(&req->err, MT_EINTERNAL, "out of memory");
-		json_object_set_new(d, "start", json_integer(starts[i]));
-		json_object_set_new(d, "end", json_integer(starts[i] + (long long)seconds[i] * 1000));
-		json_object_set_new(d, "window_seconds", json_integer(seconds[i]));
+		}
+		json_object_set_new(d, "start", json_integer(ws[i].start));
+		json_object_set_new(d, "end",
+				    json_integer(ws[i].start + (long long)ws[i].seconds * 1000));
+		json_object_set_new(d, "window_seconds", json_integer(ws[i].seconds));
+		if (ws[i].closed_at)
+			json_object_set_new(d, "closed_at",
+					    json_integer(strtoll(ws[i].closed_at, NULL, 10)));
+		if (rep)
+			json_object_set_new(d, "report", rep);
+		if (ws[i].alert_id) {
+			json_t *a = json_pack("{s:s}", "alert_id", ws[i].alert_id);
+
+			if (ws[i].acknowledged_at)
+				json_object_set_new(a, "acknowledged_at", json_integer(strtoll(
+					ws[i].acknowledged_at, NULL, 10)));
+			json_object_set_new(d, "alert", a);
+		}
 		json_array_append_new(windows, d);
 	}
 	mt_json_set_str(req_resp(req), "name", name);

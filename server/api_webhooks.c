@@ -431,14 +431,14 @@ static json_t *delivery_json(struct mt_req *req, const PGresult *r, int i)
 int api_webhooks_deliveries(struct mt_req *req)
 {
 	long long max, before = 0;
-	const char *token, *v[3];
+	const char *token, *model, *v[4];
 	PGresult *r;
 	json_t *list;
 	int has, n;
 	char *end;
 
 	if (mt_json_opt_i64(&max, &has, req->body, "max_results", &req->err) ||
-	    req_opt_str(req, "page_token", &token))
+	    req_opt_str(req, "page_token", &token) || req_opt_str(req, "model", &model))
 		return -1;
 	if (!has)
 		max = DELIVERIES_PAGE_DEFAULT;
@@ -457,7 +457,8 @@ int api_webhooks_deliveries(struct mt_req *req)
 		return mt_err_set(&req->err, MT_ENOTFOUND, "Webhook with ID %s not found.", v[0]);
 	v[1] = before ? mt_arena_printf(req->arena, "%lld", before) : NULL;
 	v[2] = mt_arena_printf(req->arena, "%lld", max + 1);
-	if (!(r = db_exec(req, "webhook_deliveries", 3, v, &req->err)))
+	v[3] = model && *model ? model : NULL;
+	if (!(r = db_exec(req, "webhook_deliveries", 4, v, &req->err)))
 		return -1;
 	list = json_array();
 	n = PQntuples(r);

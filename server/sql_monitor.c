@@ -21,9 +21,12 @@ static const struct db_stmt stmts[] = {
 	  "UPDATE monitor_windows SET live = $5::jsonb, row_count = $6, updated_at = $7 "
 	  "WHERE model_id = $1 AND version = $2 AND window_seconds = $3 AND window_start = $4" },
 	{ "monitor_windows",
-	  "SELECT window_start, window_seconds, live::text FROM monitor_windows "
-	  "WHERE model_id = $1 AND version = $2 ORDER BY window_start DESC, window_seconds "
-	  "LIMIT $3" },
+	  "SELECT w.window_start, w.window_seconds, w.live::text, w.closed_at, "
+	  "w.alert_report::text, a.id, a.acknowledged_at FROM monitor_windows w "
+	  "LEFT JOIN monitor_alerts a ON a.model_id = w.model_id AND a.version = w.version "
+	  "AND a.window_seconds = w.window_seconds AND a.window_start = w.window_start "
+	  "WHERE w.model_id = $1 AND w.version = $2 ORDER BY w.window_start DESC, "
+	  "w.window_seconds LIMIT $3" },
 };
 
 const struct db_stmt_table sql_monitor_table = { stmts, sizeof(stmts) / sizeof(stmts[0]), 0 };
@@ -81,9 +84,13 @@ int sql_monitor_window_put(struct mt_req *req, const char *id, const char *versi
 	return db_exec(req, "monitor_window_put", 7, v, err) ? 0 : -1;
 }
 
+static const char *opt(const PGresult *r, int i, int col)
+{
+	return PQgetisnull(r, i, col) ? NULL : PQgetvalue(r, i, col);
+}
+
 int sql_monitor_windows(struct mt_req *req, const char *id, const char *version, long long max,
-			long long **starts, int **seconds, const char ***lives, size_t *n,
-			struct mt_err *err)
+			struct sql_monitor_window **out, size_t *n, struct mt_err *err)
 {
 	const char *v[3] = { id, version, i64s(req, max) };
 	PGresult *r = db_exec(req, "monitor_windows", 3, v, err);
@@ -92,13 +99,17 @@ int sql_monitor_windows(struct mt_req *req, const char *id, const char *version,
 	if (!r)
 		return -1;
 	k = (size_t)PQntuples(r);
-	*starts = mt_arena_alloc(req->arena, (k + 1) * sizeof(long long));
-	*seconds = mt_arena_alloc(req->arena, (k + 1) * sizeof(int));
-	*lives = mt_arena_alloc(req->arena, (k + 1) * sizeof(char *));
+	*out = mt_arena_alloc(req->arena, (k + 1) * sizeof(**out));
 	for (size_t i = 0; i < k; i++) {
-		(*starts)[i] = atoll(PQgetvalue(r, (int)i, 0));
-		(*seconds)[i] = atoi(PQgetvalue(r, (int)i, 1));
-		(*lives)[i] = PQgetvalue(r, (int)i, 2);
+		struct sql_monitor_window *w = &(*out)[i];
+
+		w->start = atoll(PQgetvalue(r, (int)i, 0));
+		w->seconds = atoi(PQgetvalue(r, (int)i, 1));
+		w->live = PQgetvalue(r, (int)i, 2);
+		w->closed_at = opt(r, (int)i, 3);
+		w->report = opt(r, (int)i, 4);
+		w->alert_id = opt(r, (int)i, 5);
+		w->acknowledged_at = opt(r, (int)i, 6);
 	}
 	*n = k;
 	return 0;

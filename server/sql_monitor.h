@@ -23,10 +23,21 @@ int sql_monitor_window_lock(struct mt_req *req, const char *id, const char *vers
 int sql_monitor_window_put(struct mt_req *req, const char *id, const char *version,
 			   int seconds, long long start, const char *live, long long rows,
 			   long long now, struct mt_err *err);
-/* The newest max windows, newest first: arrays of starts, sizes, and live
- * texts (arena), *n of them. */
+/* A window as monitor/get shows it; the strings are the result's (request
+ * lifetime), NULL for SQL NULL. */
+struct sql_monitor_window {
+	long long start;             /* ms */
+	int seconds;
+	const char *live;            /* the live profile, JSON text */
+	const char *closed_at;       /* when its rules were checked (ms), or NULL: open */
+	const char *report;          /* that check's report, JSON text; NULL: no rules then */
+	const char *alert_id;        /* the alert it fired, or NULL */
+	const char *acknowledged_at; /* when that alert was acknowledged, or NULL */
+};
+
+/* The newest max windows, newest first, with their check and alert:
+ * *out (arena) holds *n of them. */
 int sql_monitor_windows(struct mt_req *req, const char *id, const char *version, long long max,
-			long long **starts, int **seconds, const char ***lives, size_t *n,
-			struct mt_err *err);
+			struct sql_monitor_window **out, size_t *n, struct mt_err *err);
 
 #endif

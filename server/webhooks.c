@@ -125,7 +125,9 @@ static const struct db_stmt stmts[] = {
 	{ "webhook_delete", "DELETE FROM webhooks WHERE id = $1 RETURNING id" },
 	{ "webhook_deliveries",
 	  "SELECT " DELIVERY_COLS "FROM webhook_deliveries WHERE webhook_id = $1 "
-	  "AND ($2::bigint IS NULL OR seq < $2::bigint) ORDER BY seq DESC LIMIT $3::int" },
+	  "AND ($2::bigint IS NULL OR seq < $2::bigint) AND ($4::text IS NULL OR "
+	  "(entity <> 'run' AND payload::jsonb -> 'data' ->> 'name' = $4::text)) "
+	  "ORDER BY seq DESC LIMIT $3::int" },
 	{ "webhook_redeliver",
 	  "UPDATE webhook_deliveries SET state = 'PENDING', attempts = 0, "
 	  "next_attempt_time = $2::bigint WHERE id = $1 RETURNING " DELIVERY_COLS },

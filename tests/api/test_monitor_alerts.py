@@ -266,6 +266,43 @@ class MonitorAlerts(unittest.TestCase):
         text = self.srv.call("GET", "/metrics").body
         self.assertGreaterEqual(self.metric(text, "mltrack_monitor_alerts_fired_total"), 3)
 
+        # monitor/get says each window's check: closed, its report, its alert.
+        ws = self.ok("GET", EXT + "monitor/get", query={"name": name, "version": "1"})["windows"]
+        by_start = {w["start"]: w for w in ws}
+        self.assertEqual(sorted(by_start), starts)
+        alert_of = {a["window_start"]: a for a in
+                    self.alerts(name, include_acknowledged="true")}
+        for start in starts:
+            w = by_start[start]
+            self.assertIn("closed_at", w)
+            self.assertEqual(w["report"]["window_start"], start)
+            if start in starts[3:]:
+                self.assertFalse(w["report"]["passed"])
+                self.assertEqual(w["alert"]["alert_id"], alert_of[start]["alert_id"])
+                self.assertEqual("acknowledged_at" in w["alert"],
+                                 "acknowledged_at" in alert_of[start])
+            else:
+                self.assertTrue(w["report"]["passed"], w["report"])
+                self.assertNotIn("alert", w)
+        self.assertEqual(sum("acknowledged_at" in by_start[s]["alert"] for s in starts[3:]), 2)
+        out = self.cli("monitor", "show", name + "/1")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        checks = out.stdout[out.stdout.rindex("WINDOW"):].splitlines()
+        self.assertEqual(checks[0].split(), ["WINDOW", "ROWS", "CHECK", "FAILED"])
+        self.assertEqual(sum(" passed" in l for l in checks[1:]), 3, checks)
+        self.assertEqual(sum(" ALERT " in l for l in checks[1:]), 3, checks)
+        self.assertEqual(sum("(acknowledged)" in l for l in checks[1:]), 2, checks)
+        self.assertTrue(all(RULES[0] in l for l in checks[1:] if "ALERT" in l), checks)
+
+        # The delivery log of one model's events (the dashboard's model page).
+        d = self.ok("GET", EXT + "webhooks/%s/deliveries" % hook["webhook_id"],
+                    query={"model": name})["deliveries"]
+        self.assertEqual(sorted(x["payload"]["data"]["alert_id"] for x in d),
+                         sorted(a["alert_id"] for a in alert_of.values()))
+        d = self.ok("GET", EXT + "webhooks/%s/deliveries" % hook["webhook_id"],
+                    query={"model": name + "-other"})["deliveries"]
+        self.assertEqual(d, [])
+
 
 if __name__ == "__main__":
     unittest.main()
