@@ -30,7 +30,9 @@ trap cleanup EXIT INT TERM
 echo "== dashboard end-to-end tests against $BUILD/mltrackd in $("$CHROMIUM" --version 2>/dev/null || echo chromium)"
 pg_start "$WORK/pg"
 PORT=$(free_port)
-"$BUILD/mltrackd" --database-url "$PGCONN" --port "$PORT" --data-dir "$WORK/data" \
+# A monitoring window closes 2 s after its last observation (default 60 s),
+# for tests/e2e/monitor.test.mjs.
+MLTRACK_MONITOR_GRACE=2 "$BUILD/mltrackd" --database-url "$PGCONN" --port "$PORT" --data-dir "$WORK/data" \
 	>"$WORK/mltrackd.log" 2>&1 &
 SERVER_PID=$!
 wait_http "http://127.0.0.1:$PORT/readyz" 60 || { cat "$WORK/mltrackd.log"; exit 1; }

@@ -17,8 +17,10 @@ postgresql git procps nodejs"
 # single-node Ceph, tests/lib.sh's rgw_start; s3cmd cross-checks it,
 # tests/rgw-smoke.sh: about 69 MB to download and 270 MB installed on a
 # Debian 12 that has the rest, and no Ceph service starts on install;
-# python3-sklearn (with numpy and scipy): tests/cli/test_sweep_sklearn.py
-# sweeps and reproduces examples/sklearn/train.py with it; python3-scipy:
+# python3-sklearn (with numpy, scipy and joblib): tests/cli/test_sweep_sklearn.py
+# sweeps and reproduces examples/sklearn/train.py with it, and
+# tests/e2e/monitor.test.mjs trains, monitors and retrains
+# examples/monitoring/churn.py; python3-scipy:
 # tests/api/test_monitor.py and tests/cli/test_monitor_cli.py check the drift
 # maths against it) ...
 TEST_PACKAGES="python3 python3-sklearn python3-scipy curl openssl wrk chromium fonts-dejavu-core

@@ -1,8 +1,10 @@
-// "/models/<name>": every version with its stage and alias badges, bundle
-// digest and provenance, and the stage transition history with gate reports.
+// "/models/<name>": monitoring of the deployed version (monitor.js), every
+// version with its stage and alias badges, bundle digest and provenance, and
+// the stage transition history with gate reports.
 import { h, add, fmtTime, fmtBytes, shortSha, kv, emptyState, section } from '../util.js';
 import { get, MLF, EXT, errorBox } from '../api.js';
 import { accessBadge } from '../auth.js';
+import { monitorSection } from './monitor.js';
 
 export async function render(main, ctx, name) {
   document.title = `${name} · models · mltrack`;
@@ -40,6 +42,8 @@ export async function render(main, ctx, name) {
         : h('span', { class: 'badge', text: `@${g.alias}` })),
         h('td', {}, (g.rules || []).map((r) => h('div', { class: 'mono', text: r })))))))));
   }
+
+  main.append(monitorSection(model, versions, details, ctx, report));
 
   const vbox = h('div', { 'data-testid': 'versions' });
   if (!versions.length) vbox.append(emptyState('No versions yet. ', h('code', { text: `mltrack model register ${name} RUN_ID model/` }), ' adds one.'));
