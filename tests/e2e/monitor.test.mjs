@@ -227,6 +227,7 @@ test('a drifting scikit-learn model alerts once per breached window, the receive
   // The open alerts (six, of version 1) and the deliveries (six alerts
   // and the stage changes, delivered).
   assert.equal(await page.locator('[data-testid=alerts] tbody tr').count(), 6);
+  assert.match(await page.locator('[data-testid=version-open-alerts]').textContent(), /^6 open alerts of this version$/);
   const dl = page.locator('[data-testid=deliveries-table]');
   await dl.waitFor();
   assert.equal(await dl.locator('tbody tr[data-event="monitor_alert.fired"][data-state=DELIVERED]').count(), 6);

@@ -98,7 +98,8 @@ export function monitorSection(model, versions, details, ctx, report) {
         h('span', {}, 'reference of ', h('b', { text: String(mon.reference_rows) }), ' rows'),
         h('span', {}, h('b', { text: String(windows.length) }), ` window${windows.length === 1 ? '' : 's'}`,
           windows.length ? ` of ${fmtSpan(windows[windows.length - 1].window_seconds)}` : ''),
-        h('span', {}, h('b', { text: String(open.length) }), ` open alert${open.length === 1 ? '' : 's'}`)),
+        h('span', { 'data-testid': 'version-open-alerts' }, h('b', { text: String(open.filter((a) => a.version === mon.version).length) }),
+          ` open alert${open.filter((a) => a.version === mon.version).length === 1 ? '' : 's'} of this version`)),
       rulesBox(model.name, rules.rules || []));
     if (!windows.length) {
       view.append(emptyState('No observations yet: ',
