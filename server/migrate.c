@@ -103,6 +103,19 @@ out:
 	return rc;
 }
 
+/* Whether the database's text sorts byte by byte (collation C or POSIX):
+ * then a LIKE pattern's literal prefix bounds an index range, which
+ * runs/search uses (sql_search.c).  Unknown counts as no. */
+static void note_collation(PGconn *c)
+{
+	PGresult *r = PQexec(c, "SELECT datcollate IN ('C', 'POSIX') FROM pg_database "
+			     "WHERE datname = current_database()");
+
+	mt_cfg.db_bytewise = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
+			     strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+	PQclear(r);
+}
+
 int migrate_run(const char *conninfo, struct mt_err *err)
 {
 	PGconn *c = PQconnectdb(conninfo);
@@ -136,6 +149,8 @@ int migrate_run(const char *conninfo, struct mt_err *err)
 			break;
 		if (applied == mt_migrations_count) {
 			rc = exec_ok(c, "COMMIT", err);
+			if (rc == 0)
+				note_collation(c);
 			goto done;
 		}
 		if (apply_one(c, &mt_migrations[applied], sums[applied], err))

@@ -70,6 +70,8 @@ struct mt_config {
 	long long monitor_max_window_rows; /* --monitor-max-window-rows: per window */
 	int monitor_grace;          /* --monitor-grace: seconds a window stays open after it
 				     * ends and after its last observation (monitor_alerts.c) */
+	int db_bytewise;            /* the database's collation is C or POSIX: text
+				     * sorts byte by byte (migrate.c finds out) */
 	int search_plan;            /* MLTRACK_SEARCH_PLAN: 0, or 'A', 'B', 'C' to make
 				     * runs/search take that plan where it can
 				     * (sql_search.c; for tests and diagnosis) */

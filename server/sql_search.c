@@ -30,9 +30,12 @@
  *     Cost: the rows of the page divided by the fraction of candidates
  *     that pass the filter.
  *  B  start from a selective clause: an equality on a param, a tag or
- *     run_id, or a metric comparison, whose matches are counted first (an
- *     index range read, up to a cap).  When it matches few runs, they are
- *     probed for the other clauses and sorted.  Cost: its matches.  In a
+ *     run_id, a metric comparison, or a LIKE on a param or tag whose
+ *     pattern starts with literal text (when the database's collation is
+ *     C, the prefix bounds an index range: like_prefix()), whose matches
+ *     are counted first (an index range read, up to a cap).  When it
+ *     matches few runs, they are probed for the other clauses and sorted.
+ *     Cost: its matches.  In a
  *     boolean filter (OR, NOT) an OR each of whose branches holds such a
  *     clause drives the same way, by the UNION of the branches' matches
  *     (or_driver()).
@@ -193,6 +196,50 @@ static int names(const struct mt_filter_clause *c, int kind, const char *key)
 	return (int)c->kind == kind && strcmp(c->key, key) == 0;
 }
 
+/* A LIKE on a param or tag whose pattern starts with literal text bounds
+ * an index range when the database sorts text byte by byte (collation C):
+ * every value with the prefix p is >= p and < p with its last byte raised.
+ * The prefix is the pattern up to its first % or _ (PostgreSQL's LIKE: a
+ * backslash escapes the character after it); it must end in an ASCII
+ * character below DEL, so that the raised one is valid UTF-8.  Its length
+ * (0: no range), written to lo when lo is not NULL. */
+static size_t like_prefix(const struct mt_filter_clause *c, char *lo)
+{
+	size_t k = 0;
+	unsigned char last = 0;
+
+	if (!mt_cfg.db_bytewise || c->op != MT_OP_LIKE || !c->str ||
+	    (c->kind != MT_FK_PARAM && c->kind != MT_FK_TAG))
+		return 0;
+	for (const char *p = c->str; *p && *p != '%' && *p != '_'; p++) {
+		if (*p == '\\' && !*++p)
+			break;
+		if (lo)
+			lo[k] = *p;
+		last = (unsigned char)*p;
+		k++;
+	}
+	return k && last < 0x7f ? k : 0;
+}
+
+/* " AND col >= lo AND col < hi" for c's LIKE prefix, or "". */
+static const char *like_range(struct srch *s, struct sqlb *b, const struct mt_filter_clause *c,
+			      const char *col)
+{
+	size_t k = like_prefix(c, NULL);
+	char *lo, *hi;
+
+	if (!k)
+		return "";
+	lo = mt_arena_alloc(s->a, k + 1);
+	hi = mt_arena_alloc(s->a, k + 1);
+	like_prefix(c, lo);
+	lo[k] = 0;
+	memcpy(hi, lo, k + 1);
+	hi[k - 1]++;
+	return P(" AND %s >= $%d AND %s < $%d", col, sqlb_param(b, lo), col, sqlb_param(b, hi));
+}
+
 /* " AND col ..." for every clause on (kind, key): a run that has the key
  * matches when its value passes them all (a metric's NaN never does). */
 static const char *key_conds(struct srch *s, struct sqlb *b, int kind, const char *key,
@@ -212,7 +259,8 @@ static const char *key_conds(struct srch *s, struct sqlb *b, int kind, const cha
 				sqlb_op(c->op), v);
 		} else {
 			v = sqlb_param(b, c->str);
-			out = P("%s AND %s %s $%d", out, col, sqlb_op(c->op), v);
+			out = P("%s AND %s %s $%d%s", out, col, sqlb_op(c->op), v,
+				like_range(s, b, c, col));
 		}
 	}
 	return out;
@@ -704,15 +752,16 @@ struct cand {
 };
 
 /* A clause that may drive plan B or a branch of an OR driver: an equality
- * on a param, a tag or run_id (IN too), or a metric comparison other than
- * !=. */
+ * on a param, a tag or run_id (IN too), a LIKE with a literal prefix on a
+ * param or tag (like_prefix()), or a metric comparison other than !=. */
 static int drives(const struct mt_filter_clause *c)
 {
 	if (c->kind == MT_FK_ATTR)
 		return strcmp(c->key, "run_id") == 0 && (c->op == MT_OP_IN || c->op == MT_OP_EQ);
 	if (!keyed(c))
 		return 0;
-	return c->kind == MT_FK_METRIC ? c->op != MT_OP_NE : c->op == MT_OP_EQ;
+	return c->kind == MT_FK_METRIC ? c->op != MT_OP_NE
+				       : c->op == MT_OP_EQ || like_prefix(c, NULL) > 0;
 }
 
 /* " AND col ..." for the one clause c on (kind, key). */
@@ -722,7 +771,8 @@ static const char *one_cond(struct srch *s, struct sqlb *b, const struct mt_filt
 	if (c->kind == MT_FK_METRIC)
 		return P(" AND %s <> 'NaN'::float8 AND %s %s $%d::float8", col, col, sqlb_op(c->op),
 			 sqlb_param(b, P("%.17g", c->num)));
-	return P(" AND %s %s $%d", col, sqlb_op(c->op), sqlb_param(b, c->str));
+	return P(" AND %s %s $%d%s", col, sqlb_op(c->op), sqlb_param(b, c->str),
+		 like_range(s, b, c, col));
 }
 
 /* The first OR of the tree (itself, or one of the ANDed kids at its top)
@@ -862,7 +912,7 @@ static int candidates(struct srch *s, int skip_kind, const char *skip_key, long 
 
 			if (names(cj, fc->kind, fc->key))
 				eligible |= fc->kind == MT_FK_METRIC ? cj->op != MT_OP_NE :
-					    cj->op == MT_OP_EQ;
+					    cj->op == MT_OP_EQ || like_prefix(cj, NULL) > 0;
 		}
 		if (!eligible)
 			continue;

@@ -309,6 +309,11 @@ class SearchPlans(unittest.TestCase):
         [("params", "lr", "=", "0.01")],
         [("params", "lr", "!=", "0.1")],
         [("params", "seed", "LIKE", "s1%")],
+        [("params", "seed", "LIKE", "s12%")],      # a literal prefix: drives plan B
+        [("params", "seed", "LIKE", "s12_5")],
+        [("params", "seed", "LIKE", "zz%")],       # ... matching nothing
+        [("tags", "team", "LIKE", "re%"), ("params", "lr", "=", "0.1")],
+        [("tags", "mlflow.runName", "LIKE", "run-01%"), ("metrics", "acc", ">", 0.3)],
         [("params", "lr", "ILIKE", "%0_")],
         [("tags", "team", "=", "red")],
         [("tags", "team", "ILIKE", "blue")],
