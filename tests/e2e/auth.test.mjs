@@ -13,7 +13,9 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { client } from './seed.mjs';
 
@@ -63,6 +65,16 @@ before(async () => {
   const model = `auth-model-${Date.now()}`;
   await api.post(`${MLF}registered-models/create`, { name: model, description: 'orig' });
   await api.post(`${MLF}model-versions/create`, { name: model, source: 's3://bucket/model', run_id: runs[0] });
+  // Version 2: a bundle with a reference profile (monitored), registered by
+  // the admin with the CLI; its page shows the monitoring view, whose
+  // webhook deliveries only an admin may read.
+  const dir = mkdtempSync(join(tmpdir(), 'mltrack-e2e-auth-'));
+  mkdirSync(join(dir, 'model'));
+  writeFileSync(join(dir, 'model', 'weights.txt'), 'w\n');
+  writeFileSync(join(dir, 'ref.csv'), 'age,plan\n30,basic\n41,pro\n52,basic\n');
+  execFileSync(process.env.MLTRACK_CLI, ['-q', 'model', 'register', model, '--from', join(dir, 'model'), '--reference', join(dir, 'ref.csv')],
+    { cwd: dir, env: { PATH: process.env.PATH, HOME: dir, MLTRACK_TRACKING_URI: BASE, MLFLOW_TRACKING_USERNAME: 'admin', MLFLOW_TRACKING_PASSWORD: PW.admin } });
+  rmSync(dir, { recursive: true, force: true });
   // What the reader may not see at all (MLflow's permission API; the
   // default permission, READ, covers the rest).
   const { experiment_id: hidden } = await api.post(`${MLF}experiments/create`, { name: `auth-hidden-${Date.now()}` });
@@ -384,6 +396,8 @@ test('a read-only user sees no write controls; what they may not read says so', 
   await page.goto(`${BASE}/models/${encodeURIComponent(fx.model)}`);
   await page.locator('main h1').filter({ hasText: fx.model }).waitFor();
   await readOnly('model page');
+  await page.locator('[data-testid=monitor-facts]').waitFor();
+  assert.match(await page.locator('[data-testid=deliveries]').textContent(), /shown to admins/);
   assert.deepEqual(changes, [], 'the read-only pages sent changes');
   // What the reader may not read: the server's refusal in words, no login page.
   allow(page, /status of 403/);
@@ -405,6 +419,10 @@ test('a read-only user sees no write controls; what they may not read says so', 
     (await (await fetch(`/api/2.0/mltrack/auth/permission?experiment_id=${id}`)).json()).permission, fx.exp);
   assert.equal(level, 'MANAGE');
   assert.equal(await adm.page.locator('[data-testid=access]:visible').count(), 0);
+  // ... and the webhooks (none yet) on the monitored model's page.
+  await adm.page.goto(`${BASE}/models/${encodeURIComponent(fx.model)}`);
+  await adm.page.locator('[data-testid=deliveries] .empty, [data-testid=deliveries-table]').first().waitFor();
+  assert.match(await adm.page.locator('[data-testid=deliveries]').textContent(), /No webhook/);
   await adm.context.close();
 });
 
