@@ -17,11 +17,11 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
+import { CHROMIUM, CHROMIUM_ARGS } from './browser.mjs';
 import { client } from './seed.mjs';
 
 const BASE = process.env.MLTRACK_E2E_AUTH_URL;
 const OFF = process.env.MLTRACK_E2E_URL;
-const CHROMIUM = process.env.MLTRACK_CHROMIUM || '/usr/bin/chromium';
 const SCREENS = process.env.MLTRACK_E2E_SCREENS || 'build/e2e-screens';
 const ATTACK_PORT = Number(process.env.MLTRACK_E2E_ATTACK_PORT || 0);
 const PW = {
@@ -32,10 +32,6 @@ const PW = {
 const MLF = '/api/2.0/mlflow/';
 const EXT = '/api/2.0/mltrack/';
 const skip = BASE ? false : 'MLTRACK_E2E_AUTH_URL is not set (run tests/run-e2e.sh)';
-// As tests/e2e/dashboard.test.mjs launches it (importing that file would run its tests here).
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-background-networking', '--disable-component-update',
-  '--disable-sync', '--no-first-run', '--disable-default-apps', '--disable-extensions',
-  '--disable-features=Translate,OptimizationHints,MediaRouter', '--metrics-recording-only', '--mute-audio'];
 
 const basic = (user) => `Basic ${Buffer.from(`${user}:${PW[user]}`).toString('base64')}`;
 let browser, fx, api;

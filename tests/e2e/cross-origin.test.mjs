@@ -16,19 +16,15 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { chromium } from 'playwright-core';
+import { CHROMIUM, CHROMIUM_ARGS } from './browser.mjs';
 import { client } from './seed.mjs';
 
 const BASE = process.env.MLTRACK_E2E_URL;
-const CHROMIUM = process.env.MLTRACK_CHROMIUM || '/usr/bin/chromium';
 const PORT = new URL(BASE).port;
 const MLF = '/api/2.0/mlflow/';
 const ART = '/api/2.0/mlflow-artifacts/artifacts/';
 
 let browser, attacker, aport, fx;
-// As tests/e2e/dashboard.test.mjs launches it (importing that file would run its tests here).
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-background-networking', '--disable-component-update',
-  '--disable-sync', '--no-first-run', '--disable-default-apps', '--disable-extensions',
-  '--disable-features=Translate,OptimizationHints,MediaRouter', '--metrics-recording-only', '--mute-audio'];
 const c = client(BASE);
 
 // The attacker's page: every attempt, each reporting what the browser saw.

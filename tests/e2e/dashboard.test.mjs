@@ -5,33 +5,22 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
-import { chromium } from 'playwright-core';
+import { launch } from './browser.mjs';
 import { seed, client } from './seed.mjs';
 
 const BASE = process.env.MLTRACK_E2E_URL;
 const SCREENS = process.env.MLTRACK_E2E_SCREENS || 'build/e2e-screens';
-const CHROMIUM = process.env.MLTRACK_CHROMIUM || '/usr/bin/chromium';
 const ORIGIN = new URL(BASE).origin;
 
 let ids, browser, context;
 const problems = [];   // console errors, page errors, CSP violations
 const foreign = [];    // requests to anything but the server
 
-export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-background-networking', '--disable-component-update',
-  '--disable-sync', '--no-first-run', '--disable-default-apps', '--disable-extensions',
-  '--disable-features=Translate,OptimizationHints,MediaRouter', '--metrics-recording-only', '--mute-audio'];
 
 before(async () => {
   mkdirSync(SCREENS, { recursive: true });
   ids = await seed(BASE);
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-  context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  await context.route('**/*', (route) => {
-    const url = route.request().url();
-    if (new URL(url).origin === ORIGIN) return route.continue();
-    foreign.push(url);
-    return route.abort();
-  });
+  ({ browser, context } = await launch(ORIGIN, foreign));
 });
 
 after(async () => {

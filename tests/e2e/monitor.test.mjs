@@ -21,7 +21,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { launch, openPage } from './browser.mjs';
 import { client } from './seed.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -29,7 +29,6 @@ const EX = join(ROOT, 'examples', 'monitoring');
 const BASE = process.env.MLTRACK_E2E_URL;
 const CLI = process.env.MLTRACK_CLI;
 const SCREENS = process.env.MLTRACK_E2E_SCREENS || 'build/e2e-screens';
-const CHROMIUM = process.env.MLTRACK_CHROMIUM || '/usr/bin/chromium';
 const ORIGIN = new URL(BASE).origin;
 const MLF = '/api/2.0/mlflow/';
 const EXT = '/api/2.0/mltrack/';
@@ -37,9 +36,6 @@ const NAME = 'churn-e2e';
 const HOUR = 3600 * 1000;
 const RULES = ['drift.psi(age) < 0.2', 'live.accuracy >= champion.metrics.val_acc - 0.1'];
 const SECRET = `e2e-${process.pid}-${Date.now()}`;
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-background-networking', '--disable-component-update',
-  '--disable-sync', '--no-first-run', '--disable-default-apps', '--disable-extensions',
-  '--disable-features=Translate,OptimizationHints,MediaRouter', '--metrics-recording-only', '--mute-audio'];
 
 let browser, context, work, receiver, receiverPort, py;
 const lines = []; // the receiver's JSON lines
@@ -50,14 +46,7 @@ const c = client(BASE);
 before(async () => {
   mkdirSync(SCREENS, { recursive: true });
   work = mkdtempSync(join(tmpdir(), 'mltrack-e2e-monitor-'));
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-  context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  await context.route('**/*', (route) => {
-    const url = route.request().url();
-    if (new URL(url).origin === ORIGIN) return route.continue();
-    foreign.push(url);
-    return route.abort();
-  });
+  ({ browser, context } = await launch(ORIGIN, foreign));
 });
 
 after(async () => {
@@ -93,18 +82,7 @@ async function until(what, fn, timeout = 60e3) {
   }
 }
 
-async function open(path) {
-  const page = await context.newPage();
-  page.on('console', (m) => {
-    if (m.type() === 'error' || m.type() === 'warning') problems.push(`${path}: console ${m.type()}: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => problems.push(`${path}: page error: ${e.message}`));
-  page.on('requestfailed', (r) => {
-    if (new URL(r.url()).origin === ORIGIN && !/ERR_ABORTED/.test(r.failure()?.errorText || '')) problems.push(`${path}: request failed: ${r.url()}`);
-  });
-  await page.goto(BASE + path);
-  return page;
-}
+const open = (path) => openPage(context, BASE, path, problems);
 const shot = (page, name) => page.screenshot({ path: `${SCREENS}/${name}.png`, fullPage: true });
 
 function startReceiver() {

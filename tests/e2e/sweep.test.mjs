@@ -12,21 +12,17 @@ import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync, rmSync } from 'nod
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { launch, openPage } from './browser.mjs';
 import { client } from './seed.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BASE = process.env.MLTRACK_E2E_URL;
 const CLI = process.env.MLTRACK_CLI;
 const SCREENS = process.env.MLTRACK_E2E_SCREENS || 'build/e2e-screens';
-const CHROMIUM = process.env.MLTRACK_CHROMIUM || '/usr/bin/chromium';
 const ORIGIN = new URL(BASE).origin;
 const MLF = '/api/2.0/mlflow/';
 const EXP = 'sweep-e2e';
 const TRIALS = 8;
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-background-networking', '--disable-component-update',
-  '--disable-sync', '--no-first-run', '--disable-default-apps', '--disable-extensions',
-  '--disable-features=Translate,OptimizationHints,MediaRouter', '--metrics-recording-only', '--mute-audio'];
 
 // The trial: four steps of half a second, an accuracy that depends on
 // --lr (best at 0.01) and --opt (adam a little better).
@@ -54,14 +50,7 @@ before(async () => {
   mkdirSync(SCREENS, { recursive: true });
   work = mkdtempSync(join(tmpdir(), 'mltrack-e2e-sweep-'));
   writeFileSync(join(work, 'trial.sh'), TRIAL_SH, { mode: 0o755 });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-  context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  await context.route('**/*', (route) => {
-    const url = route.request().url();
-    if (new URL(url).origin === ORIGIN) return route.continue();
-    foreign.push(url);
-    return route.abort();
-  });
+  ({ browser, context } = await launch(ORIGIN, foreign));
 });
 
 after(async () => {
@@ -71,19 +60,8 @@ after(async () => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
-async function open(path) {
-  const page = await context.newPage();
-  page.on('console', (m) => {
-    if (m.type() === 'error' || m.type() === 'warning') problems.push(`${path}: console ${m.type()}: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => problems.push(`${path}: page error: ${e.message}`));
-  page.on('requestfailed', (r) => {
-    // A poll cut short by leaving the page is not a failure.
-    if (new URL(r.url()).origin === ORIGIN && !/ERR_ABORTED/.test(r.failure()?.errorText || '')) problems.push(`${path}: request failed: ${r.url()}`);
-  });
-  await page.goto(BASE + path);
-  return page;
-}
+// A poll cut short by leaving the page is not a failure (openPage).
+const open = (path) => openPage(context, BASE, path, problems);
 
 const shot = (page, name) => page.screenshot({ path: `${SCREENS}/${name}.png`, fullPage: true });
 
