@@ -249,6 +249,15 @@ static const char *num(char *buf, size_t n, json_t *v, const char *fmt)
 	return buf;
 }
 
+/* Append rule (and note) to the "; "-separated list in buf; what does not
+ * fit is cut. */
+static void add_rule(char *buf, size_t cap, size_t *used, const char *rule, const char *note)
+{
+	if (*used < cap)
+		*used += (size_t)snprintf(buf + *used, cap - *used, "%s%s%s", *used ? "; " : "",
+					  rule ? rule : "", note);
+}
+
 /* A row of the checks table: how window w's alert rules came out. */
 static int window_check(struct cli_table *ct, json_t *w, const char *when, const char *rows)
 {
@@ -269,14 +278,10 @@ static int window_check(struct cli_table *ct, json_t *w, const char *when, const
 	json_array_foreach(json_object_get(rep, "rules"), i, it) {
 		const char *st = json_string_value(json_object_get(it, "status"));
 
-		if (!st || !strcmp(st, "pass"))
-			continue;
-		len += (size_t)snprintf(failed + len, len < sizeof(failed) ? sizeof(failed) - len : 0,
-					"%s%s%s", len ? "; " : "",
-					json_string_value(json_object_get(it, "rule")),
-					strcmp(st, "fail") ? " (error)" : "");
-		if (len >= sizeof(failed))
-			break;
+		if (st && strcmp(st, "pass"))
+			add_rule(failed, sizeof(failed), &len,
+				 json_string_value(json_object_get(it, "rule")),
+				 strcmp(st, "fail") ? " (error)" : "");
 	}
 	{
 		const char *cells[4] = { when, rows, state, failed };
@@ -572,9 +577,7 @@ static int cmd_mon_alerts(int argc, char **argv)
 		snprintf(rows, sizeof(rows), "%lld", (long long)json_integer_value(
 			json_object_get(json_object_get(a, "report"), "rows")));
 		json_array_foreach(json_object_get(a, "failed"), k, x)
-			if (used < sizeof(failed))
-				used += (size_t)snprintf(failed + used, sizeof(failed) - used, "%s%s",
-							 k ? "; " : "", json_string_value(x));
+			add_rule(failed, sizeof(failed), &used, json_string_value(x), "");
 		if (json_object_get(a, "acknowledged_at"))
 			cli_local_time(acked, sizeof(acked), json_object_get(a, "acknowledged_at"));
 		cells[0] = json_string_value(json_object_get(a, "alert_id"));

@@ -573,6 +573,11 @@ void db_oneshot(struct mt_worker *w, struct mt_req *req)
 	req->arena = &w->arena;
 }
 
+const char *db_value_or_null(const PGresult *r, int i, int col)
+{
+	return PQgetisnull(r, i, col) ? NULL : PQgetvalue(r, i, col);
+}
+
 PGresult *db_exec(struct mt_req *req, const char *stmt, int n,
 		  const char *const *values, struct mt_err *err)
 {

@@ -177,7 +177,7 @@ static int close_one(struct mt_req *req, long long grace_ms, long long *fired, s
 	start = PQgetvalue(r, 0, 4);
 	t0 = strtoll(start, NULL, 10);
 	t1 = t0 + strtoll(seconds, NULL, 10) * 1000;
-	rules_of(req, PQgetisnull(r, 0, 7) ? NULL : PQgetvalue(r, 0, 7), &rules, &n);
+	rules_of(req, db_value_or_null(r, 0, 7), &rules, &n);
 	if (n > 0) {
 		const char *sha;
 		struct mt_err e = MT_ERR_INIT;

@@ -299,6 +299,9 @@ int db_ensure(struct mt_worker *w, struct mt_err *err);
 void db_release(struct mt_worker *w);
 /* Close w->conn for good (it is broken); the pool opens another on demand. */
 void db_close(struct mt_worker *w);
+/* A column's value in row i, or NULL when it is SQL NULL (the result's
+ * storage: valid as long as r). */
+const char *db_value_or_null(const PGresult *r, int i, int col);
 /* Execute a prepared statement.  The result belongs to the request (PQclear
  * at reset).  On failure returns NULL with err mapped from the SQLSTATE. */
 PGresult *db_exec(struct mt_req *req, const char *stmt, int n,

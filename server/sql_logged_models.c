@@ -176,8 +176,7 @@ static int fill(struct mt_req *req, PGresult *rows, int n, json_t *list, struct 
 		json_t *m = sql_metric_json(PQgetvalue(r, i, 1), PQgetvalue(r, i, 2),
 					    PQgetvalue(r, i, 3), PQgetvalue(r, i, 4));
 
-		sql_metric_extras(m, PQgetisnull(r, i, 5) ? NULL : PQgetvalue(r, i, 5),
-				  PQgetisnull(r, i, 6) ? NULL : PQgetvalue(r, i, 6), mid);
+		sql_metric_extras(m, db_value_or_null(r, i, 5), db_value_or_null(r, i, 6), mid);
 		json_object_set_new(m, "run_id", json_string(PQgetvalue(r, i, 7)));
 		json_array_append_new(list_in(data, "metrics"), m);
 	}

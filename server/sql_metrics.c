@@ -156,12 +156,6 @@ const struct db_stmt_table sql_metrics_reads_table = { reads, sizeof(reads) / si
 						       DB_TABLE_CUSTOM_PLAN };
 
 
-/* Column c of row i, NULL when SQL NULL. */
-static const char *opt(PGresult *r, int i, int c)
-{
-	return PQgetisnull(r, i, c) ? NULL : PQgetvalue(r, i, c);
-}
-
 /* Rows of (key, value, timestamp, step, dataset_name, dataset_digest,
  * model_id) as Metric objects. */
 static void add_points(PGresult *r, json_t *list)
@@ -170,7 +164,7 @@ static void add_points(PGresult *r, json_t *list)
 		json_t *m = sql_metric_json(PQgetvalue(r, i, 0), PQgetvalue(r, i, 1),
 					    PQgetvalue(r, i, 2), PQgetvalue(r, i, 3));
 
-		sql_metric_extras(m, opt(r, i, 4), opt(r, i, 5), opt(r, i, 6));
+		sql_metric_extras(m, db_value_or_null(r, i, 4), db_value_or_null(r, i, 5), db_value_or_null(r, i, 6));
 		json_array_append_new(list, m);
 	}
 }
@@ -183,7 +177,7 @@ static void add_run_points(PGresult *r, const char *key, json_t *list)
 		json_t *m = sql_metric_json(key, PQgetvalue(r, i, 1), PQgetvalue(r, i, 2),
 					    PQgetvalue(r, i, 3));
 
-		sql_metric_extras(m, opt(r, i, 4), opt(r, i, 5), opt(r, i, 6));
+		sql_metric_extras(m, db_value_or_null(r, i, 4), db_value_or_null(r, i, 5), db_value_or_null(r, i, 6));
 		json_object_set_new(m, "run_id", json_string(PQgetvalue(r, i, 0)));
 		json_array_append_new(list, m);
 	}
@@ -1005,9 +999,9 @@ static int sample_extras(struct mt_req *req, const char *run_id, const char *key
 
 		if (k < 0 || (size_t)k >= n)
 			continue;
-		x->dn[k] = opt(r, i, 1);
-		x->dd[k] = opt(r, i, 2);
-		x->mi[k] = opt(r, i, 3);
+		x->dn[k] = db_value_or_null(r, i, 1);
+		x->dd[k] = db_value_or_null(r, i, 2);
+		x->mi[k] = db_value_or_null(r, i, 3);
 	}
 	return 0;
 }

@@ -84,11 +84,6 @@ int sql_monitor_window_put(struct mt_req *req, const char *id, const char *versi
 	return db_exec(req, "monitor_window_put", 7, v, err) ? 0 : -1;
 }
 
-static const char *opt(const PGresult *r, int i, int col)
-{
-	return PQgetisnull(r, i, col) ? NULL : PQgetvalue(r, i, col);
-}
-
 int sql_monitor_windows(struct mt_req *req, const char *id, const char *version, long long max,
 			struct sql_monitor_window **out, size_t *n, struct mt_err *err)
 {
@@ -106,10 +101,10 @@ int sql_monitor_windows(struct mt_req *req, const char *id, const char *version,
 		w->start = atoll(PQgetvalue(r, (int)i, 0));
 		w->seconds = atoi(PQgetvalue(r, (int)i, 1));
 		w->live = PQgetvalue(r, (int)i, 2);
-		w->closed_at = opt(r, (int)i, 3);
-		w->report = opt(r, (int)i, 4);
-		w->alert_id = opt(r, (int)i, 5);
-		w->acknowledged_at = opt(r, (int)i, 6);
+		w->closed_at = db_value_or_null(r, (int)i, 3);
+		w->report = db_value_or_null(r, (int)i, 4);
+		w->alert_id = db_value_or_null(r, (int)i, 5);
+		w->acknowledged_at = db_value_or_null(r, (int)i, 6);
 	}
 	*n = k;
 	return 0;

@@ -139,36 +139,31 @@ static json_t *json_col(PGresult *r, int i, int col)
 	return json_loads(PQgetvalue(r, i, col), 0, NULL);
 }
 
-static const char *opt_col(PGresult *r, int i, int col)
-{
-	return PQgetisnull(r, i, col) ? NULL : PQgetvalue(r, i, col);
-}
-
 /* ModelVersion in MLflow's field order; unset fields are left out. */
 static json_t *ver_row(PGresult *r, int i)
 {
 	json_t *v = json_object(), *tags = json_col(r, i, 12), *aliases = json_col(r, i, 13);
-	const char *status_message = opt_col(r, i, 10);
+	const char *status_message = db_value_or_null(r, i, 10);
 
 	mt_json_set_str(v, "name", PQgetvalue(r, i, 0));
 	mt_json_set_str(v, "version", PQgetvalue(r, i, 1));
 	mt_json_set_i64(v, "creation_timestamp", atoll(PQgetvalue(r, i, 2)));
 	mt_json_set_i64(v, "last_updated_timestamp", atoll(PQgetvalue(r, i, 3)));
-	mt_json_set_str(v, "user_id", opt_col(r, i, 4));
+	mt_json_set_str(v, "user_id", db_value_or_null(r, i, 4));
 	mt_json_set_str(v, "current_stage", PQgetvalue(r, i, 5));
-	mt_json_set_str(v, "description", opt_col(r, i, 6));
+	mt_json_set_str(v, "description", db_value_or_null(r, i, 6));
 	mt_json_set_str(v, "source", PQgetvalue(r, i, 7));
-	mt_json_set_str(v, "run_id", opt_col(r, i, 8));
+	mt_json_set_str(v, "run_id", db_value_or_null(r, i, 8));
 	mt_json_set_str(v, "status", PQgetvalue(r, i, 9));
 	if (status_message && *status_message)
 		mt_json_set_str(v, "status_message", status_message);
 	if (tags)
 		json_object_set_new(v, "tags", tags);
-	mt_json_set_str(v, "run_link", opt_col(r, i, 11));
+	mt_json_set_str(v, "run_link", db_value_or_null(r, i, 11));
 	if (aliases)
 		json_object_set_new(v, "aliases", aliases);
 	/* MLflow 3: the logged model the version was made from. */
-	mt_json_set_str(v, "model_id", opt_col(r, i, 15));
+	mt_json_set_str(v, "model_id", db_value_or_null(r, i, 15));
 	return v;
 }
 
@@ -176,7 +171,7 @@ static json_t *ver_row(PGresult *r, int i)
 static json_t *model_row(PGresult *r, int i)
 {
 	json_t *m = json_object(), *tags = json_col(r, i, 5), *aliases = json_col(r, i, 6);
-	const char *desc = opt_col(r, i, 4);
+	const char *desc = db_value_or_null(r, i, 4);
 
 	mt_json_set_str(m, "name", PQgetvalue(r, i, 1));
 	mt_json_set_i64(m, "creation_timestamp", atoll(PQgetvalue(r, i, 2)));

@@ -226,16 +226,16 @@ static size_t like_prefix(const struct mt_filter_clause *c, char *lo)
 static const char *like_range(struct srch *s, struct sqlb *b, const struct mt_filter_clause *c,
 			      const char *col)
 {
-	size_t k = like_prefix(c, NULL);
 	char *lo, *hi;
+	size_t k;
 
-	if (!k)
+	if (c->op != MT_OP_LIKE || !c->str)
 		return "";
-	lo = mt_arena_alloc(s->a, k + 1);
-	hi = mt_arena_alloc(s->a, k + 1);
-	like_prefix(c, lo);
+	lo = mt_arena_alloc(s->a, strlen(c->str) + 1);
+	if (!(k = like_prefix(c, lo)))
+		return "";
 	lo[k] = 0;
-	memcpy(hi, lo, k + 1);
+	hi = mt_arena_strdup(s->a, lo);
 	hi[k - 1]++;
 	return P(" AND %s >= $%d AND %s < $%d", col, sqlb_param(b, lo), col, sqlb_param(b, hi));
 }
@@ -911,8 +911,7 @@ static int candidates(struct srch *s, int skip_kind, const char *skip_key, long 
 			const struct mt_filter_clause *cj = &s->f->clauses[j];
 
 			if (names(cj, fc->kind, fc->key))
-				eligible |= fc->kind == MT_FK_METRIC ? cj->op != MT_OP_NE :
-					    cj->op == MT_OP_EQ || like_prefix(cj, NULL) > 0;
+				eligible |= drives(cj);
 		}
 		if (!eligible)
 			continue;

@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { launch, openPage } from './browser.mjs';
-import { client } from './seed.mjs';
+import { client, cliEnv as baseEnv } from './seed.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const EX = join(ROOT, 'examples', 'monitoring');
@@ -57,13 +57,7 @@ after(async () => {
 
 // The CLI's environment: this server, a spool and HOME of the test's own,
 // mltrack on PATH (retrain.sh calls it), the Python with scikit-learn.
-function cliEnv(extra = {}) {
-  const env = { ...process.env, HOME: work, MLTRACK_TRACKING_URI: BASE, MLTRACK_SPOOL_DIR: join(work, 'spool'),
-    PATH: `${dirname(CLI)}:${process.env.PATH}`, PYTHON: py, ...extra };
-  for (const k of Object.keys(env))
-    if (k.startsWith('MLFLOW_') || (k.startsWith('MLTRACK_') && !['MLTRACK_TRACKING_URI', 'MLTRACK_SPOOL_DIR', ...Object.keys(extra)].includes(k))) delete env[k];
-  return env;
-}
+const cliEnv = (extra = {}) => baseEnv(BASE, work, { PATH: `${dirname(CLI)}:${process.env.PATH}`, PYTHON: py, ...extra });
 
 function run(cmd, args, { input, timeout = 120e3 } = {}) {
   const r = spawnSync(cmd, args, { cwd: work, env: cliEnv(), input, timeout, encoding: 'utf8' });

@@ -34,6 +34,15 @@ export function client(base, { headers = {} } = {}) {
   };
 }
 
+// The environment a test runs the CLI in: the server at base, HOME and a
+// spool under home, none of the caller's own MLFLOW_* or MLTRACK_* settings;
+// then extra (a PATH, a secret the test hands over).
+export function cliEnv(base, home, extra = {}) {
+  const env = { ...process.env };
+  for (const k of Object.keys(env)) if (k.startsWith('MLFLOW_') || k.startsWith('MLTRACK_')) delete env[k];
+  return { ...env, HOME: home, MLTRACK_TRACKING_URI: base, MLTRACK_SPOOL_DIR: `${home}/spool`, ...extra };
+}
+
 export const T0 = Date.UTC(2026, 0, 15, 9, 0, 0);
 
 // One run with a metric history of `steps` points per metric.

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { launch, openPage } from './browser.mjs';
-import { client } from './seed.mjs';
+import { client, cliEnv as baseEnv } from './seed.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BASE = process.env.MLTRACK_E2E_URL;
@@ -68,11 +68,7 @@ const shot = (page, name) => page.screenshot({ path: `${SCREENS}/${name}.png`, f
 // Starts the sweep; resolves with the parent's id once the sweep has said it
 // (its first line on stderr).
 // The CLI's environment: this server, a spool and HOME of the test's own.
-function cliEnv() {
-  const env = { ...process.env, HOME: work, MLTRACK_TRACKING_URI: BASE, MLTRACK_SPOOL_DIR: join(work, 'spool') };
-  for (const k of Object.keys(env)) if (k.startsWith('MLFLOW_') || (k.startsWith('MLTRACK_') && !['MLTRACK_TRACKING_URI', 'MLTRACK_SPOOL_DIR'].includes(k))) delete env[k];
-  return env;
-}
+const cliEnv = () => baseEnv(BASE, work);
 
 function startSweep() {
   const env = cliEnv();

@@ -71,7 +71,17 @@ export function monitorSection(model, versions, details, ctx, report) {
     }, `v${x.v.version}`,
     x.v.current_stage && x.v.current_stage !== 'None' ? h('span', { class: `badge stage-${x.v.current_stage}`, text: x.v.current_stage }) : null,
     aliasesOf(x.v).map((a) => h('span', { class: 'badge alias', text: `@${a}` })))));
-  box.append(monitored.length > 1 ? pick : null, view);
+  // The model's rules, alerts and deliveries are the same whatever version
+  // is shown: read once, the alerts and deliveries drawn once below it.
+  const rulesP = get(`${EXT}monitor/alert-rules/get`, { name: model.name }, { signal: ctx.signal }).catch(() => ({}));
+  const alertsP = get(`${EXT}monitor/alerts/list`, { name: model.name, max_results: 200 }, { signal: ctx.signal })
+    .catch((e) => ({ error: e }));
+  const alertsBoxEl = h('div', {});
+  const deliveries = h('div', { 'data-testid': 'deliveries' });
+  box.append(monitored.length > 1 ? pick : null, view, h('h3', { text: 'Open alerts' }), alertsBoxEl,
+    h('h3', { text: 'Webhook deliveries' }), deliveries);
+  alertsP.then((a) => fill(alertsBoxEl, alertsBox(model.name, a.alerts || [], a.error)));
+  fillDeliveries(deliveries, model.name, ctx);
 
   let charts = [];
   let seq = 0;
@@ -83,23 +93,22 @@ export function monitorSection(model, versions, details, ctx, report) {
     const q = { name: model.name, version: x.v.version };
     const [mon, rules, alerts, run] = await Promise.all([
       get(`${EXT}monitor/get`, { ...q, max_windows: MAX_WINDOWS }, { signal: ctx.signal }).catch((e) => ({ error: e })),
-      get(`${EXT}monitor/alert-rules/get`, { name: model.name }, { signal: ctx.signal }).catch(() => ({})),
-      get(`${EXT}monitor/alerts/list`, { name: model.name, max_results: 200 }, { signal: ctx.signal }).catch((e) => ({ error: e })),
+      rulesP, alertsP,
       x.v.run_id ? get(`${MLF}runs/get`, { run_id: x.v.run_id }, { signal: ctx.signal }).catch(() => null) : null,
     ]);
     if (mine !== seq) return;
     fill(view);
     if (mon.error) { view.append(errorBox(mon.error, 'The monitoring windows cannot be read')); return; }
     const windows = [...(mon.windows || [])].reverse(); // oldest first, left to right
-    const open = (alerts.alerts || []);
+    const mineOpen = (alerts.alerts || []).filter((a) => a.version === mon.version).length;
     add(view,
       h('div', { class: 'facts', 'data-testid': 'monitor-facts' },
         h('span', {}, 'version ', h('b', { text: mon.version })),
         h('span', {}, 'reference of ', h('b', { text: String(mon.reference_rows) }), ' rows'),
         h('span', {}, h('b', { text: String(windows.length) }), ` window${windows.length === 1 ? '' : 's'}`,
           windows.length ? ` of ${fmtSpan(windows[windows.length - 1].window_seconds)}` : ''),
-        h('span', { 'data-testid': 'version-open-alerts' }, h('b', { text: String(open.filter((a) => a.version === mon.version).length) }),
-          ` open alert${open.filter((a) => a.version === mon.version).length === 1 ? '' : 's'} of this version`)),
+        h('span', { 'data-testid': 'version-open-alerts' }, h('b', { text: String(mineOpen) }),
+          ` open alert${mineOpen === 1 ? '' : 's'} of this version`)),
       rulesBox(model.name, rules.rules || []));
     if (!windows.length) {
       view.append(emptyState('No observations yet: ',
@@ -119,10 +128,6 @@ export function monitorSection(model, versions, details, ctx, report) {
         charts.push(new LineChart(qbox, q2.series, { xMode: 'wall', height: 220 }));
       }
     }
-    view.append(h('h3', { text: 'Open alerts' }), alertsBox(model.name, open, alerts.error));
-    const deliveries = h('div', { 'data-testid': 'deliveries' });
-    view.append(h('h3', { text: 'Webhook deliveries' }), deliveries);
-    fillDeliveries(deliveries, model.name, ctx);
   }
   show(chosen);
   return section('Monitoring', box);
