@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { CHROMIUM, CHROMIUM_ARGS } from './browser.mjs';
-import { client } from './seed.mjs';
+import { client, runCommand } from './seed.mjs';
 
 const BASE = process.env.MLTRACK_E2E_AUTH_URL;
 const OFF = process.env.MLTRACK_E2E_URL;
@@ -68,8 +68,9 @@ before(async () => {
   mkdirSync(join(dir, 'model'));
   writeFileSync(join(dir, 'model', 'weights.txt'), 'w\n');
   writeFileSync(join(dir, 'ref.csv'), 'age,plan\n30,basic\n41,pro\n52,basic\n');
-  execFileSync(process.env.MLTRACK_CLI, ['-q', 'model', 'register', model, '--from', join(dir, 'model'), '--reference', join(dir, 'ref.csv')],
+  const reg = await runCommand(process.env.MLTRACK_CLI, ['-q', 'model', 'register', model, '--from', join(dir, 'model'), '--reference', join(dir, 'ref.csv')],
     { cwd: dir, env: { PATH: process.env.PATH, HOME: dir, MLTRACK_TRACKING_URI: BASE, MLFLOW_TRACKING_USERNAME: 'admin', MLFLOW_TRACKING_PASSWORD: PW.admin } });
+  assert.equal(reg.status, 0, reg.stderr);
   rmSync(dir, { recursive: true, force: true });
   // What the reader may not see at all (MLflow's permission API; the
   // default permission, READ, covers the rest).

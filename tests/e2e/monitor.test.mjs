@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { launch, openPage } from './browser.mjs';
-import { client, cliEnv as baseEnv } from './seed.mjs';
+import { client, cliEnv as baseEnv, runCommand } from './seed.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const EX = join(ROOT, 'examples', 'monitoring');
@@ -59,8 +59,8 @@ after(async () => {
 // mltrack on PATH (retrain.sh calls it), the Python with scikit-learn.
 const cliEnv = (extra = {}) => baseEnv(BASE, work, { PATH: `${dirname(CLI)}:${process.env.PATH}`, PYTHON: py, ...extra });
 
-function run(cmd, args, { input, timeout = 120e3 } = {}) {
-  const r = spawnSync(cmd, args, { cwd: work, env: cliEnv(), input, timeout, encoding: 'utf8' });
+async function run(cmd, args, { input, timeout = 120e3 } = {}) {
+  const r = await runCommand(cmd, args, { cwd: work, env: cliEnv(), input, timeout });
   assert.equal(r.status, 0, `${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
   return r.stdout;
 }
@@ -106,22 +106,22 @@ test('a drifting scikit-learn model alerts once per breached window, the receive
 
   // 1. Train as a tracked run; register with the reference profile; gate;
   //    promote.
-  run(py, [join(EX, 'churn.py'), 'data', '--rows', '4000', '--seed', '1', '--out', 'train.csv']);
-  mltrack('run', '-q', '-e', NAME, '-n', 'first', '--run-id-file', 'run_id', '--', py, join(EX, 'churn.py'), 'train', '--data', 'train.csv', '--out', 'out');
-  const runId = run('cat', ['run_id']).trim();
-  const v1 = mltrack('model', 'register', NAME, '--run', runId, '--from', 'out/model', '--reference', 'out/reference.csv',
-    '--target', 'churned', '--prediction', 'predicted').trim();
+  await run(py, [join(EX, 'churn.py'), 'data', '--rows', '4000', '--seed', '1', '--out', 'train.csv']);
+  await mltrack('run', '-q', '-e', NAME, '-n', 'first', '--run-id-file', 'run_id', '--', py, join(EX, 'churn.py'), 'train', '--data', 'train.csv', '--out', 'out');
+  const runId = (await run('cat', ['run_id'])).trim();
+  const v1 = (await mltrack('model', 'register', NAME, '--run', runId, '--from', 'out/model', '--reference', 'out/reference.csv',
+    '--target', 'churned', '--prediction', 'predicted')).trim();
   assert.equal(v1, '1');
   const valAcc = (await c.get(`${MLF}runs/get`, { run_id: runId })).run.data.metrics.find((m) => m.key === 'val_acc').value;
   assert.ok(valAcc > 0.8, `val_acc ${valAcc}`);
-  mltrack('gate', 'set', NAME, '--to', 'production', '--rule', 'metrics.val_acc >= 0.75');
-  mltrack('model', 'promote', NAME, v1, '--to', 'production');
-  mltrack('monitor', 'rules', NAME, '--rule', RULES[0], '--rule', RULES[1]);
+  await mltrack('gate', 'set', NAME, '--to', 'production', '--rule', 'metrics.val_acc >= 0.75');
+  await mltrack('model', 'promote', NAME, v1, '--to', 'production');
+  await mltrack('monitor', 'rules', NAME, '--rule', RULES[0], '--rule', RULES[1]);
 
   // 2. The receiver, and a webhook to it for alerts and stage changes.
   receiverPort = await startReceiver();
   const url = `http://127.0.0.1:${receiverPort}/hooks/mltrack`;
-  run(CLI, ['webhooks', 'create', `${NAME}-retrain`, '--url', url, '--event', 'monitor_alert.fired',
+  await run(CLI, ['webhooks', 'create', `${NAME}-retrain`, '--url', url, '--event', 'monitor_alert.fired',
     '--event', 'model_version_stage.set', '--event', 'model_version_stage.refused', '--secret-stdin'], { input: `${SECRET}\n` });
   // A forged POST (a wrong secret) is refused and starts nothing.
   const body = JSON.stringify({ entity: 'monitor_alert', action: 'fired', data: { name: NAME, version: '1' } });
@@ -132,9 +132,9 @@ test('a drifting scikit-learn model alerts once per breached window, the receive
 
   // 3. Twelve hours of traffic, the last six from the shifted population.
   const now = Date.now();
-  run(py, [join(EX, 'churn.py'), 'serve', '--model', 'out/model', '--hours', '12', '--drift-from', '6', '--rows', '400',
+  await run(py, [join(EX, 'churn.py'), 'serve', '--model', 'out/model', '--hours', '12', '--drift-from', '6', '--rows', '400',
     '--now', String(now), '--out', 'served.jsonl']);
-  mltrack('monitor', 'log', `${NAME}@production`, '--file', 'served.jsonl');
+  await mltrack('monitor', 'log', `${NAME}@production`, '--file', 'served.jsonl');
   const first = (Math.floor(now / HOUR) - 12) * HOUR;
   const starts = Array.from({ length: 12 }, (_, k) => first + k * HOUR);
 

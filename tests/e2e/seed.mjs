@@ -6,7 +6,7 @@
 //
 //   node tests/e2e/seed.mjs http://127.0.0.1:PORT   (prints the ids as JSON)
 
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 
 const MLF = '/api/2.0/mlflow/';
 const EXT = '/api/2.0/mltrack/';
@@ -41,6 +41,24 @@ export function cliEnv(base, home, extra = {}) {
   const env = { ...process.env };
   for (const k of Object.keys(env)) if (k.startsWith('MLFLOW_') || k.startsWith('MLTRACK_')) delete env[k];
   return { ...env, HOME: home, MLTRACK_TRACKING_URI: base, MLTRACK_SPOOL_DIR: `${home}/spool`, ...extra };
+}
+
+// Run a command to its end without blocking the event loop: {status,
+// stdout, stderr} (strings).  A test that fetches must not use spawnSync
+// for anything long: while the loop is blocked, fetch's idle keep-alive
+// connections are not closed on time, and the next request goes out on one
+// mltrackd has closed meanwhile ("fetch failed").
+export function runCommand(cmd, args, { input, timeout = 120e3, ...opts } = {}) {
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, args, { ...opts, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '', stderr = '';
+    const timer = setTimeout(() => p.kill('SIGKILL'), timeout);
+    p.stdout.setEncoding('utf8').on('data', (d) => { stdout += d; });
+    p.stderr.setEncoding('utf8').on('data', (d) => { stderr += d; });
+    p.on('error', (e) => { clearTimeout(timer); reject(e); });
+    p.on('close', (status) => { clearTimeout(timer); resolve({ status, stdout, stderr }); });
+    p.stdin.end(input);
+  });
 }
 
 export const T0 = Date.UTC(2026, 0, 15, 9, 0, 0);

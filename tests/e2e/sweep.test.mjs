@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { launch, openPage } from './browser.mjs';
-import { client, cliEnv as baseEnv } from './seed.mjs';
+import { client, cliEnv as baseEnv, runCommand } from './seed.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BASE = process.env.MLTRACK_E2E_URL;
@@ -376,7 +376,7 @@ test('a 24-trial scikit-learn sweep, shown, and its best trial reproduced', asyn
   git('add', '.');
   git('commit', '-q', '-m', 'the example');
   const env = cliEnv();
-  const r = spawnSync(CLI, ['sweep', '-e', 'sklearn-e2e', '-n', 'sklearn', '--parallel', '2', '--seed', '7', '--trials', '2',
+  const r = await runCommand(CLI, ['sweep', '-e', 'sklearn-e2e', '-n', 'sklearn', '--parallel', '2', '--seed', '7', '--trials', '2',
     '--objective', 'metrics.val_acc', '--maximize', '--', py, 'train.py', '--max-depth', '[1,2,3]',
     '--subsample', '[0.5,0.7,0.85,1.0]', '--lr', 'loguniform(0.02,0.5)'], { cwd: repo, env, timeout: 240e3 });
   assert.equal(r.status, 0, `the sweep failed: ${r.stderr}`);
@@ -401,7 +401,7 @@ test('a 24-trial scikit-learn sweep, shown, and its best trial reproduced', asyn
 
   // Reproduce the best trial; --check fails unless every metric history
   // is the same.
-  const rep = spawnSync(CLI, ['reproduce', tags['mltrack.sweep.best_run'], '-C', repo, '--check'], { cwd: work, env, timeout: 120e3 });
+  const rep = await runCommand(CLI, ['reproduce', tags['mltrack.sweep.best_run'], '-C', repo, '--check'], { cwd: work, env, timeout: 120e3 });
   assert.equal(rep.status, 0, `reproduce --check failed: ${rep.stderr}`);
   assert.match(String(rep.stderr), /check passed/);
   const again = (await c.post(`${MLF}runs/search`, { experiment_ids: [(await c.get(`${MLF}runs/get`, { run_id: pid })).run.info.experiment_id],
