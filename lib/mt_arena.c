@@ -1,13 +1,24 @@
 /* mt_arena.c: see mt_arena.h. */
 #include "mt_arena.h"
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define BLOCK_MIN (16 * 1024)
+#define BLOCK_MAX (1024 * 1024)
 #define KEEP_MAX (256 * 1024)
+/* Blocks from 64 KiB up that a reset gives back wait in one pool shared by
+ * every arena, up to POOL_MAX bytes, for the next request that needs that
+ * much.  A 1000-point log-batch takes about 1 MiB of blocks (its body's
+ * tree): freed at each reset, malloc returned them to the kernel and the
+ * next request faulted every page in again, a tenth of mltrackd's CPU on
+ * that load.  The pool holds what concurrent requests use, never more than
+ * POOL_MAX, however many workers there are. */
+#define POOL_MIN (64 * 1024)
+#define POOL_MAX (8 * 1024 * 1024)
 
 struct mt_arena_block {
 	struct mt_arena_block *prev;
@@ -21,6 +32,48 @@ struct mt_arena_defer {
 	void (*fn)(void *);
 	void *ptr;
 };
+
+static struct {
+	pthread_mutex_t mu;
+	struct mt_arena_block *free; /* linked by prev */
+	size_t bytes;
+} pool = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+/* Give b to the pool, or back to malloc when the pool is full. */
+static void block_put(struct mt_arena_block *b)
+{
+	if (b->size >= POOL_MIN) {
+		pthread_mutex_lock(&pool.mu);
+		if (pool.bytes + b->size <= POOL_MAX) {
+			b->prev = pool.free;
+			pool.free = b;
+			pool.bytes += b->size;
+			b = NULL;
+		}
+		pthread_mutex_unlock(&pool.mu);
+	}
+	free(b);
+}
+
+/* A pooled block of at least `size` bytes and at most twice that, or NULL. */
+static struct mt_arena_block *block_take(size_t size)
+{
+	struct mt_arena_block *b = NULL, **p;
+
+	if (size < POOL_MIN)
+		return NULL;
+	pthread_mutex_lock(&pool.mu);
+	for (p = &pool.free; *p; p = &(*p)->prev) {
+		if ((*p)->size >= size && (*p)->size / 2 <= size) {
+			b = *p;
+			*p = b->prev;
+			pool.bytes -= b->size;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&pool.mu);
+	return b;
+}
 
 static void *xmalloc(size_t n)
 {
@@ -63,7 +116,7 @@ void mt_arena_reset(struct mt_arena *a)
 			keep = b;
 			keep->used = 0;
 		} else {
-			free(b);
+			block_put(b);
 		}
 		b = prev;
 	}
@@ -76,12 +129,12 @@ void mt_arena_release(struct mt_arena *a)
 	while (a->head) {
 		struct mt_arena_block *prev = a->head->prev;
 
-		free(a->head);
+		block_put(a->head);
 		a->head = prev;
 	}
 }
 
-void *mt_arena_alloc(struct mt_arena *a, size_t n)
+void *mt_arena_alloc_uninit(struct mt_arena *a, size_t n)
 {
 	struct mt_arena_block *b = a->head;
 	size_t need = (n + 15) & ~(size_t)15;
@@ -90,11 +143,17 @@ void *mt_arena_alloc(struct mt_arena *a, size_t n)
 	if (need < n)
 		abort();
 	if (!b || b->size - b->used < need) {
-		size_t size = need > BLOCK_MIN ? need : BLOCK_MIN;
+		/* Each block twice the last, up to BLOCK_MAX. */
+		size_t size = b ? (b->size * 2 < BLOCK_MAX ? b->size * 2 : BLOCK_MAX) : BLOCK_MIN;
 
-		if (b && b->size * 2 > size && b->size * 2 <= 1024 * 1024)
-			size = b->size * 2 > need ? b->size * 2 : need;
-		b = xmalloc(sizeof(*b) + size);
+		if (size < need)
+			size = need;
+		b = block_take(size);
+		if (b) {
+			size = b->size;
+		} else {
+			b = xmalloc(sizeof(*b) + size);
+		}
 		b->prev = a->head;
 		b->size = size;
 		b->used = 0;
@@ -102,8 +161,26 @@ void *mt_arena_alloc(struct mt_arena *a, size_t n)
 	}
 	p = b->data + b->used;
 	b->used += need;
+	return p;
+}
+
+void *mt_arena_alloc(struct mt_arena *a, size_t n)
+{
+	void *p = mt_arena_alloc_uninit(a, n);
+
 	memset(p, 0, n);
 	return p;
+}
+
+int mt_arena_owns(const struct mt_arena *a, const void *p)
+{
+	uintptr_t q = (uintptr_t)p;
+
+	/* As integers: p may come from anywhere. */
+	for (const struct mt_arena_block *b = a->head; b; b = b->prev)
+		if (q >= (uintptr_t)b->data && q - (uintptr_t)b->data < b->size)
+			return 1;
+	return 0;
 }
 
 char *mt_arena_strndup(struct mt_arena *a, const char *s, size_t n)

@@ -34,6 +34,11 @@ void mt_arena_release(struct mt_arena *a);
 
 /* Borrowed from the arena: zeroed, 16-byte aligned. */
 void *mt_arena_alloc(struct mt_arena *a, size_t n);
+/* The same, not zeroed. */
+void *mt_arena_alloc_uninit(struct mt_arena *a, size_t n);
+/* Whether p points into one of the arena's blocks (memory it handed out
+ * since the last reset, or the kept block). */
+int mt_arena_owns(const struct mt_arena *a, const void *p);
 char *mt_arena_strdup(struct mt_arena *a, const char *s);
 char *mt_arena_strndup(struct mt_arena *a, const char *s, size_t n);
 char *mt_arena_printf(struct mt_arena *a, const char *fmt, ...)

@@ -1,5 +1,6 @@
 /* check_arena.c: request arena allocation, growth and cleanups. */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "mt_arena.h"
@@ -82,6 +83,66 @@ START_TEST(test_defer_lifo_on_reset)
 }
 END_TEST
 
+/* What an arena owns: its blocks' memory, kept or not, never another
+ * arena's or malloc's; after a reset only the kept first block. */
+START_TEST(test_owns)
+{
+	struct mt_arena a, b;
+	char *small, *big, *other, *heap = malloc(64);
+
+	mt_arena_init(&a);
+	mt_arena_init(&b);
+	ck_assert(!mt_arena_owns(&a, heap));
+	small = mt_arena_alloc_uninit(&a, 100);
+	big = mt_arena_alloc_uninit(&a, 3 * 1024 * 1024); /* past BLOCK_MAX: a block of its own */
+	other = mt_arena_alloc(&b, 10);
+	memset(big, 7, 3 * 1024 * 1024);
+	ck_assert(mt_arena_owns(&a, small));
+	ck_assert(mt_arena_owns(&a, big));
+	ck_assert(mt_arena_owns(&a, big + 3 * 1024 * 1024 - 1));
+	ck_assert(!mt_arena_owns(&a, other));
+	ck_assert(!mt_arena_owns(&b, small));
+	ck_assert(!mt_arena_owns(&a, heap));
+	mt_arena_reset(&a);
+	ck_assert(mt_arena_owns(&a, small)); /* the kept block */
+	ck_assert(!mt_arena_owns(&a, heap));
+	mt_arena_release(&a);
+	ck_assert(!mt_arena_owns(&a, small));
+	mt_arena_release(&b);
+	free(heap);
+}
+END_TEST
+
+/* Blocks given back at a reset serve the next arena that grows as far
+ * (the shared pool), and come back zeroed from mt_arena_alloc. */
+START_TEST(test_pool_reuse)
+{
+	struct mt_arena a, b;
+	unsigned char *p, *q;
+	size_t i;
+
+	mt_arena_init(&a);
+	mt_arena_init(&b);
+	for (i = 0; i < 64; i++) /* 16, 32, 64, 128, 256 KiB... */
+		memset(mt_arena_alloc_uninit(&a, 16 * 1024), 0xAB, 16 * 1024);
+	p = mt_arena_alloc_uninit(&a, 200 * 1024);
+	memset(p, 0xCD, 200 * 1024);
+	mt_arena_reset(&a);
+	for (i = 0; i < 64; i++) {
+		q = mt_arena_alloc(&b, 16 * 1024);
+		for (size_t j = 0; j < 16 * 1024; j += 997)
+			ck_assert_int_eq(q[j], 0);
+	}
+	q = mt_arena_alloc(&b, 200 * 1024);
+	for (i = 0; i < 200 * 1024; i += 101)
+		ck_assert_int_eq(q[i], 0);
+	/* b grew as a did, and took a's blocks (the newest in the pool). */
+	ck_assert(mt_arena_owns(&b, p));
+	mt_arena_release(&a);
+	mt_arena_release(&b);
+}
+END_TEST
+
 Suite *make_arena_suite(void)
 {
 	Suite *s = suite_create("arena");
@@ -92,6 +153,8 @@ Suite *make_arena_suite(void)
 	tcase_add_test(tc, test_big_allocation);
 	tcase_add_test(tc, test_strings);
 	tcase_add_test(tc, test_defer_lifo_on_reset);
+	tcase_add_test(tc, test_owns);
+	tcase_add_test(tc, test_pool_reuse);
 	suite_add_tcase(s, tc);
 	return s;
 }
