@@ -205,6 +205,30 @@ class TestPointsNeedTheirRun(mtapi.ApiTestCase):
         self.assertEqual(self.points(rid), 0)
 
 
+class TestBatchCopyText(mtapi.ApiTestCase):
+    """A batch of 32 points or more goes to PostgreSQL as COPY text written
+    by mltrackd (steps and timestamps as digits, values as %.17g): every
+    extreme comes back as sent."""
+
+    def test_extremes_round_trip(self):
+        rid = new_run()
+        steps = [-(2 ** 63), 2 ** 63 - 1, -1, 0, 1, -10, 10 ** 18, -(10 ** 18), 9, 99]
+        stamps = [0, 2 ** 63 - 1, 1, 1700000000123]
+        values = [0.0, -0.0, 1e-300, -2.5e300, 0.1, 1 / 3, DBL_MAX, -DBL_MAX, 5e-324, 123456789.0]
+        keys = ["m", "a/b c-d.e_f", "k" * 250]
+        pts = [metric(keys[i % 3], values[i % 10], steps[i % 10], stamps[i % 4])
+               for i in range(40)]
+        self.assertEmptyOk(post("runs/log-batch", {"run_id": rid, "metrics": pts}))
+        for key in keys:
+            want = sorted((p for p in pts if p["key"] == key),
+                          key=lambda p: (p["step"], p["timestamp"], p["value"]))
+            got = history(rid, key)
+            self.assertEqual(len(got), len(want), key)
+            for g, w in zip(got, want):
+                self.assertEqual((g["step"], g["timestamp"]), (w["step"], w["timestamp"]))
+                self.assertEqual(g["value"], w["value"])
+
+
 class TestGetHistory(mtapi.ApiTestCase):
     def test_all_points_with_shape(self):
         rid = new_run()
