@@ -132,6 +132,9 @@ struct mt_req {
 	int auth_changed;     /* users, tokens or permissions were written: the
 			       * dispatcher drops the auth cache after the
 			       * handler (authcache.h) */
+	int points_insert;    /* a COPY of points met one already stored: the
+			       * transaction's retry writes them with INSERT ...
+			       * ON CONFLICT DO NOTHING (sql_runs.c) */
 	const char *retry_after; /* 429: seconds, sent as Retry-After */
 	const char *set_cookie;  /* a Set-Cookie value for the answer (session.c) */
 	struct mt_err err;

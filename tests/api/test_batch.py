@@ -247,6 +247,22 @@ class TestBigBatches(mtapi.ApiTestCase):
         self.assertEqual(set(got), union)
         self.assertEqual(metrics_by_key(get_run(rid))["d"], second[-1])
 
+    def test_replay_with_params_and_tags_runs_again_whole(self):
+        # A replayed COPY fails on its first stored point; the request's
+        # transaction then runs again with INSERT ... ON CONFLICT for the
+        # points, params and tags included, and answers 200 once.
+        rid = new_run()
+        body = {"run_id": rid, "metrics": self.big(0), "params": [param("p", "1")],
+                "tags": [{"key": "t", "value": "v"}]}
+        self.assertEmptyOk(post("runs/log-batch", body))
+        body["metrics"] = self.big(0) + self.big(1000, 40)
+        self.assertEmptyOk(post("runs/log-batch", body))
+        self.assertEqual(sum(len(history(rid, k)) for k in "abcd"), 240)
+        data = get_run(rid)["data"]
+        self.assertEqual(data["params"], [param("p", "1")])
+        self.assertIn({"key": "t", "value": "v"}, data["tags"])
+        self.assertEqual(metrics_by_key(get_run(rid))["d"], self.big(1000, 40)[-1])
+
     def test_duplicates_inside_one_big_batch(self):
         rid = new_run()
         pts = self.big(0, 50)
