@@ -121,6 +121,10 @@ $(B)/mltrack: $(CLI_OBJ) $(B)/libmltrack.a
 $(B)/git_probe: $(B)/obj/tests/cli/git_probe.o $(B)/obj/cli/git.o $(B)/obj/cli/git_lazy.o $(B)/libmltrack.a
 	$(CC) $(LDOPT) $(CLI_LDFLAGS) -o $@ $^ $(LIBS_COMMON)
 
+# make bench's PostgreSQL-alone reference for log-batch (tests/bench/copy_tx.c).
+$(B)/copy_tx: $(B)/obj/tests/bench/copy_tx.o
+	$(CC) $(LDOPT) -o $@ $^ -lpq -lpthread
+
 $(B)/unit_tests: $(UNIT_OBJ) $(B)/libmltrack.a
 	$(CC) $(LDOPT) -o $@ $(UNIT_OBJ) $(B)/libmltrack.a $(LIBS_CHECK) -larchive $(LIBS_COMMON)
 
@@ -181,7 +185,7 @@ test-cluster: deps-check
 	sh tests/cluster/run.sh build/asan
 
 bench: deps-check-bench
-	$(MAKE) VARIANT=default all
+	$(MAKE) VARIANT=default all build/default/copy_tx
 	sh tests/bench/run.sh build/default
 
 schema: all

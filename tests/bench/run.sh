@@ -39,6 +39,9 @@
 #   BENCH_ARTIFACT_MB  size of the artifact file in MiB (default 1024)
 #   BENCH_TLS_N        requests over one kept-alive connection (default 1000)
 #   BENCH_TLS_NEW      new connections, one request each (default 300)
+#   BENCH_WAL_WARM     0: no WAL warm-up before the sections (default 1: about
+#                      1 GB of WAL written, then a checkpoint, so that WAL
+#                      segments are recycled as on a server that has run)
 #   BENCH_SCALE        1: first load BENCH_SCALE_RUNS runs (default 1,000,000)
 #                      and BENCH_SCALE_POINTS points (default 100,000,000)
 #                      through log-batch, reporting the ingest rate at the
@@ -99,6 +102,9 @@ wrk_run() { # wrk_run OUT ARGS...: run wrk, keep its report, fail on errors
 	fi
 }
 rps() { awk '/^Requests\/sec:/ {print $2}' "$1"; }
+cpu_ticks() { # a process's user + system CPU so far, in clock ticks
+	awk '{sub(/^.*\) /, ""); print $12 + $13}' "/proc/$1/stat"
+}
 hwm() { # mltrackd's peak resident memory so far, MB
 	awk '/^VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$SERVER_PID/status"
 }
@@ -137,18 +143,38 @@ if [ "${BENCH_SCALE:-0}" = 1 ]; then
 	. "$ROOT/tests/bench/scale.sh"
 fi
 
+# WAL to recycle first, as a server that has run a while has.  On a fresh
+# cluster each 16 MB WAL segment is first written as zeros, then with its
+# records, until a checkpoint leaves old segments to reuse: 13% of the CPU
+# of section 1 in perf (XLogFileInit), which the COPY references, run after
+# that checkpoint, did not pay.  A table of about 1 GB is written and
+# dropped, then a checkpoint.
+if [ "${BENCH_WAL_WARM:-1}" = 1 ] && { want batch || want metric; }; then
+	t0=$(date +%s.%N)
+	psql_q "CREATE TABLE wal_warm AS SELECT g, repeat('x', 200) AS pad FROM generate_series(1, 4000000) g" >/dev/null
+	psql_q "DROP TABLE wal_warm" >/dev/null
+	psql_q "CHECKPOINT" >/dev/null
+	echo "WAL warm-up: $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}') s"
+fi
 if want batch; then
 	echo "== 1. log-batch (1000 metrics/request, 4 clients, ${DUR}s)"
 	bench_exp
 	runs=$(new_runs 4 "$exp")
+	cpu0=$(cpu_ticks "$SERVER_PID")
 	# shellcheck disable=SC2086
 	wrk_run "$WORK/batch" -t4 -c4 -d"${DUR}s" -s "$ROOT/tests/bench/log_batch.lua" "$BASE" -- $runs
+	cpu1=$(cpu_ticks "$SERVER_PID")
 	batch_rps=$(rps "$WORK/batch")
+	batch_n=$(awk '/requests in/ {print $1}' "$WORK/batch")
+	# mltrackd's own CPU (user + system) per 1000-point batch: the share of
+	# the two cores it takes from PostgreSQL.
+	batch_cpu=$(awk -v a="$cpu0" -v b="$cpu1" -v n="$batch_n" -v hz="$(getconf CLK_TCK)" \
+		'BEGIN {printf "%.2f", (b - a) * 1000 / hz / n}')
 	# This section's rows only (under BENCH_SCALE the table holds 100M more).
 	mine="run_id = ANY ('{$(echo $runs | tr ' ' ',')}'::text[])"
 	points=$(psql_q "SELECT count(*) FROM metrics WHERE $mine")
 	pps=$(awk -v r="$batch_rps" 'BEGIN {printf "%.0f", r * 1000}')
-	echo "log-batch: $batch_rps requests/s = $pps points/s ($points points stored); mltrackd peak RSS so far $(hwm) MB"
+	echo "log-batch: $batch_rps requests/s = $pps points/s ($points points stored); mltrackd CPU $batch_cpu ms per batch; peak RSS so far $(hwm) MB"
 
 	# The reference: COPY of the same rows into an empty table shaped as
 	# metrics, three times (emptied between), the median: one COPY alone
@@ -167,8 +193,32 @@ if want batch; then
 	ratio=$(awk -v p="$pps" -v c="$copy_rate" 'BEGIN {printf "%.2f", p / c}')
 	echo "COPY of the same $points rows: $copy_rate rows/s (median of$rates); log-batch/COPY = $ratio"
 	psql_q "DROP TABLE bench_copy" >/dev/null
+
+	# PostgreSQL alone in log-batch's transaction shape: the same rows by 4
+	# connections, 1000 rows per COPY and commit, into a table partitioned
+	# as metrics (tests/bench/copy_tx.c), median of three.
+	[ -x "$BUILD/copy_tx" ] || fail "$BUILD/copy_tx is missing (make bench builds it)"
+	psql_q "CREATE TABLE bench_tx (LIKE metrics INCLUDING ALL) PARTITION BY LIST (experiment_id)" >/dev/null
+	for e in $(psql_q "SELECT DISTINCT experiment_id FROM metrics WHERE $mine"); do
+		psql_q "CREATE TABLE bench_tx_$e PARTITION OF bench_tx FOR VALUES IN ($e)" >/dev/null
+	done
+	tx_rates=""
+	for _ in 1 2 3; do
+		psql_q "TRUNCATE bench_tx" >/dev/null
+		out=$("$BUILD/copy_tx" "$PGCONN" bench_tx "$PGDIR/points.copy" 4 1000) ||
+			fail "copy_tx failed"
+		tx_rates="$tx_rates $(echo "$out" | awk '{printf "%.0f", $1 / $2}')"
+	done
+	tx_rate=$(echo $tx_rates | tr ' ' '\n' | sort -n | sed -n 2p)
+	tx_ratio=$(awk -v p="$pps" -v c="$tx_rate" 'BEGIN {printf "%.2f", p / c}')
+	echo "PostgreSQL alone, 4 connections, 1000 rows per COPY and commit: $tx_rate rows/s (median of$tx_rates); log-batch/that = $tx_ratio"
+	psql_q "DROP TABLE bench_tx" >/dev/null
+	rm -f "$PGDIR/points.copy"
 	row "log-batch, 1000 metrics/request, 4 clients" "$pps points/s" "" "COPY: $copy_rate rows/s"
 	row "log-batch / COPY" "$ratio" ">= 0.8"
+	row "PostgreSQL alone in log-batch's shape: 4 connections, 1000 rows per COPY and commit" "$tx_rate rows/s" "" "(libpq, no HTTP: tests/bench/copy_tx.c)"
+	row "log-batch / PostgreSQL alone in its shape" "$tx_ratio"
+	row "log-batch: mltrackd CPU per 1000-point batch" "$batch_cpu ms"
 fi
 
 if want metric; then
