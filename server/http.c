@@ -402,6 +402,11 @@ static void json_free(void *p)
 	free(p);
 }
 
+void http_json_alloc_init(void)
+{
+	json_set_alloc_funcs(json_alloc, json_free);
+}
+
 static json_t *load_body(const char *text, size_t len, size_t flags, json_error_t *jerr)
 {
 	json_t *j;
@@ -890,7 +895,6 @@ int http_start(struct mg_context **out, struct mt_err *err)
 		return mt_err_set(err, MT_EINTERNAL, "route table too large");
 	if (fields_init(err) || authz_init(err))
 		return -1;
-	json_set_alloc_funcs(json_alloc, json_free);
 	/* A trailing 's': HTTPS only on the port (tls.c's SSL_CTX). */
 	if (strchr(mt_cfg.host, ':'))
 		snprintf(ports, sizeof(ports), "[%s]:%d%s", mt_cfg.host, mt_cfg.port,

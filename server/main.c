@@ -314,6 +314,7 @@ int main(int argc, char **argv)
 	int nsub = 0;
 
 	tune_malloc();
+	http_json_alloc_init(); /* before any thread or JSON value */
 	if (!(sub = calloc((size_t)argc + 1, sizeof(*sub))))
 		return die_usage("%s", "out of memory");
 

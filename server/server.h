@@ -221,6 +221,9 @@ void routes_allow(const char *path, char *buf, size_t size);
 
 /* http.c */
 int http_start(struct mg_context **out, struct mt_err *err);
+/* jansson's allocator (request bodies in the worker's arena): once, first
+ * in main(), before any thread starts or any JSON value exists. */
+void http_json_alloc_init(void);
 /* mg_stop(), without waiting out the accept loop's poll timeout.  Needs
  * conns_watch_start()'s SIGURG handler. */
 void http_stop(struct mg_context *ctx);
