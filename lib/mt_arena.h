@@ -45,6 +45,11 @@ char *mt_arena_printf(struct mt_arena *a, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 char *mt_arena_vprintf(struct mt_arena *a, const char *fmt, va_list ap);
 
+/* Bytes of blocks waiting in the pool shared by all arenas (blocks from
+ * 64 KiB up given back at resets, at most 4 MiB, emptied after a second
+ * unused). */
+size_t mt_arena_pooled(void);
+
 /* Register fn(ptr) to run at the next reset (LIFO).  ptr may be NULL, in
  * which case nothing is registered. */
 void mt_arena_defer(struct mt_arena *a, void (*fn)(void *), void *ptr);

@@ -1,6 +1,7 @@
 /* check_arena.c: request arena allocation, growth and cleanups. */
 #include <stdint.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 
 #include "mt_arena.h"
@@ -143,6 +144,28 @@ START_TEST(test_pool_reuse)
 }
 END_TEST
 
+/* The pool is emptied by the first reset after a second unused. */
+START_TEST(test_pool_emptied_when_unused)
+{
+	struct mt_arena a, b;
+
+	mt_arena_init(&a);
+	mt_arena_init(&b);
+	for (int i = 0; i < 40; i++)
+		mt_arena_alloc_uninit(&a, 16 * 1024);
+	mt_arena_reset(&a);
+	ck_assert_uint_gt(mt_arena_pooled(), 0);
+	ck_assert_uint_le(mt_arena_pooled(), 4 * 1024 * 1024);
+	mt_arena_reset(&b); /* within the second: kept */
+	ck_assert_uint_gt(mt_arena_pooled(), 0);
+	usleep(1100 * 1000);
+	mt_arena_reset(&b);
+	ck_assert_uint_eq(mt_arena_pooled(), 0);
+	mt_arena_release(&a);
+	mt_arena_release(&b);
+}
+END_TEST
+
 Suite *make_arena_suite(void)
 {
 	Suite *s = suite_create("arena");
@@ -155,6 +178,7 @@ Suite *make_arena_suite(void)
 	tcase_add_test(tc, test_defer_lifo_on_reset);
 	tcase_add_test(tc, test_owns);
 	tcase_add_test(tc, test_pool_reuse);
+	tcase_add_test(tc, test_pool_emptied_when_unused);
 	suite_add_tcase(s, tc);
 	return s;
 }
