@@ -531,7 +531,10 @@ static int should_retry(struct mt_req *req, int attempt, int txn, int commit_fai
 	} else if (!txn || !req->err.retryable || attempt >= 3) {
 		return 0;
 	}
-	fprintf(stderr, "mltrackd: retrying %s after: %s\n", req->route->path, req->err.log_detail);
+	if (!req->retry_expected)
+		fprintf(stderr, "mltrackd: retrying %s after: %s\n", req->route->path,
+			req->err.log_detail);
+	req->retry_expected = 0;
 	req->resp = NULL;
 	mt_err_clear(&req->err);
 	return 1;

@@ -135,6 +135,8 @@ struct mt_req {
 	int points_insert;    /* a COPY of points met one already stored: the
 			       * transaction's retry writes them with INSERT ...
 			       * ON CONFLICT DO NOTHING (sql_runs.c) */
+	int retry_expected;   /* the failure is a replay's, not a deadlock or a
+			       * serialization failure: its retry is not logged */
 	const char *retry_after; /* 429: seconds, sent as Retry-After */
 	const char *set_cookie;  /* a Set-Cookie value for the answer (session.c) */
 	struct mt_err err;

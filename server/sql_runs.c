@@ -1166,6 +1166,7 @@ int sql_runs_log_metrics(struct mt_req *req, const char *run_id, const char *exp
 			 * savepoint around every COPY for what a replay needs. */
 			if (err->code == MT_EEXISTS && req->in_txn) {
 				req->points_insert = 1;
+				req->retry_expected = 1;
 				err->retryable = 1;
 			}
 			return -1;
