@@ -48,13 +48,19 @@ static int int_ok(const struct mt_field *f, const json_t *v, long long *out)
 
 static int double_ok(const json_t *v)
 {
-	struct mt_err ignored = MT_ERR_INIT;
 	double d;
 
 	if (json_is_number(v))
 		return 1;
-	return json_is_string(v) && strlen(json_string_value(v)) == json_string_length(v) &&
-	       mt_json_double(&d, (json_t *)v, "", &ignored) == 0;
+	if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v))
+		return 0;
+	{
+		/* Here only: zeroing a struct mt_err (2 KiB) for every number
+		 * of a 1000-point batch showed in its profile. */
+		struct mt_err ignored = MT_ERR_INIT;
+
+		return mt_json_double(&d, (json_t *)v, "", &ignored) == 0;
+	}
 }
 
 static int enum_ok(const struct mt_field *f, const json_t *v, int query)
