@@ -1,12 +1,12 @@
 /* mt_arena.c: see mt_arena.h. */
 #include "mt_arena.h"
+#include "mt_util.h"
 
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define BLOCK_MIN (16 * 1024)
 #define BLOCK_MAX (1024 * 1024)
@@ -18,8 +18,8 @@
  * next request faulted every page in again, a tenth of mltrackd's CPU on
  * that load.  The pool holds what concurrent requests use, never more than
  * POOL_MAX, however many workers there are, and is emptied (back to malloc)
- * at the first arena call after a second in which nothing was taken from
- * it: a burst of big requests does not leave its blocks resident. */
+ * at the first reset after a second in which nothing was taken from it: a
+ * burst of big requests does not leave its blocks resident. */
 #define POOL_MIN (64 * 1024)
 #define POOL_MAX (4 * 1024 * 1024)
 #define POOL_IDLE_NS 1000000000LL
@@ -44,29 +44,6 @@ static struct {
 	long long used_ns;           /* last take, or the first put into it empty */
 } pool = { .mu = PTHREAD_MUTEX_INITIALIZER };
 
-static long long mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-/* Under pool.mu: the pool's blocks when none was taken for POOL_IDLE_NS
- * (what a burst of big requests left), for the caller to free after the
- * lock; the pool is then empty. */
-static struct mt_arena_block *pool_stale(long long now)
-{
-	struct mt_arena_block *stale = NULL;
-
-	if (pool.free && now - pool.used_ns > POOL_IDLE_NS) {
-		stale = pool.free;
-		pool.free = NULL;
-		__atomic_store_n(&pool.bytes, 0, __ATOMIC_RELAXED);
-	}
-	return stale;
-}
-
 static void free_list(struct mt_arena_block *b)
 {
 	while (b) {
@@ -80,16 +57,11 @@ static void free_list(struct mt_arena_block *b)
 /* Give b to the pool, or back to malloc when the pool is full. */
 static void block_put(struct mt_arena_block *b)
 {
-	struct mt_arena_block *stale = NULL;
-
 	if (b->size >= POOL_MIN) {
-		long long now = mono_ns();
-
 		pthread_mutex_lock(&pool.mu);
-		stale = pool_stale(now);
 		if (pool.bytes + b->size <= POOL_MAX) {
 			if (!pool.free)
-				pool.used_ns = now;
+				pool.used_ns = mt_mono_ns();
 			b->prev = pool.free;
 			pool.free = b;
 			__atomic_store_n(&pool.bytes, pool.bytes + b->size, __ATOMIC_RELAXED);
@@ -97,32 +69,27 @@ static void block_put(struct mt_arena_block *b)
 		}
 		pthread_mutex_unlock(&pool.mu);
 	}
-	free_list(stale);
 	free(b);
 }
 
 /* A pooled block of at least `size` bytes and at most twice that, or NULL. */
 static struct mt_arena_block *block_take(size_t size)
 {
-	struct mt_arena_block *b = NULL, *stale, **p;
-	long long now;
+	struct mt_arena_block *b = NULL, **p;
 
-	if (size < POOL_MIN)
+	if (size < POOL_MIN || !__atomic_load_n(&pool.bytes, __ATOMIC_RELAXED))
 		return NULL;
-	now = mono_ns();
 	pthread_mutex_lock(&pool.mu);
-	stale = pool_stale(now);
 	for (p = &pool.free; *p; p = &(*p)->prev) {
 		if ((*p)->size >= size && (*p)->size / 2 <= size) {
 			b = *p;
 			*p = b->prev;
 			__atomic_store_n(&pool.bytes, pool.bytes - b->size, __ATOMIC_RELAXED);
-			pool.used_ns = now;
+			pool.used_ns = mt_mono_ns();
 			break;
 		}
 	}
 	pthread_mutex_unlock(&pool.mu);
-	free_list(stale);
 	return b;
 }
 
@@ -154,17 +121,20 @@ static void run_defers(struct mt_arena *a)
 	}
 }
 
-/* A stale pool emptied at any reset, not only when big blocks move. */
+/* The one place the pool is emptied: at a reset or release, when nothing
+ * was taken from it for POOL_IDLE_NS (what a burst of big requests left). */
 static void pool_trim(void)
 {
-	struct mt_arena_block *stale;
-	long long now;
+	struct mt_arena_block *stale = NULL;
 
 	if (!__atomic_load_n(&pool.bytes, __ATOMIC_RELAXED))
 		return;
-	now = mono_ns();
 	pthread_mutex_lock(&pool.mu);
-	stale = pool_stale(now);
+	if (pool.free && mt_mono_ns() - pool.used_ns > POOL_IDLE_NS) {
+		stale = pool.free;
+		pool.free = NULL;
+		__atomic_store_n(&pool.bytes, 0, __ATOMIC_RELAXED);
+	}
 	pthread_mutex_unlock(&pool.mu);
 	free_list(stale);
 }
@@ -198,6 +168,7 @@ void mt_arena_reset(struct mt_arena *a)
 void mt_arena_release(struct mt_arena *a)
 {
 	run_defers(a);
+	pool_trim();
 	while (a->head) {
 		struct mt_arena_block *prev = a->head->prev;
 

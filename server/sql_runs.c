@@ -1124,9 +1124,9 @@ static int log_extras(struct mt_req *req, const char *run_id, const struct metri
  * group.  Big batches go through COPY, which is as fast as PostgreSQL can
  * load rows; if a point is already stored (a replayed batch), the COPY fails
  * and the request's transaction runs again with INSERT ... ON CONFLICT DO
- * NOTHING for the points (req->points_insert).  A batch with MLflow 3's fields takes the same path with three
- * more columns (a batch without them is written exactly as before they
- * existed), then log_extras.  Must run inside the request's transaction.
+ * NOTHING for the points (req->points_insert).  A batch with MLflow 3's
+ * fields takes the same path with three more columns (a batch without them
+ * is written exactly as before they existed), then log_extras.  Must run inside the request's transaction.
  */
 int sql_runs_log_metrics(struct mt_req *req, const char *run_id, const char *experiment_id,
 			 const struct metric_batch *m, struct mt_err *err)

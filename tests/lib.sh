@@ -83,6 +83,12 @@ api() {
 	BODY=$(printf '%s' "$_out" | sed '$d')
 }
 
+# proc_ticks PID: the CPU time (clock ticks, user + system) of process PID
+# alone.
+proc_ticks() {
+	sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'
+}
+
 # cpu_ticks PID: the CPU time (clock ticks, user + system) of process PID
 # and of every process of the harness cluster (the postmaster and its
 # children) together.

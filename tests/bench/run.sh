@@ -102,8 +102,8 @@ wrk_run() { # wrk_run OUT ARGS...: run wrk, keep its report, fail on errors
 	fi
 }
 rps() { awk '/^Requests\/sec:/ {print $2}' "$1"; }
-cpu_ticks() { # a process's user + system CPU so far, in clock ticks
-	awk '{sub(/^.*\) /, ""); print $12 + $13}' "/proc/$1/stat"
+median3() { # the middle of three numbers
+	echo "$@" | tr ' ' '\n' | sort -n | sed -n 2p
 }
 hwm() { # mltrackd's peak resident memory so far, MB
 	awk '/^VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$SERVER_PID/status"
@@ -160,10 +160,10 @@ if want batch; then
 	echo "== 1. log-batch (1000 metrics/request, 4 clients, ${DUR}s)"
 	bench_exp
 	runs=$(new_runs 4 "$exp")
-	cpu0=$(cpu_ticks "$SERVER_PID")
+	cpu0=$(proc_ticks "$SERVER_PID")
 	# shellcheck disable=SC2086
 	wrk_run "$WORK/batch" -t4 -c4 -d"${DUR}s" -s "$ROOT/tests/bench/log_batch.lua" "$BASE" -- $runs
-	cpu1=$(cpu_ticks "$SERVER_PID")
+	cpu1=$(proc_ticks "$SERVER_PID")
 	batch_rps=$(rps "$WORK/batch")
 	batch_n=$(awk '/requests in/ {print $1}' "$WORK/batch")
 	# mltrackd's own CPU (user + system) per 1000-point batch: the share of
@@ -189,7 +189,7 @@ if want batch; then
 		t1=$(date +%s.%N)
 		rates="$rates $(awk -v n="$points" -v a="$t0" -v b="$t1" 'BEGIN {printf "%.0f", n / (b - a)}')"
 	done
-	copy_rate=$(echo $rates | tr ' ' '\n' | sort -n | sed -n 2p)
+	copy_rate=$(median3 $rates)
 	ratio=$(awk -v p="$pps" -v c="$copy_rate" 'BEGIN {printf "%.2f", p / c}')
 	echo "COPY of the same $points rows: $copy_rate rows/s (median of$rates); log-batch/COPY = $ratio"
 	psql_q "DROP TABLE bench_copy" >/dev/null
@@ -209,7 +209,7 @@ if want batch; then
 			fail "copy_tx failed"
 		tx_rates="$tx_rates $(echo "$out" | awk '{printf "%.0f", $1 / $2}')"
 	done
-	tx_rate=$(echo $tx_rates | tr ' ' '\n' | sort -n | sed -n 2p)
+	tx_rate=$(median3 $tx_rates)
 	tx_ratio=$(awk -v p="$pps" -v c="$tx_rate" 'BEGIN {printf "%.2f", p / c}')
 	echo "PostgreSQL alone, 4 connections, 1000 rows per COPY and commit: $tx_rate rows/s (median of$tx_rates); log-batch/that = $tx_ratio"
 	psql_q "DROP TABLE bench_tx" >/dev/null
