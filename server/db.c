@@ -50,6 +50,7 @@
 
 #include <libpq-events.h>
 
+#include "mt_pgbin.h"
 #include "server.h"
 
 #define DB_POOL_WAIT_MS 5000   /* longest wait for a free connection */
@@ -186,18 +187,19 @@ static const char *stmt_sql(const char *name, int *flags)
 
 /* Send statement stmt: by name, or, behind a pooler or when it is planned
  * with its values (DB_TABLE_CUSTOM_PLAN), with its text. */
-static int send_stmt(PGconn *c, const char *stmt, int n, const char *const *values)
+static int send_stmt(PGconn *c, const char *stmt, int n, const char *const *values,
+		     const int *lengths, const int *formats)
 {
 	int flags;
 	const char *sql = stmt_sql(stmt, &flags);
 
 	if (!mt_cfg.pooler && !(flags & DB_TABLE_CUSTOM_PLAN))
-		return PQsendQueryPrepared(c, stmt, n, values, NULL, NULL, 0);
+		return PQsendQueryPrepared(c, stmt, n, values, lengths, formats, 0);
 	if (!sql) {
 		fprintf(stderr, "mltrackd: no statement named %s\n", stmt);
 		return 0;
 	}
-	return PQsendQueryParams(c, sql, n, NULL, values, NULL, NULL, 0);
+	return PQsendQueryParams(c, sql, n, NULL, values, lengths, formats, 0);
 }
 
 /* ---- statements built at run time, prepared once per connection ---- */
@@ -585,7 +587,30 @@ PGresult *db_exec(struct mt_req *req, const char *stmt, int n,
 
 	if (!c)
 		return NULL;
-	if (!send_stmt(c, stmt, n, values))
+	if (!send_stmt(c, stmt, n, values, NULL, NULL))
+		return send_failed(req, c, err);
+	wait_result(req, c);
+	return finish(req, collect(c), err);
+}
+
+PGresult *db_exec_bin(struct mt_req *req, const char *stmt, int n, const struct db_param *p,
+		      struct mt_err *err)
+{
+	PGconn *c = conn_for(req, err);
+	const char **values;
+	int *lengths, *formats;
+
+	if (!c)
+		return NULL;
+	values = mt_arena_alloc(req->arena, sizeof(*values) * (size_t)n);
+	lengths = mt_arena_alloc(req->arena, sizeof(*lengths) * (size_t)n);
+	formats = mt_arena_alloc(req->arena, sizeof(*formats) * (size_t)n);
+	for (int i = 0; i < n; i++) {
+		values[i] = p[i].value;
+		lengths[i] = p[i].len;
+		formats[i] = p[i].binary;
+	}
+	if (!send_stmt(c, stmt, n, values, lengths, formats))
 		return send_failed(req, c, err);
 	wait_result(req, c);
 	return finish(req, collect(c), err);
@@ -600,7 +625,7 @@ PGresult *db_exec_owned(struct mt_req *req, const char *stmt, int n,
 
 	if (!c)
 		return NULL;
-	if (!send_stmt(c, stmt, n, values))
+	if (!send_stmt(c, stmt, n, values, NULL, NULL))
 		return send_failed(req, c, err);
 	wait_result(req, c);
 	res = collect(c);
@@ -770,4 +795,42 @@ const char *db_array_f64(struct mt_arena *a, const double *items, size_t n)
 	*p++ = '}';
 	*p = '\0';
 	return out;
+}
+
+/* ---- arrays in PostgreSQL's binary format (lib/mt_pgbin.h) ---- */
+struct db_param db_bin_text(struct mt_arena *a, const char *const *items, size_t n)
+{
+	size_t len = MT_PGBIN_HEADER;
+	int has_null = 0;
+	char *out, *p;
+
+	for (size_t i = 0; i < n; i++) {
+		len += 4 + (items[i] ? strlen(items[i]) : 0);
+		has_null |= !items[i];
+	}
+	out = mt_arena_alloc_uninit(a, len);
+	p = mt_pgbin_header(out, has_null, MT_PGBIN_OID_TEXT, n);
+	for (size_t i = 0; i < n; i++)
+		p = items[i] ? mt_pgbin_text(p, items[i], strlen(items[i])) : mt_pgbin_null(p);
+	return (struct db_param){ out, (int)(p - out), 1 };
+}
+
+struct db_param db_bin_i64(struct mt_arena *a, const long long *items, size_t n)
+{
+	char *out = mt_arena_alloc_uninit(a, MT_PGBIN_HEADER + MT_PGBIN_NUM * n);
+	char *p = mt_pgbin_header(out, 0, MT_PGBIN_OID_INT8, n);
+
+	for (size_t i = 0; i < n; i++)
+		p = mt_pgbin_i64(p, items[i]);
+	return (struct db_param){ out, (int)(p - out), 1 };
+}
+
+struct db_param db_bin_f64(struct mt_arena *a, const double *items, size_t n)
+{
+	char *out = mt_arena_alloc_uninit(a, MT_PGBIN_HEADER + MT_PGBIN_NUM * n);
+	char *p = mt_pgbin_header(out, 0, MT_PGBIN_OID_FLOAT8, n);
+
+	for (size_t i = 0; i < n; i++)
+		p = mt_pgbin_f64(p, items[i]);
+	return (struct db_param){ out, (int)(p - out), 1 };
 }

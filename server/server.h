@@ -340,6 +340,24 @@ int db_copy_in(struct mt_req *req, const char *copy_sql, const char *data, size_
 /* Fill err from a failed result (maps SQLSTATE to a code). */
 int db_err_from_result(const PGresult *res, PGconn *conn, struct mt_err *err);
 
+/* A statement parameter: text (binary 0, len unused) or in PostgreSQL's
+ * binary format for its type (binary 1, len bytes). */
+struct db_param {
+	const char *value;
+	int len;
+	int binary;
+};
+/* Execute a prepared statement whose parameters may be binary; otherwise
+ * as db_exec. */
+PGresult *db_exec_bin(struct mt_req *req, const char *stmt, int n, const struct db_param *p,
+		      struct mt_err *err);
+/* Arrays of text (a NULL item is an SQL NULL), int8 and float8 in
+ * PostgreSQL's binary format, in the arena: no digits written here, none
+ * parsed by the server, every double sent bit for bit. */
+struct db_param db_bin_text(struct mt_arena *a, const char *const *items, size_t n);
+struct db_param db_bin_i64(struct mt_arena *a, const long long *items, size_t n);
+struct db_param db_bin_f64(struct mt_arena *a, const double *items, size_t n);
+
 /* Build a PostgreSQL array literal from strings (quoted; a NULL item is
  * an SQL NULL) into the arena. */
 const char *db_array_text(struct mt_arena *a, const char *const *items, size_t n);

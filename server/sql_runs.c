@@ -110,7 +110,23 @@ static const struct db_stmt stmts[] = {
 	  RUN_START ", min(s) OVER (PARTITION BY k), s FROM u "
 	  "ORDER BY k, s DESC, t DESC, v DESC "
 	  "ON CONFLICT (run_id, key) DO UPDATE SET " LATEST_MERGE },
-	/* The latest point per key of a batch already in history (COPY path);
+	/* A batch's points into history as they are (run_metrics_log without
+	 * ON CONFLICT): a point already stored fails the statement, and the
+	 * request's transaction runs again with run_metrics_log.  The rows
+	 * come in the arrays' order, which the caller sorted (a function scan
+	 * of unnest returns its rows in order), so concurrent batches to one
+	 * run take their locks in the same order.  $6 the experiment. */
+	{ "run_metrics_ins",
+	  "INSERT INTO metrics (run_id, key, step, timestamp, value, experiment_id) "
+	  "SELECT $1, k, s, t, v, $6::bigint "
+	  "FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::float8[]) AS u(k, s, t, v)" },
+	/* The same with MLflow 3's three fields; $9 the experiment. */
+	{ "run_metrics_ins_x",
+	  "INSERT INTO metrics (run_id, key, step, timestamp, value, model_id, dataset_name, "
+	  "dataset_digest, experiment_id) SELECT $1, k, s, t, v, mi, dn, dd, $9::bigint "
+	  "FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::float8[], $6::text[], $7::text[], "
+	  "$8::text[]) AS u(k, s, t, v, mi, dn, dd)" },
+	/* The latest point per key of a batch already in history (big batches);
 	 * $7 the run's experiment. */
 	{ "run_latest_log",
 	  "INSERT INTO latest_metrics AS l (run_id, key, step, timestamp, value, experiment_id, "
@@ -838,12 +854,8 @@ int sql_runs_delete_tag(struct mt_req *req, const char *run_id, const char *key,
 	return 0;
 }
 
-/* Batches at least this big go through COPY. */
-#define COPY_MIN_POINTS 32
-#define COPY_METRICS_SQL "COPY metrics (run_id, key, step, timestamp, value, experiment_id) " \
-			 "FROM STDIN"
-#define COPY_METRICS_X_SQL "COPY metrics (run_id, key, step, timestamp, value, model_id, " \
-			   "dataset_name, dataset_digest, experiment_id) FROM STDIN"
+/* Batches at least this big go in without ON CONFLICT (run_metrics_ins). */
+#define PLAIN_MIN_POINTS 32
 
 /* A point; mi, dn, dd are MLflow 3's model_id, dataset_name and
  * dataset_digest, NULL when unset (always in a batch without them). */
@@ -912,100 +924,9 @@ static const char *f64_text(char *buf, size_t size, double v)
 	return buf;
 }
 
-/* v's decimal digits into out (at most 20 bytes); returns the length.
- * The COPY of a 1000-point batch writes 2000 of these: sprintf's cost
- * showed in the profile. */
-static size_t i64_text(char *out, long long v)
-{
-	char tmp[20];
-	unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
-	size_t n = 0, len = 0;
-
-	do {
-		tmp[n++] = (char)('0' + u % 10);
-		u /= 10;
-	} while (u);
-	if (v < 0)
-		out[len++] = '-';
-	while (n)
-		out[len++] = tmp[--n];
-	return len;
-}
-
-/* s into out as a COPY text field ("\N" for NULL); returns the length. */
-static size_t copy_field(char *out, const char *s)
-{
-	size_t off = 0;
-
-	if (!s) {
-		memcpy(out, "\\N", 2);
-		return 2;
-	}
-	for (; *s; s++) {
-		switch (*s) {
-		case '\\': out[off++] = '\\'; out[off++] = '\\'; break;
-		case '\t': out[off++] = '\\'; out[off++] = 't'; break;
-		case '\n': out[off++] = '\\'; out[off++] = 'n'; break;
-		case '\r': out[off++] = '\\'; out[off++] = 'r'; break;
-		default: out[off++] = *s;
-		}
-	}
-	return off;
-}
-
-/* COPY text format: run_id, key, step, timestamp, value per line, with
- * x the three fields of MLflow 3, then experiment_id (digits). */
-static char *copy_text(struct mt_arena *a, const char *run_id, const char *exp,
-		       const struct point *p, size_t n, int x, size_t *len)
-{
-	size_t cap = 0, off = 0, elen = strlen(exp), rlen = strlen(run_id);
-	char *out;
-
-	for (size_t i = 0; i < n; i++) {
-		cap += rlen + 2 * strlen(p[i].key) + 80 + elen + 1;
-		if (x)
-			cap += 2 * ((p[i].mi ? strlen(p[i].mi) : 0) + (p[i].dn ? strlen(p[i].dn) : 0) +
-				    (p[i].dd ? strlen(p[i].dd) : 0)) + 12;
-	}
-	out = mt_arena_alloc(a, cap + 1);
-	for (size_t i = 0; i < n; i++) {
-		char num[32];
-		const char *v;
-		size_t vlen;
-
-		memcpy(out + off, run_id, rlen);
-		off += rlen;
-		out[off++] = '\t';
-		off += copy_field(out + off, p[i].key);
-		out[off++] = '\t';
-		off += i64_text(out + off, p[i].step);
-		out[off++] = '\t';
-		off += i64_text(out + off, p[i].ts);
-		out[off++] = '\t';
-		v = f64_text(num, sizeof(num), p[i].value);
-		vlen = strlen(v);
-		memcpy(out + off, v, vlen);
-		off += vlen;
-		if (x) {
-			out[off++] = '\t';
-			off += copy_field(out + off, p[i].mi);
-			out[off++] = '\t';
-			off += copy_field(out + off, p[i].dn);
-			out[off++] = '\t';
-			off += copy_field(out + off, p[i].dd);
-		}
-		out[off++] = '\t';
-		memcpy(out + off, exp, elen);
-		off += elen;
-		out[off++] = '\n';
-	}
-	*len = off;
-	return out;
-}
-
 /* out[0..5): run_id, then the keys, steps, timestamps and values of
- * p[0..n) as arrays (arena memory). */
-static void points_params(struct mt_req *req, const char **out, const char *run_id,
+ * p[0..n) as arrays in binary format (arena memory). */
+static void points_params(struct mt_req *req, struct db_param *out, const char *run_id,
 			  const struct point *p, size_t n)
 {
 	const char **keys = mt_arena_alloc(req->arena, sizeof(char *) * n);
@@ -1019,17 +940,19 @@ static void points_params(struct mt_req *req, const char **out, const char *run_
 		ts[i] = p[i].ts;
 		vals[i] = p[i].value;
 	}
-	out[0] = run_id;
-	out[1] = db_array_text(req->arena, keys, n);
-	out[2] = db_array_i64(req->arena, steps, n);
-	out[3] = db_array_i64(req->arena, ts, n);
-	out[4] = db_array_f64(req->arena, vals, n);
+	out[0] = (struct db_param){ run_id, 0, 0 };
+	out[1] = db_bin_text(req->arena, keys, n);
+	out[2] = db_bin_i64(req->arena, steps, n);
+	out[3] = db_bin_i64(req->arena, ts, n);
+	out[4] = db_bin_f64(req->arena, vals, n);
 }
 
+/* Statement stmt (run_metrics_log or run_metrics_ins, with x their _x
+ * forms) on the points p[0..n). */
 static int exec_points(struct mt_req *req, const char *stmt, const char *run_id,
 		       const char *exp, const struct point *p, size_t n, int x, struct mt_err *err)
 {
-	const char *v[9];
+	struct db_param v[9];
 
 	points_params(req, v, run_id, p, n);
 	if (x) {
@@ -1042,12 +965,12 @@ static int exec_points(struct mt_req *req, const char *stmt, const char *run_id,
 			dn[i] = p[i].dn;
 			dd[i] = p[i].dd;
 		}
-		v[5] = db_array_text(req->arena, mi, n);
-		v[6] = db_array_text(req->arena, dn, n);
-		v[7] = db_array_text(req->arena, dd, n);
+		v[5] = db_bin_text(req->arena, mi, n);
+		v[6] = db_bin_text(req->arena, dn, n);
+		v[7] = db_bin_text(req->arena, dd, n);
 	}
-	v[x ? 8 : 5] = exp;
-	return db_exec(req, stmt, x ? 9 : 6, v, err) ? 0 : -1;
+	v[x ? 8 : 5] = (struct db_param){ exp, 0, 0 };
+	return db_exec_bin(req, stmt, x ? 9 : 6, v, err) ? 0 : -1;
 }
 
 /* The latest point per key of a batch already in history (last[i]), and
@@ -1055,12 +978,12 @@ static int exec_points(struct mt_req *req, const char *stmt, const char *run_id,
 static int log_latest(struct mt_req *req, const char *run_id, const char *exp,
 		      const struct point *last, const long long *lo, size_t n, struct mt_err *err)
 {
-	const char *v[7];
+	struct db_param v[7];
 
 	points_params(req, v, run_id, last, n);
-	v[5] = db_array_i64(req->arena, lo, n);
-	v[6] = exp;
-	return db_exec(req, "run_latest_log", 7, v, err) ? 0 : -1;
+	v[5] = db_bin_i64(req->arena, lo, n);
+	v[6] = (struct db_param){ exp, 0, 0 };
+	return db_exec_bin(req, "run_latest_log", 7, v, err) ? 0 : -1;
 }
 
 /* What a batch's points with MLflow 3's fields add besides history: the
@@ -1121,12 +1044,18 @@ static int log_extras(struct mt_req *req, const char *run_id, const struct metri
  * History first, then latest_metrics.  Points are sorted and de-duplicated
  * here, so every batch writes rows in the same order (concurrent batches to
  * one run cannot deadlock) and the latest point per key is the last of its
- * group.  Big batches go through COPY, which is as fast as PostgreSQL can
- * load rows; if a point is already stored (a replayed batch), the COPY fails
- * and the request's transaction runs again with INSERT ... ON CONFLICT DO
- * NOTHING for the points (req->points_insert).  A batch with MLflow 3's
- * fields takes the same path with three more columns (a batch without them
- * is written exactly as before they existed), then log_extras.  Must run inside the request's transaction.
+ * group.  The points go as arrays in binary format (nothing formatted here
+ * or parsed by PostgreSQL).  Big batches are inserted without ON CONFLICT;
+ * if a point is already stored (a replayed batch), the statement fails and
+ * the request's transaction runs again with INSERT ... ON CONFLICT DO
+ * NOTHING for the points (req->points_insert).  Not COPY: PostgreSQL 15's
+ * COPY pins the table's descriptor once per buffered row in a resource
+ * owner that finds each pin by a linear probe, which is quadratic per
+ * statement and cost it more CPU per 1000-point batch than this INSERT
+ * does (docs/PERFORMANCE.md).  A batch with MLflow 3's fields takes the
+ * same path with three more columns (a batch without them is written
+ * exactly as before they existed), then log_extras.  Must run inside the
+ * request's transaction.
  */
 int sql_runs_log_metrics(struct mt_req *req, const char *run_id, const char *experiment_id,
 			 const struct metric_batch *m, struct mt_err *err)
@@ -1149,28 +1078,24 @@ int sql_runs_log_metrics(struct mt_req *req, const char *run_id, const char *exp
 		if (n == 0 || point_cmp(&p[n - 1], &p[i]) != 0)
 			p[n++] = p[i];
 
-	if (n < COPY_MIN_POINTS || req->points_insert) {
+	if (n < PLAIN_MIN_POINTS || req->points_insert) {
 		if (exec_points(req, ins, run_id, experiment_id, p, n, x, err))
 			return -1;
 		return x ? log_extras(req, run_id, m, err) : 0;
 	}
-
-	{
-		size_t len;
-		char *data = copy_text(req->arena, run_id, experiment_id, p, n, x, &len);
-
-		if (db_copy_in(req, x ? COPY_METRICS_X_SQL : COPY_METRICS_SQL, data, len, err)) {
-			/* A point already stored (a batch sent again): the whole
-			 * transaction runs again (http_txn), with INSERT ... ON
-			 * CONFLICT DO NOTHING for the points.  Cheaper than a
-			 * savepoint around every COPY for what a replay needs. */
-			if (err->code == MT_EEXISTS && req->in_txn) {
-				req->points_insert = 1;
-				req->retry_expected = 1;
-				err->retryable = 1;
-			}
-			return -1;
+	if (exec_points(req, x ? "run_metrics_ins_x" : "run_metrics_ins", run_id, experiment_id, p,
+			n, x, err)) {
+		/* A point already stored (a batch sent again): the whole
+		 * transaction runs again (http_txn), with INSERT ... ON CONFLICT
+		 * DO NOTHING for the points.  Cheaper than ON CONFLICT's
+		 * speculative insertion of every point, or a savepoint, for
+		 * what only a replay needs. */
+		if (err->code == MT_EEXISTS && req->in_txn) {
+			req->points_insert = 1;
+			req->retry_expected = 1;
+			err->retryable = 1;
 		}
+		return -1;
 	}
 	last = mt_arena_alloc(req->arena, sizeof(*last) * n);
 	lo = mt_arena_alloc(req->arena, sizeof(*lo) * n);

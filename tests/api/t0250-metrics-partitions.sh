@@ -1,7 +1,7 @@
 #!/bin/sh
 # metrics partitioned by experiment (migration 0013): an experiment gets its
-# partition when it is created; points logged every way (log-batch through
-# COPY and through INSERT, log-metric) land in it; every read of points the
+# partition when it is created; points logged every way (log-batch's plain
+# insert of a big batch and INSERT ... ON CONFLICT, log-metric) land in it; every read of points the
 # server makes (history, sampled with its rollup rebuild, bulk) touches that
 # one partition, as auto_explain logs the plans the server's own statements
 # ran; a deleted run still takes its points; gc --purge-deleted-experiments
@@ -64,9 +64,9 @@ ra2=$(new_run "$ea")
 rb=$(new_run "$eb")
 rb2=$(new_run "$eb")
 
-batch "$ra" loss 0 500    # COPY
+batch "$ra" loss 0 500    # a big batch: INSERT without ON CONFLICT
 batch "$ra" loss 500 5    # INSERT ... ON CONFLICT
-batch "$ra" loss 0 500    # a replay: COPY fails, INSERT writes nothing new
+batch "$ra" loss 0 500    # a replay: the plain insert fails, ON CONFLICT writes nothing new
 api POST /api/2.0/mlflow/runs/log-metric \
 	"{\"run_id\":\"$ra\",\"key\":\"loss\",\"value\":0.5,\"timestamp\":1,\"step\":1000}"
 ok "log-metric"

@@ -215,8 +215,9 @@ if __name__ == "__main__":
 
 
 class TestBigBatches(mtapi.ApiTestCase):
-    """Batches of 32+ points take the COPY path; a replayed or overlapping
-    batch falls back to INSERT ... ON CONFLICT DO NOTHING."""
+    """Batches of 32+ points are inserted without ON CONFLICT; a replayed or
+    overlapping batch fails that insert, and its transaction runs again with
+    INSERT ... ON CONFLICT DO NOTHING."""
 
     def big(self, base, n=200, keys=("a", "b", "c", "d")):
         return [metric(keys[i % len(keys)], base + i * 0.5, base + i, 1000 + base + i)
@@ -248,7 +249,7 @@ class TestBigBatches(mtapi.ApiTestCase):
         self.assertEqual(metrics_by_key(get_run(rid))["d"], second[-1])
 
     def test_replay_with_params_and_tags_runs_again_whole(self):
-        # A replayed COPY fails on its first stored point; the request's
+        # A replayed big batch fails on its first stored point; the request's
         # transaction then runs again with INSERT ... ON CONFLICT for the
         # points, params and tags included, and answers 200 once.
         rid = new_run()

@@ -606,7 +606,7 @@ class TestMetricsWithModels(Case):
         self.assertEqual(self.hist("loss"), [plain])
 
     def test_big_batch_replayed_with_model(self):
-        # log_model's copies of a step with many keys: a COPY-sized batch of
+        # log_model's copies of a step with many keys: a batch big enough for the plain insert, of
         # points the history holds already, now with the model's id.
         t = now_ms()
         plain = [{"key": "c%02d" % i, "value": i * 0.5, "timestamp": t, "step": 0}
@@ -618,7 +618,8 @@ class TestMetricsWithModels(Case):
         self.assertEqual(got, [dict(p, model_id=self.mid, run_id=self.run) for p in plain])
 
     def test_big_batch(self):
-        # Big enough for the COPY path, with and without model ids mixed.
+        # Big enough for the plain insert, with and without model ids mixed
+        # (text arrays with NULLs in binary format).
         t = now_ms()
         ms = []
         for i in range(200):

@@ -205,10 +205,11 @@ class TestPointsNeedTheirRun(mtapi.ApiTestCase):
         self.assertEqual(self.points(rid), 0)
 
 
-class TestBatchCopyText(mtapi.ApiTestCase):
-    """A batch of 32 points or more goes to PostgreSQL as COPY text written
-    by mltrackd (steps and timestamps as digits, values as %.17g): every
-    extreme comes back as sent."""
+class TestBatchBinaryArrays(mtapi.ApiTestCase):
+    """A batch's points go to PostgreSQL as arrays in binary format, built
+    by mltrackd (int8 and float8 as their 8 bytes, keys as bytes); a batch
+    of 32 points or more is inserted without ON CONFLICT: every extreme
+    comes back as sent."""
 
     def test_extremes_round_trip(self):
         rid = new_run()
@@ -227,6 +228,17 @@ class TestBatchCopyText(mtapi.ApiTestCase):
             for g, w in zip(got, want):
                 self.assertEqual((g["step"], g["timestamp"]), (w["step"], w["timestamp"]))
                 self.assertEqual(g["value"], w["value"])
+
+    def test_nan_and_infinities_in_a_big_batch(self):
+        rid = new_run()
+        sent = ["NaN", "Infinity", "-Infinity", 1.5, -0.0]
+        want = ["NaN", DBL_MAX, -DBL_MAX, 1.5, 0.0]
+        pts = [metric("s", sent[i % 5], i, 1000 + i) for i in range(40)]
+        self.assertEmptyOk(post("runs/log-batch", {"run_id": rid, "metrics": pts}))
+        got = history(rid, "s")
+        self.assertEqual([g["step"] for g in got], list(range(40)))
+        self.assertEqual([g["value"] for g in got], [want[i % 5] for i in range(40)])
+        self.assertEqual(metrics_by_key(get_run(rid))["s"], metric("s", 0.0, 39, 1039))
 
 
 class TestGetHistory(mtapi.ApiTestCase):

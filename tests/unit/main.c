@@ -30,6 +30,7 @@ int main(void)
 	srunner_add_suite(sr, make_scope_suite());
 	srunner_add_suite(sr, make_sweep_suite());
 	srunner_add_suite(sr, make_profile_suite());
+	srunner_add_suite(sr, make_pgbin_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

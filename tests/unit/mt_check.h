@@ -28,4 +28,5 @@ Suite *make_cookie_suite(void);
 Suite *make_scope_suite(void);
 Suite *make_sweep_suite(void);
 Suite *make_profile_suite(void);
+Suite *make_pgbin_suite(void);
 #endif
