@@ -122,7 +122,7 @@ $(B)/git_probe: $(B)/obj/tests/cli/git_probe.o $(B)/obj/cli/git.o $(B)/obj/cli/g
 	$(CC) $(LDOPT) $(CLI_LDFLAGS) -o $@ $^ $(LIBS_COMMON)
 
 # make bench's PostgreSQL-alone reference for log-batch (tests/bench/copy_tx.c).
-$(B)/copy_tx: $(B)/obj/tests/bench/copy_tx.o
+$(B)/copy_tx: $(B)/obj/tests/bench/copy_tx.o $(B)/libmltrack.a
 	$(CC) $(LDOPT) -o $@ $^ -lpq -lpthread
 
 $(B)/unit_tests: $(UNIT_OBJ) $(B)/libmltrack.a

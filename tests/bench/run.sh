@@ -161,20 +161,26 @@ if want batch; then
 	bench_exp
 	runs=$(new_runs 4 "$exp")
 	cpu0=$(proc_ticks "$SERVER_PID")
+	all0=$(cpu_ticks "$SERVER_PID")
 	# shellcheck disable=SC2086
 	wrk_run "$WORK/batch" -t4 -c4 -d"${DUR}s" -s "$ROOT/tests/bench/log_batch.lua" "$BASE" -- $runs
 	cpu1=$(proc_ticks "$SERVER_PID")
+	all1=$(cpu_ticks "$SERVER_PID")
 	batch_rps=$(rps "$WORK/batch")
 	batch_n=$(awk '/requests in/ {print $1}' "$WORK/batch")
 	# mltrackd's own CPU (user + system) per 1000-point batch: the share of
 	# the two cores it takes from PostgreSQL.
 	batch_cpu=$(awk -v a="$cpu0" -v b="$cpu1" -v n="$batch_n" -v hz="$(getconf CLK_TCK)" \
 		'BEGIN {printf "%.2f", (b - a) * 1000 / hz / n}')
+	# PostgreSQL's (the whole cluster's) CPU per batch, beside what it
+	# takes alone for the same rows in the same transaction shape below.
+	batch_pgcpu=$(awk -v a="$((all0 - cpu0))" -v b="$((all1 - cpu1))" -v n="$batch_n" \
+		-v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", (b - a) * 1000 / hz / n}')
 	# This section's rows only (under BENCH_SCALE the table holds 100M more).
 	mine="run_id = ANY ('{$(echo $runs | tr ' ' ',')}'::text[])"
 	points=$(psql_q "SELECT count(*) FROM metrics WHERE $mine")
 	pps=$(awk -v r="$batch_rps" 'BEGIN {printf "%.0f", r * 1000}')
-	echo "log-batch: $batch_rps requests/s = $pps points/s ($points points stored); mltrackd CPU $batch_cpu ms per batch; peak RSS so far $(hwm) MB"
+	echo "log-batch: $batch_rps requests/s = $pps points/s ($points points stored); CPU per batch: mltrackd $batch_cpu ms, PostgreSQL $batch_pgcpu ms; peak RSS so far $(hwm) MB"
 
 	# The reference: COPY of the same rows into an empty table shaped as
 	# metrics, three times (emptied between), the median: one COPY alone
@@ -195,30 +201,45 @@ if want batch; then
 	psql_q "DROP TABLE bench_copy" >/dev/null
 
 	# PostgreSQL alone in log-batch's transaction shape: the same rows by 4
-	# connections, 1000 rows per COPY and commit, into a table partitioned
-	# as metrics (tests/bench/copy_tx.c), median of three.
+	# connections, 1000 rows per statement and commit, into a table
+	# partitioned as metrics (tests/bench/copy_tx.c), median of three; as
+	# mltrackd sends them (one INSERT from arrays in binary format) and as
+	# COPY.
 	[ -x "$BUILD/copy_tx" ] || fail "$BUILD/copy_tx is missing (make bench builds it)"
 	psql_q "CREATE TABLE bench_tx (LIKE metrics INCLUDING ALL) PARTITION BY LIST (experiment_id)" >/dev/null
 	for e in $(psql_q "SELECT DISTINCT experiment_id FROM metrics WHERE $mine"); do
 		psql_q "CREATE TABLE bench_tx_$e PARTITION OF bench_tx FOR VALUES IN ($e)" >/dev/null
 	done
-	tx_rates=""
-	for _ in 1 2 3; do
-		psql_q "TRUNCATE bench_tx" >/dev/null
-		out=$("$BUILD/copy_tx" "$PGCONN" bench_tx "$PGDIR/points.copy" 4 1000) ||
-			fail "copy_tx failed"
-		tx_rates="$tx_rates $(echo "$out" | awk '{printf "%.0f", $1 / $2}')"
+	for mode in insert copy; do
+		tx_rates=""
+		tx_cpus=""
+		for _ in 1 2 3; do
+			psql_q "TRUNCATE bench_tx" >/dev/null
+			pg0=$(($(cpu_ticks "$SERVER_PID") - $(proc_ticks "$SERVER_PID")))
+			out=$("$BUILD/copy_tx" "$PGCONN" bench_tx "$PGDIR/points.copy" 4 1000 "$mode") ||
+				fail "copy_tx $mode failed"
+			pg1=$(($(cpu_ticks "$SERVER_PID") - $(proc_ticks "$SERVER_PID")))
+			tx_rates="$tx_rates $(echo "$out" | awk '{printf "%.0f", $1 / $2}')"
+			# The cluster's CPU per 1000 rows: its lasting processes,
+			# and the backends copy_tx read before they exited.
+			tx_cpus="$tx_cpus $(echo "$out" | awk -v d="$((pg1 - pg0))" -v hz="$(getconf CLK_TCK)" \
+				'{printf "%.2f", (d + $3) * 1000 / hz / ($1 / 1000)}')"
+		done
+		eval "tx_rate_$mode=$(median3 $tx_rates)"
+		eval "tx_cpu_$mode=$(median3 $tx_cpus)"
+		echo "PostgreSQL alone, 4 connections, 1000 rows per $mode and commit: $(median3 $tx_rates) rows/s (median of$tx_rates), CPU $(median3 $tx_cpus) ms per 1000 rows (median of$tx_cpus)"
 	done
-	tx_rate=$(median3 $tx_rates)
-	tx_ratio=$(awk -v p="$pps" -v c="$tx_rate" 'BEGIN {printf "%.2f", p / c}')
-	echo "PostgreSQL alone, 4 connections, 1000 rows per COPY and commit: $tx_rate rows/s (median of$tx_rates); log-batch/that = $tx_ratio"
+	tx_ratio=$(awk -v p="$pps" -v c="$tx_rate_insert" 'BEGIN {printf "%.2f", p / c}')
+	echo "log-batch / PostgreSQL alone in its shape (insert) = $tx_ratio"
 	psql_q "DROP TABLE bench_tx" >/dev/null
 	rm -f "$PGDIR/points.copy"
 	row "log-batch, 1000 metrics/request, 4 clients" "$pps points/s" "" "COPY: $copy_rate rows/s"
 	row "log-batch / COPY" "$ratio" ">= 0.8"
-	row "PostgreSQL alone in log-batch's shape: 4 connections, 1000 rows per COPY and commit" "$tx_rate rows/s" "" "(libpq, no HTTP: tests/bench/copy_tx.c)"
+	row "PostgreSQL alone in log-batch's shape: 4 connections, 1000 rows per INSERT from binary arrays and commit" "$tx_rate_insert rows/s" "" "(libpq, no HTTP: tests/bench/copy_tx.c)"
+	row "the same with a COPY per 1000 rows" "$tx_rate_copy rows/s"
 	row "log-batch / PostgreSQL alone in its shape" "$tx_ratio"
-	row "log-batch: mltrackd CPU per 1000-point batch" "$batch_cpu ms"
+	row "CPU per 1000-point batch: mltrackd" "$batch_cpu ms"
+	row "CPU per 1000-point batch: PostgreSQL" "$batch_pgcpu ms" "" "alone in that shape: $tx_cpu_insert ms; with COPY: $tx_cpu_copy ms"
 fi
 
 if want metric; then
