@@ -2,7 +2,9 @@
 # make bench: the issue-2 benchmarks, all in one run on this machine, against a
 # PostgreSQL cluster with default (durable) settings started here.
 #   1. log-batch, 1000 metrics per request, 4 keep-alive clients: points/s,
-#      and COPY of the same rows into the same database for the ratio
+#      and COPY of the same rows into the same database for the ratio;
+#      PostgreSQL alone in log-batch's transaction shape (copy_tx); the CPU
+#      mltrackd and PostgreSQL spend per batch
 #   2. single log-metric, 4 clients: calls/s and p50
 #   3. runs/search with a metric filter and order over 100,000 runs: p50
 #   4. get-history-sampled of a 1,000,000-point metric to 1,000 points: p50;
