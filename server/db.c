@@ -580,40 +580,39 @@ const char *db_value_or_null(const PGresult *r, int i, int col)
 	return PQgetisnull(r, i, col) ? NULL : PQgetvalue(r, i, col);
 }
 
-PGresult *db_exec(struct mt_req *req, const char *stmt, int n,
-		  const char *const *values, struct mt_err *err)
+/* db_exec and db_exec_bin: lengths and formats NULL for text values. */
+static PGresult *exec_stmt(struct mt_req *req, const char *stmt, int n, const char *const *values,
+			   const int *lengths, const int *formats, struct mt_err *err)
 {
 	PGconn *c = conn_for(req, err);
 
 	if (!c)
 		return NULL;
-	if (!send_stmt(c, stmt, n, values, NULL, NULL))
+	if (!send_stmt(c, stmt, n, values, lengths, formats))
 		return send_failed(req, c, err);
 	wait_result(req, c);
 	return finish(req, collect(c), err);
 }
 
+PGresult *db_exec(struct mt_req *req, const char *stmt, int n,
+		  const char *const *values, struct mt_err *err)
+{
+	return exec_stmt(req, stmt, n, values, NULL, NULL, err);
+}
+
 PGresult *db_exec_bin(struct mt_req *req, const char *stmt, int n, const struct db_param *p,
 		      struct mt_err *err)
 {
-	PGconn *c = conn_for(req, err);
-	const char **values;
-	int *lengths, *formats;
+	const char **values = mt_arena_alloc(req->arena, sizeof(*values) * (size_t)n);
+	int *lengths = mt_arena_alloc(req->arena, sizeof(*lengths) * (size_t)n);
+	int *formats = mt_arena_alloc(req->arena, sizeof(*formats) * (size_t)n);
 
-	if (!c)
-		return NULL;
-	values = mt_arena_alloc(req->arena, sizeof(*values) * (size_t)n);
-	lengths = mt_arena_alloc(req->arena, sizeof(*lengths) * (size_t)n);
-	formats = mt_arena_alloc(req->arena, sizeof(*formats) * (size_t)n);
 	for (int i = 0; i < n; i++) {
 		values[i] = p[i].value;
 		lengths[i] = p[i].len;
 		formats[i] = p[i].binary;
 	}
-	if (!send_stmt(c, stmt, n, values, lengths, formats))
-		return send_failed(req, c, err);
-	wait_result(req, c);
-	return finish(req, collect(c), err);
+	return exec_stmt(req, stmt, n, values, lengths, formats, err);
 }
 
 PGresult *db_exec_owned(struct mt_req *req, const char *stmt, int n,
@@ -714,6 +713,34 @@ int db_command(struct mt_worker *w, const char *sql, struct mt_err *err)
 		rc = db_err_from_result(res, w->conn, err);
 	PQclear(res);
 	return rc;
+}
+
+/* The savepoint db_settings_begin takes inside the request's transaction. */
+#define SETTINGS_SAVEPOINT "mt_settings"
+
+int db_settings_begin(struct mt_req *req, const char *settings, struct mt_err *err)
+{
+	struct mt_err rerr = MT_ERR_INIT;
+	int own = !req->in_txn;
+
+	if (db_command(req->w, mt_arena_printf(req->arena, "%s; %s",
+					       own ? "BEGIN" : "SAVEPOINT " SETTINGS_SAVEPOINT,
+					       settings), err) == 0)
+		return 0;
+	db_command(req->w, own ? "ROLLBACK" : "ROLLBACK TO SAVEPOINT " SETTINGS_SAVEPOINT, &rerr);
+	return -1;
+}
+
+int db_settings_end(struct mt_req *req, int ok, struct mt_err *err)
+{
+	struct mt_err rerr = MT_ERR_INIT;
+
+	if (!req->in_txn)
+		return db_command(req->w, ok ? "COMMIT" : "ROLLBACK", ok ? err : &rerr);
+	return db_command(req->w,
+			  "ROLLBACK TO SAVEPOINT " SETTINGS_SAVEPOINT "; "
+			  "RELEASE SAVEPOINT " SETTINGS_SAVEPOINT,
+			  ok ? err : &rerr);
 }
 
 int db_copy_in(struct mt_req *req, const char *copy_sql, const char *data, size_t len,

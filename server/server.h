@@ -330,6 +330,16 @@ PGresult *db_exec_sql(struct mt_req *req, const char *sql, int n,
 PGresult *db_exec_sql_cached(struct mt_req *req, const char *sql, int n,
 			     const char *const *values, struct mt_err *err);
 int db_command(struct mt_worker *w, const char *sql, struct mt_err *err);
+/* Run what follows under settings ("SET LOCAL ...; ..."), planner settings
+ * for one read: in a transaction of its own, or in a savepoint inside the
+ * request's (req->in_txn).  A session setting would outlive the statement
+ * on a pooled connection, and through PgBouncer in transaction mode would
+ * reach another client's queries.  db_settings_end ends it: its own
+ * transaction committed (ok) or rolled back; the savepoint rolled back to
+ * and released (the work inside is reads).  Both return 0 or -1; err is
+ * set by db_settings_end only when ok. */
+int db_settings_begin(struct mt_req *req, const char *settings, struct mt_err *err);
+int db_settings_end(struct mt_req *req, int ok, struct mt_err *err);
 /* A worker and a request for one-shot work outside any HTTP request (gc,
  * the admin commands, start-up checks): zeroed, the request on the
  * worker's arena.  The caller releases w->arena and the connection. */

@@ -248,8 +248,7 @@ static size_t append(char *out, const char *name, const char *text, int n)
  * Once ANALYZE had seen a big table, PostgreSQL estimated a 100,000-point
  * series at under 2,000 rows (run and key taken as independent) and read
  * every point from the cursor on with a bitmap scan, then sorted them on
- * disk: 38 ms a page instead of 8 (docs/PERFORMANCE.md).  Local to the
- * page's own transaction, or to a savepoint inside the caller's. */
+ * disk: 38 ms a page instead of 8 (docs/PERFORMANCE.md). */
 #define HISTORY_SETTINGS \
 	"SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off; " \
 	"SET LOCAL enable_sort = off; SET LOCAL jit = off"
@@ -257,21 +256,12 @@ static size_t append(char *out, const char *name, const char *text, int n)
 static PGresult *history_page(struct mt_req *req, int after, const char *const *v,
 			      struct mt_err *err)
 {
-	struct mt_err rerr = MT_ERR_INIT;
-	int own = !req->in_txn;
 	PGresult *r;
 
-	if (db_command(req->w, own ? "BEGIN; " HISTORY_SETTINGS :
-				     "SAVEPOINT history; " HISTORY_SETTINGS, err)) {
-		db_command(req->w, own ? "ROLLBACK" : "ROLLBACK TO SAVEPOINT history", &rerr);
+	if (db_settings_begin(req, HISTORY_SETTINGS, err))
 		return NULL;
-	}
 	r = db_exec(req, after ? "met_history_after" : "met_history_first", after ? 7 : 4, v, err);
-	if (own ? db_command(req->w, r ? "COMMIT" : "ROLLBACK", r ? err : &rerr) :
-		  db_command(req->w, "ROLLBACK TO SAVEPOINT history; RELEASE SAVEPOINT history",
-			     r ? err : &rerr))
-		return NULL;
-	return r;
+	return db_settings_end(req, r != NULL, err) ? NULL : r;
 }
 
 int sql_metrics_history(struct mt_req *req, const char *run_id, const char *key,

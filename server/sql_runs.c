@@ -854,7 +854,9 @@ int sql_runs_delete_tag(struct mt_req *req, const char *run_id, const char *key,
 	return 0;
 }
 
-/* Batches at least this big go in without ON CONFLICT (run_metrics_ins). */
+/* Batches at least this big go in without ON CONFLICT (run_metrics_ins),
+ * then latest_metrics; a smaller one writes both in one statement
+ * (run_metrics_log), one round trip fewer. */
 #define PLAIN_MIN_POINTS 32
 
 /* A point; mi, dn, dd are MLflow 3's model_id, dataset_name and

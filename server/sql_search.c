@@ -1116,8 +1116,7 @@ int sql_runs_search(struct mt_req *req, const char **exp_ids, size_t nexp,
 	 * capped, limit + offset (and twice it) cannot overflow. */
 	struct srch s = { req, req->arena, f, exp_ids, nexp, view, NULL, 0, NULL, limit,
 			  page->offset < SEARCH_OFFSET_MAX ? page->offset : SEARCH_OFFSET_MAX, "" };
-	struct mt_err rerr = MT_ERR_INIT;
-	int own = !req->in_txn, n, ok;
+	int n, ok;
 	PGresult *r;
 
 	page->last = NULL;
@@ -1140,14 +1139,8 @@ int sql_runs_search(struct mt_req *req, const char **exp_ids, size_t nexp,
 		return -1;
 	if (s.nexp == 0)
 		return 0;
-	/* SET LOCAL in a transaction of its own (a savepoint inside the
-	 * caller's): a session setting would outlive the statement on a
-	 * pooled connection, and on PgBouncer in transaction mode would reach
-	 * another client's queries. */
-	if (db_command(req->w, own ? "BEGIN; " SETTINGS : "SAVEPOINT search; " SETTINGS, err)) {
-		db_command(req->w, own ? "ROLLBACK" : "ROLLBACK TO SAVEPOINT search", &rerr);
+	if (db_settings_begin(req, SETTINGS, err))
 		return -1;
-	}
 	/* The page's runs are filled in the same transaction, under the same
 	 * settings: no parallel plan (whose workers take longer to start than
 	 * the page takes to read) for a page of many runs. */
@@ -1161,9 +1154,7 @@ int sql_runs_search(struct mt_req *req, const char **exp_ids, size_t nexp,
 	ok = r && sql_runs_render(req, r, runs, err) == 0;
 	if (ok)
 		*nruns = (size_t)PQntuples(r);
-	if (own ? db_command(req->w, ok ? "COMMIT" : "ROLLBACK", ok ? err : &rerr) :
-		  db_command(req->w, "ROLLBACK TO SAVEPOINT search; RELEASE SAVEPOINT search",
-			     ok ? err : &rerr))
+	if (db_settings_end(req, ok, err))
 		return -1;
 	return ok ? 0 : -1;
 }
